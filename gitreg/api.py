@@ -1,0 +1,277 @@
+"""The Python API users write against: ``ModelRegistry``, ``ModelMetadata``, ``ModelStage``.
+
+It keeps the exercise's names and signatures (reference/exercise-model-registry.md) on top
+of the registry service, so a script written for the exercise runs unchanged apart from
+its import line, and gets a git repository with tagged history and DVC-tracked weights.
+"""
+
+from __future__ import annotations
+
+import enum
+import pickle
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .config import CONFIG_FILE
+from .errors import InvalidInput
+from .events import Event
+from .records import Lineage, StageMap, VersionRecord, iso_timestamp
+from .registry import NewVersion, Registry
+
+
+class ModelStage(enum.Enum):
+    DEV = "dev"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+StageLike = ModelStage | str
+
+
+def _stage_name(stage: StageLike) -> str:
+    return stage.value if isinstance(stage, ModelStage) else str(stage)
+
+
+def _stage_value(name: str) -> StageLike:
+    try:
+        return ModelStage(name)
+    except ValueError:
+        return name  # a stage of the registry's own, beyond the three defaults
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """A version's metadata. The first eight fields are the exercise's, in its order."""
+
+    version: str | None = None  # None: the next patch version (0.1.0 for a new model)
+    stage: StageLike | None = None  # at registration: also promote to it
+    trained_at: datetime | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    features: list[str] = field(default_factory=list)
+    model_type: str | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    path: str | None = None  # where the weights are, in the registry's work tree
+    name: str | None = None  # the model; the registry's default model when None
+    description: str | None = None
+    labels: list[str] = field(default_factory=list)
+    lineage: Lineage = field(default_factory=Lineage)
+    stages: tuple[str, ...] = ()  # every stage the version is in (``stage`` is the highest)
+    registered_at: str | None = None
+    registered_by: str | None = None
+    format: str | None = None
+    md5: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stage"] = _stage_name(self.stage) if self.stage is not None else None
+        data["trained_at"] = self.trained_at.isoformat() if self.trained_at else None
+        data["stages"] = list(self.stages)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelMetadata:
+        data = dict(data)
+        if data.get("stage") is not None:
+            data["stage"] = _stage_value(data["stage"])
+        if data.get("trained_at"):
+            data["trained_at"] = datetime.fromisoformat(data["trained_at"])
+        if isinstance(data.get("lineage"), Mapping):
+            lineage = dict(data["lineage"])
+            lineage["depends_on"] = tuple(lineage.get("depends_on") or ())
+            data["lineage"] = Lineage(**lineage)
+        data["stages"] = tuple(data.get("stages") or ())
+        return cls(**data)
+
+    @classmethod
+    def from_record(
+        cls, record: VersionRecord, stage_map: StageMap, stage_order: tuple[str, ...], root: Path
+    ) -> ModelMetadata:
+        stages = tuple(s for s in stage_order if s in stage_map.stages_of(record.version))
+        return cls(
+            version=record.version,
+            stage=_stage_value(stages[-1]) if stages else None,
+            trained_at=datetime.fromisoformat(record.trained_at) if record.trained_at else None,
+            metrics=dict(record.metrics),
+            features=list(record.features),
+            model_type=record.model_type,
+            hyperparameters=dict(record.hyperparameters),
+            path=str(root / record.artifact.path),
+            name=record.name,
+            description=record.description,
+            labels=list(record.labels),
+            lineage=record.lineage,
+            stages=stages,
+            registered_at=record.registered_at,
+            registered_by=record.registered_by,
+            format=record.artifact.format,
+            md5=record.artifact.md5,
+        )
+
+
+class ModelRegistry:
+    """A model registry in a git repository; ``ModelRegistry()`` uses ``./model_registry``.
+
+    The folder is created as a registry (git + DVC) if it is not one yet. Every method
+    takes an optional ``name`` for registries of many models; without it, the registry's
+    default model (``model``) is meant, as in the exercise.
+    """
+
+    def __init__(
+        self, registry_path: Path | str = Path("model_registry"), *, remote: str | None = None
+    ) -> None:
+        self.registry_path = Path(registry_path)
+        if (self.registry_path / CONFIG_FILE).is_file():
+            self.registry = Registry(self.registry_path)
+        else:
+            self.registry = Registry.init(self.registry_path, remote=remote)
+
+    def _name(self, name: str | None, metadata: ModelMetadata | None = None) -> str:
+        return name or (metadata.name if metadata else None) or self.registry.config.default_model
+
+    def _metadata(self, record: VersionRecord) -> ModelMetadata:
+        return ModelMetadata.from_record(
+            record, self.registry.stage_map(record.name), self.registry.config.stages,
+            self.registry.root,
+        )
+
+    # -- the exercise's four ------------------------------------------------------------
+
+    def register_model(
+        self, model: Any, metadata: ModelMetadata, *, name: str | None = None
+    ) -> str:
+        """Pickle ``model`` and register it with ``metadata``; returns the version."""
+        with tempfile.TemporaryDirectory(prefix="gitreg-") as tmp:
+            path = Path(tmp, "model.pkl")
+            with path.open("wb") as handle:
+                pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            return self.register_file(path, metadata, name=name, format="pickle")
+
+    def get_model(
+        self,
+        version: str | None = None,
+        stage: StageLike | None = None,
+        *,
+        name: str | None = None,
+    ) -> tuple[Any, ModelMetadata]:
+        """The model object and its metadata, by version or by stage.
+
+        The bytes are checked against the md5 in the version file before unpickling.
+        """
+        record, data = self.registry.read_weights(
+            self._name(name), version=version,
+            stage=_stage_name(stage) if stage is not None else None,
+        )
+        if record.artifact.format != "pickle":
+            raise InvalidInput(
+                f"{record.name} {record.version} holds {record.artifact.format} weights, not a "
+                "pickled object; use get_weights(...) to write them to a path"
+            )
+        return pickle.loads(data), self._metadata(record)  # noqa: S301 - md5 checked above
+
+    def promote_model(
+        self,
+        version: str,
+        target_stage: StageLike,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> Event:
+        """Put ``version`` in ``target_stage``; an exclusive stage's holder is replaced."""
+        return self.registry.promote(
+            self._name(name), version, _stage_name(target_stage), force=force, reason=reason
+        )
+
+    def list_models(
+        self,
+        stage: StageLike | None = None,
+        min_metric: Mapping[str, float] | None = None,
+        *,
+        name: str | None = None,
+    ) -> list[ModelMetadata]:
+        """Versions of every model (or of ``name``) in ``stage`` with metrics >= ``min_metric``."""
+        rows = self.registry.catalog(
+            name, stage=_stage_name(stage) if stage is not None else None, min_metrics=min_metric
+        )
+        return [self._metadata(record) for record, _ in rows]
+
+    # -- the rest of what the CLI can do ------------------------------------------------
+
+    def register_file(
+        self,
+        path: Path | str,
+        metadata: ModelMetadata,
+        *,
+        name: str | None = None,
+        format: str | None = None,
+    ) -> str:
+        """Register a file or folder of weights as it is (any framework's format)."""
+        info = NewVersion(
+            metrics=dict(metadata.metrics),
+            hyperparameters=dict(metadata.hyperparameters),
+            features=tuple(metadata.features),
+            model_type=metadata.model_type,
+            trained_at=iso_timestamp(metadata.trained_at, "trained_at")
+            if metadata.trained_at is not None else None,
+            description=metadata.description,
+            labels=tuple(metadata.labels),
+            lineage=metadata.lineage,
+            format=format,
+        )
+        result = self.registry.register(
+            self._name(name, metadata), Path(path), version=metadata.version, info=info,
+            stage=_stage_name(metadata.stage) if metadata.stage is not None else None,
+        )
+        return result.record.version
+
+    def rollback(
+        self, stage: StageLike, *, to: str | None = None, name: str | None = None
+    ) -> str:
+        """Return ``stage`` to its previous version (or ``to``); returns the version now in it."""
+        event = self.registry.rollback(self._name(name), _stage_name(stage), to=to)
+        assert event.version is not None
+        return event.version
+
+    def demote_model(
+        self, stage: StageLike, *, name: str | None = None, version: str | None = None
+    ) -> Event:
+        return self.registry.demote(self._name(name), _stage_name(stage), version=version)
+
+    def which(
+        self,
+        stage: StageLike,
+        *,
+        name: str | None = None,
+        at: datetime | str | None = None,
+        rev: str | None = None,
+    ) -> str | None:
+        """The version in ``stage`` now, at a past moment, or at a git revision."""
+        held = self.registry.which(self._name(name), _stage_name(stage), at=at, rev=rev)
+        return held[-1] if held else None
+
+    def history(self, *, name: str | None = None, stage: StageLike | None = None) -> list[Event]:
+        return self.registry.history_events(
+            name, _stage_name(stage) if stage is not None else None
+        )
+
+    def get_weights(
+        self,
+        output: Path | str,
+        *,
+        version: str | None = None,
+        stage: StageLike | None = None,
+        name: str | None = None,
+    ) -> Path:
+        """Write a version's weights to ``output`` after checking their md5."""
+        _, path = self.registry.get(
+            self._name(name), version=version,
+            stage=_stage_name(stage) if stage is not None else None, output=Path(output),
+        )
+        return path
+
+    def models(self) -> list[str]:
+        return self.registry.models()

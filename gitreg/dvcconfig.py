@@ -1,0 +1,81 @@
+"""Reads DVC's config (``.dvc/config`` then ``.dvc/config.local``) without importing DVC.
+
+Read and get commands must start fast; importing ``dvc.repo`` costs ~0.3 s, and all they
+need is where the cache and the default remote are.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CorruptRegistry, NotFound
+
+DVC_DIR = ".dvc"
+
+
+def read(root: Path) -> dict[str, dict[str, str]]:
+    """``{section: {key: value}}``; ``['remote "s3"']`` becomes section ``remote "s3"``."""
+    sections: dict[str, dict[str, str]] = {}
+    for name in ("config", "config.local"):
+        path = root / DVC_DIR / name
+        if not path.is_file():
+            continue
+        section: dict[str, str] | None = None
+        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                title = line[1:-1].strip().strip("'").strip()
+                section = sections.setdefault(title, {})
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or section is None:
+                raise CorruptRegistry(f"{DVC_DIR}/{name}: line {number}: expected 'key = value'")
+            section[key.strip()] = value.strip()
+    return sections
+
+
+@dataclass(frozen=True)
+class Remote:
+    name: str
+    url: str
+    local_path: Path | None  # set for a folder on this machine
+
+
+def cache_dir(root: Path, config: dict[str, dict[str, str]] | None = None) -> Path:
+    config = read(root) if config is None else config
+    configured = config.get("cache", {}).get("dir")
+    if not configured:
+        return root / DVC_DIR / "cache"
+    # DVC resolves a relative cache dir against the folder of the config file.
+    return (root / DVC_DIR / os.path.expanduser(configured)).resolve()
+
+
+def default_remote(root: Path, config: dict[str, dict[str, str]] | None = None) -> Remote:
+    config = read(root) if config is None else config
+    name = config.get("core", {}).get("remote")
+    if not name:
+        raise NotFound(
+            "this registry has no default DVC remote for its weights; add one with "
+            "`dvc remote add -d NAME URL` (or re-run `gitreg init --remote URL`)"
+        )
+    section = config.get(f'remote "{name}"')
+    if section is None or "url" not in section:
+        raise CorruptRegistry(f'{DVC_DIR}/config: core.remote names {name!r}, which has no url')
+    url = section["url"]
+    return Remote(name, url, local_remote_path(root, url))
+
+
+def local_remote_path(root: Path, url: str) -> Path | None:
+    """The folder a local remote URL means, as DVC resolves it; ``None`` for other schemes."""
+    if url.startswith("file://"):
+        url = url[len("file://"):]
+    elif "://" in url or (":" in url.split("/")[0] and not os.path.isabs(url)):
+        return None  # s3://, ssh://, azure://, or scp-like user@host:path
+    path = Path(os.path.expanduser(url))
+    if not path.is_absolute():
+        path = root / DVC_DIR / path
+    return Path(os.path.abspath(path))

@@ -1,0 +1,74 @@
+"""The expected problems, each with a documented exit code.
+
+Anything that is not a ``GitregError`` is a bug: the CLI prints its traceback and
+exits with ``EXIT_BUG``. Messages say what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BUG = 70  # EX_SOFTWARE from sysexits.h
+EXIT_INTERRUPTED = 130
+
+
+class GitregError(Exception):
+    """Base of every expected problem; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class InvalidInput(GitregError):
+    """A name, version, value or path given by the user is not acceptable."""
+
+    exit_code = 3
+
+
+class NotFound(GitregError):
+    """An unknown model, version or stage, or nothing to roll back to."""
+
+    exit_code = 4
+
+
+class Conflict(GitregError):
+    """The change collides with what is there: a version that exists, a busy lock."""
+
+    exit_code = 5
+
+
+class NotARegistry(GitregError):
+    """The command was run outside a registry."""
+
+    exit_code = 6
+
+
+class CorruptRegistry(GitregError):
+    """A registry file is malformed; the message names the file and the key."""
+
+    exit_code = 7
+
+
+class ToolFailed(GitregError):
+    """git, DVC or the weights storage failed; the message carries what they said."""
+
+    exit_code = 8
+
+
+class PolicyViolation(GitregError):
+    """A promotion breaks a policy from registry.yaml."""
+
+    exit_code = 9
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    2: "usage error (unknown option, missing argument)",
+    InvalidInput.exit_code: "invalid input: name, version, value or path",
+    NotFound.exit_code: "not found: model, version, stage, or nothing to roll back to",
+    Conflict.exit_code: "conflict: version exists, registry busy",
+    NotARegistry.exit_code: "not inside a registry",
+    CorruptRegistry.exit_code: "a registry file is malformed",
+    ToolFailed.exit_code: "git, DVC or the weights storage failed",
+    PolicyViolation.exit_code: "a promotion policy refused the change",
+    EXIT_BUG: "internal error (a bug: please report it with the traceback)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing was changed",
+}

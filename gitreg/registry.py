@@ -1,0 +1,616 @@
+"""The registry service: every operation the CLI and the Python API offer.
+
+It returns values and events and never prints. Writes go through a ``Transaction``, so a
+failure part-way leaves no commit, no tag and no half-written file.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+from . import config as config_module
+from . import dvcconfig, policy, yamlio
+from .config import CONFIG_FILE, RegistryConfig
+from .errors import (
+    Conflict,
+    CorruptRegistry,
+    InvalidInput,
+    NotARegistry,
+    NotFound,
+    PolicyViolation,
+)
+from .events import Action, Event, commit_message, tag_message, version_tag
+from .git import Git, identity_env
+from .history import History, next_stage_tag, rollback_target
+from .names import FIRST_VERSION, ModelRef, Version, check_name, parse_version
+from .records import (
+    Lineage,
+    StageMap,
+    VersionRecord,
+    iso_timestamp,
+    stages_from_dict,
+    stages_to_dict,
+    utc_now,
+    version_from_dict,
+    version_to_dict,
+)
+from .transaction import Transaction
+
+
+class Bump(str, enum.Enum):
+    MAJOR = "major"
+    MINOR = "minor"
+    PATCH = "patch"
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What a registration says about a version besides its weights."""
+
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    features: tuple[str, ...] = ()
+    model_type: str | None = None
+    trained_at: str | None = None
+    description: str | None = None
+    labels: tuple[str, ...] = ()
+    lineage: Lineage = field(default_factory=Lineage)
+    format: str | None = None  # how the API serialized the model: pickle, joblib, ...
+
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        meta: Path | None = None,
+        metrics: Mapping[str, float] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        features: tuple[str, ...] = (),
+        model_type: str | None = None,
+        trained_at: str | None = None,
+    ) -> NewVersion:
+        """Command-line options over a ``--meta`` YAML file (options win, mappings merge)."""
+        base = _read_meta(meta) if meta is not None else {}
+        lineage = base.get("lineage") or {}
+        if not isinstance(lineage, dict):
+            raise InvalidInput(f"{meta}: lineage: expected a mapping")
+        when = trained_at or base.get("trained_at")
+        return cls(
+            metrics={**(base.get("metrics") or {}), **(metrics or {})},
+            hyperparameters={**(base.get("hyperparameters") or {}), **(hyperparameters or {})},
+            features=features or tuple(base.get("features") or ()),
+            model_type=model_type or base.get("model_type"),
+            trained_at=iso_timestamp(when, "trained_at") if when is not None else None,
+            description=base.get("description"),
+            labels=tuple(base.get("labels") or ()),
+            lineage=Lineage(
+                code_commit=lineage.get("code_commit"),
+                data=lineage.get("data") or {},
+                depends_on=tuple(lineage.get("depends_on") or ()),
+                parent=lineage.get("parent"),
+            ),
+        )
+
+
+_META_KEYS = {"metrics", "hyperparameters", "features", "model_type", "trained_at",
+              "description", "labels", "lineage"}
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InvalidInput(f"metadata file {path} does not exist")
+    try:
+        data = yamlio.load_file(path, str(path))
+    except CorruptRegistry as exc:
+        raise InvalidInput(str(exc)) from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{path}: expected a mapping with keys such as metrics, features")
+    unknown = sorted(set(map(str, data)) - _META_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"{path}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(_META_KEYS))}"
+        )
+    for key in ("metrics", "hyperparameters"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise InvalidInput(f"{path}: {key}: expected a mapping")
+    for key in ("features", "labels"):
+        if not isinstance(data.get(key) or [], list):
+            raise InvalidInput(f"{path}: {key}: expected a list")
+    return data
+
+
+@dataclass(frozen=True)
+class Registered:
+    record: VersionRecord
+    events: tuple[Event, ...]
+
+
+def default_storage() -> str:
+    """The local DVC remote ``init`` sets up when given none: one per user, on this machine.
+
+    Content-addressed, so every registry of the user can share it; written with ``~`` so the
+    committed config means the same for every clone on any machine (DVC expands it).
+    """
+    explicit = os.environ.get("GITREG_STORAGE")
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    data_home = os.environ.get("XDG_DATA_HOME")
+    if data_home:
+        return os.path.join(os.path.abspath(data_home), "gitreg", "storage")
+    return "~/.local/share/gitreg/storage"
+
+
+class Registry:
+    """A registry: a git repository with ``registry.yaml`` at its top."""
+
+    def __init__(self, root: Path) -> None:
+        root = Path(root).absolute()
+        if not (root / CONFIG_FILE).is_file() or not (root / ".git").exists():
+            raise NotARegistry(
+                f"{root} is not a gitreg registry (no {CONFIG_FILE} and .git there); "
+                "run `gitreg init` to make it one"
+            )
+        self.root = root
+        self.git = Git(root)
+        self.config: RegistryConfig = config_module.load(root)
+        self.history = History(self.git, self.config.models_dir)
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Registry:
+        """The registry that ``start`` (default: the current directory) is in."""
+        here = Path(start or Path.cwd()).absolute()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file() and (folder / ".git").exists():
+                return cls(folder)
+        raise NotARegistry(
+            f"not inside a gitreg registry (no {CONFIG_FILE} in {here} or its parents); "
+            "cd into one, or run `gitreg init` to create one here"
+        )
+
+    @classmethod
+    def init(cls, path: Path, *, remote: str | None = None) -> Registry:
+        """Make ``path`` a registry: git and DVC set up as needed, one commit."""
+        root = Path(path).absolute()
+        root.mkdir(parents=True, exist_ok=True)
+        if (root / CONFIG_FILE).exists():
+            raise Conflict(f"{root} is already a gitreg registry ({CONFIG_FILE} exists)")
+        git = Git(root)
+        if not (root / ".git").exists():
+            git.run("init", "--quiet")
+        from .transaction import Transaction  # noqa: PLC0415
+
+        files = [CONFIG_FILE, ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+        with Transaction(git, _git_dir(git)) as tx:
+            tx.require_clean([CONFIG_FILE])
+            if not (root / ".dvc").is_dir():
+                tx.created(root / ".dvc")
+                tx.created(root / ".dvcignore")
+                from .weights import init_dvc
+
+                init_dvc(root)
+            has_remote = bool(dvcconfig.read(root).get("core", {}).get("remote"))
+            if remote is not None or not has_remote:
+                previous = root / ".dvc" / "config"
+                tx.write(".dvc/config", previous.read_text() if previous.exists() else "")
+                from .weights import set_remote
+
+                set_remote(root, remote if remote is not None else default_storage())
+            tx.write(CONFIG_FILE, yamlio.dumps(config_module.default_config_dict()))
+            tx.commit("Initialize gitreg registry\n", files, identity_env(git))
+        return cls(root)
+
+    # -- paths --------------------------------------------------------------------------
+
+    def _model_path(self, name: str) -> str:
+        return f"{self.config.models_dir}/{name}"
+
+    def _version_path(self, name: str, version: str) -> str:
+        return f"{self._model_path(name)}/versions/{version}.yaml"
+
+    def _stages_path(self, name: str) -> str:
+        return f"{self._model_path(name)}/stages.yaml"
+
+    # -- reads --------------------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        base = self.root / self.config.models_dir
+        if not base.is_dir():
+            return []
+        return sorted(
+            entry.name for entry in base.iterdir()
+            if (entry / "versions").is_dir() and _valid_name(entry.name)
+        )
+
+    def require_model(self, name: str) -> str:
+        check_name(name)
+        if not (self.root / self._model_path(name) / "versions").is_dir():
+            known = ", ".join(self.models()[:10]) or "none yet"
+            raise NotFound(f"unknown model {name!r} (models: {known}); see `gitreg list`")
+        return name
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        """Every version of a model, oldest SemVer first."""
+        self.require_model(name)
+        folder = self.root / self._model_path(name) / "versions"
+        records = [self._read_version(name, path.stem) for path in folder.glob("*.yaml")]
+        return sorted(records, key=lambda r: r.semver)
+
+    def record(self, name: str, version: str) -> VersionRecord:
+        self.require_model(name)
+        version = parse_version(version)
+        if not (self.root / self._version_path(name, version)).is_file():
+            known = ", ".join(r.version for r in self.versions(name)[-5:])
+            raise NotFound(f"{name} has no version {version} (latest: {known}); see `gitreg show {name}`")
+        return self._read_version(name, version)
+
+    def _read_version(self, name: str, version: str) -> VersionRecord:
+        rel = self._version_path(name, version)
+        record = version_from_dict(yamlio.load_file(self.root / rel, rel), rel)
+        if (record.name, record.version) != (name, version):
+            raise CorruptRegistry(
+                f"{rel}: name/version: says {record.name}@{record.version}, "
+                f"but the file's place says {name}@{version}"
+            )
+        return record
+
+    def stage_map(self, name: str) -> StageMap:
+        self.require_model(name)
+        rel = self._stages_path(name)
+        path = self.root / rel
+        if not path.exists():
+            return StageMap(name)
+        stage_map = stages_from_dict(yamlio.load_file(path, rel), rel)
+        if stage_map.name != name:
+            raise CorruptRegistry(f"{rel}: model: says {stage_map.name!r}, expected {name!r}")
+        return stage_map
+
+    def which(
+        self, name: str, stage: str, *, at: str | datetime | None = None, rev: str | None = None
+    ) -> tuple[str, ...]:
+        """The versions in ``stage`` now, at a past moment, or at a git revision."""
+        self.require_model(name)
+        self.config.check_stage(stage)
+        if at is not None and rev is not None:
+            raise InvalidInput("give either --at or --rev, not both")
+        if at is not None:
+            commit = self.history.commit_before(_moment(at))
+            if commit is None:
+                return ()
+            return self.history.stage_map_at(name, commit).versions_in(stage)
+        if rev is not None:
+            commit = self.git.resolve(rev)
+            if commit is None:
+                raise NotFound(f"unknown git revision {rev!r}")
+            return self.history.stage_map_at(name, commit).versions_in(stage)
+        return self.stage_map(name).versions_in(stage)
+
+    def version_in(self, name: str, stage: str) -> str:
+        """The version ``stage`` holds (the highest, if the stage is not exclusive)."""
+        held = self.which(name, stage)
+        if not held:
+            raise NotFound(f"{name} has no version in {stage}; promote one first")
+        return str(max(Version.parse(v) for v in held))
+
+    def catalog(
+        self,
+        name: str | None = None,
+        *,
+        stage: str | None = None,
+        min_metrics: Mapping[str, float] | None = None,
+    ) -> list[tuple[VersionRecord, tuple[str, ...]]]:
+        """Versions with the stages they are in, filtered by model, stage and metric floors."""
+        names = [self.require_model(name)] if name else self.models()
+        if stage is not None:
+            self.config.check_stage(stage)
+        rows = []
+        for model in names:
+            stage_map = self.stage_map(model)
+            for record in self.versions(model):
+                stages = stage_map.stages_of(record.version)
+                if stage is not None and stage not in stages:
+                    continue
+                if min_metrics and not all(
+                    record.metrics.get(k, float("-inf")) >= v for k, v in min_metrics.items()
+                ):
+                    continue
+                rows.append((record, stages))
+        return rows
+
+    def history_events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
+        if name is not None:
+            self.require_model(name)
+        if stage is not None:
+            self.config.check_stage(stage)
+        return self.history.events(name, stage)
+
+    # -- register -----------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        source: Path,
+        *,
+        version: str | None = None,
+        bump: Bump | None = None,
+        info: NewVersion = NewVersion(),  # noqa: B008 - immutable
+        stage: str | None = None,
+    ) -> Registered:
+        """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``."""
+        check_name(name)
+        source = Path(source)
+        if not source.exists():
+            raise InvalidInput(f"weights path {source} does not exist")
+        if version is not None and bump is not None:
+            raise InvalidInput("give either --version or --bump, not both")
+        if stage is not None:
+            self.config.check_stage(stage)
+        version = self._next_version(name, version, bump)
+        version_rel = self._version_path(name, version)
+        if (self.root / version_rel).exists():
+            raise Conflict(f"{name} {version} is already registered; choose another --version or use --bump")
+        tag = version_tag(name, version)
+        if self.git.tags(tag):
+            raise Conflict(f"tag {tag} already exists although {version_rel} does not; "
+                           "choose another version")
+        # Validate the whole record before anything is written.
+        draft = self._draft(name, version, info)
+        from .weights import Weights
+
+        env = identity_env(self.git)
+        artifacts = f"{self._model_path(name)}/artifacts/{version}"
+        stages_rel = self._stages_path(name)
+        with self._write() as tx:
+            tx.require_clean([version_rel, artifacts, stages_rel])
+            weights = Weights(self.root)
+            tx.created(self.root / artifacts)
+            stored, _ = weights.store(source, artifacts)
+            fmt = info.format or stored.artifact.format
+            record = replace(
+                draft,
+                registered_by=_identity(self.git, env),
+                artifact=replace(stored.artifact, format=fmt),
+            )
+            tx.write(stored.pointer, stored.pointer_text)
+            tx.write(stored.gitignore, stored.gitignore_text)
+            weights.push(stored.artifact, stored.pointer)
+            tx.write(version_rel, yamlio.dumps(version_to_dict(record)))
+            paths = [version_rel, stored.pointer, stored.gitignore]
+            if not (self.root / stages_rel).exists():
+                tx.write(stages_rel, self._dump_stages(StageMap(name)))
+                paths.append(stages_rel)
+            event = Event(name, Action.REGISTER, version)
+            commit = tx.commit(commit_message(event), paths, env)
+            tx.tag(tag, commit, tag_message(event), env)
+            events = [replace(event, commit=commit, tag=tag)]
+            if stage is not None:
+                events.append(self._promote_in(tx, record, stage, force=False, reason=None))
+        return Registered(record, tuple(events))
+
+    def _next_version(self, name: str, version: str | None, bump: Bump | None) -> str:
+        if version is not None:
+            return parse_version(version)
+        folder = self.root / self._model_path(name) / "versions"
+        existing = [Version.parse(p.stem) for p in folder.glob("*.yaml")] if folder.is_dir() else []
+        if not existing:
+            return str(FIRST_VERSION)
+        return str(max(existing).bump((bump or Bump.PATCH).value))
+
+    def _draft(self, name: str, version: str, info: NewVersion) -> VersionRecord:
+        data = {
+            "name": name,
+            "version": version,
+            "registered_at": utc_now(),
+            "registered_by": "-",
+            "trained_at": info.trained_at,
+            "model_type": info.model_type,
+            "description": info.description,
+            "metrics": dict(info.metrics),
+            "hyperparameters": dict(info.hyperparameters),
+            "features": list(info.features),
+            "labels": list(info.labels),
+            "artifact": {"path": "-", "format": info.format or "-", "md5": "-", "size": 0},
+            "lineage": {
+                "code_commit": info.lineage.code_commit,
+                "data": dict(info.lineage.data),
+                "depends_on": list(info.lineage.depends_on),
+                "parent": info.lineage.parent,
+            },
+        }
+        try:
+            record = version_from_dict(data, "the new version's metadata")
+        except CorruptRegistry as exc:
+            raise InvalidInput(str(exc)) from None
+        for dependency in record.lineage.depends_on:
+            if ModelRef.parse(dependency).version is None:
+                raise InvalidInput(
+                    f"lineage.depends_on: {dependency!r} must name a version, e.g. features@2.1.0"
+                )
+        return record
+
+    # -- stage changes ------------------------------------------------------------------
+
+    def promote(
+        self, name: str, version: str, stage: str, *, force: bool = False, reason: str | None = None
+    ) -> Event:
+        """Put ``version`` in ``stage`` (replacing its holder if exclusive); tag ``name/stage/n``."""
+        record = self.record(name, version)
+        self.config.check_stage(stage)
+        if force and not reason:
+            raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
+        with self._write() as tx:
+            return self._promote_in(tx, record, stage, force=force, reason=reason)
+
+    def _promote_in(
+        self, tx: Transaction, record: VersionRecord, stage: str, *, force: bool, reason: str | None
+    ) -> Event:
+        name, version = record.name, record.version
+        stage_map = self.stage_map(name)
+        held = stage_map.versions_in(stage)
+        if version in held:
+            raise Conflict(f"{name} {version} is already in {stage}; nothing to do")
+        exclusive = self.config.is_exclusive(stage)
+        previous = held[0] if exclusive and held else None
+        problems = self._policy_problems(record, stage, stage_map, previous)
+        if problems and not force:
+            raise PolicyViolation(
+                f"{problems[0]} (policy in {CONFIG_FILE}); override with --force --reason TEXT"
+            )
+        new = (version,) if exclusive else (*held, version)
+        event = Event(name, Action.PROMOTE, version, stage, previous,
+                      reason=reason if force else None)
+        return self._change_stage(tx, stage_map.with_stage(stage, new), event)
+
+    def _policy_problems(
+        self, record: VersionRecord, stage: str, stage_map: StageMap, previous: str | None
+    ) -> list[str]:
+        rules = self.config.policies.get(stage)
+        if rules is None:
+            return []
+        replaced = self.record(record.name, previous) if previous else None
+        been: frozenset[str] = frozenset()
+        if rules.from_stage is not None:
+            been = frozenset(
+                e.stage for e in self.history.events(record.name)
+                if e.version == record.version and e.stage
+            )
+        return policy.violations(self.config, stage, record, replaced, stage_map, been)
+
+    def demote(self, name: str, stage: str, *, version: str | None = None) -> Event:
+        """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
+        self.require_model(name)
+        self.config.check_stage(stage)
+        with self._write() as tx:
+            stage_map = self.stage_map(name)
+            held = stage_map.versions_in(stage)
+            if not held:
+                raise NotFound(f"{name} has no version in {stage}; nothing to demote")
+            if version is not None:
+                version = parse_version(version)
+                if version not in held:
+                    raise NotFound(f"{name} {version} is not in {stage} (it holds {', '.join(held)})")
+            elif len(held) > 1:
+                raise InvalidInput(
+                    f"{stage} holds several versions of {name} ({', '.join(held)}); "
+                    "say which with --version"
+                )
+            removed = version or held[0]
+            event = Event(name, Action.DEMOTE, None, stage, removed)
+            new = tuple(v for v in held if v != removed)
+            return self._change_stage(tx, stage_map.with_stage(stage, new), event)
+
+    def rollback(self, name: str, stage: str, *, to: str | None = None) -> Event:
+        """Return ``stage`` to the version it held before the current one, or to ``to``."""
+        self.require_model(name)
+        self.config.check_stage(stage)
+        if to is not None:
+            to = self.record(name, to).version
+        with self._write() as tx:
+            stage_map = self.stage_map(name)
+            held = stage_map.versions_in(stage)
+            current = held[-1] if held else None
+            target = to or rollback_target(self.history.events(name, stage), stage, current)
+            if target == current:
+                raise Conflict(f"{name} {target} is already in {stage}; nothing to roll back")
+            self.record(name, target)  # it must still be registered
+            if self.config.is_exclusive(stage) or current is None:
+                new: tuple[str, ...] = (*(v for v in held if v != current), target)
+                new = (target,) if self.config.is_exclusive(stage) else new
+            else:
+                new = tuple(target if v == current else v for v in held)
+            event = Event(name, Action.ROLLBACK, target, stage, current)
+            return self._change_stage(tx, stage_map.with_stage(stage, new), event)
+
+    def _change_stage(self, tx: Transaction, stage_map: StageMap, event: Event) -> Event:
+        assert event.stage is not None
+        rel = self._stages_path(stage_map.name)
+        tx.require_clean([rel])
+        tx.write(rel, self._dump_stages(stage_map))
+        env = identity_env(self.git)
+        commit = tx.commit(commit_message(event), [rel], env)
+        tag = next_stage_tag(self.git, stage_map.name, event.stage)
+        tx.tag(tag, commit, tag_message(event), env)
+        return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
+
+    def _dump_stages(self, stage_map: StageMap) -> str:
+        return yamlio.dumps(
+            stages_to_dict(stage_map, list(self.config.stages), self.config.exclusive)
+        )
+
+    def _write(self) -> Transaction:
+        if self.git.head() is not None and not self.git.succeeds("symbolic-ref", "-q", "HEAD"):
+            raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
+        return Transaction(self.git, _git_dir(self.git))
+
+    # -- weights out --------------------------------------------------------------------
+
+    def _resolve(self, name: str, version: str | None, stage: str | None) -> VersionRecord:
+        if (version is None) == (stage is None):
+            raise InvalidInput("give exactly one of --version or --stage")
+        if stage is not None:
+            self.require_model(name)
+            self.config.check_stage(stage)
+            version = self.version_in(name, stage)
+        assert version is not None
+        return self.record(name, version)
+
+    def get(
+        self, name: str, *, version: str | None = None, stage: str | None = None,
+        output: Path | None = None,
+    ) -> tuple[VersionRecord, Path]:
+        """Write a version's weights to ``output``, checked against the version file first."""
+        from .weights import Weights
+
+        record = self._resolve(name, version, stage)
+        weights = Weights(self.root)
+        weights.fetch(record.artifact, record.artifact.path + ".dvc")
+        target = Path(output) if output is not None else Path.cwd()
+        return record, weights.export(record.artifact, target)
+
+    def read_weights(
+        self, name: str, *, version: str | None = None, stage: str | None = None
+    ) -> tuple[VersionRecord, bytes]:
+        """A single-file version's bytes, verified, for deserializing in memory."""
+        from .weights import Weights
+
+        record = self._resolve(name, version, stage)
+        weights = Weights(self.root)
+        weights.fetch(record.artifact, record.artifact.path + ".dvc")
+        return record, weights.read_file(record.artifact)
+
+
+def _git_dir(git: Git) -> Path:
+    dot_git = git.root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    return Path(git.run("rev-parse", "--absolute-git-dir").strip())
+
+
+def _identity(git: Git, env: Mapping[str, str]) -> str:
+    ident = git.run("var", "GIT_AUTHOR_IDENT", env=env).strip()
+    return ident.rsplit(" ", 2)[0]  # drop the timestamp and timezone
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _moment(at: str | datetime) -> str:
+    """``--at`` as an ISO timestamp; a bare date means the end of that day."""
+    if isinstance(at, str) and len(at) == 10:
+        try:
+            day = datetime.fromisoformat(at).date()
+        except ValueError:
+            pass
+        else:
+            return datetime.combine(day, time(23, 59, 59)).astimezone().isoformat()
+    return iso_timestamp(at, "--at date")

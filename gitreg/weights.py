@@ -1,0 +1,368 @@
+"""Weights, tracked by DVC: the cache, the ``.dvc`` pointer and the remote, in DVC's formats.
+
+DVC's ``Repo`` operations build an index of every ``.dvc`` file in the repository (about
+2.5 ms each), so ``Repo.add``/``Repo.push`` of one version would cost ~25 s in a registry of
+10,000. gitreg therefore writes the objects one version needs itself, byte for byte as
+``dvc add``/``dvc push`` would (DVC 3, ``hash: md5``): the cost of a version does not grow
+with the registry, and ``dvc status``, ``dvc pull`` and ``dvc checkout`` see an ordinary
+DVC project (tests/test_weights.py holds them to that). Remotes other than a local folder
+go through DVC's own ``Repo`` (correct, not yet constant-time).
+
+Every byte handed out is checked against the md5 in the version file first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from . import dvcconfig, yamlio
+from .errors import InvalidInput, NotFound, ToolFailed
+from .records import Artifact
+
+CHUNK = 1 << 20
+_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What storing weights produced: the artifact and the files to commit."""
+
+    artifact: Artifact
+    pointer: str  # relative path of the .dvc file
+    gitignore: str  # relative path of the .gitignore beside it
+    pointer_text: str
+    gitignore_text: str
+
+
+def safe_basename(name: str) -> str:
+    """The name weights get in the registry: plain characters only, never hidden."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return cleaned or "weights"
+
+
+class Weights:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.config = dvcconfig.read(root)
+        self.cache = dvcconfig.cache_dir(root, self.config)
+
+    # -- objects ------------------------------------------------------------------------
+
+    def object_path(self, md5: str, base: Path | None = None) -> Path:
+        if not _MD5.fullmatch(md5):
+            raise InvalidInput(f"invalid md5 {md5!r} in a version file")
+        return (base or self.cache) / "files" / "md5" / md5[:2] / md5[2:]
+
+    def _put(self, source: BinaryIO, base: Path, expect: str | None = None) -> tuple[str, int]:
+        """Copy a stream into an object store while hashing it; one read, one write."""
+        folder = base / "files" / "md5"
+        folder.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.md5(usedforsecurity=False), 0
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            md5 = digest.hexdigest()
+            if expect is not None and md5 != expect:
+                raise ToolFailed(
+                    f"weights object {expect} is corrupt (its content hashes to {md5}); "
+                    "it was not used. Re-push it from a clone that has a good copy"
+                )
+            final = self.object_path(md5, base)
+            final.parent.mkdir(exist_ok=True)
+            os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only too
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return md5, size
+
+    # -- register -----------------------------------------------------------------------
+
+    def store(self, source: Path, dest: str) -> tuple[Stored, Path]:
+        """Put ``source`` (a file or a folder) in the cache and under ``dest`` in the work tree.
+
+        Returns the pointer files to commit and the work-tree copy (git-ignored).
+        """
+        if source.is_symlink() or not (source.is_file() or source.is_dir()):
+            raise InvalidInput(f"weights path {source} is not a regular file or folder")
+        name = safe_basename(source.name)
+        target = self.root / dest / name
+        if source.is_file():
+            with source.open("rb") as handle:
+                md5, size = self._put(handle, self.cache)
+            self._link(self.object_path(md5), target)
+            artifact = Artifact(f"{dest}/{name}", "file", md5, size)
+        else:
+            md5, size, nfiles = self._store_dir(source, target)
+            artifact = Artifact(f"{dest}/{name}", "directory", md5, size, nfiles)
+        isexec = source.is_file() and bool(source.stat().st_mode & 0o111)
+        pointer = pointer_text(artifact.md5, artifact.size, name, artifact.nfiles, isexec)
+        return (
+            Stored(artifact, f"{dest}/{name}.dvc", f"{dest}/.gitignore", pointer, f"/{name}\n"),
+            target,
+        )
+
+    def _store_dir(self, source: Path, target: Path) -> tuple[str, int, int]:
+        entries: list[tuple[str, str]] = []
+        size = 0
+        for path in sorted(_walk(source)):
+            relpath = path.relative_to(source).as_posix()
+            with path.open("rb") as handle:
+                md5, file_size = self._put(handle, self.cache)
+            self._link(self.object_path(md5), target / relpath)
+            entries.append((relpath, md5))
+            size += file_size
+        if not entries:
+            raise InvalidInput(f"weights folder {source} holds no files")
+        data = tree_bytes(entries)
+        md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
+        if not self.object_path(md5).exists():
+            self._put_named(io.BytesIO(data), self.cache, md5)
+        return md5, size, len(entries)
+
+    @staticmethod
+    def _link(obj: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(obj, target)  # no second copy; the object is read-only like DVC's
+        except OSError:
+            shutil.copyfile(obj, target)
+
+    # -- objects an artifact needs ------------------------------------------------------
+
+    def objects(self, artifact: Artifact) -> list[str]:
+        """The md5s an artifact is made of: itself, and for a folder each file in it."""
+        if not artifact.md5.endswith(".dir"):
+            return [artifact.md5]
+        return [artifact.md5, *(md5 for _, md5 in self._tree(artifact))]
+
+    def _tree(self, artifact: Artifact) -> list[tuple[str, str]]:
+        data = self._read_verified(artifact.md5)
+        try:
+            listing = json.loads(data)
+            entries = [(str(e["relpath"]), str(e["md5"])) for e in listing]
+        except (ValueError, KeyError, TypeError):
+            raise ToolFailed(f"weights listing {artifact.md5} is not a DVC folder listing") from None
+        for relpath, md5 in entries:
+            parts = relpath.split("/")
+            if relpath.startswith("/") or ".." in parts or "" in parts:
+                raise ToolFailed(f"weights listing {artifact.md5} has an unsafe path {relpath!r}")
+            self.object_path(md5)  # validates the md5
+        return entries
+
+    def _read_verified(self, md5: str) -> bytes:
+        data = self.object_path(md5).read_bytes()
+        actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if actual != md5.removesuffix(".dir"):
+            raise ToolFailed(f"cached object {md5} is corrupt; delete it and run the command again")
+        return data
+
+    # -- remote -------------------------------------------------------------------------
+
+    def push(self, artifact: Artifact, pointer: str) -> None:
+        remote = dvcconfig.default_remote(self.root, self.config)
+        if remote.local_path is None:
+            self._dvc("push", pointer, remote.name)
+            return
+        _check_remote_folder(remote)
+        for md5 in self.objects(artifact):
+            dest = self.object_path(md5, remote.local_path)
+            if dest.exists():
+                continue
+            with self.object_path(md5).open("rb") as handle:
+                self._put_named(handle, remote.local_path, md5)
+
+    def fetch(self, artifact: Artifact, pointer: str) -> None:
+        """Make sure the cache holds every object of ``artifact``, verified."""
+        missing = [
+            md5 for md5 in [artifact.md5] if not self.object_path(md5).exists()
+        ]
+        if not missing and artifact.md5.endswith(".dir"):
+            missing = [m for m in self.objects(artifact) if not self.object_path(m).exists()]
+        if not missing:
+            return
+        remote = dvcconfig.default_remote(self.root, self.config)
+        if remote.local_path is None:
+            self._dvc("fetch", pointer, remote.name)
+            return
+        _check_remote_folder(remote)
+        for md5 in self._remote_objects(artifact, remote.local_path):
+            if self.object_path(md5).exists():
+                continue
+            source = self.object_path(md5, remote.local_path)
+            try:
+                handle = source.open("rb")
+            except FileNotFoundError:
+                raise NotFound(
+                    f"weights object {md5} of {artifact.path} is missing from remote "
+                    f"{remote.name!r} ({remote.url}); push it from a clone that has it "
+                    "(gitreg push or dvc push)"
+                ) from None
+            with handle:
+                self._put_named(handle, self.cache, md5)
+
+    def _remote_objects(self, artifact: Artifact, remote: Path) -> Iterator[str]:
+        yield artifact.md5
+        if artifact.md5.endswith(".dir"):
+            if not self.object_path(artifact.md5).exists():
+                with self.object_path(artifact.md5, remote).open("rb") as handle:
+                    self._put_named(handle, self.cache, artifact.md5)
+            for _, md5 in self._tree(artifact):
+                yield md5
+
+    def _put_named(self, handle: BinaryIO, base: Path, md5: str) -> None:
+        """Copy an object between stores, checking its content against its name."""
+        plain = md5.removesuffix(".dir")
+        self._put(handle, base, expect=plain)
+        if plain != md5:
+            os.replace(self.object_path(plain, base), self.object_path(md5, base))
+
+    def _dvc(self, command: str, pointer: str, remote: str) -> None:
+        # Imported here only: DVC's import alone costs ~0.3 s (see module docstring).
+        from dvc.exceptions import DvcException
+        from dvc.repo import Repo
+
+        target = str(self.root / pointer)  # DVC resolves relative targets against the cwd
+        quiet_dvc()
+        try:
+            with Repo(str(self.root)) as repo:
+                getattr(repo, command)(targets=[target], remote=remote)
+        except DvcException as exc:
+            raise ToolFailed(f"dvc {command} to remote {remote!r} failed: {exc}") from None
+
+    # -- get ----------------------------------------------------------------------------
+
+    def read_file(self, artifact: Artifact) -> bytes:
+        """The bytes of a single-file artifact, verified (for deserializing in memory)."""
+        if artifact.md5.endswith(".dir"):
+            raise InvalidInput(f"{artifact.path} is a folder, not a single file")
+        return self._read_verified(artifact.md5)
+
+    def export(self, artifact: Artifact, output: Path) -> Path:
+        """Write the weights to ``output``, checked against the version file, atomically."""
+        output = output.absolute()
+        if artifact.md5.endswith(".dir"):
+            if output.exists() and (not output.is_dir() or any(output.iterdir())):
+                raise InvalidInput(f"output {output} exists and is not an empty folder")
+            output.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+            try:
+                for relpath, md5 in self._tree(artifact):
+                    self._copy_verified(md5, staging / relpath)
+                if output.exists():
+                    output.rmdir()
+                os.replace(staging, output)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            return output
+        if output.is_dir():
+            output = output / Path(artifact.path).name
+        self._copy_verified(artifact.md5, output)
+        return output
+
+    def _copy_verified(self, md5: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            digest = hashlib.md5(usedforsecurity=False)
+            with os.fdopen(fd, "wb") as out, self.object_path(md5).open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != md5:
+                raise ToolFailed(
+                    f"weights object {md5} does not match its checksum; nothing was written. "
+                    f"Delete {self.object_path(md5)} and run the command again"
+                )
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _check_remote_folder(remote: dvcconfig.Remote) -> None:
+    assert remote.local_path is not None
+    if not remote.local_path.is_dir():
+        try:
+            remote.local_path.mkdir(parents=True)
+        except OSError as exc:
+            raise ToolFailed(
+                f"DVC remote {remote.name!r} ({remote.url}) is not a usable folder: "
+                f"{exc.strerror}; fix the url in .dvc/config"
+            ) from None
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        # DVC leaves these out of a folder's listing; so must we, for the same md5.
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".hg", ".dvc")]
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            if path.is_symlink():
+                raise InvalidInput(
+                    f"weights folder contains a symlink ({path}); replace it with the file"
+                )
+        for name in filenames:
+            yield Path(dirpath, name)
+
+
+def tree_bytes(entries: list[tuple[str, str]]) -> bytes:
+    """DVC's ``.dir`` listing (dvc_data ``Tree.as_bytes``): sorted by relpath, keys sorted."""
+    listing = [{"md5": md5, "relpath": rel} for rel, md5 in sorted(entries)]
+    return json.dumps(listing, sort_keys=True).encode("utf-8")
+
+
+def pointer_text(
+    md5: str, size: int, path: str, nfiles: int | None = None, isexec: bool = False
+) -> str:
+    """The ``.dvc`` file ``dvc add`` writes for one output (same keys, same order)."""
+    out: dict[str, object] = {"md5": md5, "size": size}
+    if nfiles is not None:
+        out["nfiles"] = nfiles
+    if isexec:
+        out["isexec"] = True
+    out["hash"] = "md5"
+    out["path"] = path
+    return yamlio.dumps({"outs": [out]})
+
+
+def quiet_dvc() -> None:
+    # DVC logs progress to stdout through its "dvc" logger; the core never prints.
+    import logging
+
+    logging.getLogger("dvc").setLevel(logging.WARNING)
+
+
+def init_dvc(root: Path) -> None:
+    from dvc.repo import Repo
+
+    quiet_dvc()
+    Repo.init(str(root)).close()
+
+
+def set_remote(root: Path, url: str) -> None:
+    from dvc.repo import Repo
+
+    if dvcconfig.local_remote_path(root, url) is not None and not url.startswith("~"):
+        # DVC's config API reads a relative path against the cwd: hand it an absolute one.
+        url = os.path.abspath(url.removeprefix("file://"))
+    quiet_dvc()
+    with Repo(str(root)) as repo, repo.config.edit() as conf:
+        conf["remote"]["storage"] = {"url": url}
+        conf["core"]["remote"] = "storage"
