@@ -170,7 +170,7 @@ class ModelRegistry:
                 f"{record.name} {record.version} holds {record.artifact.format} weights, not a "
                 "pickled object; use get_weights(...) to write them to a path"
             )
-        return pickle.loads(data), self._metadata(record)  # noqa: S301 - md5 checked above
+        return pickle.loads(data), self._metadata(record)
 
     def promote_model(
         self,

@@ -11,7 +11,14 @@ import click
 import typer
 
 from . import render
-from .errors import EXIT_BUG, EXIT_CODES, EXIT_INTERRUPTED, GitregError, InvalidInput
+from .errors import (
+    EXIT_BUG,
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    GitregError,
+    InvalidInput,
+    NotFound,
+)
 from .names import ModelRef
 from .registry import Bump, NewVersion, Registry
 
@@ -26,6 +33,7 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
 OptStr = Optional[str]  # noqa: UP045
+OptPath = Optional[Path]  # noqa: UP045
 
 
 def _echo(text: str) -> None:
@@ -79,8 +87,8 @@ def _param(key: str, value: str) -> Any:
 
 @app.command()
 def init(
-    remote: Annotated[OptStr, typer.Option(help="DVC remote URL for the weights "
-                                             "(default: a folder in ~/.local/share/gitreg).")] = None,
+    remote: Annotated[OptStr, typer.Option(
+        help="DVC remote URL for the weights (default: ~/.local/share/gitreg/storage).")] = None,
 ) -> None:
     """Make the current folder a registry (git init and DVC set-up when needed)."""
     registry = Registry.init(Path.cwd(), remote=remote)
@@ -98,7 +106,7 @@ def register(
     feature: Annotated[list[str], typer.Option(help="Input feature, repeatable.")] = [],  # noqa: B006
     type: Annotated[OptStr, typer.Option("--type", help="Model type, e.g. RandomForest.")] = None,
     trained_at: Annotated[OptStr, typer.Option(help="ISO 8601 time of training.")] = None,
-    meta: Annotated[Optional[Path], typer.Option(help="YAML file with more metadata.")] = None,  # noqa: UP045
+    meta: Annotated[OptPath, typer.Option(help="YAML file with more metadata.")] = None,
     stage: Annotated[OptStr, typer.Option(help="Also promote to this stage.")] = None,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
@@ -139,7 +147,7 @@ def demote(
 def rollback(
     name: str,
     stage: str,
-    to: Annotated[OptStr, typer.Option(help="Version to return to (default: the previous).")] = None,
+    to: Annotated[OptStr, typer.Option(help="Version to return to (default: previous).")] = None,
 ) -> None:
     """Return STAGE to the version it held before the current one."""
     _echo(render.event_line(_open().rollback(name, stage, to=to)))
@@ -153,7 +161,8 @@ def list_(
     json: JsonOpt = False,
 ) -> None:
     """List versions, with their stages and metrics."""
-    rows = _open().catalog(name, stage=stage, min_metrics=_pairs(min_metric, "--min-metric", _metric))
+    floors = _pairs(min_metric, "--min-metric", _metric)
+    rows = _open().catalog(name, stage=stage, min_metrics=floors)
     if json:
         _echo(render.to_json([render.version_json(r, s) for r, s in rows]))
     else:
@@ -202,8 +211,8 @@ def which(
     elif held:
         _echo("\n".join(held))
     else:
-        typer.echo(f"{name} has no version in {stage}", err=True)
-        raise typer.Exit(1)
+        when = f" at {at or rev}" if at or rev else ""
+        raise NotFound(f"{name} has no version in {stage}{when}")
 
 
 @app.command()
@@ -225,7 +234,7 @@ def get(
     name: str,
     version: Annotated[OptStr, typer.Option(help="This version.")] = None,
     stage: Annotated[OptStr, typer.Option(help="The version in this stage.")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Where to write.")] = None,  # noqa: UP045
+    output: Annotated[OptPath, typer.Option("-o", "--output", help="Where to write.")] = None,
 ) -> None:
     """Write a version's weights, checked against their md5, to -o PATH."""
     record, path = _open().get(name, version=version, stage=stage, output=output)
@@ -234,7 +243,7 @@ def get(
 
 @app.command()
 def demo(
-    folder: Annotated[Optional[Path], typer.Argument(help="Where to build it (default: a new temp folder).")] = None,  # noqa: UP045
+    folder: Annotated[OptPath, typer.Argument(help="Where (default: a new temp folder).")] = None,
 ) -> None:
     """Run the whole lifecycle on a local registry, printing each step."""
     from .demo import run

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import yamlio
-from .errors import CorruptRegistry, InvalidInput
+from .errors import CorruptRegistry, InvalidInput, NotFound
 from .names import check_name, check_stage_name
 from .records import is_number
 
@@ -46,7 +46,8 @@ class RegistryConfig:
     def check_stage(self, stage: str) -> str:
         check_stage_name(stage)
         if stage not in self.stages:
-            raise InvalidInput(
+            # errors.NotFound documents exit 4 for "an unknown model, version or stage".
+            raise NotFound(
                 f"unknown stage {stage!r}: this registry's stages are {', '.join(self.stages)} "
                 f"(set in {CONFIG_FILE})"
             )
@@ -70,7 +71,7 @@ def load(root: Path) -> RegistryConfig:
 
 
 def from_dict(data: Any, source: str) -> RegistryConfig:
-    def fail(key: str, problem: str) -> Any:
+    def fail(key: str, problem: str) -> NoReturn:
         raise CorruptRegistry(f"{source}: {key}: {problem}")
 
     if not isinstance(data, dict):

@@ -102,7 +102,9 @@ class History:
         return stages_from_dict(yamlio.loads(blob, source), source)
 
     def _with_tags(self, events: list[Event], name: str | None) -> list[Event]:
-        patterns = [f"{name}@v*", f"{name}/*"] if name else []
+        # A literal pattern matches refs below it ("churn" -> churn/dev/1), a glob's "*"
+        # does not cross "/": so the stage tags are asked for by prefix.
+        patterns = [f"{name}@v*", name] if name else []
         tags = {}
         for ref in self.git.tags(*patterns):
             parsed = parse_tag(ref.name)
@@ -120,7 +122,9 @@ class History:
         return result
 
 
-def _event(commit: _Commit, model: str, action: Action, version: str | None, **kw: str | None) -> Event:
+def _event(
+    commit: _Commit, model: str, action: Action, version: str | None, **kw: str | None
+) -> Event:
     return Event(
         model=model, action=action, version=version, commit=commit.sha,
         author=commit.author, date=commit.date, reason=commit.trailers.get("reason"), **kw,
@@ -144,7 +148,7 @@ def _stage_changes(before: StageMap, after: StageMap, commit: _Commit) -> list[E
                                      stage=stage, previous=version))
             continue
         action = Action.PROMOTE
-        if said.get("stage") == stage and said.get("action") in (a.value for a in Action):
+        if said.get("stage") == stage and said.get("action") in {a.value for a in Action}:
             action = Action(said["action"])
         for version in added:
             events.append(_event(commit, after.name, action, version, stage=stage,

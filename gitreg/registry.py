@@ -183,8 +183,6 @@ class Registry:
         git = Git(root)
         if not (root / ".git").exists():
             git.run("init", "--quiet")
-        from .transaction import Transaction  # noqa: PLC0415
-
         files = [CONFIG_FILE, ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
         with Transaction(git, _git_dir(git)) as tx:
             tx.require_clean([CONFIG_FILE])
@@ -246,7 +244,9 @@ class Registry:
         version = parse_version(version)
         if not (self.root / self._version_path(name, version)).is_file():
             known = ", ".join(r.version for r in self.versions(name)[-5:])
-            raise NotFound(f"{name} has no version {version} (latest: {known}); see `gitreg show {name}`")
+            raise NotFound(
+                f"{name} has no version {version} (latest: {known}); see `gitreg show {name}`"
+            )
         return self._read_version(name, version)
 
     def _read_version(self, name: str, version: str) -> VersionRecord:
@@ -338,7 +338,7 @@ class Registry:
         *,
         version: str | None = None,
         bump: Bump | None = None,
-        info: NewVersion = NewVersion(),  # noqa: B008 - immutable
+        info: NewVersion = NewVersion(),
         stage: str | None = None,
     ) -> Registered:
         """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``."""
@@ -353,7 +353,9 @@ class Registry:
         version = self._next_version(name, version, bump)
         version_rel = self._version_path(name, version)
         if (self.root / version_rel).exists():
-            raise Conflict(f"{name} {version} is already registered; choose another --version or use --bump")
+            raise Conflict(
+                f"{name} {version} is already registered; choose another --version or --bump"
+            )
         tag = version_tag(name, version)
         if self.git.tags(tag):
             raise Conflict(f"tag {tag} already exists although {version_rel} does not; "
@@ -438,7 +440,7 @@ class Registry:
     def promote(
         self, name: str, version: str, stage: str, *, force: bool = False, reason: str | None = None
     ) -> Event:
-        """Put ``version`` in ``stage`` (replacing its holder if exclusive); tag ``name/stage/n``."""
+        """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
         record = self.record(name, version)
         self.config.check_stage(stage)
         if force and not reason:
@@ -493,7 +495,9 @@ class Registry:
             if version is not None:
                 version = parse_version(version)
                 if version not in held:
-                    raise NotFound(f"{name} {version} is not in {stage} (it holds {', '.join(held)})")
+                    raise NotFound(
+                        f"{name} {version} is not in {stage} (it holds {', '.join(held)})"
+                    )
             elif len(held) > 1:
                 raise InvalidInput(
                     f"{stage} holds several versions of {name} ({', '.join(held)}); "

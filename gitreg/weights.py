@@ -156,7 +156,9 @@ class Weights:
             listing = json.loads(data)
             entries = [(str(e["relpath"]), str(e["md5"])) for e in listing]
         except (ValueError, KeyError, TypeError):
-            raise ToolFailed(f"weights listing {artifact.md5} is not a DVC folder listing") from None
+            raise ToolFailed(
+                f"weights listing {artifact.md5} is not a DVC folder listing"
+            ) from None
         for relpath, md5 in entries:
             parts = relpath.split("/")
             if relpath.startswith("/") or ".." in parts or "" in parts:

@@ -19,7 +19,7 @@ _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 def loads(text: str | bytes, source: str) -> Any:
     """Parse YAML with the safe loader; errors name ``source`` (a file, or file@commit)."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader class
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -1,0 +1,108 @@
+"""Stage history from git: rollback semantics, which --at/--rev, history with tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+from gitreg.errors import NotFound
+from gitreg.events import Action
+from gitreg.registry import Registry
+
+
+def at(monkeypatch: pytest.MonkeyPatch, registry: Registry, when: str) -> Registry:
+    """The same registry, with git's clock pinned to ``when`` for its next writes."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", when)
+    monkeypatch.setenv("GIT_AUTHOR_DATE", when)
+    return Registry(registry.root)
+
+
+@pytest.fixture
+def three_versions(registry: Registry, tmp_path: Path) -> Registry:
+    for i in range(1, 4):
+        path = tmp_path / f"w{i}.bin"
+        path.write_bytes(f"weights {i}".encode())
+        registry.register("churn", path, version=f"1.{i}.0")
+    return registry
+
+
+def test_rollback_walks_back_through_promotions(three_versions: Registry) -> None:
+    reg = three_versions
+    for version in ("1.1.0", "1.2.0", "1.3.0"):
+        reg.promote("churn", version, "production")
+    assert reg.rollback("churn", "production").version == "1.2.0"
+    assert reg.rollback("churn", "production").version == "1.1.0"  # not back to 1.3.0
+    with pytest.raises(NotFound, match="nothing to roll back to"):
+        reg.rollback("churn", "production")
+    event = reg.rollback("churn", "production", to="1.3.0")
+    assert (event.version, event.previous, event.action) == ("1.3.0", "1.1.0", Action.ROLLBACK)
+    assert reg.which("churn", "production") == ("1.3.0",)
+
+
+def test_rollback_after_demote_restores_the_demoted_version(three_versions: Registry) -> None:
+    reg = three_versions
+    reg.promote("churn", "1.1.0", "staging")
+    reg.demote("churn", "staging")
+    assert reg.which("churn", "staging") == ()
+    assert reg.rollback("churn", "staging").version == "1.1.0"
+
+
+def test_stage_tags_are_gapless_per_model_and_stage(
+    three_versions: Registry, tmp_path: Path
+) -> None:
+    reg = three_versions
+    other = tmp_path / "o.bin"
+    other.write_bytes(b"other")
+    reg.register("fraud", other, stage="production")
+    reg.promote("churn", "1.1.0", "production")
+    reg.promote("churn", "1.2.0", "production")
+    reg.rollback("churn", "production")
+    reg.promote("churn", "1.3.0", "dev")
+    tags = set(git(reg.root, "tag").split())
+    assert {t for t in tags if t.startswith("churn/production/")} == {
+        "churn/production/1", "churn/production/2", "churn/production/3"}
+    assert {t for t in tags if "/" in t and not t.startswith("churn/production/")} == {
+        "churn/dev/1", "fraud/production/1"}
+    # Each stage tag sits on the commit that edited stages.yaml, and only that file.
+    changed = git(reg.root, "show", "--name-only", "--format=", "churn/production/3^{commit}")
+    assert changed.split() == ["models/churn/stages.yaml"]
+    trailers = git(reg.root, "log", "-1", "--format=%(trailers:only)", "churn/production/3")
+    assert "Gitreg-Action: rollback" in trailers and "Gitreg-Previous: 1.2.0" in trailers
+
+
+def test_history_lists_events_in_order_with_their_tags(three_versions: Registry) -> None:
+    reg = three_versions
+    reg.promote("churn", "1.1.0", "production")
+    reg.promote("churn", "1.2.0", "production")
+    reg.rollback("churn", "production")
+    events = reg.history_events("churn", "production")
+    assert [(e.action, e.version, e.previous, e.tag) for e in events] == [
+        (Action.PROMOTE, "1.1.0", None, "churn/production/1"),
+        (Action.PROMOTE, "1.2.0", "1.1.0", "churn/production/2"),
+        (Action.ROLLBACK, "1.1.0", "1.2.0", "churn/production/3"),
+    ]
+    everything = reg.history_events()
+    assert [e.action for e in everything][:3] == [Action.REGISTER] * 3
+    assert all(e.author == "Test User <test@example.com>" for e in everything)
+
+
+def test_which_at_a_date_and_at_a_revision(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "w.bin"
+    for i, day in enumerate(["2026-03-01", "2026-03-05", "2026-03-09"], start=1):
+        weights.write_bytes(f"w{i}".encode())
+        reg = at(monkeypatch, registry, f"{day}T12:00:00+00:00")
+        reg.register("churn", weights, version=f"1.{i}.0", stage="production")
+    reg = Registry(registry.root)
+    assert reg.which("churn", "production", at="2026-02-28") == ()
+    assert reg.which("churn", "production", at="2026-03-01") == ("1.1.0",)  # end of that day
+    assert reg.which("churn", "production", at="2026-03-05T11:59:59+00:00") == ("1.1.0",)
+    assert reg.which("churn", "production", at="2026-03-07") == ("1.2.0",)
+    assert reg.which("churn", "production", at="2030-01-01") == ("1.3.0",)
+    assert reg.which("churn", "production", rev="churn/production/2") == ("1.2.0",)
+    assert reg.which("churn", "production", rev="HEAD~2") == ("1.2.0",)
+    with pytest.raises(NotFound, match="unknown git revision"):
+        reg.which("churn", "production", rev="no-such-rev")
