@@ -251,6 +251,13 @@ def demo(
     run(folder, echo=typer.echo)
 
 
+# Newer typer vendors click (typer._click) and no longer depends on it: its usage errors
+# derive from typer.TyperException, not click.ClickException. Older typer raises click's.
+_USAGE_ERRORS: tuple[type[Exception], ...] = (
+    click.ClickException, getattr(typer, "TyperException", click.ClickException)
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one funnel turning every outcome into a documented exit code."""
     command = typer.main.get_command(app)
@@ -259,12 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     except GitregError as exc:
         typer.echo(f"gitreg: error: {exc}", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         typer.echo("gitreg: interrupted; nothing was changed", err=True)
         return EXIT_INTERRUPTED
-    except click.ClickException as exc:
+    except _USAGE_ERRORS as exc:
         exc.show()
-        return exc.exit_code
+        return int(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("gitreg: interrupted; nothing was changed", err=True)
         return EXIT_INTERRUPTED
@@ -273,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("gitreg: internal error: this is a bug, please report it with the "
                    "traceback above", err=True)
         return EXIT_BUG
+    if result == EXIT_INTERRUPTED:  # newer typer turns Ctrl-C into Exit(130), silently
+        typer.echo("gitreg: interrupted; nothing was changed", err=True)
     return result if isinstance(result, int) else 0
 
 

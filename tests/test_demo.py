@@ -12,7 +12,8 @@ def test_demo_runs_the_lifecycle(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for step in ("$ gitreg init", "$ gitreg register churn",
-                 "$ gitreg promote churn 1.1.0 production", "$ gitreg rollback churn production", "$ gitreg history churn",
+                 "$ gitreg promote churn 1.1.0 production", "$ gitreg rollback churn production",
+                 "$ gitreg history churn",
                  "$ gitreg which churn production --at", "$ gitreg get churn --stage production"):
         assert step in out
     assert "churn production rolled back 1.1.0 -> 1.0.0 [churn/production/3]" in out
