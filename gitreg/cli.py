@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
 import typer
 
-from . import render
+from . import check, ci, diff, render
 from .errors import (
     EXIT_BUG,
+    EXIT_CHECK_FAILED,
     EXIT_CODES,
     EXIT_INTERRUPTED,
     GitregError,
@@ -31,6 +32,8 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+PushOpt = Annotated[bool, typer.Option(
+    "--push", help="Also push the commit and tags to origin (atomically, retrying if it moved).")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
 OptStr = Optional[str]  # noqa: UP045
 OptPath = Optional[Path]  # noqa: UP045
@@ -108,6 +111,7 @@ def register(
     trained_at: Annotated[OptStr, typer.Option(help="ISO 8601 time of training.")] = None,
     meta: Annotated[OptPath, typer.Option(help="YAML file with more metadata.")] = None,
     stage: Annotated[OptStr, typer.Option(help="Also promote to this stage.")] = None,
+    push: PushOpt = False,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
     registry = _open()
@@ -116,7 +120,8 @@ def register(
         hyperparameters=_pairs(param, "--param", _param), features=tuple(feature),
         model_type=type, trained_at=trained_at,
     )
-    result = registry.register(name, path, version=version, bump=bump, info=info, stage=stage)
+    result = registry.register(name, path, version=version, bump=bump, info=info, stage=stage,
+                               push=push)
     for event in result.events:
         _echo(render.event_line(event))
 
@@ -128,9 +133,20 @@ def promote(
     stage: str,
     force: Annotated[bool, typer.Option(help="Override the stage's policy.")] = False,
     reason: Annotated[OptStr, typer.Option(help="Why (required with --force).")] = None,
+    push: PushOpt = False,
+    propose: Annotated[bool, typer.Option(
+        help="Commit on a new branch and push it for a pull request instead.")] = False,
 ) -> None:
     """Put VERSION in STAGE, replacing the version there if the stage is exclusive."""
-    _echo(render.event_line(_open().promote(name, version, stage, force=force, reason=reason)))
+    registry = _open()
+    if propose:
+        if push:
+            raise InvalidInput("--propose pushes a branch for review; it cannot be combined "
+                               "with --push")
+        _echo(render.proposal(registry.propose(name, version, stage, force=force, reason=reason)))
+        return
+    event = registry.promote(name, version, stage, force=force, reason=reason, push=push)
+    _echo(render.event_line(event))
 
 
 @app.command()
@@ -138,9 +154,10 @@ def demote(
     name: str,
     stage: str,
     version: Annotated[OptStr, typer.Option(help="For a non-exclusive stage: which one.")] = None,
+    push: PushOpt = False,
 ) -> None:
     """Take the version out of STAGE."""
-    _echo(render.event_line(_open().demote(name, stage, version=version)))
+    _echo(render.event_line(_open().demote(name, stage, version=version, push=push)))
 
 
 @app.command()
@@ -148,9 +165,24 @@ def rollback(
     name: str,
     stage: str,
     to: Annotated[OptStr, typer.Option(help="Version to return to (default: previous).")] = None,
+    push: PushOpt = False,
 ) -> None:
     """Return STAGE to the version it held before the current one."""
-    _echo(render.event_line(_open().rollback(name, stage, to=to)))
+    _echo(render.event_line(_open().rollback(name, stage, to=to, push=push)))
+
+
+@app.command("push")
+def push_() -> None:
+    """Push the branch, its gitreg tags (atomically) and any weights the remote lacks."""
+    branch, tags = _open().push()
+    _echo(f"pushed {branch} and {len(tags)} gitreg tags")
+
+
+@app.command()
+def pull() -> None:
+    """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
+    branch, fetched = _open().pull()
+    _echo(f"{branch} is up to date; weights present for {len(fetched)} staged versions")
 
 
 @app.command("list")
@@ -251,27 +283,95 @@ def demo(
     run(folder, echo=typer.echo)
 
 
-# Newer typer vendors click (typer._click) and no longer depends on it: its usage errors
-# derive from typer.TyperException, not click.ClickException. Older typer raises click's.
-_USAGE_ERRORS: tuple[type[Exception], ...] = (
-    click.ClickException, getattr(typer, "TyperException", click.ClickException)
+ci_app = typer.Typer(
+    help="For CI pipelines: what a pushed tag means, and tags for merged pull requests.",
+    no_args_is_help=True,
 )
+app.add_typer(ci_app, name="ci")
+
+
+class EventFormat(str, enum.Enum):
+    JSON = "json"
+    GITHUB = "github"
+
+
+@ci_app.command("event")
+def ci_event(
+    ref: Annotated[str, typer.Argument(
+        help="A gitreg tag: churn/production/3, refs/tags/churn/production/3, churn@v1.2.0.")],
+    format: Annotated[EventFormat, typer.Option(
+        help="json, or github: key=value lines for $GITHUB_OUTPUT.")] = EventFormat.JSON,
+) -> None:
+    """Print what a gitreg tag means: model, event, stage, version, previous, commit, author.
+
+    Lightweight tags work too. A ref that is not a gitreg tag exits 11 (not a gitreg event).
+    """
+    data = render.ci_event_json(ci.event(_open(), ref))
+    _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
+
+
+@ci_app.command("tag")
+def ci_tag(
+    push: Annotated[bool, typer.Option(help="Push the new tags to origin, atomically.")] = False,
+) -> None:
+    """Tag the registrations and stage changes that reached this branch without a tag."""
+    created = ci.tag(_open(), push=push)
+    _echo("\n".join(created) if created else "nothing to tag")
+
+
+class DiffFormat(str, enum.Enum):
+    TABLE = "table"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+@app.command("diff")
+def diff_(
+    name: str,
+    a: Annotated[str, typer.Argument(help="A version (1.2.0) or a stage (production).")],
+    b: Annotated[str, typer.Argument(help="A version or a stage, compared with A.")],
+    format: Annotated[DiffFormat, typer.Option(
+        help="table, markdown (a pull-request comment) or json.")] = DiffFormat.TABLE,
+) -> None:
+    """Compare two versions: metrics with deltas, hyperparameters, features, lineage, weights."""
+    result = diff.compare(_open(), name, a, b)
+    if format is DiffFormat.JSON:
+        _echo(render.to_json(render.diff_json(result)))
+    else:
+        _echo(render.diff_markdown(result) if format is DiffFormat.MARKDOWN
+              else render.diff_table(result))
+
+
+@app.command("check")
+def check_(json: JsonOpt = False) -> None:
+    """Validate the registry as the work tree holds it: files, stages, weights pointers,
+    dependencies and promotion policies. Exits 10 with one line per problem."""
+    report = check.validate(Path.cwd())
+    for warning in report.warnings:
+        typer.echo(f"gitreg: warning: {warning}", err=True)
+    _echo(render.to_json(render.check_json(report)) if json else render.check_text(report))
+    if not report.ok:
+        typer.echo(f"gitreg: check found {len(report.problems)} problem(s)", err=True)
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one funnel turning every outcome into a documented exit code."""
-    command = typer.main.get_command(app)
+    """Entry point: one funnel turning every outcome into a documented exit code.
+
+    typer runs in its standalone mode (usage errors: message and exit 2; ``--help``: 0),
+    through its public API only: typer 0.29 vendors its own click, so click's exception
+    classes are not the ones raised (STYLE.md 14).
+    """
     try:
-        result = command.main(args=argv, prog_name="gitreg", standalone_mode=False)
+        app(args=argv, prog_name="gitreg")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+            typer.echo("gitreg: interrupted; nothing was changed", err=True)
+        return code
     except GitregError as exc:
         typer.echo(f"gitreg: error: {exc}", err=True)
         return exc.exit_code
-    except (click.exceptions.Abort, typer.Abort):
-        typer.echo("gitreg: interrupted; nothing was changed", err=True)
-        return EXIT_INTERRUPTED
-    except _USAGE_ERRORS as exc:
-        exc.show()
-        return int(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("gitreg: interrupted; nothing was changed", err=True)
         return EXIT_INTERRUPTED
@@ -280,9 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("gitreg: internal error: this is a bug, please report it with the "
                    "traceback above", err=True)
         return EXIT_BUG
-    if result == EXIT_INTERRUPTED:  # newer typer turns Ctrl-C into Exit(130), silently
-        typer.echo("gitreg: interrupted; nothing was changed", err=True)
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 def run() -> None:

@@ -7,6 +7,9 @@ exits with ``EXIT_BUG``. Messages say what was wrong and what to do about it.
 from __future__ import annotations
 
 EXIT_OK = 0
+# `gitreg check` found problems (it prints them, one a line): not an error of the
+# command itself, so no exception class; CI gates on it.
+EXIT_CHECK_FAILED = 10
 EXIT_BUG = 70  # EX_SOFTWARE from sysexits.h
 EXIT_INTERRUPTED = 130
 
@@ -59,6 +62,12 @@ class PolicyViolation(GitregError):
     exit_code = 9
 
 
+class NotAnEvent(GitregError):
+    """``ci event`` was given a ref that is not a gitreg tag: a pipeline may skip, not fail."""
+
+    exit_code = 11
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     2: "usage error (unknown option, missing argument)",
@@ -69,6 +78,8 @@ EXIT_CODES: dict[int, str] = {
     CorruptRegistry.exit_code: "a registry file is malformed",
     ToolFailed.exit_code: "git, DVC or the weights storage failed",
     PolicyViolation.exit_code: "a promotion policy refused the change",
+    EXIT_CHECK_FAILED: "gitreg check found problems (one line each on stdout)",
+    NotAnEvent.exit_code: "ci event: the ref is not a gitreg tag (not a gitreg event)",
     EXIT_BUG: "internal error (a bug: please report it with the traceback)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing was changed",
 }

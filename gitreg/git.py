@@ -50,10 +50,21 @@ class Git:
         env: Mapping[str, str] | None = None,
         check: bool = True,
     ) -> bytes:
-        command = ["git", *args]
+        proc = self.attempt(*args, input=input, env=env)
+        if check and proc.returncode != 0:
+            raise ToolFailed(
+                f"git {' '.join(args[:3])} failed (exit {proc.returncode}): "
+                f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
+            )
+        return proc.stdout
+
+    def attempt(
+        self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run git and hand back whatever happened, for callers that read failures."""
         try:
-            proc = subprocess.run(
-                command,
+            return subprocess.run(
+                ["git", *args],
                 cwd=self.root,
                 input=input,
                 capture_output=True,
@@ -62,21 +73,9 @@ class Git:
             )
         except FileNotFoundError:
             raise ToolFailed("git is not installed or not on PATH; install git") from None
-        if check and proc.returncode != 0:
-            stderr = proc.stderr.decode("utf-8", "replace").strip()
-            raise ToolFailed(
-                f"git {' '.join(args[:3])} failed (exit {proc.returncode}): "
-                f"{_last_lines(stderr) or 'no message'}"
-            )
-        return proc.stdout
-
-    def _status(self, *args: str) -> int:
-        return subprocess.run(
-            ["git", *args], cwd=self.root, capture_output=True, env=self.env, check=False
-        ).returncode
 
     def succeeds(self, *args: str) -> bool:
-        return self._status(*args) == 0
+        return self.attempt(*args).returncode == 0
 
     # -- reads --------------------------------------------------------------------------
 
@@ -140,6 +139,26 @@ class Git:
         self.run("tag", "--annotate", "--file=-", "--", name, commit,
                  input=message.encode(), env=env)
 
+    def commit_beside(
+        self, base: str, files: Mapping[str, bytes], message: str, env: Mapping[str, str]
+    ) -> str:
+        """A commit of ``base`` plus ``files``, made without touching the index or work tree.
+
+        For proposals: the user's checkout stays as it was while a branch is prepared.
+        """
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="gitreg-index-") as tmp:
+            index = {"GIT_INDEX_FILE": f"{tmp}/index"}
+            self.run("read-tree", base, env=index)
+            for path, content in files.items():
+                blob = self.run("hash-object", "-w", "--stdin", input=content).strip()
+                self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
+                         env=index)
+            tree = self.run("write-tree", env=index).strip()
+        return self.run("commit-tree", tree, "-p", base, "-F", "-", input=message.encode(),
+                        env=env).strip()
+
 
 def identity_env(git: Git) -> dict[str, str]:
     """The environment a commit is made with.
@@ -163,6 +182,6 @@ def identity_env(git: Git) -> dict[str, str]:
     }
 
 
-def _last_lines(text: str, count: int = 3) -> str:
+def last_lines(text: str, count: int = 3) -> str:
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("hint:")]
     return " | ".join(lines[-count:])

@@ -8,7 +8,7 @@ chain, never by clock time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from . import yamlio
@@ -21,12 +21,13 @@ _RECORD, _FIELD = "\x1e", "\x1f"
 
 
 @dataclass(frozen=True)
-class _Commit:
+class Commit:
     sha: str
     date: str
     author: str
     trailers: dict[str, str]
-    files: tuple[tuple[str, str], ...]  # (status letter, path)
+    files: tuple[tuple[str, str], ...] = ()  # (status letter, path)
+    parents: tuple[str, ...] = ()
 
 
 class History:
@@ -44,6 +45,7 @@ class History:
         ]
         blobs = self.git.cat_files([f"{sha}:{path}" for sha, path in stage_files])
         content = dict(zip(stage_files, blobs, strict=True))
+        merged = brought_in(self.git, commits)
 
         events: list[Event] = []
         last: dict[str, StageMap] = {}  # model -> its stage map after the previous change
@@ -57,7 +59,8 @@ class History:
                     after = self._stage_map(model, content.get((commit.sha, path)), commit.sha)
                     before = last.get(model, StageMap(model))
                     last[model] = after
-                    events += _stage_changes(before, after, commit)
+                    said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
+                    events += stage_changes(before, after, commit, said)
                 elif status == "A" and parts[-2] == "versions" and parts[-1].endswith(".yaml"):
                     events.append(
                         _event(commit, model, Action.REGISTER, parts[-1].removesuffix(".yaml"))
@@ -78,21 +81,23 @@ class History:
         out = self.git.run("rev-list", "-1", "--first-parent", f"--before={when}", "HEAD")
         return out.strip() or None
 
-    def _log(self, pathspecs: Sequence[str]) -> list[_Commit]:
-        fmt = f"{_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold){_FIELD}"
+    def _log(self, pathspecs: Sequence[str]) -> list[Commit]:
+        fmt = (f"{_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold){_FIELD}"
+               f"%P{_FIELD}")
         out = self.git.run(
             "log", "--first-parent", "--reverse", "--no-renames", "--name-status",
             f"--format={fmt}", "--", *pathspecs,
         )
         commits = []
         for record in out.split(_RECORD)[1:]:
-            sha, date, author, trailer_text, changes = record.split(_FIELD)
+            sha, date, author, trailer_text, parents, changes = record.split(_FIELD)
             files = []
             for line in changes.strip("\n").splitlines():
                 status, _, path = line.partition("\t")
                 if path:
                     files.append((status[:1], path))
-            commits.append(_Commit(sha, date, author, parse_trailers(trailer_text), tuple(files)))
+            commits.append(Commit(sha, date, author, parse_trailers(trailer_text), tuple(files),
+                                  tuple(parents.split())))
         return commits
 
     def _stage_map(self, model: str, blob: bytes | None, rev: str) -> StageMap:
@@ -123,17 +128,24 @@ class History:
 
 
 def _event(
-    commit: _Commit, model: str, action: Action, version: str | None, **kw: str | None
+    commit: Commit, model: str, action: Action, version: str | None,
+    said: Mapping[str, str] | None = None, **kw: str | None,
 ) -> Event:
     return Event(
-        model=model, action=action, version=version, commit=commit.sha,
-        author=commit.author, date=commit.date, reason=commit.trailers.get("reason"), **kw,
+        model=model, action=action, version=version, commit=commit.sha, author=commit.author,
+        date=commit.date, reason=(said or commit.trailers).get("reason"), **kw,
     )
 
 
-def _stage_changes(before: StageMap, after: StageMap, commit: _Commit) -> list[Event]:
-    """The stage events one commit made, named by its trailers where it has them."""
-    said = commit.trailers
+def stage_changes(
+    before: StageMap, after: StageMap, commit: Commit, said: Sequence[Mapping[str, str]] = ()
+) -> list[Event]:
+    """The stage events one commit made, named by the trailers that speak of them.
+
+    ``said`` is the trailers to consult, first match wins: the commit's own, then (for a
+    merge, whose own message has none) those of the commits it brought in, newest first.
+    """
+    said = said or [commit.trailers]
     events = []
     for stage in sorted(set(before.stages) | set(after.stages)):
         old, new = before.versions_in(stage), after.versions_in(stage)
@@ -147,13 +159,54 @@ def _stage_changes(before: StageMap, after: StageMap, commit: _Commit) -> list[E
                 events.append(_event(commit, after.name, Action.DEMOTE, None,
                                      stage=stage, previous=version))
             continue
-        action = Action.PROMOTE
-        if said.get("stage") == stage and said.get("action") in {a.value for a in Action}:
-            action = Action(said["action"])
+        told = next((t for t in said if t.get("stage") == stage
+                     and t.get("model", after.name) == after.name
+                     and t.get("action") in {a.value for a in Action}), None)
+        action = Action(told["action"]) if told else Action.PROMOTE
         for version in added:
-            events.append(_event(commit, after.name, action, version, stage=stage,
+            events.append(_event(commit, after.name, action, version, told, stage=stage,
                                  previous=removed[0] if removed else previous))
     return events
+
+
+def brought_in(git: Git, chain: Sequence[Commit]) -> dict[str, list[Commit]]:
+    """For each merge in ``chain`` (first-parent commits, oldest first): what it merged.
+
+    That is ``git log MERGE^1..MERGE`` of each merge, newest first, read in one ``git log``
+    over the whole span and split by walking the first-parent chain oldest first.
+    """
+    merges = [c for c in chain if len(c.parents) > 1]
+    if not merges:
+        return {}
+    fmt = f"{_RECORD}%H{_FIELD}%P{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold)"
+    out = git.run("log", "--topo-order", f"--format={fmt}", merges[-1].sha,
+                  "--not", merges[0].parents[0], "--")
+    graph: dict[str, Commit] = {}
+    for record in out.split(_RECORD)[1:]:
+        sha, parents, date, author, trailer_text = record.split(_FIELD)
+        graph[sha] = Commit(sha, date, author, parse_trailers(trailer_text),
+                            parents=tuple(parents.split()))
+    order = {sha: i for i, sha in enumerate(graph)}  # topological, newest first
+    spine = []
+    sha = merges[-1].sha
+    while sha in graph:
+        spine.append(sha)
+        sha = next(iter(graph[sha].parents), "")
+    seen: set[str] = set()
+    result: dict[str, list[Commit]] = {}
+    for sha in reversed(spine):
+        seen.add(sha)
+        found, todo = [], list(graph[sha].parents[1:])
+        while todo:
+            parent = todo.pop()
+            if parent in seen or parent not in graph:
+                continue
+            seen.add(parent)
+            found.append(graph[parent])
+            todo += graph[parent].parents
+        if found:
+            result[sha] = sorted(found, key=lambda c: order[c.sha])
+    return result
 
 
 def rollback_target(events: Sequence[Event], stage: str, current: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .config import RegistryConfig
+from .metrics import is_worse
 from .records import StageMap, VersionRecord
 
 
@@ -18,6 +19,8 @@ def violations(
 
     ``history_stages`` are the stages the version has ever been in (so a version that was
     promoted to staging, then replaced there, still counts as coming from staging).
+    ``no_regression`` reads each metric's direction from its name (gitreg/metrics.py), so
+    a lower ``val_loss`` is not a regression.
     """
     policy = config.policies.get(stage)
     if policy is None:
@@ -39,7 +42,7 @@ def violations(
     if replaced is not None and replaced.version != record.version:
         for metric in policy.no_regression:
             new, old = record.metrics.get(metric), replaced.metrics.get(metric)
-            if old is not None and (new is None or new < old):
+            if old is not None and (new is None or is_worse(metric, new, old)):
                 found.append(
                     f"{label}: {metric} = {_show(new)} is worse than {replaced.version}'s {old} "
                     f"in {stage}"

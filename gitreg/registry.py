@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping
+import random
+import time as clock
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from pathlib import Path
@@ -25,7 +27,7 @@ from .errors import (
     NotFound,
     PolicyViolation,
 )
-from .events import Action, Event, commit_message, tag_message, version_tag
+from .events import Action, Event, commit_message, parse_tag, tag_message, version_tag
 from .git import Git, identity_env
 from .history import History, next_stage_tag, rollback_target
 from .names import FIRST_VERSION, ModelRef, Version, check_name, parse_version
@@ -40,6 +42,7 @@ from .records import (
     version_from_dict,
     version_to_dict,
 )
+from .sync import Rejected, Sync
 from .transaction import Transaction
 
 
@@ -129,6 +132,19 @@ def _read_meta(path: Path) -> dict[str, Any]:
 class Registered:
     record: VersionRecord
     events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A promotion committed on a branch for review (untagged until merged)."""
+
+    event: Event
+    branch: str
+    base: str
+    record: VersionRecord
+
+
+PUSH_ATTEMPTS = 12
 
 
 def default_storage() -> str:
@@ -340,8 +356,13 @@ class Registry:
         bump: Bump | None = None,
         info: NewVersion = NewVersion(),
         stage: str | None = None,
+        push: bool = False,
     ) -> Registered:
-        """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``."""
+        """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``.
+
+        With ``push``, the commit and tags go to ``origin`` atomically; if someone pushed
+        first, the registration is replayed on their tip (a ``--bump`` is recomputed).
+        """
         check_name(name)
         source = Path(source)
         if not source.exists():
@@ -350,7 +371,27 @@ class Registry:
             raise InvalidInput("give either --version or --bump, not both")
         if stage is not None:
             self.config.check_stage(stage)
-        version = self._next_version(name, version, bump)
+        # Validate the whole record before anything is written.
+        self._draft(name, self._next_version(name, version, bump), info)
+        records: list[VersionRecord] = []
+
+        def change(tx: Transaction) -> list[Event]:
+            record, events = self._register_in(
+                tx, name, source, self._next_version(name, version, bump), info
+            )
+            records[:] = [record]
+            if stage is not None:
+                events.append(self._apply(tx, *self._plan_promotion(record, stage, None)))
+            return events
+
+        events = self._publish(change, push=push)
+        return Registered(records[0], tuple(events))
+
+    def _register_in(
+        self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion
+    ) -> tuple[VersionRecord, list[Event]]:
+        from .weights import Weights
+
         version_rel = self._version_path(name, version)
         if (self.root / version_rel).exists():
             raise Conflict(
@@ -360,39 +401,32 @@ class Registry:
         if self.git.tags(tag):
             raise Conflict(f"tag {tag} already exists although {version_rel} does not; "
                            "choose another version")
-        # Validate the whole record before anything is written.
         draft = self._draft(name, version, info)
-        from .weights import Weights
-
         env = identity_env(self.git)
         artifacts = f"{self._model_path(name)}/artifacts/{version}"
         stages_rel = self._stages_path(name)
-        with self._write() as tx:
-            tx.require_clean([version_rel, artifacts, stages_rel])
-            weights = Weights(self.root)
-            tx.created(self.root / artifacts)
-            stored, _ = weights.store(source, artifacts)
-            fmt = info.format or stored.artifact.format
-            record = replace(
-                draft,
-                registered_by=_identity(self.git, env),
-                artifact=replace(stored.artifact, format=fmt),
-            )
-            tx.write(stored.pointer, stored.pointer_text)
-            tx.write(stored.gitignore, stored.gitignore_text)
-            weights.push(stored.artifact, stored.pointer)
-            tx.write(version_rel, yamlio.dumps(version_to_dict(record)))
-            paths = [version_rel, stored.pointer, stored.gitignore]
-            if not (self.root / stages_rel).exists():
-                tx.write(stages_rel, self._dump_stages(StageMap(name)))
-                paths.append(stages_rel)
-            event = Event(name, Action.REGISTER, version)
-            commit = tx.commit(commit_message(event), paths, env)
-            tx.tag(tag, commit, tag_message(event), env)
-            events = [replace(event, commit=commit, tag=tag)]
-            if stage is not None:
-                events.append(self._promote_in(tx, record, stage, force=False, reason=None))
-        return Registered(record, tuple(events))
+        tx.require_clean([version_rel, artifacts, stages_rel])
+        weights = Weights(self.root)
+        tx.created(self.root / artifacts)
+        stored, _ = weights.store(source, artifacts)
+        record = replace(
+            draft,
+            registered_by=_identity(self.git, env),
+            artifact=replace(stored.artifact, format=info.format or stored.artifact.format),
+        )
+        tx.write(stored.pointer, stored.pointer_text)
+        tx.write(stored.gitignore, stored.gitignore_text)
+        # Weights reach the remote before the commit that names them exists.
+        weights.push(stored.artifact, stored.pointer)
+        tx.write(version_rel, yamlio.dumps(version_to_dict(record)))
+        paths = [version_rel, stored.pointer, stored.gitignore]
+        if not (self.root / stages_rel).exists():
+            tx.write(stages_rel, self._dump_stages(StageMap(name)))
+            paths.append(stages_rel)
+        event = Event(name, Action.REGISTER, version)
+        commit = tx.commit(commit_message(event), paths, env)
+        tx.tag(tag, commit, tag_message(event), env)
+        return record, [replace(event, commit=commit, tag=tag, author=record.registered_by)]
 
     def _next_version(self, name: str, version: str | None, bump: Bump | None) -> str:
         if version is not None:
@@ -435,22 +469,68 @@ class Registry:
                 )
         return record
 
-    # -- stage changes ------------------------------------------------------------------
+    # -- stage changes: plan from the current state, then apply -------------------------
 
     def promote(
-        self, name: str, version: str, stage: str, *, force: bool = False, reason: str | None = None
+        self,
+        name: str,
+        version: str,
+        stage: str,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+        push: bool = False,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
         record = self.record(name, version)
         self.config.check_stage(stage)
         if force and not reason:
             raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
-        with self._write() as tx:
-            return self._promote_in(tx, record, stage, force=force, reason=reason)
+        forced = reason if force else None
+        return self._stage_change(
+            name, stage, lambda: self._plan_promotion(record, stage, forced), push=push
+        )
 
-    def _promote_in(
-        self, tx: Transaction, record: VersionRecord, stage: str, *, force: bool, reason: str | None
-    ) -> Event:
+    def propose(
+        self,
+        name: str,
+        version: str,
+        stage: str,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> Proposal:
+        """Commit a promotion on a new branch and push it for review; no tag until merged."""
+        record = self.record(name, version)
+        self.config.check_stage(stage)
+        if force and not reason:
+            raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
+        sync = Sync(self.git)
+        sync.require_remote()
+        base_branch = sync.branch()
+        with self._write():  # the lock: nobody moves the branch while we read it
+            sync.fast_forward(base_branch, sync.fetch(base_branch))
+            self.config = config_module.load(self.root)
+            stage_map, event = self._plan_promotion(record, stage, reason if force else None)
+            branch = f"gitreg/promote-{name}-{version}-to-{stage}"
+            if self.git.succeeds("ls-remote", "--exit-code", "--heads", "--", sync.remote,
+                                 f"refs/heads/{branch}"):
+                raise Conflict(f"a proposal branch {branch} already exists on {sync.remote}; "
+                               "merge or delete it first")
+            env = identity_env(self.git)
+            head = self.git.head()
+            assert head is not None
+            rel = self._stages_path(name)
+            commit = self.git.commit_beside(
+                head, {rel: self._dump_stages(stage_map).encode()}, commit_message(event), env
+            )
+            sync.push_branch(commit, branch)
+        event = replace(event, commit=commit, author=_identity(self.git, env))
+        return Proposal(event, branch, base_branch, record)
+
+    def _plan_promotion(
+        self, record: VersionRecord, stage: str, forced: str | None
+    ) -> tuple[StageMap, Event]:
         name, version = record.name, record.version
         stage_map = self.stage_map(name)
         held = stage_map.versions_in(stage)
@@ -459,14 +539,13 @@ class Registry:
         exclusive = self.config.is_exclusive(stage)
         previous = held[0] if exclusive and held else None
         problems = self._policy_problems(record, stage, stage_map, previous)
-        if problems and not force:
+        if problems and forced is None:
             raise PolicyViolation(
                 f"{problems[0]} (policy in {CONFIG_FILE}); override with --force --reason TEXT"
             )
         new = (version,) if exclusive else (*held, version)
-        event = Event(name, Action.PROMOTE, version, stage, previous,
-                      reason=reason if force else None)
-        return self._change_stage(tx, stage_map.with_stage(stage, new), event)
+        event = Event(name, Action.PROMOTE, version, stage, previous, reason=forced)
+        return stage_map.with_stage(stage, new), event
 
     def _policy_problems(
         self, record: VersionRecord, stage: str, stage_map: StageMap, previous: str | None
@@ -483,38 +562,44 @@ class Registry:
             )
         return policy.violations(self.config, stage, record, replaced, stage_map, been)
 
-    def demote(self, name: str, stage: str, *, version: str | None = None) -> Event:
+    def demote(
+        self, name: str, stage: str, *, version: str | None = None, push: bool = False
+    ) -> Event:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
         self.require_model(name)
         self.config.check_stage(stage)
-        with self._write() as tx:
+        if version is not None:
+            version = parse_version(version)
+
+        def plan() -> tuple[StageMap, Event]:
             stage_map = self.stage_map(name)
             held = stage_map.versions_in(stage)
             if not held:
                 raise NotFound(f"{name} has no version in {stage}; nothing to demote")
-            if version is not None:
-                version = parse_version(version)
-                if version not in held:
-                    raise NotFound(
-                        f"{name} {version} is not in {stage} (it holds {', '.join(held)})"
-                    )
-            elif len(held) > 1:
+            if version is not None and version not in held:
+                raise NotFound(f"{name} {version} is not in {stage} (it holds {', '.join(held)})")
+            if version is None and len(held) > 1:
                 raise InvalidInput(
                     f"{stage} holds several versions of {name} ({', '.join(held)}); "
                     "say which with --version"
                 )
             removed = version or held[0]
-            event = Event(name, Action.DEMOTE, None, stage, removed)
             new = tuple(v for v in held if v != removed)
-            return self._change_stage(tx, stage_map.with_stage(stage, new), event)
+            event = Event(name, Action.DEMOTE, None, stage, removed)
+            return stage_map.with_stage(stage, new), event
 
-    def rollback(self, name: str, stage: str, *, to: str | None = None) -> Event:
+        return self._stage_change(name, stage, plan, push=push)
+
+    def rollback(
+        self, name: str, stage: str, *, to: str | None = None, push: bool = False
+    ) -> Event:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
         self.require_model(name)
         self.config.check_stage(stage)
         if to is not None:
             to = self.record(name, to).version
-        with self._write() as tx:
+
+        def plan() -> tuple[StageMap, Event]:
             stage_map = self.stage_map(name)
             held = stage_map.versions_in(stage)
             current = held[-1] if held else None
@@ -522,15 +607,30 @@ class Registry:
             if target == current:
                 raise Conflict(f"{name} {target} is already in {stage}; nothing to roll back")
             self.record(name, target)  # it must still be registered
-            if self.config.is_exclusive(stage) or current is None:
-                new: tuple[str, ...] = (*(v for v in held if v != current), target)
-                new = (target,) if self.config.is_exclusive(stage) else new
+            if self.config.is_exclusive(stage):
+                new: tuple[str, ...] = (target,)
+            elif current is None:
+                new = (target,)
             else:
                 new = tuple(target if v == current else v for v in held)
             event = Event(name, Action.ROLLBACK, target, stage, current)
-            return self._change_stage(tx, stage_map.with_stage(stage, new), event)
+            return stage_map.with_stage(stage, new), event
 
-    def _change_stage(self, tx: Transaction, stage_map: StageMap, event: Event) -> Event:
+        return self._stage_change(name, stage, plan, push=push)
+
+    def _stage_change(
+        self, name: str, stage: str, plan: Callable[[], tuple[StageMap, Event]], *, push: bool
+    ) -> Event:
+        """Apply a planned stage change; with ``push``, replay it if the remote moved on,
+        unless that model's stage itself changed there (a conflict)."""
+        (event,) = self._publish(
+            lambda tx: [self._apply(tx, *plan())],
+            push=push,
+            guard=lambda: self.stage_map(name).versions_in(stage),
+        )
+        return event
+
+    def _apply(self, tx: Transaction, stage_map: StageMap, event: Event) -> Event:
         assert event.stage is not None
         rel = self._stages_path(stage_map.name)
         tx.require_clean([rel])
@@ -550,6 +650,96 @@ class Registry:
         if self.git.head() is not None and not self.git.succeeds("symbolic-ref", "-q", "HEAD"):
             raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
         return Transaction(self.git, _git_dir(self.git))
+
+    # -- sharing --------------------------------------------------------------------------
+
+    def _publish(
+        self,
+        change: Callable[[Transaction], list[Event]],
+        *,
+        push: bool,
+        guard: Callable[[], object] | None = None,
+    ) -> list[Event]:
+        """Run ``change`` as one transaction; with ``push``, also publish it atomically.
+
+        A push refused because the remote moved on undoes the local change, fast-forwards
+        to the remote's tip and replays ``change`` there (renumbering its stage tag). If
+        ``guard`` (what the change depends on) reads differently on the new tip, someone
+        changed the same thing first: that is a conflict, and nothing is pushed.
+        """
+        if not push:
+            with self._write() as tx:
+                return change(tx)
+        sync = Sync(self.git)
+        sync.require_remote()
+        branch = sync.branch()
+        self._catch_up(sync, branch)
+        expected = guard() if guard else None
+        for attempt in range(PUSH_ATTEMPTS):
+            try:
+                with self._write() as tx:
+                    events = change(tx)
+                    sync.push(branch, [e.tag for e in events if e.tag])
+                return events
+            except Rejected:
+                # Exponential backoff with jitter: writers who collided spread out instead
+                # of colliding again in lockstep.
+                clock.sleep(random.uniform(0.0, min(3.0, 0.05 * 2**attempt)))
+                self._catch_up(sync, branch)
+                if guard is not None and (now := guard()) != expected:
+                    raise Conflict(
+                        f"someone changed the same thing on {sync.remote} first (it now reads "
+                        f"{_show(now)}, was {_show(expected)}); nothing was pushed. Check "
+                        "`gitreg history` and run the command again if it still applies"
+                    ) from None
+        raise Conflict(
+            f"{sync.remote} kept moving: gave up after {PUSH_ATTEMPTS} attempts; nothing was "
+            "pushed, run the command again"
+        )
+
+    def _catch_up(self, sync: Sync, branch: str) -> None:
+        with self._write():
+            sync.fast_forward(branch, sync.fetch(branch))
+        self.config = config_module.load(self.root)
+
+    def push(self) -> tuple[str, list[str]]:
+        """Publish the branch, its gitreg tags and any weights the remote lacks."""
+        from .weights import Weights
+
+        sync = Sync(self.git)
+        sync.require_remote()
+        branch = sync.branch()
+        weights = Weights(self.root)
+        for model in self.models():
+            for record in self.versions(model):
+                if weights.has_local(record.artifact):
+                    weights.push(record.artifact, record.artifact.path + ".dvc")
+        tags = [t.name for t in self.git.tags() if parse_tag(t.name) is not None]
+        try:
+            sync.push(branch, tags)
+        except Rejected:
+            raise Conflict(
+                f"{sync.remote} has commits this clone lacks; run `gitreg pull` first"
+            ) from None
+        return branch, tags
+
+    def pull(self) -> tuple[str, list[str]]:
+        """Fast-forward from the remote and fetch the weights of every version in a stage."""
+        from .weights import Weights
+
+        sync = Sync(self.git)
+        sync.require_remote()
+        branch = sync.branch()
+        self._catch_up(sync, branch)
+        weights = Weights(self.root)
+        fetched = []
+        for model in self.models():
+            stage_map = self.stage_map(model)
+            for version in sorted({v for held in stage_map.stages.values() for v in held}):
+                record = self.record(model, version)
+                weights.fetch(record.artifact, record.artifact.path + ".dvc")
+                fetched.append(f"{model}@{version}")
+        return branch, fetched
 
     # -- weights out --------------------------------------------------------------------
 
@@ -618,3 +808,9 @@ def _moment(at: str | datetime) -> str:
         else:
             return datetime.combine(day, time(23, 59, 59)).astimezone().isoformat()
     return iso_timestamp(at, "--at date")
+
+
+def _show(held: object) -> str:
+    if isinstance(held, tuple):
+        return ", ".join(held) or "nothing"
+    return str(held)

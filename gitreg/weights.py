@@ -173,6 +173,10 @@ class Weights:
             raise ToolFailed(f"cached object {md5} is corrupt; delete it and run the command again")
         return data
 
+    def has_local(self, artifact: Artifact) -> bool:
+        """Whether the cache holds the artifact's listing or file (so it can be pushed)."""
+        return self.object_path(artifact.md5).exists()
+
     # -- remote -------------------------------------------------------------------------
 
     def push(self, artifact: Artifact, pointer: str) -> None:
@@ -181,12 +185,20 @@ class Weights:
             self._dvc("push", pointer, remote.name)
             return
         _check_remote_folder(remote)
-        for md5 in self.objects(artifact):
-            dest = self.object_path(md5, remote.local_path)
-            if dest.exists():
-                continue
-            with self.object_path(md5).open("rb") as handle:
-                self._put_named(handle, remote.local_path, md5)
+        try:
+            for md5 in self.objects(artifact):
+                dest = self.object_path(md5, remote.local_path)
+                if dest.exists():
+                    continue
+                with self.object_path(md5).open("rb") as handle:
+                    self._put_named(handle, remote.local_path, md5)
+        except OSError as exc:
+            # A full disk, a read-only mount, a file where a folder should be: storage
+            # failures, not bugs.
+            raise ToolFailed(
+                f"could not write weights to DVC remote {remote.name!r} ({remote.url}): "
+                f"{exc.strerror or exc}; check that folder and run the command again"
+            ) from None
 
     def fetch(self, artifact: Artifact, pointer: str) -> None:
         """Make sure the cache holds every object of ``artifact``, verified."""

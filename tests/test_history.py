@@ -106,3 +106,31 @@ def test_which_at_a_date_and_at_a_revision(
     assert reg.which("churn", "production", rev="HEAD~2") == ("1.2.0",)
     with pytest.raises(NotFound, match="unknown git revision"):
         reg.which("churn", "production", rev="no-such-rev")
+
+
+def test_history_reads_a_merged_branch_by_the_trailers_it_brought_in(
+    three_versions: Registry,
+) -> None:
+    # A merge commit's message has no Gitreg-* trailers; the commits it merged do. Without
+    # them the merged rollback would read as a promotion, and the next rollback would
+    # bounce back to 1.2.0 instead of finding nothing left to roll back to.
+    reg = three_versions
+    reg.promote("churn", "1.1.0", "production")
+    reg.promote("churn", "1.2.0", "production")
+    git(reg.root, "switch", "--quiet", "-c", "review")
+    reg.rollback("churn", "production")  # back to 1.1.0, on the branch
+    reg.promote("churn", "1.3.0", "staging")  # a second commit, the branch's newest
+    git(reg.root, "switch", "--quiet", "main")
+    (reg.root / "NOTES.md").write_text("notes\n")
+    git(reg.root, "add", "NOTES.md")
+    git(reg.root, "commit", "--quiet", "-m", "Add notes")
+    git(reg.root, "merge", "--quiet", "--no-ff", "--no-edit", "review")
+    merge = git(reg.root, "rev-parse", "HEAD").strip()
+
+    events = [e for e in reg.history_events("churn") if e.commit == merge]
+    assert [(e.action, e.stage, e.version, e.previous) for e in events] == [
+        (Action.ROLLBACK, "production", "1.1.0", "1.2.0"),
+        (Action.PROMOTE, "staging", "1.3.0", None),
+    ]
+    with pytest.raises(NotFound, match="nothing to roll back to"):
+        reg.rollback("churn", "production")

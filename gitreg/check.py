@@ -1,0 +1,315 @@
+"""``gitreg check``: the registry as the work tree holds it, validated file by file.
+
+``validate`` returns every problem it finds (file, key path, what to do) and never
+prints, so that CI can gate a pull request on it. It checks:
+
+- ``registry.yaml`` (a broken one is the only problem reported: nothing else can be read);
+- every version file: its schema, that its name and place agree, that its weights sit in
+  the version's own folder with a ``.dvc`` pointer whose md5, size and path match, and that
+  each ``lineage.depends_on`` entry names a version registered in this registry;
+- every ``stages.yaml``: its schema, stages known to ``registry.yaml``, one version in an
+  exclusive stage, and only registered versions;
+- the promotion policies, for every version a stage holds now, as ``promote`` checks them.
+
+How policies are judged for what a stage already holds (promote only ever sees one change):
+
+- A version that is in the stage in the work tree but not at ``HEAD`` is an uncommitted
+  hand edit: it is checked as a promotion replacing what ``HEAD``'s ``stages.yaml`` held.
+- Otherwise the last history event that put it there says how it came: it is checked as
+  that promotion, against the version that event replaced. In CI on a pull request that
+  commit is the change under review, so a hand-edited ``stages.yaml`` is gated like
+  ``promote``, whether or not the work tree has edits.
+- Except: a version whose entry carries a ``Gitreg-Reason`` trailer was forced in with
+  ``--force --reason`` (the override is on record), and a version a rollback returned to
+  the stage is exempt, as ``rollback`` is; otherwise one override would fail every check
+  after it.
+- ``from: STAGE`` passes if history shows the version was ever in STAGE, or it is there now.
+- A version held legitimately before its policy was tightened is reported: the registry
+  then contradicts its own policy, and the way out (promote a version that passes, or
+  relax the policy) is a reviewed change like any other.
+
+History needs the whole first-parent chain: in a shallow clone (CI's default depth of one)
+the policies that look back (``from``, ``no_regression``) are weaker, and ``validate``
+warns about it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import policy, yamlio
+from .config import CONFIG_FILE
+from .errors import CorruptRegistry, InvalidInput, NotFound
+from .events import Action, Event
+from .names import ModelRef, Version, check_name
+from .records import StageMap, VersionRecord
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong: in which file, at which key path, and what to do about it."""
+
+    file: str
+    key: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate(start: Path | None = None) -> Report:
+    """Check the registry that ``start`` (default: the current directory) is in."""
+    try:
+        registry = Registry.find(start)
+    except CorruptRegistry as exc:
+        return Report((problem_from(exc, CONFIG_FILE),))
+    problems = _model_folders(registry)
+    for name in registry.models():
+        problems += _ModelCheck(registry, name).run()
+    warnings = list(registry.config.warnings)
+    if registry.git.run("rev-parse", "--is-shallow-repository").strip() == "true":
+        warnings.append(
+            "this clone has shallow history, so the from/no_regression policies cannot see "
+            "how versions reached their stages; fetch full history (git fetch --unshallow, "
+            "or fetch-depth: 0 in CI)"
+        )
+    return Report(tuple(problems), tuple(warnings))
+
+
+_YAML_LINE = re.compile(r" \(line (\d+)\): (.*)", re.DOTALL)
+
+
+def problem_from(error: CorruptRegistry, file: str) -> Problem:
+    """A reader's ``FILE: KEY: problem`` message (records.py, yamlio.py) as a ``Problem``."""
+    text = str(error)
+    rest = text.removeprefix(file)
+    if rest == text:
+        return Problem(file, "top level", text)
+    line = _YAML_LINE.fullmatch(rest)
+    if line:
+        return Problem(file, f"line {line[1]}", line[2])
+    body = rest.removeprefix(": ")
+    key, sep, message = body.partition(": ")
+    if sep and (" " not in key or key == "top level"):
+        return Problem(file, key, message)
+    return Problem(file, "top level", body)
+
+
+def _model_folders(registry: Registry) -> list[Problem]:
+    """Folders under models/ that ``registry.models()`` skips: bad names, no versions/."""
+    models_dir = registry.config.models_dir
+    base = registry.root / models_dir
+    if not base.is_dir():
+        return []
+    problems = []
+    for entry in sorted(base.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        rel = f"{models_dir}/{entry.name}"
+        try:
+            check_name(entry.name)
+        except InvalidInput as exc:
+            problems.append(Problem(rel, "folder name", f"{exc}; rename the folder"))
+            continue
+        if not (entry / "versions").is_dir():
+            problems.append(Problem(
+                rel, "versions", "model folder without a versions/ folder; register a version "
+                "(gitreg register) or remove the folder"))
+    return problems
+
+
+class _ModelCheck:
+    """The problems of one model's files; ``run`` once."""
+
+    def __init__(self, registry: Registry, name: str) -> None:
+        self.registry, self.name = registry, name
+        self.base = f"{registry.config.models_dir}/{name}"
+        self.records: dict[str, VersionRecord] = {}  # the readable version files
+        self.problems: list[Problem] = []
+
+    def add(self, file: str, key: str, message: str) -> None:
+        self.problems.append(Problem(file, key, message))
+
+    def run(self) -> list[Problem]:
+        self._versions()
+        stage_map = self._stages()
+        if stage_map is not None:
+            self._policies(stage_map)
+        return self.problems
+
+    # -- version files ------------------------------------------------------------------
+
+    def _versions(self) -> None:
+        folder = self.registry.root / self.base / "versions"
+        for path in sorted(folder.iterdir(), key=_version_order):
+            if path.name.startswith("."):
+                continue
+            rel = f"{self.base}/versions/{path.name}"
+            stem = path.name.removesuffix(".yaml")
+            if not path.is_file() or stem == path.name or _normal(stem) != stem:
+                self.add(rel, "file name", "not a version file: version files are named "
+                         "<semver>.yaml, e.g. 1.2.0.yaml; rename or remove it")
+                continue
+            try:
+                record = self.registry.record(self.name, stem)
+            except CorruptRegistry as exc:
+                self.problems.append(problem_from(exc, rel))
+                continue
+            self.records[stem] = record
+            self._weights(rel, record)
+            self._depends_on(rel, record)
+
+    def _weights(self, rel: str, record: VersionRecord) -> None:
+        artifact = record.artifact
+        folder = f"{self.base}/artifacts/{record.version}/"
+        file_name = artifact.path.removeprefix(folder)
+        if file_name == artifact.path or "/" in file_name or file_name in ("", ".", ".."):
+            self.add(rel, "artifact.path", f"{artifact.path!r} is not in the version's own "
+                     f"folder {folder}; restore the version file (git checkout -- {rel})")
+            return
+        pointer = f"{artifact.path}.dvc"
+        restore = f"restore it (git checkout -- {pointer})"
+        if not (self.registry.root / pointer).is_file():
+            self.add(rel, "artifact.path", f"the weights pointer {pointer} is missing; {restore}")
+            return
+        try:
+            data = yamlio.load_file(self.registry.root / pointer, pointer)
+        except CorruptRegistry as exc:
+            self.problems.append(problem_from(exc, pointer))
+            return
+        outs = data.get("outs") if isinstance(data, dict) else None
+        if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict):
+            self.add(pointer, "outs", f"expected one output, as `dvc add` writes it; {restore}")
+            return
+        expected: dict[str, object] = {"path": file_name, "md5": artifact.md5,
+                                       "size": artifact.size}
+        if artifact.nfiles is not None:
+            expected["nfiles"] = artifact.nfiles
+        for key, want in expected.items():
+            found = outs[0].get(key)
+            if found != want:
+                self.add(pointer, f"outs[0].{key}", f"is {found!r}, but {rel} records {want!r}: "
+                         f"the pointer no longer names the registered weights; {restore}, and "
+                         "register new weights as a new version")
+
+    def _depends_on(self, rel: str, record: VersionRecord) -> None:
+        models_dir = self.registry.config.models_dir
+        for i, entry in enumerate(record.lineage.depends_on):
+            key = f"lineage.depends_on[{i}]"
+            try:
+                ref: ModelRef | None = ModelRef.parse(entry)
+            except InvalidInput:
+                ref = None
+            if ref is None or ref.version is None:
+                self.add(rel, key, f"{entry!r} does not name a version; expected NAME@VERSION, "
+                         "e.g. customer-features@2.1.0")
+                continue
+            target = f"{models_dir}/{ref.name}/versions/{ref.version}.yaml"
+            if not (self.registry.root / target).is_file():
+                self.add(rel, key, f"{entry} is not registered in this registry (no {target}); "
+                         f"register it (gitreg register {ref.name} PATH --version {ref.version})")
+
+    # -- stages.yaml --------------------------------------------------------------------
+
+    def _stages(self) -> StageMap | None:
+        rel = f"{self.base}/stages.yaml"
+        try:
+            stage_map = self.registry.stage_map(self.name)
+        except CorruptRegistry as exc:
+            self.problems.append(problem_from(exc, rel))
+            return None
+        config = self.registry.config
+        for stage, held in stage_map.stages.items():
+            key = f"stages.{stage}"
+            if stage not in config.stages:
+                self.add(rel, key, f"unknown stage {stage!r}: {CONFIG_FILE} lists "
+                         f"{', '.join(config.stages)}; add it there or remove it here")
+                continue
+            if config.is_exclusive(stage) and len(held) > 1:
+                self.add(rel, key, f"{stage} is exclusive but holds {', '.join(held)}; keep one "
+                         f"(gitreg promote), or set exclusive: false for it in {CONFIG_FILE}")
+            if len(set(held)) < len(held):
+                self.add(rel, key, "lists a version twice; list it once")
+            for version in held:
+                if _normal(version) != version:
+                    self.add(rel, key, f"{version!r}: write the version as {_normal(version)}")
+                elif version not in self.records and not (
+                    self.registry.root / self.base / "versions" / f"{version}.yaml"
+                ).is_file():
+                    self.add(rel, key, f"{self.name} {version} is not registered (no "
+                             f"{self.base}/versions/{version}.yaml); register it or remove it "
+                             "here")
+        return stage_map
+
+    # -- policies -----------------------------------------------------------------------
+
+    def _policies(self, stage_map: StageMap) -> None:
+        config = self.registry.config
+        gated = [s for s in stage_map.stages if s in config.policies]
+        if not gated:
+            return
+        rel = f"{self.base}/stages.yaml"
+        try:
+            events = self.registry.history_events(self.name)
+            committed = {s: self.registry.which(self.name, s, rev="HEAD") for s in gated}
+        except (CorruptRegistry, NotFound) as exc:
+            self.add(rel, "history", f"policies not checked: cannot read this model's history "
+                     f"({exc})")
+            return
+        for stage in gated:
+            for version in stage_map.versions_in(stage):
+                record = self.records.get(version)
+                if record is None:
+                    continue  # reported above
+                exempt, replaced = _entry(stage, version, committed[stage], events,
+                                          exclusive=config.is_exclusive(stage))
+                if exempt:
+                    continue
+                been = frozenset(e.stage for e in events if e.version == version and e.stage)
+                previous = self.records.get(replaced) if replaced else None
+                for text in policy.violations(config, stage, record, previous, stage_map, been):
+                    self.add(rel, f"stages.{stage}", f"{text} (policies.{stage} in "
+                             f"{CONFIG_FILE}); promote a version that passes, or override on "
+                             f"record with `gitreg promote {self.name} {version} {stage} "
+                             "--force --reason TEXT` rather than editing stages.yaml by hand")
+
+
+def _entry(
+    stage: str, version: str, committed: tuple[str, ...], events: list[Event], *, exclusive: bool
+) -> tuple[bool, str | None]:
+    """How ``version`` came into ``stage``: (exempt from policies, the version it replaced)."""
+    if version not in committed:  # an uncommitted edit replacing what HEAD holds
+        return False, committed[-1] if exclusive and committed else None
+    entered = [e for e in events if e.stage == stage and e.version == version
+               and e.action in (Action.PROMOTE, Action.ROLLBACK)]
+    if not entered:
+        return False, None
+    last = entered[-1]
+    if last.action is Action.ROLLBACK or last.reason:
+        return True, None
+    return False, last.previous if exclusive else None
+
+
+def _normal(text: str) -> str | None:
+    """``text`` as a normal SemVer string, or None if it is no version at all."""
+    try:
+        return str(Version.parse(text))
+    except InvalidInput:
+        return None
+
+
+def _version_order(path: Path) -> tuple[int, Version, str]:
+    version = _normal(path.name.removesuffix(".yaml"))
+    if version is None:
+        return (1, Version(0, 0, 0), path.name)
+    return (0, Version.parse(version), path.name)

@@ -1,0 +1,281 @@
+"""All-or-nothing writes: a failure part-way leaves no commit, no tag, no half-written file.
+
+Each test breaks one step of a real write (the DVC remote, a git hook, a tag, Ctrl-C),
+runs ``python -m gitreg`` as a user would, and checks that refs, index, work tree and the
+registry lock are exactly as before; then it repairs the cause and runs the same command
+again, which must succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git, run_cli, snapshot, write_weights
+
+from gitreg.registry import NewVersion, Registry
+
+TOOL_FAILED = 8
+INTERRUPTED = 130
+
+
+@pytest.fixture
+def churn(registry: Registry, weights: Path) -> Path:
+    """A registry holding churn 1.0.0, in production; its root."""
+    registry.register("churn", weights, version="1.0.0",
+                      info=NewVersion(metrics={"accuracy": 0.9}))
+    registry.promote("churn", "1.0.0", "production")
+    return registry.root
+
+
+@pytest.fixture
+def weights2(tmp_path: Path) -> Path:
+    return write_weights(tmp_path / "v2", b"weights v2\n" * 100)
+
+
+def hook(root: Path, name: str, body: str) -> Path:
+    path = root / ".git" / "hooks" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def assert_failed_cleanly(
+    root: Path, before: dict[str, object], proc: subprocess.CompletedProcess[str],
+    code: int, says: tuple[str, ...],
+) -> None:
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output, output
+    assert proc.returncode == code, f"exit {proc.returncode}, expected {code}:\n{output}"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
+    for text in says:
+        assert text in lines[0], f"{text!r} not in {lines[0]!r}"
+    assert snapshot(root) == before
+    assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not (root / ".git" / "gitreg.lock").exists()
+
+
+def tags(root: Path) -> list[str]:
+    return git(root, "tag", "--list").split()
+
+
+def object_in(storage: Path, data: bytes) -> Path:
+    md5 = hashlib.md5(data).hexdigest()
+    return storage / "files" / "md5" / md5[:2] / md5[2:]
+
+
+# -- DVC / storage -------------------------------------------------------------------------
+
+
+def test_register_leaves_nothing_when_the_dvc_remote_is_not_a_folder(
+    registry: Registry, storage: Path, weights: Path
+) -> None:
+    root = registry.root
+    # Tests run as root, for whom chmod stops nothing: a regular file where the remote
+    # folder should be makes every write to it fail.
+    shutil.rmtree(storage, ignore_errors=True)
+    storage.write_text("not a folder\n")
+    before = snapshot(root)
+    args = ("register", "churn", str(weights), "--version", "1.0.0", "--metric", "acc=0.9")
+
+    proc = run_cli(*args, cwd=root)
+
+    assert_failed_cleanly(root, before, proc, TOOL_FAILED,
+                          says=("DVC remote 'storage'", "is not a usable folder",
+                                "fix the url in .dvc/config"))
+    assert not (root / "models").exists()  # the first version: no folder left behind
+    assert tags(root) == []
+
+    storage.unlink()
+    run_cli(*args, cwd=root, check=True)
+    assert tags(root) == ["churn@v1.0.0"]
+    assert object_in(storage, weights.read_bytes()).is_file()
+
+
+def test_register_leaves_nothing_when_writing_to_the_dvc_remote_fails(
+    churn: Path, storage: Path, weights2: Path
+) -> None:
+    # The remote folder is there, but the object store inside it cannot be written.
+    shutil.rmtree(storage / "files")
+    (storage / "files").write_text("in the way\n")
+    before = snapshot(churn)
+    args = ("register", "churn", str(weights2), "--version", "1.1.0")
+
+    proc = run_cli(*args, cwd=churn)
+
+    assert_failed_cleanly(churn, before, proc, TOOL_FAILED, says=("DVC remote 'storage'",))
+    assert not (churn / "models/churn/artifacts/1.1.0").exists()
+
+    (storage / "files").unlink()
+    run_cli(*args, cwd=churn, check=True)
+    assert "churn@v1.1.0" in tags(churn)
+    assert object_in(storage, weights2.read_bytes()).is_file()
+
+
+# -- git refuses the commit ----------------------------------------------------------------
+
+
+def test_register_leaves_nothing_when_a_pre_commit_hook_rejects_the_commit(
+    churn: Path, weights2: Path
+) -> None:
+    rejecting = hook(churn, "pre-commit", "echo 'pre-commit: not today' >&2\nexit 1\n")
+    before = snapshot(churn)
+    args = ("register", "churn", str(weights2), "--version", "1.1.0")
+
+    proc = run_cli(*args, cwd=churn)
+
+    assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
+                          says=("git commit", "pre-commit: not today"))
+    assert not (churn / "models/churn/versions/1.1.0.yaml").exists()
+    assert not (churn / "models/churn/artifacts/1.1.0").exists()
+
+    rejecting.unlink()
+    run_cli(*args, cwd=churn, check=True)
+    assert "churn@v1.1.0" in tags(churn)
+    assert git(churn, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_promote_leaves_nothing_when_a_pre_commit_hook_rejects_the_commit(
+    churn: Path, weights2: Path
+) -> None:
+    Registry(churn).register("churn", weights2, version="1.1.0")
+    rejecting = hook(churn, "pre-commit", "echo 'pre-commit: frozen' >&2\nexit 1\n")
+    stages_before = (churn / "models/churn/stages.yaml").read_text()
+    before = snapshot(churn)
+    args = ("promote", "churn", "1.1.0", "production")
+
+    proc = run_cli(*args, cwd=churn)
+
+    assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
+                          says=("git commit", "pre-commit: frozen"))
+    assert (churn / "models/churn/stages.yaml").read_text() == stages_before
+
+    rejecting.unlink()
+    run_cli(*args, cwd=churn, check=True)
+    assert "production: 1.1.0" in (churn / "models/churn/stages.yaml").read_text()
+    assert "churn/production/2" in tags(churn)
+
+
+# -- failures after the commit was made ------------------------------------------------------
+
+
+def test_promote_undoes_its_commit_when_the_stage_tag_cannot_be_created(churn: Path,
+                                                                        weights2: Path) -> None:
+    Registry(churn).register("churn", weights2, version="1.1.0")
+    # A hand-made tag one level below the next stage tag: git cannot create
+    # refs/tags/churn/production/2 while refs/tags/churn/production/2/ is a folder.
+    git(churn, "tag", "churn/production/2/by-hand")
+    head = git(churn, "rev-parse", "HEAD")
+    before = snapshot(churn)
+    args = ("promote", "churn", "1.1.0", "production")
+
+    proc = run_cli(*args, cwd=churn)
+
+    assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
+                          says=("git tag", "churn/production/2"))
+    assert git(churn, "rev-parse", "HEAD") == head
+    assert git(churn, "reflog", "-1", "--format=%gs").startswith("gitreg: undo")
+
+    git(churn, "tag", "-d", "churn/production/2/by-hand")
+    run_cli(*args, cwd=churn, check=True)
+    assert "churn/production/2" in tags(churn)
+
+
+def test_register_undoes_its_commit_when_a_post_commit_hook_took_the_version_tag(
+    churn: Path, weights2: Path
+) -> None:
+    # Another process tags churn@v1.1.0 between gitreg's commit and its tag.
+    racing = hook(churn, "post-commit", "git tag churn@v1.1.0 HEAD\n")
+    head = git(churn, "rev-parse", "HEAD")
+    before = snapshot(churn)
+    args = ("register", "churn", str(weights2), "--version", "1.1.0")
+
+    proc = run_cli(*args, cwd=churn)
+
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output, output
+    assert proc.returncode == TOOL_FAILED, output
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "churn@v1.1.0" in proc.stderr and "already exists" in proc.stderr
+    assert git(churn, "rev-parse", "HEAD") == head
+    # The racing tag is not gitreg's to delete; everything else is as before.
+    git(churn, "tag", "-d", "churn@v1.1.0")
+    assert snapshot(churn) == before
+    assert not (churn / "models/churn/artifacts/1.1.0").exists()
+    assert not (churn / ".git" / "gitreg.lock").exists()
+
+    racing.unlink()
+    run_cli(*args, cwd=churn, check=True)
+    assert "churn@v1.1.0" in tags(churn)
+
+
+def test_register_with_stage_undoes_both_commits_and_the_version_tag(
+    churn: Path, weights2: Path
+) -> None:
+    # Registration commits and tags, then the promotion's tag fails: all of it goes.
+    git(churn, "tag", "churn/production/2/by-hand")
+    head = git(churn, "rev-parse", "HEAD")
+    before = snapshot(churn)
+    args = ("register", "churn", str(weights2), "--version", "1.1.0", "--stage", "production")
+
+    proc = run_cli(*args, cwd=churn)
+
+    assert_failed_cleanly(churn, before, proc, TOOL_FAILED, says=("git tag",))
+    assert git(churn, "rev-parse", "HEAD") == head
+    assert "churn@v1.1.0" not in tags(churn)
+    assert not (churn / "models/churn/versions/1.1.0.yaml").exists()
+
+    git(churn, "tag", "-d", "churn/production/2/by-hand")
+    run_cli(*args, cwd=churn, check=True)
+    assert {"churn@v1.1.0", "churn/production/2"} <= set(tags(churn))
+
+
+# -- Ctrl-C --------------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_register_changes_nothing(
+    churn: Path, weights2: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "hook-started"
+    sleeping = hook(churn, "pre-commit", f"touch '{marker}'\nsleep 30\n")
+    before = snapshot(churn)
+    args = ("register", "churn", str(weights2), "--version", "1.1.0")
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitreg", *args], cwd=churn, env=os.environ.copy(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the pre-commit hook never started"
+            time.sleep(0.02)
+        # As a terminal does: SIGINT to the whole foreground process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    assert "Traceback" not in stdout + stderr, stderr
+    assert proc.returncode == INTERRUPTED, stderr
+    assert stderr.splitlines() == ["gitreg: interrupted; nothing was changed"]
+    assert snapshot(churn) == before
+    assert git(churn, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not (churn / ".git" / "gitreg.lock").exists()
+    assert not (churn / ".git" / "index.lock").exists()
+
+    sleeping.unlink()
+    run_cli(*args, cwd=churn, check=True)
+    assert "churn@v1.1.0" in tags(churn)

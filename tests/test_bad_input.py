@@ -1,0 +1,334 @@
+"""Bad input at the command line: one clear line, a documented exit code, nothing changed.
+
+Every refusal runs ``python -m gitreg`` as a user would, against a real git and DVC
+registry, and compares everything a command could touch (refs, index, files) before and
+after. The exit codes are written out here rather than imported from gitreg.errors: they
+are a documented interface, and a test that reads them from the code could not notice
+them changing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import git, run_cli, snapshot
+
+from gitreg.registry import NewVersion, Registry
+
+USAGE = 2
+INVALID_INPUT = 3
+NOT_FOUND = 4
+CONFLICT = 5
+NOT_A_REGISTRY = 6
+CORRUPT_REGISTRY = 7
+
+VERSION_FILE = "models/churn/versions/1.0.0.yaml"
+STAGES_FILE = "models/churn/stages.yaml"
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, Path]:
+    return {}
+
+
+@pytest.fixture
+def churn(
+    templates: dict[str, Path], tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+    weights: Path,
+) -> Path:
+    """A registry holding churn 1.0.0 (in production) and 1.1.0 (in staging); its root.
+
+    Built once per module (in the first test's isolated environment) and copied for each
+    test: a copy costs milliseconds, building one with its tagged commits ~0.5 s.
+    """
+    if "churn" not in templates:
+        base = tmp_path_factory.mktemp("churn-template")
+        registry = Registry.init(base / "registry", remote=str(base / "storage"))
+        registry.register("churn", weights, version="1.0.0",
+                          info=NewVersion(metrics={"accuracy": 0.9}))
+        registry.register("churn", weights, version="1.1.0",
+                          info=NewVersion(metrics={"accuracy": 0.92}))
+        registry.promote("churn", "1.0.0", "production")
+        registry.promote("churn", "1.1.0", "staging")
+        templates["churn"] = registry.root
+    root = tmp_path / "registry"
+    shutil.copytree(templates["churn"], root, symlinks=True)
+    return root
+
+
+def refused(root: Path, *args: str, code: int, says: tuple[str, ...]) -> str:
+    """Run ``gitreg ARGS`` in ``root``; assert one error line, exit ``code``, nothing changed."""
+    before = snapshot(root)
+    proc = run_cli(*args, cwd=root)
+    after = snapshot(root)
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output, output
+    assert proc.returncode == code, f"exit {proc.returncode}, expected {code}:\n{output}"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{proc.stderr}"
+    line = lines[0]
+    assert line.startswith("gitreg: error: "), line
+    for text in says:
+        assert text in line, f"{text!r} not in {line!r}"
+    assert proc.stdout == ""
+    assert after == before
+    assert not (root / ".git" / "gitreg.lock").exists()
+    return line
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text, text
+    path.write_text(text.replace(old, new, 1))
+
+
+# -- names and versions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a/b", "a\\b", "..", "../x", "churn model", "churn@1", "churn#prod",
+        "a;rm -rf x", "$(id)", "`id`", "Churn", "-churn", ".churn", "churn.lock",
+    ],
+)
+def test_register_refuses_an_invalid_model_name(churn: Path, weights: Path, name: str) -> None:
+    # "--" so that a name such as "-churn" reaches gitreg's check instead of the option parser.
+    line = refused(churn, "register", "--version", "2.0.0", "--", name, str(weights),
+                   code=INVALID_INPUT, says=(f"invalid model name {name!r}", "use lowercase"))
+    assert "starting with a letter or digit" in line
+
+
+@pytest.mark.parametrize("version", ["1.0", "01.0.0", "abc", "1.0.0-", "v"])
+def test_register_refuses_a_version_that_is_not_semver(
+    churn: Path, weights: Path, version: str
+) -> None:
+    refused(churn, "register", "churn", str(weights), f"--version={version}",
+            code=INVALID_INPUT, says=(f"invalid version {version!r}", "expected SemVer"))
+
+
+def test_register_accepts_a_leading_v_and_normalises_it(churn: Path, weights: Path) -> None:
+    proc = run_cli("register", "churn", str(weights), "--version", "v1.2.0", cwd=churn)
+    assert proc.returncode == 0, proc.stderr
+    assert (churn / "models/churn/versions/1.2.0.yaml").is_file()
+    assert not (churn / "models/churn/versions/v1.2.0.yaml").exists()
+    assert git(churn, "tag", "--list", "churn@*").split() == [
+        "churn@v1.0.0", "churn@v1.1.0", "churn@v1.2.0"]
+    assert "version: 1.2.0\n" in (churn / "models/churn/versions/1.2.0.yaml").read_text()
+
+
+def test_register_refuses_a_version_that_exists(churn: Path, weights: Path) -> None:
+    # "v1.0.0" is 1.0.0 once normalised.
+    refused(churn, "register", "churn", str(weights), "--version", "v1.0.0",
+            code=CONFLICT, says=("churn 1.0.0 is already registered", "--bump"))
+
+
+def test_register_refuses_a_missing_weights_path(churn: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model.bin"
+    refused(churn, "register", "churn", str(missing), "--version", "2.0.0",
+            code=INVALID_INPUT, says=(f"weights path {missing} does not exist",))
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        ("acc=high", "metric acc='high' is not a number"),
+        ("acc", "invalid --metric 'acc': expected KEY=VALUE"),
+        ("acc=nan", "metric acc='nan' is not a finite number"),
+    ],
+)
+def test_register_refuses_a_metric_that_is_not_a_number(
+    churn: Path, weights: Path, option: str, says: str
+) -> None:
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0", "--metric", option,
+            code=INVALID_INPUT, says=(says,))
+
+
+# -- unknown models, versions and stages -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("promote", "nope", "1.0.0", "production"), "unknown model 'nope' (models: churn)"),
+        (("promote", "churn", "9.9.9", "production"), "churn has no version 9.9.9"),
+        (("promote", "churn", "1.1.0", "prod"), "unknown stage 'prod'"),
+        (("demote", "nope", "production"), "unknown model 'nope'"),
+        (("demote", "churn", "prod"), "unknown stage 'prod'"),
+        (("rollback", "nope", "production"), "unknown model 'nope'"),
+        (("rollback", "churn", "prod"), "unknown stage 'prod'"),
+        (("rollback", "churn", "production", "--to", "9.9.9"), "churn has no version 9.9.9"),
+        (("show", "nope"), "unknown model 'nope'"),
+        (("show", "churn@9.9.9"), "churn has no version 9.9.9"),
+        (("show", "churn#prod"), "unknown stage 'prod'"),
+        (("which", "nope", "production"), "unknown model 'nope'"),
+        (("which", "churn", "prod"), "unknown stage 'prod'"),
+        (("get", "nope", "--stage", "production"), "unknown model 'nope'"),
+        (("get", "churn", "--version", "9.9.9"), "churn has no version 9.9.9"),
+        (("get", "churn", "--stage", "prod"), "unknown stage 'prod'"),
+        (("history", "nope"), "unknown model 'nope'"),
+        (("history", "churn", "--stage", "prod"), "unknown stage 'prod'"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else None,
+)
+def test_unknown_model_version_or_stage_is_not_found(
+    churn: Path, tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    out = tmp_path / "out"
+    if args[0] == "get":
+        args = (*args, "-o", str(out))
+    line = refused(churn, *args, code=NOT_FOUND, says=(says,))
+    if "stage" in says:
+        assert "dev, staging, production" in line  # says which stages there are
+    assert not out.exists()
+
+
+def test_rollback_with_nothing_to_roll_back_to_is_not_found(churn: Path) -> None:
+    refused(churn, "rollback", "churn", "production", code=NOT_FOUND,
+            says=("nothing to roll back to", "gitreg promote"))
+
+
+def test_demote_of_an_empty_stage_is_not_found(churn: Path) -> None:
+    refused(churn, "demote", "churn", "dev", code=NOT_FOUND,
+            says=("churn has no version in dev", "nothing to demote"))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("list",), ("register", "churn", "WEIGHTS")],
+    ids=["read", "write"],
+)
+def test_a_command_outside_a_registry_says_so(
+    tmp_path: Path, weights: Path, args: tuple[str, ...]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = tuple(str(weights) if a == "WEIGHTS" else a for a in args)
+    proc = run_cli(*args, cwd=empty)
+    assert proc.returncode == NOT_A_REGISTRY, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"gitreg: error: not inside a gitreg registry (no registry.yaml in {empty} or its "
+        "parents); cd into one, or run `gitreg init` to create one here"
+    ]
+    assert list(empty.iterdir()) == []
+
+
+# -- hand-broken files -----------------------------------------------------------------------
+
+
+def test_a_truncated_version_file_names_the_file(churn: Path) -> None:
+    path = churn / VERSION_FILE
+    text = path.read_text()
+    path.write_text(text[: text.index("artifact:")] + "artifact:\n  path: [models/ch")
+    refused(churn, "show", "churn@1.0.0", code=CORRUPT_REGISTRY,
+            says=(f"{VERSION_FILE} (line ", "not valid YAML", "git checkout -- FILE"))
+
+
+def test_a_version_file_missing_its_keys_names_the_key(churn: Path) -> None:
+    path = churn / VERSION_FILE
+    text = path.read_text()
+    path.write_text(text[: text.index("artifact:")])
+    refused(churn, "show", "churn@1.0.0", code=CORRUPT_REGISTRY,
+            says=(f"{VERSION_FILE}: artifact: expected a mapping",))
+
+
+def test_a_metric_that_is_not_a_number_names_the_file_and_key(churn: Path) -> None:
+    edit(churn, VERSION_FILE, "accuracy: 0.9", "accuracy: high")
+    refused(churn, "promote", "churn", "1.0.0", "dev", code=CORRUPT_REGISTRY,
+            says=(f"{VERSION_FILE}: metrics.accuracy: expected a number",))
+
+
+def test_a_broken_registry_yaml_names_the_file(churn: Path) -> None:
+    edit(churn, "registry.yaml", "stages:\n", "stages: [dev, staging\n")
+    refused(churn, "list", code=CORRUPT_REGISTRY, says=("registry.yaml (line ", "not valid YAML"))
+
+
+def test_a_registry_yaml_with_a_wrong_type_names_the_key(churn: Path) -> None:
+    edit(churn, "registry.yaml", "- name: staging\n  exclusive: true",
+         "- name: staging\n  exclusive: maybe")
+    refused(churn, "promote", "churn", "1.1.0", "production", code=CORRUPT_REGISTRY,
+            says=("registry.yaml: stages[1].exclusive: expected true or false",))
+
+
+def test_a_stages_file_naming_a_non_semver_version_names_the_file_and_key(churn: Path) -> None:
+    edit(churn, STAGES_FILE, "production: 1.0.0", "production: latest")
+    refused(churn, "promote", "churn", "1.1.0", "production", code=CORRUPT_REGISTRY,
+            says=(f"{STAGES_FILE}: stages.production: 'latest' is not a SemVer version",))
+
+
+# -- YAML that would run code ----------------------------------------------------------------
+
+
+def _evil(marker: Path) -> str:
+    return f'!!python/object/apply:os.system ["touch {marker}"]'
+
+
+def test_a_python_tag_in_a_version_file_is_refused_and_not_run(churn: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    edit(churn, VERSION_FILE, "description: null", f"description: {_evil(marker)}")
+    refused(churn, "show", "churn@1.0.0", code=CORRUPT_REGISTRY,
+            says=(f"{VERSION_FILE} (line ", "python/object/apply:os.system"))
+    assert not marker.exists()
+
+
+def test_a_python_tag_in_registry_yaml_is_refused_and_not_run(churn: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "PWNED"
+    edit(churn, "registry.yaml", "policies: {}", f"policies: {_evil(marker)}")
+    refused(churn, "list", code=CORRUPT_REGISTRY,
+            says=("registry.yaml (line ", "python/object/apply:os.system"))
+    assert not marker.exists()
+
+
+def test_a_python_tag_in_a_meta_file_is_refused_and_not_run(
+    churn: Path, weights: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "PWNED"
+    meta = tmp_path / "meta.yaml"
+    meta.write_text(f"description: {_evil(marker)}\n")
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0", "--meta", str(meta),
+            code=INVALID_INPUT, says=(f"{meta} (line 1)", "python/object/apply:os.system"))
+    assert not marker.exists()
+
+
+# -- registry.yaml from another gitreg ---------------------------------------------------------
+
+
+def test_a_newer_schema_version_fails_clearly(churn: Path) -> None:
+    edit(churn, "registry.yaml", "schema_version: 1", "schema_version: 2")
+    refused(churn, "promote", "churn", "1.1.0", "production", code=CORRUPT_REGISTRY,
+            says=("registry.yaml: schema_version 2 is newer than this gitreg understands",
+                  "upgrade gitreg"))
+
+
+def test_an_unknown_key_in_registry_yaml_only_warns(churn: Path) -> None:
+    edit(churn, "registry.yaml", "policies: {}", "policies: {}\nowner: ml-platform")
+    proc = run_cli("promote", "churn", "1.1.0", "production", cwd=churn)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "gitreg: warning: registry.yaml: unknown key 'owner' ignored (a newer gitreg may use it)"
+    ]
+    assert "production: 1.1.0" in (churn / STAGES_FILE).read_text()
+
+
+# -- the command line itself -------------------------------------------------------------------
+
+
+def test_help_exits_zero(tmp_path: Path) -> None:
+    proc = run_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage: gitreg" in proc.stdout
+    assert "Exit codes:" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_a_missing_argument_is_a_usage_error(churn: Path) -> None:
+    before = snapshot(churn)
+    proc = run_cli("promote", "churn", "1.1.0", cwd=churn)
+    assert proc.returncode == USAGE
+    assert "missing argument 'stage'" in proc.stderr.lower()
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert snapshot(churn) == before

@@ -1,0 +1,196 @@
+"""Sharing through a bare remote: atomic push, replay when someone pushed first, conflicts,
+proposals for review, pull. Concurrency is proven with real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, run_cli
+
+from gitreg.errors import Conflict, NotFound
+from gitreg.events import parse_tag
+from gitreg.registry import Registry
+
+
+@pytest.fixture
+def origin(tmp_path: Path, storage: Path) -> Path:
+    """A bare repository holding a registry with one pushed commit."""
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(bare), str(seed))
+    Registry.init(seed, remote=str(storage))
+    Registry(seed).push()
+    return bare
+
+
+def clone(origin: Path, where: Path) -> Registry:
+    git(origin.parent, "clone", "-q", str(origin), str(where))
+    return Registry(where)
+
+
+def weights(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / f"{text}.bin"
+    path.write_text(text)
+    return path
+
+
+def origin_tags(origin: Path) -> set[str]:
+    return set(git(origin, "tag").split())
+
+
+def test_push_replays_on_a_moved_remote_and_renumbers(origin: Path, tmp_path: Path) -> None:
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    b.register("fraud", weights(tmp_path, "f1"), stage="production", push=True)
+    a.register("churn", weights(tmp_path, "c1"), push=True)  # rejected once, replayed
+    a.promote("churn", "0.1.0", "production", push=True)
+    b.register("fraud", weights(tmp_path, "f2"), version="0.2.0", push=True)
+    event = b.promote("fraud", "0.2.0", "production", push=True)
+    assert event.tag == "fraud/production/2"
+    assert origin_tags(origin) == {"churn@v0.1.0", "churn/production/1", "fraud@v0.1.0",
+                                   "fraud@v0.2.0", "fraud/production/1", "fraud/production/2"}
+    assert git(origin, "rev-list", "--merges", "main") == ""  # linear history
+    assert git(origin, "rev-parse", "main") == git(b.root, "rev-parse", "HEAD")
+
+
+def race_on_next_commit(clone_root: Path, other: Path, *command: str) -> Path:
+    """Make ``other`` push ``command`` while ``clone_root`` is committing: the race window
+    between a writer's catch-up with the remote and its push."""
+    marker = clone_root.parent / f"{clone_root.name}-raced"
+    hook = clone_root / ".git" / "hooks" / "pre-commit"
+    args = " ".join(f"'{c}'" for c in command)
+    hook.write_text(
+        "#!/bin/sh\n"
+        f"[ -e '{marker}' ] && exit 0\n"
+        f"touch '{marker}'\n"
+        # git exports these to hooks; the other clone must not inherit them
+        "unset GIT_INDEX_FILE GIT_DIR GIT_WORK_TREE GIT_PREFIX\n"
+        f"cd '{other}' && exec '{sys.executable}' -m gitreg {args} >/dev/null\n"
+    )
+    hook.chmod(0o755)
+    return marker
+
+
+def test_a_change_to_the_same_stage_in_between_is_a_conflict(origin: Path, tmp_path: Path) -> None:
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "1"), version="1.0.0", push=True)
+    a.register("churn", weights(tmp_path, "2"), version="1.1.0", push=True)
+    a.register("fraud", weights(tmp_path, "3"), version="1.0.0", push=True)
+    b = clone(origin, tmp_path / "b")
+    marker = race_on_next_commit(a.root, b.root, "promote", "churn", "1.1.0", "production",
+                                 "--push")
+    local_before = git(a.root, "for-each-ref") + git(a.root, "status", "--porcelain")
+    with pytest.raises(Conflict, match="changed the same thing"):
+        a.promote("churn", "1.0.0", "production", push=True)
+    assert marker.exists()
+    assert git(origin, "tag", "--list", "churn/production/*").split() == ["churn/production/1"]
+    assert Registry(b.root).which("churn", "production") == ("1.1.0",)
+    # a's own change went nowhere: no commit, no tag, only the fetched remote state is new
+    assert "churn/production/2" not in git(a.root, "tag").split()
+    assert git(a.root, "status", "--porcelain") == ""
+    assert local_before != ""
+
+
+def test_a_change_to_another_stage_in_between_is_replayed(origin: Path, tmp_path: Path) -> None:
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "1"), version="1.0.0", push=True)
+    b = clone(origin, tmp_path / "b")
+    race_on_next_commit(a.root, b.root, "promote", "churn", "1.0.0", "staging", "--push")
+    event = a.promote("churn", "1.0.0", "production", push=True)
+    assert event.tag == "churn/production/1"
+    assert Registry(a.root).stage_map("churn").stages == {
+        "staging": ("1.0.0",), "production": ("1.0.0",)}
+    assert git(origin, "rev-parse", "main") == git(a.root, "rev-parse", "HEAD")
+    assert git(origin, "rev-list", "--merges", "main") == ""
+
+
+def test_propose_pushes_a_branch_without_tag_and_leaves_the_checkout(
+    origin: Path, tmp_path: Path
+) -> None:
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "1"), version="1.0.0", push=True)
+    head = git(a.root, "rev-parse", "HEAD")
+    proc = run_cli("promote", "churn", "1.0.0", "production", "--propose", cwd=a.root)
+    assert proc.returncode == 0, proc.stderr
+    assert "Title: Promote churn 1.0.0 to production" in proc.stdout
+    branch = "gitreg/promote-churn-1.0.0-to-production"
+    assert branch in proc.stdout
+    changed = git(origin, "diff", "--name-only", "main", branch).split()
+    assert changed == ["models/churn/stages.yaml"]
+    assert "Gitreg-Action: promote" in git(origin, "log", "-1", "--format=%B", branch)
+    assert git(a.root, "rev-parse", "HEAD") == head  # the checkout did not move
+    assert git(a.root, "status", "--porcelain") == ""
+    assert not any(t.startswith("churn/production") for t in origin_tags(origin))
+    again = run_cli("promote", "churn", "1.0.0", "production", "--propose", cwd=a.root)
+    assert again.returncode == 5 and "already exists" in again.stderr
+
+
+def test_pull_brings_commits_tags_and_staged_weights(origin: Path, tmp_path: Path) -> None:
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    a.register("churn", weights(tmp_path, "1"), stage="production", push=True)
+    branch, fetched = b.pull()
+    assert (branch, fetched) == ("main", ["churn@0.1.0"])
+    _, path = Registry(b.root).get("churn", stage="production", output=tmp_path / "out.bin")
+    assert path.read_text() == "1"
+    assert "churn/production/1" in git(b.root, "tag").split()
+
+
+def test_push_without_a_remote_is_a_clear_error(registry: Registry, tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="no git remote 'origin'"):
+        registry.register("churn", weights(tmp_path, "x"), push=True)
+    assert git(registry.root, "tag") == ""
+
+
+RACER = """
+import sys
+from pathlib import Path
+from gitreg.registry import Registry
+root, model, rounds, weights = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+for i in range(rounds):
+    weights.write_text(f"{model} {i}")
+    Registry(root).register(model, weights, version=f"1.{i}.0", push=True)
+    Registry(root).promote(model, f"1.{i}.0", "production", push=True)
+    Registry(root).promote(model, f"1.{i}.0", "staging", push=True)
+print("ok")
+"""
+
+
+def test_concurrent_writers_in_separate_clones(origin: Path, tmp_path: Path) -> None:
+    """Several clones register and promote different models at the same moment, repeatedly:
+    every change lands, tags are unique and gapless per model and stage, history linear."""
+    writers, rounds = 4, 3
+    script = tmp_path / "racer.py"
+    script.write_text(RACER)
+    procs = []
+    for i in range(writers):
+        root = tmp_path / f"w{i}"
+        git(origin.parent, "clone", "-q", str(origin), str(root))
+        procs.append(subprocess.Popen(
+            [sys.executable, str(script), str(root), f"m{i}", str(rounds),
+             str(tmp_path / f"{i}.bin")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and out.strip() == "ok", err
+    tags = origin_tags(origin)
+    for i in range(writers):
+        for stage in ("production", "staging"):
+            numbers = sorted(
+                parsed.n for t in tags
+                if (parsed := parse_tag(t)) and parsed.name == f"m{i}" and parsed.stage == stage
+                and parsed.n is not None
+            )
+            assert numbers == list(range(1, rounds + 1))
+        assert {f"m{i}@v1.{r}.0" for r in range(rounds)} <= tags
+    assert git(origin, "rev-list", "--merges", "main") == ""
+    final = tmp_path / "final"
+    reg = clone(origin, final)
+    for i in range(writers):
+        assert reg.which(f"m{i}", "production") == (f"1.{rounds - 1}.0",)
+        # every stage tag points at a commit that changed that model's stages.yaml
+        for event in reg.history_events(f"m{i}", "production"):
+            assert event.tag is not None
