@@ -148,6 +148,10 @@ def tag(registry: Registry, *, push: bool = False) -> list[str]:
     if push and not git.succeeds("remote", "get-url", "--", REMOTE):
         raise NotFound(f"this registry has no git remote {REMOTE!r} to push the tags to; "
                        f"add one with `git remote add {REMOTE} URL`")
+    if push:
+        # Tags pushed since this checkout was made (a direct promote, another `ci tag`)
+        # must count, or their names would be handed out twice.
+        git.run("fetch", "--quiet", "--no-write-fetch-head", REMOTE, "refs/tags/*:refs/tags/*")
     with Transaction(git, Path(git.run("rev-parse", "--absolute-git-dir").strip())) as tx:
         missing = _untagged(git, registry.history.events())
         env = identity_env(git)

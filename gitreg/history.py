@@ -234,11 +234,13 @@ def rollback_target(events: Sequence[Event], stage: str, current: str | None) ->
     return stack[-1]
 
 
-def next_stage_tag(git: Git, name: str, stage: str) -> str:
-    """``name/stage/n`` with ``n`` one past the highest existing: gapless, never reused."""
+def next_stage_tag(git: Git, name: str, stage: str, position: int) -> str:
+    """The tag for a change that is the ``position``-th of its model and stage along
+    first-parent history (as ``ci tag`` numbers them), and past every existing tag: so
+    numbers stay gapless and in order, and are never reused."""
     numbers = [0]
     for ref in git.tags(f"{name}/{stage}/*"):
         parsed = parse_tag(ref.name)
         if parsed is not None and parsed.n is not None:
             numbers.append(parsed.n)
-    return stage_tag(name, stage, max(numbers) + 1)
+    return stage_tag(name, stage, max(max(numbers) + 1, position))

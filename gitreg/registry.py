@@ -637,7 +637,8 @@ class Registry:
         tx.write(rel, self._dump_stages(stage_map))
         env = identity_env(self.git)
         commit = tx.commit(commit_message(event), [rel], env)
-        tag = next_stage_tag(self.git, stage_map.name, event.stage)
+        position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
+        tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
         tx.tag(tag, commit, tag_message(event), env)
         return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
 

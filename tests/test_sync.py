@@ -194,3 +194,30 @@ def test_concurrent_writers_in_separate_clones(origin: Path, tmp_path: Path) -> 
         # every stage tag points at a commit that changed that model's stages.yaml
         for event in reg.history_events(f"m{i}", "production"):
             assert event.tag is not None
+
+
+def test_a_direct_change_after_an_untagged_merge_keeps_numbers_in_history_order(
+    origin: Path, tmp_path: Path
+) -> None:
+    """Review flow, then a direct rollback before CI tagged the merge: the rollback takes
+    the number of its position, and `ci tag` then fills the gap without a conflict."""
+    from gitreg import ci
+
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "1"), version="1.0.0", push=True)
+    a.register("churn", weights(tmp_path, "2"), version="1.1.0", push=True)
+    a.promote("churn", "1.0.0", "production", push=True)
+    proposal = a.propose("churn", "1.1.0", "production")
+
+    reviewer = tmp_path / "reviewer"
+    git(tmp_path, "clone", "-q", str(origin), str(reviewer))
+    git(reviewer, "merge", "-q", "--no-ff", "-m", "Merge proposal", f"origin/{proposal.branch}")
+    git(reviewer, "push", "-q", "origin", "main")
+
+    event = Registry(a.root).rollback("churn", "production", push=True)
+    assert (event.version, event.tag) == ("1.0.0", "churn/production/3")
+    assert ci.tag(Registry(reviewer), push=True) == ["churn/production/2"]
+    git(reviewer, "pull", "-q", "--ff-only", "origin", "main")
+    assert ci.tag(Registry(reviewer), push=True) == []
+    assert sorted(t for t in origin_tags(origin) if t.startswith("churn/production/")) == [
+        "churn/production/1", "churn/production/2", "churn/production/3"]
