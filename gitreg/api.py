@@ -19,8 +19,9 @@ from typing import Any
 from .config import CONFIG_FILE
 from .errors import InvalidInput
 from .events import Event
+from .newversion import NewVersion
 from .records import Lineage, StageMap, VersionRecord, iso_timestamp
-from .registry import NewVersion, Registry
+from .registry import Registry
 
 
 class ModelStage(enum.Enum):

@@ -21,7 +21,8 @@ from .errors import (
     NotFound,
 )
 from .names import ModelRef
-from .registry import Bump, NewVersion, Registry
+from .newversion import Bump, NewVersion
+from .registry import Registry
 
 app = typer.Typer(
     help="gitreg: a Git-native model registry. Metadata in YAML, weights in DVC, "
@@ -31,6 +32,10 @@ app = typer.Typer(
     epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
 )
 
+# Explicit metavars: typer 0.29 would show positional arguments as {name}.
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Model name.")]
+VersionArg = Annotated[str, typer.Argument(metavar="VERSION", help="SemVer, e.g. 1.2.0.")]
+StageArg = Annotated[str, typer.Argument(metavar="STAGE", help="A stage from registry.yaml.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 PushOpt = Annotated[bool, typer.Option(
     "--push", help="Also push the commit and tags to origin (atomically, retrying if it moved).")]
@@ -100,7 +105,7 @@ def init(
 
 @app.command()
 def register(
-    name: str,
+    name: NameArg,
     path: Annotated[Path, typer.Argument(help="A file or folder of weights.")],
     version: Annotated[OptStr, typer.Option(help="SemVer, e.g. 1.2.0.")] = None,
     bump: Annotated[Optional[Bump], typer.Option(help="Bump the latest version.")] = None,  # noqa: UP045
@@ -128,9 +133,9 @@ def register(
 
 @app.command()
 def promote(
-    name: str,
-    version: str,
-    stage: str,
+    name: NameArg,
+    version: VersionArg,
+    stage: StageArg,
     force: Annotated[bool, typer.Option(help="Override the stage's policy.")] = False,
     reason: Annotated[OptStr, typer.Option(help="Why (required with --force).")] = None,
     push: PushOpt = False,
@@ -151,8 +156,8 @@ def promote(
 
 @app.command()
 def demote(
-    name: str,
-    stage: str,
+    name: NameArg,
+    stage: StageArg,
     version: Annotated[OptStr, typer.Option(help="For a non-exclusive stage: which one.")] = None,
     push: PushOpt = False,
 ) -> None:
@@ -162,8 +167,8 @@ def demote(
 
 @app.command()
 def rollback(
-    name: str,
-    stage: str,
+    name: NameArg,
+    stage: StageArg,
     to: Annotated[OptStr, typer.Option(help="Version to return to (default: previous).")] = None,
     push: PushOpt = False,
 ) -> None:
@@ -229,8 +234,8 @@ def show(
 
 @app.command()
 def which(
-    name: str,
-    stage: str,
+    name: NameArg,
+    stage: StageArg,
     at: Annotated[OptStr, typer.Option(help="A past date or time (ISO 8601).")] = None,
     rev: Annotated[OptStr, typer.Option(help="A git revision.")] = None,
     json: JsonOpt = False,
@@ -263,7 +268,7 @@ def history(
 
 @app.command()
 def get(
-    name: str,
+    name: NameArg,
     version: Annotated[OptStr, typer.Option(help="This version.")] = None,
     stage: Annotated[OptStr, typer.Option(help="The version in this stage.")] = None,
     output: Annotated[OptPath, typer.Option("-o", "--output", help="Where to write.")] = None,
@@ -327,9 +332,11 @@ class DiffFormat(str, enum.Enum):
 
 @app.command("diff")
 def diff_(
-    name: str,
-    a: Annotated[str, typer.Argument(help="A version (1.2.0) or a stage (production).")],
-    b: Annotated[str, typer.Argument(help="A version or a stage, compared with A.")],
+    name: NameArg,
+    a: Annotated[str, typer.Argument(
+        metavar="A", help="A version (1.2.0) or a stage (production).")],
+    b: Annotated[str, typer.Argument(
+        metavar="B", help="A version or a stage, compared with A.")],
     format: Annotated[DiffFormat, typer.Option(
         help="table, markdown (a pull-request comment) or json.")] = DiffFormat.TABLE,
 ) -> None:

@@ -6,15 +6,11 @@ failure part-way leaves no commit, no tag and no half-written file.
 
 from __future__ import annotations
 
-import enum
 import os
-import random
-import time as clock
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from pathlib import Path
-from typing import Any
 
 from . import config as config_module
 from . import dvcconfig, policy, yamlio
@@ -27,124 +23,30 @@ from .errors import (
     NotFound,
     PolicyViolation,
 )
-from .events import Action, Event, commit_message, parse_tag, tag_message, version_tag
+from .events import Action, Event, commit_message, tag_message, version_tag
 from .git import Git, identity_env
 from .history import History, next_stage_tag, rollback_target
-from .names import FIRST_VERSION, ModelRef, Version, check_name, parse_version
+from .names import FIRST_VERSION, Version, check_name, parse_version
+from .newversion import Bump as Bump
+from .newversion import NewVersion as NewVersion
+from .newversion import draft
 from .records import (
-    Lineage,
     StageMap,
     VersionRecord,
     iso_timestamp,
     stages_from_dict,
     stages_to_dict,
-    utc_now,
     version_from_dict,
     version_to_dict,
 )
-from .sync import Rejected, Sync
+from .sharing import Proposal, Sharing
 from .transaction import Transaction
-
-
-class Bump(str, enum.Enum):
-    MAJOR = "major"
-    MINOR = "minor"
-    PATCH = "patch"
-
-
-@dataclass(frozen=True)
-class NewVersion:
-    """What a registration says about a version besides its weights."""
-
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
-    features: tuple[str, ...] = ()
-    model_type: str | None = None
-    trained_at: str | None = None
-    description: str | None = None
-    labels: tuple[str, ...] = ()
-    lineage: Lineage = field(default_factory=Lineage)
-    format: str | None = None  # how the API serialized the model: pickle, joblib, ...
-
-
-    @classmethod
-    def from_options(
-        cls,
-        *,
-        meta: Path | None = None,
-        metrics: Mapping[str, float] | None = None,
-        hyperparameters: Mapping[str, Any] | None = None,
-        features: tuple[str, ...] = (),
-        model_type: str | None = None,
-        trained_at: str | None = None,
-    ) -> NewVersion:
-        """Command-line options over a ``--meta`` YAML file (options win, mappings merge)."""
-        base = _read_meta(meta) if meta is not None else {}
-        lineage = base.get("lineage") or {}
-        if not isinstance(lineage, dict):
-            raise InvalidInput(f"{meta}: lineage: expected a mapping")
-        when = trained_at or base.get("trained_at")
-        return cls(
-            metrics={**(base.get("metrics") or {}), **(metrics or {})},
-            hyperparameters={**(base.get("hyperparameters") or {}), **(hyperparameters or {})},
-            features=features or tuple(base.get("features") or ()),
-            model_type=model_type or base.get("model_type"),
-            trained_at=iso_timestamp(when, "trained_at") if when is not None else None,
-            description=base.get("description"),
-            labels=tuple(base.get("labels") or ()),
-            lineage=Lineage(
-                code_commit=lineage.get("code_commit"),
-                data=lineage.get("data") or {},
-                depends_on=tuple(lineage.get("depends_on") or ()),
-                parent=lineage.get("parent"),
-            ),
-        )
-
-
-_META_KEYS = {"metrics", "hyperparameters", "features", "model_type", "trained_at",
-              "description", "labels", "lineage"}
-
-
-def _read_meta(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise InvalidInput(f"metadata file {path} does not exist")
-    try:
-        data = yamlio.load_file(path, str(path))
-    except CorruptRegistry as exc:
-        raise InvalidInput(str(exc)) from None
-    if not isinstance(data, dict):
-        raise InvalidInput(f"{path}: expected a mapping with keys such as metrics, features")
-    unknown = sorted(set(map(str, data)) - _META_KEYS)
-    if unknown:
-        raise InvalidInput(
-            f"{path}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(_META_KEYS))}"
-        )
-    for key in ("metrics", "hyperparameters"):
-        if not isinstance(data.get(key) or {}, dict):
-            raise InvalidInput(f"{path}: {key}: expected a mapping")
-    for key in ("features", "labels"):
-        if not isinstance(data.get(key) or [], list):
-            raise InvalidInput(f"{path}: {key}: expected a list")
-    return data
 
 
 @dataclass(frozen=True)
 class Registered:
     record: VersionRecord
     events: tuple[Event, ...]
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A promotion committed on a branch for review (untagged until merged)."""
-
-    event: Event
-    branch: str
-    base: str
-    record: VersionRecord
-
-
-PUSH_ATTEMPTS = 12
 
 
 def default_storage() -> str:
@@ -227,7 +129,7 @@ class Registry:
     def _version_path(self, name: str, version: str) -> str:
         return f"{self._model_path(name)}/versions/{version}.yaml"
 
-    def _stages_path(self, name: str) -> str:
+    def stages_path(self, name: str) -> str:
         return f"{self._model_path(name)}/stages.yaml"
 
     # -- reads --------------------------------------------------------------------------
@@ -277,7 +179,7 @@ class Registry:
 
     def stage_map(self, name: str) -> StageMap:
         self.require_model(name)
-        rel = self._stages_path(name)
+        rel = self.stages_path(name)
         path = self.root / rel
         if not path.exists():
             return StageMap(name)
@@ -354,7 +256,7 @@ class Registry:
         *,
         version: str | None = None,
         bump: Bump | None = None,
-        info: NewVersion = NewVersion(),
+        info: NewVersion | None = None,
         stage: str | None = None,
         push: bool = False,
     ) -> Registered:
@@ -364,6 +266,7 @@ class Registry:
         first, the registration is replayed on their tip (a ``--bump`` is recomputed).
         """
         check_name(name)
+        info = info or NewVersion()
         source = Path(source)
         if not source.exists():
             raise InvalidInput(f"weights path {source} does not exist")
@@ -372,7 +275,7 @@ class Registry:
         if stage is not None:
             self.config.check_stage(stage)
         # Validate the whole record before anything is written.
-        self._draft(name, self._next_version(name, version, bump), info)
+        draft(name, self._next_version(name, version, bump), info)
         records: list[VersionRecord] = []
 
         def change(tx: Transaction) -> list[Event]:
@@ -381,7 +284,7 @@ class Registry:
             )
             records[:] = [record]
             if stage is not None:
-                events.append(self._apply(tx, *self._plan_promotion(record, stage, None)))
+                events.append(self._apply(tx, *self.plan_promotion(record, stage, None)))
             return events
 
         events = self._publish(change, push=push)
@@ -401,16 +304,16 @@ class Registry:
         if self.git.tags(tag):
             raise Conflict(f"tag {tag} already exists although {version_rel} does not; "
                            "choose another version")
-        draft = self._draft(name, version, info)
+        planned = draft(name, version, info)
         env = identity_env(self.git)
         artifacts = f"{self._model_path(name)}/artifacts/{version}"
-        stages_rel = self._stages_path(name)
+        stages_rel = self.stages_path(name)
         tx.require_clean([version_rel, artifacts, stages_rel])
         weights = Weights(self.root)
         tx.created(self.root / artifacts)
         stored, _ = weights.store(source, artifacts)
         record = replace(
-            draft,
+            planned,
             registered_by=_identity(self.git, env),
             artifact=replace(stored.artifact, format=info.format or stored.artifact.format),
         )
@@ -421,7 +324,7 @@ class Registry:
         tx.write(version_rel, yamlio.dumps(version_to_dict(record)))
         paths = [version_rel, stored.pointer, stored.gitignore]
         if not (self.root / stages_rel).exists():
-            tx.write(stages_rel, self._dump_stages(StageMap(name)))
+            tx.write(stages_rel, self.stages_text(StageMap(name)))
             paths.append(stages_rel)
         event = Event(name, Action.REGISTER, version)
         commit = tx.commit(commit_message(event), paths, env)
@@ -436,38 +339,6 @@ class Registry:
         if not existing:
             return str(FIRST_VERSION)
         return str(max(existing).bump((bump or Bump.PATCH).value))
-
-    def _draft(self, name: str, version: str, info: NewVersion) -> VersionRecord:
-        data = {
-            "name": name,
-            "version": version,
-            "registered_at": utc_now(),
-            "registered_by": "-",
-            "trained_at": info.trained_at,
-            "model_type": info.model_type,
-            "description": info.description,
-            "metrics": dict(info.metrics),
-            "hyperparameters": dict(info.hyperparameters),
-            "features": list(info.features),
-            "labels": list(info.labels),
-            "artifact": {"path": "-", "format": info.format or "-", "md5": "-", "size": 0},
-            "lineage": {
-                "code_commit": info.lineage.code_commit,
-                "data": dict(info.lineage.data),
-                "depends_on": list(info.lineage.depends_on),
-                "parent": info.lineage.parent,
-            },
-        }
-        try:
-            record = version_from_dict(data, "the new version's metadata")
-        except CorruptRegistry as exc:
-            raise InvalidInput(str(exc)) from None
-        for dependency in record.lineage.depends_on:
-            if ModelRef.parse(dependency).version is None:
-                raise InvalidInput(
-                    f"lineage.depends_on: {dependency!r} must name a version, e.g. features@2.1.0"
-                )
-        return record
 
     # -- stage changes: plan from the current state, then apply -------------------------
 
@@ -488,7 +359,7 @@ class Registry:
             raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
         forced = reason if force else None
         return self._stage_change(
-            name, stage, lambda: self._plan_promotion(record, stage, forced), push=push
+            name, stage, lambda: self.plan_promotion(record, stage, forced), push=push
         )
 
     def propose(
@@ -505,30 +376,9 @@ class Registry:
         self.config.check_stage(stage)
         if force and not reason:
             raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
-        sync = Sync(self.git)
-        sync.require_remote()
-        base_branch = sync.branch()
-        with self._write():  # the lock: nobody moves the branch while we read it
-            sync.fast_forward(base_branch, sync.fetch(base_branch))
-            self.config = config_module.load(self.root)
-            stage_map, event = self._plan_promotion(record, stage, reason if force else None)
-            branch = f"gitreg/promote-{name}-{version}-to-{stage}"
-            if self.git.succeeds("ls-remote", "--exit-code", "--heads", "--", sync.remote,
-                                 f"refs/heads/{branch}"):
-                raise Conflict(f"a proposal branch {branch} already exists on {sync.remote}; "
-                               "merge or delete it first")
-            env = identity_env(self.git)
-            head = self.git.head()
-            assert head is not None
-            rel = self._stages_path(name)
-            commit = self.git.commit_beside(
-                head, {rel: self._dump_stages(stage_map).encode()}, commit_message(event), env
-            )
-            sync.push_branch(commit, branch)
-        event = replace(event, commit=commit, author=_identity(self.git, env))
-        return Proposal(event, branch, base_branch, record)
+        return Sharing(self).propose(record, stage, reason if force else None)
 
-    def _plan_promotion(
+    def plan_promotion(
         self, record: VersionRecord, stage: str, forced: str | None
     ) -> tuple[StageMap, Event]:
         name, version = record.name, record.version
@@ -632,9 +482,9 @@ class Registry:
 
     def _apply(self, tx: Transaction, stage_map: StageMap, event: Event) -> Event:
         assert event.stage is not None
-        rel = self._stages_path(stage_map.name)
+        rel = self.stages_path(stage_map.name)
         tx.require_clean([rel])
-        tx.write(rel, self._dump_stages(stage_map))
+        tx.write(rel, self.stages_text(stage_map))
         env = identity_env(self.git)
         commit = tx.commit(commit_message(event), [rel], env)
         position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
@@ -642,12 +492,12 @@ class Registry:
         tx.tag(tag, commit, tag_message(event), env)
         return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
 
-    def _dump_stages(self, stage_map: StageMap) -> str:
+    def stages_text(self, stage_map: StageMap) -> str:
         return yamlio.dumps(
             stages_to_dict(stage_map, list(self.config.stages), self.config.exclusive)
         )
 
-    def _write(self) -> Transaction:
+    def transaction(self) -> Transaction:
         if self.git.head() is not None and not self.git.succeeds("symbolic-ref", "-q", "HEAD"):
             raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
         return Transaction(self.git, _git_dir(self.git))
@@ -661,86 +511,19 @@ class Registry:
         push: bool,
         guard: Callable[[], object] | None = None,
     ) -> list[Event]:
-        """Run ``change`` as one transaction; with ``push``, also publish it atomically.
-
-        A push refused because the remote moved on undoes the local change, fast-forwards
-        to the remote's tip and replays ``change`` there (renumbering its stage tag). If
-        ``guard`` (what the change depends on) reads differently on the new tip, someone
-        changed the same thing first: that is a conflict, and nothing is pushed.
-        """
-        if not push:
-            with self._write() as tx:
-                return change(tx)
-        sync = Sync(self.git)
-        sync.require_remote()
-        branch = sync.branch()
-        self._catch_up(sync, branch)
-        expected = guard() if guard else None
-        for attempt in range(PUSH_ATTEMPTS):
-            try:
-                with self._write() as tx:
-                    events = change(tx)
-                    sync.push(branch, [e.tag for e in events if e.tag])
-                return events
-            except Rejected:
-                # Exponential backoff with jitter: writers who collided spread out instead
-                # of colliding again in lockstep.
-                clock.sleep(random.uniform(0.0, min(3.0, 0.05 * 2**attempt)))
-                self._catch_up(sync, branch)
-                if guard is not None and (now := guard()) != expected:
-                    raise Conflict(
-                        f"someone changed the same thing on {sync.remote} first (it now reads "
-                        f"{_show(now)}, was {_show(expected)}); nothing was pushed. Check "
-                        "`gitreg history` and run the command again if it still applies"
-                    ) from None
-        raise Conflict(
-            f"{sync.remote} kept moving: gave up after {PUSH_ATTEMPTS} attempts; nothing was "
-            "pushed, run the command again"
-        )
-
-    def _catch_up(self, sync: Sync, branch: str) -> None:
-        with self._write():
-            sync.fast_forward(branch, sync.fetch(branch))
-        self.config = config_module.load(self.root)
+        """Run ``change`` as one transaction; with ``push``, publish it (see sharing.py)."""
+        if push:
+            return Sharing(self).publish(change, guard)
+        with self.transaction() as tx:
+            return change(tx)
 
     def push(self) -> tuple[str, list[str]]:
         """Publish the branch, its gitreg tags and any weights the remote lacks."""
-        from .weights import Weights
-
-        sync = Sync(self.git)
-        sync.require_remote()
-        branch = sync.branch()
-        weights = Weights(self.root)
-        for model in self.models():
-            for record in self.versions(model):
-                if weights.has_local(record.artifact):
-                    weights.push(record.artifact, record.artifact.path + ".dvc")
-        tags = [t.name for t in self.git.tags() if parse_tag(t.name) is not None]
-        try:
-            sync.push(branch, tags)
-        except Rejected:
-            raise Conflict(
-                f"{sync.remote} has commits this clone lacks; run `gitreg pull` first"
-            ) from None
-        return branch, tags
+        return Sharing(self).push()
 
     def pull(self) -> tuple[str, list[str]]:
         """Fast-forward from the remote and fetch the weights of every version in a stage."""
-        from .weights import Weights
-
-        sync = Sync(self.git)
-        sync.require_remote()
-        branch = sync.branch()
-        self._catch_up(sync, branch)
-        weights = Weights(self.root)
-        fetched = []
-        for model in self.models():
-            stage_map = self.stage_map(model)
-            for version in sorted({v for held in stage_map.stages.values() for v in held}):
-                record = self.record(model, version)
-                weights.fetch(record.artifact, record.artifact.path + ".dvc")
-                fetched.append(f"{model}@{version}")
-        return branch, fetched
+        return Sharing(self).pull()
 
     # -- weights out --------------------------------------------------------------------
 
@@ -809,9 +592,3 @@ def _moment(at: str | datetime) -> str:
         else:
             return datetime.combine(day, time(23, 59, 59)).astimezone().isoformat()
     return iso_timestamp(at, "--at date")
-
-
-def _show(held: object) -> str:
-    if isinstance(held, tuple):
-        return ", ".join(held) or "nothing"
-    return str(held)

@@ -11,7 +11,7 @@ from .check import Problem, Report
 from .diff import FieldChange, Kind, Verdict, VersionDiff
 from .events import Action, Event
 from .records import StageMap, VersionRecord, version_to_dict
-from .registry import Proposal
+from .sharing import Proposal
 
 
 def to_json(data: Any) -> str:
