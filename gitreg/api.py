@@ -16,12 +16,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import check, diff
+from .check import Report
 from .config import CONFIG_FILE
+from .diff import VersionDiff
 from .errors import InvalidInput
 from .events import Event
 from .newversion import NewVersion
 from .records import Lineage, StageMap, VersionRecord, iso_timestamp
 from .registry import Registry
+from .sharing import Proposal
 
 
 class ModelStage(enum.Enum):
@@ -142,14 +146,14 @@ class ModelRegistry:
     # -- the exercise's four ------------------------------------------------------------
 
     def register_model(
-        self, model: Any, metadata: ModelMetadata, *, name: str | None = None
+        self, model: Any, metadata: ModelMetadata, *, name: str | None = None, push: bool = False
     ) -> str:
         """Pickle ``model`` and register it with ``metadata``; returns the version."""
         with tempfile.TemporaryDirectory(prefix="gitreg-") as tmp:
             path = Path(tmp, "model.pkl")
             with path.open("wb") as handle:
                 pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            return self.register_file(path, metadata, name=name, format="pickle")
+            return self.register_file(path, metadata, name=name, format="pickle", push=push)
 
     def get_model(
         self,
@@ -181,9 +185,25 @@ class ModelRegistry:
         name: str | None = None,
         force: bool = False,
         reason: str | None = None,
+        push: bool = False,
     ) -> Event:
         """Put ``version`` in ``target_stage``; an exclusive stage's holder is replaced."""
         return self.registry.promote(
+            self._name(name), version, _stage_name(target_stage), force=force, reason=reason,
+            push=push,
+        )
+
+    def propose_promotion(
+        self,
+        version: str,
+        target_stage: StageLike,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> Proposal:
+        """Commit the promotion on a new branch and push it for review (tagged once merged)."""
+        return self.registry.propose(
             self._name(name), version, _stage_name(target_stage), force=force, reason=reason
         )
 
@@ -209,6 +229,7 @@ class ModelRegistry:
         *,
         name: str | None = None,
         format: str | None = None,
+        push: bool = False,
     ) -> str:
         """Register a file or folder of weights as it is (any framework's format)."""
         info = NewVersion(
@@ -226,21 +247,34 @@ class ModelRegistry:
         result = self.registry.register(
             self._name(name, metadata), Path(path), version=metadata.version, info=info,
             stage=_stage_name(metadata.stage) if metadata.stage is not None else None,
+            push=push,
         )
         return result.record.version
 
     def rollback(
-        self, stage: StageLike, *, to: str | None = None, name: str | None = None
+        self,
+        stage: StageLike,
+        *,
+        to: str | None = None,
+        name: str | None = None,
+        push: bool = False,
     ) -> str:
         """Return ``stage`` to its previous version (or ``to``); returns the version now in it."""
-        event = self.registry.rollback(self._name(name), _stage_name(stage), to=to)
+        event = self.registry.rollback(self._name(name), _stage_name(stage), to=to, push=push)
         assert event.version is not None
         return event.version
 
     def demote_model(
-        self, stage: StageLike, *, name: str | None = None, version: str | None = None
+        self,
+        stage: StageLike,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        push: bool = False,
     ) -> Event:
-        return self.registry.demote(self._name(name), _stage_name(stage), version=version)
+        return self.registry.demote(
+            self._name(name), _stage_name(stage), version=version, push=push
+        )
 
     def which(
         self,
@@ -276,3 +310,19 @@ class ModelRegistry:
 
     def models(self) -> list[str]:
         return self.registry.models()
+
+    def diff(self, a: StageLike, b: StageLike, *, name: str | None = None) -> VersionDiff:
+        """What changed from ``a`` to ``b`` (each a version or a stage)."""
+        return diff.compare(self.registry, self._name(name), _stage_name(a), _stage_name(b))
+
+    def check(self) -> Report:
+        """Validate the registry as its work tree holds it (schema, stages, policies)."""
+        return check.validate(self.registry.root)
+
+    def push(self) -> None:
+        """Push the branch, gitreg tags and weights to ``origin``."""
+        self.registry.push()
+
+    def pull(self) -> None:
+        """Fast-forward from ``origin`` and fetch the weights of every version in a stage."""
+        self.registry.pull()

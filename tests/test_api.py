@@ -114,3 +114,13 @@ def test_many_models_rollback_and_queries(tmp_path: Path) -> None:
 
     round_trip = ModelMetadata.from_dict(meta.to_dict())
     assert round_trip == meta
+
+
+def test_the_api_covers_review_and_validation(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "reg", remote=str(tmp_path / "store"))
+    registry.register_model("a", ModelMetadata(version="1.0.0", metrics={"accuracy": 0.8}))
+    registry.register_model("b", ModelMetadata(version="1.1.0", metrics={"accuracy": 0.9}))
+    registry.promote_model("1.0.0", ModelStage.PRODUCTION)
+    changes = registry.diff(ModelStage.PRODUCTION, "1.1.0")
+    assert [(m.name, m.old, m.new) for m in changes.metrics] == [("accuracy", 0.8, 0.9)]
+    assert registry.check().ok
