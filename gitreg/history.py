@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from . import yamlio
-from .errors import NotFound
+from .errors import CorruptRegistry, NotFound
 from .events import Action, Event, parse_tag, parse_trailers, stage_tag, version_tag
 from .git import Git
 from .records import StageMap, stages_from_dict
@@ -56,7 +56,14 @@ class History:
                     continue
                 model = parts[-2] if parts[-1] == "stages.yaml" else parts[-3]
                 if parts[-1] == "stages.yaml":
-                    after = self._stage_map(model, content.get((commit.sha, path)), commit.sha)
+                    try:
+                        after = self._stage_map(model, content.get((commit.sha, path)),
+                                                commit.sha)
+                    except CorruptRegistry:
+                        # A hand edit that broke the file and a later commit that fixed it:
+                        # the broken state held nothing readable; the fix is compared with
+                        # the last state that was (gitreg check reports today's file).
+                        continue
                     before = last.get(model, StageMap(model))
                     last[model] = after
                     said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]

@@ -134,3 +134,20 @@ def test_history_reads_a_merged_branch_by_the_trailers_it_brought_in(
     ]
     with pytest.raises(NotFound, match="nothing to roll back to"):
         reg.rollback("churn", "production")
+
+
+def test_history_reads_past_a_stages_file_that_was_broken_and_fixed(
+    three_versions: Registry,
+) -> None:
+    reg = three_versions
+    reg.promote("churn", "1.1.0", "production")
+    stages = reg.root / "models/churn/stages.yaml"
+    good = stages.read_text()
+    stages.write_text("model: churn\nstages: [broken\n")
+    git(reg.root, "commit", "-qam", "oops")
+    stages.write_text(good)
+    git(reg.root, "commit", "-qam", "fix")
+    reg.promote("churn", "1.2.0", "production")
+    assert reg.rollback("churn", "production").version == "1.1.0"
+    assert [e.version for e in reg.history_events("churn", "production")] == [
+        "1.1.0", "1.2.0", "1.1.0"]
