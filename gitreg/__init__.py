@@ -1,15 +1,30 @@
 """gitreg: a Git-native model registry.
 
 ``from gitreg import ModelRegistry, ModelMetadata, ModelStage`` is the Python API; the
-``gitreg`` command line is built on it.
+``gitreg`` command line is built on it. Names are imported on first use, so that the
+command line, which needs only part of the package, starts fast.
 """
 
 from __future__ import annotations
 
-from .api import ModelMetadata, ModelRegistry, ModelStage
-from .errors import GitregError
-from .events import Action, Event
-from .registry import Registry
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import ModelMetadata, ModelRegistry, ModelStage
+    from .errors import GitregError
+    from .events import Action, Event
+    from .registry import Registry
+
+_WHERE = {
+    "ModelMetadata": "api",
+    "ModelRegistry": "api",
+    "ModelStage": "api",
+    "GitregError": "errors",
+    "Action": "events",
+    "Event": "events",
+    "Registry": "registry",
+}
 
 __all__ = [
     "Action",
@@ -21,3 +36,9 @@ __all__ = [
     "Registry",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'gitreg' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

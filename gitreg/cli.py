@@ -29,6 +29,10 @@ app = typer.Typer(
     "every registration and promotion a tagged commit.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help and errors: typer's rich rendering costs ~0.15 s at every start, and
+    # `gitreg --help` must stay under 0.2 s (issue 5). Tracebacks are our own (main()).
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
 )
 
@@ -271,10 +275,23 @@ def get(
     name: NameArg,
     version: Annotated[OptStr, typer.Option(help="This version.")] = None,
     stage: Annotated[OptStr, typer.Option(help="The version in this stage.")] = None,
-    output: Annotated[OptPath, typer.Option("-o", "--output", help="Where to write.")] = None,
+    output: Annotated[OptStr, typer.Option(
+        "-o", "--output", help="Where to write; a PATH ending in / is a folder to write into.")
+    ] = None,
 ) -> None:
     """Write a version's weights, checked against their md5, to -o PATH."""
-    record, path = _open().get(name, version=version, stage=stage, output=output)
+    target = Path(output) if output else None
+    # `-o model/` means "into the folder model", as with cp; Path() drops the slash, and
+    # the weights would become a file named model. Made here, removed again on failure.
+    folder = target if target and str(output).endswith("/") and not target.exists() else None
+    if folder is not None:
+        folder.mkdir(parents=True)
+    try:
+        record, path = _open().get(name, version=version, stage=stage, output=target)
+    except BaseException:
+        if folder is not None:
+            folder.rmdir()
+        raise
     _echo(f"{record.name} {record.version} -> {path}")
 
 
