@@ -109,3 +109,13 @@ def test_read_commands_do_not_import_dvc(walkthrough: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=walkthrough, capture_output=True,
                           text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[0, 0, 0, 0] False", proc.stderr
+
+
+def test_get_into_a_folder_named_with_a_slash(walkthrough: Path) -> None:
+    # `-o model/` is a folder to write into (as CI examples use it), not a file named model.
+    proc = run_cli("get", "churn", "--stage", "production", "-o", "model/", cwd=walkthrough)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in (walkthrough / "model").iterdir()] == ["model-2.pkl"]
+    failed = run_cli("get", "churn", "--stage", "staging", "-o", "empty/", cwd=walkthrough)
+    assert failed.returncode == 4  # staging holds nothing
+    assert not (walkthrough / "empty").exists()  # the folder it made is gone again
