@@ -59,8 +59,9 @@ class Sync:
             self.git.run("merge", "--quiet", "--ff-only", tip)
             return
         raise Conflict(
-            f"{branch} and {self.remote}/{branch} have diverged; reconcile them first "
-            f"(git pull --rebase {self.remote} {branch}) and try again"
+            f"{branch} has commits that {self.remote}/{branch} lacks, and {self.remote} has "
+            f"moved on: redo them on top (delete the local tags they made, git reset --hard "
+            f"{self.remote}/{branch}, run the commands again with --push); see docs/gitops.md"
         )
 
     def push(self, branch: str, tags: Sequence[str]) -> None:

@@ -221,3 +221,16 @@ def test_a_direct_change_after_an_untagged_merge_keeps_numbers_in_history_order(
     assert ci.tag(Registry(reviewer), push=True) == []
     assert sorted(t for t in origin_tags(origin) if t.startswith("churn/production/")) == [
         "churn/production/1", "churn/production/2", "churn/production/3"]
+
+
+def test_a_clone_with_unpushed_commits_behind_the_remote_is_told_what_to_do(
+    origin: Path, tmp_path: Path
+) -> None:
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    a.register("churn", weights(tmp_path, "1"))  # committed here, never pushed
+    b.register("fraud", weights(tmp_path, "2"), push=True)
+    head = git(a.root, "rev-parse", "HEAD")
+    with pytest.raises(Conflict, match=r"has commits that origin/main lacks.*--push"):
+        a.promote("churn", "0.1.0", "production", push=True)
+    assert git(a.root, "rev-parse", "HEAD") == head
+    assert "churn/production/1" not in git(a.root, "tag").split()
