@@ -139,7 +139,6 @@ class Transaction:
         self._created_dirs.append(path)
 
     def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str]) -> str:
-        self.git.add(paths)
         commit = self.git.commit(message, paths, env)
         self.commits.append(commit)
         return commit

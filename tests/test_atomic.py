@@ -134,7 +134,7 @@ def test_register_leaves_nothing_when_a_pre_commit_hook_rejects_the_commit(
     proc = run_cli(*args, cwd=churn)
 
     assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
-                          says=("git commit", "pre-commit: not today"))
+                          says=("pre-commit hook rejected the commit", "pre-commit: not today"))
     assert not (churn / "models/churn/versions/1.1.0.yaml").exists()
     assert not (churn / "models/churn/artifacts/1.1.0").exists()
 
@@ -156,7 +156,7 @@ def test_promote_leaves_nothing_when_a_pre_commit_hook_rejects_the_commit(
     proc = run_cli(*args, cwd=churn)
 
     assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
-                          says=("git commit", "pre-commit: frozen"))
+                          says=("pre-commit hook rejected the commit", "pre-commit: frozen"))
     assert (churn / "models/churn/stages.yaml").read_text() == stages_before
 
     rejecting.unlink()
