@@ -8,23 +8,23 @@ its import line, and gets a git repository with tagged history and DVC-tracked w
 from __future__ import annotations
 
 import enum
-import pickle
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import check, diff
+from . import check, diff, serialize
 from .check import Report
 from .config import CONFIG_FILE
 from .diff import VersionDiff
-from .errors import InvalidInput
 from .events import Event
 from .newversion import NewVersion
 from .records import Lineage, StageMap, VersionRecord, iso_timestamp
 from .registry import Registry
+from .remote_registry import RemoteRegistry
+from .serialize import ObjectFormat
 from .sharing import Proposal
 
 
@@ -146,14 +146,19 @@ class ModelRegistry:
     # -- the exercise's four ------------------------------------------------------------
 
     def register_model(
-        self, model: Any, metadata: ModelMetadata, *, name: str | None = None, push: bool = False
+        self,
+        model: Any,
+        metadata: ModelMetadata,
+        *,
+        name: str | None = None,
+        format: ObjectFormat | str = ObjectFormat.PICKLE,
+        push: bool = False,
     ) -> str:
-        """Pickle ``model`` and register it with ``metadata``; returns the version."""
+        """Serialize ``model`` (pickle, joblib or skops) and register it; returns the version."""
+        chosen = serialize.object_format(format)
         with tempfile.TemporaryDirectory(prefix="gitreg-") as tmp:
-            path = Path(tmp, "model.pkl")
-            with path.open("wb") as handle:
-                pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            return self.register_file(path, metadata, name=name, format="pickle", push=push)
+            path = serialize.dump(model, chosen, Path(tmp))
+            return self.register_file(path, metadata, name=name, format=chosen.value, push=push)
 
     def get_model(
         self,
@@ -161,21 +166,21 @@ class ModelRegistry:
         stage: StageLike | None = None,
         *,
         name: str | None = None,
+        trusted: Sequence[str] = (),
     ) -> tuple[Any, ModelMetadata]:
         """The model object and its metadata, by version or by stage.
 
-        The bytes are checked against the md5 in the version file before unpickling.
+        The bytes are checked against the md5 in the version file before they are loaded,
+        by the format the version file records. Safe loading (``GITREG_SAFE_LOAD=1``, or
+        ``safe_load: true`` in registry.yaml) refuses pickle and joblib; ``trusted`` names
+        types beyond skops' defaults that a skops file may build.
         """
         record, data = self.registry.read_weights(
             self._name(name), version=version,
             stage=_stage_name(stage) if stage is not None else None,
         )
-        if record.artifact.format != "pickle":
-            raise InvalidInput(
-                f"{record.name} {record.version} holds {record.artifact.format} weights, not a "
-                "pickled object; use get_weights(...) to write them to a path"
-            )
-        return pickle.loads(data), self._metadata(record)
+        model = _load(record, data, self.registry.config.safe_load, trusted)
+        return model, self._metadata(record)
 
     def promote_model(
         self,
@@ -231,7 +236,12 @@ class ModelRegistry:
         format: str | None = None,
         push: bool = False,
     ) -> str:
-        """Register a file or folder of weights as it is (any framework's format)."""
+        """Register a file or folder of weights as it is (any framework's format).
+
+        ``format`` is recorded in the version file; without it, it is told by the
+        extension (``.pt``/``.pth`` pytorch, ``.safetensors``, ``.onnx``, ``.joblib``,
+        ``.pkl``/``.pickle`` pickle, ``.skops``), else ``file``, or ``directory``.
+        """
         info = NewVersion(
             metrics=dict(metadata.metrics),
             hyperparameters=dict(metadata.hyperparameters),
@@ -308,6 +318,49 @@ class ModelRegistry:
         )
         return path
 
+    # -- from a registry's git URL, without a clone -----------------------------------
+
+    @staticmethod
+    def get_model_from(
+        url: str,
+        version: str | None = None,
+        stage: StageLike | None = None,
+        *,
+        name: str | None = None,
+        trusted: Sequence[str] = (),
+    ) -> tuple[Any, ModelMetadata]:
+        """``get_model`` on the registry at a git URL, reading only what it needs.
+
+        The registry's newest commit on its default branch is read into a temporary
+        folder (no clone in your work tree); the weights come from its DVC remote.
+        ``meta.path`` is the weights' path inside the registry.
+        """
+        with RemoteRegistry.open(url) as remote:
+            record, stage_map, data = remote.read_weights(
+                name, version=version, stage=_stage_name(stage) if stage is not None else None
+            )
+            model = _load(record, data, remote.config.safe_load, trusted)
+            return model, ModelMetadata.from_record(
+                record, stage_map, remote.config.stages, Path()
+            )
+
+    @staticmethod
+    def get_weights_from(
+        url: str,
+        output: Path | str,
+        *,
+        version: str | None = None,
+        stage: StageLike | None = None,
+        name: str | None = None,
+    ) -> Path:
+        """``get_weights`` from the registry at a git URL, without a clone."""
+        with RemoteRegistry.open(url) as remote:
+            _, path = remote.get(
+                name, version=version, stage=_stage_name(stage) if stage is not None else None,
+                output=Path(output),
+            )
+        return path
+
     def models(self) -> list[str]:
         return self.registry.models()
 
@@ -326,3 +379,10 @@ class ModelRegistry:
     def pull(self) -> None:
         """Fast-forward from ``origin`` and fetch the weights of every version in a stage."""
         self.registry.pull()
+
+
+def _load(record: VersionRecord, data: bytes, safe_load: bool, trusted: Sequence[str]) -> Any:
+    return serialize.load(
+        data, record.artifact.format, what=f"{record.name} {record.version}", trusted=trusted,
+        safe_reason=serialize.safe_load_reason(safe_load),
+    )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import enum
+import functools
+import os
 import sys
-import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from . import check, ci, diff, render
 from .errors import (
     EXIT_BUG,
     EXIT_CHECK_FAILED,
@@ -22,7 +24,13 @@ from .errors import (
 )
 from .names import ModelRef
 from .newversion import Bump, NewVersion
-from .registry import Registry
+
+if TYPE_CHECKING:
+    from . import progress, remotes
+    from .registry import Registry
+
+# The modules behind the commands are imported by the commands that use them, so that
+# `gitreg --help` and each read command load only what they need (issue 5).
 
 app = typer.Typer(
     help="gitreg: a Git-native model registry. Metadata in YAML, weights in DVC, "
@@ -43,9 +51,41 @@ StageArg = Annotated[str, typer.Argument(metavar="STAGE", help="A stage from reg
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 PushOpt = Annotated[bool, typer.Option(
     "--push", help="Also push the commit and tags to origin (atomically, retrying if it moved).")]
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress meter (shown only on a terminal, for large weights).")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
 OptStr = Optional[str]  # noqa: UP045
 OptPath = Optional[Path]  # noqa: UP045
+OptInt = Optional[int]  # noqa: UP045
+# DVC options of a remote, as `init` and `remote add` take them (see remotes.py for which
+# ones stay in the git-ignored .dvc/config.local).
+EndpointOpt = Annotated[OptStr, typer.Option(
+    "--endpoint-url", help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
+ProfileOpt = Annotated[OptStr, typer.Option(
+    help="AWS profile for S3 (this machine only: .dvc/config.local).")]
+KeyfileOpt = Annotated[OptStr, typer.Option(
+    help="SSH private key file (this machine only: .dvc/config.local).")]
+UserOpt = Annotated[OptStr, typer.Option(help="SSH user name (committed).")]
+PortOpt = Annotated[OptInt, typer.Option(help="SSH port (committed).")]
+
+
+def _remote_options(endpoint_url: str | None, profile: str | None, keyfile: str | None,
+                    user: str | None, port: int | None) -> dict[str, str]:
+    given = {"endpointurl": endpoint_url, "profile": profile, "keyfile": keyfile,
+             "user": user, "port": None if port is None else str(port)}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+@contextmanager
+def _meter(label: str, quiet: bool) -> Iterator[progress.TerminalProgress | None]:
+    from . import progress
+
+    meter = progress.for_terminal(label, quiet=quiet)
+    try:
+        yield meter
+    finally:
+        if meter is not None:
+            meter.close()
 
 
 def _echo(text: str) -> None:
@@ -59,6 +99,8 @@ def _warn(registry: Registry) -> None:
 
 
 def _open() -> Registry:
+    from .registry import Registry
+
     registry = Registry.find()
     _warn(registry)
     return registry
@@ -100,10 +142,21 @@ def _param(key: str, value: str) -> Any:
 @app.command()
 def init(
     remote: Annotated[OptStr, typer.Option(
-        help="DVC remote URL for the weights (default: ~/.local/share/gitreg/storage).")] = None,
+        help="DVC remote URL for the weights: a folder, s3://bucket/path, ssh://host/path "
+        "(default: ~/.local/share/gitreg/storage).")] = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    keyfile: KeyfileOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
 ) -> None:
     """Make the current folder a registry (git init and DVC set-up when needed)."""
-    registry = Registry.init(Path.cwd(), remote=remote)
+    options = _remote_options(endpoint_url, profile, keyfile, user, port)
+    if options and remote is None:
+        raise InvalidInput("remote options need --remote URL")
+    from .registry import Registry
+
+    registry = Registry.init(Path.cwd(), remote=remote, remote_options=options)
     _echo(f"Initialized gitreg registry in {registry.root}")
 
 
@@ -121,16 +174,20 @@ def register(
     meta: Annotated[OptPath, typer.Option(help="YAML file with more metadata.")] = None,
     stage: Annotated[OptStr, typer.Option(help="Also promote to this stage.")] = None,
     push: PushOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
+    from . import render
+
     registry = _open()
     info = NewVersion.from_options(
         meta=meta, metrics=_pairs(metric, "--metric", _metric),
         hyperparameters=_pairs(param, "--param", _param), features=tuple(feature),
         model_type=type, trained_at=trained_at,
     )
-    result = registry.register(name, path, version=version, bump=bump, info=info, stage=stage,
-                               push=push)
+    with _meter(f"{name}: pushing weights", quiet) as meter:
+        result = registry.register(name, path, version=version, bump=bump, info=info,
+                                   stage=stage, push=push, progress=meter)
     for event in result.events:
         _echo(render.event_line(event))
 
@@ -147,6 +204,8 @@ def promote(
         help="Commit on a new branch and push it for a pull request instead.")] = False,
 ) -> None:
     """Put VERSION in STAGE, replacing the version there if the stage is exclusive."""
+    from . import render
+
     registry = _open()
     if propose:
         if push:
@@ -166,6 +225,8 @@ def demote(
     push: PushOpt = False,
 ) -> None:
     """Take the version out of STAGE."""
+    from . import render
+
     _echo(render.event_line(_open().demote(name, stage, version=version, push=push)))
 
 
@@ -177,20 +238,24 @@ def rollback(
     push: PushOpt = False,
 ) -> None:
     """Return STAGE to the version it held before the current one."""
+    from . import render
+
     _echo(render.event_line(_open().rollback(name, stage, to=to, push=push)))
 
 
 @app.command("push")
-def push_() -> None:
+def push_(quiet: QuietOpt = False) -> None:
     """Push the branch, its gitreg tags (atomically) and any weights the remote lacks."""
-    branch, tags = _open().push()
+    with _meter("pushing weights", quiet) as meter:
+        branch, tags = _open().push(progress=meter)
     _echo(f"pushed {branch} and {len(tags)} gitreg tags")
 
 
 @app.command()
-def pull() -> None:
+def pull(quiet: QuietOpt = False) -> None:
     """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
-    branch, fetched = _open().pull()
+    with _meter("fetching weights", quiet) as meter:
+        branch, fetched = _open().pull(progress=meter)
     _echo(f"{branch} is up to date; weights present for {len(fetched)} staged versions")
 
 
@@ -202,6 +267,8 @@ def list_(
     json: JsonOpt = False,
 ) -> None:
     """List versions, with their stages and metrics."""
+    from . import render
+
     floors = _pairs(min_metric, "--min-metric", _metric)
     rows = _open().catalog(name, stage=stage, min_metrics=floors)
     if json:
@@ -216,6 +283,8 @@ def show(
     json: JsonOpt = False,
 ) -> None:
     """Show a model, a version (NAME@1.2.0) or what a stage holds (NAME#production)."""
+    from . import render
+
     registry = _open()
     target = ModelRef.parse(ref)
     if target.version is None and target.stage is None:
@@ -245,6 +314,8 @@ def which(
     json: JsonOpt = False,
 ) -> None:
     """Print the version in STAGE (now, at a date, or at a git revision)."""
+    from . import render
+
     held = _open().which(name, stage, at=at, rev=rev)
     if json:
         _echo(render.to_json({"model": name, "stage": stage, "versions": list(held),
@@ -263,6 +334,8 @@ def history(
     json: JsonOpt = False,
 ) -> None:
     """Registrations and stage changes, oldest first, from git history."""
+    from . import render
+
     events = _open().history_events(name, stage)
     if json:
         _echo(render.to_json([render.event_json(e) for e in events]))
@@ -278,8 +351,13 @@ def get(
     output: Annotated[OptStr, typer.Option(
         "-o", "--output", help="Where to write; a PATH ending in / is a folder to write into.")
     ] = None,
+    repo: Annotated[OptStr, typer.Option(
+        help="A registry's git URL or path: get from it without a clone.")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write a version's weights, checked against their md5, to -o PATH."""
+    from . import remote_registry
+
     target = Path(output) if output else None
     # `-o model/` means "into the folder model", as with cp; Path() drops the slash, and
     # the weights would become a file named model. Made here, removed again on failure.
@@ -287,7 +365,13 @@ def get(
     if folder is not None:
         folder.mkdir(parents=True)
     try:
-        record, path = _open().get(name, version=version, stage=stage, output=target)
+        with _meter(f"{name}: fetching weights", quiet) as meter:
+            if repo is not None:
+                record, path = remote_registry.get(repo, name, version=version, stage=stage,
+                                                   output=target, progress=meter)
+            else:
+                record, path = _open().get(name, version=version, stage=stage, output=target,
+                                           progress=meter)
     except BaseException:
         if folder is not None:
             folder.rmdir()
@@ -303,6 +387,93 @@ def demo(
     from .demo import run
 
     run(folder, echo=typer.echo)
+
+
+remote_app = typer.Typer(
+    help="The DVC remotes that hold the weights: add one, choose the default, set options. "
+    "Credentials and per-machine options go to .dvc/config.local (git-ignored).",
+    no_args_is_help=True,
+)
+app.add_typer(remote_app, name="remote")
+
+
+@remote_app.command("add")
+def remote_add(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Remote name, e.g. storage.")],
+    url: Annotated[str, typer.Argument(
+        metavar="URL", help="A folder, s3://bucket/path, ssh://[user@]host[:port]/path, ...")],
+    default: Annotated[bool, typer.Option(
+        "--default", help="Make it the remote that weights go to.")] = False,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    keyfile: KeyfileOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a remote of that name.")] = False,
+) -> None:
+    """Add a DVC remote (commits .dvc/config)."""
+    from . import remotes
+
+    change = remotes.add(_open(), name, url, default=default, force=force,
+                         options=_remote_options(endpoint_url, profile, keyfile, user, port))
+    _echo(_remote_change_text(f"remote {name} added", change))
+
+
+@remote_app.command("list")
+def remote_list(json: JsonOpt = False) -> None:
+    """List the DVC remotes, their options (secrets masked) and which one is the default."""
+    from . import remotes, render
+
+    entries = remotes.list_remotes(_open().root)
+    if json:
+        _echo(render.to_json([{"name": e.name, "url": e.url, "default": e.default,
+                               "options": dict(e.options), "local": dict(e.local)}
+                              for e in entries]))
+        return
+    lines = []
+    for e in entries:
+        lines.append(f"{e.name}\t{e.url}" + ("\t(default)" if e.default else ""))
+        lines += [f"    {k} = {v}" for k, v in e.options.items()]
+        lines += [f"    {k} = {v}  (.dvc/config.local)" for k, v in e.local.items()]
+    _echo("\n".join(lines) or "no remotes; add one with `gitreg remote add NAME URL --default`")
+
+
+@remote_app.command("default")
+def remote_default(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A configured remote.")],
+) -> None:
+    """Make NAME the remote that weights go to (commits .dvc/config)."""
+    from . import remotes
+
+    _echo(_remote_change_text(f"remote {name} is the default",
+                               remotes.set_default(_open(), name)))
+
+
+@remote_app.command("modify")
+def remote_modify(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A configured remote.")],
+    key: Annotated[str, typer.Argument(
+        metavar="KEY", help="A DVC remote option: endpointurl, port, user, profile, ...")],
+    value: Annotated[str, typer.Argument(metavar="VALUE")],
+    local: Annotated[bool, typer.Option(
+        "--local", help="This machine only: .dvc/config.local (credentials must).")] = False,
+) -> None:
+    """Set an option of a remote: committed in .dvc/config, or with --local not committed."""
+    from . import remotes
+
+    change = remotes.modify(_open(), name, key, value, local=local)
+    _echo(_remote_change_text(f"remote {name}: {key} set", change))
+
+
+def _remote_change_text(what: str, change: remotes.RemoteChange) -> str:
+    parts = [what]
+    if change.commit:
+        parts.append(f"committed .dvc/config as {change.commit[:7]}")
+    if change.local_keys:
+        parts.append(f"{', '.join(change.local_keys)} kept in .dvc/config.local (not committed)")
+    if len(parts) == 1:
+        parts.append("nothing changed")
+    return "; ".join(parts)
 
 
 ci_app = typer.Typer(
@@ -328,6 +499,8 @@ def ci_event(
 
     Lightweight tags work too. A ref that is not a gitreg tag exits 11 (not a gitreg event).
     """
+    from . import ci, render
+
     data = render.ci_event_json(ci.event(_open(), ref))
     _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
 
@@ -337,6 +510,8 @@ def ci_tag(
     push: Annotated[bool, typer.Option(help="Push the new tags to origin, atomically.")] = False,
 ) -> None:
     """Tag the registrations and stage changes that reached this branch without a tag."""
+    from . import ci
+
     created = ci.tag(_open(), push=push)
     _echo("\n".join(created) if created else "nothing to tag")
 
@@ -358,6 +533,8 @@ def diff_(
         help="table, markdown (a pull-request comment) or json.")] = DiffFormat.TABLE,
 ) -> None:
     """Compare two versions: metrics with deltas, hyperparameters, features, lineage, weights."""
+    from . import diff, render
+
     result = diff.compare(_open(), name, a, b)
     if format is DiffFormat.JSON:
         _echo(render.to_json(render.diff_json(result)))
@@ -370,6 +547,8 @@ def diff_(
 def check_(json: JsonOpt = False) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
     dependencies and promotion policies. Exits 10 with one line per problem."""
+    from . import check, render
+
     report = check.validate(Path.cwd())
     for warning in report.warnings:
         typer.echo(f"gitreg: warning: {warning}", err=True)
@@ -379,15 +558,43 @@ def check_(json: JsonOpt = False) -> None:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
+# Everyday calls that argv.py reads without typer, whose per-command cost (pydantic) would
+# take half the time `which` may take (issue 5); whatever it does not read goes to typer.
+_FAST: dict[tuple[str, ...], Callable[..., None]] = {
+    ("which",): which, ("show",): show, ("history",): history, ("list",): list_,
+    ("ci", "event"): ci_event, ("promote",): promote, ("demote",): demote,
+    ("rollback",): rollback,
+}
+
+
+def _fast_call(args: list[str]) -> Callable[[], None] | None:
+    for words, command in _FAST.items():
+        if tuple(args[:len(words)]) == words:
+            from . import argv as fast_lane
+
+            values = fast_lane.parse(command, args[len(words):])
+            return None if values is None else functools.partial(command, **values)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one funnel turning every outcome into a documented exit code.
 
     typer runs in its standalone mode (usage errors: message and exit 2; ``--help``: 0),
     through its public API only: typer 0.29 vendors its own click, so click's exception
-    classes are not the ones raised (STYLE.md 14).
+    classes are not the ones raised (STYLE.md 14). Everyday calls skip typer (``_FAST``).
     """
     try:
-        app(args=argv, prog_name="gitreg")
+        fast = _fast_call(sys.argv[1:] if argv is None else list(argv))
+        if fast is None:
+            app(args=argv, prog_name="gitreg")
+        else:
+            fast()
+    except typer.Exit as exc:  # what typer's standalone mode does for a fast call
+        return exc.exit_code
+    except BrokenPipeError:  # likewise: `gitreg list | head` stops reading, exit 1
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
@@ -400,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("gitreg: interrupted; nothing was changed", err=True)
         return EXIT_INTERRUPTED
     except Exception:
+        import traceback
+
         traceback.print_exc()
         typer.echo("gitreg: internal error: this is a bug, please report it with the "
                    "traceback above", err=True)

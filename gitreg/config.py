@@ -16,7 +16,7 @@ CONFIG_FILE = "registry.yaml"
 SCHEMA_VERSION = 1
 DEFAULT_STAGES = ("dev", "staging", "production")
 DEFAULT_MODEL = "model"
-_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model"}
+_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load"}
 _POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression"}
 
 
@@ -39,6 +39,8 @@ class RegistryConfig:
     default_model: str = DEFAULT_MODEL
     schema_version: int = SCHEMA_VERSION
     warnings: tuple[str, ...] = ()
+    # get_model refuses to unpickle (GITREG_SAFE_LOAD=0 overrides it; see serialize.py)
+    safe_load: bool = False
 
     def is_exclusive(self, stage: str) -> bool:
         return self.exclusive.get(stage, True)
@@ -154,6 +156,9 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
         check_name(default_model)
     except InvalidInput as exc:
         fail("default_model", str(exc))
+    safe_load = data.get("safe_load", False)
+    if not isinstance(safe_load, bool):
+        fail("safe_load", "expected true or false")
     return RegistryConfig(
         stages=tuple(stages),
         exclusive=exclusive,
@@ -162,6 +167,7 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
         default_model=default_model,
         schema_version=schema,
         warnings=tuple(warnings),
+        safe_load=safe_load,
     )
 
 

@@ -15,26 +15,40 @@ from .errors import CorruptRegistry, NotFound
 DVC_DIR = ".dvc"
 
 
+CONFIG_FILES = ("config", "config.local")  # in the order DVC merges them; .local wins
+
+
 def read(root: Path) -> dict[str, dict[str, str]]:
     """``{section: {key: value}}``; ``['remote "s3"']`` becomes section ``remote "s3"``."""
     sections: dict[str, dict[str, str]] = {}
-    for name in ("config", "config.local"):
-        path = root / DVC_DIR / name
-        if not path.is_file():
+    for name in CONFIG_FILES:
+        for title, values in read_file(root, name).items():
+            sections.setdefault(title, {}).update(values)
+    return sections
+
+
+def read_file(root: Path, name: str) -> dict[str, dict[str, str]]:
+    """One of DVC's config files of the registry (``config`` or ``config.local``)."""
+    sections: dict[str, dict[str, str]] = {}
+    path = root / DVC_DIR / name
+    if not path.is_file():
+        return sections
+    section: dict[str, str] | None = None
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
             continue
-        section: dict[str, str] | None = None
-        for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            line = raw.strip()
-            if not line or line.startswith(("#", ";")):
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                title = line[1:-1].strip().strip("'").strip()
-                section = sections.setdefault(title, {})
-                continue
-            key, sep, value = line.partition("=")
-            if not sep or section is None:
-                raise CorruptRegistry(f"{DVC_DIR}/{name}: line {number}: expected 'key = value'")
-            section[key.strip()] = value.strip()
+        if line.startswith("[") and line.endswith("]"):
+            title = " ".join(line[1:-1].strip().strip("'").split())
+            section = sections.setdefault(title, {})
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or section is None:
+            raise CorruptRegistry(f"{DVC_DIR}/{name}: line {number}: expected 'key = value'")
+        value = value.strip()
+        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]  # ConfigObj quotes values holding a comma or a '#'
+        section[key.strip()] = value
     return sections
 
 
@@ -60,7 +74,7 @@ def default_remote(root: Path, config: dict[str, dict[str, str]] | None = None) 
     if not name:
         raise NotFound(
             "this registry has no default DVC remote for its weights; add one with "
-            "`dvc remote add -d NAME URL` (or re-run `gitreg init --remote URL`)"
+            "`gitreg remote add NAME URL --default`"
         )
     section = config.get(f'remote "{name}"')
     if section is None or "url" not in section:

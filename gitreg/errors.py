@@ -26,6 +26,10 @@ class InvalidInput(GitregError):
     exit_code = 3
 
 
+class UnsafeLoad(InvalidInput):
+    """Loading a model object would run code from it, or build types nobody trusted."""
+
+
 class NotFound(GitregError):
     """An unknown model, version or stage, or nothing to roll back to."""
 

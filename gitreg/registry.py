@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import config as config_module
-from . import dvcconfig, policy, yamlio
+from . import parsers, yamlio
+from .cache import CACHE_DIR, ParsedFiles, Store
 from .config import CONFIG_FILE, RegistryConfig
 from .errors import (
     Conflict,
@@ -34,13 +36,17 @@ from .records import (
     StageMap,
     VersionRecord,
     iso_timestamp,
-    stages_from_dict,
     stages_to_dict,
-    version_from_dict,
     version_to_dict,
 )
-from .sharing import Proposal, Sharing
-from .transaction import Transaction
+
+if TYPE_CHECKING:
+    from .sharing import Proposal
+    from .storage import Progress
+    from .transaction import Transaction
+
+# Writes import what they need (transaction, sharing, policy, weights, DVC's config) when
+# they run: the read commands start without them (issue 5).
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,15 @@ class Registry:
             )
         self.root = root
         self.git = Git(root)
-        self.config: RegistryConfig = config_module.load(root)
-        self.history = History(self.git, self.config.models_dir)
+        dot_git = root / ".git"
+        # What reads parse, cached by content and commit ids (cache.py); a linked worktree's
+        # .git is a file naming the real git folder.
+        self.cache = Store((dot_git if dot_git.is_dir() else _git_dir(self.git)) / CACHE_DIR)
+        self.parsed = ParsedFiles(self.cache)
+        (config,) = self.parsed.read(
+            parsers.CONFIG, "", [(str(root / CONFIG_FILE), CONFIG_FILE)], whole=True)
+        self.config: RegistryConfig = config
+        self.history = History(self.git, self.config.models_dir, self.cache)
 
     @classmethod
     def find(cls, start: Path | None = None) -> Registry:
@@ -92,12 +105,22 @@ class Registry:
         )
 
     @classmethod
-    def init(cls, path: Path, *, remote: str | None = None) -> Registry:
-        """Make ``path`` a registry: git and DVC set up as needed, one commit."""
+    def init(
+        cls, path: Path, *, remote: str | None = None,
+        remote_options: Mapping[str, str] | None = None,
+    ) -> Registry:
+        """Make ``path`` a registry: git and DVC set up as needed, one commit.
+
+        ``remote_options`` are DVC options of the remote (``endpointurl``, ``keyfile``, ...);
+        credentials and per-machine ones go to the git-ignored ``.dvc/config.local``.
+        """
         root = Path(path).absolute()
         root.mkdir(parents=True, exist_ok=True)
         if (root / CONFIG_FILE).exists():
             raise Conflict(f"{root} is already a gitreg registry ({CONFIG_FILE} exists)")
+        from . import dvcconfig
+        from .transaction import Transaction
+
         git = Git(root)
         if not (root / ".git").exists():
             git.run("init", "--quiet")
@@ -116,7 +139,8 @@ class Registry:
                 tx.write(".dvc/config", previous.read_text() if previous.exists() else "")
                 from .weights import set_remote
 
-                set_remote(root, remote if remote is not None else default_storage())
+                set_remote(root, remote if remote is not None else default_storage(),
+                           remote_options)
             tx.write(CONFIG_FILE, yamlio.dumps(config_module.default_config_dict()))
             tx.commit("Initialize gitreg registry\n", files, identity_env(git))
         return cls(root)
@@ -154,8 +178,8 @@ class Registry:
         """Every version of a model, oldest SemVer first."""
         self.require_model(name)
         folder = self.root / self._model_path(name) / "versions"
-        records = [self._read_version(name, path.stem) for path in folder.glob("*.yaml")]
-        return sorted(records, key=lambda r: r.semver)
+        parsed = self._read_versions(name, parsers.yaml_stems(folder), whole=True)
+        return [record for record, _ in sorted(parsed, key=lambda pair: pair[1])]
 
     def record(self, name: str, version: str) -> VersionRecord:
         self.require_model(name)
@@ -168,14 +192,27 @@ class Registry:
         return self._read_version(name, version)
 
     def _read_version(self, name: str, version: str) -> VersionRecord:
-        rel = self._version_path(name, version)
-        record = version_from_dict(yamlio.load_file(self.root / rel, rel), rel)
-        if (record.name, record.version) != (name, version):
-            raise CorruptRegistry(
-                f"{rel}: name/version: says {record.name}@{record.version}, "
-                f"but the file's place says {name}@{version}"
-            )
+        ((record, _),) = self._read_versions(name, [version], whole=False)
         return record
+
+    def _read_versions(
+        self, name: str, versions: list[str], *, whole: bool
+    ) -> list[tuple[VersionRecord, parsers.Order]]:
+        """Version files with their SemVer order, parsed once per content (cache.py);
+        ``whole``: all of the model's."""
+        rels = [self._version_path(name, version) for version in versions]
+        records = []
+        root = f"{self.root}{os.sep}"
+        parsed = self.parsed.read(parsers.VERSIONS, self._model_path(name),
+                                  [(root + rel, rel) for rel in rels], whole=whole)
+        for (record, order), rel, version in zip(parsed, rels, versions, strict=True):
+            if (record.name, record.version) != (name, version):
+                raise CorruptRegistry(
+                    f"{rel}: name/version: says {record.name}@{record.version}, "
+                    f"but the file's place says {name}@{version}"
+                )
+            records.append((record, order))
+        return records
 
     def stage_map(self, name: str) -> StageMap:
         self.require_model(name)
@@ -183,7 +220,8 @@ class Registry:
         path = self.root / rel
         if not path.exists():
             return StageMap(name)
-        stage_map = stages_from_dict(yamlio.load_file(path, rel), rel)
+        (stage_map,) = self.parsed.read(parsers.STAGES, self._model_path(name),
+                                        [(str(path), rel)], whole=True)
         if stage_map.name != name:
             raise CorruptRegistry(f"{rel}: model: says {stage_map.name!r}, expected {name!r}")
         return stage_map
@@ -259,6 +297,7 @@ class Registry:
         info: NewVersion | None = None,
         stage: str | None = None,
         push: bool = False,
+        progress: Progress | None = None,
     ) -> Registered:
         """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``.
 
@@ -280,7 +319,7 @@ class Registry:
 
         def change(tx: Transaction) -> list[Event]:
             record, events = self._register_in(
-                tx, name, source, self._next_version(name, version, bump), info
+                tx, name, source, self._next_version(name, version, bump), info, progress
             )
             records[:] = [record]
             if stage is not None:
@@ -291,8 +330,10 @@ class Registry:
         return Registered(records[0], tuple(events))
 
     def _register_in(
-        self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion
+        self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion,
+        progress: Progress | None = None,
     ) -> tuple[VersionRecord, list[Event]]:
+        from .serialize import detect_format
         from .weights import Weights
 
         version_rel = self._version_path(name, version)
@@ -315,12 +356,12 @@ class Registry:
         record = replace(
             planned,
             registered_by=_identity(self.git, env),
-            artifact=replace(stored.artifact, format=info.format or stored.artifact.format),
+            artifact=replace(stored.artifact, format=info.format or detect_format(source)),
         )
         tx.write(stored.pointer, stored.pointer_text)
         tx.write(stored.gitignore, stored.gitignore_text)
         # Weights reach the remote before the commit that names them exists.
-        weights.push(stored.artifact, stored.pointer)
+        weights.push(stored.artifact, stored.pointer, progress)
         tx.write(version_rel, yamlio.dumps(version_to_dict(record)))
         paths = [version_rel, stored.pointer, stored.gitignore]
         if not (self.root / stages_rel).exists():
@@ -376,6 +417,8 @@ class Registry:
         self.config.check_stage(stage)
         if force and not reason:
             raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
+        from .sharing import Sharing
+
         return Sharing(self).propose(record, stage, reason if force else None)
 
     def plan_promotion(
@@ -410,6 +453,8 @@ class Registry:
                 e.stage for e in self.history.events(record.name)
                 if e.version == record.version and e.stage
             )
+        from . import policy
+
         return policy.violations(self.config, stage, record, replaced, stage_map, been)
 
     def demote(
@@ -500,6 +545,8 @@ class Registry:
     def transaction(self) -> Transaction:
         if self.git.head() is not None and not self.git.succeeds("symbolic-ref", "-q", "HEAD"):
             raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
+        from .transaction import Transaction
+
         return Transaction(self.git, _git_dir(self.git))
 
     # -- sharing --------------------------------------------------------------------------
@@ -513,17 +560,23 @@ class Registry:
     ) -> list[Event]:
         """Run ``change`` as one transaction; with ``push``, publish it (see sharing.py)."""
         if push:
+            from .sharing import Sharing
+
             return Sharing(self).publish(change, guard)
         with self.transaction() as tx:
             return change(tx)
 
-    def push(self) -> tuple[str, list[str]]:
+    def push(self, *, progress: Progress | None = None) -> tuple[str, list[str]]:
         """Publish the branch, its gitreg tags and any weights the remote lacks."""
-        return Sharing(self).push()
+        from .sharing import Sharing
 
-    def pull(self) -> tuple[str, list[str]]:
+        return Sharing(self).push(progress)
+
+    def pull(self, *, progress: Progress | None = None) -> tuple[str, list[str]]:
         """Fast-forward from the remote and fetch the weights of every version in a stage."""
-        return Sharing(self).pull()
+        from .sharing import Sharing
+
+        return Sharing(self).pull(progress)
 
     # -- weights out --------------------------------------------------------------------
 
@@ -539,14 +592,14 @@ class Registry:
 
     def get(
         self, name: str, *, version: str | None = None, stage: str | None = None,
-        output: Path | None = None,
+        output: Path | None = None, progress: Progress | None = None,
     ) -> tuple[VersionRecord, Path]:
         """Write a version's weights to ``output``, checked against the version file first."""
         from .weights import Weights
 
         record = self._resolve(name, version, stage)
         weights = Weights(self.root)
-        weights.fetch(record.artifact, record.artifact.path + ".dvc")
+        weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
         target = Path(output) if output is not None else Path.cwd()
         return record, weights.export(record.artifact, target)
 
@@ -560,6 +613,7 @@ class Registry:
         weights = Weights(self.root)
         weights.fetch(record.artifact, record.artifact.path + ".dvc")
         return record, weights.read_file(record.artifact)
+
 
 
 def _git_dir(git: Git) -> Path:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .check import Problem, Report
-from .diff import FieldChange, Kind, Verdict, VersionDiff
 from .events import Action, Event
 from .records import StageMap, VersionRecord, version_to_dict
-from .sharing import Proposal
+
+if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
+    from .check import Problem, Report
+    from .diff import FieldChange, VersionDiff
+    from .sharing import Proposal
 
 
 def to_json(data: Any) -> str:
@@ -162,6 +164,8 @@ def diff_table(diff: VersionDiff) -> str:
 
 def diff_markdown(diff: VersionDiff) -> str:
     """For a pull-request comment: a heading, a metrics table with deltas, lists of changes."""
+    from .diff import Verdict
+
     old, new = _side(diff.a, diff.old.version), _side(diff.b, diff.new.version)
     lines = [f"### `{diff.name}`: {_cell(old)} → {_cell(new)}", ""]
     if diff.metrics:
@@ -220,6 +224,8 @@ def _diff_sections(
     diff: VersionDiff, *, code: Callable[[Any], str], arrow: str
 ) -> list[tuple[str, list[str]]]:
     """Hyperparameters, features and lineage: a line per change; sections without any left out."""
+    from .diff import Kind
+
     def line(c: FieldChange) -> str:
         if c.kind is Kind.ADDED:
             return f"added {code(c.key)}: {code(c.new)}"

@@ -21,6 +21,7 @@ from .errors import Conflict
 from .events import Event, commit_message, parse_tag
 from .git import identity_env
 from .records import VersionRecord
+from .storage import Progress
 from .sync import Rejected, Sync
 from .transaction import Transaction
 
@@ -102,7 +103,7 @@ class Sharing:
         author = self.git.run("var", "GIT_AUTHOR_IDENT", env=env).strip().rsplit(" ", 2)[0]
         return Proposal(replace(event, commit=commit, author=author), branch, base_branch, record)
 
-    def push(self) -> tuple[str, list[str]]:
+    def push(self, progress: Progress | None = None) -> tuple[str, list[str]]:
         """Publish the branch, its gitreg tags and any weights the remote lacks."""
         from .weights import Weights
 
@@ -112,7 +113,7 @@ class Sharing:
         for model in registry.models():
             for record in registry.versions(model):
                 if weights.has_local(record.artifact):
-                    weights.push(record.artifact, record.artifact.path + ".dvc")
+                    weights.push(record.artifact, record.artifact.path + ".dvc", progress)
         tags = [t.name for t in self.git.tags() if parse_tag(t.name) is not None]
         try:
             self.sync.push(branch, tags)
@@ -122,7 +123,7 @@ class Sharing:
             ) from None
         return branch, tags
 
-    def pull(self) -> tuple[str, list[str]]:
+    def pull(self, progress: Progress | None = None) -> tuple[str, list[str]]:
         """Fast-forward from the remote and fetch the weights of every version in a stage."""
         from .weights import Weights
 
@@ -135,7 +136,7 @@ class Sharing:
             stage_map = registry.stage_map(model)
             for version in sorted({v for held in stage_map.stages.values() for v in held}):
                 record = registry.record(model, version)
-                weights.fetch(record.artifact, record.artifact.path + ".dvc")
+                weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
                 fetched.append(f"{model}@{version}")
         return branch, fetched
 

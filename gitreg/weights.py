@@ -5,10 +5,11 @@ DVC's ``Repo`` operations build an index of every ``.dvc`` file in the repositor
 10,000. gitreg therefore writes the objects one version needs itself, byte for byte as
 ``dvc add``/``dvc push`` would (DVC 3, ``hash: md5``): the cost of a version does not grow
 with the registry, and ``dvc status``, ``dvc pull`` and ``dvc checkout`` see an ordinary
-DVC project (tests/test_weights.py holds them to that). Remotes other than a local folder
-go through DVC's own ``Repo`` (correct, not yet constant-time).
+DVC project (tests/test_weights.py holds them to that). Pushes and fetches move exactly the
+objects of one version, through DVC's own filesystem for the remote's URL (storage.py).
 
-Every byte handed out is checked against the md5 in the version file first.
+Every byte handed out is checked against the md5 in the version file first, and every
+object fetched is checked before it enters the cache.
 """
 
 from __future__ import annotations
@@ -20,17 +21,16 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from . import dvcconfig, yamlio
+from . import dvcconfig, storage, yamlio
 from .errors import InvalidInput, NotFound, ToolFailed
 from .records import Artifact
+from .storage import Progress
 
-CHUNK = 1 << 20
-_MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
+CHUNK = storage.CHUNK
 
 
 @dataclass(frozen=True)
@@ -59,36 +59,7 @@ class Weights:
     # -- objects ------------------------------------------------------------------------
 
     def object_path(self, md5: str, base: Path | None = None) -> Path:
-        if not _MD5.fullmatch(md5):
-            raise InvalidInput(f"invalid md5 {md5!r} in a version file")
-        return (base or self.cache) / "files" / "md5" / md5[:2] / md5[2:]
-
-    def _put(self, source: BinaryIO, base: Path, expect: str | None = None) -> tuple[str, int]:
-        """Copy a stream into an object store while hashing it; one read, one write."""
-        folder = base / "files" / "md5"
-        folder.mkdir(parents=True, exist_ok=True)
-        digest, size = hashlib.md5(usedforsecurity=False), 0
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            md5 = digest.hexdigest()
-            if expect is not None and md5 != expect:
-                raise ToolFailed(
-                    f"weights object {expect} is corrupt (its content hashes to {md5}); "
-                    "it was not used. Re-push it from a clone that has a good copy"
-                )
-            final = self.object_path(md5, base)
-            final.parent.mkdir(exist_ok=True)
-            os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only too
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return md5, size
+        return storage.object_path(base or self.cache, md5)
 
     # -- register -----------------------------------------------------------------------
 
@@ -103,7 +74,7 @@ class Weights:
         target = self.root / dest / name
         if source.is_file():
             with source.open("rb") as handle:
-                md5, size = self._put(handle, self.cache)
+                md5, size = storage.receive(handle, self.cache)
             self._link(self.object_path(md5), target)
             artifact = Artifact(f"{dest}/{name}", "file", md5, size)
         else:
@@ -122,7 +93,7 @@ class Weights:
         for path in sorted(_walk(source)):
             relpath = path.relative_to(source).as_posix()
             with path.open("rb") as handle:
-                md5, file_size = self._put(handle, self.cache)
+                md5, file_size = storage.receive(handle, self.cache)
             self._link(self.object_path(md5), target / relpath)
             entries.append((relpath, md5))
             size += file_size
@@ -131,7 +102,7 @@ class Weights:
         data = tree_bytes(entries)
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
         if not self.object_path(md5).exists():
-            self._put_named(io.BytesIO(data), self.cache, md5)
+            storage.receive(io.BytesIO(data), self.cache, md5)
         return md5, size, len(entries)
 
     @staticmethod
@@ -179,84 +150,61 @@ class Weights:
 
     # -- remote -------------------------------------------------------------------------
 
-    def push(self, artifact: Artifact, pointer: str) -> None:
-        remote = dvcconfig.default_remote(self.root, self.config)
-        if remote.local_path is None:
-            self._dvc("push", pointer, remote.name)
-            return
-        _check_remote_folder(remote)
-        try:
-            for md5 in self.objects(artifact):
-                dest = self.object_path(md5, remote.local_path)
-                if dest.exists():
-                    continue
-                with self.object_path(md5).open("rb") as handle:
-                    self._put_named(handle, remote.local_path, md5)
-        except OSError as exc:
-            # A full disk, a read-only mount, a file where a folder should be: storage
-            # failures, not bugs.
-            raise ToolFailed(
-                f"could not write weights to DVC remote {remote.name!r} ({remote.url}): "
-                f"{exc.strerror or exc}; check that folder and run the command again"
-            ) from None
+    def push(self, artifact: Artifact, pointer: str, progress: Progress | None = None) -> None:
+        """Copy the objects of ``artifact`` that the default remote lacks to it.
 
-    def fetch(self, artifact: Artifact, pointer: str) -> None:
-        """Make sure the cache holds every object of ``artifact``, verified."""
-        missing = [
-            md5 for md5 in [artifact.md5] if not self.object_path(md5).exists()
-        ]
-        if not missing and artifact.md5.endswith(".dir"):
-            missing = [m for m in self.objects(artifact) if not self.object_path(m).exists()]
-        if not missing:
-            return
-        remote = dvcconfig.default_remote(self.root, self.config)
-        if remote.local_path is None:
-            self._dvc("fetch", pointer, remote.name)
-            return
-        _check_remote_folder(remote)
-        for md5 in self._remote_objects(artifact, remote.local_path):
-            if self.object_path(md5).exists():
+        The files of a folder go first and its listing last, so a remote that has the
+        listing has everything it names. ``pointer`` is kept for callers; not needed.
+        """
+        remote = storage.open_storage(self.root, self.config)
+        order = self.objects(artifact)
+        order = order[1:] + order[:1]
+        meter = _Meter(progress, artifact.size)
+        for md5 in order:
+            source = self.object_path(md5)
+            if remote.has(md5):
+                meter(0 if md5.endswith(".dir") else source.stat().st_size)
                 continue
-            source = self.object_path(md5, remote.local_path)
-            try:
-                handle = source.open("rb")
-            except FileNotFoundError:
-                raise NotFound(
-                    f"weights object {md5} of {artifact.path} is missing from remote "
-                    f"{remote.name!r} ({remote.url}); push it from a clone that has it "
-                    "(gitreg push or dvc push)"
-                ) from None
-            with handle:
-                self._put_named(handle, self.cache, md5)
+            remote.upload(source, md5, None if md5.endswith(".dir") else meter)
 
-    def _remote_objects(self, artifact: Artifact, remote: Path) -> Iterator[str]:
-        yield artifact.md5
+    def fetch(self, artifact: Artifact, pointer: str, progress: Progress | None = None) -> None:
+        """Make sure the cache holds every object of ``artifact``, each verified on arrival.
+
+        Only that version's objects move: the listing (for a folder), then the files it
+        names that the cache lacks. ``pointer`` is kept for callers; not needed.
+        """
+        if self.has_local(artifact) and all(
+            self.object_path(md5).exists() for md5 in self.objects(artifact)
+        ):
+            return
+        remote = storage.open_storage(self.root, self.config)
+        meter = _Meter(progress, artifact.size)
+        files = [artifact.md5]
         if artifact.md5.endswith(".dir"):
-            if not self.object_path(artifact.md5).exists():
-                with self.object_path(artifact.md5, remote).open("rb") as handle:
-                    self._put_named(handle, self.cache, artifact.md5)
-            for _, md5 in self._tree(artifact):
-                yield md5
+            if not self.has_local(artifact):
+                self._download(remote, artifact, artifact.md5, None)
+            files = [md5 for _, md5 in self._tree(artifact)]
+        for md5 in files:
+            if self.object_path(md5).exists():
+                meter(self.object_path(md5).stat().st_size)
+                continue
+            self._download(remote, artifact, md5, meter)
 
-    def _put_named(self, handle: BinaryIO, base: Path, md5: str) -> None:
-        """Copy an object between stores, checking its content against its name."""
-        plain = md5.removesuffix(".dir")
-        self._put(handle, base, expect=plain)
-        if plain != md5:
-            os.replace(self.object_path(plain, base), self.object_path(md5, base))
-
-    def _dvc(self, command: str, pointer: str, remote: str) -> None:
-        # Imported here only: DVC's import alone costs ~0.3 s (see module docstring).
-        from dvc.exceptions import DvcException
-        from dvc.repo import Repo
-
-        target = str(self.root / pointer)  # DVC resolves relative targets against the cwd
-        quiet_dvc()
+    def _download(self, remote: storage.Storage, artifact: Artifact, md5: str,
+                  meter: _Meter | None) -> None:
         try:
-            with Repo(str(self.root)) as repo:
-                getattr(repo, command)(targets=[target], remote=remote)
-        except DvcException as exc:
-            raise ToolFailed(f"dvc {command} to remote {remote!r} failed: {exc}") from None
+            remote.download(md5, self.cache, meter)
+        except storage.ObjectMissing:
+            if not remote.exists():
+                raise ToolFailed(
+                    f"DVC remote {remote.name!r} ({remote.url}) does not exist (no such bucket "
+                    "or folder); fix its url (gitreg remote list) or create it"
+                ) from None
+            raise NotFound(
+                f"weights object {md5} of {artifact.path} is missing from remote "
+                f"{remote.name!r} ({remote.url}); push it from a clone that has it "
+                "(gitreg push or dvc push)"
+            ) from None
 
     # -- get ----------------------------------------------------------------------------
 
@@ -310,16 +258,16 @@ class Weights:
             raise
 
 
-def _check_remote_folder(remote: dvcconfig.Remote) -> None:
-    assert remote.local_path is not None
-    if not remote.local_path.is_dir():
-        try:
-            remote.local_path.mkdir(parents=True)
-        except OSError as exc:
-            raise ToolFailed(
-                f"DVC remote {remote.name!r} ({remote.url}) is not a usable folder: "
-                f"{exc.strerror}; fix the url in .dvc/config"
-            ) from None
+class _Meter:
+    """Adds up the bytes of one version's transfer for a ``Progress`` callback."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, moved: int) -> None:
+        self.done += moved
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
@@ -370,13 +318,9 @@ def init_dvc(root: Path) -> None:
     Repo.init(str(root)).close()
 
 
-def set_remote(root: Path, url: str) -> None:
-    from dvc.repo import Repo
+def set_remote(root: Path, url: str, options: Mapping[str, str] | None = None) -> None:
+    """Make ``url`` the default remote ``storage``; credentials in ``options`` go to
+    ``.dvc/config.local`` (see remotes.py)."""
+    from .remotes import configure
 
-    if dvcconfig.local_remote_path(root, url) is not None and not url.startswith("~"):
-        # DVC's config API reads a relative path against the cwd: hand it an absolute one.
-        url = os.path.abspath(url.removeprefix("file://"))
-    quiet_dvc()
-    with Repo(str(root)) as repo, repo.config.edit() as conf:
-        conf["remote"]["storage"] = {"url": url}
-        conf["core"]["remote"] = "storage"
+    configure(root, "storage", url, options or {}, default=True, replace=True)

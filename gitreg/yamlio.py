@@ -5,21 +5,33 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .errors import CorruptRegistry
 
-# libyaml's parser when present: the same safe constructor, several times faster.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _yaml() -> ModuleType:
+    """PyYAML, imported on first use (~20 ms): reads served by the cache (cache.py) and
+    ``gitreg --help`` need none (issue 5)."""
+    import yaml
+
+    return yaml
+
+
+def _loader() -> Any:
+    # libyaml's parser when present: the same safe constructor, several times faster.
+    yaml = _yaml()
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def loads(text: str | bytes, source: str) -> Any:
     """Parse YAML with the safe loader; errors name ``source`` (a file, or file@commit)."""
+    yaml = _yaml()
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -33,20 +45,26 @@ def loads(text: str | bytes, source: str) -> Any:
 
 
 def load_file(path: Path, source: str) -> Any:
+    return loads(read_file(path, source), source)
+
+
+def read_file(path: str | Path, source: str) -> bytes:
+    """A registry file's bytes; a missing file or a folder in its place is ``CorruptRegistry``."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise CorruptRegistry(f"{source}: file is missing") from None
     except IsADirectoryError:
         raise CorruptRegistry(f"{source}: expected a file, found a directory") from None
-    return loads(data, source)
 
 
 def dumps(data: Any) -> str:
     """Block style, keys in the order given, strings quoted where YAML would coerce them."""
+    yaml = _yaml()
     text: str = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
-        width=1000,
+        data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
+        default_flow_style=False, allow_unicode=True, width=1000,
     )
     return text
 

@@ -1,0 +1,98 @@
+"""The command line's fast lane (argv.py): the same answers as typer, or typer's answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sample_registries
+
+from gitreg import argv, cli
+
+CALLS = [
+    ["which", "churn", "production"],
+    ["which", "churn", "production", "--json"],
+    ["which", "--json", "churn", "staging"],
+    ["which", "churn", "production", "--rev", "HEAD~1"],
+    ["which", "churn", "production", "--rev=HEAD~2"],
+    ["which", "churn", "production", "--at", "2999-01-01"],
+    ["which", "churn", "dev"],
+    ["which", "churn", "nosuchstage"],
+    ["which", "churn"],
+    ["which", "churn", "production", "extra"],
+    ["which", "churn", "production", "--bogus"],
+    ["which", "churn", "production", "--rev"],
+    ["which", "churn", "production", "--json=yes"],
+    ["which", "--help"],
+    ["which", "--", "churn", "production"],
+    ["show", "churn"],
+    ["show", "churn", "--json"],
+    ["show", "churn@1.0.0"],
+    ["show", "churn#staging", "--json"],
+    ["show", "nosuch"],
+    ["history"],
+    ["history", "churn", "--stage", "production", "--json"],
+    ["history", "--stage=staging"],
+    ["list"],
+    ["list", "churn", "--json"],
+    ["list", "--min-metric", "accuracy=0.9", "--min-metric", "latency_ms=0"],
+    ["list", "--stage", "production", "--min-metric"],
+    ["list", "--min-metric", "accuracy"],
+    ["ci", "event", "churn/production/1"],
+    ["ci", "event", "refs/tags/churn@v1.1.0"],
+    ["ci", "event", "churn/production/1", "--format", "github"],
+    ["ci", "event", "not-a-tag"],
+    ["promote", "churn", "1.1.0", "production", "--force"],
+    ["promote", "churn", "1.0.0", "production"],
+    ["rollback", "churn", "nosuchstage"],
+    ["demote", "churn", "dev"],
+]
+
+
+@pytest.fixture
+def registry_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = sample_registries.churn(tmp_path).root
+    monkeypatch.chdir(root)
+    return root
+
+
+def outcome(call: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(call)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("call", CALLS, ids=" ".join)
+def test_same_outcome_as_typer(
+    call: list[str], registry_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast = outcome(call, capsys)
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_FAST", {})
+        slow = outcome(call, capsys)
+    assert fast == slow
+
+
+def test_the_lane_takes_the_everyday_calls() -> None:
+    assert argv.parse(cli.which, ["churn", "production", "--json"]) == {
+        "name": "churn", "stage": "production", "at": None, "rev": None, "json": True}
+    assert argv.parse(cli.list_, ["--min-metric", "a=1", "--min-metric=b=2"]) == {
+        "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "json": False}
+    assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-push"]) == {
+        "name": "churn", "version": "1.0.0", "stage": "production", "force": False,
+        "reason": None, "push": False, "propose": False}
+
+
+@pytest.mark.parametrize("call", [
+    ["churn", "production", "--help"], ["--", "churn", "production"], ["-x"], ["churn"],
+    ["churn", "production", "--at"], ["churn", "production", "--json=1"],
+])
+def test_the_rest_goes_to_typer(call: list[str]) -> None:
+    assert argv.parse(cli.which, call) is None
+
+
+def test_choices_go_to_typer() -> None:
+    assert argv.parse(cli.ci_event, ["churn/production/1"]) == {"ref": "churn/production/1"}
+    assert argv.parse(cli.ci_event, ["churn/production/1", "--format", "github"]) is None
+    assert argv.parse(cli.register, ["churn", "model.bin"]) is None  # a path argument

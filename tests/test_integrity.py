@@ -1,0 +1,110 @@
+"""Every byte gitreg hands out matches the md5 in the version file, wherever it came from.
+
+A mismatch is refused with a clear error, nothing is written to the output path, and
+get_model never deserializes the bytes (tests/test_weights.py has the single-file cache case).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from conftest import git, run_cli, write_weights
+from test_serialize import Marker
+
+from gitreg import ModelMetadata, ModelRegistry
+from gitreg.errors import CorruptRegistry, ToolFailed
+from gitreg.registry import Registry
+from gitreg.weights import Weights
+
+
+def tamper(path: Path, data: bytes) -> None:
+    path.chmod(0o644)  # objects are read-only, as DVC keeps them
+    path.write_bytes(data)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write_weights(tmp_path / "ckpt", b"layer one", "a.bin")
+    return write_weights(tmp_path / "ckpt" / "sub", b"layer two", "b.bin").parent.parent
+
+
+def test_a_tampered_file_in_a_folder_is_refused_and_no_folder_appears(
+    tmp_path: Path, registry: Registry, folder: Path
+) -> None:
+    record = registry.register("ckpt", folder).record
+    weights = Weights(registry.root)
+    md5 = dict(weights._tree(record.artifact))["sub/b.bin"]
+    # Editing the git-ignored copy in the work tree edits the cache: it is a hard link.
+    tamper(registry.root / record.artifact.path / "sub" / "b.bin", b"layer 2")
+    assert weights.object_path(md5).read_bytes() == b"layer 2"
+    out = tmp_path / "out"
+    with pytest.raises(ToolFailed, match=f"{md5} does not match its checksum; nothing was written"):
+        registry.get("ckpt", version="0.1.0", output=out)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
+
+
+def test_a_tampered_folder_listing_is_refused(
+    tmp_path: Path, registry: Registry, folder: Path
+) -> None:
+    record = registry.register("ckpt", folder).record
+    listing = Weights(registry.root).object_path(record.artifact.md5)
+    tamper(listing, listing.read_bytes().replace(b"sub/b.bin", b"sub/c.bin"))
+    with pytest.raises(ToolFailed, match="corrupt"):
+        registry.get("ckpt", version="0.1.0", output=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_get_model_never_loads_bytes_that_fail_the_check(
+    tmp_path: Path, registry: Registry
+) -> None:
+    api = ModelRegistry(registry.root)
+    api.register_model({"coef": [1.0]}, ModelMetadata(version="1.0.0"))
+    _, meta = api.get_model(version="1.0.0")
+    marker = tmp_path / "code-ran"
+    tamper(Path(meta.path or ""), pickle.dumps(Marker(marker)))
+    with pytest.raises(ToolFailed, match="corrupt"):
+        api.get_model(version="1.0.0")
+    assert not marker.exists()
+
+
+def test_a_tampered_remote_object_is_refused_by_a_clone_and_by_get_repo(
+    tmp_path: Path, registry: Registry, storage: Path
+) -> None:
+    api = ModelRegistry(registry.root)
+    api.register_model({"coef": [1.0]}, ModelMetadata(version="1.0.0", stage="production"))
+    _, meta = api.get_model(version="1.0.0")
+    assert meta.md5 is not None
+    marker = tmp_path / "code-ran"
+    remote_object = Weights(registry.root).object_path(meta.md5, storage)
+    tamper(remote_object, pickle.dumps(Marker(marker)))
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(registry.root), str(clone))
+    with pytest.raises(ToolFailed, match="corrupt"):
+        ModelRegistry(clone).get_model(stage="production")
+    assert not Weights(clone).object_path(meta.md5).exists()  # not kept in the cache either
+    with pytest.raises(ToolFailed, match="corrupt"):
+        ModelRegistry.get_model_from(str(registry.root), stage="production")
+    assert not marker.exists()
+
+    proc = run_cli("get", "model", "--stage", "production", "--repo", str(registry.root),
+                   "-o", "deploy/", cwd=tmp_path)
+    assert proc.returncode == 8, proc.stderr
+    assert "is corrupt" in proc.stderr and "it was not used" in proc.stderr
+    assert not (tmp_path / "deploy").exists()
+
+
+def test_get_repo_refuses_a_pointer_that_disagrees_with_the_version_file(
+    tmp_path: Path, registry: Registry, weights: Path
+) -> None:
+    record = registry.register("churn", weights).record
+    pointer = registry.root / (record.artifact.path + ".dvc")
+    pointer.write_text(pointer.read_text().replace(record.artifact.md5, "f" * 32))
+    git(registry.root, "commit", "-qam", "hand edit")
+    with pytest.raises(CorruptRegistry, match=r"model\.bin\.dvc: outs\[0\]\.md5: f{32} differs"):
+        ModelRegistry.get_weights_from(str(registry.root), tmp_path / "o.bin", name="churn",
+                                       version="0.1.0")
+    assert not (tmp_path / "o.bin").exists()
