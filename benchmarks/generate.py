@@ -99,11 +99,14 @@ def isolate(base: Path) -> None:
     home = env_dir / "home"
     home.mkdir(parents=True, exist_ok=True)
     gitconfig = env_dir / "gitconfig"
-    gitconfig.write_text(
+    settings = (
         "[user]\n\tname = Bench User\n\temail = bench@example.com\n"
         "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n"
         "[tag]\n\tgpgsign = false\n[gc]\n\tauto = 0\n"
     )
+    gitconfig.write_text(settings)
+    # GTO reads git's configuration through libgit2/dulwich, which ignore GIT_CONFIG_GLOBAL.
+    (home / ".gitconfig").write_text(settings)
     os.environ.update({
         "HOME": str(home),
         "GIT_CONFIG_GLOBAL": str(gitconfig),

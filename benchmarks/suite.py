@@ -1,7 +1,7 @@
 """gitreg against GTO at 10,000 and 100,000 versions: cold CLI runs and warm API lookups.
 
     .venv/bin/python benchmarks/suite.py [--sizes 10000,100000] [--repeat 5]
-        [--gto PATH | --no-gto] [--gto-repeat 3] [--gto-repeat-large 1]
+        [--gto PATH | --no-gto] [--gto-repeat 2] [--gto-repeat-large 1] [--gto-timeout 1200]
         [--keep] [--reuse DIR]
 
 For each size N it builds, with benchmarks/generate.py, a gitreg registry of N/100 models x
@@ -19,16 +19,21 @@ on model-0042 (100 versions at every size), and GTO's equivalents (``gto --help`
 tag). Every repetition registers and promotes a new version in both, so reads run after
 writes, as in use. Wall and CPU time (user+sys of the command and of the git processes it
 ran) are both reported: the machine may be shared, and CPU time is what load disturbs
-least.
+least. A GTO command still running after --gto-timeout seconds is stopped and reported as
+taking longer; every other gto command but --help rebuilds the same state, so they are then
+not run at that size.
 
 Before the repeated runs, each gitreg read command runs once with no cache
-(``.git/gitreg-cache`` removed): the first command after a clone. Then gitreg's Python API:
-a warm ``which``/metadata lookup in microseconds, and whether it is still right after
-another process promoted and registered.
+(``.git/gitreg-cache`` removed): the first command after a clone; ``history NAME`` once more
+after ``git commit-graph write --reachable --changed-paths`` (which the repetitions then
+have too); and ``gitreg check``, which must pass. After them, gitreg's Python API: a warm
+``which``/metadata lookup in microseconds, and whether it is still right after another
+process registered and promoted.
 
+gitreg runs with Python's bytecode cache on (as installed by pip), kept in the temp dir.
 GTO is installed into its own venv (default /tmp/gitreg-bench-gto-venv, created if missing;
-or --gto PATH to a ``gto`` executable): it is not a dependency of gitreg. Everything else
-runs under a temp dir with its own git/DVC configuration and HOME, removed at the end unless
+or --gto PATH to a ``gto`` executable): it is not a dependency of gitreg. Everything runs
+under a temp dir with its own git/DVC configuration and HOME, removed at the end unless
 --keep. --reuse DIR keeps the built registries in DIR and uses them again next time (they
 then hold the versions earlier runs registered).
 """
@@ -75,6 +80,7 @@ class Runs:
     wall: dict[str, list[float]] = field(default_factory=dict)
     cpu: dict[str, list[float]] = field(default_factory=dict)
     unfinished: dict[str, str] = field(default_factory=dict)  # command -> why no time
+    failed: dict[str, str] = field(default_factory=dict)  # command -> its error
 
     def add(self, command: str, wall: float, cpu: float) -> None:
         self.wall.setdefault(command, []).append(wall)
@@ -86,7 +92,11 @@ class Runs:
         return statistics.median(self.wall[command]), statistics.median(self.cpu[command])
 
 
-class TimedOut(Exception):
+class Failed(Exception):
+    pass
+
+
+class TimedOut(Failed):
     pass
 
 
@@ -104,8 +114,8 @@ def timed(argv: list[str], cwd: Path, *, check: bool = True, timeout: float | No
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}) in {cwd}:\n"
-                         f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        raise Failed(f"{' '.join(argv)} failed ({proc.returncode}) in {cwd}:\n"
+                     f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
     return wall, cpu, proc.stdout
 
 
@@ -136,6 +146,7 @@ class Sized:
     model: str  # the model timed: model-0042 (100 versions), or the last one if fewer
     build: dict[str, float] = field(default_factory=dict)
     first: dict[str, tuple[float, float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     gitreg: Runs = field(default_factory=Runs)
     gto: Runs = field(default_factory=Runs)
     api: list[str] = field(default_factory=list)
@@ -162,12 +173,22 @@ def build(base: Path, size: int, with_gto: bool) -> Sized:
 
 
 def first_runs(sized: Sized, gitreg: list[str]) -> None:
-    """Each read command once with no cache: the first command in a fresh clone."""
+    """Each read command once with no cache: the first command in a fresh clone. Then
+    ``history NAME`` again, once git keeps a commit-graph with changed-path filters."""
     timed([*gitreg, "--help"], sized.root)  # bytecode compiled, so that it is not timed
     for label, args in read_commands(sized).items():
         shutil.rmtree(sized.root / ".git" / "gitreg-cache", ignore_errors=True)
         wall, cpu, _ = timed([*gitreg, *args], sized.root)
         sized.first[label] = (wall, cpu)
+    wall, cpu, _ = timed(["git", "commit-graph", "write", "--reachable", "--changed-paths"],
+                         sized.root)
+    sized.notes.append(f"git commit-graph write --reachable --changed-paths: {wall:.1f} s "
+                       f"wall, {cpu:.1f} s cpu (once)")
+    shutil.rmtree(sized.root / ".git" / "gitreg-cache", ignore_errors=True)
+    wall, cpu, _ = timed([*gitreg, *read_commands(sized)["history NAME"]], sized.root)
+    sized.first["history NAME (with a commit-graph)"] = (wall, cpu)
+    wall, cpu, out = timed([*gitreg, "check"], sized.root)
+    sized.notes.append(f"gitreg check: {out.strip().splitlines()[-1]} ({wall:.1f} s wall)")
 
 
 def read_commands(sized: Sized) -> dict[str, list[str]]:
@@ -220,7 +241,7 @@ def gto_repetition(sized: Sized, rep: int, gto: Path, timeout: float) -> None:
         "promote": ["assign", sized.model, "--version", version, "--stage", STAGE],
     }
     for label, args in commands.items():
-        if runs.unfinished:
+        if runs.unfinished and label != "--help":
             runs.unfinished.setdefault(label, f"not run: {next(iter(runs.unfinished))} took "
                                        f"over {timeout:.0f} s, and this rebuilds the same state")
             continue
@@ -231,6 +252,9 @@ def gto_repetition(sized: Sized, rep: int, gto: Path, timeout: float) -> None:
             wall, cpu, _ = timed([str(gto), *args], root, timeout=timeout)
         except TimedOut as exc:
             runs.unfinished[label] = str(exc)
+            continue
+        except Failed as exc:  # reported, and the other commands still timed
+            runs.failed[label] = str(exc).splitlines()[1] if "\n" in str(exc) else str(exc)
             continue
         runs.add(label, wall, cpu)
 
@@ -311,7 +335,7 @@ def report(results: list[Sized], repeat: int, gto_repeats: dict[int, int],
             if target is not None and ours:
                 row += f"  {'ok' if ours[0] <= target else 'MISSED'} (<= {target:g})"
             lines.append(row)
-        for command, why in s.gto.unfinished.items():
+        for command, why in {**s.gto.unfinished, **s.gto.failed}.items():
             lines.append(f"  GTO {command}: {why}")
         lines.append("")
     lines.append("Each run is a new process; wall and CPU (user+sys, with the git processes it "
@@ -349,13 +373,21 @@ def loadavg() -> str:
 
 
 def main() -> int:
+    try:
+        return run()
+    except Failed as exc:
+        print(f"benchmark stopped: {exc}", file=sys.stderr)
+        return 1
+
+
+def run() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000",
                         help="registry sizes in versions, 100 per model (default %(default)s)")
     parser.add_argument("--repeat", type=int, default=5, help="gitreg runs per command")
     parser.add_argument("--gto", help="a gto executable (default: a venv of its own)")
     parser.add_argument("--no-gto", action="store_true", help="skip GTO")
-    parser.add_argument("--gto-repeat", type=int, default=3,
+    parser.add_argument("--gto-repeat", type=int, default=2,
                         help="GTO runs per command up to 10,000 versions")
     parser.add_argument("--gto-repeat-large", type=int, default=1,
                         help="GTO runs per command above 10,000 versions (minutes each)")
@@ -418,6 +450,8 @@ def main() -> int:
     for s in results:
         print(f"  {s.size:>7,}: " + "; ".join(f"{label} {w:.2f} / {c:.2f}"
                                               for label, (w, c) in s.first.items()))
+        for note in s.notes:
+            print(f"           {note}")
     print()
     print("Python API, warm process (ModelRegistry on the same registry):")
     for s in results:
