@@ -1,0 +1,155 @@
+"""The ``gitreg`` console script: ``gitreg --help`` from a cache, everything else to cli.py.
+
+Importing typer costs ~0.15 s of CPU, most of the 0.2 s that ``gitreg --help`` may take
+(issue 5). So the top-level help (``gitreg --help``, and ``gitreg`` alone, which prints it
+as a usage error) is rendered by typer once, exactly as it would be every time, and its
+output and exit code are kept in ``$XDG_CACHE_HOME/gitreg/help/`` (``~/.cache/...``); the
+next calls print them without importing typer.
+
+The key is everything the rendering reads, so that the cache cannot be stale: the bytes of
+every module of this package (any edit, upgrade or new command makes a new key), typer's own
+``__init__.py`` (its version), Python's version, the arguments and the terminal width that
+typer wraps to. Entries are written whole to a temporary file and renamed into place, and a
+missing, truncated or corrupted entry is rendered again; nothing here can make a command
+fail. ``GITREG_NO_CACHE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+# The argument lists answered from the cache: the top-level help, nothing that reads a
+# registry (no_args_is_help makes a bare `gitreg` print the same help, as an error).
+HELP_ARGS = ((), ("--help",))
+FORMAT = b"gitreg-help 1\n"
+KEEP = 16  # entries kept: a few terminal widths, and the last versions of the sources
+_DIGEST = 16
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tuple(sys.argv[1:] if argv is None else argv)
+    if args in HELP_ARGS and _enabled():
+        folder, key = cache_folder(), key_of(args)
+        cached = load(folder / key) if folder is not None and key is not None else None
+        if cached is None:
+            cached = render(args)
+            if folder is not None and key is not None:
+                save(folder, key, cached)
+        out, err, code = cached
+        try:
+            sys.stdout.write(out)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `gitreg --help | head`: as cli.main does, exit 1
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        sys.stderr.write(err)
+        return code
+    from . import cli
+
+    return cli.main(None if argv is None else list(argv))
+
+
+def render(args: tuple[str, ...]) -> tuple[str, str, int]:
+    """What ``gitreg ARGS`` prints on stdout and stderr, and its exit code, through typer."""
+    import io
+
+    from . import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = cli.main(list(args))
+    finally:
+        sys.stdout, sys.stderr = saved
+    return out.getvalue(), err.getvalue(), code
+
+
+def key_of(args: tuple[str, ...]) -> str | None:
+    """The cache key of ``gitreg ARGS``'s output here, or None if it cannot be known."""
+    digest = hashlib.sha256()
+    digest.update(f"{sys.version}\0{shutil.get_terminal_size().columns}\0".encode())
+    digest.update("\0".join(args).encode() + b"\0\0")
+    typer = importlib.util.find_spec("typer")
+    package = Path(__file__).parent
+    try:
+        sources = sorted(p for p in os.listdir(package) if p.endswith(".py"))
+        if typer is None or typer.origin is None:
+            return None
+        for path in (*(package / name for name in sources), Path(typer.origin)):
+            data = path.read_bytes()
+            digest.update(f"{path}\0{len(data)}\0".encode() + data)
+    except OSError:
+        return None
+    return digest.hexdigest()[:40]
+
+
+def cache_folder() -> Path | None:
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if home == "~":
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "gitreg" / "help"
+
+
+def load(path: Path) -> tuple[str, str, int] | None:
+    """An entry, or None if it is missing or damaged."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = len(FORMAT) + _DIGEST
+    payload = data[head:]
+    if data[:len(FORMAT)] != FORMAT or data[len(FORMAT):head] != _checksum(payload):
+        return None
+    parts = payload.split(b"\0", 2)
+    if len(parts) != 3:
+        return None
+    try:
+        code, length, text = int(parts[0]), int(parts[1]), parts[2].decode()
+    except ValueError:
+        return None
+    return text[:length], text[length:], code
+
+
+def save(folder: Path, key: str, entry: tuple[str, str, int]) -> None:
+    """Write an entry in one step; drop old ones beyond ``KEEP``. Failures are ignored."""
+    out, err, code = entry
+    payload = f"{code}\0{len(out)}\0{out}{err}".encode()
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key[:12]}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(FORMAT + _checksum(payload) + payload)
+        os.replace(tmp, folder / key)
+        tmp = None
+        entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")),
+                         key=lambda e: e.stat().st_mtime_ns, reverse=True)
+        for old in entries[KEEP:]:
+            os.unlink(old.path)
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _checksum(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=_DIGEST).digest()
+
+
+def _enabled() -> bool:
+    return os.environ.get("GITREG_NO_CACHE", "") in ("", "0")

@@ -1,0 +1,120 @@
+"""`gitreg --help` answered from a cache: always exactly what typer prints, never stale."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gitreg
+
+HELP_CASES = [["--help"], []]
+TYPER = "import sys; from gitreg import cli; sys.exit(cli.main(sys.argv[1:]))"
+
+
+def run(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
+        code: str | None = None) -> tuple[str, str, int]:
+    """``gitreg ARGS`` through the console script's module, or through ``code``."""
+    argv = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "gitreg",
+                                                             *args]
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False,
+                          env={**os.environ, **(env or {})})
+    return proc.stdout, proc.stderr, proc.returncode
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.delenv("GITREG_NO_CACHE", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    return tmp_path / "xdg-cache" / "gitreg" / "help"
+
+
+@pytest.mark.parametrize("args", HELP_CASES)
+def test_help_from_the_cache_is_what_typer_prints(args: list[str], cache: Path,
+                                                  tmp_path: Path) -> None:
+    typer_says = run(args, cwd=tmp_path, code=TYPER)
+    assert "Usage: gitreg" in typer_says[0] + typer_says[1]
+    first = run(args, cwd=tmp_path)  # renders through typer and keeps it
+    assert len(list(cache.iterdir())) == 1
+    second = run(args, cwd=tmp_path)  # from the cache
+    assert first == typer_says and second == typer_says
+
+
+def test_help_from_the_cache_does_not_import_typer(cache: Path, tmp_path: Path) -> None:
+    probe = ("import sys; from gitreg import console; code = console.main(['--help']); "
+             "print('typer imported:', 'typer' in sys.modules); sys.exit(code)")
+    assert run([], cwd=tmp_path, code=probe)[0].endswith("typer imported: True\n")
+    out, _, code = run([], cwd=tmp_path, code=probe)
+    assert code == 0 and "Usage: gitreg" in out
+    assert out.endswith("typer imported: False\n")
+
+
+def test_an_edited_command_line_is_never_answered_from_the_cache(cache: Path,
+                                                                 tmp_path: Path) -> None:
+    """A copy of the package, whose cli.py gains a command after its help was cached."""
+    copy = tmp_path / "src"
+    shutil.copytree(Path(gitreg.__file__).parent, copy / "gitreg",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PYTHONPATH": str(copy)}
+    before = run(["--help"], cwd=tmp_path, env=env)
+    assert "gitreg-test-command" not in before[0]
+    with (copy / "gitreg" / "cli.py").open("a") as handle:
+        handle.write('\n\n@app.command("gitreg-test-command")\ndef _added() -> None:\n'
+                     '    """Added after the help was cached."""\n')
+    after = run(["--help"], cwd=tmp_path, env=env)
+    assert "gitreg-test-command" in after[0]
+    assert after == run(["--help"], cwd=tmp_path, env=env, code=TYPER)
+
+
+def test_each_terminal_width_has_its_own_help(cache: Path, tmp_path: Path) -> None:
+    for columns in ("60", "120", "60"):
+        env = {"COLUMNS": columns}
+        assert run(["--help"], cwd=tmp_path, env=env) == run(
+            ["--help"], cwd=tmp_path, env=env, code=TYPER)
+    narrow = run(["--help"], cwd=tmp_path, env={"COLUMNS": "60"})[0]
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+    assert len(list(cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "delete", "folder"])
+def test_a_damaged_cache_is_rendered_again(damage: str, cache: Path, tmp_path: Path) -> None:
+    expected = run(["--help"], cwd=tmp_path, code=TYPER)
+    assert run(["--help"], cwd=tmp_path) == expected
+    (entry,) = cache.iterdir()
+    data = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        entry.write_bytes(data[:40] + b"x" * (len(data) - 40))
+    elif damage == "empty":
+        entry.write_bytes(b"")
+    elif damage == "delete":
+        entry.unlink()
+    else:  # the entry's name taken by a folder: nothing can be cached, help still works
+        entry.unlink()
+        entry.mkdir()
+    assert run(["--help"], cwd=tmp_path) == expected
+    if damage != "folder":
+        assert entry.read_bytes() == data  # written again, whole
+    assert run(["--help"], cwd=tmp_path) == expected
+
+
+def test_no_cache_when_it_is_turned_off_or_cannot_be_written(cache: Path,
+                                                             tmp_path: Path) -> None:
+    expected = run(["--help"], cwd=tmp_path, code=TYPER)
+    assert run(["--help"], cwd=tmp_path, env={"GITREG_NO_CACHE": "1"}) == expected
+    assert not cache.exists()
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert run(["--help"], cwd=tmp_path, env={"XDG_CACHE_HOME": str(blocked)}) == expected
+
+
+def test_other_arguments_go_to_the_command_line(cache: Path, tmp_path: Path) -> None:
+    for args in (["-h"], ["which", "--help"], ["--version"]):
+        assert run(args, cwd=tmp_path) == run(args, cwd=tmp_path, code=TYPER)
+    assert not cache.exists()
