@@ -21,7 +21,8 @@ timed step, unless ``--warm``, all files under the temp folder are written out
 (``os.sync()``) and dropped from the page cache with ``posix_fadvise(POSIX_FADV_DONTNEED)``,
 so each step reads from the disk, as after a reboot (no root needed; the machine's other
 files are left alone). Writes are timed into the page cache, not to the disk, for every
-step alike. The ratio per repetition is printed, and the median over the repetitions.
+step alike. The ratio per repetition is printed, and the median over the repetitions;
+also the CPU time of each step, and the load average, since the machine may be shared.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import hashlib
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,6 +69,7 @@ def isolate(base: Path) -> None:
         "DVC_GLOBAL_CONFIG_DIR": str(env_dir / "dvc-global"),
         "DVC_SYSTEM_CONFIG_DIR": str(env_dir / "dvc-system"),
         "XDG_DATA_HOME": str(env_dir / "xdg-data"),
+        "XDG_CACHE_HOME": str(env_dir / "xdg-cache"),  # gitreg's hashes.db starts empty
     })
     for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITREG_STORAGE"):
         os.environ.pop(key, None)
@@ -109,11 +112,25 @@ def drop_page_cache(folder: Path) -> None:
 # -- one repetition -----------------------------------------------------------------------
 
 
-def timed(before: Callable[[], None], step: Callable[[], None]) -> float:
+def timed(times: dict[str, float], name: str, before: Callable[[], None],
+          step: Callable[[], None]) -> None:
+    """Wall time of ``step`` as ``times[name]``; the CPU time it took, of this process and
+    of the commands it ran, as ``times[name + CPU]`` (the machine may be shared)."""
     before()
+    cpu = _cpu()
     start = time.perf_counter()
     step()
-    return time.perf_counter() - start
+    times[name] = time.perf_counter() - start
+    times[name + CPU] = _cpu() - cpu
+
+
+CPU = " (CPU)"
+
+
+def _cpu() -> float:
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def md5_of(path: Path) -> str:
@@ -132,15 +149,15 @@ def repetition(base: Path, source: Path, n: int, settle: Callable[[], None]) -> 
         handle.write(f"rep {n} {time.time_ns()}\n".encode())
     times: dict[str, float] = {}
 
-    times["copy"] = timed(settle, lambda: shutil.copyfile(source, work / "copy.bin"))
+    timed(times, "copy", settle, lambda: shutil.copyfile(source, work / "copy.bin"))
     (work / "copy.bin").unlink()
-    times["md5"] = timed(settle, lambda: md5_of(source))
+    timed(times, "md5", settle, lambda: md5_of(source))
 
     registry = work / "registry"
     registry.mkdir()
     gitreg(registry, "init", "--remote", str(work / "registry-storage"))
-    times["register"] = timed(
-        settle, lambda: gitreg(registry, "register", "big", str(source), "--version", "1.0.0"))
+    timed(times, "register",
+          settle, lambda: gitreg(registry, "register", "big", str(source), "--version", "1.0.0"))
 
     project = work / "dvc-project"
     project.mkdir()
@@ -153,23 +170,23 @@ def repetition(base: Path, source: Path, n: int, settle: Callable[[], None]) -> 
         dvc(project, "add", "-q", "big.bin")
         dvc(project, "push", "-q")
 
-    times["dvc add+push"] = timed(settle, add_and_push)
+    timed(times, "dvc add+push", settle, add_and_push)
     git(project, "add", ".")
     git(project, "commit", "-qm", "big")
 
     clone = work / "registry-clone"
     git(work, "clone", "-q", str(registry), str(clone))
-    times["get"] = timed(
-        settle, lambda: gitreg(clone, "get", "big", "--version", "1.0.0", "-o", "out.bin"))
+    timed(times, "get",
+          settle, lambda: gitreg(clone, "get", "big", "--version", "1.0.0", "-o", "out.bin"))
     if md5_of(clone / "out.bin") != md5_of(source):
         raise SystemExit("gitreg get wrote different bytes")
 
     dvc_clone = work / "dvc-clone"
     git(work, "clone", "-q", str(project), str(dvc_clone))
-    times["dvc pull"] = timed(settle, lambda: dvc(dvc_clone, "pull", "-q"))
+    timed(times, "dvc pull", settle, lambda: dvc(dvc_clone, "pull", "-q"))
 
-    times["gitreg start-up"] = timed(settle, lambda: gitreg(clone, "show", "big@1.0.0"))
-    times["dvc start-up"] = timed(settle, lambda: dvc(dvc_clone, "version"))
+    timed(times, "gitreg start-up", settle, lambda: gitreg(clone, "show", "big@1.0.0"))
+    timed(times, "dvc start-up", settle, lambda: dvc(dvc_clone, "version"))
     shutil.rmtree(work)
     return times
 
@@ -198,6 +215,12 @@ def report(runs: list[dict[str, float]], size_mib: int, warm: bool) -> None:
     print(head)
     for step in (*STEPS, *STARTUP):
         values = [r[step] for r in runs]
+        print(f"{step:30}" + "".join(f"{v:9.2f}" for v in values)
+              + f"{statistics.median(values):9.2f}")
+    print("\nCPU seconds (user + system, gitreg or DVC and the git processes they ran)")
+    print(head)
+    for step in (*STEPS, *STARTUP):
+        values = [r[step + CPU] for r in runs]
         print(f"{step:30}" + "".join(f"{v:9.2f}" for v in values)
               + f"{statistics.median(values):9.2f}")
     print("\nratios (per repetition; median)")
@@ -243,9 +266,11 @@ def main() -> None:
         runs = []
         for n in range(args.repeat):
             runs.append(repetition(base, source, n, settle))
-            print(f"repetition {n + 1}: " + ", ".join(f"{k} {v:.2f}s"
+            load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+            print(f"repetition {n + 1} (load {load}): " + ", ".join(f"{k} {v:.2f}s"
                                                      for k, v in runs[-1].items()), flush=True)
         report(runs, args.size_mib, args.warm)
+        print(f"\nload at the end {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     finally:
         if args.keep:
             print(f"kept {base}")

@@ -8,7 +8,8 @@ operation indexes every ``.dvc`` file in the registry, and one version's transfe
 cost more in a registry of 10,000 versions than in one of ten.
 
 Every object that comes in, from a remote or a user's file, is hashed while it is written
-to a temporary file, and only renamed into place if its md5 is the one expected: nothing
+to a temporary file (or, from an object file that hashes.py knows to hold those bytes,
+copied by the kernel), and only renamed into place if its md5 is the one expected: nothing
 half-written or corrupt ever carries an object's name. Uploads are atomic too: a local
 remote gets a temporary file and a rename, SSH the same (dvc-ssh), S3 a single PUT or a
 completed multipart upload.
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from . import dvcconfig
+from . import dvcconfig, faults, hashes
 from .errors import CorruptRegistry, InvalidInput, ToolFailed
 
 CHUNK = 1 << 20
@@ -48,29 +49,45 @@ def object_path(base: Path, md5: str) -> Path:
 
 def receive(source: BinaryIO, base: Path, expect: str | None = None,
             report: Report | None = None) -> tuple[str, int]:
-    """Copy a stream into the object store at ``base`` while hashing it; one read, one write.
+    """Copy a stream into the object store at ``base`` and hash what was written (for a file,
+    the kernel copies it and the copy is hashed from the page cache: hashes.pour).
 
     With ``expect`` (an md5, ``.dir`` suffix allowed), content that hashes differently is
     refused and nothing is left behind. Returns the md5 of the content and its size.
     """
     folder = base / "files" / "md5"
     folder.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.md5(usedforsecurity=False), 0
+    faults.point("object write", str(base))  # crash tests only (faults.py)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-                if report is not None:
-                    report(len(chunk))
-        md5 = digest.hexdigest()
+            md5, size = hashes.pour(source, out, report)
         _settle(Path(tmp), base, md5, expect)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return md5, size
+
+
+def put(source: BinaryIO, base: Path, md5: str, report: Report | None = None) -> None:
+    """Copy the object ``md5`` from the open file ``source`` into the object store at ``base``.
+
+    The bytes are checked against ``md5`` on the way, by hashes.py: a kernel copy when the
+    source is known to hold them (gitreg wrote or checked it, and it has not changed since),
+    else hashed while copied; anything else is refused as ``receive`` refuses it.
+    """
+    folder = base / "files" / "md5"
+    folder.mkdir(parents=True, exist_ok=True)
+    faults.point("object write", str(base))  # crash tests only (faults.py)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            actual = hashes.copy(source, out, md5, report)
+        _settle(Path(tmp), base, actual, md5)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    hashes.remember(object_path(base, md5), md5)
 
 
 def _settle(tmp: Path, base: Path, md5: str, expect: str | None) -> None:
@@ -86,6 +103,7 @@ def _settle(tmp: Path, base: Path, md5: str, expect: str | None) -> None:
     final = object_path(base, name)
     final.parent.mkdir(exist_ok=True)
     os.chmod(tmp, 0o444)  # DVC keeps cache objects read-only too
+    faults.point("object rename", name)
     os.replace(tmp, final)
 
 
@@ -138,7 +156,7 @@ class FolderStorage:
             ) from None
         try:
             with source.open("rb") as handle:
-                receive(handle, self.path, md5, report)
+                put(handle, self.path, md5, report)
         except OSError as exc:
             # A full disk, a read-only mount, a file where a folder should be: storage
             # failures, not bugs.
@@ -158,7 +176,7 @@ class FolderStorage:
                 f"{exc.strerror or exc}"
             ) from None
         with handle:
-            receive(handle, cache, md5, report)
+            put(handle, cache, md5, report)
 
 
 class FsStorage:
@@ -210,6 +228,11 @@ class FsStorage:
         return bool(self._call("read from", self.fs.exists, root))
 
     def upload(self, source: Path, md5: str, report: Report | None) -> None:
+        # The client reads the file itself: check it first (without reading it again when
+        # gitreg has just written it, see hashes.py), so that no corrupt object leaves.
+        if hashes.md5_of(source) != md5.removesuffix(".dir"):
+            raise ToolFailed(f"cached object {md5} is corrupt; delete {source} and run the "
+                             "command again")
         # A path rather than a stream: dvc-ssh then writes a temporary file and renames it,
         # and s3fs completes a multipart upload only once every part is in.
         self._call("write weights to", self.fs.put_file, str(source), self._remote_path(md5),
@@ -234,6 +257,7 @@ class FsStorage:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        hashes.remember(object_path(cache, md5), md5)
 
     def _call(self, doing: str, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:

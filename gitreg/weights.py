@@ -9,7 +9,9 @@ DVC project (tests/test_weights.py holds them to that). Pushes and fetches move 
 objects of one version, through DVC's own filesystem for the remote's URL (storage.py).
 
 Every byte handed out is checked against the md5 in the version file first, and every
-object fetched is checked before it enters the cache.
+object fetched is checked before it enters the cache: by hashing it, or, for an object
+gitreg wrote or checked and that has not changed since, by its recorded state (the rule
+is in hashes.py), so that the same bytes are not read twice.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import dvcconfig, storage, yamlio
+from . import dvcconfig, faults, hashes, storage, yamlio
 from .errors import InvalidInput, NotFound, ToolFailed
 from .records import Artifact
 from .storage import Progress
@@ -76,6 +78,8 @@ class Weights:
             with source.open("rb") as handle:
                 md5, size = storage.receive(handle, self.cache)
             self._link(self.object_path(md5), target)
+            # After the link, which changes the object's ctime (hashes.py).
+            hashes.remember(self.object_path(md5), md5)
             artifact = Artifact(f"{dest}/{name}", "file", md5, size)
         else:
             md5, size, nfiles = self._store_dir(source, target)
@@ -95,6 +99,7 @@ class Weights:
             with path.open("rb") as handle:
                 md5, file_size = storage.receive(handle, self.cache)
             self._link(self.object_path(md5), target / relpath)
+            hashes.remember(self.object_path(md5), md5)
             entries.append((relpath, md5))
             size += file_size
         if not entries:
@@ -103,11 +108,13 @@ class Weights:
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
         if not self.object_path(md5).exists():
             storage.receive(io.BytesIO(data), self.cache, md5)
+            hashes.remember(self.object_path(md5), md5)
         return md5, size, len(entries)
 
     @staticmethod
     def _link(obj: Path, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
+        faults.point("link", str(target))  # crash tests only (faults.py)
         try:
             os.link(obj, target)  # no second copy; the object is read-only like DVC's
         except OSError:
@@ -132,7 +139,9 @@ class Weights:
             ) from None
         for relpath, md5 in entries:
             parts = relpath.split("/")
-            if relpath.startswith("/") or ".." in parts or "" in parts:
+            # "." and NUL too: a crafted listing must not name the output folder itself
+            # or break a path (issue 6).
+            if relpath.startswith("/") or {"", ".", ".."} & set(parts) or "\0" in relpath:
                 raise ToolFailed(f"weights listing {artifact.md5} has an unsafe path {relpath!r}")
             self.object_path(md5)  # validates the md5
         return entries
@@ -241,12 +250,11 @@ class Weights:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
-            digest = hashlib.md5(usedforsecurity=False)
+            # Hashed while copied, or copied by the kernel if gitreg wrote or checked this
+            # object and it has not changed since (the rule is in hashes.py).
             with os.fdopen(fd, "wb") as out, self.object_path(md5).open("rb") as src:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-            if digest.hexdigest() != md5:
+                actual = hashes.copy(src, out, md5)
+            if actual != md5:
                 raise ToolFailed(
                     f"weights object {md5} does not match its checksum; nothing was written. "
                     f"Delete {self.object_path(md5)} and run the command again"

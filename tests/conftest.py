@@ -38,6 +38,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         "DVC_GLOBAL_CONFIG_DIR": str(env_dir / "dvc-global"),
         "DVC_SYSTEM_CONFIG_DIR": str(env_dir / "dvc-system"),
         "XDG_DATA_HOME": str(env_dir / "xdg-data"),
+        "XDG_CACHE_HOME": str(env_dir / "xdg-cache"),  # hashes.py's store, console.py's help
     }
     for key, value in settings.items():
         monkeypatch.setenv(key, value)

@@ -6,6 +6,7 @@ get_model never deserializes the bytes (tests/test_weights.py has the single-fil
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from conftest import git, run_cli, write_weights
 from test_serialize import Marker
 
-from gitreg import ModelMetadata, ModelRegistry
+from gitreg import ModelMetadata, ModelRegistry, hashes
 from gitreg.errors import CorruptRegistry, ToolFailed
 from gitreg.registry import Registry
 from gitreg.weights import Weights
@@ -108,3 +109,53 @@ def test_get_repo_refuses_a_pointer_that_disagrees_with_the_version_file(
         ModelRegistry.get_weights_from(str(registry.root), tmp_path / "o.bin", name="churn",
                                        version="0.1.0")
     assert not (tmp_path / "o.bin").exists()
+
+
+def tamper_unseen(path: Path, data: bytes) -> None:
+    """Change the bytes but keep the size and the mtime: only the ctime tells (hashes.py)."""
+    st = path.stat()
+    assert len(data) == st.st_size
+    tamper(path, data)
+    path.chmod(st.st_mode)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+def test_a_remote_object_tampered_after_registration_is_refused_by_a_fresh_clone(
+    tmp_path: Path, registry: Registry, storage: Path
+) -> None:
+    """The remote object was written, and its md5 recorded, by this user's gitreg; the
+    record no longer holds once the file changed, so the clone hashes it and refuses it."""
+    weights = write_weights(tmp_path / "in", b"weights v1\n" * 4096)
+    run_cli("register", "churn", str(weights), "--version", "1.0.0", cwd=registry.root,
+            check=True)
+    md5 = registry.record("churn", "1.0.0").artifact.md5
+    remote_object = Weights(registry.root).object_path(md5, storage)
+    assert hashes.known(remote_object.stat()) == md5  # the fast path would be taken
+    tamper_unseen(remote_object, b"weights v2\n" * 4096)
+    assert hashes.known(remote_object.stat()) is None
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(registry.root), str(clone))
+    proc = run_cli("get", "churn", "--version", "1.0.0", "-o", "deploy/model.bin", cwd=clone)
+    assert proc.returncode == 8, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert f"weights object {md5} is corrupt" in proc.stderr and "not used" in proc.stderr
+    assert not (clone / "deploy").exists()
+    assert not Weights(clone).object_path(md5).exists()
+
+    tamper_unseen(remote_object, weights.read_bytes())  # a good copy back
+    run_cli("get", "churn", "--version", "1.0.0", "-o", "deploy/model.bin", cwd=clone,
+            check=True)
+    assert (clone / "deploy" / "model.bin").read_bytes() == weights.read_bytes()
+
+
+def test_a_cache_object_tampered_unseen_is_refused(tmp_path: Path, registry: Registry) -> None:
+    weights = write_weights(tmp_path / "in", b"weights v1\n" * 4096)
+    record = registry.register("churn", weights, version="1.0.0").record
+    cached = Weights(registry.root).object_path(record.artifact.md5)
+    assert hashes.known(cached.stat()) == record.artifact.md5
+    tamper_unseen(cached, b"weights v2\n" * 4096)
+    proc = run_cli("get", "churn", "--version", "1.0.0", "-o", "out.bin", cwd=registry.root)
+    assert proc.returncode == 8 and "does not match its checksum" in proc.stderr, proc.stderr
+    assert not (registry.root / "out.bin").exists()

@@ -1,4 +1,4 @@
-"""Weights on real remotes: S3 (moto_server) and SSH (sshd), on loopback.
+"""Weights on real remotes: S3 (moto_server) and SSH (sshd), on loopback; and a folder.
 
 For each remote: register pushes exactly the version's objects, in DVC's layout; a fresh
 clone's ``get`` of one version fetches only that version's objects, checked against their
@@ -75,6 +75,19 @@ def fails(cwd: Path, code: int, *args: str, says: tuple[str, ...]) -> str:
     for text in says:
         assert text in lines[0], f"{text!r} not in {lines[0]!r}"
     return lines[0]
+
+
+def get_fails(clone: Path, code: int, out: Path, *, says: tuple[str, ...]) -> str:
+    """``gitreg get churn --version 1.0.0 -o OUT`` fails cleanly: one line, exit ``code``,
+    no commit or file changed, nothing at ``out`` (not even a temporary file beside it),
+    nothing new in the cache."""
+    before, cached = snapshot(clone), cache_objects(clone)
+    line = fails(clone, code, "get", "churn", "--version", "1.0.0", "-o", str(out), says=says)
+    assert snapshot(clone) == before
+    assert cache_objects(clone) == cached
+    assert not out.exists()
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    return line
 
 
 def cache_objects(root: Path) -> set[str]:
@@ -257,6 +270,42 @@ def test_s3_missing_and_corrupt_objects(tmp_path: Path, s3_server: S3Server, v1:
     assert out.read_bytes() == v1.read_bytes()
 
 
+def test_s3_get_with_refused_credentials_no_server_or_no_bucket(
+    tmp_path: Path, s3_server: S3Server, v1: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hazards of a fresh clone's get, each fixed in turn, then the same get succeeds."""
+    bucket = s3_server.bucket("get-hazards")
+    root = s3_registry(tmp_path, s3_server, bucket)
+    Registry(root).register("churn", v1, version="1.0.0")
+    fresh = shared(tmp_path, root)
+    out = tmp_path / "deploy" / "model.bin"
+    out.parent.mkdir()
+
+    s3_keys(fresh, s3_server, secret="not-the-secret")
+    get_fails(fresh, TOOL_FAILED, out, says=("DVC remote 'storage'", "refused the credentials"))
+    s3_keys(fresh, s3_server)
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    ok(fresh, "remote", "modify", "storage", "endpointurl",
+       f"http://127.0.0.1:{free_port()}")
+    get_fails(fresh, TOOL_FAILED, out, says=("could not reach the server",))
+    ok(fresh, "remote", "modify", "storage", "endpointurl", s3_server.endpoint)
+
+    client = s3_server.client()
+    for key in s3_server.keys(bucket):
+        client.delete_object(Bucket=bucket, Key=key)
+    client.delete_bucket(Bucket=bucket)
+    get_fails(fresh, TOOL_FAILED, out, says=("'storage'", "does not exist",
+                                             "no such bucket or folder"))
+    s3_server.bucket(bucket)
+    get_fails(fresh, NOT_FOUND, out, says=("missing from remote 'storage'", "gitreg push"))
+    ok(root, "push")
+
+    ok(fresh, "get", "churn", "--version", "1.0.0", "-o", str(out))
+    assert out.read_bytes() == v1.read_bytes()
+    assert cache_objects(fresh) == objects_of(fresh, "churn", "1.0.0")
+
+
 # -- SSH ------------------------------------------------------------------------------------
 
 
@@ -356,3 +405,53 @@ def test_ssh_missing_object_and_missing_folder(tmp_path: Path, ssh_server: SSHSe
     ok(root, "push")
     Registry(fresh).get("churn", version="1.0.0", output=out)
     assert out.read_bytes() == v1.read_bytes()
+
+
+def test_ssh_get_with_refused_key_or_no_server(tmp_path: Path, ssh_server: SSHServer,
+                                              remote_folder: Path, v1: Path) -> None:
+    root = ssh_registry(tmp_path, ssh_server, remote_folder)
+    Registry(root).register("churn", v1, version="1.0.0")
+    fresh = shared(tmp_path, root)
+    out = tmp_path / "deploy" / "model.bin"
+    out.parent.mkdir()
+
+    ssh_key(fresh, ssh_server.other_keyfile)
+    get_fails(fresh, TOOL_FAILED, out, says=("DVC remote 'ssh'", "refused the credentials"))
+    ssh_key(fresh, ssh_server.keyfile)
+
+    ok(fresh, "remote", "modify", "ssh", "port", str(free_port()))  # nothing listens there
+    get_fails(fresh, TOOL_FAILED, out, says=("DVC remote 'ssh'", "could not reach the server"))
+    ok(fresh, "remote", "modify", "ssh", "port", str(ssh_server.port))
+
+    ok(fresh, "get", "churn", "--version", "1.0.0", "-o", str(out))
+    assert out.read_bytes() == v1.read_bytes()
+
+
+# -- a folder on this machine (the default remote) -------------------------------------------
+# (A remote folder that cannot be written on register: tests/test_atomic.py.)
+
+
+def test_folder_remote_missing_folder_or_object_on_get(tmp_path: Path, v1: Path) -> None:
+    storage = tmp_path / "shared-storage"
+    root = tmp_path / "registry"
+    Registry.init(root, remote=str(storage))
+    ok(root, "register", "churn", str(v1), "--version", "1.0.0")
+    fresh = shared(tmp_path, root)
+    out = tmp_path / "deploy" / "model.bin"
+    out.parent.mkdir()
+
+    moved = tmp_path / "unmounted"
+    storage.rename(moved)  # as when a share is not mounted
+    get_fails(fresh, TOOL_FAILED, out, says=(f"DVC remote 'storage' ({storage})",
+                                             "does not exist", "no such bucket or folder"))
+    moved.rename(storage)
+
+    (obj,) = (p for p in storage.rglob("*") if p.is_file())
+    obj.unlink()
+    get_fails(fresh, NOT_FOUND, out, says=("missing from remote 'storage'", "gitreg push"))
+    ok(root, "push")  # the registry that has the weights puts them back
+
+    ok(fresh, "get", "churn", "--version", "1.0.0", "-o", str(out))
+    assert out.read_bytes() == v1.read_bytes()
+    assert cache_objects(fresh) == objects_of(fresh, "churn", "1.0.0")
+
