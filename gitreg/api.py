@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import check, diff, serialize
+from . import check, diff, serialize, verify
 from .check import Report
 from .config import CONFIG_FILE
 from .diff import VersionDiff
@@ -26,6 +26,7 @@ from .registry import Registry
 from .remote_registry import RemoteRegistry
 from .serialize import ObjectFormat
 from .sharing import Proposal
+from .verify import Verification
 
 
 class ModelStage(enum.Enum):
@@ -153,12 +154,17 @@ class ModelRegistry:
         name: str | None = None,
         format: ObjectFormat | str = ObjectFormat.PICKLE,
         push: bool = False,
+        sign: bool = False,
     ) -> str:
-        """Serialize ``model`` (pickle, joblib or skops) and register it; returns the version."""
+        """Serialize ``model`` (pickle, joblib or skops) and register it; returns the version.
+
+        ``sign``: sign the commits and tags with git's signing set-up (see ``verify``).
+        """
         chosen = serialize.object_format(format)
         with tempfile.TemporaryDirectory(prefix="gitreg-") as tmp:
             path = serialize.dump(model, chosen, Path(tmp))
-            return self.register_file(path, metadata, name=name, format=chosen.value, push=push)
+            return self.register_file(path, metadata, name=name, format=chosen.value, push=push,
+                                      sign=sign)
 
     def get_model(
         self,
@@ -191,11 +197,12 @@ class ModelRegistry:
         force: bool = False,
         reason: str | None = None,
         push: bool = False,
+        sign: bool = False,
     ) -> Event:
         """Put ``version`` in ``target_stage``; an exclusive stage's holder is replaced."""
         return self.registry.promote(
             self._name(name), version, _stage_name(target_stage), force=force, reason=reason,
-            push=push,
+            push=push, sign=sign,
         )
 
     def propose_promotion(
@@ -206,10 +213,12 @@ class ModelRegistry:
         name: str | None = None,
         force: bool = False,
         reason: str | None = None,
+        sign: bool = False,
     ) -> Proposal:
         """Commit the promotion on a new branch and push it for review (tagged once merged)."""
         return self.registry.propose(
-            self._name(name), version, _stage_name(target_stage), force=force, reason=reason
+            self._name(name), version, _stage_name(target_stage), force=force, reason=reason,
+            sign=sign,
         )
 
     def list_models(
@@ -235,6 +244,7 @@ class ModelRegistry:
         name: str | None = None,
         format: str | None = None,
         push: bool = False,
+        sign: bool = False,
     ) -> str:
         """Register a file or folder of weights as it is (any framework's format).
 
@@ -257,7 +267,7 @@ class ModelRegistry:
         result = self.registry.register(
             self._name(name, metadata), Path(path), version=metadata.version, info=info,
             stage=_stage_name(metadata.stage) if metadata.stage is not None else None,
-            push=push,
+            push=push, sign=sign,
         )
         return result.record.version
 
@@ -268,9 +278,11 @@ class ModelRegistry:
         to: str | None = None,
         name: str | None = None,
         push: bool = False,
+        sign: bool = False,
     ) -> str:
         """Return ``stage`` to its previous version (or ``to``); returns the version now in it."""
-        event = self.registry.rollback(self._name(name), _stage_name(stage), to=to, push=push)
+        event = self.registry.rollback(self._name(name), _stage_name(stage), to=to, push=push,
+                                       sign=sign)
         assert event.version is not None
         return event.version
 
@@ -281,9 +293,10 @@ class ModelRegistry:
         name: str | None = None,
         version: str | None = None,
         push: bool = False,
+        sign: bool = False,
     ) -> Event:
         return self.registry.demote(
-            self._name(name), _stage_name(stage), version=version, push=push
+            self._name(name), _stage_name(stage), version=version, push=push, sign=sign
         )
 
     def which(
@@ -371,6 +384,11 @@ class ModelRegistry:
     def check(self) -> Report:
         """Validate the registry as its work tree holds it (schema, stages, policies)."""
         return check.validate(self.registry.root)
+
+    def verify(self, ref: str | None = None, *, fetch: bool = True) -> Verification:
+        """Signatures of what put versions where they are, and their weights' md5s: every
+        staged version, or ``ref`` (``NAME``, ``NAME@VERSION``, ``NAME#STAGE``)."""
+        return verify.verify(self.registry, ref, fetch=fetch)
 
     def push(self) -> None:
         """Push the branch, gitreg tags and weights to ``origin``."""

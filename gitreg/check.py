@@ -9,7 +9,9 @@ prints, so that CI can gate a pull request on it. It checks:
   each ``lineage.depends_on`` entry names a version registered in this registry;
 - every ``stages.yaml``: its schema, stages known to ``registry.yaml``, one version in an
   exclusive stage, and only registered versions;
-- the promotion policies, for every version a stage holds now, as ``promote`` checks them.
+- the promotion policies, for every version a stage holds now, as ``promote`` checks them;
+  ``require_signed``: the signatures of the commits (and tags, once made) that registered it
+  and put it in the stage (verify.py), with no exemption for rollbacks or ``--force``.
 
 How policies are judged for what a stage already holds (promote only ever sees one change):
 
@@ -41,9 +43,10 @@ from pathlib import Path
 
 from . import policy, yamlio
 from .config import CONFIG_FILE
-from .errors import CorruptRegistry, InvalidInput, NotFound
-from .events import Action, Event
+from .errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
+from .events import Action, Event, TagName, parse_tag
 from .names import ModelRef, Version, check_name
+from .paths import check_real
 from .records import StageMap, VersionRecord
 from .registry import Registry
 
@@ -55,6 +58,11 @@ class Problem:
     file: str
     key: str
     message: str
+
+    def __post_init__(self) -> None:
+        # File names and values come from a clone (issue 6): one printable line each.
+        for name in ("file", "key", "message"):
+            object.__setattr__(self, name, printable(getattr(self, name)))
 
 
 @dataclass(frozen=True)
@@ -74,10 +82,15 @@ def validate(start: Path | None = None) -> Report:
     except CorruptRegistry as exc:
         return Report((problem_from(exc, CONFIG_FILE),))
     problems = _model_folders(registry)
+    shallow = registry.git.run("rev-parse", "--is-shallow-repository").strip() == "true"
     for name in registry.models():
-        problems += _ModelCheck(registry, name).run()
+        try:
+            registry.require_model(name)
+        except CorruptRegistry:
+            continue  # a link on the way, reported above: nothing is read through it
+        problems += _ModelCheck(registry, name).run(tags=not shallow)
     warnings = list(registry.config.warnings)
-    if registry.git.run("rev-parse", "--is-shallow-repository").strip() == "true":
+    if shallow:
         warnings.append(
             "this clone has shallow history, so the from/no_regression policies cannot see "
             "how versions reached their stages; fetch full history (git fetch --unshallow, "
@@ -111,11 +124,20 @@ def _model_folders(registry: Registry) -> list[Problem]:
     base = registry.root / models_dir
     if not base.is_dir():
         return []
+    try:
+        check_real(registry.root, models_dir)
+    except CorruptRegistry as exc:
+        return [_link_problem(exc)]
     problems = []
     for entry in sorted(base.iterdir()):
         if entry.name.startswith(".") or not entry.is_dir():
             continue
         rel = f"{models_dir}/{entry.name}"
+        try:
+            check_real(registry.root, f"{rel}/versions")
+        except CorruptRegistry as exc:
+            problems.append(_link_problem(exc))
+            continue
         try:
             check_name(entry.name)
         except InvalidInput as exc:
@@ -126,6 +148,12 @@ def _model_folders(registry: Registry) -> list[Problem]:
                 rel, "versions", "model folder without a versions/ folder; register a version "
                 "(gitreg register) or remove the folder"))
     return problems
+
+
+def _link_problem(error: CorruptRegistry) -> Problem:
+    """A folder that is a link, maybe out of the repository (issue 6), from paths.py."""
+    link, _, message = str(error).partition(": ")
+    return Problem(link, "link", message)
 
 
 class _ModelCheck:
@@ -140,11 +168,13 @@ class _ModelCheck:
     def add(self, file: str, key: str, message: str) -> None:
         self.problems.append(Problem(file, key, message))
 
-    def run(self) -> list[Problem]:
+    def run(self, *, tags: bool = True) -> list[Problem]:
         self._versions()
         stage_map = self._stages()
         if stage_map is not None:
             self._policies(stage_map)
+        if tags:
+            self._tags()
         return self.problems
 
     # -- version files ------------------------------------------------------------------
@@ -183,6 +213,7 @@ class _ModelCheck:
             self.add(rel, "artifact.path", f"the weights pointer {pointer} is missing; {restore}")
             return
         try:
+            check_real(self.registry.root, pointer)
             data = yamlio.load_file(self.registry.root / pointer, pointer)
         except CorruptRegistry as exc:
             self.problems.append(problem_from(exc, pointer))
@@ -251,6 +282,36 @@ class _ModelCheck:
                              "here")
         return stage_map
 
+    # -- tags ---------------------------------------------------------------------------
+
+    def _tags(self) -> None:
+        """Tags in gitreg's grammar that mark no event of this model: made by hand, or in a
+        crafted clone (issue 6). History and ``which`` ignore them (a tag is only shown
+        with the change its commit made); ``ci event`` refuses them; here they are named.
+        A tag on the commit of its event is read no further; any other gets ``ci event``'s
+        verdict, which reads the tag's commit and its first parent."""
+        from . import ci
+
+        refs = [ref for ref in self.registry.git.tags(f"{self.name}@v*", self.name)
+                if (parse_tag(ref.name) or TagName("")).name == self.name]
+        if not refs:
+            return
+        try:
+            events = self.registry.history_events(self.name)
+        except (CorruptRegistry, NotFound):
+            return  # the files are broken: reported above
+        marked = {(e.version if e.action is Action.REGISTER else e.stage, e.commit)
+                  for e in events}
+        for ref in refs:
+            tag = parse_tag(ref.name)
+            if tag is None or (tag.version or tag.stage, ref.target) in marked:
+                continue
+            try:
+                ci.event(self.registry, ref.name)
+            except GitregError as exc:
+                self.add(f"refs/tags/{ref.name}", "target", f"{exc}; history ignores it: if "
+                         f"nobody made it on purpose, delete it (git tag -d {ref.name})")
+
     # -- policies -----------------------------------------------------------------------
 
     def _policies(self, stage_map: StageMap) -> None:
@@ -271,6 +332,8 @@ class _ModelCheck:
                 record = self.records.get(version)
                 if record is None:
                     continue  # reported above
+                if config.policies[stage].require_signed:  # no exemption: forced ones too
+                    self._signatures(rel, stage, version, events, version in committed[stage])
                 exempt, replaced = _entry(stage, version, committed[stage], events,
                                           exclusive=config.is_exclusive(stage))
                 if exempt:
@@ -282,6 +345,17 @@ class _ModelCheck:
                              f"{CONFIG_FILE}); promote a version that passes, or override on "
                              f"record with `gitreg promote {self.name} {version} {stage} "
                              "--force --reason TEXT` rather than editing stages.yaml by hand")
+
+    def _signatures(self, rel: str, stage: str, version: str, events: list[Event],
+                    in_head: bool) -> None:
+        from . import verify
+
+        for text in verify.signed_problems(self.registry.git, events, self.name, version,
+                                           stage, in_head=in_head):
+            self.add(rel, f"stages.{stage}", f"{self.name} {version}: {text}; "
+                     f"policies.{stage}.require_signed in {CONFIG_FILE} asks for good "
+                     f"signatures: promote it with --sign (gitreg verify {self.name}#{stage} "
+                     "shows each)")
 
 
 def _entry(

@@ -44,6 +44,11 @@ def event(registry: Registry, ref: str) -> Event:
     git = registry.git
     sha = git.resolve(f"refs/tags/{name}")
     if sha is None:
+        # A tag can name a tree or a blob (issue 6: a crafted clone): say so, not "fetch".
+        kind = git.run("cat-file", "-t", f"refs/tags/{name}^{{}}", check=False).strip()
+        if kind:
+            raise InvalidInput(f"tag {name} points at a {kind}, not a commit: it marks no "
+                               "gitreg event")
         raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
     commit = _commit(git, sha)
     models = f"{registry.config.models_dir}/{parsed.name}"
@@ -130,11 +135,12 @@ class _Change:
     event: Event
 
 
-def tag(registry: Registry, *, push: bool = False) -> list[str]:
+def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[str]:
     """Tag the registrations and stage changes on HEAD's first-parent chain that lack one.
 
     Returns the tags created, oldest change first; with ``push`` they go to ``origin`` in
-    one atomic push, and are deleted again locally if that push fails.
+    one atomic push, and are deleted again locally if that push fails. ``sign``: signed
+    tags (``git tag --sign``), for stages whose policy says ``require_signed``.
     """
     git = registry.git
     if git.head() is None:
@@ -156,8 +162,9 @@ def tag(registry: Registry, *, push: bool = False) -> list[str]:
         missing = _untagged(git, registry.history.events())
         env = identity_env(git)
         for change in missing:
-            tx.tag(change.tag, change.event.commit, tag_message(change.event), env)
+            tx.tag(change.tag, change.event.commit, tag_message(change.event), env, sign)
         if push and missing:
+            tx.publishing(REMOTE, [change.tag for change in missing])
             _push(git, [change.tag for change in missing])
     return [change.tag for change in missing]
 

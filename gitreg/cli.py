@@ -20,6 +20,7 @@ from .errors import (
     EXIT_CHECK_FAILED,
     EXIT_CODES,
     EXIT_INTERRUPTED,
+    EXIT_VERIFY_FAILED,
     GitregError,
     InvalidInput,
     NotFound,
@@ -53,6 +54,9 @@ StageArg = Annotated[str, typer.Argument(metavar="STAGE", help="A stage from reg
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 PushOpt = Annotated[bool, typer.Option(
     "--push", help="Also push the commit and tags to origin (atomically, retrying if it moved).")]
+SignOpt = Annotated[bool, typer.Option(
+    "--sign", help="Sign the commits and tags with git's signing set-up (gpg.format, "
+    "user.signingkey; GPG or SSH keys), as `git commit -S` would. See `gitreg verify`.")]
 QuietOpt = Annotated[bool, typer.Option(
     "--quiet", "-q", help="No progress meter (shown only on a terminal, for large weights).")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
@@ -103,9 +107,24 @@ def _warn(registry: "Registry") -> None:
 def _open() -> "Registry":
     from .registry import Registry
 
+    _recover()
     registry = Registry.find()
     _warn(registry)
     return registry
+
+
+def _recover() -> None:
+    """Undo (or keep, if it was pushed) a write that was killed part-way, saying so: every
+    command starts from a state some command left whole (transaction.py)."""
+    from .journal import pending
+
+    root = pending(Path.cwd())
+    if root is not None:
+        from .transaction import recover_interrupted
+
+        note = recover_interrupted(root)
+        if note:
+            typer.echo(f"gitreg: {note}", err=True)
 
 
 def _pairs(values: list[str], what: str, convert: Any) -> dict[str, Any]:
@@ -177,6 +196,7 @@ def register(
     stage: Annotated[OptStr, typer.Option(help="Also promote to this stage.")] = None,
     push: PushOpt = False,
     quiet: QuietOpt = False,
+    sign: SignOpt = False,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
     from . import render
@@ -189,7 +209,7 @@ def register(
     )
     with _meter(f"{name}: pushing weights", quiet) as meter:
         result = registry.register(name, path, version=version, bump=bump, info=info,
-                                   stage=stage, push=push, progress=meter)
+                                   stage=stage, push=push, progress=meter, sign=sign)
     for event in result.events:
         _echo(render.event_line(event))
 
@@ -204,6 +224,7 @@ def promote(
     push: PushOpt = False,
     propose: Annotated[bool, typer.Option(
         help="Commit on a new branch and push it for a pull request instead.")] = False,
+    sign: SignOpt = False,
 ) -> None:
     """Put VERSION in STAGE, replacing the version there if the stage is exclusive."""
     from . import render
@@ -213,9 +234,11 @@ def promote(
         if push:
             raise InvalidInput("--propose pushes a branch for review; it cannot be combined "
                                "with --push")
-        _echo(render.proposal(registry.propose(name, version, stage, force=force, reason=reason)))
+        _echo(render.proposal(registry.propose(name, version, stage, force=force, reason=reason,
+                                               sign=sign)))
         return
-    event = registry.promote(name, version, stage, force=force, reason=reason, push=push)
+    event = registry.promote(name, version, stage, force=force, reason=reason, push=push,
+                             sign=sign)
     _echo(render.event_line(event))
 
 
@@ -225,11 +248,12 @@ def demote(
     stage: StageArg,
     version: Annotated[OptStr, typer.Option(help="For a non-exclusive stage: which one.")] = None,
     push: PushOpt = False,
+    sign: SignOpt = False,
 ) -> None:
     """Take the version out of STAGE."""
     from . import render
 
-    _echo(render.event_line(_open().demote(name, stage, version=version, push=push)))
+    _echo(render.event_line(_open().demote(name, stage, version=version, push=push, sign=sign)))
 
 
 @app.command()
@@ -238,11 +262,12 @@ def rollback(
     stage: StageArg,
     to: Annotated[OptStr, typer.Option(help="Version to return to (default: previous).")] = None,
     push: PushOpt = False,
+    sign: SignOpt = False,
 ) -> None:
     """Return STAGE to the version it held before the current one."""
     from . import render
 
-    _echo(render.event_line(_open().rollback(name, stage, to=to, push=push)))
+    _echo(render.event_line(_open().rollback(name, stage, to=to, push=push, sign=sign)))
 
 
 @app.command("push")
@@ -510,11 +535,13 @@ def ci_event(
 @ci_app.command("tag")
 def ci_tag(
     push: Annotated[bool, typer.Option(help="Push the new tags to origin, atomically.")] = False,
+    sign: Annotated[bool, typer.Option(
+        "--sign", help="Sign the tags (git tag --sign) with CI's own key.")] = False,
 ) -> None:
     """Tag the registrations and stage changes that reached this branch without a tag."""
     from . import ci
 
-    created = ci.tag(_open(), push=push)
+    created = ci.tag(_open(), push=push, sign=sign)
     _echo("\n".join(created) if created else "nothing to tag")
 
 
@@ -551,6 +578,7 @@ def check_(json: JsonOpt = False) -> None:
     dependencies and promotion policies. Exits 10 with one line per problem."""
     from . import check, render
 
+    _recover()
     report = check.validate(Path.cwd())
     for warning in report.warnings:
         typer.echo(f"gitreg: warning: {warning}", err=True)
@@ -558,6 +586,32 @@ def check_(json: JsonOpt = False) -> None:
     if not report.ok:
         typer.echo(f"gitreg: check found {len(report.problems)} problem(s)", err=True)
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command("verify")
+def verify_(
+    ref: Annotated[OptStr, typer.Argument(
+        metavar="NAME[@VERSION|#STAGE]",
+        help="A model, a version (NAME@1.2.0) or a stage (NAME#production); default: every "
+        "version in a stage.")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Do not fetch missing weights from the DVC remote (they fail).")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Check the signatures of the commits and tags that put a version where it is (its
+    registration, and the promotion or rollback that put it in a stage) and that its weights
+    still match the md5 registered. A good signature needs a trusted key in git's config:
+    gpg.ssh.allowedSignersFile for SSH keys, the GPG keyring for GPG. Exits 12 if anything
+    is unsigned, badly signed, by an unknown key, or corrupt."""
+    from . import render, verify
+
+    result = verify.verify(_open(), ref, fetch=not offline)
+    _echo(render.to_json(render.verify_json(result)) if json else render.verify_text(result))
+    if not result.ok:
+        failed = sum(not t.ok for t in result.targets)
+        typer.echo(f"gitreg: verify: {failed} of {len(result.targets)} failed", err=True)
+        raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
 # Everyday calls that argv.py reads without typer, whose per-command cost (pydantic) would

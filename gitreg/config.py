@@ -17,7 +17,7 @@ SCHEMA_VERSION = 1
 DEFAULT_STAGES = ("dev", "staging", "production")
 DEFAULT_MODEL = "model"
 _KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load"}
-_POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression"}
+_POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression", "require_signed"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class Policy:
     min_metrics: Mapping[str, float] = field(default_factory=dict)
     max_metrics: Mapping[str, float] = field(default_factory=dict)
     no_regression: tuple[str, ...] = ()
+    # Every change of the stage, and the registration of what it holds, carries a good
+    # signature (verify.py); --force does not override it.
+    require_signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,12 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
             isinstance(m, str) for m in no_regression
         ):
             fail(f"{where}.no_regression", "expected a metric name or a list of them")
+        require_signed = spec.get("require_signed", False)
+        if not isinstance(require_signed, bool):
+            fail(f"{where}.require_signed", "expected true or false")
         policies[stage] = Policy(
-            from_stage, bounds["min_metrics"], bounds["max_metrics"], tuple(no_regression)
+            from_stage, bounds["min_metrics"], bounds["max_metrics"], tuple(no_regression),
+            require_signed,
         )
 
     layout = data.get("layout") or {}

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import yamlio
 from .errors import CorruptRegistry, NotFound
 
 DVC_DIR = ".dvc"
@@ -34,7 +35,16 @@ def read_file(root: Path, name: str) -> dict[str, dict[str, str]]:
     if not path.is_file():
         return sections
     section: dict[str, str] | None = None
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    source = f"{DVC_DIR}/{name}"
+    # The committed config comes with a clone: no link out of it, no bytes that are not
+    # UTF-8 (issue 6). config.local is this machine's own.
+    data = yamlio.read_file(path, source, follow_links=name != "config")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptRegistry(f"{source}: not UTF-8 text; restore it (git checkout -- "
+                              f"{source})") from None
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith(("#", ";")):
             continue

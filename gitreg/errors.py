@@ -10,6 +10,8 @@ EXIT_OK = 0
 # `gitreg check` found problems (it prints them, one a line): not an error of the
 # command itself, so no exception class; CI gates on it.
 EXIT_CHECK_FAILED = 10
+# `gitreg verify` found a signature or weights that do not verify (it prints each): likewise.
+EXIT_VERIFY_FAILED = 12
 EXIT_BUG = 70  # EX_SOFTWARE from sysexits.h
 EXIT_INTERRUPTED = 130
 
@@ -18,6 +20,21 @@ class GitregError(Exception):
     """Base of every expected problem; ``exit_code`` is what the CLI exits with."""
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        # Messages quote values from files a cloned registry controls (issue 6): escape
+        # what is not printable (a terminal's escape sequences, line breaks, the
+        # surrogates that stand for bytes that are not UTF-8), so an error stays one
+        # harmless line that any terminal can print.
+        return printable(super().__str__())
+
+
+def printable(text: str) -> str:
+    """``text`` with what is not printable escaped as Python would: ``\\x1b``, ``\\n``,
+    ``\\udcff`` (a byte that is not UTF-8, as ``os.fsdecode`` and git.py decode it)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InvalidInput(GitregError):
@@ -84,6 +101,8 @@ EXIT_CODES: dict[int, str] = {
     PolicyViolation.exit_code: "a promotion policy refused the change",
     EXIT_CHECK_FAILED: "gitreg check found problems (one line each on stdout)",
     NotAnEvent.exit_code: "ci event: the ref is not a gitreg tag (not a gitreg event)",
+    EXIT_VERIFY_FAILED: "gitreg verify found an unsigned or badly signed change, or weights "
+    "that do not match their md5",
     EXIT_BUG: "internal error (a bug: please report it with the traceback)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing was changed",
 }

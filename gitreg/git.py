@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import faults
 from .errors import ToolFailed
 
 
@@ -62,6 +63,7 @@ class Git:
         self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
         """Run git and hand back whatever happened, for callers that read failures."""
+        faults.point("git", " ".join(args[:2]))  # crash tests only (faults.py)
         try:
             return subprocess.run(
                 ["git", *args],
@@ -123,9 +125,11 @@ class Git:
 
     # -- writes -------------------------------------------------------------------------
 
-    def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str]) -> str:
+    def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str],
+               sign: bool = False) -> str:
         """Commit HEAD plus the work-tree content of ``paths``, as ``git commit --only`` would,
         whatever else the index holds; its hooks run (pre-commit, commit-msg, post-commit).
+        Signed with git's own signing set-up when ``sign`` or ``commit.gpgSign`` says so.
 
         Built with plumbing on a temporary index: ``git commit`` refreshes the whole index,
         which at 30,000 tracked files (10,000 versions) costs ~0.3 s a commit and grows with
@@ -158,8 +162,7 @@ class Git:
                     message = handle.read()
                 tree = self.run("write-tree", env=index).strip()
         parents = ["-p", head] if head is not None else []
-        commit = self.run("commit-tree", tree, *parents, "-F", "-", input=message.encode(),
-                          env=env).strip()
+        commit = self._commit_tree(tree, parents, message, env, sign)
         subject = message.splitlines()[0] if message else ""
         # Compare-and-swap: if HEAD moved since we read it, fail rather than lose a commit.
         self.run("update-ref", "-m", f"commit: {subject}", "HEAD", commit, head or "0" * 40)
@@ -245,13 +248,36 @@ class Git:
                 + (f": {said}" if said else "") + "; nothing was committed"
             )
 
-    def tag(self, name: str, commit: str, message: str, env: Mapping[str, str]) -> None:
+    def _commit_tree(self, tree: str, parents: Sequence[str], message: str,
+                     env: Mapping[str, str], sign: bool) -> str:
+        # `git commit` signs when commit.gpgSign is set; plumbing's commit-tree does not, so
+        # gitreg reads it itself: its commits are signed exactly when `git commit`'s would be.
+        sign = sign or self.run("config", "--type=bool", "--get", "commit.gpgsign",
+                                check=False).strip() == "true"
+        args = ["commit-tree", tree, *parents, *(["-S"] if sign else []), "-F", "-"]
+        if not sign:
+            return self.run(*args, input=message.encode(), env=env).strip()
+        proc = self.attempt(*args, input=message.encode(), env=env)
+        if proc.returncode != 0:
+            raise ToolFailed(signing_failed("commit", proc.stderr))
+        return proc.stdout.decode().strip()
+
+    def tag(self, name: str, commit: str, message: str, env: Mapping[str, str],
+            sign: bool = False) -> None:
+        """An annotated tag; signed (``git tag --sign``) when ``sign`` or ``tag.gpgSign``."""
         # "--" ends options: a name is never parsed as a flag (names are allowlisted too).
-        self.run("tag", "--annotate", "--file=-", "--", name, commit,
-                 input=message.encode(), env=env)
+        args = ["tag", "--annotate", *(["--sign"] if sign else []), "--file=-", "--", name,
+                commit]
+        if not sign:
+            self.run(*args, input=message.encode(), env=env)
+            return
+        proc = self.attempt(*args, input=message.encode(), env=env)
+        if proc.returncode != 0:
+            raise ToolFailed(signing_failed("tag", proc.stderr))
 
     def commit_beside(
-        self, base: str, files: Mapping[str, bytes], message: str, env: Mapping[str, str]
+        self, base: str, files: Mapping[str, bytes], message: str, env: Mapping[str, str],
+        sign: bool = False,
     ) -> str:
         """A commit of ``base`` plus ``files``, made without touching the index or work tree.
 
@@ -267,8 +293,7 @@ class Git:
                 self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
                          env=index)
             tree = self.run("write-tree", env=index).strip()
-        return self.run("commit-tree", tree, "-p", base, "-F", "-", input=message.encode(),
-                        env=env).strip()
+        return self._commit_tree(tree, ["-p", base], message, env, sign)
 
 
 def identity_env(git: Git) -> dict[str, str]:
@@ -312,6 +337,13 @@ def _kind(mode: str) -> str:
 
 def _mode(path: Path) -> str:
     return "100755" if os.stat(path).st_mode & 0o111 else "100644"
+
+
+def signing_failed(what: str, stderr: bytes) -> str:
+    said = last_lines(stderr.decode("utf-8", "replace")) or "no message"
+    return (f"signing the {what} failed ({said}); set up git's signing (gpg.format, "
+            "user.signingkey; see README, Signed promotions) or do not sign (no --sign, "
+            "commit.gpgSign and tag.gpgSign off); nothing was changed")
 
 
 def last_lines(text: str, count: int = 3) -> str:

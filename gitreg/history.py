@@ -200,6 +200,9 @@ class History:
             else:
                 prefix = f"{event.model}/{event.stage}/"
                 candidates = [t for t in tags if t.startswith(prefix)]
+            # Only a tag on the event's own commit names it: one in gitreg's grammar on any
+            # other commit (by hand, or a crafted clone) is ignored here, refused by `ci
+            # event` and reported by `gitreg check` (issue 6).
             tag = next((t for t in candidates if tags.get(t) == event.commit), None)
             result.append(replace(event, tag=tag) if tag else event)
         return result
@@ -236,14 +239,19 @@ def stage_changes(
         added = [v for v in new if v not in old]
         removed = [v for v in old if v not in new]
         previous = old[-1] if len(old) == 1 or removed else None
+        told = next((t for t in said if t.get("stage") == stage
+                     and t.get("model", after.name) == after.name
+                     and t.get("action") in {a.value for a in Action}), None)
         if removed and not added:
+            back = told.get("version") if told and told["action"] == Action.ROLLBACK else None
+            if back in new:  # a stage of several rolled back to a version it also held
+                events.append(_event(commit, after.name, Action.ROLLBACK, back, told,
+                                     stage=stage, previous=removed[0]))
+                continue
             for version in removed:
                 events.append(_event(commit, after.name, Action.DEMOTE, None,
                                      stage=stage, previous=version))
             continue
-        told = next((t for t in said if t.get("stage") == stage
-                     and t.get("model", after.name) == after.name
-                     and t.get("action") in {a.value for a in Action}), None)
         action = Action(told["action"]) if told else Action.PROMOTE
         for version in added:
             events.append(_event(commit, after.name, action, version, told, stage=stage,

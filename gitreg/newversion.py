@@ -76,7 +76,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise InvalidInput(f"metadata file {path} does not exist")
     try:
-        data = yamlio.load_file(path, str(path))
+        data = yamlio.load_file(path, str(path), follow_links=True)
     except CorruptRegistry as exc:
         raise InvalidInput(str(exc)) from None
     if not isinstance(data, dict):

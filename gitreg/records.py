@@ -139,8 +139,25 @@ class _Fields:
         sub = self.sub(key, optional=True)
         for name, value in sub.data.items():
             if not _is_plain(value):
-                sub.fail(str(name), "expected numbers, strings, booleans, lists or mappings")
+                sub.fail(str(name), "expected numbers, strings, booleans, lists or mappings, "
+                         "nested at most 20 deep")
         return {str(k): v for k, v in sub.data.items()}
+
+
+def _relative_path(f: _Fields, key: str) -> str:
+    """A path inside the registry: relative, ``/``-separated, no ``..``, no control
+    characters. A cloned registry is untrusted (issue 6): the path becomes a file name on
+    disk (``get -o``) and a line of ``git cat-file --batch`` input (remote_registry.py)."""
+    path: str = f.text(key)
+    parts = path.split("/")
+    if (
+        any(part in ("", ".", "..") for part in parts)
+        or "\\" in path
+        or not path.isprintable()
+    ):
+        f.fail(key, f"{path!r} is not a plain relative path inside the registry; restore the "
+               "file (git checkout -- FILE)")
+    return path
 
 
 def is_number(value: object) -> bool:
@@ -177,7 +194,7 @@ def version_from_dict(data: Any, source: str) -> VersionRecord:
         f.fail("name/version", f"{name}@{version} is not a valid name and SemVer version")
     art = f.sub("artifact")
     artifact = Artifact(
-        path=art.text("path"),
+        path=_relative_path(art, "path"),
         format=art.text("format"),
         md5=art.text("md5"),
         size=art.integer("size"),

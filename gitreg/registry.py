@@ -32,6 +32,7 @@ from .names import FIRST_VERSION, Version, check_name, parse_version
 from .newversion import Bump as Bump
 from .newversion import NewVersion as NewVersion
 from .newversion import draft
+from .paths import check_real, check_tree
 from .records import (
     StageMap,
     VersionRecord,
@@ -169,6 +170,7 @@ class Registry:
 
     def require_model(self, name: str) -> str:
         check_name(name)
+        check_real(self.root, f"{self._model_path(name)}/versions")  # no links (issue 6)
         if not (self.root / self._model_path(name) / "versions").is_dir():
             known = ", ".join(self.models()[:10]) or "none yet"
             raise NotFound(f"unknown model {name!r} (models: {known}); see `gitreg list`")
@@ -298,11 +300,13 @@ class Registry:
         stage: str | None = None,
         push: bool = False,
         progress: Progress | None = None,
+        sign: bool = False,
     ) -> Registered:
         """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``.
 
         With ``push``, the commit and tags go to ``origin`` atomically; if someone pushed
         first, the registration is replayed on their tip (a ``--bump`` is recomputed).
+        ``sign``: commits and tags signed with git's signing set-up (verify.py).
         """
         check_name(name)
         info = info or NewVersion()
@@ -313,17 +317,18 @@ class Registry:
             raise InvalidInput("give either --version or --bump, not both")
         if stage is not None:
             self.config.check_stage(stage)
+            self._gate_signing(stage, sign)
         # Validate the whole record before anything is written.
         draft(name, self._next_version(name, version, bump), info)
         records: list[VersionRecord] = []
 
         def change(tx: Transaction) -> list[Event]:
             record, events = self._register_in(
-                tx, name, source, self._next_version(name, version, bump), info, progress
+                tx, name, source, self._next_version(name, version, bump), info, progress, sign
             )
             records[:] = [record]
             if stage is not None:
-                events.append(self._apply(tx, *self.plan_promotion(record, stage, None)))
+                events.append(self._apply(tx, *self.plan_promotion(record, stage, None), sign))
             return events
 
         events = self._publish(change, push=push)
@@ -331,7 +336,7 @@ class Registry:
 
     def _register_in(
         self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion,
-        progress: Progress | None = None,
+        progress: Progress | None = None, sign: bool = False,
     ) -> tuple[VersionRecord, list[Event]]:
         from .serialize import detect_format
         from .weights import Weights
@@ -350,6 +355,7 @@ class Registry:
         artifacts = f"{self._model_path(name)}/artifacts/{version}"
         stages_rel = self.stages_path(name)
         tx.require_clean([version_rel, artifacts, stages_rel])
+        check_tree(self.root, artifacts)  # a link planted there would write outside
         weights = Weights(self.root)
         tx.created(self.root / artifacts)
         stored, _ = weights.store(source, artifacts)
@@ -368,8 +374,8 @@ class Registry:
             tx.write(stages_rel, self.stages_text(StageMap(name)))
             paths.append(stages_rel)
         event = Event(name, Action.REGISTER, version)
-        commit = tx.commit(commit_message(event), paths, env)
-        tx.tag(tag, commit, tag_message(event), env)
+        commit = tx.commit(commit_message(event), paths, env, sign)
+        tx.tag(tag, commit, tag_message(event), env, sign)
         return record, [replace(event, commit=commit, tag=tag, author=record.registered_by)]
 
     def _next_version(self, name: str, version: str | None, bump: Bump | None) -> str:
@@ -392,15 +398,18 @@ class Registry:
         force: bool = False,
         reason: str | None = None,
         push: bool = False,
+        sign: bool = False,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
         record = self.record(name, version)
         self.config.check_stage(stage)
         if force and not reason:
             raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
+        self._gate_signing(stage, sign)
         forced = reason if force else None
         return self._stage_change(
-            name, stage, lambda: self.plan_promotion(record, stage, forced), push=push
+            name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
+            sign=sign,
         )
 
     def propose(
@@ -411,15 +420,17 @@ class Registry:
         *,
         force: bool = False,
         reason: str | None = None,
+        sign: bool = False,
     ) -> Proposal:
         """Commit a promotion on a new branch and push it for review; no tag until merged."""
         record = self.record(name, version)
         self.config.check_stage(stage)
         if force and not reason:
             raise InvalidInput("--force needs --reason TEXT, which is recorded in the commit")
+        self._gate_signing(stage, sign)
         from .sharing import Sharing
 
-        return Sharing(self).propose(record, stage, reason if force else None)
+        return Sharing(self).propose(record, stage, reason if force else None, sign=sign)
 
     def plan_promotion(
         self, record: VersionRecord, stage: str, forced: str | None
@@ -458,11 +469,13 @@ class Registry:
         return policy.violations(self.config, stage, record, replaced, stage_map, been)
 
     def demote(
-        self, name: str, stage: str, *, version: str | None = None, push: bool = False
+        self, name: str, stage: str, *, version: str | None = None, push: bool = False,
+        sign: bool = False,
     ) -> Event:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
         self.require_model(name)
         self.config.check_stage(stage)
+        self._gate_signing(stage, sign)
         if version is not None:
             version = parse_version(version)
 
@@ -483,14 +496,16 @@ class Registry:
             event = Event(name, Action.DEMOTE, None, stage, removed)
             return stage_map.with_stage(stage, new), event
 
-        return self._stage_change(name, stage, plan, push=push)
+        return self._stage_change(name, stage, plan, push=push, sign=sign)
 
     def rollback(
-        self, name: str, stage: str, *, to: str | None = None, push: bool = False
+        self, name: str, stage: str, *, to: str | None = None, push: bool = False,
+        sign: bool = False,
     ) -> Event:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
         self.require_model(name)
         self.config.check_stage(stage)
+        self._gate_signing(stage, sign)
         if to is not None:
             to = self.record(name, to).version
 
@@ -506,36 +521,64 @@ class Registry:
                 new: tuple[str, ...] = (target,)
             elif current is None:
                 new = (target,)
-            else:
-                new = tuple(target if v == current else v for v in held)
+            else:  # the target may be held already (a stage of several): then once
+                new = tuple(dict.fromkeys(target if v == current else v for v in held))
             event = Event(name, Action.ROLLBACK, target, stage, current)
             return stage_map.with_stage(stage, new), event
 
-        return self._stage_change(name, stage, plan, push=push)
+        return self._stage_change(name, stage, plan, push=push, sign=sign)
 
     def _stage_change(
-        self, name: str, stage: str, plan: Callable[[], tuple[StageMap, Event]], *, push: bool
+        self, name: str, stage: str, plan: Callable[[], tuple[StageMap, Event]], *, push: bool,
+        sign: bool = False,
     ) -> Event:
         """Apply a planned stage change; with ``push``, replay it if the remote moved on,
         unless that model's stage itself changed there (a conflict)."""
         (event,) = self._publish(
-            lambda tx: [self._apply(tx, *plan())],
+            lambda tx: [self._apply(tx, *plan(), sign)],
             push=push,
             guard=lambda: self.stage_map(name).versions_in(stage),
         )
         return event
 
-    def _apply(self, tx: Transaction, stage_map: StageMap, event: Event) -> Event:
+    def _apply(self, tx: Transaction, stage_map: StageMap, event: Event,
+               sign: bool = False) -> Event:
         assert event.stage is not None
+        gated = self._requires_signed(event.stage)
+        if gated:
+            from . import verify
+
+            verify.require_sign(event.stage, sign)  # the policy may have come with a catch-up
+        if gated and event.version is not None:
+            # What the stage will hold must have been registered under a good signature too.
+            verify.refuse(event.stage, verify.signed_problems(
+                self.git, self.history.events(stage_map.name), stage_map.name, event.version,
+                None))
         rel = self.stages_path(stage_map.name)
         tx.require_clean([rel])
         tx.write(rel, self.stages_text(stage_map))
         env = identity_env(self.git)
-        commit = tx.commit(commit_message(event), [rel], env)
+        commit = tx.commit(commit_message(event), [rel], env, sign)
         position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
         tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
-        tx.tag(tag, commit, tag_message(event), env)
+        tx.tag(tag, commit, tag_message(event), env, sign)
+        if gated:
+            from . import verify
+
+            # A signature nobody can verify (a key not in the allowed signers) is refused,
+            # and the transaction undoes the commit and the tag.
+            verify.refuse(event.stage, verify.new_change_problems(self.git, commit, tag))
         return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
+
+    def _requires_signed(self, stage: str) -> bool:
+        rules = self.config.policies.get(stage)
+        return rules is not None and rules.require_signed
+
+    def _gate_signing(self, stage: str, sign: bool) -> None:
+        if self._requires_signed(stage):
+            from . import verify
+
+            verify.require_sign(stage, sign)
 
     def stages_text(self, stage_map: StageMap) -> str:
         return yamlio.dumps(

@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from .check import Problem, Report
     from .diff import FieldChange, VersionDiff
     from .sharing import Proposal
+    from .signatures import Check
+    from .verify import Verification
 
 
 def to_json(data: Any) -> str:
@@ -140,6 +142,38 @@ def check_text(report: Report) -> str:
 def check_json(report: Report) -> dict[str, Any]:
     return {"ok": report.ok, "problems": [asdict(p) for p in report.problems],
             "warnings": list(report.warnings)}
+
+
+# -- verify -----------------------------------------------------------------------------
+
+
+def verify_text(result: Verification) -> str:
+    """A heading per version (``churn#production 1.2.0: ok``), then one line per check."""
+    if not result.targets:
+        return "nothing to verify: no version is in a stage"
+    blocks = []
+    for target in result.targets:
+        where = f"#{target.stage} {target.version}" if target.stage else f"@{target.version}"
+        lines = [f"{target.model}{where}: {'ok' if target.ok else 'FAILED'}"]
+        lines += [f"  {check_line(check)}" for check in target.checks]
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def check_line(check: Check) -> str:
+    ref = check.ref[:12] if check.what.endswith("commit") else check.ref
+    text = f"{check.what} {ref or '-'}: {check.status.value}"
+    if check.signer or check.key:
+        text += f", signed by {check.signer or 'an unknown signer'}"
+        text += f" ({check.key})" if check.key else ""
+    return text + (f": {check.detail}" if check.detail else "")
+
+
+def verify_json(result: Verification) -> dict[str, Any]:
+    return {"ok": result.ok, "targets": [
+        {"model": t.model, "version": t.version, "stage": t.stage, "ok": t.ok,
+         "checks": [{**asdict(c), "status": c.status.value} for c in t.checks]}
+        for t in result.targets]}
 
 
 # -- diff -------------------------------------------------------------------------------

@@ -58,7 +58,9 @@ class Sharing:
             try:
                 with self.registry.transaction() as tx:
                     events = change(tx)
-                    self.sync.push(branch, [e.tag for e in events if e.tag])
+                    tags = [e.tag for e in events if e.tag]
+                    tx.publishing(self.sync.remote, tags)
+                    self.sync.push(branch, tags)
                 return events
             except Rejected:
                 # Exponential backoff with jitter: writers who collided spread out instead
@@ -81,7 +83,8 @@ class Sharing:
             self.sync.fast_forward(branch, self.sync.fetch(branch))
         self.registry.config = config_module.load(self.registry.root)
 
-    def propose(self, record: VersionRecord, stage: str, forced: str | None) -> Proposal:
+    def propose(self, record: VersionRecord, stage: str, forced: str | None, *,
+                sign: bool = False) -> Proposal:
         """Commit the promotion beside the checkout (plumbing) and push it as a new branch."""
         registry, sync = self.registry, self.sync
         base_branch = sync.branch()
@@ -98,7 +101,12 @@ class Sharing:
             head = self.git.head()
             assert head is not None
             files = {registry.stages_path(record.name): registry.stages_text(stage_map).encode()}
-            commit = self.git.commit_beside(head, files, commit_message(event), env)
+            commit = self.git.commit_beside(head, files, commit_message(event), env, sign)
+            rules = registry.config.policies.get(stage)
+            if rules is not None and rules.require_signed:  # verify.py; before any push
+                from . import verify
+
+                verify.refuse(stage, verify.new_change_problems(self.git, commit))
             sync.push_branch(commit, branch)
         author = self.git.run("var", "GIT_AUTHOR_IDENT", env=env).strip().rsplit(" ", 2)[0]
         return Proposal(replace(event, commit=commit, author=author), branch, base_branch, record)

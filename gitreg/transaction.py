@@ -4,6 +4,31 @@ A write takes the registry's lock, checks the files it will touch carry no uncom
 edits, then writes, commits and tags. If anything fails part-way (a DVC error, a hook
 that rejects the commit, Ctrl-C), ``__exit__`` deletes the tags it made, moves the
 branch back, restores the index entries and the files, and releases the lock.
+
+A process killed part-way (SIGKILL, the OOM killer, a power cut) runs no ``__exit__``. For
+that, a transaction keeps a write-ahead journal in the git folder (journal.py): before each
+step (the first write of a file, a folder made for weights, a commit, a tag, a push) it
+appends what it is about to do, with the old ``HEAD`` and each file's previous content, and
+the journal goes when the transaction ends. The next command that finds a journal while no
+live process holds the lock recovers from it, under the lock, and says so in one line on
+stderr. The rule:
+
+- **Kept** if the journal announced a push and the remote holds every one of its tags as
+  the very tag objects of this clone: the change was published (and it was complete
+  locally, since the push is its last step).
+- **Rolled back** otherwise, whatever step it reached: the tags it announced are deleted
+  if they point at the commits it named for them; ``HEAD`` goes back to the old ``HEAD``,
+  but only over the dead writer's own commits (on the same branch, descending from the
+  old ``HEAD``, no more than it announced; anything else is left for a person, and writes
+  stop until the journal is deleted); index entries and files get their previous content
+  (the last written first, so ``stages.yaml`` never names a version file that is gone);
+  temporary files of an interrupted rename and the folders it created are removed.
+
+So a killed write has happened completely or not at all, and running it again does it
+(or says, as for any repeated command, that it is done). Weights objects it put in the DVC
+cache or remote stay: they are named by their content, so they are correct, and the next
+registration of the same weights reuses them. A lock whose process has died is taken
+over, under an ``flock`` so that of two processes finding it, one takes it.
 """
 
 from __future__ import annotations
@@ -15,11 +40,12 @@ import signal
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from . import yamlio
+from . import faults, journal, paths, yamlio
 from .errors import Conflict, GitregError
 from .git import Git
 
@@ -35,27 +61,54 @@ class Lock:
 
     def acquire(self) -> None:
         deadline = time.monotonic() + self.wait
-        while True:
+        while not self._create():
+            holder = self._holder()
+            if self._is_stale(holder):
+                self._remove_stale(holder)
+                continue
+            if time.monotonic() > deadline:
+                raise Conflict(
+                    f"another gitreg process holds {self.path} ({self._holder()}); "
+                    "wait for it to finish, or delete the file if that process is gone"
+                ) from None
+            time.sleep(0.05)
+
+    def _create(self) -> bool:
+        """Make the lock file, owner and all, in one step: linked into place from a file
+        that already holds the owner. A lock made empty and then written could be left
+        empty by a crash in between, and an empty lock can never be judged stale."""
+        faults.point("lock")  # crash tests only (faults.py)
+        draft = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        draft.write_text(self.owner + "\n")
+        try:
+            os.link(draft, self.path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                if self._is_stale():
-                    # Rename first: of two processes that both saw it stale, one wins.
-                    with contextlib.suppress(FileNotFoundError):
-                        os.replace(self.path, f"{self.path}.stale")
-                    continue
-                if time.monotonic() > deadline:
-                    raise Conflict(
-                        f"another gitreg process holds {self.path} ({self._holder()}); "
-                        "wait for it to finish, or delete the file if that process is gone"
-                    ) from None
-                time.sleep(0.05)
-                continue
+                return False
             with os.fdopen(fd, "w") as handle:
                 handle.write(self.owner + "\n")
-            return
+        finally:
+            draft.unlink(missing_ok=True)
+        return True
+
+    def _remove_stale(self, holder: str) -> None:
+        """Remove the lock of ``holder``, found dead, unless someone else got there first.
+
+        Under a second lock that the kernel holds for us (``flock``, dropped when its
+        process dies, however it dies): of two processes that both found the same dead
+        holder, the second sees the first one's new lock and leaves it alone.
+        """
+        with _guard(self.path.with_name(self.path.name + ".guard")):
+            if self._holder() == holder:  # else taken over meanwhile: try again
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(self.path, f"{self.path}.stale")
 
     def release(self) -> None:
+        faults.point("unlock")
         with contextlib.suppress(FileNotFoundError):
             if self._holder() == self.owner:
                 self.path.unlink()
@@ -66,8 +119,9 @@ class Lock:
         except (FileNotFoundError, UnicodeDecodeError):
             return ""
 
-    def _is_stale(self) -> bool:
-        pid_text, _, host = self._holder().partition(" ")
+    @staticmethod
+    def _is_stale(holder: str) -> bool:
+        pid_text, _, host = holder.partition(" ")
         if not pid_text.isdigit() or host != socket.gethostname():
             # Unreadable (being written this instant) or another host's: not ours to judge.
             return False
@@ -84,8 +138,11 @@ class Transaction:
     def __init__(self, git: Git, git_dir: Path) -> None:
         self.git = git
         self.root = git.root
+        self.git_dir = git_dir
         self.lock = Lock(git_dir / "gitreg.lock")
         self.old_head: str | None = None
+        self.recovered: str | None = None  # what recovering a crashed write did, if any
+        self.journal: journal.Journal | None = None
         self._files: dict[str, bytes | None] = {}  # path -> content before, None if absent
         self._created_dirs: list[Path] = []
         self._tags: list[str] = []
@@ -94,7 +151,11 @@ class Transaction:
     def __enter__(self) -> Transaction:
         self.lock.acquire()
         try:
+            self.recovered = journal.recover(self.git, self.git_dir)
+            if self.recovered is not None:
+                warnings.warn(self.recovered, journal.Recovered, stacklevel=2)
             self.old_head = self.git.head()
+            self.journal = journal.Journal(self.git_dir, self.lock.owner, self.old_head)
         except BaseException:
             self.lock.release()
             raise
@@ -110,6 +171,8 @@ class Transaction:
             if exc_type is not None:
                 with _no_interrupts():
                     self._undo()
+            # Done, or undone: nothing for a later command to recover (kept if undo failed).
+            self._journal().close()
         finally:
             self.lock.release()
 
@@ -127,25 +190,42 @@ class Transaction:
 
     def write(self, path: str, text: str) -> None:
         """Write a file under the registry root, remembering what was there."""
-        target = self.root / path
+        target = paths.check_real(self.root, path)  # never through a link (issue 6)
         if path not in self._files:
-            self._files[path] = target.read_bytes() if target.exists() else None
+            before = target.read_bytes() if target.exists() else None
             self._note_new_dirs(target.parent)
+            self._journal().file(path, before)
+            self._files[path] = before
+        faults.point("write", path)  # crash tests only (faults.py)
         yamlio.write_atomic(target, text)
 
     def created(self, path: Path) -> None:
         """Note a file or folder made by other means (the weights), removed on failure."""
         self._note_new_dirs(path.parent)
+        self._journal().note(created=path.relative_to(self.root).as_posix())
         self._created_dirs.append(path)
 
-    def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str]) -> str:
-        commit = self.git.commit(message, paths, env)
+    def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str],
+               sign: bool = False) -> str:
+        self._journal().note(commit=message.partition("\n")[0])
+        commit = self.git.commit(message, paths, env, sign)
         self.commits.append(commit)
         return commit
 
-    def tag(self, name: str, commit: str, message: str, env: Mapping[str, str]) -> None:
-        self.git.tag(name, commit, message, env)
+    def tag(self, name: str, commit: str, message: str, env: Mapping[str, str],
+            sign: bool = False) -> None:
+        self._journal().note(tag=name, target=commit)
+        self.git.tag(name, commit, message, env, sign)
         self._tags.append(name)
+
+    def publishing(self, remote: str, tags: Sequence[str]) -> None:
+        """Say that the change is about to be pushed with ``tags``: once the push is through,
+        recovering from a crash keeps the change instead of undoing it."""
+        self._journal().note(push=remote, tags=list(tags))
+
+    def _journal(self) -> journal.Journal:
+        assert self.journal is not None, "a Transaction is used inside its with-block"
+        return self.journal
 
     # -- undo ---------------------------------------------------------------------------
 
@@ -155,6 +235,7 @@ class Transaction:
         while not folder.exists() and folder != self.root:
             missing, folder = folder, folder.parent
         if missing is not None:
+            self._journal().note(created=missing.relative_to(self.root).as_posix())
             self._created_dirs.append(missing)
 
     def _undo(self) -> None:
@@ -179,7 +260,8 @@ class Transaction:
                 attempt("unstage", "rm", "--cached", "-q", "--ignore-unmatch", "--", *paths)
             else:
                 attempt("unstage", "reset", "-q", self.old_head, "--", *paths)
-        for path, content in self._files.items():
+        # Last written first: stages.yaml goes back before the version file it names goes.
+        for path, content in reversed(self._files.items()):
             target = self.root / path
             if content is None:
                 target.unlink(missing_ok=True)
@@ -206,3 +288,36 @@ def _no_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _guard(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` while the block runs (no guard where there is no
+    ``fcntl``: Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def recover_interrupted(root: Path) -> str | None:
+    """For every command as it starts: if a write in the registry at ``root`` was killed
+    part-way and no live gitreg process holds the lock, recover from it now (see the
+    module docstring) and say what was done. None when there was nothing to do."""
+    git = Git(root)
+    dot_git = root / ".git"
+    git_dir = dot_git if dot_git.is_dir() else Path(
+        git.run("rev-parse", "--absolute-git-dir").strip())
+    lock = Lock(git_dir / "gitreg.lock", wait=0)
+    try:
+        lock.acquire()
+    except Conflict:
+        return None  # a live writer: its journal is no crash's
+    try:
+        return journal.recover(git, git_dir)
+    finally:
+        lock.release()

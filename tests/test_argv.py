@@ -81,7 +81,7 @@ def test_the_lane_takes_the_everyday_calls() -> None:
         "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "json": False}
     assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-push"]) == {
         "name": "churn", "version": "1.0.0", "stage": "production", "force": False,
-        "reason": None, "push": False, "propose": False}
+        "reason": None, "push": False, "propose": False, "sign": False}
 
 
 @pytest.mark.parametrize("call", [

@@ -1,0 +1,356 @@
+"""Crash safety, proven (issue 6): each write command killed with SIGKILL at every point
+where it changes the disk, git or DVC, then the registry checked and the command re-run.
+
+A registry with a bare ``origin`` and a local DVC remote is built once per command. The
+command runs once with ``GITREG_FAULT_TRACE`` (faults.py) to list its points and to learn
+the end state of an uninterrupted run; then, for each point, a fresh copy of the registry
+runs the command with ``GITREG_FAULT_KILL_AT=N`` and the process dies there. After each
+kill:
+
+- right away, before anything repairs it: every tag names a commit on its branch (here
+  and on ``origin``); ``stages.yaml`` names only versions whose file exists, at ``HEAD`` and
+  in the work tree; every version at ``HEAD`` has its weights on the DVC remote;
+- the next gitreg command recovers (by turns: ``gitreg check``, the re-run itself, or the
+  same recovery called in-process) and says so in one line on stderr; what it leaves is
+  exactly the state before the command (refs, index, files) or the state an uninterrupted
+  run ends in, with a clean ``git status``, no journal, no lock, ``check`` passing;
+- re-running the command succeeds and ends where an uninterrupted run ends (same commits,
+  tags, files); if the killed run had already finished (or published) its change, the
+  re-run says it is done, as any repeated command would.
+
+A point before a git call that changes nothing a reader or a later command sees (a read
+such as ``rev-parse``, or ``mktree``, which writes an object nothing refers to yet) leaves
+the same state as the point before it, and runs of identical points leave the same state
+as the first: all are traced and counted, each such class is killed at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import git, snapshot
+
+from gitreg import check
+from gitreg.registry import Registry
+from gitreg.transaction import Lock, recover_interrupted
+
+# git calls after which the registry is as it was before them, for any reader or command:
+# reads, `status` (which may only refresh the index's file times), and writes of objects
+# that nothing refers to yet.
+SAME_STATE = {"rev-parse", "symbolic-ref", "for-each-ref", "cat-file", "var", "log",
+              "rev-list", "config", "ls-remote", "merge-base", "remote", "ls-files", "show",
+              "status", "hash-object", "mktree", "commit-tree"}
+WORKERS = 2
+
+
+# -- the registry each command starts from ---------------------------------------------------
+
+
+def _weights(base: Path, version: str) -> Path:
+    path = base / f"w{version}.bin"
+    path.write_bytes(f"weights {version}\n".encode() * 50)
+    return path
+
+
+def build(base: Path) -> Path:
+    """``base/reg``: churn 1.0.0 (staging, then production) and 1.1.0 (staging), then two
+    stage changes committed by hand and untagged (as a merged pull request leaves them),
+    all pushed to ``base/origin.git``; weights on ``base/storage``. Paths between them are
+    relative, so a copy of ``base`` anywhere is a registry of its own."""
+    git(base, "init", "-q", "--bare", "origin.git")
+    registry = Registry.init(base / "reg", remote=str(base / "storage"))
+    root = registry.root
+    config = root / ".dvc" / "config"
+    config.write_text(config.read_text().replace(str(base / "storage"), "../../storage"))
+    git(root, "commit", "-q", "-am", "DVC remote relative to the clone")
+    git(root, "remote", "add", "origin", "../origin.git")
+    registry = Registry(root)
+    registry.register("churn", _weights(base, "1.0.0"), version="1.0.0")
+    registry.promote("churn", "1.0.0", "staging")
+    registry.promote("churn", "1.0.0", "production")
+    registry.register("churn", _weights(base, "1.1.0"), version="1.1.0")
+    registry.promote("churn", "1.1.0", "staging")
+    for version in ("1.1.0", "1.0.0"):  # untagged: `ci tag` has two to make
+        stage_map = registry.stage_map("churn").with_stage("dev", (version,))
+        (root / registry.stages_path("churn")).write_text(registry.stages_text(stage_map))
+        git(root, "commit", "-q", "-am", f"Promote churn {version} to dev")
+    git(root, "push", "-q", "--atomic", "origin", "main", "--tags")
+    _weights(base, "1.2.0")
+    for repo in (root, base / "origin.git"):  # a few pack files copy faster than loose objects
+        git(repo, "gc", "-q")
+    return root
+
+
+def copy(source: Path, target: Path) -> None:
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+
+
+def unpushed_version(base: Path) -> None:
+    """For ``push``: churn 1.2.0 registered here only, its weights missing from the remote."""
+    registry = Registry(base / "reg")
+    registry.register("churn", base / "w1.2.0.bin", version="1.2.0")
+    record = registry.record("churn", "1.2.0")
+    md5 = record.artifact.md5
+    (base / "storage" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
+
+
+SCENARIOS: dict[str, tuple[tuple[str, ...], Callable[[Path], None] | None]] = {
+    "register": (("register", "churn", "../w1.2.0.bin", "--version", "1.2.0",
+                  "--stage", "production", "--metric", "accuracy=0.9"), None),
+    "promote": (("promote", "churn", "1.1.0", "production"), None),
+    "rollback": (("rollback", "churn", "staging"), None),
+    "promote --push": (("promote", "churn", "1.1.0", "production", "--push"), None),
+    "ci tag --push": (("ci", "tag", "--push"), None),
+    "push": (("push",), unpushed_version),
+}
+
+
+# -- running gitreg ------------------------------------------------------------------------
+
+
+def gitreg(root: Path, args: tuple[str, ...], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitreg", *args], cwd=root, capture_output=True, text=True,
+        env={**os.environ, **env}, timeout=300, check=False,
+    )
+
+
+def kill_points(trace: Path) -> tuple[int, list[int]]:
+    """All points, and those that can leave a state of their own (see the docstring)."""
+    rows = [line.split("\t") for line in trace.read_text().splitlines()]
+    chosen, previous = [], None
+    for number, label, detail in rows:
+        words = detail.split()
+        reads = label == "git" and words[:1] and words[0] in SAME_STATE
+        if (not reads and (label, words[:1]) != previous) or number == "1":
+            chosen.append(int(number))
+        previous = None if reads else (label, words[:1])
+    return len(rows), chosen
+
+
+# -- what must hold ------------------------------------------------------------------------
+
+
+def lines(cwd: Path, *args: str) -> list[str]:
+    return git(cwd, *args).splitlines()
+
+
+def assert_tags_on_branch(repo: Path, branch: str = "main") -> None:
+    """No tag without its commit: every tag names a commit on the branch."""
+    on_branch = set(lines(repo, "rev-list", branch, "--"))
+    for line in lines(repo, "for-each-ref", "--format=%(refname:short) %(*objectname)"
+                      "%(objectname)", "refs/tags"):
+        name, target = line.split(" ")
+        assert target[:40] in on_branch, f"{repo.name}: tag {name} names a commit not on {branch}"
+
+
+def assert_stages_name_present_versions(root: Path, storage: Path, weights: bool) -> None:
+    """stages.yaml names only versions whose file exists, at HEAD and in the work tree;
+    every version at HEAD has its weights on the remote."""
+    models = root / "models"
+    at_head = set(lines(root, "ls-tree", "-r", "--name-only", "HEAD", "--", "models"))
+    for stages in models.glob("*/stages.yaml"):
+        rel = stages.relative_to(root).as_posix()
+        model = stages.parent.name
+        committed = yaml.safe_load(git(root, "show", f"HEAD:{rel}"))
+        for held in _versions(committed):
+            assert f"models/{model}/versions/{held}.yaml" in at_head, (rel, held, "at HEAD")
+        for held in _versions(yaml.safe_load(stages.read_text())):
+            assert (models / model / "versions" / f"{held}.yaml").is_file(), (rel, held)
+    if weights:
+        for rel in at_head:
+            if "/versions/" in rel:
+                md5 = yaml.safe_load(git(root, "show", f"HEAD:{rel}"))["artifact"]["md5"]
+                assert (storage / "files" / "md5" / md5[:2] / md5[2:]).is_file(), rel
+
+
+def _versions(stages: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for held in (stages.get("stages") or {}).values():
+        found += held if isinstance(held, list) else [] if held is None else [str(held)]
+    return found
+
+
+def assert_whole(root: Path, *, lock_gone: bool = True) -> None:
+    """Nothing half-done: clean status, no journal, no temporary file, check ok; no lock,
+    or (before a write took over) one whose process is gone."""
+    assert git(root, "status", "--porcelain", "--untracked-files=all", "--ignored=no") == ""
+    assert not (root / ".git" / "gitreg-journal").exists()
+    lock = root / ".git" / "gitreg.lock"
+    if lock.exists():
+        assert not lock_gone and Lock._is_stale(lock.read_text().strip()), lock.read_text()
+    leftovers = [p for p in root.rglob("*.tmp") if ".git" not in p.parts]
+    assert leftovers == [], leftovers
+    report = check.validate(root)
+    assert report.ok, report.problems
+
+
+def outcome(base: Path) -> dict[str, object]:
+    """What a command's run leaves, in terms that do not depend on the clock: the commits
+    of the branch (subjects), which commit each tag marks, the files at HEAD (version files,
+    which hold their registration time, by name only), here and on origin."""
+    root, origin = base / "reg", base / "origin.git"
+    found: dict[str, object] = {}
+    for where, repo in (("local", root), ("origin", origin)):
+        commits = lines(repo, "rev-list", "--first-parent", "main", "--")
+        found[f"{where} subjects"] = lines(repo, "log", "--format=%s", "--first-parent", "main")
+        found[f"{where} tags"] = sorted(
+            f"{name} -> {commits.index(target[:40]) if target[:40] in commits else target}"
+            for name, target in (line.split(" ") for line in lines(
+                repo, "for-each-ref", "--format=%(refname:short) %(*objectname)%(objectname)",
+                "refs/tags")))
+    found["files"] = sorted(
+        line.split("\t")[1] if "/versions/" in line else line
+        for line in lines(root, "ls-tree", "-r", "HEAD"))
+    found["work tree"] = sorted(str(p.relative_to(root)) for p in (root / "models").rglob("*"))
+    return found
+
+
+# -- the harness ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The registry of ``build``, made once for all the commands (in an environment like
+    the one conftest.isolated gives each test, which is not there yet at module scope)."""
+    base = tmp_path_factory.mktemp("crash")
+    env = base / "_env"
+    (env / "home").mkdir(parents=True)
+    (env / "gitconfig").write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        "[init]\n\tdefaultBranch = main\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(env / "home"))
+        patch.setenv("GIT_CONFIG_GLOBAL", str(env / "gitconfig"))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        patch.setenv("DVC_NO_ANALYTICS", "1")
+        patch.chdir(base)
+        (base / "template").mkdir()
+        build(base / "template")
+    return base / "template"
+
+
+@pytest.mark.parametrize("command", list(SCENARIOS))
+def test_a_command_killed_at_any_point_leaves_a_whole_registry_and_can_be_run_again(
+    command: str, built: Path, tmp_path: Path
+) -> None:
+    args, prepare = SCENARIOS[command]
+    template = tmp_path / "template"
+    copy(built, template)
+    if prepare is not None:
+        prepare(template)
+    before = snapshot(template / "reg")
+    weights_everywhere = prepare is None
+
+    traced = tmp_path / "traced"
+    copy(template, traced)
+    trace = tmp_path / "trace.txt"
+    done = gitreg(traced / "reg", args, GITREG_FAULT_TRACE=str(trace))
+    assert done.returncode == 0, done.stderr
+    expected = outcome(traced)
+    assert expected != outcome(template), "the command changed nothing"
+    repeat = gitreg(traced / "reg", args).returncode  # what running it twice says
+    total, points = kill_points(trace)
+    print(f"\n{command}: {total} points traced, killed at {len(points)}")
+    notes: list[str] = []  # what each recovery said
+
+    def kill_at(point: int) -> None:
+        base = tmp_path / f"kill-{point}"
+        copy(template, base)
+        root = base / "reg"
+        killed = gitreg(root, args, GITREG_FAULT_KILL_AT=str(point))
+        where = f"killed at point {point} of {command!r}"
+        assert killed.returncode == -signal.SIGKILL, f"{where}: exit {killed.returncode}"
+
+        assert_tags_on_branch(root)
+        assert_tags_on_branch(base / "origin.git")
+        assert_stages_name_present_versions(root, base / "storage", weights_everywhere)
+
+        journal = (root / ".git" / "gitreg-journal").exists()
+        finished = not journal and outcome(base) == expected
+        how = point % 4
+        if how == 0:  # the next command is `gitreg check`
+            checked = gitreg(root, ("check",))
+            assert checked.returncode == 0, f"{where}: {checked.stdout}{checked.stderr}"
+            said = _recovery_line(checked.stderr)
+            assert (said is not None) == journal, f"{where}: {checked.stderr}"
+        elif how == 1:  # the same recovery, in-process
+            said = recover_interrupted(root)
+            assert (said is not None) == journal, where
+        if how < 2:
+            assert_whole(root, lock_gone=False)
+            if snapshot(root) != before:
+                assert outcome(base) == expected, f"{where}: neither before nor after"
+                finished = True
+
+        again = gitreg(root, args)
+        if how >= 2:
+            said = _recovery_line(again.stderr)
+            assert (said is not None) == journal, f"{where}: {again.stderr}"
+            finished = finished or "kept it" in again.stderr
+        notes.append(said or "")
+        if finished:
+            # Done before it died: running it again says what it says after any finished
+            # run (exit 5: already in that stage; 4: nothing left to roll back; 0: ci tag).
+            assert again.returncode == repeat, f"{where}: {again.stderr}"
+        else:
+            assert again.returncode == 0, f"{where}: exit {again.returncode}: {again.stderr}"
+        assert outcome(base) == expected, where
+        assert_whole(root)
+        assert_tags_on_branch(root)
+        assert_tags_on_branch(base / "origin.git")
+        assert_stages_name_present_versions(root, base / "storage", True)
+        shutil.rmtree(base)
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for future in [pool.submit(kill_at, point) for point in points]:
+            future.result()
+    if command != "push":  # push writes no journal: there is nothing to roll back
+        assert any("rolled back" in note for note in notes), notes
+    if "--push" in args:  # killed once the push was through: the change stays
+        assert any("kept it" in note for note in notes), notes
+
+
+def _recovery_line(stderr: str) -> str | None:
+    said = [line for line in stderr.splitlines() if "interrupted by a crash" in line]
+    assert len(said) <= 1, stderr
+    return said[0] if said else None
+
+
+def test_a_crashed_write_that_others_built_on_is_left_for_a_person(
+    built: Path, tmp_path: Path
+) -> None:
+    """Rolling back moves HEAD only over the dead writer's own commits: if someone has
+    committed on top since, writes stop with a clear message instead of losing theirs."""
+    args = SCENARIOS["promote"][0]
+    base = tmp_path / "base"
+    copy(built, base)
+    root = base / "reg"
+    trace = tmp_path / "trace.txt"
+    copy(built, tmp_path / "traced")
+    gitreg(tmp_path / "traced" / "reg", args, GITREG_FAULT_TRACE=str(trace))
+    rows = [line.split("\t") for line in trace.read_text().splitlines()]
+    # Just after the commit moved HEAD, before its tag.
+    (after_commit,) = [int(n) for n, label, detail in rows if detail.startswith("update-index")]
+    assert gitreg(root, args, GITREG_FAULT_KILL_AT=str(after_commit)).returncode == -9
+    git(root, "commit", "-q", "--allow-empty", "-m", "someone else's work")
+    head = git(root, "rev-parse", "HEAD")
+
+    refused = gitreg(root, ("promote", "churn", "1.0.0", "dev"))
+
+    assert refused.returncode == 5, refused.stderr
+    assert "cannot be undone safely" in refused.stderr, refused.stderr
+    assert "gitreg-journal" in refused.stderr, refused.stderr
+    assert len(refused.stderr.splitlines()) == 1, refused.stderr
+    assert git(root, "rev-parse", "HEAD") == head
+    assert (root / ".git" / "gitreg-journal").exists()

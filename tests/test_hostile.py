@@ -1,0 +1,462 @@
+"""A cloned registry is untrusted input (issue 6, point 4).
+
+Each hostile registry is made as an attacker would make it: files crafted by hand and
+committed with plain git (symlinks, ``..`` paths, YAML bombs, Python tags, wrong types,
+bytes that are not UTF-8, tags on the wrong commits), then pushed to a bare repository and
+cloned, or read with ``gitreg get --repo``. The commands a user would then run go through
+``python -m gitreg``. Each must end with gitreg's documented exit code and one line on
+stderr naming the file (never exit 70 and a traceback), read and write nothing outside the
+repository (a secret outside it never shows up in any output; a canary folder outside
+stays empty) and run no code from the registry.
+
+The exit codes are written out, as in test_bad_input.py: they are a documented interface.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+from gitreg import ci
+from gitreg.errors import InvalidInput
+from gitreg.registry import NewVersion, Registry
+
+OK = 0
+INVALID_INPUT = 3
+CORRUPT = 7
+CHECK_FAILED = 10
+
+SECRET = "SECRET-4f1d9c"  # in files outside the repository; must never be shown
+V100 = "models/churn/versions/1.0.0.yaml"
+STAGES = "models/churn/stages.yaml"
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, Path]:
+    return {}
+
+
+@pytest.fixture
+def origin(templates: dict[str, Path], tmp_path_factory: pytest.TempPathFactory,
+           tmp_path: Path, weights: Path) -> Path:
+    """A registry with churn 1.0.0 (production) and 1.1.0 (staging), a copy per test.
+
+    It plays the attacker's repository: a test commits its crafted files there, then
+    ``clone`` hands the victim a fresh clone of it.
+    """
+    if "churn" not in templates:
+        base = tmp_path_factory.mktemp("hostile-template")
+        registry = Registry.init(base / "registry", remote=str(base / "storage"))
+        registry.register("churn", weights, version="1.0.0",
+                          info=NewVersion(metrics={"accuracy": 0.9}))
+        registry.register("churn", weights, version="1.1.0",
+                          info=NewVersion(metrics={"accuracy": 0.92}))
+        registry.promote("churn", "1.0.0", "production")
+        registry.promote("churn", "1.1.0", "staging")
+        templates["churn"] = base
+    base = tmp_path / "attacker"
+    shutil.copytree(templates["churn"], base, symlinks=True)
+    # The DVC remote's url is absolute: it moved with the copy, so point it there.
+    config = base / "registry" / ".dvc" / "config"
+    config.write_text(config.read_text().replace(str(templates["churn"]), str(base)))
+    git(base / "registry", "commit", "-qam", "Remote moved")
+    return base / "registry"
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder outside every repository: a secret to keep unread, a canary to keep empty."""
+    folder = tmp_path / "outside"
+    (folder / "canary").mkdir(parents=True)
+    (folder / "versions").mkdir()
+    secret = f"name: churn\nversion: 1.0.0\ndescription: {SECRET}\n"
+    (folder / "secret.yaml").write_text(secret)
+    (folder / "versions" / "1.0.0.yaml").write_text(secret)
+    return folder
+
+
+def commit(root: Path, files: dict[str, str | bytes | Path], message: str = "Crafted") -> None:
+    """Write ``files`` (text, bytes, or a Path: a symlink to it) and commit them with git."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+        if isinstance(content, Path):
+            path.symlink_to(content)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    git(root, "add", "-A", "-f", "--", *files)
+    git(root, "commit", "-q", "-m", message)
+
+
+def clone(origin: Path, tmp_path: Path) -> Path:
+    """The victim's clone of the attacker's registry, through a bare repository."""
+    bare = tmp_path / "origin.git"
+    if not bare.exists():
+        git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(origin, "push", "-q", "--force", "--tags", str(bare), "HEAD:refs/heads/main")
+    work = tmp_path / "clone"
+    shutil.rmtree(work, ignore_errors=True)
+    git(tmp_path, "clone", "-q", str(bare), str(work))
+    return work
+
+
+def gitreg(root: Path, *args: str, code: int, says: tuple[str, ...] = ()) -> str:
+    """Run ``gitreg ARGS`` in ``root``; exit ``code``; stdout and stderr; no traceback.
+
+    A failure is one ``gitreg: error:`` line holding each of ``says``.
+    """
+    try:  # a YAML bomb that went off would never end
+        proc = subprocess.run([sys.executable, "-m", "gitreg", *args], cwd=root,
+                              capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"gitreg {' '.join(args)} ran for a minute")
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output, output
+    assert proc.returncode == code, f"gitreg {' '.join(args)}: exit {proc.returncode}:\n{output}"
+    if code not in (OK, CHECK_FAILED):
+        lines = [line for line in proc.stderr.splitlines()
+                 if not line.startswith("gitreg: warning: ")]
+        assert len(lines) == 1 and lines[0].startswith("gitreg: error: "), proc.stderr
+    for text in says:
+        assert text in output, f"{text!r} not in:\n{output}"
+    assert SECRET not in output
+    return output
+
+
+def untouched(outside: Path) -> None:
+    assert list((outside / "canary").iterdir()) == []
+    assert SECRET in (outside / "secret.yaml").read_text()
+
+
+# -- symbolic links out of the repository ------------------------------------------------------
+
+LINKED = "is a symbolic link"
+
+
+def test_a_version_file_linked_outside_is_not_read(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    commit(origin, {V100: outside / "secret.yaml"})
+    work = clone(origin, tmp_path)
+    assert (work / V100).is_symlink()  # git made the link, as it would for a user
+    for args in (("list",),
+                 ("get", "churn", "--stage", "production", "-o", str(outside / "canary"))):
+        gitreg(work, *args, code=CORRUPT, says=(V100, LINKED))
+    gitreg(work, "check", code=CHECK_FAILED, says=(V100, LINKED))
+    untouched(outside)
+
+
+def test_a_versions_folder_linked_outside_is_not_read(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    commit(origin, {"models/evil/versions": outside / "versions",
+                    "models/evil/stages.yaml": "model: evil\nstages: {production: 1.0.0}\n"})
+    work = clone(origin, tmp_path)
+    gitreg(work, "list", code=CORRUPT, says=("models/evil/versions", LINKED))
+    gitreg(work, "check", code=CHECK_FAILED, says=("models/evil/versions: link: ", LINKED))
+    # Another model of the registry still works.
+    assert gitreg(work, "which", "churn", "production", code=OK).strip() == "1.0.0"
+    untouched(outside)
+
+
+@pytest.mark.parametrize("rel", ["registry.yaml", STAGES, "models"])
+def test_registry_files_linked_outside_are_refused(
+    origin: Path, outside: Path, tmp_path: Path, rel: str
+) -> None:
+    target = outside / "secret.yaml" if rel.endswith(".yaml") else outside
+    commit(origin, {rel: target})
+    work = clone(origin, tmp_path)
+    gitreg(work, "which", "churn", "production", code=CORRUPT, says=(rel, LINKED))
+    untouched(outside)
+
+
+def test_register_never_writes_through_a_planted_link(
+    origin: Path, outside: Path, tmp_path: Path, weights: Path
+) -> None:
+    commit(origin, {"models/churn/artifacts/2.0.0": outside / "canary",
+                    f"models/churn/artifacts/3.0.0/{weights.name}": outside / "canary" / "w"})
+    work = clone(origin, tmp_path)
+    for version in ("2.0.0", "3.0.0"):
+        gitreg(work, "register", "churn", str(weights), "--version", version, code=CORRUPT,
+               says=(f"models/churn/artifacts/{version}", LINKED))
+    untouched(outside)
+    assert git(work, "status", "--porcelain") == ""
+    assert "churn@v2.0.0" not in git(work, "tag")
+
+
+def test_promote_never_writes_through_a_linked_model_folder(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(origin / "models/churn", outside / "canary" / "churn")
+    commit(origin, {"models/churn": outside / "canary" / "churn"})
+    work = clone(origin, tmp_path)
+    before = (outside / "canary" / "churn" / "stages.yaml").read_text()
+    gitreg(work, "promote", "churn", "1.1.0", "production", code=CORRUPT,
+           says=("models/churn", LINKED))
+    assert (outside / "canary" / "churn" / "stages.yaml").read_text() == before
+
+
+# -- crafted weights pointers and artifact paths -----------------------------------------------
+
+
+@pytest.mark.parametrize("path", [
+    "models/churn/artifacts/1.0.0/..", "../../outside/canary/model.bin", "/etc/passwd",
+    "models/churn/artifacts/1.0.0/a\nb",
+])
+def test_an_artifact_path_out_of_the_registry_is_refused(
+    origin: Path, outside: Path, tmp_path: Path, path: str
+) -> None:
+    text = (origin / V100).read_text()
+    old = next(line for line in text.splitlines() if line.startswith("  path: "))
+    quoted = path.replace("\n", "\\n")
+    commit(origin, {V100: text.replace(old, f'  path: "{quoted}"')})
+    work = clone(origin, tmp_path)
+    gitreg(work, "get", "churn", "--version", "1.0.0", "-o", str(outside / "canary"),
+           code=CORRUPT, says=(f"{V100}: artifact.path: ", "not a plain relative path"))
+    if path.endswith(".."):  # Path(path).name: what `get -o FOLDER` would write to
+        gitreg(work, "check", code=CHECK_FAILED, says=(f"{V100}: artifact.path: ",))
+    untouched(outside)
+
+
+def test_a_crafted_pointer_path_is_reported_and_get_writes_only_the_output(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    pointer = next((origin / "models/churn/artifacts/1.0.0").glob("*.dvc"))
+    rel = pointer.relative_to(origin).as_posix()
+    text = pointer.read_text()
+    commit(origin, {rel: text.replace("path: ", "path: ../../../../outside/canary/")})
+    work = clone(origin, tmp_path)
+    gitreg(work, "check", code=CHECK_FAILED, says=(f"{rel}: outs[0].path: ",))
+    out = tmp_path / "deploy"
+    gitreg(work, "get", "churn", "--version", "1.0.0", "-o", str(out / "model.bin"), code=OK)
+    assert [p.name for p in out.iterdir()] == ["model.bin"]
+    untouched(outside)
+
+
+# -- YAML bombs --------------------------------------------------------------------------------
+
+
+def _laughs(levels: int = 9) -> str:
+    lines = ["  lol0: &l0 [lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"  lol{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]")
+    return "\n".join(lines)
+
+
+def test_a_billion_laughs_is_refused_quickly(origin: Path, tmp_path: Path) -> None:
+    text = (origin / V100).read_text().replace("hyperparameters: {}",
+                                               f"hyperparameters:\n{_laughs()}")
+    commit(origin, {V100: text, STAGES: f"model: churn\nstages:\n{_laughs()}\n"})
+    work = clone(origin, tmp_path)
+    for args in (("show", "churn@1.0.0", "--json"), ("list",), ("which", "churn", "staging")):
+        gitreg(work, *args, code=CORRUPT, says=("aliases (*name) expand to more than",))
+    gitreg(work, "history", "churn", code=OK)  # history skips a stages.yaml it cannot read
+    gitreg(work, "check", code=CHECK_FAILED, says=(V100, STAGES))
+
+
+def test_a_self_referencing_alias_is_refused(origin: Path, tmp_path: Path) -> None:
+    commit(origin, {STAGES: "model: churn\nstages: &s {production: *s}\n"})
+    gitreg(clone(origin, tmp_path), "which", "churn", "production", code=CORRUPT,
+           says=(STAGES, "refers to a value that contains it"))
+
+
+@pytest.mark.parametrize("depth", [50, 5000])
+def test_deep_nesting_is_refused(origin: Path, tmp_path: Path, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    text = (origin / V100).read_text().replace("hyperparameters: {}",
+                                               f"hyperparameters: {{deep: {nested}}}")
+    commit(origin, {V100: text})
+    gitreg(clone(origin, tmp_path), "show", "churn@1.0.0", code=CORRUPT, says=(V100,))
+
+
+# -- code in YAML and in weights -------------------------------------------------------------
+
+
+def test_python_tags_run_nothing(origin: Path, outside: Path, tmp_path: Path) -> None:
+    marker = outside / "canary" / "PWNED"
+    evil = f'!!python/object/apply:os.system ["touch {marker}"]'
+    commit(origin, {STAGES: f"model: churn\nstages:\n  production: {evil}\n"})
+    work = clone(origin, tmp_path)
+    gitreg(work, "which", "churn", "production", code=CORRUPT, says=(STAGES, "python/object"))
+    gitreg(work, "check", code=CHECK_FAILED, says=(STAGES,))
+    untouched(outside)
+
+
+def test_a_pickle_in_a_registry_that_asks_for_safe_loading_is_not_loaded(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    from gitreg import ModelRegistry
+    from gitreg.errors import UnsafeLoad
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {outside / 'canary' / 'PWNED'}",))
+
+    registry = Registry(origin)
+    payload = tmp_path / "model.pkl"
+    payload.write_bytes(pickle.dumps(Evil()))
+    registry.register("churn", payload, version="2.0.0")
+    commit(origin, {"registry.yaml": (origin / "registry.yaml").read_text()
+                    + "safe_load: true\n"})
+    work = clone(origin, tmp_path)
+    with pytest.raises(UnsafeLoad):
+        ModelRegistry(str(work)).get_model(version="2.0.0", name="churn")
+    untouched(outside)
+
+
+# -- wrong types and bytes that are not UTF-8 ------------------------------------------------
+
+WRONG = {
+    "name a number": (V100, "name: churn", "name: 123", "name: expected a non-empty string"),
+    "version a list": (V100, "version: 1.0.0", "version: [1]", "version: expected a non-empty"),
+    "artifact a string": (V100, "artifact:\n", "artifact: x\nold_artifact:\n",
+                          "artifact: expected a mapping"),
+    "metrics a list": (V100, "metrics:\n", "metrics: [1, 2]\nold_metrics:\n",
+                       "metrics: expected a mapping"),
+    "size negative": (V100, "size: ", "size: -", "artifact.size: expected a non-negative"),
+    "a timestamp that is none": (V100, "registered_at: '", "registered_at: 2026-13-01\nx: '",
+                                 "a value cannot be read as the type"),
+    "an empty !!int": (V100, "size: ", "size: !!int\nold_size: ",
+                       "a value cannot be read"),
+    "stages a list": (STAGES, "stages:\n", "stages: [1]\nold:\n", "stages: expected a mapping"),
+    "stage a number key": (STAGES, "production: 1.0.0", "7: 1.0.0", "stages.7: not a valid"),
+    "model a mapping": (STAGES, "model: churn", "model: {a: b}", "model: expected a non-empty"),
+    "registry stages a number": ("registry.yaml", "stages:\n", "stages: 5\nold:\n",
+                                 "stages: expected a non-empty list"),
+    "registry policies a list": ("registry.yaml", "policies: {}", "policies: [1]",
+                                 "policies: expected a mapping"),
+    "registry layout escapes": ("registry.yaml", "models_dir: models", "models_dir: ../x",
+                                "layout.models_dir: expected a plain relative folder"),
+    "not UTF-8": (V100, "name: churn", b"name: churn\xff\xfe", "not valid YAML for gitreg"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRONG))
+def test_wrong_types_name_the_file_and_key(origin: Path, tmp_path: Path, case: str) -> None:
+    rel, old, new, says = WRONG[case]
+    data = (origin / rel).read_bytes()
+    assert old.encode() in data
+    commit(origin, {rel: data.replace(old.encode(), new if isinstance(new, bytes)
+                                      else new.encode(), 1)})
+    gitreg(clone(origin, tmp_path), "show", "churn@1.0.0", code=CORRUPT, says=(rel, says))
+
+
+def test_a_dvc_config_that_is_not_utf8_is_named(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    commit(origin, {".dvc/config": (origin / ".dvc/config").read_bytes() + b"# \xff\n"})
+    gitreg(clone(origin, tmp_path), "get", "churn", "--stage", "production",
+           "-o", str(outside / "canary"), code=CORRUPT, says=(".dvc/config: not UTF-8",))
+    untouched(outside)
+
+
+def test_names_that_are_not_utf8_are_reported_not_crashed_on(
+    origin: Path, tmp_path: Path
+) -> None:
+    bad = os.fsdecode(b"models/ev\xffil/versions/1.0.0.yaml")
+    commit(origin, {bad: (origin / V100).read_text()})
+    git(origin, "tag", os.fsdecode(b"ch\xffurn@v1.0.0"))
+    work = clone(origin, tmp_path)
+    assert "churn" in gitreg(work, "list", code=OK)
+    gitreg(work, "history", code=OK)
+    gitreg(work, "check", code=CHECK_FAILED, says=("models/ev\\udcffil: folder name",))
+
+
+def test_an_escape_sequence_in_a_value_is_not_sent_to_the_terminal(
+    origin: Path, tmp_path: Path
+) -> None:
+    text = (origin / V100).read_text().replace("name: churn", 'name: "\\e]0;pwned\\a"')
+    commit(origin, {V100: text})
+    output = gitreg(clone(origin, tmp_path), "show", "churn@1.0.0", code=CORRUPT,
+                    says=(V100, "\\x1b]0;pwned\\x07"))
+    assert "\x1b" not in output
+
+
+# -- tags that look like gitreg's but mark nothing -------------------------------------------
+
+
+def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_check(
+    origin: Path, tmp_path: Path
+) -> None:
+    head = git(origin, "rev-parse", "HEAD").strip()
+    first = git(origin, "rev-list", "--max-parents=0", "HEAD").strip()
+    blob = git(origin, "rev-parse", f"HEAD:{V100}").strip()
+    git(origin, "tag", "churn@v9.9.9", head)  # a version never registered
+    git(origin, "tag", "churn@v1.0.0-rc.1", first)
+    git(origin, "tag", "churn/production/7", first)  # the commit changed no stage
+    git(origin, "tag", "churn/production/8", blob)  # a blob, not a commit
+    git(origin, "tag", "-a", "-m", "inner", "inner", first)
+    git(origin, "tag", "-a", "-m", "tag of a tag", "churn/staging/9", "inner")
+    work = clone(origin, tmp_path)
+    for tag, says in (("churn@v9.9.9", "which did not add models/churn/versions/9.9.9.yaml"),
+                      ("churn@v1.0.0-rc.1", "it marks no registration"),
+                      ("churn/production/7", "it marks no stage change"),
+                      ("churn/staging/9", "it marks no stage change")):
+        with pytest.raises(InvalidInput, match=f"tag {tag} is on commit .*{says}"):
+            ci.event(Registry(work), tag)
+    gitreg(work, "ci", "event", "churn/production/8", "--format", "json", code=INVALID_INPUT,
+           says=("tag churn/production/8 points at a blob, not a commit",))
+    history = gitreg(work, "history", "churn", "--json", code=OK)
+    for tag in ("9.9.9", "rc.1", "production/7", "production/8", "staging/9"):
+        assert tag not in history
+    assert "churn/production/1" in history
+    assert gitreg(work, "which", "churn", "production", code=OK).strip() == "1.0.0"
+    report = gitreg(work, "check", code=CHECK_FAILED)
+    problems = [line.split(": ")[0] for line in report.splitlines()
+                if line.startswith("refs/tags/")]
+    assert problems == ["refs/tags/churn/production/7", "refs/tags/churn/production/8",
+                        "refs/tags/churn/staging/9", "refs/tags/churn@v1.0.0-rc.1",
+                        "refs/tags/churn@v9.9.9"], report
+    # Writes go on, numbering past every tag (never reusing a name).
+    gitreg(work, "promote", "churn", "1.1.0", "production", code=OK,
+           says=("[churn/production/9]",))
+
+
+# -- gitreg get --repo: blobs read from a bare clone -------------------------------------------
+
+
+def test_get_from_a_hostile_repo_url_refuses_without_writing(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    text = (origin / V100).read_text()
+    old = next(line for line in text.splitlines() if line.startswith("  path: "))
+    commit(origin, {
+        V100: text.replace(old, '  path: "models/churn/artifacts/1.0.0/.."'),
+        "models/churn/versions/1.1.0.yaml": outside / "secret.yaml",
+        STAGES: f"model: churn\nstages:\n  production: 1.0.0\n{_laughs()}\n",
+    })
+    clone(origin, tmp_path)
+    bare = str(tmp_path / "origin.git")
+    out = str(outside / "canary")
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    gitreg(cwd, "get", "churn", "--version", "1.0.0", "--repo", bare, "-o", out,
+           code=CORRUPT, says=(f"{V100}: artifact.path: ",))
+    gitreg(cwd, "get", "churn", "--version", "1.1.0", "--repo", bare, "-o", out,
+           code=CORRUPT, says=("models/churn/versions/1.1.0.yaml",))
+    gitreg(cwd, "get", "churn", "--stage", "production", "--repo", bare, "-o", out,
+           code=CORRUPT, says=(STAGES, "aliases"))
+    untouched(outside)
+    assert list(cwd.iterdir()) == []
+
+
+def test_the_template_is_clean(origin: Path, tmp_path: Path) -> None:
+    """The baseline: without a crafted file every command above succeeds."""
+    work = clone(origin, tmp_path)
+    gitreg(work, "check", code=OK)
+    gitreg(work, "which", "churn", "production", code=OK)
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=work, capture_output=True,
+                          text=True, check=True).stdout == ""
