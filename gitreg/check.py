@@ -44,7 +44,8 @@ from pathlib import Path
 from . import policy, yamlio
 from .config import CONFIG_FILE
 from .errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
-from .events import Action, Event, TagName, parse_tag
+from .events import Action, Event, parse_tag
+from .git import TagRef
 from .names import ModelRef, Version, check_name
 from .paths import check_real
 from .records import StageMap, VersionRecord
@@ -83,12 +84,13 @@ def validate(start: Path | None = None) -> Report:
         return Report((problem_from(exc, CONFIG_FILE),))
     problems = _model_folders(registry)
     shallow = registry.git.run("rev-parse", "--is-shallow-repository").strip() == "true"
+    histories = _Histories(registry)
     for name in registry.models():
         try:
             registry.require_model(name)
         except CorruptRegistry:
             continue  # a link on the way, reported above: nothing is read through it
-        problems += _ModelCheck(registry, name).run(tags=not shallow)
+        problems += _ModelCheck(registry, name, histories).run(tags=not shallow)
     warnings = list(registry.config.warnings)
     if shallow:
         warnings.append(
@@ -156,11 +158,44 @@ def _link_problem(error: CorruptRegistry) -> Problem:
     return Problem(link, "link", message)
 
 
+class _Histories:
+    """Every model's events and gitreg tags, each read once for the whole registry: read
+    per model, ``check`` ran git log once per model, minutes at 10,000 versions."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._events: dict[str, list[Event]] | None = None
+        self._tags: dict[str, list[TagRef]] | None = None
+
+    def events(self, name: str) -> list[Event]:
+        if self._events is None:
+            try:
+                every = self.registry.history.events()
+            except (CorruptRegistry, NotFound):
+                self._events = {}  # one model's history is unreadable: read each on its own
+            else:
+                self._events = {model: [] for model in self.registry.models()}
+                for event in every:
+                    self._events.setdefault(event.model, []).append(event)
+        if name not in self._events:
+            return self.registry.history_events(name)
+        return self._events[name]
+
+    def tags(self, name: str) -> list[TagRef]:
+        if self._tags is None:
+            self._tags = {}
+            for ref in self.registry.git.tags():
+                tag = parse_tag(ref.name)
+                if tag is not None:
+                    self._tags.setdefault(tag.name, []).append(ref)
+        return self._tags.get(name, [])
+
+
 class _ModelCheck:
     """The problems of one model's files; ``run`` once."""
 
-    def __init__(self, registry: Registry, name: str) -> None:
-        self.registry, self.name = registry, name
+    def __init__(self, registry: Registry, name: str, histories: _Histories) -> None:
+        self.registry, self.name, self.histories = registry, name, histories
         self.base = f"{registry.config.models_dir}/{name}"
         self.records: dict[str, VersionRecord] = {}  # the readable version files
         self.problems: list[Problem] = []
@@ -181,6 +216,10 @@ class _ModelCheck:
 
     def _versions(self) -> None:
         folder = self.registry.root / self.base / "versions"
+        try:  # all at once when they all read: one cache entry, not one load per version
+            whole = {record.version: record for record in self.registry.versions(self.name)}
+        except (CorruptRegistry, InvalidInput):
+            whole = {}  # each is read on its own below, to name each broken file
         for path in sorted(folder.iterdir(), key=_version_order):
             if path.name.startswith("."):
                 continue
@@ -191,7 +230,7 @@ class _ModelCheck:
                          "<semver>.yaml, e.g. 1.2.0.yaml; rename or remove it")
                 continue
             try:
-                record = self.registry.record(self.name, stem)
+                record = whole.get(stem) or self.registry.record(self.name, stem)
             except CorruptRegistry as exc:
                 self.problems.append(problem_from(exc, rel))
                 continue
@@ -292,12 +331,11 @@ class _ModelCheck:
         verdict, which reads the tag's commit and its first parent."""
         from . import ci
 
-        refs = [ref for ref in self.registry.git.tags(f"{self.name}@v*", self.name)
-                if (parse_tag(ref.name) or TagName("")).name == self.name]
+        refs = self.histories.tags(self.name)
         if not refs:
             return
         try:
-            events = self.registry.history_events(self.name)
+            events = self.histories.events(self.name)
         except (CorruptRegistry, NotFound):
             return  # the files are broken: reported above
         marked = {(e.version if e.action is Action.REGISTER else e.stage, e.commit)
@@ -321,7 +359,7 @@ class _ModelCheck:
             return
         rel = f"{self.base}/stages.yaml"
         try:
-            events = self.registry.history_events(self.name)
+            events = self.histories.events(self.name)
             committed = {s: self.registry.which(self.name, s, rev="HEAD") for s in gated}
         except (CorruptRegistry, NotFound) as exc:
             self.add(rel, "history", f"policies not checked: cannot read this model's history "

@@ -188,22 +188,23 @@ class History:
         # A literal pattern matches refs below it ("churn" -> churn/dev/1), a glob's "*"
         # does not cross "/": so the stage tags are asked for by prefix.
         patterns = [f"{name}@v*", name] if name else []
-        tags = {}
+        at: dict[str, list[str]] = {}  # commit -> gitreg tags on it
         for ref in self.git.tags(*patterns):
-            parsed = parse_tag(ref.name)
-            if parsed is not None:
-                tags[ref.name] = ref.target
+            if parse_tag(ref.name) is not None:
+                at.setdefault(ref.target, []).append(ref.name)
         result = []
         for event in events:
             if event.action is Action.REGISTER and event.version:
-                candidates: Iterable[str] = [version_tag(event.model, event.version)]
+                wanted = version_tag(event.model, event.version)
+                candidates: Iterable[str] = (t for t in at.get(event.commit, ()) if t == wanted)
             else:
                 prefix = f"{event.model}/{event.stage}/"
-                candidates = [t for t in tags if t.startswith(prefix)]
+                candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
             # Only a tag on the event's own commit names it: one in gitreg's grammar on any
             # other commit (by hand, or a crafted clone) is ignored here, refused by `ci
-            # event` and reported by `gitreg check` (issue 6).
-            tag = next((t for t in candidates if tags.get(t) == event.commit), None)
+            # event` and reported by `gitreg check` (issue 6). Looked up by commit: the
+            # events of every model against every tag would be quadratic.
+            tag = next(iter(candidates), None)
             result.append(replace(event, tag=tag) if tag else event)
         return result
 
