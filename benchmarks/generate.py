@@ -31,13 +31,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from isolation import isolate  # benchmarks/isolation.py, beside this script
 
 IDENTITY = "Bench User <bench@example.com>"
 START = 1704110400  # 2024-01-01T12:00:00Z; every event one minute after the one before
@@ -88,39 +89,6 @@ def plan(models: int, versions: int) -> Iterator[Step]:
 def weights_md5(name: str, version: str) -> tuple[str, int]:
     data = f"benchmark weights {name} {version}\n".encode() * 24
     return hashlib.md5(data, usedforsecurity=False).hexdigest(), len(data)
-
-
-# -- environment ------------------------------------------------------------------------
-
-
-def isolate(base: Path) -> None:
-    """Point git, DVC and HOME into ``base``; subprocesses inherit ``os.environ``."""
-    env_dir = base / "_env"
-    home = env_dir / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    gitconfig = env_dir / "gitconfig"
-    settings = (
-        "[user]\n\tname = Bench User\n\temail = bench@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n"
-        "[tag]\n\tgpgsign = false\n[gc]\n\tauto = 0\n"
-    )
-    gitconfig.write_text(settings)
-    # GTO reads git's configuration through libgit2/dulwich, which ignore GIT_CONFIG_GLOBAL.
-    (home / ".gitconfig").write_text(settings)
-    os.environ.update({
-        "HOME": str(home),
-        "GIT_CONFIG_GLOBAL": str(gitconfig),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(env_dir / "dvc-site-cache"),
-        "DVC_GLOBAL_CONFIG_DIR": str(env_dir / "dvc-global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(env_dir / "dvc-system"),
-        "XDG_DATA_HOME": str(env_dir / "xdg-data"),
-    })
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITREG_STORAGE",
-                "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
-                "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
-        os.environ.pop(key, None)
 
 
 # -- git plumbing -----------------------------------------------------------------------

@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scale  # benchmarks/scale.py: build, isolate, timed runs
+from isolation import isolate  # benchmarks/isolation.py
 
 BUCKET = "remote-scale"
 
@@ -129,7 +130,7 @@ def main() -> None:
     sizes = [int(s) for s in options.sizes.split(",")]
     kinds = [{"folder": "storage", "s3": "s3"}[k] for k in options.remotes.split(",")]
     base = Path(tempfile.mkdtemp(prefix="gitreg-remote-scale-"))
-    scale.isolate(base)
+    isolate(base)
     os.environ.update({"AWS_EC2_METADATA_DISABLED": "true",
                        "XDG_CACHE_HOME": str(base / "_env" / "xdg-cache")})
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):

@@ -46,39 +46,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from isolation import isolate  # benchmarks/isolation.py, beside this script
+
 PER_MODEL = 100
 TARGET_MODEL = "model-0000"  # has PER_MODEL versions at every size
 STAGE = "production"
 
-
-# -- environment --------------------------------------------------------------------------
-
-
-def isolate(base: Path) -> None:
-    """Point git, DVC and HOME into ``base``; subprocesses inherit ``os.environ``."""
-    env_dir = base / "_env"
-    home = env_dir / "home"
-    home.mkdir(parents=True)
-    gitconfig = env_dir / "gitconfig"
-    gitconfig.write_text(
-        "[user]\n\tname = Bench User\n\temail = bench@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n"
-        "[tag]\n\tgpgsign = false\n[gc]\n\tauto = 0\n"
-    )
-    os.environ.update({
-        "HOME": str(home),
-        "GIT_CONFIG_GLOBAL": str(gitconfig),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(env_dir / "dvc-site-cache"),
-        "DVC_GLOBAL_CONFIG_DIR": str(env_dir / "dvc-global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(env_dir / "dvc-system"),
-        "XDG_DATA_HOME": str(env_dir / "xdg-data"),
-    })
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITREG_STORAGE",
-                "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
-                "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
-        os.environ.pop(key, None)
 
 
 def git(root: Path, *args: str, input: str | None = None) -> str:

@@ -57,6 +57,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate  # the sibling module, found through the path above
+from isolation import isolate  # benchmarks/isolation.py
 
 STAGE = "production"
 GTO_VENV = Path("/tmp/gitreg-bench-gto-venv")
@@ -412,7 +413,7 @@ def run() -> int:
     base = args.reuse.absolute() if args.reuse else Path(
         tempfile.mkdtemp(prefix="gitreg-suite-", dir="/tmp"))
     base.mkdir(parents=True, exist_ok=True)
-    generate.isolate(base)
+    isolate(base)
     # Bytecode cached, as after `pip install` (pip compiles it) or any first run: with it off
     # (PYTHONDONTWRITEBYTECODE, set in some sandboxes) every command would compile gitreg's
     # sources first. Kept in the temp dir, not in the source tree.

@@ -41,38 +41,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from isolation import isolate  # benchmarks/isolation.py, beside this script
+
 CHUNK = 1 << 20
 STEPS = ("copy", "md5", "register", "dvc add+push", "get", "dvc pull")
 STARTUP = ("gitreg start-up", "dvc start-up")
 
-
-# -- environment --------------------------------------------------------------------------
-
-
-def isolate(base: Path) -> None:
-    """Point git, DVC and HOME into ``base``; subprocesses inherit ``os.environ``."""
-    env_dir = base / "_env"
-    home = env_dir / "home"
-    home.mkdir(parents=True)
-    gitconfig = env_dir / "gitconfig"
-    gitconfig.write_text(
-        "[user]\n\tname = Bench User\n\temail = bench@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n"
-        "[tag]\n\tgpgsign = false\n[gc]\n\tauto = 0\n"
-    )
-    os.environ.update({
-        "HOME": str(home),
-        "GIT_CONFIG_GLOBAL": str(gitconfig),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(env_dir / "dvc-site-cache"),
-        "DVC_GLOBAL_CONFIG_DIR": str(env_dir / "dvc-global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(env_dir / "dvc-system"),
-        "XDG_DATA_HOME": str(env_dir / "xdg-data"),
-        "XDG_CACHE_HOME": str(env_dir / "xdg-cache"),  # gitreg's hashes.db starts empty
-    })
-    for key in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GITREG_STORAGE"):
-        os.environ.pop(key, None)
 
 
 def run(cwd: Path, *args: str) -> None:
