@@ -144,6 +144,16 @@ class Weights:
             if relpath.startswith("/") or {"", ".", ".."} & set(parts) or "\0" in relpath:
                 raise ToolFailed(f"weights listing {artifact.md5} has an unsafe path {relpath!r}")
             self.object_path(md5)  # validates the md5
+        # A name listed twice, or both as a file and as a folder of others ("a" and "a/b"),
+        # cannot be written out: refused, not left to fail half-way (issue 6).
+        names = [relpath for relpath, _ in entries]
+        files = set(names)
+        if len(files) != len(names) or any(
+            relpath.rsplit("/", depth)[0] in files
+            for relpath in names for depth in range(1, relpath.count("/") + 1)
+        ):
+            raise ToolFailed(f"weights listing {artifact.md5} names a path twice, or as both a "
+                             "file and a folder; it is not a DVC folder listing")
         return entries
 
     def _read_verified(self, md5: str) -> bytes:

@@ -6,6 +6,8 @@ get_model never deserializes the bytes (tests/test_weights.py has the single-fil
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pickle
 from pathlib import Path
@@ -14,10 +16,11 @@ import pytest
 from conftest import git, run_cli, write_weights
 from test_serialize import Marker
 
-from gitreg import ModelMetadata, ModelRegistry, hashes
+from gitreg import ModelMetadata, ModelRegistry, hashes, storage
 from gitreg.errors import CorruptRegistry, ToolFailed
+from gitreg.records import Artifact
 from gitreg.registry import Registry
-from gitreg.weights import Weights
+from gitreg.weights import Weights, tree_bytes
 
 
 def tamper(path: Path, data: bytes) -> None:
@@ -56,6 +59,26 @@ def test_a_tampered_folder_listing_is_refused(
     with pytest.raises(ToolFailed, match="corrupt"):
         registry.get("ckpt", version="0.1.0", output=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("names", [["a", "a/b"], ["a/b", "a"], ["x", "x"]])
+def test_a_listing_that_names_a_path_twice_or_as_file_and_folder_is_refused(
+    tmp_path: Path, registry: Registry, folder: Path, names: list[str]
+) -> None:
+    """A crafted listing, content-addressed like any other (its md5 is right), that no
+    folder can hold: refused before anything is written (issue 6)."""
+    weights = Weights(registry.root)
+    inner = registry.register("ckpt", folder).record.artifact
+    some_file = weights.objects(inner)[1]
+    data = tree_bytes([(name, some_file) for name in names])
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
+    storage.receive(io.BytesIO(data), weights.cache, md5)
+    crafted = Artifact(inner.path, "directory", md5, 2, len(names))
+    out = tmp_path / "out"
+    with pytest.raises(ToolFailed, match="names a path twice, or as both a file and a folder"):
+        weights.export(crafted, out)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
 def test_get_model_never_loads_bytes_that_fail_the_check(
