@@ -180,7 +180,10 @@ class Transaction:
 
     def require_clean(self, paths: Sequence[str]) -> None:
         """Refuse to build on uncommitted edits of files this change would commit."""
-        out = self.git.run("status", "--porcelain", "--untracked-files=all", "--", *paths)
+        # --no-optional-locks: status would otherwise rewrite the whole index to refresh
+        # stat data (~0.2 s at 100,000 versions); the commit updates the index anyway.
+        out = self.git.run("--no-optional-locks", "status", "--porcelain",
+                           "--untracked-files=all", "--", *paths)
         dirty = [line[3:] for line in out.splitlines() if line.strip()]
         if dirty:
             raise Conflict(
