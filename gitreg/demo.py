@@ -93,7 +93,8 @@ def run(folder: Path | None, echo: Echo) -> Path:
     shell("gitreg", "which", "churn", "production", "--at", before_upgrade.isoformat())
 
     echo("\n# Share it: the commits and tags go to origin, the weights already went to storage.")
-    shell("git", "push", "--quiet", "--atomic", "origin", "main", "--tags")
+    # HEAD, not a branch name: the branch is whatever `git init` made here (main, master...).
+    shell("git", "push", "--quiet", "--atomic", "origin", "HEAD", "--tags")
     shell("git", "tag", "--list")
 
     echo("\n# A deploy job elsewhere: a fresh clone, the production model, its checksum checked.")

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import git, run_cli
 
 
-def test_demo_runs_the_lifecycle(tmp_path: Path) -> None:
+# "master": git's own default, on a machine whose git sets no init.defaultBranch (a new
+# user's); the demo once pushed "main" by name and failed there.
+@pytest.mark.parametrize("branch", ["main", "master"])
+def test_demo_runs_the_lifecycle(
+    tmp_path: Path, branch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "init.defaultBranch")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", branch)
     proc = run_cli("demo", str(tmp_path / "demo"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
@@ -22,6 +31,8 @@ def test_demo_runs_the_lifecycle(tmp_path: Path) -> None:
     assert at_answer == "1.0.0"
     origin_tags = git(tmp_path / "demo" / "origin.git", "tag").split()
     assert "churn/production/3" in origin_tags and "churn@v1.1.0" in origin_tags
+    branches = git(tmp_path / "demo" / "origin.git", "branch", "--format=%(refname:short)")
+    assert branches.split() == [branch]
     assert (tmp_path / "demo" / "deploy" / "model.pkl").stat().st_size > 0
     # The deployed model is 1.0.0's: it scores what 1.0.0 scored at training.
     trained = out.split("-> train/churn-1.0.0.pkl")[0].rsplit("accuracy ", 1)[1].strip()
