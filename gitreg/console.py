@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .userdirs import user_cache
+
 # The argument lists answered from the cache: the top-level help, nothing that reads a
 # registry (no_args_is_help makes a bare `gitreg` print the same help, as an error).
 HELP_ARGS = ((), ("--help",))
@@ -39,7 +41,7 @@ def run() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = tuple(sys.argv[1:] if argv is None else argv)
     if args in HELP_ARGS and _enabled():
-        folder, key = cache_folder(), key_of(args)
+        folder, key = user_cache("help"), key_of(args)
         cached = load(folder / key) if folder is not None and key is not None else None
         if cached is None:
             cached = render(args)
@@ -92,16 +94,6 @@ def key_of(args: tuple[str, ...]) -> str | None:
     except OSError:
         return None
     return digest.hexdigest()[:40]
-
-
-def cache_folder() -> Path | None:
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):
-        home = os.path.expanduser("~")
-        if home == "~":
-            return None
-        base = os.path.join(home, ".cache")
-    return Path(base) / "gitreg" / "help"
 
 
 def load(path: Path) -> tuple[str, str, int] | None:

@@ -44,6 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from .userdirs import user_cache
+
 CHUNK = 1 << 20
 KERNEL_CHUNK = 64 << 20  # one copy_file_range call; the progress meter moves this often
 FORMAT = 1  # PRAGMA user_version of the store; another value: the table is made anew
@@ -51,16 +53,6 @@ KEEP = 100_000  # rows; older ones go (each row is ~150 bytes)
 _COARSE_CLOCK = 5  # CLOCK_REALTIME_COARSE on Linux, what file timestamps are taken from
 
 Report = Callable[[int], None]
-
-
-def _folder() -> Path | None:
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):
-        home = os.path.expanduser("~")
-        if home == "~":
-            return None
-        base = os.path.join(home, ".cache")
-    return Path(base) / "gitreg"
 
 
 class _Store:
@@ -140,7 +132,7 @@ _stores: dict[Path, _Store] = {}
 def _store() -> _Store | None:
     if os.environ.get("GITREG_NO_CACHE", "") not in ("", "0"):
         return None
-    folder = _folder()
+    folder = user_cache()
     if folder is None:
         return None
     path = folder / "hashes.db"
