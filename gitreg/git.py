@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,81 @@ class Git:
             ref, kind, obj, peeled = line.split("\0")
             refs.append(TagRef(ref.removeprefix("refs/tags/"), peeled or obj, kind == "tag"))
         return refs
+
+    def changed(self, paths: Sequence[str]) -> list[str]:
+        """Files under ``paths`` that ``git status`` would list: staged or unstaged changes
+        against HEAD, conflicts, and untracked files that are not ignored.
+
+        Reads git's index once (``ls-files``) instead of status's read plus its untracked
+        walk: at 100,000 versions the index holds 300,000 entries and status took ~0.2 s
+        of every write, this ~0.09 s (issue 5). File content is compared by hashing it as
+        git would (``hash-object`` applies the path's filters), never by stat data alone.
+        """
+        listing = self.run_bytes("ls-files", "-z", "-t", "--stage", "--others",
+                                 "--exclude-standard", "--", *paths)
+        head = self.head()
+        committed = self._tree_files(head, paths) if head else {}
+        dirty: set[str] = set()
+        indexed: dict[str, tuple[str, str]] = {}
+        compare: dict[str, tuple[str, str]] = {}  # what each work-tree file should be
+        for item in listing.split(b"\0"):
+            tag, _, rest = item.decode("utf-8", "surrogateescape").partition(" ")
+            if tag == "?":
+                dirty.add(rest)  # untracked, not ignored
+            elif rest:
+                meta, _, path = rest.partition("\t")
+                mode, blob, stage = meta.split()
+                indexed[path] = (mode, blob)
+                if stage != "0":
+                    dirty.add(path)  # a conflict
+                elif tag != "S":  # skip-worktree (sparse) entries have no file to compare
+                    compare[path] = (mode, blob)
+        # Staged: added, deleted or changed in the index against HEAD.
+        dirty.update(path for path in indexed.keys() | committed.keys()
+                     if indexed.get(path) != committed.get(path))
+        dirty.update(self._unstaged(compare))
+        return sorted(dirty)
+
+    def _unstaged(self, expected: Mapping[str, tuple[str, str]]) -> list[str]:
+        """Paths whose work-tree file differs from its index entry (mode, blob id)."""
+        dirty, hash_them = [], []
+        for path, (mode, blob) in expected.items():
+            try:
+                found = _mode(self.root / path, follow=False)
+            except (FileNotFoundError, NotADirectoryError):
+                dirty.append(path)  # deleted
+                continue
+            if found == mode == "120000":  # hash-object would hash what the link points at
+                target = os.fsencode(os.readlink(self.root / path))
+                if _blob_id(target, len(blob)) != blob:
+                    dirty.append(path)
+            elif found == mode or ("120000" not in (found, mode) and not self._file_modes()):
+                hash_them.append(path)
+            else:
+                dirty.append(path)  # a link where a file was, or the other way; or chmod
+        if hash_them:
+            names = "".join(f"{path}\n" for path in hash_them)
+            hashed = self.run("hash-object", "--stdin-paths",
+                              input=names.encode("utf-8", "surrogateescape")).split()
+            dirty.extend(path for path, blob in zip(hash_them, hashed, strict=True)
+                         if blob != expected[path][1])
+        return dirty
+
+    def _file_modes(self) -> bool:
+        """Whether git heeds the executable bit here (core.fileMode, true unless set)."""
+        out = self.run("config", "--type=bool", "--get", "core.fileMode", check=False)
+        return out.strip() != "false"
+
+    def _tree_files(self, commit: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """path -> (mode, blob id) of the files under ``paths`` in ``commit``."""
+        out = self.run_bytes("ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths)
+        files = {}
+        for item in out.split(b"\0"):
+            if item:
+                meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
+                mode, _, blob = meta.split()
+                files[path] = (mode, blob)
+        return files
 
     def cat_files(self, specs: Sequence[str]) -> list[bytes | None]:
         """Contents of many ``<rev>:<path>`` objects in one ``cat-file --batch``; None if absent."""
@@ -331,12 +407,24 @@ def _tree_entries(data: bytes, hash_size: int) -> dict[str, tuple[str, str]]:
     return entries
 
 
+def _blob_id(data: bytes, hex_size: int) -> str:
+    """The id git gives a blob of ``data``, in a SHA-1 (40 hex digits) or SHA-256 repo."""
+    import hashlib
+
+    digest = hashlib.sha1 if hex_size == 40 else hashlib.sha256
+    return digest(b"blob %d\0" % len(data) + data).hexdigest()
+
+
 def _kind(mode: str) -> str:
     return {"40000": "tree", "040000": "tree", "160000": "commit"}.get(mode, "blob")
 
 
-def _mode(path: Path) -> str:
-    return "100755" if os.stat(path).st_mode & 0o111 else "100644"
+def _mode(path: Path, follow: bool = True) -> str:
+    """The git file mode of ``path``: executable or not, or (``follow=False``) a link."""
+    info = os.stat(path, follow_symlinks=follow)
+    if stat.S_ISLNK(info.st_mode):
+        return "120000"
+    return "100755" if info.st_mode & 0o111 else "100644"
 
 
 def signing_failed(what: str, stderr: bytes) -> str:

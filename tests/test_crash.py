@@ -49,7 +49,7 @@ from gitreg.transaction import Lock, recover_interrupted
 # that nothing refers to yet.
 SAME_STATE = {"rev-parse", "symbolic-ref", "for-each-ref", "cat-file", "var", "log",
               "rev-list", "config", "ls-remote", "merge-base", "remote", "ls-files", "show",
-              "status", "hash-object", "mktree", "commit-tree"}
+              "status", "hash-object", "mktree", "commit-tree", "ls-tree"}
 WORKERS = 2
 
 

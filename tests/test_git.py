@@ -1,10 +1,16 @@
-"""The git layer's commit: the same commit whether written by folders or by an index."""
+"""The git layer: the same commit whether written by folders or by an index; the clean-tree
+check lists what `git status` lists."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 from conftest import git, write_weights
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gitreg.git import Git
 from gitreg.registry import Registry
@@ -38,3 +44,131 @@ def test_a_commit_of_a_few_folders_equals_one_of_the_whole_index(
     assert by_folders == by_index
     assert git(root, "status", "--porcelain") == ""
     assert "100755 blob" in git(root, "ls-tree", "HEAD", "run.sh")
+
+
+# -- Git.changed: what `git status` would list, from one read of the index (issue 5) -------
+
+IN_SCOPE = ["d", "e.yaml", "new.yaml"]  # the pathspec a write would check
+TRACKED = ["d/a.yaml", "d/b.yaml", "d/sub/c.yaml", "e.yaml", "x/out.yaml"]
+
+
+def _status(root: Path, paths: list[str]) -> list[str]:
+    """What `git status` lists under ``paths``: the verdict Git.changed must match."""
+    out = subprocess.run(
+        ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames",
+         "--", *paths], cwd=root, capture_output=True, check=True).stdout
+    return sorted({item[3:].decode() for item in out.split(b"\0") if item})
+
+
+def _scratch_repo(base: Path) -> Path:
+    root = Path(tempfile.mkdtemp(dir=base))
+    git(root, "init", "--quiet")
+    for path in TRACKED:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(f"{path}\n")
+    (root / ".gitignore").write_text("*.bin\n")
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "start")
+    return root
+
+
+def _apply(root: Path, op: str, path: str) -> None:
+    file = root / path
+    if op in ("edit", "edit+add", "add-then-revert") and file.is_symlink():
+        file.unlink()
+    if op == "edit":
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("changed\n")
+    elif op == "edit+add":
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text("changed and staged\n")
+        git(root, "add", "--", path)
+    elif op == "add-then-revert" and file.exists():
+        before = file.read_bytes()
+        file.write_text("staged only\n")
+        git(root, "add", "--", path)
+        file.write_bytes(before)
+    elif op == "delete" and file.exists():
+        file.unlink()
+    elif op == "rm-cached":
+        git(root, "rm", "--cached", "--quiet", "--ignore-unmatch", "--", path)
+    elif op == "intent-to-add":
+        file.parent.mkdir(parents=True, exist_ok=True)
+        if not file.exists():
+            file.write_text("new\n")
+        git(root, "add", "-N", "--", path)
+    elif op == "ignored":
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.with_suffix(".bin").write_text("weights\n")
+    elif op == "touch" and file.exists():
+        os.utime(file, (1, 1))
+    elif op == "chmod" and file.exists() and not file.is_symlink():
+        file.chmod(0o755)
+    elif op == "symlink":
+        if file.exists() or file.is_symlink():
+            file.unlink()
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.symlink_to("e.yaml")
+
+
+OPS = ["edit", "edit+add", "add-then-revert", "delete", "rm-cached", "intent-to-add",
+       "ignored", "touch", "chmod", "symlink"]
+
+
+@given(steps=st.lists(st.tuples(st.sampled_from(OPS),
+                                st.sampled_from([*TRACKED, "new.yaml", "d/new.yaml"])),
+                      max_size=4))
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_changed_lists_what_git_status_lists(steps: list[tuple[str, str]],
+                                            tmp_path: Path) -> None:
+    root = _scratch_repo(tmp_path)
+    for op, path in steps:
+        _apply(root, op, path)
+    assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE)
+
+
+def test_changed_matches_status_for_conflicts_line_endings_and_sparse_entries(
+    tmp_path: Path
+) -> None:
+    root = _scratch_repo(tmp_path)
+    # A conflict: the same line changed on two branches.
+    git(root, "checkout", "--quiet", "-b", "other")
+    (root / "d/a.yaml").write_text("theirs\n")
+    git(root, "commit", "--quiet", "-am", "theirs")
+    git(root, "checkout", "--quiet", "main")
+    (root / "d/a.yaml").write_text("ours\n")
+    git(root, "commit", "--quiet", "-am", "ours")
+    subprocess.run(["git", "merge", "--quiet", "other"], cwd=root, capture_output=True)
+    assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE) == ["d/a.yaml"]
+    git(root, "merge", "--abort")
+    # A file written with CRLF where git converts line endings on commit: the same content
+    # to git (`git diff` is empty). status lists it anyway, judging by its size; changed()
+    # compares content as the commit will, so a write is not refused for nothing.
+    git(root, "config", "core.autocrlf", "true")
+    (root / "d/b.yaml").write_bytes(b"d/b.yaml\r\n")
+    assert git(root, "diff", "--", "d/b.yaml") == ""
+    assert Git(root).changed(IN_SCOPE) == []
+    (root / "d/b.yaml").write_bytes(b"other\r\n")
+    assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE) == ["d/b.yaml"]
+    git(root, "checkout", "--", "d/b.yaml")
+    # A skip-worktree entry (sparse checkout) whose file is absent is not a change.
+    git(root, "update-index", "--skip-worktree", "d/sub/c.yaml")
+    (root / "d/sub/c.yaml").unlink()
+    assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE) == []
+    # With core.fileMode off, an executable bit is not a change either.
+    (root / "e.yaml").chmod(0o755)
+    assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE) == ["e.yaml"]
+    git(root, "config", "core.fileMode", "false")
+    assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE) == []
+
+
+def test_changed_in_a_repository_without_commits(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    git(root, "init", "--quiet")
+    assert Git(root).changed(["registry.yaml"]) == []
+    (root / "registry.yaml").write_text("x\n")
+    assert Git(root).changed(["registry.yaml"]) == _status(root, ["registry.yaml"])
+    git(root, "add", "registry.yaml")
+    assert Git(root).changed(["registry.yaml"]) == ["registry.yaml"]
