@@ -63,6 +63,9 @@ STAGE = "production"
 GTO_VENV = Path("/tmp/gitreg-bench-gto-venv")
 COMMANDS = ["--help", "which", "show NAME", "history NAME", "list", "ci event",
             "register", "promote"]
+# git's own cost in the same clone, for the writes above (see git_baselines).
+GIT_COMMIT = "git add+commit"
+GIT_UPDATE_INDEX = "git update-index"
 # Issue 5's targets: seconds of wall time per cold run, by size (None: no target).
 TARGETS: dict[str, dict[int, float]] = {
     "--help": {10_000: 0.2, 100_000: 0.2},
@@ -102,13 +105,14 @@ class TimedOut(Failed):
 
 
 def timed(argv: list[str], cwd: Path, *, check: bool = True, timeout: float | None = None,
-          env: dict[str, str] | None = None) -> tuple[float, float, str]:
+          env: dict[str, str] | None = None, stdin: str | None = None
+          ) -> tuple[float, float, str]:
     """Run ``argv`` in a new process: wall seconds, CPU seconds (with its children), stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     try:
         proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False,
-                              timeout=timeout, env=env)
+                              timeout=timeout, env=env, input=stdin)
     except subprocess.TimeoutExpired:
         raise TimedOut(f"{' '.join(argv)} did not finish in {timeout:.0f} s") from None
     wall = time.perf_counter() - start
@@ -226,6 +230,22 @@ def repetition(sized: Sized, rep: int, gitreg: list[str], weights: Path) -> None
     _, _, held = timed([*gitreg, "which", sized.model, STAGE], root)
     if held.strip() != version:
         raise SystemExit(f"after promote, which says {held.strip()!r}, expected {version}")
+    git_baselines(sized, version)
+
+
+def git_baselines(sized: Sized, version: str) -> None:
+    """What git itself takes for a one-file change in the same clone: any commit there
+    reads and rewrites git's index, whose size grows with the registry (issue 5)."""
+    root, runs = sized.root, sized.gitreg
+    notes = root / "BENCHMARK-NOTES.txt"
+    with notes.open("a") as handle:
+        handle.write(f"{version}\n")
+    add = timed(["git", "add", notes.name], root)
+    commit = timed(["git", "commit", "--quiet", "--no-verify", "-m", f"Notes {version}"], root)
+    runs.add(GIT_COMMIT, add[0] + commit[0], add[1] + commit[1])
+    entry = timed(["git", "ls-files", "--stage", "--", notes.name], root)[2]
+    wall, cpu, _ = timed(["git", "update-index", "--index-info"], root, stdin=entry)
+    runs.add(GIT_UPDATE_INDEX, wall, cpu)
 
 
 def gto_repetition(sized: Sized, rep: int, gto: Path, timeout: float) -> None:
@@ -324,11 +344,11 @@ def report(results: list[Sized], repeat: int, gto_repeats: dict[int, int],
         lines.append(f"{s.size:,} versions ({s.size // 100} models x 100 versions): medians "
                      f"of {repeat} gitreg runs" + (f" and {gto_runs} GTO run(s)" if gto_runs
                                                    else "") + ", seconds")
-        lines.append(f"{'command':<14} {'gitreg wall':>11} {'cpu':>6} {'GTO wall':>9} "
+        lines.append(f"{'command':<16} {'gitreg wall':>11} {'cpu':>6} {'GTO wall':>9} "
                      f"{'cpu':>7} {'gitreg/GTO':>10}  target")
         for command in COMMANDS:
             ours, theirs = s.gitreg.median(command), s.gto.median(command)
-            row = f"{command:<14} "
+            row = f"{command:<16} "
             row += f"{ours[0]:11.3f} {ours[1]:6.3f} " if ours else f"{'-':>11} {'-':>6} "
             if theirs:
                 row += f"{theirs[0]:9.2f} {theirs[1]:7.2f} "
@@ -342,13 +362,46 @@ def report(results: list[Sized], repeat: int, gto_repeats: dict[int, int],
             if target is not None and ours:
                 row += f"  {'ok' if ours[0] <= target else 'MISSED'} (<= {target:g})"
             lines.append(row)
+        for command in (GIT_COMMIT, GIT_UPDATE_INDEX):
+            ours = s.gitreg.median(command)
+            if ours:
+                lines.append(f"{command:<16} {ours[0]:11.3f} {ours[1]:6.3f}   (git itself, "
+                             "one file, same clone)")
         for command, why in {**s.gto.unfinished, **s.gto.failed}.items():
             lines.append(f"  GTO {command}: {why}")
         lines.append("")
+    lines.extend(growth(results))
     lines.append("Each run is a new process; wall and CPU (user+sys, with the git processes it "
                  "ran) medians; gitreg/GTO is the ratio of wall times; target: issue 5's "
                  "budget in wall seconds.")
     return "\n".join(lines)
+
+
+def growth(results: list[Sized]) -> list[str]:
+    """How writes grow from the smallest size to the largest, next to git's own commit in
+    the same clones; and the writes without the one index rewrite each makes."""
+    small, large = (results[0], results[-1]) if len(results) > 1 else (None, None)
+    if small is None or large is None:
+        return []
+    lines = [f"Growth from {small.size:,} to {large.size:,} versions, wall (cpu) medians:"]
+
+    def ratio(command: str) -> str:
+        a, b = small.gitreg.median(command), large.gitreg.median(command)
+        return f"{b[0] / a[0]:.2f}x ({b[1] / a[1]:.2f}x)" if a and b else "-"
+
+    for command in ("register", "promote", GIT_COMMIT, GIT_UPDATE_INDEX):
+        lines.append(f"  {command:<16} {ratio(command)}")
+    for command in ("register", "promote"):
+        own = []
+        for s in (small, large):
+            write, index = s.gitreg.median(command), s.gitreg.median(GIT_UPDATE_INDEX)
+            if write and index:
+                own.append(write[0] - index[0])
+        if len(own) == 2:
+            lines.append(f"  {command} less git's index rewrite: {own[0]:.3f} -> {own[1]:.3f} s"
+                         f" ({own[1] / own[0]:.2f}x)")
+    lines.append("")
+    return lines
 
 
 def machine() -> list[str]:
@@ -472,7 +525,7 @@ def run() -> int:
     print()
     print("All gitreg runs, wall seconds in order:")
     for s in results:
-        for command in COMMANDS:
+        for command in (*COMMANDS, GIT_COMMIT, GIT_UPDATE_INDEX):
             walls = s.gitreg.wall.get(command, [])
             print(f"  {s.size:>7,} {command:<13} " + " ".join(f"{w:.3f}" for w in walls))
     return 0
