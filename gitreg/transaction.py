@@ -144,6 +144,7 @@ class Transaction:
         self.recovered: str | None = None  # what recovering a crashed write did, if any
         self.journal: journal.Journal | None = None
         self._files: dict[str, bytes | None] = {}  # path -> content before, None if absent
+        self._checked: set[str] = set()  # paths require_clean found clean
         self._created_dirs: list[Path] = []
         self._tags: list[str] = []
         self.commits: list[str] = []
@@ -180,7 +181,12 @@ class Transaction:
 
     def require_clean(self, paths: Sequence[str]) -> None:
         """Refuse to build on uncommitted edits of files this change would commit."""
-        dirty = self.git.changed(paths)
+        # Once found clean, a path changes only by this transaction's own writes, which a
+        # second look would take for a user's edit (register --stage checks stages.yaml,
+        # then promotes); and each look reads git's whole index (0.09 s at 100,000 versions).
+        todo = [path for path in paths if path not in self._checked]
+        dirty = self.git.changed(todo) if todo else []
+        self._checked.update(todo)
         if dirty:
             raise Conflict(
                 f"{dirty[0]} has uncommitted changes; commit or discard them "

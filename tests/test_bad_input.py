@@ -332,3 +332,50 @@ def test_a_missing_argument_is_a_usage_error(churn: Path) -> None:
     assert "missing argument 'stage'" in proc.stderr.lower()
     assert "Traceback" not in proc.stdout + proc.stderr
     assert snapshot(churn) == before
+
+
+# -- uncommitted edits of the files a write would commit -----------------------------------
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["edited", "edited-and-staged"])
+def test_promote_refuses_a_hand_edit_of_stages_yaml(churn: Path, staged: bool) -> None:
+    edit(churn, STAGES_FILE, "1.1.0", "1.0.0")
+    if staged:
+        git(churn, "add", STAGES_FILE)
+    refused(churn, "promote", "churn", "1.1.0", "production", code=5,
+            says=(STAGES_FILE, "uncommitted changes", "git checkout --"))
+
+
+def test_register_with_a_stage_refuses_a_change_staged_and_then_reverted(
+    churn: Path, weights: Path
+) -> None:
+    """The work tree looks committed, git's index does not: the write would lose it."""
+    before = (churn / STAGES_FILE).read_text()
+    edit(churn, STAGES_FILE, "1.1.0", "1.0.0")
+    git(churn, "add", STAGES_FILE)
+    (churn / STAGES_FILE).write_text(before)
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0", "--stage", "dev",
+            code=5, says=(STAGES_FILE, "uncommitted changes"))
+
+
+def test_register_refuses_an_untracked_file_in_its_artifacts_folder(
+    churn: Path, weights: Path
+) -> None:
+    draft = churn / "models/churn/artifacts/2.0.0/README.md"
+    draft.parent.mkdir()
+    draft.write_text("a hand-written note\n")
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0", code=5,
+            says=("models/churn/artifacts/2.0.0/README.md", "uncommitted changes"))
+    assert draft.read_text() == "a hand-written note\n"
+
+
+def test_a_write_goes_ahead_beside_ignored_and_unrelated_changes(
+    churn: Path, weights: Path
+) -> None:
+    (churn / "NOTES.md").write_text("not the registry's\n")
+    (churn / "models/churn/artifacts/1.0.0/scratch.bin").write_text("ignored by git\n")
+    (churn / ".gitignore").write_text("*.bin\n")
+    proc = run_cli("register", "churn", str(weights), "--version", "2.0.0", "--stage", "dev",
+                   cwd=churn)
+    assert proc.returncode == 0, proc.stderr
+    assert "?? NOTES.md" in git(churn, "status", "--porcelain")
