@@ -169,13 +169,23 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if exc_type is not None:
-                with _no_interrupts():
-                    self._undo()
-            # Done, or undone: nothing for a later command to recover (kept if undo failed).
-            self._journal().close()
+            if exc_type is None:
+                try:
+                    self.git.follow_head()  # the one index rewrite of the change (issue 5)
+                except BaseException:
+                    self._undo_and_close()
+                    raise
+            else:
+                self._undo_and_close()
+                return
+            self._journal().close()  # done: nothing for a later command to recover
         finally:
             self.lock.release()
+
+    def _undo_and_close(self) -> None:
+        with _no_interrupts():
+            self._undo()
+        self._journal().close()  # undone (kept, for the next command, if undo failed)
 
     # -- what a write does --------------------------------------------------------------
 
@@ -185,6 +195,8 @@ class Transaction:
         # second look would take for a user's edit (register --stage checks stages.yaml,
         # then promotes); and each look reads git's whole index (0.09 s at 100,000 versions).
         todo = [path for path in paths if path not in self._checked]
+        if todo:
+            self.git.follow_head()  # else this change's own commits would look staged
         dirty = self.git.changed(todo) if todo else []
         self._checked.update(todo)
         if dirty:
@@ -213,7 +225,7 @@ class Transaction:
     def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str],
                sign: bool = False) -> str:
         self._journal().note(commit=message.partition("\n")[0])
-        commit = self.git.commit(message, paths, env, sign)
+        commit = self.git.commit(message, paths, env, sign, update_index=False)  # see __exit__
         self.commits.append(commit)
         return commit
 
@@ -226,6 +238,7 @@ class Transaction:
     def publishing(self, remote: str, tags: Sequence[str]) -> None:
         """Say that the change is about to be pushed with ``tags``: once the push is through,
         recovering from a crash keeps the change instead of undoing it."""
+        self.git.follow_head()  # a published change is kept: its index must be right
         self._journal().note(push=remote, tags=list(tags))
 
     def _journal(self) -> journal.Journal:
@@ -252,6 +265,7 @@ class Transaction:
             except GitregError as exc:
                 errors.append(f"{step}: {exc}")
 
+        self.git.index_behind.clear()  # the reset below puts the index back as it was
         for tag in reversed(self._tags):
             attempt("delete tag", "tag", "-d", "--", tag)
         paths = list(self._files)
