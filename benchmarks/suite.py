@@ -17,11 +17,14 @@ on model-0042 (100 versions at every size), and GTO's equivalents (``gto --help`
 ``gto check-ref TAG``, ``gto register NAME HEAD --version``, ``gto assign NAME --version
 --stage``; before each ``gto register`` an empty commit, untimed, gives it a new commit to
 tag). Every repetition registers and promotes a new version in both, so reads run after
-writes, as in use. Wall and CPU time (user+sys of the command and of the git processes it
-ran) are both reported: the machine may be shared, and CPU time is what load disturbs
-least. A GTO command still running after --gto-timeout seconds is stopped and reported as
-taking longer; every other gto command but --help rebuilds the same state, so they are then
-not run at that size.
+writes, as in use; then git's own one-file ``git add`` + ``git commit`` and a one-entry
+``git update-index`` in the same gitreg clone, since any commit there rewrites git's index,
+whose size grows with the registry. With two sizes, the report ends with how the writes grow
+from one to the other, next to git's own, and less their one index rewrite. Wall and CPU
+time (user+sys of the command and of the git processes it ran) are both reported: the
+machine may be shared, and CPU time is what load disturbs least. A GTO command still running
+after --gto-timeout seconds is stopped and reported as taking longer; every other gto
+command but --help rebuilds the same state, so they are then not run at that size.
 
 Before the repeated runs, each gitreg read command runs once with no cache
 (``.git/gitreg-cache`` removed): the first command after a clone; ``history NAME`` once more
