@@ -44,8 +44,13 @@ def _parse_version(data: bytes, source: str) -> tuple[VersionRecord, Order]:
 
 
 def _pack_version(value: tuple[VersionRecord, Order]) -> tuple[Any, Order]:
+    # What dataclasses.astuple gives, without its deep copy of every value: _interned
+    # builds new containers anyway, and astuple was a fifth of a cold `gitreg list`.
     record, order = value
-    return _interned(dataclasses.astuple(record)), order
+    fields = [getattr(record, name) for name in _RECORD]
+    for index, _, names in _NESTED:
+        fields[index] = tuple(getattr(fields[index], name) for name in names)
+    return _interned(tuple(fields)), order
 
 
 def _interned(value: Any) -> Any:

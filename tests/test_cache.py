@@ -337,3 +337,38 @@ def test_linked_worktree(populated: Registry, monkeypatch: pytest.MonkeyPatch,
     git(populated.root, "worktree", "add", "--quiet", str(other), "-b", "elsewhere")
     assert (other / ".git").is_file()
     assert_fresh(monkeypatch, other)
+
+
+def test_a_version_with_every_field_comes_back_from_the_cache_as_it_was_read() -> None:
+    """The cache packs a version field by field (parsers.py): nested values, the artifact
+    and the lineage must come back equal, and as dataclasses.astuple would have packed them."""
+    import dataclasses
+    import pickle
+
+    from gitreg import parsers
+
+    text = b"""\
+name: churn
+version: 1.2.0
+registered_at: '2026-11-26T10:00:00+00:00'
+registered_by: Test User <test@example.com>
+trained_at: '2026-11-25T09:00:00+00:00'
+model_type: sklearn.ensemble.RandomForestClassifier
+hyperparameters: {n_estimators: 300, grid: {depth: [4, 8, 16]}, tags: [a, b], rate: 0.1,
+  on: true, none: null}
+metrics: {accuracy: 0.93, loss: 0.2}
+features: [age, tenure]
+description: retrained
+labels: [weekly]
+artifact: {path: models/churn/artifacts/1.2.0/model.pkl, format: pickle,
+  md5: 0123456789abcdef0123456789abcdef, size: 1234}
+lineage: {code_commit: 0123456789abcdef0123456789abcdef01234567, data: {train: abc123},
+  depends_on: [features@2.1.0], parent: 1.1.0}
+"""
+    record, order = parsers.VERSIONS.parse(text, "churn/1.2.0")
+    packed = parsers.VERSIONS.pack((record, order))
+    assert packed == (parsers._interned(dataclasses.astuple(record)), order)
+    again, again_order = parsers.VERSIONS.unpack(pickle.loads(pickle.dumps(packed)))
+    assert (again, again_order) == (record, order)
+    assert again.lineage.depends_on == ("features@2.1.0",)
+    assert again.hyperparameters["grid"] == {"depth": [4, 8, 16]}
