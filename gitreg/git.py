@@ -115,6 +115,8 @@ class Git:
         of every write, this ~0.09 s (issue 5). File content is compared by hashing it as
         git would (``hash-object`` applies the path's filters), never by stat data alone.
         """
+        if not paths:
+            return []  # no pathspec would mean every file
         listing = self.run_bytes("ls-files", "-z", "-t", "--stage", "--others",
                                  "--exclude-standard", "--", *paths)
         head = self.head()

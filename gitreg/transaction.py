@@ -197,7 +197,7 @@ class Transaction:
         todo = [path for path in paths if path not in self._checked]
         if todo:
             self.git.follow_head()  # else this change's own commits would look staged
-        dirty = self.git.changed(todo) if todo else []
+        dirty = self.git.changed(todo)
         self._checked.update(todo)
         if dirty:
             raise Conflict(

@@ -212,3 +212,9 @@ def test_register_with_a_stage_rewrites_the_index_once_unless_a_hook_looks(
     assert rewrites == (2 if post_commit_hook else 1)
     if post_commit_hook:
         assert seen.read_text() == "", "the hook saw an index behind its commit"
+
+
+def test_changed_of_no_paths_is_nothing_not_everything(registry: Registry) -> None:
+    (registry.root / "registry.yaml").write_text("edited\n")
+    assert Git(registry.root).changed([]) == []
+    assert Git(registry.root).changed(["registry.yaml"]) == ["registry.yaml"]
