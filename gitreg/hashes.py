@@ -44,6 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from . import cachefile
 from .userdirs import user_cache
 
 CHUNK = 1 << 20
@@ -72,10 +73,19 @@ class _Store:
                 # A crash may lose rows; a lost row only means hashing again.
                 db.execute("PRAGMA synchronous=OFF")
                 if db.execute("PRAGMA user_version").fetchone()[0] != FORMAT:
-                    db.execute("DROP TABLE IF EXISTS known")
-                    db.execute("CREATE TABLE IF NOT EXISTS known "
-                               "(file TEXT PRIMARY KEY, state TEXT)")
-                    db.execute(f"PRAGMA user_version={FORMAT}")
+                    # Made anew under the write lock, looking again once holding it: two
+                    # processes creating the store at once would otherwise both drop the
+                    # table, the second one after the first had written rows to it.
+                    db.execute("BEGIN IMMEDIATE")
+                    try:
+                        if db.execute("PRAGMA user_version").fetchone()[0] != FORMAT:
+                            db.execute("DROP TABLE IF EXISTS known")
+                            db.execute("CREATE TABLE known (file TEXT PRIMARY KEY, state TEXT)")
+                            db.execute(f"PRAGMA user_version={FORMAT}")
+                        db.execute("COMMIT")
+                    except BaseException:
+                        db.execute("ROLLBACK")
+                        raise
             except BaseException:
                 db.close()
                 raise
@@ -130,7 +140,7 @@ _stores: dict[Path, _Store] = {}
 
 
 def _store() -> _Store | None:
-    if os.environ.get("GITREG_NO_CACHE", "") not in ("", "0"):
+    if not cachefile.enabled():
         return None
     folder = user_cache()
     if folder is None:
