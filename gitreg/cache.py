@@ -30,19 +30,17 @@ import hashlib
 import os
 import pickle
 import stat as stat_module
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from . import yamlio
+from . import cachefile, yamlio
 
 T = TypeVar("T")
 
 CACHE_DIR = "gitreg-cache"  # in the git folder: never seen by git as a file to commit
 FORMAT = b"gitreg-cache 2\n"
-_DIGEST = 16
 
 
 def blob_id(data: bytes) -> str:
@@ -61,15 +59,11 @@ def schema(*classes: type) -> str:
                     for c in classes)
 
 
-def enabled() -> bool:
-    return os.environ.get("GITREG_NO_CACHE", "") in ("", "0")
-
-
 class Store:
     """Cache files of one repository: ``load``/``save`` whole values by kind and key."""
 
     def __init__(self, folder: Path | None) -> None:
-        self.folder = folder if enabled() else None
+        self.folder = folder if cachefile.enabled() else None
 
     def _path(self, kind: str, key: str) -> Path | None:
         return None if self.folder is None else self.folder / kind / key
@@ -77,15 +71,8 @@ class Store:
     def load(self, kind: str, key: str) -> Any:
         """The value saved under ``kind``/``key``, or ``None`` if there is no good one."""
         path = self._path(kind, key)
-        if path is None:
-            return None
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        head = len(FORMAT) + _DIGEST
-        payload = data[head:]
-        if data[:len(FORMAT)] != FORMAT or data[len(FORMAT):head] != _checksum(payload):
+        payload = None if path is None else cachefile.read(path, FORMAT)
+        if payload is None:
             return None
         try:
             return pickle.loads(payload)
@@ -101,23 +88,7 @@ class Store:
             payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError):
             return
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:12]}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(FORMAT + _checksum(payload) + payload)
-            os.replace(tmp, path)
-            tmp = None
-        except OSError:
-            pass
-        finally:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-
-
-def _checksum(payload: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=_DIGEST).digest()
+        cachefile.write(path, FORMAT, payload)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,9 +21,9 @@ import importlib.util
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from . import cachefile
 from .userdirs import user_cache
 
 # The argument lists answered from the cache: the top-level help, nothing that reads a
@@ -31,7 +31,6 @@ from .userdirs import user_cache
 HELP_ARGS = ((), ("--help",))
 FORMAT = b"gitreg-help 1\n"
 KEEP = 16  # entries kept: a few terminal widths, and the last versions of the sources
-_DIGEST = 16
 
 
 def run() -> None:
@@ -40,7 +39,7 @@ def run() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = tuple(sys.argv[1:] if argv is None else argv)
-    if args in HELP_ARGS and _enabled():
+    if args in HELP_ARGS and cachefile.enabled():
         folder, key = user_cache("help"), key_of(args)
         cached = load(folder / key) if folder is not None and key is not None else None
         if cached is None:
@@ -98,13 +97,8 @@ def key_of(args: tuple[str, ...]) -> str | None:
 
 def load(path: Path) -> tuple[str, str, int] | None:
     """An entry, or None if it is missing or damaged."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    head = len(FORMAT) + _DIGEST
-    payload = data[head:]
-    if data[:len(FORMAT)] != FORMAT or data[len(FORMAT):head] != _checksum(payload):
+    payload = cachefile.read(path, FORMAT)
+    if payload is None:
         return None
     parts = payload.split(b"\0", 2)
     if len(parts) != 3:
@@ -119,29 +113,12 @@ def load(path: Path) -> tuple[str, str, int] | None:
 def save(folder: Path, key: str, entry: tuple[str, str, int]) -> None:
     """Write an entry in one step; drop old ones beyond ``KEEP``. Failures are ignored."""
     out, err, code = entry
-    payload = f"{code}\0{len(out)}\0{out}{err}".encode()
-    tmp = None
+    if not cachefile.write(folder / key, FORMAT, f"{code}\0{len(out)}\0{out}{err}".encode()):
+        return
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key[:12]}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(FORMAT + _checksum(payload) + payload)
-        os.replace(tmp, folder / key)
-        tmp = None
         entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")),
                          key=lambda e: e.stat().st_mtime_ns, reverse=True)
         for old in entries[KEEP:]:
             os.unlink(old.path)
     except OSError:
         pass
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-
-
-def _checksum(payload: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=_DIGEST).digest()
-
-
-def _enabled() -> bool:
-    return os.environ.get("GITREG_NO_CACHE", "") in ("", "0")
