@@ -158,9 +158,15 @@ def _finish(root: Path, phases: dict[str, float]) -> None:
 
 def build_gitreg(root: Path, storage: Path, models: int, versions: int) -> dict[str, float]:
     """A gitreg registry of ``models`` x ``versions``; returns seconds per phase."""
-    from gitreg import yamlio
-    from gitreg.events import Action, Event, commit_message, stage_tag, tag_message, version_tag
-    from gitreg.records import (
+    from gitreg.core.events import (
+        Action,
+        Event,
+        commit_message,
+        stage_tag,
+        tag_message,
+        version_tag,
+    )
+    from gitreg.core.records import (
         Artifact,
         Lineage,
         StageMap,
@@ -168,8 +174,9 @@ def build_gitreg(root: Path, storage: Path, models: int, versions: int) -> dict[
         stages_to_dict,
         version_to_dict,
     )
-    from gitreg.registry import Registry
-    from gitreg.weights import pointer_text
+    from gitreg.repo import yamlio
+    from gitreg.service.registry import Registry
+    from gitreg.weights.dvc import pointer_text
 
     phases: dict[str, float] = {}
     start = time.perf_counter()

@@ -61,8 +61,8 @@ def prepare(base: Path, size: int, endpoint: str) -> Path:
     """A registry of ``size`` versions with its folder remote ``storage`` and remote ``s3``."""
     import boto3
 
-    from gitreg import remotes
-    from gitreg.registry import Registry
+    from gitreg.service import remotes
+    from gitreg.service.registry import Registry
 
     root = base / f"registry-{size}"
     start = time.perf_counter()
@@ -81,8 +81,9 @@ def prepare(base: Path, size: int, endpoint: str) -> Path:
 
 def measure_once(root: Path, work: Path, remote: str, rep: int,
                  timings: scale.Timings) -> None:
-    from gitreg import dvcconfig, remotes
-    from gitreg.registry import Registry
+    from gitreg.service import remotes
+    from gitreg.service.registry import Registry
+    from gitreg.weights import dvcconfig
 
     remotes.set_default(Registry(root), remote)
     version = f"3.{rep}.{['storage', 's3'].index(remote)}"

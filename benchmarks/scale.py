@@ -130,11 +130,18 @@ def build(root: Path, storage: Path, size: int, *, pack: bool, deep: bool) -> di
     Committed as ONE commit with all tags on it, or (``deep``) as one commit per
     registration and per stage change, each tagged, the way real use grows a registry.
     """
-    from gitreg import dvcconfig, yamlio
-    from gitreg.events import Action, Event, commit_message, stage_tag, version_tag
-    from gitreg.records import Artifact, StageMap, VersionRecord, stages_to_dict, version_to_dict
-    from gitreg.registry import Registry
-    from gitreg.weights import pointer_text
+    from gitreg.core.events import Action, Event, commit_message, stage_tag, version_tag
+    from gitreg.core.records import (
+        Artifact,
+        StageMap,
+        VersionRecord,
+        stages_to_dict,
+        version_to_dict,
+    )
+    from gitreg.repo import yamlio
+    from gitreg.service.registry import Registry
+    from gitreg.weights import dvcconfig
+    from gitreg.weights.dvc import pointer_text
 
     phases: dict[str, float] = {}
     start = time.perf_counter()
@@ -334,7 +341,7 @@ COMMANDS = ("startup (--help)", "register", "promote", "get --version", "which",
 
 def measure_once(root: Path, work: Path, rep: int, timings: Timings) -> None:
     """One run of every timed command; ``rep`` numbers the new version it registers."""
-    from gitreg import dvcconfig
+    from gitreg.weights import dvcconfig
 
     cache = dvcconfig.cache_dir(root)
     version = f"2.0.{rep}"
@@ -392,8 +399,8 @@ def naive_dvc(root: Path, storage: Path, repeat: int) -> dict[str, float]:
     """
     from dvc.repo import Repo
 
-    from gitreg import yamlio
-    from gitreg.weights import quiet_dvc
+    from gitreg.repo import yamlio
+    from gitreg.weights.dvcconfig import quiet_dvc
 
     quiet_dvc()
 

@@ -11,19 +11,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import ModelMetadata, ModelRegistry, ModelStage
-    from .errors import GitregError
-    from .events import Action, Event
-    from .registry import Registry
+    from gitreg.api import ModelMetadata, ModelRegistry, ModelStage
+    from gitreg.core.events import Action, Event
+    from gitreg.errors import GitregError
+    from gitreg.service.registry import Registry
 
 _WHERE = {
     "ModelMetadata": "api",
     "ModelRegistry": "api",
     "ModelStage": "api",
     "GitregError": "errors",
-    "Action": "events",
-    "Event": "events",
-    "Registry": "registry",
+    "Action": "core.events",
+    "Event": "core.events",
+    "Registry": "service.registry",
 }
 
 __all__ = [

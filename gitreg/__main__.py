@@ -1,3 +1,3 @@
-from .console import run
+from gitreg.cli.console import run
 
 run()

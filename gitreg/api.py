@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import enum
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import check, diff, serialize, verify
-from .check import Report
-from .config import CONFIG_FILE
-from .diff import VersionDiff
-from .events import Event
-from .newversion import NewVersion
-from .records import Lineage, StageMap, VersionRecord, iso_timestamp
-from .registry import Registry
-from .remote_registry import RemoteRegistry
-from .serialize import ObjectFormat
-from .sharing import Proposal
-from .verify import Verification
+from gitreg.core.config import CONFIG_FILE
+from gitreg.core.diff import VersionDiff
+from gitreg.core.events import Event
+from gitreg.core.newversion import NewVersion
+from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
+from gitreg.service import check, compare, sharing, verify
+from gitreg.service.check import Report
+from gitreg.service.registry import Registry
+from gitreg.service.remote_registry import RemoteRegistry
+from gitreg.service.sharing import Proposal
+from gitreg.service.verify import Verification
+from gitreg.weights import serialize
+from gitreg.weights.serialize import ObjectFormat
 
 
 class ModelStage(enum.Enum):
@@ -132,6 +134,9 @@ class ModelRegistry:
         self.registry_path = Path(registry_path)
         if (self.registry_path / CONFIG_FILE).is_file():
             self.registry = Registry(self.registry_path)
+            if self.registry.recovered:  # a write killed part-way was undone or kept
+                warnings.warn(f"gitreg: {self.registry.recovered}", RuntimeWarning,
+                              stacklevel=2)
         else:
             self.registry = Registry.init(self.registry_path, remote=remote)
 
@@ -216,10 +221,8 @@ class ModelRegistry:
         sign: bool = False,
     ) -> Proposal:
         """Commit the promotion on a new branch and push it for review (tagged once merged)."""
-        return self.registry.propose(
-            self._name(name), version, _stage_name(target_stage), force=force, reason=reason,
-            sign=sign,
-        )
+        return sharing.propose(self.registry, self._name(name), version,
+                               _stage_name(target_stage), force=force, reason=reason, sign=sign)
 
     def list_models(
         self,
@@ -379,7 +382,7 @@ class ModelRegistry:
 
     def diff(self, a: StageLike, b: StageLike, *, name: str | None = None) -> VersionDiff:
         """What changed from ``a`` to ``b`` (each a version or a stage)."""
-        return diff.compare(self.registry, self._name(name), _stage_name(a), _stage_name(b))
+        return compare.compare(self.registry, self._name(name), _stage_name(a), _stage_name(b))
 
     def check(self) -> Report:
         """Validate the registry as its work tree holds it (schema, stages, policies)."""
@@ -392,11 +395,11 @@ class ModelRegistry:
 
     def push(self) -> None:
         """Push the branch, gitreg tags and weights to ``origin``."""
-        self.registry.push()
+        sharing.push(self.registry)
 
     def pull(self) -> None:
         """Fast-forward from ``origin`` and fetch the weights of every version in a stage."""
-        self.registry.pull()
+        sharing.pull(self.registry)
 
 
 def _load(record: VersionRecord, data: bytes, safe_load: bool, trusted: Sequence[str]) -> Any:

@@ -6,6 +6,9 @@ exits with ``EXIT_BUG``. Messages say what was wrong and what to do about it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 EXIT_OK = 0
 # `gitreg check` found problems (it prints them, one a line): not an error of the
 # command itself, so no exception class; CI gates on it.
@@ -17,16 +20,38 @@ EXIT_INTERRUPTED = 130
 
 
 class GitregError(Exception):
-    """Base of every expected problem; ``exit_code`` is what the CLI exits with."""
+    """Base of every expected problem; ``exit_code`` is what the CLI exits with.
+
+    The data a caller can act on travels with the message: ``params``, the arguments the
+    problem is about, by their Python API names (``{reason}`` in the message stands for
+    one, so that the CLI words it as its flag, ``--reason TEXT``, and the API as the
+    parameter, ``reason``); ``file``, ``key`` and ``line``, where in a registry file a
+    problem was found.
+    """
 
     exit_code = 1
 
-    def __str__(self) -> str:
+    def __init__(self, message: str = "", *, params: tuple[str, ...] = (),
+                 file: str | None = None, key: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.params, self.file, self.key, self.line = params, file, key, line
+
+    def worded(self, name: Callable[[str], str] = str) -> str:
+        """The message with each ``{param}`` worded by ``name`` (the API's names by
+        default; the CLI passes its flags)."""
+        text = super().__str__()
+        if self.params:
+            pattern = "|".join(map(re.escape, self.params))
+            text = re.sub(r"\{(" + pattern + r")\}", lambda m: name(m.group(1)), text)
         # Messages quote values from files a cloned registry controls (issue 6): escape
         # what is not printable (a terminal's escape sequences, line breaks, the
         # surrogates that stand for bytes that are not UTF-8), so an error stays one
         # harmless line that any terminal can print.
-        return printable(super().__str__())
+        return printable(text)
+
+    def __str__(self) -> str:
+        return self.worded()
 
 
 def printable(text: str) -> str:
@@ -69,6 +94,19 @@ class CorruptRegistry(GitregError):
     """A registry file is malformed; the message names the file and the key."""
 
     exit_code = 7
+
+    @classmethod
+    def at(cls, file: str, key: str | None, problem: str, *,
+           line: int | None = None) -> CorruptRegistry:
+        """The problem at ``key`` (a key path such as ``metrics.accuracy``) or ``line`` of
+        ``file``, as data (``file``, ``key``, ``line``, ``problem``) and as one line."""
+        where = file if line is None else f"{file} (line {line})"
+        error = cls(f"{where}: {key}: {problem}" if key else f"{where}: {problem}",
+                    file=file, key=key, line=line)
+        error.problem = problem
+        return error
+
+    problem: str | None = None
 
 
 class ToolFailed(GitregError):

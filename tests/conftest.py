@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gitreg.registry import Registry
+from gitreg.service.registry import Registry
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 from conftest import git
 
-from gitreg import yamlio
-from gitreg.records import Lineage
-from gitreg.registry import NewVersion, Registry
+from gitreg.core.records import Lineage
+from gitreg.repo import yamlio
+from gitreg.service.registry import NewVersion, Registry
 
 _BUILT: dict[str, Path] = {}
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import sample_registries
 
-from gitreg import argv, cli
+from gitreg.cli import app as cli
+from gitreg.cli import fastlane as argv
 
 CALLS = [
     ["which", "churn", "production"],
@@ -44,6 +45,8 @@ CALLS = [
     ["ci", "event", "not-a-tag"],
     ["promote", "churn", "1.1.0", "production", "--force"],
     ["promote", "churn", "1.0.0", "production"],
+    ["promote", "churn", "1.0.0", "production", "--no-push"],
+    ["promote", "churn", "1.0.0", "production", "--no-propose"],
     ["rollback", "churn", "nosuchstage"],
     ["demote", "churn", "dev"],
 ]
@@ -79,7 +82,8 @@ def test_the_lane_takes_the_everyday_calls() -> None:
         "name": "churn", "stage": "production", "at": None, "rev": None, "json": True}
     assert argv.parse(cli.list_, ["--min-metric", "a=1", "--min-metric=b=2"]) == {
         "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "json": False}
-    assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-push"]) == {
+    # --no-propose: an option declared without flags has both, as typer gives it.
+    assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-propose"]) == {
         "name": "churn", "version": "1.0.0", "stage": "production", "force": False,
         "reason": None, "push": False, "propose": False, "sign": False}
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import git, run_cli, snapshot, write_weights
 
-from gitreg.registry import NewVersion, Registry
+from gitreg.service.registry import NewVersion, Registry
 
 TOOL_FAILED = 8
 INTERRUPTED = 130

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import git, run_cli, snapshot
 
-from gitreg.registry import NewVersion, Registry
+from gitreg.service.registry import NewVersion, Registry
 
 USAGE = 2
 INVALID_INPUT = 3

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from conftest import git, run_cli, write_weights
 
-from gitreg import ModelRegistry, cache
-from gitreg.cache import CACHE_DIR, FORMAT, Store, blob_id
-from gitreg.events import Event
-from gitreg.records import StageMap, VersionRecord
-from gitreg.registry import NewVersion, Registry
+from gitreg import ModelRegistry
+from gitreg.core.events import Event
+from gitreg.core.records import StageMap, VersionRecord
+from gitreg.repo import cache
+from gitreg.repo.cache import CACHE_DIR, FORMAT, Store, blob_id
+from gitreg.service.registry import NewVersion, Registry
 
 
 def answers(registry: Registry) -> tuple[Any, ...]:
@@ -345,7 +346,7 @@ def test_a_version_with_every_field_comes_back_from_the_cache_as_it_was_read() -
     import dataclasses
     import pickle
 
-    from gitreg import parsers
+    from gitreg.repo import parsers
 
     text = b"""\
 name: churn

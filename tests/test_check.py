@@ -16,9 +16,10 @@ import pytest
 from conftest import git, run_cli, snapshot
 from sample_registries import churn, edit
 
-from gitreg.check import Problem, problem_from, validate
 from gitreg.errors import CorruptRegistry
-from gitreg.registry import NewVersion, Registry
+from gitreg.repo import yamlio
+from gitreg.service.check import Problem, problem_from, validate
+from gitreg.service.registry import NewVersion, Registry
 
 CHECK_FAILED = 10
 NOT_A_REGISTRY = 6
@@ -124,7 +125,7 @@ def test_depends_on_a_registered_version_passes(clean: Path, tmp_path: Path) -> 
     weights.write_bytes(b"features")
     registry.register("features", weights, version="2.1.0")
     registry.register("churn", weights, version="2.0.0", info=NewVersion.from_options(
-        meta=_meta(tmp_path, "lineage:\n  depends_on: [features@2.1.0]\n")))
+        meta=yamlio.load_input(_meta(tmp_path, "lineage:\n  depends_on: [features@2.1.0]\n"))))
     assert validate(clean).ok
     edit(clean, "models/churn/versions/2.0.0.yaml", "features@2.1.0", "features@2.2.0")
     assert [p.key for p in validate(clean).problems] == ["lineage.depends_on[0]"]
@@ -183,17 +184,22 @@ def test_check_warns_in_a_shallow_clone(clean: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("message", "problem"),
+    ("error", "problem"),
     [
-        ("a.yaml: metrics.acc: expected a number", Problem("a.yaml", "metrics.acc",
-                                                         "expected a number")),
-        ("a.yaml (line 3): not valid YAML for gitreg: x: y", Problem(
-            "a.yaml", "line 3", "not valid YAML for gitreg: x: y")),
-        ("a.yaml: top level: expected a mapping", Problem("a.yaml", "top level",
-                                                        "expected a mapping")),
-        ("a.yaml: file is missing", Problem("a.yaml", "top level", "file is missing")),
-        ("b.yaml: x: y", Problem("a.yaml", "top level", "b.yaml: x: y")),
+        (CorruptRegistry.at("a.yaml", "metrics.acc", "expected a number"),
+         Problem("a.yaml", "metrics.acc", "expected a number")),
+        (CorruptRegistry.at("a.yaml", None, "not valid YAML for gitreg: x: y", line=3),
+         Problem("a.yaml", "line 3", "not valid YAML for gitreg: x: y")),
+        (CorruptRegistry.at("a.yaml", "top level", "expected a mapping"),
+         Problem("a.yaml", "top level", "expected a mapping")),
+        (CorruptRegistry.at("a.yaml", None, "file is missing"),
+         Problem("a.yaml", "top level", "file is missing")),
+        (CorruptRegistry.at("b.yaml", "x", "y"), Problem("a.yaml", "top level", "b.yaml: x: y")),
+        (CorruptRegistry("a.yaml: something"), Problem("a.yaml", "top level", "something")),
     ],
 )
-def test_problem_from_reads_a_readers_message(message: str, problem: Problem) -> None:
-    assert problem_from(CorruptRegistry(message), "a.yaml") == problem
+def test_problem_from_reads_the_data_an_error_carries(
+    error: CorruptRegistry, problem: Problem
+) -> None:
+    assert problem_from(error, "a.yaml") == problem
+    assert str(error).startswith(error.file or "a.yaml")

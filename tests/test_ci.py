@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from conftest import git, run_cli
 
-from gitreg import ci, yamlio
-from gitreg.cli import main as gitreg_main
+from gitreg.cli.app import main as gitreg_main
+from gitreg.core.events import Action, Event, commit_message
+from gitreg.core.records import stages_from_dict, stages_to_dict
 from gitreg.errors import Conflict
-from gitreg.events import Action, Event, commit_message
-from gitreg.records import stages_from_dict, stages_to_dict
-from gitreg.registry import Registry
+from gitreg.repo import yamlio
+from gitreg.service import ci
+from gitreg.service.registry import Registry
 
 NOT_AN_EVENT = 11  # written out: exit codes are a documented interface
 INVALID_INPUT, NOT_FOUND, CONFLICT = 3, 4, 5

@@ -39,8 +39,8 @@ import pytest
 import yaml
 from conftest import git, run_cli
 
-from gitreg import yamlio
-from gitreg.registry import NewVersion, Registry
+from gitreg.repo import yamlio
+from gitreg.service.registry import NewVersion, Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "ci"

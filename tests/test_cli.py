@@ -101,7 +101,7 @@ def test_read_commands_do_not_import_dvc(walkthrough: Path) -> None:
     import sys
 
     code = (
-        "import sys; from gitreg.cli import main; "
+        "import sys; from gitreg.cli.app import main; "
         "rc = [main(a) for a in (['list'], ['show', 'churn'], ['which', 'churn', 'production'],"
         " ['history', 'churn'])]; "
         "print(rc, any(m == 'dvc' or m.startswith('dvc.') for m in sys.modules))"

@@ -13,7 +13,7 @@ import pytest
 import gitreg
 
 HELP_CASES = [["--help"], []]
-TYPER = "import sys; from gitreg import cli; sys.exit(cli.main(sys.argv[1:]))"
+TYPER = "import sys; from gitreg.cli import app; sys.exit(app.main(sys.argv[1:]))"
 
 
 def run(args: list[str], *, cwd: Path, env: dict[str, str] | None = None,
@@ -46,7 +46,7 @@ def test_help_from_the_cache_is_what_typer_prints(args: list[str], cache: Path,
 
 
 def test_help_from_the_cache_does_not_import_typer(cache: Path, tmp_path: Path) -> None:
-    probe = ("import sys; from gitreg import console; code = console.main(['--help']); "
+    probe = ("import sys; from gitreg.cli import console; code = console.main(['--help']); "
              "print('typer imported:', 'typer' in sys.modules); sys.exit(code)")
     assert run([], cwd=tmp_path, code=probe)[0].endswith("typer imported: True\n")
     out, _, code = run([], cwd=tmp_path, code=probe)
@@ -63,7 +63,7 @@ def test_an_edited_command_line_is_never_answered_from_the_cache(cache: Path,
     env = {"PYTHONPATH": str(copy)}
     before = run(["--help"], cwd=tmp_path, env=env)
     assert "gitreg-test-command" not in before[0]
-    with (copy / "gitreg" / "cli.py").open("a") as handle:
+    with (copy / "gitreg" / "cli" / "app.py").open("a") as handle:
         handle.write('\n\n@app.command("gitreg-test-command")\ndef _added() -> None:\n'
                      '    """Added after the help was cached."""\n')
     after = run(["--help"], cwd=tmp_path, env=env)

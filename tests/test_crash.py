@@ -40,9 +40,9 @@ import pytest
 import yaml
 from conftest import git, snapshot
 
-from gitreg import check
-from gitreg.registry import Registry
-from gitreg.transaction import Lock, recover_interrupted
+from gitreg.repo.transaction import Lock, recover_interrupted
+from gitreg.service import check
+from gitreg.service.registry import Registry
 
 # git calls after which the registry is as it was before them, for any reader or command:
 # reads, `status` (which may only refresh the index's file times), and writes of objects

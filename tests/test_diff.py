@@ -9,11 +9,13 @@ import pytest
 from conftest import run_cli
 from sample_registries import churn
 
-from gitreg.diff import FieldChange, Kind, Verdict, compare, diff_records
+from gitreg.core.diff import FieldChange, Kind, Verdict, diff_records
+from gitreg.core.metrics import lower_is_better
+from gitreg.core.records import Artifact, Lineage, VersionRecord
 from gitreg.errors import InvalidInput, NotFound
-from gitreg.metrics import lower_is_better
-from gitreg.records import Artifact, Lineage, VersionRecord
-from gitreg.registry import NewVersion, Registry
+from gitreg.repo import yamlio
+from gitreg.service.compare import compare
+from gitreg.service.registry import NewVersion, Registry
 
 OLD = VersionRecord(
     "churn", "1.0.0", "2026-05-01T00:00:00+00:00", "me",
@@ -93,7 +95,7 @@ def two(tmp_path: Path) -> Registry:
     meta.write_text("lineage:\n  code_commit: 9a8b7c6\n  data: {train.csv: 'md5:bbb'}\n"
                     "  depends_on: [customer-features@2.2.0]\n  parent: 1.0.0\n")
     info = NewVersion.from_options(
-        meta=meta, metrics={"accuracy": 0.87, "latency_ms": 40, "val_loss": 0.2},
+        meta=yamlio.load_input(meta), metrics={"accuracy": 0.87, "latency_ms": 40, "val_loss": 0.2},
         hyperparameters={"n_estimators": 300}, features=("age", "tenure"),
         model_type="GradientBoosting")
     registry.register("churn", weights, version="1.3.0", info=info, stage="staging")

@@ -19,19 +19,20 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitreg import config, yamlio
-from gitreg.check import problem_from
-from gitreg.errors import CorruptRegistry, GitregError, InvalidInput
-from gitreg.events import TagName, parse_tag, parse_trailers, stage_tag, version_tag
-from gitreg.names import ModelRef, Version, check_name, check_stage_name, parse_version
-from gitreg.records import (
+from gitreg.core import config
+from gitreg.core.events import TagName, parse_tag, parse_trailers, stage_tag, version_tag
+from gitreg.core.names import ModelRef, Version, check_name, check_stage_name, parse_version
+from gitreg.core.records import (
     Artifact,
     VersionRecord,
     stages_from_dict,
     version_from_dict,
     version_to_dict,
 )
-from gitreg.remote_registry import _check_pointer
+from gitreg.errors import CorruptRegistry, GitregError, InvalidInput
+from gitreg.repo import yamlio
+from gitreg.service.check import problem_from
+from gitreg.service.remote_registry import _check_pointer
 
 _LONG = int(os.environ.get("GITREG_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(

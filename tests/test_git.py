@@ -13,8 +13,8 @@ from conftest import git, run_cli, write_weights
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitreg.git import Git
-from gitreg.registry import Registry
+from gitreg.git.runner import Git
+from gitreg.service.registry import Registry
 
 
 def test_a_commit_of_a_few_folders_equals_one_of_the_whole_index(

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from conftest import git, write_weights
 
-from gitreg import hashes
 from gitreg.errors import ToolFailed
-from gitreg.registry import Registry
-from gitreg.weights import Weights
+from gitreg.service.registry import Registry
+from gitreg.weights import hashes
+from gitreg.weights.dvc import Weights
 
 DATA = b"weights v1\n" * 50_000  # ~550 KB
 
@@ -161,7 +161,7 @@ def test_concurrent_processes_share_the_store(tmp_path: Path) -> None:
     script = (
         "import hashlib, sys\n"
         "from pathlib import Path\n"
-        "from gitreg import hashes\n"
+        "from gitreg.weights import hashes\n"
         "for name in sys.argv[1:]:\n"
         "    path = Path(name)\n"
         "    hashes.remember(path, hashlib.md5(path.read_bytes()).hexdigest())\n"

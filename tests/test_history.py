@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import git
 
+from gitreg.core.events import Action
 from gitreg.errors import NotFound
-from gitreg.events import Action
-from gitreg.registry import Registry
+from gitreg.service.registry import Registry
 
 
 def at(monkeypatch: pytest.MonkeyPatch, registry: Registry, when: str) -> Registry:

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from gitreg import ci
 from gitreg.errors import InvalidInput
-from gitreg.registry import NewVersion, Registry
+from gitreg.service import ci
+from gitreg.service.registry import NewVersion, Registry
 
 OK = 0
 INVALID_INPUT = 3

@@ -16,11 +16,12 @@ import pytest
 from conftest import git, run_cli, write_weights
 from test_serialize import Marker
 
-from gitreg import ModelMetadata, ModelRegistry, hashes, storage
+from gitreg import ModelMetadata, ModelRegistry
+from gitreg.core.records import Artifact
 from gitreg.errors import CorruptRegistry, ToolFailed
-from gitreg.records import Artifact
-from gitreg.registry import Registry
-from gitreg.weights import Weights, tree_bytes
+from gitreg.service.registry import Registry
+from gitreg.weights import hashes, storage
+from gitreg.weights.dvc import Weights, tree_bytes
 
 
 def tamper(path: Path, data: bytes) -> None:

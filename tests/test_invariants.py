@@ -61,8 +61,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from gitreg import ci
-from gitreg.check import validate
+from gitreg.core.events import Action, Event
+from gitreg.core.names import Version
 from gitreg.errors import (
     Conflict,
     GitregError,
@@ -70,9 +70,9 @@ from gitreg.errors import (
     NotFound,
     PolicyViolation,
 )
-from gitreg.events import Action, Event
-from gitreg.names import Version
-from gitreg.registry import Registry
+from gitreg.service import ci, sharing
+from gitreg.service.check import validate
+from gitreg.service.registry import Registry
 
 MODELS = ("churn", "fraud")
 STAGES = ("dev", "staging", "production")
@@ -517,12 +517,12 @@ class RegistryMachine(RuleBasedStateMachine):
         version = self.version_of(data, model)
         plan = self.ref.plan_promote(model, version, stage, force)
         reason = "approved in review" if force else None
-        call = partial(self.registry.propose, model, version, stage, force=force,
+        call = partial(sharing.propose, self.registry, model, version, stage, force=force,
                        reason=reason)
         if not isinstance(plan, list):
             self.expect_failure(plan, call)
             return
-        self.registry.push()  # the branch is made from what origin has
+        sharing.push(self.registry)  # the branch is made from what origin has
         head = git(self.site.registry, "rev-parse", "HEAD").strip()
         proposal = call()
         assert proposal.branch == f"gitreg/promote-{model}-{version}-to-{stage}"
@@ -532,7 +532,7 @@ class RegistryMachine(RuleBasedStateMachine):
         assert proposal.event.tag is None and not git(
             self.site.origin, "tag", "--points-at", proposal.event.commit)
         self.merge_on_forge(proposal.branch, how, advance)
-        self.registry.pull()
+        sharing.pull(self.registry)
         assert git(self.site.registry, "rev-parse", "HEAD") == git(
             self.site.origin, "rev-parse", "main")
         self.ref.apply(plan[0])
@@ -601,7 +601,7 @@ class RegistryMachine(RuleBasedStateMachine):
         version = versions[0]
         self.tick()
         for call in (lambda: self.registry.promote(model, version, "qa"),
-                     lambda: self.registry.propose(model, version, "qa"),
+                     lambda: sharing.propose(self.registry, model, version, "qa"),
                      lambda: self.registry.demote(model, "qa"),
                      lambda: self.registry.rollback(model, "qa")):
             self.expect_failure(NotFound, call)
@@ -773,7 +773,7 @@ def test_rollback_of_a_stage_of_several_to_a_version_it_holds(template: Path,
         registry.register("churn", tmp_path / "w.bin", version=version, stage="dev")
     assert registry.which("churn", "dev") == ("1.0.0", "1.1.0")
     before = snapshot(site.registry)
-    with pytest.raises(InvalidInput, match="say which with --version"):
+    with pytest.raises(InvalidInput, match="say which with version"):
         registry.demote("churn", "dev")
     assert snapshot(site.registry) == before
 

@@ -23,7 +23,7 @@ def test_mypy_strict() -> None:
 
 def test_reference_configuration_is_what_init_writes(tmp_path: Path) -> None:
     """The repository's own registry.yaml and .dvc/ are the reference `gitreg init` writes."""
-    from gitreg.registry import Registry
+    from gitreg.service.registry import Registry
 
     Registry.init(tmp_path / "reg", remote="~/.local/share/gitreg/storage")
     for rel in ("registry.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore"):

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from gitreg import yamlio
-from gitreg.errors import CorruptRegistry, InvalidInput
-from gitreg.events import Action, Event, parse_tag, parse_trailers, stage_tag, trailers, version_tag
-from gitreg.names import ModelRef, Version, check_name, parse_version
-from gitreg.records import (
+from gitreg.core.events import (
+    Action,
+    Event,
+    parse_tag,
+    parse_trailers,
+    stage_tag,
+    trailers,
+    version_tag,
+)
+from gitreg.core.names import ModelRef, Version, check_name, parse_version
+from gitreg.core.records import (
     Artifact,
     Lineage,
     StageMap,
@@ -18,6 +24,8 @@ from gitreg.records import (
     version_from_dict,
     version_to_dict,
 )
+from gitreg.errors import CorruptRegistry, InvalidInput
+from gitreg.repo import yamlio
 
 
 @pytest.mark.parametrize("name", ["churn", "a", "model-2.v1", "x_y", "9lives"])

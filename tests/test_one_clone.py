@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 from conftest import git, run_cli, write_weights
 
-from gitreg import check
-from gitreg.registry import Registry
+from gitreg.service import check
+from gitreg.service.registry import Registry
 
 SLOW_HOOK = """#!/bin/sh
 echo "start $$ $(date +%s.%N)" >> '{log}'
@@ -144,7 +144,7 @@ def test_writers_that_find_a_dead_process_lock_take_it_over_one_at_a_time(
 READER = """
 import json, sys, time, traceback
 from pathlib import Path
-from gitreg.registry import Registry
+from gitreg.service.registry import Registry
 
 root, out, stop = Path(sys.argv[1]), open(sys.argv[2], "w"), Path(sys.argv[3])
 while not stop.exists():

@@ -14,11 +14,11 @@ import pytest
 from conftest import git, run_cli, snapshot
 from sample_registries import churn, edit, with_policies
 
-from gitreg.check import validate
+from gitreg.core.policy import violations
+from gitreg.core.records import Artifact, StageMap, VersionRecord
 from gitreg.errors import InvalidInput, PolicyViolation
-from gitreg.policy import violations
-from gitreg.records import Artifact, StageMap, VersionRecord
-from gitreg.registry import Registry
+from gitreg.service.check import validate
+from gitreg.service.registry import Registry
 
 POLICY_VIOLATION = 9
 INVALID_INPUT = 3
@@ -92,8 +92,10 @@ def test_force_needs_a_reason(tmp_path: Path) -> None:
     registry = with_policies(churn(tmp_path), {"production": {"min_metrics": {"accuracy": 0.88}}})
     root = registry.root
     before = snapshot(root)
-    with pytest.raises(InvalidInput, match="--force needs --reason TEXT"):
+    # The API names its parameters, the CLI its flags (issue 11): the error carries which.
+    with pytest.raises(InvalidInput, match=r"^force needs reason, which is recorded") as raised:
         registry.promote("churn", "1.1.0", "production", force=True)
+    assert raised.value.params == ("force", "reason")
     proc = run_cli("promote", "churn", "1.1.0", "production", "--force", cwd=root)
     assert proc.returncode == INVALID_INPUT
     assert proc.stderr == (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from conftest import git
 
-from gitreg.progress import THRESHOLD, TerminalProgress, size_text
-from gitreg.registry import Registry
+from gitreg.cli.progress import THRESHOLD, TerminalProgress, size_text
+from gitreg.service.registry import Registry
 
 
 class Clock:

@@ -10,8 +10,8 @@ from conftest import git, run_cli, write_weights
 
 from gitreg import ModelRegistry
 from gitreg.errors import InvalidInput, NotARegistry, NotFound
-from gitreg.registry import Registry
-from gitreg.remote_registry import RemoteRegistry
+from gitreg.service.registry import Registry
+from gitreg.service.remote_registry import RemoteRegistry
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from conftest import git, run_cli, snapshot
 
-from gitreg import dvcconfig
-from gitreg.registry import Registry
+from gitreg.service.registry import Registry
+from gitreg.weights import dvcconfig
 
 INVALID = 3
 NOT_FOUND = 4

@@ -14,8 +14,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from gitreg import ModelMetadata, ModelRegistry
 from gitreg.errors import InvalidInput, UnsafeLoad
-from gitreg.registry import Registry
-from gitreg.serialize import detect_format
+from gitreg.service.registry import Registry
+from gitreg.weights.serialize import detect_format
 
 X, Y = make_classification(n_samples=60, n_features=4, random_state=0)
 

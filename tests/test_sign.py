@@ -21,10 +21,10 @@ from sample_registries import with_policies
 
 from gitreg import ModelRegistry
 from gitreg.errors import PolicyViolation, ToolFailed
-from gitreg.registry import Registry
-from gitreg.signatures import Status
-from gitreg.verify import verify
-from gitreg.weights import Weights
+from gitreg.git.signatures import Status
+from gitreg.service.registry import Registry
+from gitreg.service.verify import verify
+from gitreg.weights.dvc import Weights
 
 VERIFY_FAILED = 12
 POLICY_VIOLATION = 9

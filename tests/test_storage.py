@@ -22,9 +22,9 @@ import pytest
 from conftest import git, run_cli, snapshot, write_weights
 from servers import S3Server, SSHServer, free_port, s3_server, ssh_server
 
-from gitreg import remotes
-from gitreg.registry import Registry
-from gitreg.weights import Weights
+from gitreg.service import remotes
+from gitreg.service.registry import Registry
+from gitreg.weights.dvc import Weights
 
 __all__ = ["s3_server", "ssh_server"]  # session fixtures, used by name
 
@@ -195,7 +195,7 @@ def test_s3_transfers_never_build_dvcs_index(tmp_path: Path, s3_server: S3Server
     s3_keys(fresh, s3_server)
     script = (
         "import sys\n"
-        "from gitreg.registry import Registry\n"
+        "from gitreg.service.registry import Registry\n"
         f"Registry({str(root)!r}).register('churn', {str(v1)!r}, version='1.0.0')\n"
         "import subprocess\n"
         f"subprocess.run(['git', 'pull', '-q'], cwd={str(fresh)!r}, check=True)\n"

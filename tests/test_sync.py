@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import git, run_cli
 
+from gitreg.core.events import parse_tag
 from gitreg.errors import Conflict, NotFound
-from gitreg.events import parse_tag
-from gitreg.registry import Registry
+from gitreg.service import sharing
+from gitreg.service.registry import Registry
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def origin(tmp_path: Path, storage: Path) -> Path:
     seed = tmp_path / "seed"
     git(tmp_path, "clone", "-q", str(bare), str(seed))
     Registry.init(seed, remote=str(storage))
-    Registry(seed).push()
+    sharing.push(Registry(seed))
     return bare
 
 
@@ -131,7 +132,7 @@ def test_propose_pushes_a_branch_without_tag_and_leaves_the_checkout(
 def test_pull_brings_commits_tags_and_staged_weights(origin: Path, tmp_path: Path) -> None:
     a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
     a.register("churn", weights(tmp_path, "1"), stage="production", push=True)
-    branch, fetched = b.pull()
+    branch, fetched = sharing.pull(b)
     assert (branch, fetched) == ("main", ["churn@0.1.0"])
     _, path = Registry(b.root).get("churn", stage="production", output=tmp_path / "out.bin")
     assert path.read_text() == "1"
@@ -147,7 +148,7 @@ def test_push_without_a_remote_is_a_clear_error(registry: Registry, tmp_path: Pa
 RACER = """
 import sys
 from pathlib import Path
-from gitreg.registry import Registry
+from gitreg.service.registry import Registry
 root, model, rounds, weights = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 for i in range(rounds):
     weights.write_text(f"{model} {i}")
@@ -201,13 +202,13 @@ def test_a_direct_change_after_an_untagged_merge_keeps_numbers_in_history_order(
 ) -> None:
     """Review flow, then a direct rollback before CI tagged the merge: the rollback takes
     the number of its position, and `ci tag` then fills the gap without a conflict."""
-    from gitreg import ci
+    from gitreg.service import ci
 
     a = clone(origin, tmp_path / "a")
     a.register("churn", weights(tmp_path, "1"), version="1.0.0", push=True)
     a.register("churn", weights(tmp_path, "2"), version="1.1.0", push=True)
     a.promote("churn", "1.0.0", "production", push=True)
-    proposal = a.propose("churn", "1.1.0", "production")
+    proposal = sharing.propose(a, "churn", "1.1.0", "production")
 
     reviewer = tmp_path / "reviewer"
     git(tmp_path, "clone", "-q", str(origin), str(reviewer))

@@ -11,8 +11,8 @@ import pytest
 from conftest import git
 
 from gitreg.errors import NotFound, ToolFailed
-from gitreg.registry import Registry
-from gitreg.weights import Weights
+from gitreg.service.registry import Registry
+from gitreg.weights.dvc import Weights
 
 
 def dvc(cwd: Path, *args: str) -> str:

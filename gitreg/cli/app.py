@@ -1,0 +1,691 @@
+"""The ``gitreg`` command line: options in, one service call, output rendered. Nothing else."""
+
+# No `from __future__ import annotations` here (STYLE.md 13): typer reads these annotations
+# at run time, and strings would be compiled again at every start, a seventh of the 0.2 s
+# that `gitreg --help` may take (issue 5). Names imported only for typing are quoted.
+
+import enum
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from gitreg.cli.params import Argument, Option
+from gitreg.core.names import ModelRef
+from gitreg.core.newversion import Bump, NewVersion
+from gitreg.errors import (
+    EXIT_BUG,
+    EXIT_CHECK_FAILED,
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_VERIFY_FAILED,
+    GitregError,
+    InvalidInput,
+    NotFound,
+)
+
+if TYPE_CHECKING:
+    from gitreg.cli import progress
+    from gitreg.service import remotes
+    from gitreg.service.registry import Registry
+
+# The modules behind the commands are imported by the commands that use them, so that
+# `gitreg --help` and each read command load only what they need (issue 5).
+
+app = typer.Typer(
+    help="gitreg: a Git-native model registry. Metadata in YAML, weights in DVC, "
+    "every registration and promotion a tagged commit.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Plain help and errors: typer's rich rendering costs ~0.15 s at every start, and
+    # `gitreg --help` must stay under 0.2 s (issue 5). Tracebacks are our own (main()).
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
+)
+
+# Explicit metavars: typer 0.29 would show positional arguments as {name}.
+NameArg = Annotated[str, Argument(metavar="NAME", help="Model name.")]
+VersionArg = Annotated[str, Argument(metavar="VERSION", help="SemVer, e.g. 1.2.0.")]
+StageArg = Annotated[str, Argument(metavar="STAGE", help="A stage from registry.yaml.")]
+JsonOpt = Annotated[bool, Option("--json", help="Print JSON instead of a table.")]
+PushOpt = Annotated[bool, Option(
+    "--push", help="Also push the commit and tags to origin (atomically, retrying if it moved).")]
+SignOpt = Annotated[bool, Option(
+    "--sign", help="Sign the commits and tags with git's signing set-up (gpg.format, "
+    "user.signingkey; GPG or SSH keys), as `git commit -S` would. See `gitreg verify`.")]
+QuietOpt = Annotated[bool, Option(
+    "--quiet", "-q", help="No progress meter (shown only on a terminal, for large weights).")]
+# typer needs Optional[...] rather than X | None on Python 3.10 for option types.
+OptStr = Optional[str]  # noqa: UP045
+OptPath = Optional[Path]  # noqa: UP045
+OptInt = Optional[int]  # noqa: UP045
+# DVC options of a remote, as `init` and `remote add` take them (see remotes.py for which
+# ones stay in the git-ignored .dvc/config.local).
+EndpointOpt = Annotated[OptStr, Option(
+    "--endpoint-url", help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
+ProfileOpt = Annotated[OptStr, Option(
+    help="AWS profile for S3 (this machine only: .dvc/config.local).")]
+KeyfileOpt = Annotated[OptStr, Option(
+    help="SSH private key file (this machine only: .dvc/config.local).")]
+UserOpt = Annotated[OptStr, Option(help="SSH user name (committed).")]
+PortOpt = Annotated[OptInt, Option(help="SSH port (committed).")]
+
+
+def _remote_options(endpoint_url: str | None, profile: str | None, keyfile: str | None,
+                    user: str | None, port: int | None) -> dict[str, str]:
+    given = {"endpointurl": endpoint_url, "profile": profile, "keyfile": keyfile,
+             "user": user, "port": None if port is None else str(port)}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+@contextmanager
+def _meter(label: str, quiet: bool) -> Iterator["progress.TerminalProgress | None"]:
+    from gitreg.cli import progress
+
+    meter = progress.for_terminal(label, quiet=quiet)
+    try:
+        yield meter
+    finally:
+        if meter is not None:
+            meter.close()
+
+
+def _echo(text: str) -> None:
+    if text:
+        typer.echo(text)
+
+
+def _warn(registry: "Registry") -> None:
+    for warning in registry.config.warnings:
+        typer.echo(f"gitreg: warning: {warning}", err=True)
+
+
+def _open() -> "Registry":
+    from gitreg.service.registry import Registry
+
+    registry = Registry.find()
+    _said_recovery(registry.recovered)
+    _warn(registry)
+    return registry
+
+
+def _said_recovery(note: str | None) -> None:
+    """Opening a registry undoes (or keeps, if it was pushed) a write that was killed
+    part-way (service/registry.py); say what it did."""
+    if note:
+        typer.echo(f"gitreg: {note}", err=True)
+
+
+def _pairs(values: list[str], what: str, convert: Any) -> dict[str, Any]:
+    """``k=v`` options as a mapping; ``convert`` types each value."""
+    result = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE")
+        result[key.strip()] = convert(key.strip(), value.strip())
+    return result
+
+
+def _metric(key: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInput(f"metric {key}={value!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidInput(f"metric {key}={value!r} is not a finite number")
+    return int(number) if value.lstrip("-").isdigit() else number
+
+
+def _param(key: str, value: str) -> Any:
+    """Numbers and booleans stay what they are; everything else is a string."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+@app.command()
+def init(
+    remote: Annotated[OptStr, Option(
+        help="DVC remote URL for the weights: a folder, s3://bucket/path, ssh://host/path "
+        "(default: ~/.local/share/gitreg/storage).")] = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    keyfile: KeyfileOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
+) -> None:
+    """Make the current folder a registry (git init and DVC set-up when needed)."""
+    options = _remote_options(endpoint_url, profile, keyfile, user, port)
+    if options and remote is None:
+        raise InvalidInput("remote options need --remote URL")
+    from gitreg.service.registry import Registry
+
+    registry = Registry.init(Path.cwd(), remote=remote, remote_options=options)
+    _echo(f"Initialized gitreg registry in {registry.root}")
+
+
+@app.command()
+def register(
+    name: NameArg,
+    path: Annotated[Path, Argument(help="A file or folder of weights.")],
+    version: Annotated[OptStr, Option(help="SemVer, e.g. 1.2.0.")] = None,
+    bump: Annotated[Optional[Bump], Option(help="Bump the latest version.")] = None,  # noqa: UP045
+    metric: Annotated[list[str], Option(help="KEY=NUMBER, repeatable.")] = [],  # noqa: B006
+    param: Annotated[list[str], Option(help="Hyperparameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
+    feature: Annotated[list[str], Option(help="Input feature, repeatable.")] = [],  # noqa: B006
+    type: Annotated[OptStr, Option("--type", help="Model type, e.g. RandomForest.")] = None,
+    trained_at: Annotated[OptStr, Option(help="ISO 8601 time of training.")] = None,
+    meta: Annotated[OptPath, Option(help="YAML file with more metadata.")] = None,
+    stage: Annotated[OptStr, Option(help="Also promote to this stage.")] = None,
+    push: PushOpt = False,
+    quiet: QuietOpt = False,
+    sign: SignOpt = False,
+) -> None:
+    """Register a new version of a model: version file, weights in DVC, tagged commit."""
+    from gitreg.cli import render
+    from gitreg.repo import yamlio
+
+    registry = _open()
+    info = NewVersion.from_options(
+        meta=None if meta is None else yamlio.load_input(meta), meta_source=str(meta),
+        metrics=_pairs(metric, "--metric", _metric),
+        hyperparameters=_pairs(param, "--param", _param), features=tuple(feature),
+        model_type=type, trained_at=trained_at,
+    )
+    with _meter(f"{name}: pushing weights", quiet) as meter:
+        result = registry.register(name, path, version=version, bump=bump, info=info,
+                                   stage=stage, push=push, progress=meter, sign=sign)
+    for event in result.events:
+        _echo(render.event_line(event))
+
+
+@app.command()
+def promote(
+    name: NameArg,
+    version: VersionArg,
+    stage: StageArg,
+    force: Annotated[bool, Option(help="Override the stage's policy.")] = False,
+    reason: Annotated[OptStr, Option(help="Why (required with --force).")] = None,
+    push: PushOpt = False,
+    propose: Annotated[bool, Option(
+        help="Commit on a new branch and push it for a pull request instead.")] = False,
+    sign: SignOpt = False,
+) -> None:
+    """Put VERSION in STAGE, replacing the version there if the stage is exclusive."""
+    from gitreg.cli import render
+    from gitreg.service import sharing
+
+    registry = _open()
+    if propose:
+        if push:
+            raise InvalidInput("--propose pushes a branch for review; it cannot be combined "
+                               "with --push")
+        _echo(render.proposal(sharing.propose(registry, name, version, stage, force=force,
+                                              reason=reason, sign=sign)))
+        return
+    event = registry.promote(name, version, stage, force=force, reason=reason, push=push,
+                             sign=sign)
+    _echo(render.event_line(event))
+
+
+@app.command()
+def demote(
+    name: NameArg,
+    stage: StageArg,
+    version: Annotated[OptStr, Option(help="For a non-exclusive stage: which one.")] = None,
+    push: PushOpt = False,
+    sign: SignOpt = False,
+) -> None:
+    """Take the version out of STAGE."""
+    from gitreg.cli import render
+
+    _echo(render.event_line(_open().demote(name, stage, version=version, push=push, sign=sign)))
+
+
+@app.command()
+def rollback(
+    name: NameArg,
+    stage: StageArg,
+    to: Annotated[OptStr, Option(help="Version to return to (default: previous).")] = None,
+    push: PushOpt = False,
+    sign: SignOpt = False,
+) -> None:
+    """Return STAGE to the version it held before the current one."""
+    from gitreg.cli import render
+
+    _echo(render.event_line(_open().rollback(name, stage, to=to, push=push, sign=sign)))
+
+
+@app.command("push")
+def push_(quiet: QuietOpt = False) -> None:
+    """Push the branch, its gitreg tags (atomically) and any weights the remote lacks."""
+    from gitreg.service import sharing
+
+    with _meter("pushing weights", quiet) as meter:
+        branch, tags = sharing.push(_open(), progress=meter)
+    _echo(f"pushed {branch} and {len(tags)} gitreg tags")
+
+
+@app.command()
+def pull(quiet: QuietOpt = False) -> None:
+    """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
+    from gitreg.service import sharing
+
+    with _meter("fetching weights", quiet) as meter:
+        branch, fetched = sharing.pull(_open(), progress=meter)
+    _echo(f"{branch} is up to date; weights present for {len(fetched)} staged versions")
+
+
+@app.command("list")
+def list_(
+    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(help="Only versions in this stage.")] = None,
+    min_metric: Annotated[list[str], Option(help="KEY=NUMBER floor, repeatable.")] = [],  # noqa: B006
+    json: JsonOpt = False,
+) -> None:
+    """List versions, with their stages and metrics."""
+    from gitreg.cli import render
+
+    floors = _pairs(min_metric, "--min-metric", _metric)
+    rows = _open().catalog(name, stage=stage, min_metrics=floors)
+    if json:
+        _echo(render.to_json([render.version_json(r, s) for r, s in rows]))
+    else:
+        _echo(render.versions_table(rows) or "no versions match")
+
+
+@app.command()
+def show(
+    ref: Annotated[str, Argument(metavar="NAME[@VERSION|#STAGE]")],
+    json: JsonOpt = False,
+) -> None:
+    """Show a model, a version (NAME@1.2.0) or what a stage holds (NAME#production)."""
+    from gitreg.cli import render
+
+    registry = _open()
+    target = ModelRef.parse(ref)
+    if target.version is None and target.stage is None:
+        stage_map = registry.stage_map(target.name)
+        rows = [(r, stage_map.stages_of(r.version)) for r in registry.versions(target.name)]
+        stages = render.stage_map_json(stage_map, registry.config.stages)
+        if json:
+            _echo(render.to_json({"model": target.name, "stages": stages,
+                                  "versions": [render.version_json(r, s) for r, s in rows]}))
+            return
+        _echo("\n".join(f"{s}: {', '.join(v) or '-'}" for s, v in stages.items()))
+        _echo("\n" + render.versions_table(rows))
+        return
+    version = target.version or registry.version_in(target.name, target.stage or "")
+    record = registry.record(target.name, version)
+    stages_of = registry.stage_map(target.name).stages_of(version)
+    _echo(render.to_json(render.version_json(record, stages_of)) if json
+          else render.version_detail(record, stages_of))
+
+
+@app.command()
+def which(
+    name: NameArg,
+    stage: StageArg,
+    at: Annotated[OptStr, Option(help="A past date or time (ISO 8601).")] = None,
+    rev: Annotated[OptStr, Option(help="A git revision.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Print the version in STAGE (now, at a date, or at a git revision)."""
+    from gitreg.cli import render
+
+    held = _open().which(name, stage, at=at, rev=rev)
+    if json:
+        _echo(render.to_json({"model": name, "stage": stage, "versions": list(held),
+                              "version": held[-1] if held else None}))
+    elif held:
+        _echo("\n".join(held))
+    else:
+        when = f" at {at or rev}" if at or rev else ""
+        raise NotFound(f"{name} has no version in {stage}{when}")
+
+
+@app.command()
+def history(
+    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(help="Only this stage.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Registrations and stage changes, oldest first, from git history."""
+    from gitreg.cli import render
+
+    events = _open().history_events(name, stage)
+    if json:
+        _echo(render.to_json([render.event_json(e) for e in events]))
+    else:
+        _echo(render.history_table(events) or "no history yet")
+
+
+@app.command()
+def get(
+    name: NameArg,
+    version: Annotated[OptStr, Option(help="This version.")] = None,
+    stage: Annotated[OptStr, Option(help="The version in this stage.")] = None,
+    output: Annotated[OptStr, Option(
+        "-o", "--output", help="Where to write; a PATH ending in / is a folder to write into.")
+    ] = None,
+    repo: Annotated[OptStr, Option(
+        help="A registry's git URL or path: get from it without a clone.")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write a version's weights, checked against their md5, to -o PATH."""
+    from gitreg.service import remote_registry
+
+    target = Path(output) if output else None
+    # `-o model/` means "into the folder model", as with cp; Path() drops the slash, and
+    # the weights would become a file named model. Made here, removed again on failure.
+    folder = target if target and str(output).endswith("/") and not target.exists() else None
+    if folder is not None:
+        folder.mkdir(parents=True)
+    try:
+        with _meter(f"{name}: fetching weights", quiet) as meter:
+            if repo is not None:
+                record, path = remote_registry.get(repo, name, version=version, stage=stage,
+                                                   output=target, progress=meter)
+            else:
+                record, path = _open().get(name, version=version, stage=stage, output=target,
+                                           progress=meter)
+    except BaseException:
+        if folder is not None:
+            folder.rmdir()
+        raise
+    _echo(f"{record.name} {record.version} -> {path}")
+
+
+@app.command()
+def demo(
+    folder: Annotated[OptPath, Argument(help="Where (default: a new temp folder).")] = None,
+) -> None:
+    """Run the whole lifecycle on a local registry, printing each step."""
+    from gitreg.cli.demo import run
+
+    run(folder, echo=typer.echo)
+
+
+remote_app = typer.Typer(
+    help="The DVC remotes that hold the weights: add one, choose the default, set options. "
+    "Credentials and per-machine options go to .dvc/config.local (git-ignored).",
+    no_args_is_help=True,
+)
+app.add_typer(remote_app, name="remote")
+
+
+@remote_app.command("add")
+def remote_add(
+    name: Annotated[str, Argument(metavar="NAME", help="Remote name, e.g. storage.")],
+    url: Annotated[str, Argument(
+        metavar="URL", help="A folder, s3://bucket/path, ssh://[user@]host[:port]/path, ...")],
+    default: Annotated[bool, Option(
+        "--default", help="Make it the remote that weights go to.")] = False,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    keyfile: KeyfileOpt = None,
+    user: UserOpt = None,
+    port: PortOpt = None,
+    force: Annotated[bool, Option("--force", help="Replace a remote of that name.")] = False,
+) -> None:
+    """Add a DVC remote (commits .dvc/config)."""
+    from gitreg.service import remotes
+
+    change = remotes.add(_open(), name, url, default=default, force=force,
+                         options=_remote_options(endpoint_url, profile, keyfile, user, port))
+    _echo(_remote_change_text(f"remote {name} added", change))
+
+
+@remote_app.command("list")
+def remote_list(json: JsonOpt = False) -> None:
+    """List the DVC remotes, their options (secrets masked) and which one is the default."""
+    from gitreg.cli import render
+    from gitreg.service import remotes
+
+    entries = remotes.list_remotes(_open().root)
+    if json:
+        _echo(render.to_json([{"name": e.name, "url": e.url, "default": e.default,
+                               "options": dict(e.options), "local": dict(e.local)}
+                              for e in entries]))
+        return
+    lines = []
+    for e in entries:
+        lines.append(f"{e.name}\t{e.url}" + ("\t(default)" if e.default else ""))
+        lines += [f"    {k} = {v}" for k, v in e.options.items()]
+        lines += [f"    {k} = {v}  (.dvc/config.local)" for k, v in e.local.items()]
+    _echo("\n".join(lines) or "no remotes; add one with `gitreg remote add NAME URL --default`")
+
+
+@remote_app.command("default")
+def remote_default(
+    name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
+) -> None:
+    """Make NAME the remote that weights go to (commits .dvc/config)."""
+    from gitreg.service import remotes
+
+    _echo(_remote_change_text(f"remote {name} is the default",
+                               remotes.set_default(_open(), name)))
+
+
+@remote_app.command("modify")
+def remote_modify(
+    name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
+    key: Annotated[str, Argument(
+        metavar="KEY", help="A DVC remote option: endpointurl, port, user, profile, ...")],
+    value: Annotated[str, Argument(metavar="VALUE")],
+    local: Annotated[bool, Option(
+        "--local", help="This machine only: .dvc/config.local (credentials must).")] = False,
+) -> None:
+    """Set an option of a remote: committed in .dvc/config, or with --local not committed."""
+    from gitreg.service import remotes
+
+    change = remotes.modify(_open(), name, key, value, local=local)
+    _echo(_remote_change_text(f"remote {name}: {key} set", change))
+
+
+def _remote_change_text(what: str, change: "remotes.RemoteChange") -> str:
+    parts = [what]
+    if change.commit:
+        parts.append(f"committed .dvc/config as {change.commit[:7]}")
+    if change.local_keys:
+        parts.append(f"{', '.join(change.local_keys)} kept in .dvc/config.local (not committed)")
+    if len(parts) == 1:
+        parts.append("nothing changed")
+    return "; ".join(parts)
+
+
+ci_app = typer.Typer(
+    help="For CI pipelines: what a pushed tag means, and tags for merged pull requests.",
+    no_args_is_help=True,
+)
+app.add_typer(ci_app, name="ci")
+
+
+class EventFormat(str, enum.Enum):
+    JSON = "json"
+    GITHUB = "github"
+
+
+@ci_app.command("event")
+def ci_event(
+    ref: Annotated[str, Argument(
+        help="A gitreg tag: churn/production/3, refs/tags/churn/production/3, churn@v1.2.0.")],
+    format: Annotated[EventFormat, Option(
+        help="json, or github: key=value lines for $GITHUB_OUTPUT.")] = EventFormat.JSON,
+) -> None:
+    """Print what a gitreg tag means: model, event, stage, version, previous, commit, author.
+
+    Lightweight tags work too. A ref that is not a gitreg tag exits 11 (not a gitreg event).
+    """
+    from gitreg.cli import render
+    from gitreg.service import ci
+
+    data = render.ci_event_json(ci.event(_open(), ref))
+    _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
+
+
+@ci_app.command("tag")
+def ci_tag(
+    push: Annotated[bool, Option(help="Push the new tags to origin, atomically.")] = False,
+    sign: Annotated[bool, Option(
+        "--sign", help="Sign the tags (git tag --sign) with CI's own key.")] = False,
+) -> None:
+    """Tag the registrations and stage changes that reached this branch without a tag."""
+    from gitreg.service import ci
+
+    created = ci.tag(_open(), push=push, sign=sign)
+    _echo("\n".join(created) if created else "nothing to tag")
+
+
+class DiffFormat(str, enum.Enum):
+    TABLE = "table"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+@app.command("diff")
+def diff_(
+    name: NameArg,
+    a: Annotated[str, Argument(
+        metavar="A", help="A version (1.2.0) or a stage (production).")],
+    b: Annotated[str, Argument(
+        metavar="B", help="A version or a stage, compared with A.")],
+    format: Annotated[DiffFormat, Option(
+        help="table, markdown (a pull-request comment) or json.")] = DiffFormat.TABLE,
+) -> None:
+    """Compare two versions: metrics with deltas, hyperparameters, features, lineage, weights."""
+    from gitreg.cli import render
+    from gitreg.service import compare
+
+    result = compare.compare(_open(), name, a, b)
+    if format is DiffFormat.JSON:
+        _echo(render.to_json(render.diff_json(result)))
+    else:
+        _echo(render.diff_markdown(result) if format is DiffFormat.MARKDOWN
+              else render.diff_table(result))
+
+
+@app.command("check")
+def check_(json: JsonOpt = False) -> None:
+    """Validate the registry as the work tree holds it: files, stages, weights pointers,
+    dependencies and promotion policies. Exits 10 with one line per problem."""
+    from gitreg.cli import render
+    from gitreg.service import check
+
+    report = check.validate(Path.cwd())
+    _said_recovery(report.recovered)
+    for warning in report.warnings:
+        typer.echo(f"gitreg: warning: {warning}", err=True)
+    _echo(render.to_json(render.check_json(report)) if json else render.check_text(report))
+    if not report.ok:
+        typer.echo(f"gitreg: check found {len(report.problems)} problem(s)", err=True)
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command("verify")
+def verify_(
+    ref: Annotated[OptStr, Argument(
+        metavar="NAME[@VERSION|#STAGE]",
+        help="A model, a version (NAME@1.2.0) or a stage (NAME#production); default: every "
+        "version in a stage.")] = None,
+    offline: Annotated[bool, Option(
+        "--offline", help="Do not fetch missing weights from the DVC remote (they fail).")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Check the signatures of the commits and tags that put a version where it is (its
+    registration, and the promotion or rollback that put it in a stage) and that its weights
+    still match the md5 registered. A good signature needs a trusted key in git's config:
+    gpg.ssh.allowedSignersFile for SSH keys, the GPG keyring for GPG. Exits 12 if anything
+    is unsigned, badly signed, by an unknown key, or corrupt."""
+    from gitreg.cli import render
+    from gitreg.service import verify
+
+    result = verify.verify(_open(), ref, fetch=not offline)
+    _echo(render.to_json(render.verify_json(result)) if json else render.verify_text(result))
+    if not result.ok:
+        failed = sum(not t.ok for t in result.targets)
+        typer.echo(f"gitreg: verify: {failed} of {len(result.targets)} failed", err=True)
+        raise typer.Exit(EXIT_VERIFY_FAILED)
+
+
+# Everyday calls that argv.py reads without typer, whose per-command cost (pydantic) would
+# take half the time `which` may take (issue 5); whatever it does not read goes to typer.
+_FAST: dict[tuple[str, ...], Callable[..., None]] = {
+    ("which",): which, ("show",): show, ("history",): history, ("list",): list_,
+    ("ci", "event"): ci_event, ("promote",): promote, ("demote",): demote,
+    ("rollback",): rollback,
+}
+
+
+def _fast_call(args: list[str]) -> Callable[[], None] | None:
+    for words, command in _FAST.items():
+        if tuple(args[:len(words)]) == words:
+            from gitreg.cli import fastlane as fast_lane
+
+            values = fast_lane.parse(command, args[len(words):])
+            return None if values is None else functools.partial(command, **values)
+    return None
+
+
+# How an error's parameters (their Python API names, errors.py) read on the command line.
+_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION"}
+
+
+def _flag(param: str) -> str:
+    return _FLAGS.get(param, f"--{param.replace('_', '-')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one funnel turning every outcome into a documented exit code.
+
+    typer runs in its standalone mode (usage errors: message and exit 2; ``--help``: 0),
+    through its public API only: typer 0.29 vendors its own click, so click's exception
+    classes are not the ones raised (STYLE.md 14). Everyday calls skip typer (``_FAST``).
+    """
+    try:
+        fast = _fast_call(sys.argv[1:] if argv is None else list(argv))
+        if fast is None:
+            app(args=argv, prog_name="gitreg")
+        else:
+            fast()
+    except typer.Exit as exc:  # what typer's standalone mode does for a fast call
+        return exc.exit_code
+    except BrokenPipeError:  # likewise: `gitreg list | head` stops reading, exit 1
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
+            typer.echo("gitreg: interrupted; nothing was changed", err=True)
+        return code
+    except GitregError as exc:
+        typer.echo(f"gitreg: error: {exc.worded(_flag)}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("gitreg: interrupted; nothing was changed", err=True)
+        return EXIT_INTERRUPTED
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        typer.echo("gitreg: internal error: this is a bug, please report it with the "
+                   "traceback above", err=True)
+        return EXIT_BUG
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

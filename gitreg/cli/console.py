@@ -1,0 +1,124 @@
+"""The ``gitreg`` console script: ``gitreg --help`` from a cache, everything else to cli.py.
+
+Importing typer costs ~0.15 s of CPU, most of the 0.2 s that ``gitreg --help`` may take
+(issue 5). So the top-level help (``gitreg --help``, and ``gitreg`` alone, which prints it
+as a usage error) is rendered by typer once, exactly as it would be every time, and its
+output and exit code are kept in ``$XDG_CACHE_HOME/gitreg/help/`` (``~/.cache/...``); the
+next calls print them without importing typer.
+
+The key is everything the rendering reads, so that the cache cannot be stale: the bytes of
+every module of this package (any edit, upgrade or new command makes a new key), typer's own
+``__init__.py`` (its version), Python's version, the arguments and the terminal width that
+typer wraps to. Entries are written whole to a temporary file and renamed into place, and a
+missing, truncated or corrupted entry is rendered again; nothing here can make a command
+fail. ``GITREG_NO_CACHE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from gitreg.repo import cachefile
+from gitreg.repo.userdirs import user_cache
+
+# The argument lists answered from the cache: the top-level help, nothing that reads a
+# registry (no_args_is_help makes a bare `gitreg` print the same help, as an error).
+HELP_ARGS = ((), ("--help",))
+FORMAT = b"gitreg-help 1\n"
+KEEP = 16  # entries kept: a few terminal widths, and the last versions of the sources
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tuple(sys.argv[1:] if argv is None else argv)
+    if args in HELP_ARGS and cachefile.enabled():
+        folder, key = user_cache("help"), key_of(args)
+        cached = load(folder / key) if folder is not None and key is not None else None
+        if cached is None:
+            cached = render(args)
+            if folder is not None and key is not None:
+                save(folder, key, cached)
+        out, err, code = cached
+        try:
+            sys.stdout.write(out)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `gitreg --help | head`: as cli.main does, exit 1
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        sys.stderr.write(err)
+        return code
+    from gitreg.cli import app as cli
+
+    return cli.main(None if argv is None else list(argv))
+
+
+def render(args: tuple[str, ...]) -> tuple[str, str, int]:
+    """What ``gitreg ARGS`` prints on stdout and stderr, and its exit code, through typer."""
+    import io
+
+    from gitreg.cli import app as cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = cli.main(list(args))
+    finally:
+        sys.stdout, sys.stderr = saved
+    return out.getvalue(), err.getvalue(), code
+
+
+def key_of(args: tuple[str, ...]) -> str | None:
+    """The cache key of ``gitreg ARGS``'s output here, or None if it cannot be known."""
+    digest = hashlib.sha256()
+    digest.update(f"{sys.version}\0{shutil.get_terminal_size().columns}\0".encode())
+    digest.update("\0".join(args).encode() + b"\0\0")
+    typer = importlib.util.find_spec("typer")
+    package = Path(__file__).parent.parent
+    try:
+        sources = sorted(package.glob("**/*.py"))
+        if typer is None or typer.origin is None:
+            return None
+        for path in (*sources, Path(typer.origin)):
+            data = path.read_bytes()
+            digest.update(f"{path}\0{len(data)}\0".encode() + data)
+    except OSError:
+        return None
+    return digest.hexdigest()[:40]
+
+
+def load(path: Path) -> tuple[str, str, int] | None:
+    """An entry, or None if it is missing or damaged."""
+    payload = cachefile.read(path, FORMAT)
+    if payload is None:
+        return None
+    parts = payload.split(b"\0", 2)
+    if len(parts) != 3:
+        return None
+    try:
+        code, length, text = int(parts[0]), int(parts[1]), parts[2].decode()
+    except ValueError:
+        return None
+    return text[:length], text[length:], code
+
+
+def save(folder: Path, key: str, entry: tuple[str, str, int]) -> None:
+    """Write an entry in one step; drop old ones beyond ``KEEP``. Failures are ignored."""
+    out, err, code = entry
+    if not cachefile.write(folder / key, FORMAT, f"{code}\0{len(out)}\0{out}{err}".encode()):
+        return
+    try:
+        entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")),
+                         key=lambda e: e.stat().st_mtime_ns, reverse=True)
+        for old in entries[KEEP:]:
+            os.unlink(old.path)
+    except OSError:
+        pass

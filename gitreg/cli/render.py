@@ -1,0 +1,351 @@
+"""How results look on a terminal and in ``--json``: the only module that formats output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from gitreg.core.events import Action, Event
+from gitreg.core.records import StageMap, VersionRecord, version_to_dict
+
+if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
+    from gitreg.core.diff import FieldChange, VersionDiff
+    from gitreg.git.signatures import Check
+    from gitreg.service.check import Problem, Report
+    from gitreg.service.sharing import Proposal
+    from gitreg.service.verify import Verification
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    if not rows:
+        return ""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def metrics_text(metrics: Mapping[str, float], limit: int = 4) -> str:
+    items = [f"{k}={_number(v)}" for k, v in list(metrics.items())[:limit]]
+    if len(metrics) > limit:
+        items.append("...")
+    return " ".join(items)
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def version_json(record: VersionRecord, stages: Sequence[str]) -> dict[str, Any]:
+    return {**version_to_dict(record), "stages": list(stages)}
+
+
+def versions_table(rows: Sequence[tuple[VersionRecord, Sequence[str]]]) -> str:
+    return table(
+        ["model", "version", "stages", "registered", "type", "metrics"],
+        [
+            [r.name, r.version, ",".join(s) or "-", r.registered_at[:19].replace("T", " "),
+             r.model_type or "-", metrics_text(r.metrics)]
+            for r, s in rows
+        ],
+    )
+
+
+def version_detail(record: VersionRecord, stages: Sequence[str]) -> str:
+    lines = [
+        f"{record.name} {record.version}",
+        f"  stages:          {', '.join(stages) or '-'}",
+        f"  registered:      {record.registered_at} by {record.registered_by}",
+        f"  trained:         {record.trained_at or '-'}",
+        f"  type:            {record.model_type or '-'}",
+        f"  weights:         {record.artifact.path} ({record.artifact.format}, "
+        f"{record.artifact.size} bytes, md5 {record.artifact.md5})",
+    ]
+    if record.description:
+        lines.append(f"  description:     {record.description}")
+    for title, values in (("metrics", record.metrics), ("hyperparameters", record.hyperparameters)):
+        if values:
+            lines.append(f"  {title}:")
+            lines += [f"    {k}: {v}" for k, v in values.items()]
+    if record.features:
+        lines.append(f"  features:        {', '.join(record.features)}")
+    if record.labels:
+        lines.append(f"  labels:          {', '.join(record.labels)}")
+    lineage = record.lineage
+    if lineage.code_commit or lineage.data or lineage.depends_on or lineage.parent:
+        lines.append("  lineage:")
+        if lineage.code_commit:
+            lines.append(f"    code_commit: {lineage.code_commit}")
+        if lineage.parent:
+            lines.append(f"    parent: {lineage.parent}")
+        lines += [f"    data {k}: {v}" for k, v in lineage.data.items()]
+        lines += [f"    depends_on: {d}" for d in lineage.depends_on]
+    return "\n".join(lines)
+
+
+def stage_map_json(stage_map: StageMap, order: Sequence[str]) -> dict[str, list[str]]:
+    return {stage: list(stage_map.versions_in(stage)) for stage in order}
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    data = asdict(event)
+    data["action"] = event.action.value
+    return data
+
+
+def event_line(event: Event) -> str:
+    """One past-tense sentence, e.g. ``churn 1.3.0 promoted to production (tag ...)``."""
+    tag = f" [{event.tag}]" if event.tag else ""
+    if event.action is Action.REGISTER:
+        text = f"{event.model} {event.version} registered"
+    elif event.action is Action.DEMOTE:
+        text = f"{event.model} {event.previous} demoted from {event.stage}"
+    elif event.action is Action.ROLLBACK:
+        text = f"{event.model} {event.stage} rolled back {event.previous or '-'} -> {event.version}"
+    else:
+        was = f" (was {event.previous})" if event.previous else ""
+        text = f"{event.model} {event.version} promoted to {event.stage}{was}"
+    return text + tag
+
+
+def history_table(events: Sequence[Event]) -> str:
+    return table(
+        ["date", "model", "event", "stage", "version", "previous", "tag", "by"],
+        [
+            [e.date[:19].replace("T", " "), e.model, e.action.past, e.stage or "-",
+             e.version or "-", e.previous or "-", e.tag or "(untagged)", e.author]
+            for e in events
+        ],
+    )
+
+
+# -- check ------------------------------------------------------------------------------
+
+
+def problem_line(problem: Problem) -> str:
+    """``FILE: KEY: message``, the form editors and CI logs link to the file by."""
+    return f"{problem.file}: {problem.key}: {problem.message}"
+
+
+def check_text(report: Report) -> str:
+    if report.ok:
+        return "ok: no problems found"
+    return "\n".join(problem_line(p) for p in report.problems)
+
+
+def check_json(report: Report) -> dict[str, Any]:
+    return {"ok": report.ok, "problems": [asdict(p) for p in report.problems],
+            "warnings": list(report.warnings)}
+
+
+# -- verify -----------------------------------------------------------------------------
+
+
+def verify_text(result: Verification) -> str:
+    """A heading per version (``churn#production 1.2.0: ok``), then one line per check."""
+    if not result.targets:
+        return "nothing to verify: no version is in a stage"
+    blocks = []
+    for target in result.targets:
+        where = f"#{target.stage} {target.version}" if target.stage else f"@{target.version}"
+        lines = [f"{target.model}{where}: {'ok' if target.ok else 'FAILED'}"]
+        lines += [f"  {check_line(check)}" for check in target.checks]
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def check_line(check: Check) -> str:
+    ref = check.ref[:12] if check.what.endswith("commit") else check.ref
+    text = f"{check.what} {ref or '-'}: {check.status.value}"
+    if check.signer or check.key:
+        text += f", signed by {check.signer or 'an unknown signer'}"
+        text += f" ({check.key})" if check.key else ""
+    return text + (f": {check.detail}" if check.detail else "")
+
+
+def verify_json(result: Verification) -> dict[str, Any]:
+    return {"ok": result.ok, "targets": [
+        {"model": t.model, "version": t.version, "stage": t.stage, "ok": t.ok,
+         "checks": [{**asdict(c), "status": c.status.value} for c in t.checks]}
+        for t in result.targets]}
+
+
+# -- diff -------------------------------------------------------------------------------
+
+NO_CHANGES = "no changes to hyperparameters, features or lineage"
+
+
+def diff_table(diff: VersionDiff) -> str:
+    """For a terminal: a metrics table, model type and weights, then one line per change."""
+    old, new = _side(diff.a, diff.old.version), _side(diff.b, diff.new.version)
+    lines = [f"{diff.name}: {old} -> {new}", ""]
+    rows = [[m.name, _optional(m.old), _optional(m.new), _delta(m.delta), m.verdict.value]
+            for m in diff.metrics]
+    lines += [table(["metric", old, new, "delta", "verdict"], rows) or "no metrics", ""]
+    lines += [f"{title}: {text}" for title, text in _diff_summary(diff, code=_plain, arrow="->")]
+    sections = _diff_sections(diff, code=_plain, arrow="->")
+    for title, items in sections:
+        lines += ["", f"{title}:", *(f"  {item}" for item in items)]
+    lines += [] if sections else ["", NO_CHANGES]
+    return "\n".join(lines)
+
+
+def diff_markdown(diff: VersionDiff) -> str:
+    """For a pull-request comment: a heading, a metrics table with deltas, lists of changes."""
+    from gitreg.core.diff import Verdict
+
+    old, new = _side(diff.a, diff.old.version), _side(diff.b, diff.new.version)
+    lines = [f"### `{diff.name}`: {_cell(old)} → {_cell(new)}", ""]
+    if diff.metrics:
+        lines += [f"| metric | {_cell(old)} | {_cell(new)} | delta | |", "|---|---:|---:|---:|---|"]
+        for m in diff.metrics:
+            verdict = f"**{m.verdict.value}**" if m.verdict is Verdict.WORSE else m.verdict.value
+            lines.append(f"| {_cell(m.name)} | {_optional(m.old)} | {_optional(m.new)} | "
+                         f"{_delta(m.delta)} | {verdict} |")
+    else:
+        lines.append("No metrics recorded.")
+    lines.append("")
+    lines += [f"- **{title.capitalize()}:** {text}"
+              for title, text in _diff_summary(diff, code=_code, arrow="→")]
+    sections = _diff_sections(diff, code=_code, arrow="→")
+    for title, items in sections:
+        lines += ["", f"**{title.capitalize()}**", "", *(f"- {item}" for item in items)]
+    lines += [] if sections else ["", f"{NO_CHANGES.capitalize()}."]
+    return "\n".join(lines)
+
+
+def diff_json(diff: VersionDiff) -> dict[str, Any]:
+    def change(c: FieldChange) -> dict[str, Any]:
+        return {"key": c.key, "change": c.kind.value, "old": c.old, "new": c.new}
+
+    return {
+        "model": diff.name,
+        "a": {"ref": diff.a, "version": diff.old.version},
+        "b": {"ref": diff.b, "version": diff.new.version},
+        "metrics": [{**asdict(m), "verdict": m.verdict.value} for m in diff.metrics],
+        "hyperparameters": [change(c) for c in diff.hyperparameters],
+        "features": {"added": list(diff.features_added),
+                     "removed": list(diff.features_removed)},
+        "model_type": change(diff.model_type) if diff.model_type else None,
+        "lineage": [change(c) for c in diff.lineage],
+        "weights": {"changed": diff.weights_changed, "old_md5": diff.old.artifact.md5,
+                    "new_md5": diff.new.artifact.md5},
+    }
+
+
+def _diff_summary(
+    diff: VersionDiff, *, code: Callable[[Any], str], arrow: str
+) -> list[tuple[str, str]]:
+    """Model type and weights, one line each, changed or not."""
+    kind = diff.model_type
+    if kind is None:
+        model_type = f"{code(diff.new.model_type)} (unchanged)" if diff.new.model_type else "-"
+    else:
+        model_type = f"{code(kind.old or '-')} {arrow} {code(kind.new or '-')}"
+    old, new = diff.old.artifact.md5, diff.new.artifact.md5
+    weights = (f"changed (md5 {code(old)} {arrow} {code(new)})" if diff.weights_changed
+               else f"unchanged (md5 {code(old)})")
+    return [("model type", model_type), ("weights", weights)]
+
+
+def _diff_sections(
+    diff: VersionDiff, *, code: Callable[[Any], str], arrow: str
+) -> list[tuple[str, list[str]]]:
+    """Hyperparameters, features and lineage: a line per change; sections without any left out."""
+    from gitreg.core.diff import Kind
+
+    def line(c: FieldChange) -> str:
+        if c.kind is Kind.ADDED:
+            return f"added {code(c.key)}: {code(c.new)}"
+        if c.kind is Kind.REMOVED:
+            return f"removed {code(c.key)} (was {code(c.old)})"
+        return f"{code(c.key)}: {code(c.old)} {arrow} {code(c.new)}"
+
+    features = [*(f"added {code(f)}" for f in diff.features_added),
+                *(f"removed {code(f)}" for f in diff.features_removed)]
+    sections = [
+        ("hyperparameters", [line(c) for c in diff.hyperparameters]),
+        ("features", features),
+        ("lineage", [line(c) for c in diff.lineage]),
+    ]
+    return [(title, items) for title, items in sections if items]
+
+
+def _side(asked: str, version: str) -> str:
+    """``production (1.2.0)`` for a stage, ``1.2.0`` for a version."""
+    return version if asked == version else f"{asked} ({version})"
+
+
+def _optional(value: float | None) -> str:
+    return "-" if value is None else _number(value)
+
+
+def _delta(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+d}" if isinstance(value, int) else f"{value:+.4g}"
+
+
+def _plain(value: Any) -> str:
+    """A YAML value as a reader expects it: strings bare, the rest as JSON (true, [1, 2])."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _code(value: Any) -> str:
+    text = _plain(value)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def proposal(item: Proposal) -> str:
+    """What a reviewer needs, and a ready pull-request title and body."""
+    event, record = item.event, item.record
+    replacing = f", replacing {event.previous}" if event.previous else ""
+    title = f"Promote {event.model} {event.version} to {event.stage}"
+    body = [
+        f"Promotes **{event.model} {event.version}** to **{event.stage}**{replacing}.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {k} | {_number(v)} |" for k, v in record.metrics.items()),
+        "",
+        f"Registered {record.registered_at} by {record.registered_by}; "
+        f"weights md5 `{record.artifact.md5}`.",
+        "",
+        "After the merge, CI on the main branch runs `gitreg ci tag --push` to tag it.",
+    ]
+    return "\n".join([
+        f"Pushed branch {item.branch} (commit {event.commit[:12]}); no tag until it is merged.",
+        f"Open a pull request from {item.branch} into {item.base}:",
+        "",
+        f"Title: {title}",
+        "",
+        *body,
+    ])
+
+
+def ci_event_json(event: Event) -> dict[str, Any]:
+    """What ``gitreg ci event`` tells a pipeline: ``event`` in words, ``action`` as a verb."""
+    return {
+        "model": event.model, "event": event.action.past, "action": event.action.value,
+        "stage": event.stage, "version": event.version, "previous": event.previous,
+        "commit": event.commit, "author": event.author, "date": event.date, "tag": event.tag,
+        "reason": event.reason,
+    }
+
+
+def github_output(data: Mapping[str, Any]) -> str:
+    """``key=value`` lines to append to ``$GITHUB_OUTPUT``: one line each, None as empty."""
+    return "\n".join(
+        f"{key}={'' if value is None else ' '.join(str(value).splitlines())}"
+        for key, value in data.items()
+    )

@@ -1,0 +1,132 @@
+"""Events and the tag grammar that names them.
+
+``<name>@v<semver>`` marks a registration (GTO's grammar, same meaning);
+``<name>/<stage>/<n>`` marks the n-th change of that model's stage. Commit trailers repeat
+the event in machine-readable form, so it survives squash and rebase merges.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from gitreg.core.names import Version, check_name, check_stage_name
+from gitreg.errors import InvalidInput
+
+
+class Action(str, enum.Enum):
+    REGISTER = "register"
+    PROMOTE = "promote"
+    DEMOTE = "demote"
+    ROLLBACK = "rollback"
+
+    @property
+    def past(self) -> str:
+        return {"register": "registered", "promote": "promoted", "demote": "demoted",
+                "rollback": "rolled back"}[self.value]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change to the registry, as history tells it."""
+
+    model: str
+    action: Action
+    version: str | None  # the version registered, or the one the stage now holds
+    stage: str | None = None
+    previous: str | None = None  # what the stage held before
+    commit: str = ""
+    author: str = ""
+    date: str = ""
+    tag: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TagName:
+    """A parsed gitreg tag: a registration (``version`` set) or a stage change (``n`` set)."""
+
+    name: str
+    version: str | None = None
+    stage: str | None = None
+    n: int | None = None
+
+
+_STAGE_TAG = re.compile(r"(?P<name>[^/@#]+)/(?P<stage>[^/]+)/(?P<n>[1-9][0-9]*)")
+
+
+def version_tag(name: str, version: str) -> str:
+    return f"{name}@v{version}"
+
+
+def stage_tag(name: str, stage: str, n: int) -> str:
+    return f"{name}/{stage}/{n}"
+
+
+def parse_tag(tag: str) -> TagName | None:
+    """The gitreg meaning of a tag name, or ``None`` for a tag that is not gitreg's."""
+    tag = tag.removeprefix("refs/tags/")
+    try:
+        if "@" in tag and "/" not in tag:
+            name, _, version = tag.partition("@")
+            if not version.startswith("v"):
+                return None
+            return TagName(check_name(name), version=str(Version.parse(version[1:])))
+        match = _STAGE_TAG.fullmatch(tag)
+        if match:
+            return TagName(
+                check_name(match["name"]),
+                stage=check_stage_name(match["stage"]),
+                n=int(match["n"]),
+            )
+    except InvalidInput:
+        return None
+    return None
+
+
+TRAILER_PREFIX = "Gitreg-"
+
+
+def trailers(event: Event) -> dict[str, str]:
+    fields = {
+        "Action": event.action.value,
+        "Model": event.model,
+        "Version": event.version,
+        "Stage": event.stage,
+        "Previous": event.previous,
+        "Reason": event.reason,
+    }
+    return {f"{TRAILER_PREFIX}{k}": v for k, v in fields.items() if v}
+
+
+def commit_message(event: Event) -> str:
+    if event.action is Action.REGISTER:
+        subject = f"Register {event.model} {event.version}"
+    elif event.action is Action.DEMOTE:
+        subject = f"Demote {event.model} {event.previous} from {event.stage}"
+    elif event.action is Action.ROLLBACK:
+        subject = f"Roll back {event.model} {event.stage} to {event.version}"
+    else:
+        subject = f"Promote {event.model} {event.version} to {event.stage}"
+    body = f"\n\n{event.reason}" if event.reason else ""
+    trailer_lines = "\n".join(f"{k}: {v}" for k, v in trailers(event).items())
+    return f"{subject}{body}\n\n{trailer_lines}\n"
+
+
+def tag_message(event: Event) -> str:
+    """The annotation, for people; nothing reads it back."""
+    if event.action is Action.REGISTER:
+        return f"{event.model} {event.version} registered"
+    moved = f"{event.previous or 'nothing'} -> {event.version or 'nothing'}"
+    return f"{event.model} {event.stage}: {event.action.past} ({moved})"
+
+
+def parse_trailers(text: str) -> dict[str, str]:
+    """``Gitreg-*`` trailers from the output of ``%(trailers:only,unfold)``."""
+    found = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.startswith(TRAILER_PREFIX):
+            found[key[len(TRAILER_PREFIX):].lower()] = value.strip()
+    return found

@@ -1,0 +1,72 @@
+"""Where each file of a registry lives (DESIGN.md 1), spelled in one place.
+
+```
+<models_dir>/<name>/stages.yaml
+<models_dir>/<name>/versions/<version>.yaml
+<models_dir>/<name>/artifacts/<version>/...
+```
+
+Paths are relative to the registry's root, with ``/`` separators, as git spells them.
+``models_dir`` comes from ``registry.yaml`` (``layout.models_dir``, default ``models``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+STAGES_FILE = "stages.yaml"
+VERSIONS_DIR = "versions"
+ARTIFACTS_DIR = "artifacts"
+YAML = ".yaml"
+
+
+class Kind(str, Enum):
+    STAGES = "stages"
+    VERSION = "version"
+
+
+@dataclass(frozen=True)
+class Place:
+    """What a path in the layout is: a model's stages file or one of its version files."""
+
+    kind: Kind
+    model: str
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    models_dir: str = "models"
+
+    def model(self, name: str) -> str:
+        return f"{self.models_dir}/{name}"
+
+    def versions(self, name: str) -> str:
+        return f"{self.model(name)}/{VERSIONS_DIR}"
+
+    def version_file(self, name: str, version: str) -> str:
+        return f"{self.versions(name)}/{version}{YAML}"
+
+    def stages_file(self, name: str) -> str:
+        return f"{self.model(name)}/{STAGES_FILE}"
+
+    def artifacts(self, name: str, version: str) -> str:
+        return f"{self.model(name)}/{ARTIFACTS_DIR}/{version}"
+
+    def patterns(self, name: str | None = None) -> tuple[str, str]:
+        """git pathspecs of the stages files and version files (of one model, or all)."""
+        model = self.model(name or "*")
+        return f"{model}/{STAGES_FILE}", f"{model}/{VERSIONS_DIR}/*{YAML}"
+
+    def place(self, path: str) -> Place | None:
+        """The inverse: which registry file ``path`` is, if it is one (names unchecked)."""
+        prefix = f"{self.models_dir}/"
+        if not path.startswith(prefix):
+            return None
+        parts = path[len(prefix):].split("/")
+        if len(parts) == 2 and parts[1] == STAGES_FILE:
+            return Place(Kind.STAGES, parts[0])
+        if len(parts) == 3 and parts[1] == VERSIONS_DIR and parts[2].endswith(YAML):
+            return Place(Kind.VERSION, parts[0], parts[2][: -len(YAML)])
+        return None

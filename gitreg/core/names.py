@@ -1,0 +1,138 @@
+"""Model names, stage names and SemVer versions: checked before they become paths or refs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import total_ordering
+
+from gitreg.errors import InvalidInput
+
+MAX_NAME_LENGTH = 100
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_STAGE = re.compile(r"[a-z][a-z0-9_-]*")
+# The regular expression published with SemVer 2.0.0, with an optional leading "v".
+_SEMVER = re.compile(
+    r"v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+)
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it may name a model, else raise ``InvalidInput``."""
+    if (
+        not isinstance(name, str)
+        or len(name) > MAX_NAME_LENGTH
+        or not _NAME.fullmatch(name)
+        or ".." in name
+        # git refuses ref components that end in "." or ".lock".
+        or name.endswith((".", ".lock"))
+    ):
+        raise InvalidInput(
+            f"invalid model name {name!r}: use lowercase letters, digits, '-', '_' and '.', "
+            f"starting with a letter or digit (no '/', '@', '#', spaces or '..'), "
+            f"at most {MAX_NAME_LENGTH} characters"
+        )
+    return name
+
+
+def check_stage_name(stage: str) -> str:
+    """Return ``stage`` if it may name a stage, else raise ``InvalidInput``."""
+    if not isinstance(stage, str) or len(stage) > 50 or not _STAGE.fullmatch(stage):
+        raise InvalidInput(
+            f"invalid stage name {stage!r}: use lowercase letters, digits, '-' and '_', "
+            "starting with a letter"
+        )
+    return stage
+
+
+def _prerelease_key(pre: str) -> tuple[tuple[int, int | str], ...]:
+    # SemVer 11.4: numeric identifiers sort numerically and before alphanumeric ones.
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
+
+
+@total_ordering
+@dataclass(frozen=True)
+class Version:
+    """A SemVer 2.0 version; orders by SemVer precedence (build metadata ignored)."""
+
+    major: int
+    minor: int
+    patch: int
+    prerelease: str = ""
+    build: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        match = _SEMVER.fullmatch(text.strip()) if isinstance(text, str) else None
+        if match is None:
+            raise InvalidInput(
+                f"invalid version {text!r}: expected SemVer such as 1.2.0 or 2.0.0-rc.1"
+            )
+        return cls(
+            int(match["major"]),
+            int(match["minor"]),
+            int(match["patch"]),
+            match["pre"] or "",
+            match["build"] or "",
+        )
+
+    def __str__(self) -> str:
+        text = f"{self.major}.{self.minor}.{self.patch}"
+        if self.prerelease:
+            text += f"-{self.prerelease}"
+        if self.build:
+            text += f"+{self.build}"
+        return text
+
+    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:
+        # A release sorts after all of its pre-releases.
+        pre = _prerelease_key(self.prerelease) if self.prerelease else ()
+        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return self._key() < other._key()
+
+    def bump(self, part: str) -> Version:
+        if part == "major":
+            return Version(self.major + 1, 0, 0)
+        if part == "minor":
+            return Version(self.major, self.minor + 1, 0)
+        if part == "patch":
+            # 1.3.0-rc.1 bumps to the release it anticipates, as SemVer tools do.
+            if self.prerelease:
+                return Version(self.major, self.minor, self.patch)
+            return Version(self.major, self.minor, self.patch + 1)
+        raise InvalidInput(f"invalid bump {part!r}: use major, minor or patch")
+
+
+FIRST_VERSION = Version(0, 1, 0)
+
+
+def parse_version(text: str) -> str:
+    """Normalise a user's version text (``v1.2.0`` -> ``1.2.0``) or raise ``InvalidInput``."""
+    return str(Version.parse(text))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What ``NAME``, ``NAME@VERSION`` or ``NAME#STAGE`` on the command line names."""
+
+    name: str
+    version: str | None = None
+    stage: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        if "@" in text:
+            name, _, version = text.partition("@")
+            return cls(check_name(name), version=parse_version(version))
+        if "#" in text:
+            name, _, stage = text.partition("#")
+            return cls(check_name(name), stage=check_stage_name(stage))
+        return cls(check_name(text))

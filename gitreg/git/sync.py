@@ -1,0 +1,94 @@
+"""Sharing a registry through a git remote: fetch, fast-forward, atomic push.
+
+A push sends the branch and its new tags in one ``git push --atomic``, so the remote never
+holds a tag without its commit or the reverse. A push refused because someone else pushed
+first is reported as ``Rejected`` so that the writer can replay its change on the new tip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gitreg.errors import Conflict, NotFound, ToolFailed
+from gitreg.git.runner import Git, last_lines
+
+
+class Rejected(Exception):
+    """The remote refused the push because it moved on (not an error: replay and retry)."""
+
+
+class Sync:
+    def __init__(self, git: Git, remote: str = "origin") -> None:
+        self.git, self.remote = git, remote
+
+    def require_remote(self) -> None:
+        if not self.git.succeeds("remote", "get-url", "--", self.remote):
+            raise NotFound(
+                f"this registry has no git remote {self.remote!r}; add one with "
+                f"`git remote add {self.remote} URL`"
+            )
+
+    def branch(self) -> str:
+        name = self.git.run("symbolic-ref", "-q", "--short", "HEAD", check=False).strip()
+        if not name:
+            raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
+        return name
+
+    def tracking_ref(self, branch: str) -> str:
+        return f"refs/remotes/{self.remote}/{branch}"
+
+    def fetch(self, branch: str) -> str | None:
+        """Fetch the branch and all tags; the remote's tip, or None if it has no such branch."""
+        has_branch = self.git.run(
+            "ls-remote", "--heads", "--", self.remote, f"refs/heads/{branch}"
+        ).strip()
+        refspecs = ["refs/tags/*:refs/tags/*"]
+        if has_branch:
+            refspecs.insert(0, f"+refs/heads/{branch}:{self.tracking_ref(branch)}")
+        self.git.run("fetch", "--quiet", "--no-write-fetch-head", self.remote, *refspecs)
+        return self.git.resolve(self.tracking_ref(branch)) if has_branch else None
+
+    def fast_forward(self, branch: str, tip: str | None) -> None:
+        """Bring the local branch up to ``tip`` if it is behind; refuse if they diverged."""
+        head = self.git.head()
+        if tip is None or head == tip:
+            return
+        if head is not None and self.git.succeeds("merge-base", "--is-ancestor", tip, head):
+            return  # local is ahead: its own commits will go out with the push
+        if head is None or self.git.succeeds("merge-base", "--is-ancestor", head, tip):
+            self.git.run("merge", "--quiet", "--ff-only", tip)
+            return
+        raise Conflict(
+            f"{branch} has commits that {self.remote}/{branch} lacks, and {self.remote} has "
+            f"moved on: redo them on top (delete the local tags they made, git reset --hard "
+            f"{self.remote}/{branch}, run the commands again with --push); see docs/gitops.md"
+        )
+
+    def push(self, branch: str, tags: Sequence[str]) -> None:
+        """Push the branch and ``tags`` atomically; ``Rejected`` if the remote moved on."""
+        refspecs = [f"refs/heads/{branch}:refs/heads/{branch}"]
+        refspecs += [f"refs/tags/{tag}:refs/tags/{tag}" for tag in tags]
+        proc = self.git.attempt("push", "--atomic", "--porcelain", self.remote, *refspecs)
+        status = self._statuses(proc.stdout.decode("utf-8", "replace"))
+        if proc.returncode == 0:
+            return
+        if "!" in status.values():
+            raise Rejected(proc.stdout.decode("utf-8", "replace"))
+        raise ToolFailed(
+            f"git push to {self.remote!r} failed: "
+            f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
+        )
+
+    def push_branch(self, local_ref: str, branch: str) -> None:
+        """Push one ref to a (new) branch on the remote, for a pull request."""
+        self.git.run("push", "--quiet", self.remote, f"{local_ref}:refs/heads/{branch}")
+
+    @staticmethod
+    def _statuses(porcelain: str) -> dict[str, str]:
+        """``ref -> flag`` from ``git push --porcelain`` (flag ``!`` is a rejection)."""
+        found = {}
+        for line in porcelain.splitlines():
+            fields = line.split("\t")
+            if len(fields) >= 2 and len(fields[0]) == 1:
+                found[fields[1]] = fields[0]
+        return found

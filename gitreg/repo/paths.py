@@ -1,0 +1,53 @@
+"""Paths inside a registry, which a cloned registry may have turned into links (issue 6).
+
+git commits a symbolic link as it is, so a registry from elsewhere can hold
+``models/churn/versions -> /home/you`` or ``models/churn/artifacts/2.0.0 -> /etc``. gitreg
+reads and writes registry files only through real folders: a link anywhere on the way is
+refused, naming it, before anything is read or written through it. Files themselves are
+opened without following a link (yamlio.read_file), so only folders are walked here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from gitreg.errors import CorruptRegistry
+from gitreg.repo.yamlio import LINK_REFUSED
+
+
+def check_real(root: Path, rel: str) -> Path:
+    """``root / rel``, once no part of ``rel`` that exists is a symbolic link.
+
+    ``rel`` is a relative path with ``/`` separators, as the registry's layout spells
+    them; a part that does not exist yet (a folder a write will create) is fine, and so is
+    everything after it.
+    """
+    path = root
+    done: list[str] = []
+    for part in rel.split("/"):
+        if part in ("", ".", ".."):
+            raise CorruptRegistry(f"{rel}: not a plain path inside the registry")
+        path = path / part
+        done.append(part)
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            break
+        if stat.S_ISLNK(mode):
+            raise CorruptRegistry(f"{'/'.join(done)}: {LINK_REFUSED}")
+    return root / rel
+
+
+def check_tree(root: Path, rel: str) -> Path:
+    """``check_real``, and no link anywhere inside ``rel`` if it is a folder: for a folder
+    that a write fills (a version's weights), where a link planted in a clone would take
+    the write outside the repository."""
+    path = check_real(root, rel)
+    for folder, dirs, files in os.walk(path):
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(folder, name)):
+                link = Path(folder, name).relative_to(root).as_posix()
+                raise CorruptRegistry(f"{link}: {LINK_REFUSED}")
+    return path

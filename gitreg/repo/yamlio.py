@@ -1,0 +1,192 @@
+"""YAML in and out: safe loading only, deterministic block-style dumps."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitreg import faults
+from gitreg.errors import CorruptRegistry, InvalidInput
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _yaml() -> ModuleType:
+    """PyYAML, imported on first use (~20 ms): reads served by the cache (cache.py) and
+    ``gitreg --help`` need none (issue 5)."""
+    import yaml
+
+    return yaml
+
+
+def _loader() -> Any:
+    # libyaml's parser when present: the same safe constructor, several times faster.
+    yaml = _yaml()
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+# A cloned registry is untrusted input (issue 6): aliases may not blow a file up ("billion
+# laughs": nine aliases of nine aliases of ... build 10**9 nodes from a few hundred bytes,
+# which every walk over the value, such as the cache's or --json, would then expand). The
+# nodes aliases add are counted before anything is built; a file without them costs nothing.
+MAX_ALIAS_NODES = 100_000
+
+
+def loads(text: str | bytes, source: str) -> Any:
+    """Parse YAML with the safe loader; errors name ``source`` (a file, or file@commit).
+
+    Only ``CorruptRegistry`` leaves: a file that is no YAML, uses Python tags, is not
+    UTF-8, nests too deep, expands too far by aliases, or holds a value YAML cannot build
+    (``2026-13-01``, a 5,000-digit integer).
+    """
+    yaml = _yaml()
+    loader = None
+    try:
+        loader = _loader()(text)  # libyaml encodes text at once: a surrogate fails here
+        node = loader.get_single_node()
+        anchors = "&" in text if isinstance(text, str) else b"&" in text
+        if node is not None and anchors:
+            _check_aliases(node, source)
+        return None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CorruptRegistry.at(
+            source, None, f"not valid YAML for gitreg: {problem}; fix or restore the file "
+            "(git checkout -- FILE)", line=None if mark is None else mark.line + 1,
+        ) from None
+    except (UnicodeError, RecursionError) as exc:
+        raise CorruptRegistry.at(source, None,
+                                 f"unreadable YAML: {exc.__class__.__name__}") from None
+    except (ValueError, TypeError, AttributeError, LookupError, OverflowError) as exc:
+        # PyYAML's constructors let these through for values that look like a timestamp or
+        # a number but are none (month 13, more digits than int() accepts, an empty "!!int",
+        # "!!bool maybe"): found by tests/test_fuzz.py.
+        raise CorruptRegistry.at(
+            source, None, "not valid YAML for gitreg: a value cannot be read as the type its "
+            f"form or tag says, such as a date with month 13 or an empty !!int "
+            f"({exc.__class__.__name__}: {exc}); fix or restore the file (git checkout -- FILE)"
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _check_aliases(root: Any, source: str) -> None:
+    """Refuse a node graph whose aliases add more than ``MAX_ALIAS_NODES`` nodes, or that
+    contains itself; iterative, so that depth cannot exhaust the stack."""
+    sizes: dict[int, int] = {}  # node id -> nodes in it once aliases are expanded
+    open_ids: set[int] = set()  # nodes whose children are being counted
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            open_ids.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] - len(sizes) > MAX_ALIAS_NODES:
+                raise CorruptRegistry.at(
+                    source, None, "not valid YAML for gitreg: its aliases (*name) expand to "
+                    f"more than {MAX_ALIAS_NODES} values; write the values out"
+                )
+            continue
+        if key in sizes:
+            continue
+        open_ids.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_ids:
+                raise CorruptRegistry.at(
+                    source, None, "not valid YAML for gitreg: an alias (*name) refers to a "
+                    "value that contains it; write the values out"
+                )
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: Any) -> list[Any]:
+    value = node.value
+    if not isinstance(value, list):
+        return []  # a scalar
+    if value and isinstance(value[0], tuple):  # a mapping: (key, value) pairs
+        return [part for pair in value for part in pair]
+    return value
+
+
+def load_file(path: Path, source: str, *, follow_links: bool = False) -> Any:
+    return loads(read_file(path, source, follow_links=follow_links), source)
+
+
+def load_input(path: Path) -> Any:
+    """A YAML file the user named on the command line (``--meta``): links followed, and a
+    problem with it is the user's input (exit 3), not a corrupt registry."""
+    if not path.is_file():
+        raise InvalidInput(f"metadata file {path} does not exist")
+    try:
+        return load_file(path, str(path), follow_links=True)
+    except CorruptRegistry as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def read_file(path: str | Path, source: str, *, follow_links: bool = False) -> bytes:
+    """A registry file's bytes; a missing file or a folder in its place is ``CorruptRegistry``.
+
+    A symbolic link is refused unless ``follow_links`` (a user's own file, such as --meta): a
+    cloned registry is untrusted, and a link committed in place of a registry file could
+    make gitreg read, and show, a file from outside the repository (issue 6).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise CorruptRegistry.at(source, None, "file is missing") from None
+    except IsADirectoryError:
+        raise CorruptRegistry.at(source, None, "expected a file, found a directory") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise CorruptRegistry.at(source, None, LINK_REFUSED) from None
+        raise CorruptRegistry.at(source, None, f"cannot be read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return handle.read()
+        except IsADirectoryError:
+            raise CorruptRegistry.at(source, None, "expected a file, found a directory") from None
+
+
+LINK_REFUSED = (
+    "is a symbolic link; a registry's files and folders must be real ones, not links that "
+    "could point outside the repository: replace it with the file (or folder) it stands for"
+)
+
+
+def dumps(data: Any) -> str:
+    """Block style, keys in the order given, strings quoted where YAML would coerce them."""
+    yaml = _yaml()
+    text: str = yaml.dump(
+        data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False,
+        default_flow_style=False, allow_unicode=True, width=1000,
+    )
+    return text
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Replace ``path`` in one step, so that a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode() if isinstance(text, str) else text
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        faults.point("rename", str(path))  # crash tests only (faults.py)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

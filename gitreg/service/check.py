@@ -1,0 +1,420 @@
+"""``gitreg check``: the registry as the work tree holds it, validated file by file.
+
+``validate`` returns every problem it finds (file, key path, what to do) and never
+prints, so that CI can gate a pull request on it. It checks:
+
+- ``registry.yaml`` (a broken one is the only problem reported: nothing else can be read);
+- every version file: its schema, that its name and place agree, that its weights sit in
+  the version's own folder with a ``.dvc`` pointer whose md5, size and path match, and that
+  each ``lineage.depends_on`` entry names a version registered in this registry;
+- every ``stages.yaml``: its schema, stages known to ``registry.yaml``, one version in an
+  exclusive stage, and only registered versions;
+- the promotion policies, for every version a stage holds now, as ``promote`` checks them;
+  ``require_signed``: the signatures of the commits (and tags, once made) that registered it
+  and put it in the stage (repo/signing.py), with no exemption for rollbacks or ``--force``.
+
+How policies are judged for what a stage already holds (promote only ever sees one change):
+
+- A version that is in the stage in the work tree but not at ``HEAD`` is an uncommitted
+  hand edit: it is checked as a promotion replacing what ``HEAD``'s ``stages.yaml`` held.
+- Otherwise the last history event that put it there says how it came: it is checked as
+  that promotion, against the version that event replaced. In CI on a pull request that
+  commit is the change under review, so a hand-edited ``stages.yaml`` is gated like
+  ``promote``, whether or not the work tree has edits.
+- Except: a version whose entry carries a ``Gitreg-Reason`` trailer was forced in with
+  ``--force --reason`` (the override is on record), and a version a rollback returned to
+  the stage is exempt, as ``rollback`` is; otherwise one override would fail every check
+  after it.
+- ``from: STAGE`` passes if history shows the version was ever in STAGE, or it is there now.
+- A version held legitimately before its policy was tightened is reported: the registry
+  then contradicts its own policy, and the way out (promote a version that passes, or
+  relax the policy) is a reviewed change like any other.
+
+History needs the whole first-parent chain: in a shallow clone (CI's default depth of one)
+the policies that look back (``from``, ``no_regression``) are weaker, and ``validate``
+warns about it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitreg.core import policy
+from gitreg.core.config import CONFIG_FILE
+from gitreg.core.events import Action, Event, parse_tag
+from gitreg.core.layout import VERSIONS_DIR
+from gitreg.core.names import ModelRef, Version, check_name
+from gitreg.core.records import StageMap, VersionRecord
+from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
+from gitreg.git.runner import TagRef
+from gitreg.repo import signing, yamlio
+from gitreg.repo.paths import check_real
+from gitreg.service.registry import Registry
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong: in which file, at which key path, and what to do about it."""
+
+    file: str
+    key: str
+    message: str
+
+    def __post_init__(self) -> None:
+        # File names and values come from a clone (issue 6): one printable line each.
+        for name in ("file", "key", "message"):
+            object.__setattr__(self, name, printable(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class Report:
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[str, ...] = ()
+    recovered: str | None = None  # what opening the registry recovered from (registry.py)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate(start: Path | None = None) -> Report:
+    """Check the registry that ``start`` (default: the current directory) is in."""
+    try:
+        registry = Registry.find(start)
+    except CorruptRegistry as exc:
+        return Report((problem_from(exc, CONFIG_FILE),))
+    problems = _model_folders(registry)
+    shallow = registry.git.run("rev-parse", "--is-shallow-repository").strip() == "true"
+    histories = _Histories(registry)
+    for name in registry.models():
+        try:
+            registry.require_model(name)
+        except CorruptRegistry:
+            continue  # a link on the way, reported above: nothing is read through it
+        problems += _ModelCheck(registry, name, histories).run(tags=not shallow)
+    warnings = list(registry.config.warnings)
+    if shallow:
+        warnings.append(
+            "this clone has shallow history, so the from/no_regression policies cannot see "
+            "how versions reached their stages; fetch full history (git fetch --unshallow, "
+            "or fetch-depth: 0 in CI)"
+        )
+    return Report(tuple(problems), tuple(warnings), registry.recovered)
+
+
+def problem_from(error: CorruptRegistry, file: str) -> Problem:
+    """A reader's error about ``file`` as a ``Problem``, from the data it carries (file,
+    key path, line); an error without them is a problem of the file as a whole."""
+    if error.problem is not None and error.file == file:
+        where = error.key or (f"line {error.line}" if error.line is not None else "top level")
+        return Problem(file, where, error.problem)
+    text = str(error)
+    return Problem(file, "top level", text.removeprefix(f"{file}: ") if
+                   text.startswith(f"{file}: ") else text)
+
+
+def _model_folders(registry: Registry) -> list[Problem]:
+    """Folders under models/ that ``registry.models()`` skips: bad names, no versions/."""
+    layout = registry.config.layout
+    models_dir = layout.models_dir
+    base = registry.root / models_dir
+    if not base.is_dir():
+        return []
+    try:
+        check_real(registry.root, models_dir)
+    except CorruptRegistry as exc:
+        return [_link_problem(exc)]
+    problems = []
+    for entry in sorted(base.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        rel = layout.model(entry.name)
+        try:
+            check_real(registry.root, layout.versions(entry.name))
+        except CorruptRegistry as exc:
+            problems.append(_link_problem(exc))
+            continue
+        try:
+            check_name(entry.name)
+        except InvalidInput as exc:
+            problems.append(Problem(rel, "folder name", f"{exc}; rename the folder"))
+            continue
+        if not (entry / VERSIONS_DIR).is_dir():
+            problems.append(Problem(
+                rel, "versions", "model folder without a versions/ folder; register a version "
+                "(gitreg register) or remove the folder"))
+    return problems
+
+
+def _link_problem(error: CorruptRegistry) -> Problem:
+    """A folder that is a link, maybe out of the repository (issue 6), from paths.py."""
+    link, _, message = str(error).partition(": ")
+    return Problem(link, "link", message)
+
+
+class _Histories:
+    """Every model's events and gitreg tags, each read once for the whole registry: read
+    per model, ``check`` ran git log once per model, minutes at 10,000 versions."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._events: dict[str, list[Event]] | None = None
+        self._tags: dict[str, list[TagRef]] | None = None
+
+    def events(self, name: str) -> list[Event]:
+        if self._events is None:
+            try:
+                every = self.registry.history.events()
+            except (CorruptRegistry, NotFound):
+                self._events = {}  # one model's history is unreadable: read each on its own
+            else:
+                self._events = {model: [] for model in self.registry.models()}
+                for event in every:
+                    self._events.setdefault(event.model, []).append(event)
+        if name not in self._events:
+            return self.registry.history_events(name)
+        return self._events[name]
+
+    def tags(self, name: str) -> list[TagRef]:
+        if self._tags is None:
+            self._tags = {}
+            for ref in self.registry.git.tags():
+                tag = parse_tag(ref.name)
+                if tag is not None:
+                    self._tags.setdefault(tag.name, []).append(ref)
+        return self._tags.get(name, [])
+
+
+class _ModelCheck:
+    """The problems of one model's files; ``run`` once."""
+
+    def __init__(self, registry: Registry, name: str, histories: _Histories) -> None:
+        self.registry, self.name, self.histories = registry, name, histories
+        self.layout = layout = registry.config.layout
+        self.base = layout.model(name)
+        self.records: dict[str, VersionRecord] = {}  # the readable version files
+        self.problems: list[Problem] = []
+
+    def add(self, file: str, key: str, message: str) -> None:
+        self.problems.append(Problem(file, key, message))
+
+    def run(self, *, tags: bool = True) -> list[Problem]:
+        self._versions()
+        stage_map = self._stages()
+        if stage_map is not None:
+            self._policies(stage_map)
+        if tags:
+            self._tags()
+        return self.problems
+
+    # -- version files ------------------------------------------------------------------
+
+    def _versions(self) -> None:
+        folder = self.registry.root / self.layout.versions(self.name)
+        try:  # all at once when they all read: one cache entry, not one load per version
+            whole = {record.version: record for record in self.registry.versions(self.name)}
+        except (CorruptRegistry, InvalidInput):
+            whole = {}  # each is read on its own below, to name each broken file
+        for path in sorted(folder.iterdir(), key=_version_order):
+            if path.name.startswith("."):
+                continue
+            rel = f"{self.layout.versions(self.name)}/{path.name}"
+            stem = path.name.removesuffix(".yaml")
+            if not path.is_file() or stem == path.name or _normal(stem) != stem:
+                self.add(rel, "file name", "not a version file: version files are named "
+                         "<semver>.yaml, e.g. 1.2.0.yaml; rename or remove it")
+                continue
+            try:
+                record = whole.get(stem) or self.registry.record(self.name, stem)
+            except CorruptRegistry as exc:
+                self.problems.append(problem_from(exc, rel))
+                continue
+            self.records[stem] = record
+            self._weights(rel, record)
+            self._depends_on(rel, record)
+
+    def _weights(self, rel: str, record: VersionRecord) -> None:
+        artifact = record.artifact
+        folder = f"{self.layout.artifacts(self.name, record.version)}/"
+        file_name = artifact.path.removeprefix(folder)
+        if file_name == artifact.path or "/" in file_name or file_name in ("", ".", ".."):
+            self.add(rel, "artifact.path", f"{artifact.path!r} is not in the version's own "
+                     f"folder {folder}; restore the version file (git checkout -- {rel})")
+            return
+        pointer = f"{artifact.path}.dvc"
+        restore = f"restore it (git checkout -- {pointer})"
+        if not (self.registry.root / pointer).is_file():
+            self.add(rel, "artifact.path", f"the weights pointer {pointer} is missing; {restore}")
+            return
+        try:
+            check_real(self.registry.root, pointer)
+            data = yamlio.load_file(self.registry.root / pointer, pointer)
+        except CorruptRegistry as exc:
+            self.problems.append(problem_from(exc, pointer))
+            return
+        outs = data.get("outs") if isinstance(data, dict) else None
+        if not isinstance(outs, list) or len(outs) != 1 or not isinstance(outs[0], dict):
+            self.add(pointer, "outs", f"expected one output, as `dvc add` writes it; {restore}")
+            return
+        expected: dict[str, object] = {"path": file_name, "md5": artifact.md5,
+                                       "size": artifact.size}
+        if artifact.nfiles is not None:
+            expected["nfiles"] = artifact.nfiles
+        for key, want in expected.items():
+            found = outs[0].get(key)
+            if found != want:
+                self.add(pointer, f"outs[0].{key}", f"is {found!r}, but {rel} records {want!r}: "
+                         f"the pointer no longer names the registered weights; {restore}, and "
+                         "register new weights as a new version")
+
+    def _depends_on(self, rel: str, record: VersionRecord) -> None:
+        for i, entry in enumerate(record.lineage.depends_on):
+            key = f"lineage.depends_on[{i}]"
+            try:
+                ref: ModelRef | None = ModelRef.parse(entry)
+            except InvalidInput:
+                ref = None
+            if ref is None or ref.version is None:
+                self.add(rel, key, f"{entry!r} does not name a version; expected NAME@VERSION, "
+                         "e.g. customer-features@2.1.0")
+                continue
+            target = self.layout.version_file(ref.name, ref.version)
+            if not (self.registry.root / target).is_file():
+                self.add(rel, key, f"{entry} is not registered in this registry (no {target}); "
+                         f"register it (gitreg register {ref.name} PATH --version {ref.version})")
+
+    # -- stages.yaml --------------------------------------------------------------------
+
+    def _stages(self) -> StageMap | None:
+        rel = self.layout.stages_file(self.name)
+        try:
+            stage_map = self.registry.stage_map(self.name)
+        except CorruptRegistry as exc:
+            self.problems.append(problem_from(exc, rel))
+            return None
+        config = self.registry.config
+        for stage, held in stage_map.stages.items():
+            key = f"stages.{stage}"
+            if stage not in config.stages:
+                self.add(rel, key, f"unknown stage {stage!r}: {CONFIG_FILE} lists "
+                         f"{', '.join(config.stages)}; add it there or remove it here")
+                continue
+            if config.is_exclusive(stage) and len(held) > 1:
+                self.add(rel, key, f"{stage} is exclusive but holds {', '.join(held)}; keep one "
+                         f"(gitreg promote), or set exclusive: false for it in {CONFIG_FILE}")
+            if len(set(held)) < len(held):
+                self.add(rel, key, "lists a version twice; list it once")
+            for version in held:
+                if _normal(version) != version:
+                    self.add(rel, key, f"{version!r}: write the version as {_normal(version)}")
+                elif version not in self.records and not (
+                    self.registry.root / self.layout.version_file(self.name, version)
+                ).is_file():
+                    self.add(rel, key, f"{self.name} {version} is not registered (no "
+                             f"{self.layout.version_file(self.name, version)}); register it "
+                             "or remove it here")
+        return stage_map
+
+    # -- tags ---------------------------------------------------------------------------
+
+    def _tags(self) -> None:
+        """Tags in gitreg's grammar that mark no event of this model: made by hand, or in a
+        crafted clone (issue 6). History and ``which`` ignore them (a tag is only shown
+        with the change its commit made); ``ci event`` refuses them; here they are named.
+        A tag on the commit of its event is read no further; any other gets ``ci event``'s
+        verdict, which reads the tag's commit and its first parent."""
+        from gitreg.service import ci
+
+        refs = self.histories.tags(self.name)
+        if not refs:
+            return
+        try:
+            events = self.histories.events(self.name)
+        except (CorruptRegistry, NotFound):
+            return  # the files are broken: reported above
+        marked = {(e.version if e.action is Action.REGISTER else e.stage, e.commit)
+                  for e in events}
+        for ref in refs:
+            tag = parse_tag(ref.name)
+            if tag is None or (tag.version or tag.stage, ref.target) in marked:
+                continue
+            try:
+                ci.event(self.registry, ref.name)
+            except GitregError as exc:
+                self.add(f"refs/tags/{ref.name}", "target", f"{exc}; history ignores it: if "
+                         f"nobody made it on purpose, delete it (git tag -d {ref.name})")
+
+    # -- policies -----------------------------------------------------------------------
+
+    def _policies(self, stage_map: StageMap) -> None:
+        config = self.registry.config
+        gated = [s for s in stage_map.stages if s in config.policies]
+        if not gated:
+            return
+        rel = self.layout.stages_file(self.name)
+        try:
+            events = self.histories.events(self.name)
+            committed = {s: self.registry.which(self.name, s, rev="HEAD") for s in gated}
+        except (CorruptRegistry, NotFound) as exc:
+            self.add(rel, "history", f"policies not checked: cannot read this model's history "
+                     f"({exc})")
+            return
+        for stage in gated:
+            for version in stage_map.versions_in(stage):
+                record = self.records.get(version)
+                if record is None:
+                    continue  # reported above
+                if config.policies[stage].require_signed:  # no exemption: forced ones too
+                    self._signatures(rel, stage, version, events, version in committed[stage])
+                exempt, replaced = _entry(stage, version, committed[stage], events,
+                                          exclusive=config.is_exclusive(stage))
+                if exempt:
+                    continue
+                been = frozenset(e.stage for e in events if e.version == version and e.stage)
+                previous = self.records.get(replaced) if replaced else None
+                for text in policy.violations(config, stage, record, previous, stage_map, been):
+                    self.add(rel, f"stages.{stage}", f"{text} (policies.{stage} in "
+                             f"{CONFIG_FILE}); promote a version that passes, or override on "
+                             f"record with `gitreg promote {self.name} {version} {stage} "
+                             "--force --reason TEXT` rather than editing stages.yaml by hand")
+
+    def _signatures(self, rel: str, stage: str, version: str, events: list[Event],
+                    in_head: bool) -> None:
+        for text in signing.signed_problems(self.registry.git, events, self.name, version,
+                                           stage, in_head=in_head):
+            self.add(rel, f"stages.{stage}", f"{self.name} {version}: {text}; "
+                     f"policies.{stage}.require_signed in {CONFIG_FILE} asks for good "
+                     f"signatures: promote it with --sign (gitreg verify {self.name}#{stage} "
+                     "shows each)")
+
+
+def _entry(
+    stage: str, version: str, committed: tuple[str, ...], events: list[Event], *, exclusive: bool
+) -> tuple[bool, str | None]:
+    """How ``version`` came into ``stage``: (exempt from policies, the version it replaced)."""
+    if version not in committed:  # an uncommitted edit replacing what HEAD holds
+        return False, committed[-1] if exclusive and committed else None
+    entered = [e for e in events if e.stage == stage and e.version == version
+               and e.action in (Action.PROMOTE, Action.ROLLBACK)]
+    if not entered:
+        return False, None
+    last = entered[-1]
+    if last.action is Action.ROLLBACK or last.reason:
+        return True, None
+    return False, last.previous if exclusive else None
+
+
+def _normal(text: str) -> str | None:
+    """``text`` as a normal SemVer string, or None if it is no version at all."""
+    try:
+        return str(Version.parse(text))
+    except InvalidInput:
+        return None
+
+
+def _version_order(path: Path) -> tuple[int, Version, str]:
+    version = _normal(path.name.removesuffix(".yaml"))
+    if version is None:
+        return (1, Version(0, 0, 0), path.name)
+    return (0, Version.parse(version), path.name)

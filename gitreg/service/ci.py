@@ -1,0 +1,257 @@
+"""What a CI pipeline needs: the meaning of a pushed tag, and tags for merged changes.
+
+``event`` reads a tag's meaning from its name and from the files at its commit and first
+parent (plus the commit's ``Gitreg-*`` trailers), never from the annotation: CI checkouts
+may have turned annotated tags into lightweight ones.
+
+``tag`` finds the registrations and stage changes that reached the branch's first-parent
+history without a tag (a pull request merged by merge commit, squash or rebase) and tags
+them. A stage tag's number is its change's position among the changes of that model and
+stage along first-parent history, so numbering stays gapless and in order, and running
+it again changes nothing. Tags are never moved: a name taken by another commit is a
+conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gitreg.core.events import (
+    Action,
+    Event,
+    TagName,
+    parse_tag,
+    parse_trailers,
+    stage_tag,
+    tag_message,
+)
+from gitreg.core.events import version_tag as registration_tag
+from gitreg.core.records import StageMap, stages_from_dict
+from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFailed
+from gitreg.git.runner import Git, identity_env, last_lines
+from gitreg.repo import yamlio
+from gitreg.repo.history import Commit, brought_in, stage_changes
+from gitreg.repo.transaction import Transaction
+from gitreg.service.registry import Registry
+
+_FIELD = "\x1f"
+REMOTE = "origin"
+
+
+def event(registry: Registry, ref: str) -> Event:
+    """The event a gitreg tag marks, e.g. ``churn/production/3`` or ``churn@v1.2.0``."""
+    name = ref.removeprefix("refs/tags/")
+    parsed = parse_tag(name)
+    if parsed is None:
+        raise NotAnEvent(
+            f"{ref} is not a gitreg event: gitreg tags are NAME@vVERSION (a registration) "
+            "or NAME/STAGE/N (a stage change)"
+        )
+    git = registry.git
+    sha = git.resolve(f"refs/tags/{name}")
+    if sha is None:
+        # A tag can name a tree or a blob (issue 6: a crafted clone): say so, not "fetch".
+        kind = git.run("cat-file", "-t", f"refs/tags/{name}^{{}}", check=False).strip()
+        if kind:
+            raise InvalidInput(f"tag {name} points at a {kind}, not a commit: it marks no "
+                               "gitreg event")
+        raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
+    commit = _commit(git, sha)
+    layout = registry.config.layout
+    if parsed.version is not None:
+        found = _registration(git, commit, layout.version_file(parsed.name, parsed.version),
+                              parsed)
+    else:
+        found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed)
+    return replace(found, tag=name)
+
+
+def _registration(git: Git, commit: Commit, path: str, tag: TagName) -> Event:
+    before, after = _before_after(git, commit, path)
+    if after is None or before is not None:
+        raise InvalidInput(
+            f"tag {_name(tag)} is on commit {commit.sha[:12]}, which did not add {path}: "
+            "it marks no registration"
+        )
+    return Event(tag.name, Action.REGISTER, tag.version, commit=commit.sha,
+                 author=commit.author, date=commit.date)
+
+
+def _name(tag: TagName) -> str:
+    if tag.version is not None:
+        return registration_tag(tag.name, tag.version)
+    return stage_tag(tag.name, tag.stage or "", tag.n or 0)
+
+
+def _stage_change(git: Git, commit: Commit, path: str, tag: TagName) -> Event:
+    before, after = _before_after(git, commit, path)
+    # A merge's own message carries no trailers: those of the commits it merged speak.
+    said = [commit.trailers, *(c.trailers for c in brought_in(git, [commit]).get(commit.sha, ()))]
+    old = _stage_map(tag.name, before, f"{path} before {commit.sha[:12]}")
+    new = _stage_map(tag.name, after, f"{path} at {commit.sha[:12]}")
+    changes = [e for e in stage_changes(old, new, commit, said) if e.stage == tag.stage]
+    if not changes:
+        raise InvalidInput(
+            f"tag {_name(tag)} is on commit {commit.sha[:12]}, which did not change "
+            f"{tag.name}'s {tag.stage} stage in {path}: it marks no stage change"
+        )
+    # A non-exclusive stage may gain two versions in one commit: the tag names the change,
+    # reported by its first new version.
+    return next((e for e in changes if e.version is not None), changes[0])
+
+
+def _before_after(git: Git, commit: Commit, path: str) -> tuple[bytes | None, bytes | None]:
+    """``path`` in the commit's first parent and in the commit (None where absent)."""
+    if not commit.parents and _shallow(git):
+        # A shallow clone's oldest commit shows no parents although it has them.
+        raise NotFound(
+            f"the parent of {commit.sha[:12]} is not in this shallow clone, so what the tag "
+            "changed cannot be read; fetch more history (git fetch --deepen=1, or "
+            "actions/checkout with fetch-depth: 0)"
+        )
+    specs = [f"{parent}:{path}" for parent in commit.parents[:1]] + [f"{commit.sha}:{path}"]
+    blobs = git.cat_files(specs)
+    return (blobs[0] if commit.parents else None), blobs[-1]
+
+
+def _stage_map(model: str, blob: bytes | None, source: str) -> StageMap:
+    if blob is None:
+        return StageMap(model)
+    return stages_from_dict(yamlio.loads(blob, source), source)
+
+
+def _shallow(git: Git) -> bool:
+    return git.run("rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def _commit(git: Git, sha: str) -> Commit:
+    fmt = _FIELD.join(["%H", "%P", "%cI", "%an <%ae>", "%(trailers:only,unfold)"])
+    out = git.run("log", "-1", f"--format={fmt}", sha, "--")
+    sha, parents, date, author, trailer_text = out.split(_FIELD)
+    return Commit(sha, date, author, parse_trailers(trailer_text), parents=tuple(parents.split()))
+
+
+# -- tagging what reached the branch untagged -------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Change:
+    """One tag's worth of history: a registration, or one commit's change of one stage."""
+
+    tag: str
+    event: Event
+
+
+def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[str]:
+    """Tag the registrations and stage changes on HEAD's first-parent chain that lack one.
+
+    Returns the tags created, oldest change first; with ``push`` they go to ``origin`` in
+    one atomic push, and are deleted again locally if that push fails. ``sign``: signed
+    tags (``git tag --sign``), for stages whose policy says ``require_signed``.
+    """
+    git = registry.git
+    if git.head() is None:
+        return []
+    if _shallow(git):
+        raise NotFound(
+            "ci tag reads the whole first-parent history, and this clone is shallow; "
+            "fetch it all (git fetch --unshallow --tags, or actions/checkout with "
+            "fetch-depth: 0)"
+        )
+    if push and not git.succeeds("remote", "get-url", "--", REMOTE):
+        raise NotFound(f"this registry has no git remote {REMOTE!r} to push the tags to; "
+                       f"add one with `git remote add {REMOTE} URL`")
+    if push:
+        # Tags pushed since this checkout was made (a direct promote, another `ci tag`)
+        # must count, or their names would be handed out twice.
+        git.run("fetch", "--quiet", "--no-write-fetch-head", REMOTE, "refs/tags/*:refs/tags/*")
+    with Transaction(git, Path(git.run("rev-parse", "--absolute-git-dir").strip())) as tx:
+        missing = _untagged(git, registry.history.events())
+        env = identity_env(git)
+        for change in missing:
+            tx.tag(change.tag, change.event.commit, tag_message(change.event), env, sign)
+        if push and missing:
+            tx.publishing(REMOTE, [change.tag for change in missing])
+            _push(git, [change.tag for change in missing])
+    return [change.tag for change in missing]
+
+
+def _untagged(git: Git, events: Sequence[Event]) -> list[_Change]:
+    changes: list[_Change] = []
+    counts: dict[tuple[str, str], int] = {}
+    for item in events:
+        if item.action is Action.REGISTER:
+            changes.append(_Change(registration_tag(item.model, item.version or ""), item))
+            continue
+        assert item.stage is not None
+        if changes and changes[-1].event.commit == item.commit and (
+            changes[-1].event.model, changes[-1].event.stage) == (item.model, item.stage):
+            continue  # one commit, one stage, several versions: one tag
+        key = (item.model, item.stage)
+        counts[key] = counts.get(key, 0) + 1
+        changes.append(_Change(stage_tag(item.model, item.stage, counts[key]), item))
+
+    targets = {ref.name: ref.target for ref in git.tags()}
+    # A change merged by a merge commit may already be tagged on the commit it came from.
+    merged = _merged_commits(git, {c.event.commit for c in changes if c.tag not in targets
+                                   or targets[c.tag] != c.event.commit})
+    missing, conflicts = [], []
+    for change in changes:
+        commit = change.event.commit
+        accepted = {commit, *merged.get(commit, ())}
+        if change.event.action is Action.REGISTER:
+            tagged = targets.get(change.tag) in accepted
+        else:
+            prefix = change.tag.rsplit("/", 1)[0] + "/"
+            tagged = any(t.startswith(prefix) and target in accepted
+                         for t, target in targets.items())
+        if tagged:
+            continue
+        if change.tag in targets:
+            conflicts.append(
+                f"{change.tag} should mark commit {commit[:12]} ({tag_message(change.event)}) but "
+                f"already points at {targets[change.tag][:12]}"
+            )
+            continue
+        missing.append(change)
+    if conflicts:
+        more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        raise Conflict(
+            f"tag {conflicts[0]}{more}; gitreg never moves tags: check which commit the "
+            "tag belongs to and fix it by hand, then run `gitreg ci tag` again"
+        )
+    return missing
+
+
+def _merged_commits(git: Git, commits: set[str]) -> dict[str, set[str]]:
+    """For the merge commits among ``commits`` (all on HEAD's first-parent chain): what
+    each brought in. One ``rev-list`` finds the merges, one ``log`` what they merged."""
+    if not commits:
+        return {}
+    out = git.run("rev-list", "--first-parent", "--min-parents=2", "--parents", "--reverse",
+                  "HEAD", "--")
+    merges = []
+    for line in out.splitlines():
+        sha, *parents = line.split()
+        if sha in commits:
+            merges.append(Commit(sha, "", "", {}, parents=tuple(parents)))
+    found = brought_in(git, merges)
+    return {sha: {c.sha for c in merged} for sha, merged in found.items()}
+
+
+def _push(git: Git, tags: Sequence[str]) -> None:
+    proc = git.attempt("push", "--atomic", "--porcelain", REMOTE,
+                       *(f"refs/tags/{t}:refs/tags/{t}" for t in tags))
+    if proc.returncode == 0:
+        return
+    said = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+    if "already exists" in said or "[rejected]" in said:
+        raise Conflict(
+            f"{REMOTE} already has some of these tags ({', '.join(tags)}), made since this "
+            "clone fetched (another `gitreg ci tag`?); nothing was pushed: fetch the tags "
+            "(git fetch --tags) and run again"
+        )
+    raise ToolFailed(f"git push of the new tags to {REMOTE} failed: "
+                     f"{last_lines(said) or 'no message'}; nothing was pushed")

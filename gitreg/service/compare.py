@@ -1,0 +1,35 @@
+"""``gitreg diff``: which two versions to compare, from versions or stages (core/diff.py
+compares them)."""
+
+from __future__ import annotations
+
+from gitreg.core.diff import VersionDiff, diff_records
+from gitreg.core.names import parse_version
+from gitreg.errors import InvalidInput
+from gitreg.service.registry import Registry
+
+
+def compare(registry: Registry, name: str, a: str, b: str) -> VersionDiff:
+    """The difference from ``a`` to ``b``: each a version (``1.2.0``, ``v1.2.0``) or a stage."""
+    registry.require_model(name)
+    a, b = _side(registry, a), _side(registry, b)
+    old = registry.record(name, _version(registry, name, a))
+    new = registry.record(name, _version(registry, name, b))
+    return diff_records(old, new, a=a, b=b)
+
+
+def _side(registry: Registry, ref: str) -> str:
+    """A stage name as it is, a version in normal form (``v1.2.0`` -> ``1.2.0``)."""
+    if ref in registry.config.stages:
+        return ref
+    try:
+        return parse_version(ref)
+    except InvalidInput:
+        raise InvalidInput(
+            f"{ref!r} is neither a version (such as 1.2.0) nor a stage of this registry "
+            f"({', '.join(registry.config.stages)})"
+        ) from None
+
+
+def _version(registry: Registry, name: str, side: str) -> str:
+    return registry.version_in(name, side) if side in registry.config.stages else side

@@ -1,0 +1,685 @@
+"""The registry service: every operation the CLI and the Python API offer.
+
+It returns values and events and never prints. Writes go through a ``Transaction``, so a
+failure part-way leaves no commit, no tag and no half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitreg.core import config as config_module
+from gitreg.core.config import CONFIG_FILE, RegistryConfig
+from gitreg.core.events import Action, Event, commit_message, tag_message, version_tag
+from gitreg.core.layout import VERSIONS_DIR
+from gitreg.core.names import FIRST_VERSION, Version, check_name, parse_version
+from gitreg.core.newversion import Bump as Bump
+from gitreg.core.newversion import NewVersion as NewVersion
+from gitreg.core.newversion import draft
+from gitreg.core.records import (
+    StageMap,
+    VersionRecord,
+    iso_timestamp,
+    stages_to_dict,
+    version_to_dict,
+)
+from gitreg.errors import (
+    Conflict,
+    CorruptRegistry,
+    InvalidInput,
+    NotARegistry,
+    NotFound,
+    PolicyViolation,
+)
+from gitreg.git.runner import Git, identity_env
+from gitreg.repo import parsers, signing, yamlio
+from gitreg.repo.cache import CACHE_DIR, ParsedFiles, Store
+from gitreg.repo.history import History, next_stage_tag, rollback_target
+from gitreg.repo.journal import pending
+from gitreg.repo.paths import check_real, check_tree
+
+if TYPE_CHECKING:
+    from gitreg.repo.transaction import Transaction
+    from gitreg.weights.storage import Progress
+
+# Writes import what they need (transaction, sharing, policy, weights, DVC's config) when
+# they run: the read commands start without them (issue 5).
+
+
+@dataclass(frozen=True)
+class Registered:
+    record: VersionRecord
+    events: tuple[Event, ...]
+
+
+def default_storage() -> str:
+    """The local DVC remote ``init`` sets up when given none: one per user, on this machine.
+
+    Content-addressed, so every registry of the user can share it; written with ``~`` so the
+    committed config means the same for every clone on any machine (DVC expands it).
+    """
+    explicit = os.environ.get("GITREG_STORAGE")
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    data_home = os.environ.get("XDG_DATA_HOME")
+    if data_home:
+        return os.path.join(os.path.abspath(data_home), "gitreg", "storage")
+    return "~/.local/share/gitreg/storage"
+
+
+class Registry:
+    """A registry: a git repository with ``registry.yaml`` at its top."""
+
+    def __init__(self, root: Path) -> None:
+        root = Path(root).absolute()
+        if not (root / CONFIG_FILE).is_file() or not (root / ".git").exists():
+            raise NotARegistry(
+                f"{root} is not a gitreg registry (no {CONFIG_FILE} and .git there); "
+                "run `gitreg init` to make it one"
+            )
+        self.root = root
+        # A write killed part-way is undone (or kept, if it reached origin) before anything
+        # is read, for the API as for the CLI; ``recovered`` says what was done (issue 11).
+        self.recovered: str | None = _recover(root)
+        self.git = Git(root)
+        dot_git = root / ".git"
+        # What reads parse, cached by content and commit ids (cache.py); a linked worktree's
+        # .git is a file naming the real git folder.
+        self.cache = Store((dot_git if dot_git.is_dir() else _git_dir(self.git)) / CACHE_DIR)
+        self.parsed = ParsedFiles(self.cache)
+        self.config: RegistryConfig = self._read_config()
+        self.history = History(self.git, self.config.layout, self.cache)
+
+    def _read_config(self) -> RegistryConfig:
+        (config,) = self.parsed.read(
+            parsers.CONFIG, "", [(str(self.root / CONFIG_FILE), CONFIG_FILE)], whole=True)
+        assert isinstance(config, RegistryConfig)
+        return config
+
+    def reload_config(self) -> None:
+        """Read ``registry.yaml`` again (after a fetch brought a new one)."""
+        self.config = self._read_config()
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Registry:
+        """The registry that ``start`` (default: the current directory) is in."""
+        here = Path(start or Path.cwd()).absolute()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file() and (folder / ".git").exists():
+                return cls(folder)
+        raise NotARegistry(
+            f"not inside a gitreg registry (no {CONFIG_FILE} in {here} or its parents); "
+            "cd into one, or run `gitreg init` to create one here"
+        )
+
+    @classmethod
+    def init(
+        cls, path: Path, *, remote: str | None = None,
+        remote_options: Mapping[str, str] | None = None,
+    ) -> Registry:
+        """Make ``path`` a registry: git and DVC set up as needed, one commit.
+
+        ``remote_options`` are DVC options of the remote (``endpointurl``, ``keyfile``, ...);
+        credentials and per-machine ones go to the git-ignored ``.dvc/config.local``.
+        """
+        root = Path(path).absolute()
+        root.mkdir(parents=True, exist_ok=True)
+        if (root / CONFIG_FILE).exists():
+            raise Conflict(f"{root} is already a gitreg registry ({CONFIG_FILE} exists)")
+        from gitreg.repo.transaction import Transaction
+        from gitreg.weights import dvcconfig
+
+        git = Git(root)
+        if not (root / ".git").exists():
+            git.run("init", "--quiet")
+        files = [CONFIG_FILE, ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+        with Transaction(git, _git_dir(git)) as tx:
+            tx.require_clean([CONFIG_FILE])
+            if not (root / ".dvc").is_dir():
+                tx.created(root / ".dvc")
+                tx.created(root / ".dvcignore")
+                from gitreg.weights.dvc import init_dvc
+
+                init_dvc(root)
+            has_remote = bool(dvcconfig.read(root).get("core", {}).get("remote"))
+            if remote is not None or not has_remote:
+                previous = root / ".dvc" / "config"
+                tx.write(".dvc/config", previous.read_text() if previous.exists() else "")
+                from gitreg.weights.dvc import set_remote
+
+                set_remote(root, remote if remote is not None else default_storage(),
+                           remote_options)
+            tx.write(CONFIG_FILE, yamlio.dumps(config_module.default_config_dict()))
+            tx.commit("Initialize gitreg registry\n", files, identity_env(git))
+        return cls(root)
+
+    # -- paths --------------------------------------------------------------------------
+
+    def _model_path(self, name: str) -> str:
+        return self.config.layout.model(name)
+
+    def _version_path(self, name: str, version: str) -> str:
+        return self.config.layout.version_file(name, version)
+
+    def stages_path(self, name: str) -> str:
+        return self.config.layout.stages_file(name)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        base = self.root / self.config.models_dir
+        if not base.is_dir():
+            return []
+        return sorted(
+            entry.name for entry in base.iterdir()
+            if (entry / VERSIONS_DIR).is_dir() and _valid_name(entry.name)
+        )
+
+    def require_model(self, name: str) -> str:
+        check_name(name)
+        versions = self.config.layout.versions(name)
+        check_real(self.root, versions)  # no links (issue 6)
+        if not (self.root / versions).is_dir():
+            known = ", ".join(self.models()[:10]) or "none yet"
+            raise NotFound(f"unknown model {name!r} (models: {known}); see `gitreg list`")
+        return name
+
+    def versions(self, name: str) -> list[VersionRecord]:
+        """Every version of a model, oldest SemVer first."""
+        self.require_model(name)
+        folder = self.root / self.config.layout.versions(name)
+        parsed = self._read_versions(name, parsers.yaml_stems(folder), whole=True)
+        return [record for record, _ in sorted(parsed, key=lambda pair: pair[1])]
+
+    def record(self, name: str, version: str) -> VersionRecord:
+        self.require_model(name)
+        version = parse_version(version)
+        if not (self.root / self._version_path(name, version)).is_file():
+            known = ", ".join(r.version for r in self.versions(name)[-5:])
+            raise NotFound(
+                f"{name} has no version {version} (latest: {known}); see `gitreg show {name}`"
+            )
+        return self._read_version(name, version)
+
+    def _read_version(self, name: str, version: str) -> VersionRecord:
+        ((record, _),) = self._read_versions(name, [version], whole=False)
+        return record
+
+    def _read_versions(
+        self, name: str, versions: list[str], *, whole: bool
+    ) -> list[tuple[VersionRecord, parsers.Order]]:
+        """Version files with their SemVer order, parsed once per content (cache.py);
+        ``whole``: all of the model's."""
+        rels = [self._version_path(name, version) for version in versions]
+        records = []
+        root = f"{self.root}{os.sep}"
+        parsed = self.parsed.read(parsers.VERSIONS, self._model_path(name),
+                                  [(root + rel, rel) for rel in rels], whole=whole)
+        for (record, order), rel, version in zip(parsed, rels, versions, strict=True):
+            if (record.name, record.version) != (name, version):
+                raise CorruptRegistry.at(
+                    rel, "name/version", f"says {record.name}@{record.version}, "
+                    f"but the file's place says {name}@{version}"
+                )
+            records.append((record, order))
+        return records
+
+    def stage_map(self, name: str) -> StageMap:
+        self.require_model(name)
+        rel = self.stages_path(name)
+        path = self.root / rel
+        if not path.exists():
+            return StageMap(name)
+        (stage_map,) = self.parsed.read(parsers.STAGES, self._model_path(name),
+                                        [(str(path), rel)], whole=True)
+        if stage_map.name != name:
+            raise CorruptRegistry.at(rel, "model", f"says {stage_map.name!r}, expected {name!r}")
+        return stage_map
+
+    def which(
+        self, name: str, stage: str, *, at: str | datetime | None = None, rev: str | None = None
+    ) -> tuple[str, ...]:
+        """The versions in ``stage`` now, at a past moment, or at a git revision."""
+        self.require_model(name)
+        self.config.check_stage(stage)
+        if at is not None and rev is not None:
+            raise InvalidInput("give either {at} or {rev}, not both", params=("at", "rev"))
+        if at is not None:
+            commit = self.history.commit_before(_moment(at))
+            if commit is None:
+                return ()
+            return self.history.stage_map_at(name, commit).versions_in(stage)
+        if rev is not None:
+            commit = self.git.resolve(rev)
+            if commit is None:
+                raise NotFound(f"unknown git revision {rev!r}")
+            return self.history.stage_map_at(name, commit).versions_in(stage)
+        return self.stage_map(name).versions_in(stage)
+
+    def version_in(self, name: str, stage: str) -> str:
+        """The version ``stage`` holds (the highest, if the stage is not exclusive)."""
+        held = self.which(name, stage)
+        if not held:
+            raise NotFound(f"{name} has no version in {stage}; promote one first")
+        return str(max(Version.parse(v) for v in held))
+
+    def catalog(
+        self,
+        name: str | None = None,
+        *,
+        stage: str | None = None,
+        min_metrics: Mapping[str, float] | None = None,
+    ) -> list[tuple[VersionRecord, tuple[str, ...]]]:
+        """Versions with the stages they are in, filtered by model, stage and metric floors."""
+        names = [self.require_model(name)] if name else self.models()
+        if stage is not None:
+            self.config.check_stage(stage)
+        rows = []
+        for model in names:
+            stage_map = self.stage_map(model)
+            for record in self.versions(model):
+                stages = stage_map.stages_of(record.version)
+                if stage is not None and stage not in stages:
+                    continue
+                if min_metrics and not all(
+                    record.metrics.get(k, float("-inf")) >= v for k, v in min_metrics.items()
+                ):
+                    continue
+                rows.append((record, stages))
+        return rows
+
+    def history_events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
+        if name is not None:
+            self.require_model(name)
+        if stage is not None:
+            self.config.check_stage(stage)
+        return self.history.events(name, stage)
+
+    # -- register -----------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        source: Path,
+        *,
+        version: str | None = None,
+        bump: Bump | None = None,
+        info: NewVersion | None = None,
+        stage: str | None = None,
+        push: bool = False,
+        progress: Progress | None = None,
+        sign: bool = False,
+    ) -> Registered:
+        """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``.
+
+        With ``push``, the commit and tags go to ``origin`` atomically; if someone pushed
+        first, the registration is replayed on their tip (a ``--bump`` is recomputed).
+        ``sign``: commits and tags signed with git's signing set-up (repo/signing.py).
+        """
+        check_name(name)
+        info = info or NewVersion()
+        source = Path(source)
+        if not source.exists():
+            raise InvalidInput(f"weights path {source} does not exist")
+        if version is not None and bump is not None:
+            raise InvalidInput("give either {version} or {bump}, not both",
+                               params=("version", "bump"))
+        if stage is not None:
+            self.config.check_stage(stage)
+            self.gate_signing(stage, sign)
+        # Validate the whole record before anything is written.
+        draft(name, self._next_version(name, version, bump), info)
+        records: list[VersionRecord] = []
+
+        def change(tx: Transaction) -> list[Event]:
+            record, events = self._register_in(
+                tx, name, source, self._next_version(name, version, bump), info, progress, sign
+            )
+            records[:] = [record]
+            if stage is not None:
+                events.append(self._apply(tx, *self.plan_promotion(record, stage, None), sign))
+            return events
+
+        events = self._publish(change, push=push)
+        return Registered(records[0], tuple(events))
+
+    def _register_in(
+        self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion,
+        progress: Progress | None = None, sign: bool = False,
+    ) -> tuple[VersionRecord, list[Event]]:
+        from gitreg.weights.dvc import Weights
+        from gitreg.weights.serialize import detect_format
+
+        version_rel = self._version_path(name, version)
+        if (self.root / version_rel).exists():
+            raise Conflict(
+                f"{name} {version} is already registered; choose another {{version}} or "
+                "{bump}", params=("version", "bump"))
+        tag = version_tag(name, version)
+        if self.git.tags(tag):
+            raise Conflict(f"tag {tag} already exists although {version_rel} does not; "
+                           "choose another version")
+        planned = draft(name, version, info)
+        env = identity_env(self.git)
+        artifacts = self.config.layout.artifacts(name, version)
+        stages_rel = self.stages_path(name)
+        tx.require_clean([version_rel, artifacts, stages_rel])
+        check_tree(self.root, artifacts)  # a link planted there would write outside
+        weights = Weights(self.root)
+        tx.created(self.root / artifacts)
+        stored, _ = weights.store(source, artifacts)
+        record = replace(
+            planned,
+            registered_by=_identity(self.git, env),
+            artifact=replace(stored.artifact, format=info.format or detect_format(source)),
+        )
+        tx.write(stored.pointer, stored.pointer_text)
+        tx.write(stored.gitignore, stored.gitignore_text)
+        # Weights reach the remote before the commit that names them exists.
+        weights.push(stored.artifact, stored.pointer, progress)
+        tx.write(version_rel, yamlio.dumps(version_to_dict(record)))
+        paths = [version_rel, stored.pointer, stored.gitignore]
+        if not (self.root / stages_rel).exists():
+            tx.write(stages_rel, self.stages_text(StageMap(name)))
+            paths.append(stages_rel)
+        event = Event(name, Action.REGISTER, version)
+        commit = tx.commit(commit_message(event), paths, env, sign)
+        tx.tag(tag, commit, tag_message(event), env, sign)
+        return record, [replace(event, commit=commit, tag=tag, author=record.registered_by)]
+
+    def _next_version(self, name: str, version: str | None, bump: Bump | None) -> str:
+        if version is not None:
+            return parse_version(version)
+        folder = self.root / self.config.layout.versions(name)
+        existing = [Version.parse(p.stem) for p in folder.glob("*.yaml")] if folder.is_dir() else []
+        if not existing:
+            return str(FIRST_VERSION)
+        return str(max(existing).bump((bump or Bump.PATCH).value))
+
+    # -- stage changes: plan from the current state, then apply -------------------------
+
+    def promote(
+        self,
+        name: str,
+        version: str,
+        stage: str,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+        push: bool = False,
+        sign: bool = False,
+    ) -> Event:
+        """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
+        record = self.record(name, version)
+        self.config.check_stage(stage)
+        forced = self.override(force, reason)
+        self.gate_signing(stage, sign)
+        return self._stage_change(
+            name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
+            sign=sign,
+        )
+
+    @staticmethod
+    def override(force: bool, reason: str | None) -> str | None:
+        """The reason recorded for an override of a policy (``force``), if any."""
+        if force and not reason:
+            raise InvalidInput("{force} needs {reason}, which is recorded in the commit",
+                               params=("force", "reason"))
+        return reason if force else None
+
+    def plan_promotion(
+        self, record: VersionRecord, stage: str, forced: str | None
+    ) -> tuple[StageMap, Event]:
+        name, version = record.name, record.version
+        stage_map = self.stage_map(name)
+        held = stage_map.versions_in(stage)
+        if version in held:
+            raise Conflict(f"{name} {version} is already in {stage}; nothing to do")
+        exclusive = self.config.is_exclusive(stage)
+        previous = held[0] if exclusive and held else None
+        problems = self._policy_problems(record, stage, stage_map, previous)
+        if problems and forced is None:
+            raise PolicyViolation(
+                f"{problems[0]} (policy in {CONFIG_FILE}); override with {{force}} {{reason}}",
+                params=("force", "reason"))
+        new = (version,) if exclusive else (*held, version)
+        event = Event(name, Action.PROMOTE, version, stage, previous, reason=forced)
+        return stage_map.with_stage(stage, new), event
+
+    def _policy_problems(
+        self, record: VersionRecord, stage: str, stage_map: StageMap, previous: str | None
+    ) -> list[str]:
+        rules = self.config.policies.get(stage)
+        if rules is None:
+            return []
+        replaced = self.record(record.name, previous) if previous else None
+        been: frozenset[str] = frozenset()
+        if rules.from_stage is not None:
+            been = frozenset(
+                e.stage for e in self.history.events(record.name)
+                if e.version == record.version and e.stage
+            )
+        from gitreg.core import policy
+
+        return policy.violations(self.config, stage, record, replaced, stage_map, been)
+
+    def demote(
+        self, name: str, stage: str, *, version: str | None = None, push: bool = False,
+        sign: bool = False,
+    ) -> Event:
+        """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
+        self.require_model(name)
+        self.config.check_stage(stage)
+        self.gate_signing(stage, sign)
+        if version is not None:
+            version = parse_version(version)
+
+        def plan() -> tuple[StageMap, Event]:
+            stage_map = self.stage_map(name)
+            held = stage_map.versions_in(stage)
+            if not held:
+                raise NotFound(f"{name} has no version in {stage}; nothing to demote")
+            if version is not None and version not in held:
+                raise NotFound(f"{name} {version} is not in {stage} (it holds {', '.join(held)})")
+            if version is None and len(held) > 1:
+                raise InvalidInput(
+                    f"{stage} holds several versions of {name} ({', '.join(held)}); "
+                    "say which with {version}", params=("version",))
+            removed = version or held[0]
+            new = tuple(v for v in held if v != removed)
+            event = Event(name, Action.DEMOTE, None, stage, removed)
+            return stage_map.with_stage(stage, new), event
+
+        return self._stage_change(name, stage, plan, push=push, sign=sign)
+
+    def rollback(
+        self, name: str, stage: str, *, to: str | None = None, push: bool = False,
+        sign: bool = False,
+    ) -> Event:
+        """Return ``stage`` to the version it held before the current one, or to ``to``."""
+        self.require_model(name)
+        self.config.check_stage(stage)
+        self.gate_signing(stage, sign)
+        if to is not None:
+            to = self.record(name, to).version
+
+        def plan() -> tuple[StageMap, Event]:
+            stage_map = self.stage_map(name)
+            held = stage_map.versions_in(stage)
+            current = held[-1] if held else None
+            target = to or rollback_target(self.history.events(name, stage), stage, current)
+            if target == current:
+                raise Conflict(f"{name} {target} is already in {stage}; nothing to roll back")
+            self.record(name, target)  # it must still be registered
+            if self.config.is_exclusive(stage):
+                new: tuple[str, ...] = (target,)
+            elif current is None:
+                new = (target,)
+            else:  # the target may be held already (a stage of several): then once
+                new = tuple(dict.fromkeys(target if v == current else v for v in held))
+            event = Event(name, Action.ROLLBACK, target, stage, current)
+            return stage_map.with_stage(stage, new), event
+
+        return self._stage_change(name, stage, plan, push=push, sign=sign)
+
+    def _stage_change(
+        self, name: str, stage: str, plan: Callable[[], tuple[StageMap, Event]], *, push: bool,
+        sign: bool = False,
+    ) -> Event:
+        """Apply a planned stage change; with ``push``, replay it if the remote moved on,
+        unless that model's stage itself changed there (a conflict)."""
+        (event,) = self._publish(
+            lambda tx: [self._apply(tx, *plan(), sign)],
+            push=push,
+            guard=lambda: self.stage_map(name).versions_in(stage),
+        )
+        return event
+
+    def _apply(self, tx: Transaction, stage_map: StageMap, event: Event,
+               sign: bool = False) -> Event:
+        assert event.stage is not None
+        gated = self.requires_signed(event.stage)
+        if gated:
+            signing.require_sign(event.stage, sign)  # the policy may have come with a catch-up
+        if gated and event.version is not None:
+            # What the stage will hold must have been registered under a good signature too.
+            signing.refuse(event.stage, signing.signed_problems(
+                self.git, self.history.events(stage_map.name), stage_map.name, event.version,
+                None))
+        rel = self.stages_path(stage_map.name)
+        tx.require_clean([rel])
+        tx.write(rel, self.stages_text(stage_map))
+        env = identity_env(self.git)
+        commit = tx.commit(commit_message(event), [rel], env, sign)
+        position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
+        tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
+        tx.tag(tag, commit, tag_message(event), env, sign)
+        if gated:
+            # A signature nobody can verify (a key not in the allowed signers) is refused,
+            # and the transaction undoes the commit and the tag.
+            signing.refuse(event.stage, signing.new_change_problems(self.git, commit, tag))
+        return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
+
+    def requires_signed(self, stage: str) -> bool:
+        rules = self.config.policies.get(stage)
+        return rules is not None and rules.require_signed
+
+    def gate_signing(self, stage: str, sign: bool) -> None:
+        if self.requires_signed(stage):
+            signing.require_sign(stage, sign)
+
+    def stages_text(self, stage_map: StageMap) -> str:
+        return yamlio.dumps(
+            stages_to_dict(stage_map, list(self.config.stages), self.config.exclusive)
+        )
+
+    def transaction(self) -> Transaction:
+        if self.git.head() is not None and not self.git.succeeds("symbolic-ref", "-q", "HEAD"):
+            raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
+        from gitreg.repo.transaction import Transaction
+
+        return Transaction(self.git, _git_dir(self.git))
+
+    # -- sharing --------------------------------------------------------------------------
+
+    def _publish(
+        self,
+        change: Callable[[Transaction], list[Event]],
+        *,
+        push: bool,
+        guard: Callable[[], object] | None = None,
+    ) -> list[Event]:
+        """Run ``change`` as one transaction; with ``push``, publish it (repo/publish.py)."""
+        if push:
+            from gitreg.git.sync import Sync
+            from gitreg.repo.publish import Publisher
+
+            publisher = Publisher(Sync(self.git), self.transaction, self.reload_config)
+            return publisher.publish(change, guard)
+        with self.transaction() as tx:
+            return change(tx)
+
+    # -- weights out --------------------------------------------------------------------
+
+    def _resolve(self, name: str, version: str | None, stage: str | None) -> VersionRecord:
+        if (version is None) == (stage is None):
+            raise InvalidInput("give exactly one of {version} or {stage}",
+                               params=("version", "stage"))
+        if stage is not None:
+            self.require_model(name)
+            self.config.check_stage(stage)
+            version = self.version_in(name, stage)
+        assert version is not None
+        return self.record(name, version)
+
+    def get(
+        self, name: str, *, version: str | None = None, stage: str | None = None,
+        output: Path | None = None, progress: Progress | None = None,
+    ) -> tuple[VersionRecord, Path]:
+        """Write a version's weights to ``output``, checked against the version file first."""
+        from gitreg.weights.dvc import Weights
+
+        record = self._resolve(name, version, stage)
+        weights = Weights(self.root)
+        weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
+        target = Path(output) if output is not None else Path.cwd()
+        return record, weights.export(record.artifact, target)
+
+    def read_weights(
+        self, name: str, *, version: str | None = None, stage: str | None = None
+    ) -> tuple[VersionRecord, bytes]:
+        """A single-file version's bytes, verified, for deserializing in memory."""
+        from gitreg.weights.dvc import Weights
+
+        record = self._resolve(name, version, stage)
+        weights = Weights(self.root)
+        weights.fetch(record.artifact, record.artifact.path + ".dvc")
+        return record, weights.read_file(record.artifact)
+
+
+
+def _recover(root: Path) -> str | None:
+    """Recover from a write killed part-way in the registry at ``root``, if there is one
+    (a stat or two when there is none, so reads stay without the transaction's imports)."""
+    if pending(root) != root:
+        return None
+    from gitreg.repo.transaction import recover_interrupted
+
+    return recover_interrupted(root)
+
+
+def _git_dir(git: Git) -> Path:
+    dot_git = git.root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    return Path(git.run("rev-parse", "--absolute-git-dir").strip())
+
+
+def _identity(git: Git, env: Mapping[str, str]) -> str:
+    ident = git.run("var", "GIT_AUTHOR_IDENT", env=env).strip()
+    return ident.rsplit(" ", 2)[0]  # drop the timestamp and timezone
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _moment(at: str | datetime) -> str:
+    """``--at`` as an ISO timestamp; a bare date means the end of that day."""
+    if isinstance(at, str) and len(at) == 10:
+        try:
+            day = datetime.fromisoformat(at).date()
+        except ValueError:
+            pass
+        else:
+            return datetime.combine(day, time(23, 59, 59)).astimezone().isoformat()
+    return iso_timestamp(at, "--at date")
