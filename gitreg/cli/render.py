@@ -96,6 +96,8 @@ def stage_map_json(stage_map: StageMap, order: Sequence[str]) -> dict[str, list[
 def event_json(event: Event) -> dict[str, Any]:
     data = asdict(event)
     data["action"] = event.action.value
+    if event.policy is None:  # only a change made just now knows its policy
+        del data["policy"]
     return data
 
 
@@ -111,6 +113,10 @@ def event_line(event: Event) -> str:
     else:
         was = f" (was {event.previous})" if event.previous else ""
         text = f"{event.model} {event.version} promoted to {event.stage}{was}"
+    if event.policy and event.reason:
+        return f"{text}{tag}; {event.policy} overridden with --force: {event.reason}"
+    if event.policy:
+        return f"{text}{tag}; passed {event.policy}"
     return text + tag
 
 
@@ -134,14 +140,16 @@ def problem_line(problem: Problem) -> str:
 
 
 def check_text(report: Report) -> str:
+    """Notices first (``notice: FILE: KEY: ...``), then a line per problem, or ``ok``."""
+    lines = [f"notice: {problem_line(n)}" for n in report.notices]
     if report.ok:
-        return "ok: no problems found"
-    return "\n".join(problem_line(p) for p in report.problems)
+        return "\n".join([*lines, "ok: no problems found"])
+    return "\n".join([*lines, *(problem_line(p) for p in report.problems)])
 
 
 def check_json(report: Report) -> dict[str, Any]:
     return {"ok": report.ok, "problems": [asdict(p) for p in report.problems],
-            "warnings": list(report.warnings)}
+            "notices": [asdict(n) for n in report.notices], "warnings": list(report.warnings)}
 
 
 # -- verify -----------------------------------------------------------------------------
