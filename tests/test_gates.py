@@ -150,3 +150,75 @@ def test_description_and_labels_may_change(tmp_path: Path) -> None:
     assert validate(root).ok
     proc = run_cli("verify", "churn@1.0.0", "--offline", cwd=root)
     assert "version file" not in proc.stdout
+
+
+# -- policies per model -----------------------------------------------------------------
+
+PER_MODEL = {"production": {
+    "min_metrics": {"accuracy": 0.95},  # every model but those below
+    "models": {
+        "churn*": {"min_metrics": {"accuracy": 0.92}},
+        "churn": {"max_metrics": {"latency_ms": 100}, "allow_force": False},
+        "*-eu": {"max_metrics": {"rmse": 1.0}},
+    },
+}}
+
+
+def test_the_most_specific_policy_applies(tmp_path: Path) -> None:
+    from gitreg.core.config import from_dict
+
+    config = from_dict({"schema_version": 1, "policies": PER_MODEL}, "registry.yaml")
+    labels = {name: getattr(config.policy("production", name), "label", None)
+              for name in ("churn", "churn-eu", "fraud-eu", "fraud", "churner")}
+    assert labels == {
+        "churn": 'policies.production.models["churn"]',  # its own name beats any glob
+        "churn-eu": 'policies.production.models["churn*"]',  # more literal characters
+        "fraud-eu": 'policies.production.models["*-eu"]',
+        "fraud": "policies.production",
+        "churner": 'policies.production.models["churn*"]',
+    }
+    assert config.policy("staging", "churn") is None
+
+
+def test_promote_check_and_diff_name_the_policy_that_applied(tmp_path: Path) -> None:
+    registry = with_policies(churn(tmp_path), PER_MODEL)
+    root = registry.root
+    label = 'policies.production.models["churn"]'
+    proc = run_cli("promote", "churn", "1.1.0", "production", "--force", "--reason", "x",
+                   cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert proc.stderr == (
+        f"gitreg: error: churn 1.1.0: latency_ms = 120, production requires <= 100 ({label} "
+        f"in registry.yaml); {label}.allow_force is false, so only a version that passes "
+        "reaches production\n")
+
+    proc = run_cli("diff", "churn", "production", "1.1.0", cwd=root)
+    assert (f"policy: {label}, for 1.1.0 in production: refuses it: churn 1.1.0: latency_ms = "
+            "120, production requires <= 100") in proc.stdout.splitlines(), proc.stdout
+    proc = run_cli("diff", "churn", "production", "1.2.0", "--format", "json", cwd=root)
+    assert json.loads(proc.stdout)["policy"] == {
+        "stage": "production", "version": "1.2.0", "applies": label, "held": False,
+        "problems": []}
+
+    proc = run_cli("promote", "churn", "1.2.0", "production", cwd=root)
+    assert proc.stdout == (
+        f"churn 1.2.0 promoted to production (was 1.0.0) [churn/production/2]; passed {label}\n")
+
+    edit(root, STAGES, "production: 1.2.0", "production: 1.1.0")
+    (problem,) = validate(root).problems
+    assert problem.message.startswith(
+        f"churn 1.1.0: latency_ms = 120, production requires <= 100 ({label} in registry.yaml)")
+
+
+@pytest.mark.parametrize(("pattern", "says"), [
+    ("Churn", "expected a model name or a glob"),
+    ("a/b*", "expected a model name or a glob"),
+])
+def test_a_bad_model_pattern_names_its_key(tmp_path: Path, pattern: str, says: str) -> None:
+    from gitreg.core.config import from_dict
+    from gitreg.errors import CorruptRegistry
+
+    spec = {"production": {"models": {pattern: {"min_metrics": {"accuracy": 0.9}}}}}
+    with pytest.raises(CorruptRegistry, match=says) as raised:
+        from_dict({"schema_version": 1, "policies": spec}, "registry.yaml")
+    assert raised.value.key == f'policies.production.models["{pattern}"]'

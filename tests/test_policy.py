@@ -177,7 +177,7 @@ def test_a_reason_is_one_line(tmp_path: Path, reason: str) -> None:
         "gitreg: error: --reason TEXT must be one line of text, without line breaks or other "
         "control characters; say the rest in the pull request\n")
     assert snapshot(root) == before
-    with pytest.raises(InvalidInput, match="^reason must be one line"):
+    with pytest.raises(InvalidInput, match=r"^reason must be one line"):
         registry.promote("churn", "1.1.0", "production", force=True, reason=reason)
     assert snapshot(root) == before
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitreg.core.events import Action, Event
 from gitreg.core.records import StageMap, VersionRecord, version_to_dict
+from gitreg.errors import printable
 
 if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
     from gitreg.core.diff import FieldChange, VersionDiff
@@ -244,6 +245,9 @@ def diff_json(diff: VersionDiff) -> dict[str, Any]:
         "lineage": [change(c) for c in diff.lineage],
         "weights": {"changed": diff.weights_changed, "old_md5": diff.old.artifact.md5,
                     "new_md5": diff.new.artifact.md5},
+        "policy": None if diff.gate is None else {
+            "stage": diff.gate.stage, "version": diff.gate.version, "applies": diff.gate.policy,
+            "held": diff.gate.held, "problems": list(diff.gate.problems)},
     }
 
 
@@ -259,7 +263,14 @@ def _diff_summary(
     old, new = diff.old.artifact.md5, diff.new.artifact.md5
     weights = (f"changed (md5 {code(old)} {arrow} {code(new)})" if diff.weights_changed
                else f"unchanged (md5 {code(old)})")
-    return [("model type", model_type), ("weights", weights)]
+    rows = [("model type", model_type), ("weights", weights)]
+    gate = diff.gate
+    if gate is not None:
+        verdict = ("holds it already" if gate.held else
+                   "refuses it: " + "; ".join(gate.problems) if gate.problems else "passes")
+        rows.append(("policy", f"{code(gate.policy)}, for {gate.version} in {gate.stage}: "
+                               f"{printable(verdict)}"))
+    return rows
 
 
 def _diff_sections(

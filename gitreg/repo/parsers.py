@@ -115,7 +115,8 @@ def _same(value: T) -> T:
 
 
 # One small file: kept as it is (pickled dataclasses).
-CONFIG = Parser(f"config {schema(RegistryConfig, StagePolicies, Policy)}", _parse_config, _same, _same)
+CONFIG = Parser(f"config {schema(RegistryConfig, StagePolicies, Policy)}", _parse_config, _same,
+                _same)
 
 
 def yaml_stems(folder: Path) -> list[str]:

@@ -449,7 +449,7 @@ class Registry:
             raise Conflict(f"{name} {version} is already in {stage}; nothing to do")
         exclusive = self.config.is_exclusive(stage)
         previous = held[0] if exclusive and held else None
-        problems = self._policy_problems(record, stage, stage_map, previous)
+        problems = self.policy_problems(record, stage, stage_map, previous)
         rules = self.config.policy(stage, name)
         if problems and rules is not None and (forced is None or not rules.allow_force):
             how = ("override with {force} {reason}" if rules.allow_force else
@@ -462,9 +462,11 @@ class Registry:
                       reason=forced, policy=rules.label if rules is not None else None)
         return stage_map.with_stage(stage, new), event
 
-    def _policy_problems(
+    def policy_problems(
         self, record: VersionRecord, stage: str, stage_map: StageMap, previous: str | None
     ) -> list[str]:
+        """What the policy of ``stage`` for ``record``'s model refuses about its promotion
+        there, replacing ``previous``."""
         rules = self.config.policy(stage, record.name)
         if rules is None:
             return []
