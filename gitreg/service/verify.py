@@ -96,8 +96,8 @@ def verify(registry: Registry, ref: str | None = None, *, fetch: bool = True) ->
             registered = next((s.ref for s in specs if s.what == "registration commit"), "")
             hashed[(model, version)] = weights_check(
                 registry, registry.record(model, version), registered, fetch=fetch)
-        checks.append(hashed[(model, version)])
         checks += edited.get((model, version), [])
+        checks.append(hashed[(model, version)])
         targets.append(Target(model, version, stage, tuple(checks)))
     return Verification(tuple(targets))
 
