@@ -5,8 +5,10 @@ prints, so that CI can gate a pull request on it. It checks:
 
 - ``registry.yaml`` (a broken one is the only problem reported: nothing else can be read);
 - every version file: its schema, that its name and place agree, that its weights sit in
-  the version's own folder with a ``.dvc`` pointer whose md5, size and path match, and that
-  each ``lineage.depends_on`` entry names a version registered in this registry;
+  the version's own folder with a ``.dvc`` pointer whose md5, size and path match, that
+  each ``lineage.depends_on`` entry names a version registered in this registry, and that
+  no field its registration fixed changed since the commit that added it (issue 12;
+  repo/registrations.py, one read of history for all; the commit that changed it is named);
 - every ``stages.yaml``: its schema, stages known to ``registry.yaml``, one version in an
   exclusive stage, and only registered versions;
 - the promotion policies, for every version a stage holds now, as ``promote`` checks them;
@@ -21,10 +23,13 @@ How policies are judged for what a stage already holds (promote only ever sees o
   that promotion, against the version that event replaced. In CI on a pull request that
   commit is the change under review, so a hand-edited ``stages.yaml`` is gated like
   ``promote``, whether or not the work tree has edits.
-- Except: a version whose entry carries a ``Gitreg-Reason`` trailer was forced in with
-  ``--force --reason`` (the override is on record), and a version a rollback returned to
-  the stage is exempt, as ``rollback`` is; otherwise one override would fail every check
-  after it.
+- What the entry was is derived from history (repo/history.py ``stage_changes``): a rollback
+  only to a version the stage held before, whatever a trailer claims, and such a version is
+  exempt, as ``rollback`` is. A version whose entry carries a ``Gitreg-Reason`` trailer was
+  forced in: what it breaks is a notice, on record and never silent, or a problem when the
+  policy says ``allow_force: false`` (issue 12).
+- The policy is the one that applies to the model (``RegistryConfig.policy``: by name, glob
+  or for the whole stage), named by its ``label`` in every message.
 - ``from: STAGE`` passes if history shows the version was ever in STAGE, or it is there now.
 - A version held legitimately before its policy was tightened is reported: the registry
   then contradicts its own policy, and the way out (promote a version that passes, or
