@@ -406,7 +406,8 @@ class _ModelCheck:
                 if record is None:
                     continue  # reported above
                 if rule.require_signed:  # no exemption: forced ones too
-                    self._signatures(rel, stage, version, events, version in committed[stage])
+                    self._signatures(rel, stage, version, events, version in committed[stage],
+                                    rule.label)
                 entry = _entry(stage, version, committed[stage], events,
                                exclusive=config.is_exclusive(stage))
                 if entry.action is Action.ROLLBACK:
@@ -437,11 +438,11 @@ class _ModelCheck:
                      "a version that passes")
 
     def _signatures(self, rel: str, stage: str, version: str, events: list[Event],
-                    in_head: bool) -> None:
+                    in_head: bool, label: str) -> None:
         for text in signing.signed_problems(self.registry.git, events, self.name, version,
                                            stage, in_head=in_head):
             self.add(rel, f"stages.{stage}", f"{self.name} {version}: {text}; "
-                     f"policies.{stage}.require_signed in {CONFIG_FILE} asks for good "
+                     f"{label}.require_signed in {CONFIG_FILE} asks for good "
                      f"signatures: promote it with --sign (gitreg verify {self.name}#{stage} "
                      "shows each)")
 
