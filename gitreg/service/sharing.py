@@ -36,7 +36,7 @@ def propose(registry: Registry, name: str, version: str, stage: str, *, force: b
     record = registry.record(name, version)
     registry.config.check_stage(stage)
     forced = registry.override(force, reason)
-    registry.gate_signing(stage, sign)
+    registry.gate_signing(stage, sign, record.name)
     sync = Sync(registry.git)
     sync.require_remote()
     git = registry.git
@@ -55,7 +55,7 @@ def propose(registry: Registry, name: str, version: str, stage: str, *, force: b
         assert head is not None
         files = {registry.stages_path(record.name): registry.stages_text(stage_map).encode()}
         commit = git.commit_beside(head, files, commit_message(event), env, sign)
-        if registry.requires_signed(stage):  # before any push
+        if registry.requires_signed(stage, record.name):  # before any push
             signing.refuse(stage, signing.new_change_problems(git, commit))
         sync.push_branch(commit, branch)
     author = git.run("var", "GIT_AUTHOR_IDENT", env=env).strip().rsplit(" ", 2)[0]
