@@ -41,13 +41,33 @@ app = typer.Typer(
     help="gitreg: a Git-native model registry. Metadata in YAML, weights in DVC, "
     "every registration and promotion a tagged commit.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion: typer's completion for bash, zsh, fish and
+    # PowerShell (issue 14). The shell calls `gitreg` with _GITREG_COMPLETE set; console.py
+    # passes those calls through to typer.
+    add_completion=True,
+    # -h as well as --help, on every command (click hands the setting down to subcommands).
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Plain help and errors: typer's rich rendering costs ~0.15 s at every start, and
     # `gitreg --help` must stay under 0.2 s (issue 5). Tracebacks are our own (main()).
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
 )
+
+def _show_version(value: bool) -> None:
+    if value:
+        import gitreg
+
+        typer.echo(f"gitreg {gitreg.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(version: Annotated[bool, Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print gitreg's version and exit.")] = False) -> None:
+    """The top level's own option, --version (the help is the Typer's above)."""
+
 
 # Explicit metavars: typer 0.29 would show positional arguments as {name}.
 NameArg = Annotated[str, Argument(metavar="NAME", help="Model name.")]
@@ -68,13 +88,14 @@ OptInt = Optional[int]  # noqa: UP045
 # DVC options of a remote, as `init` and `remote add` take them (see remotes.py for which
 # ones stay in the git-ignored .dvc/config.local).
 EndpointOpt = Annotated[OptStr, Option(
-    "--endpoint-url", help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
-ProfileOpt = Annotated[OptStr, Option(
+    "--endpoint-url", metavar="URL",
+    help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
+ProfileOpt = Annotated[OptStr, Option(metavar="PROFILE",
     help="AWS profile for S3 (this machine only: .dvc/config.local).")]
-KeyfileOpt = Annotated[OptStr, Option(
+KeyfileOpt = Annotated[OptStr, Option(metavar="FILE",
     help="SSH private key file (this machine only: .dvc/config.local).")]
-UserOpt = Annotated[OptStr, Option(help="SSH user name (committed).")]
-PortOpt = Annotated[OptInt, Option(help="SSH port (committed).")]
+UserOpt = Annotated[OptStr, Option(metavar="USER", help="SSH user name (committed).")]
+PortOpt = Annotated[OptInt, Option(metavar="PORT", help="SSH port (committed).")]
 
 
 def _remote_options(endpoint_url: str | None, profile: str | None, keyfile: str | None,
@@ -157,7 +178,7 @@ def _param(key: str, value: str) -> Any:
 
 @app.command()
 def init(
-    remote: Annotated[OptStr, Option(
+    remote: Annotated[OptStr, Option(metavar="URL",
         help="DVC remote URL for the weights: a folder, s3://bucket/path, ssh://host/path "
         "(default: ~/.local/share/gitreg/storage).")] = None,
     endpoint_url: EndpointOpt = None,
@@ -179,16 +200,20 @@ def init(
 @app.command()
 def register(
     name: NameArg,
-    path: Annotated[Path, Argument(help="A file or folder of weights.")],
-    version: Annotated[OptStr, Option(help="SemVer, e.g. 1.2.0.")] = None,
+    path: Annotated[Path, Argument(metavar="PATH", help="A file or folder of weights.")],
+    version: Annotated[OptStr, Option(metavar="VERSION", help="SemVer, e.g. 1.2.0.")] = None,
     bump: Annotated[Optional[Bump], Option(help="Bump the latest version.")] = None,  # noqa: UP045
-    metric: Annotated[list[str], Option(help="KEY=NUMBER, repeatable.")] = [],  # noqa: B006
-    param: Annotated[list[str], Option(help="Hyperparameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
-    feature: Annotated[list[str], Option(help="Input feature, repeatable.")] = [],  # noqa: B006
-    type: Annotated[OptStr, Option("--type", help="Model type, e.g. RandomForest.")] = None,
-    trained_at: Annotated[OptStr, Option(help="ISO 8601 time of training.")] = None,
-    meta: Annotated[OptPath, Option(help="YAML file with more metadata.")] = None,
-    stage: Annotated[OptStr, Option(help="Also promote to this stage.")] = None,
+    metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric, repeatable.")] = [],  # noqa: B006
+    param: Annotated[list[str], Option(
+        metavar="KEY=VALUE", help="A hyperparameter, repeatable.")] = [],  # noqa: B006
+    feature: Annotated[list[str], Option(
+        metavar="FEATURE", help="Input feature, repeatable.")] = [],  # noqa: B006
+    type: Annotated[OptStr, Option(
+        "--type", metavar="TYPE", help="Model type, e.g. RandomForest.")] = None,
+    trained_at: Annotated[OptStr, Option(metavar="TIME", help="ISO 8601 time of training.")] = None,
+    meta: Annotated[OptPath, Option(metavar="FILE", help="YAML file with more metadata.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Also promote to this stage.")] = None,
     push: PushOpt = False,
     quiet: QuietOpt = False,
     sign: SignOpt = False,
@@ -217,7 +242,7 @@ def promote(
     version: VersionArg,
     stage: StageArg,
     force: Annotated[bool, Option(help="Override the stage's policy.")] = False,
-    reason: Annotated[OptStr, Option(help="Why (required with --force).")] = None,
+    reason: Annotated[OptStr, Option(metavar="TEXT", help="Why (required with --force).")] = None,
     push: PushOpt = False,
     propose: Annotated[bool, Option(
         help="Commit on a new branch and push it for a pull request instead.")] = False,
@@ -244,7 +269,8 @@ def promote(
 def demote(
     name: NameArg,
     stage: StageArg,
-    version: Annotated[OptStr, Option(help="For a non-exclusive stage: which one.")] = None,
+    version: Annotated[OptStr, Option(
+        metavar="VERSION", help="For a non-exclusive stage: which one.")] = None,
     push: PushOpt = False,
     sign: SignOpt = False,
 ) -> None:
@@ -258,7 +284,8 @@ def demote(
 def rollback(
     name: NameArg,
     stage: StageArg,
-    to: Annotated[OptStr, Option(help="Version to return to (default: previous).")] = None,
+    to: Annotated[OptStr, Option(
+        metavar="VERSION", help="Version to return to (default: previous).")] = None,
     push: PushOpt = False,
     sign: SignOpt = False,
 ) -> None:
@@ -290,9 +317,10 @@ def pull(quiet: QuietOpt = False) -> None:
 
 @app.command("list")
 def list_(
-    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
-    stage: Annotated[OptStr, Option(help="Only versions in this stage.")] = None,
-    min_metric: Annotated[list[str], Option(help="KEY=NUMBER floor, repeatable.")] = [],  # noqa: B006
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Only versions in this stage.")] = None,
+    min_metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric's floor, repeatable.")] = [],  # noqa: B006
     json: JsonOpt = False,
 ) -> None:
     """List versions, with their stages and metrics."""
@@ -338,8 +366,8 @@ def show(
 def which(
     name: NameArg,
     stage: StageArg,
-    at: Annotated[OptStr, Option(help="A past date or time (ISO 8601).")] = None,
-    rev: Annotated[OptStr, Option(help="A git revision.")] = None,
+    at: Annotated[OptStr, Option(metavar="TIME", help="A past date or time (ISO 8601).")] = None,
+    rev: Annotated[OptStr, Option(metavar="REV", help="A git revision.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Print the version in STAGE (now, at a date, or at a git revision)."""
@@ -358,8 +386,8 @@ def which(
 
 @app.command()
 def history(
-    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
-    stage: Annotated[OptStr, Option(help="Only this stage.")] = None,
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Only this stage.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Registrations and stage changes, oldest first, from git history."""
@@ -375,12 +403,13 @@ def history(
 @app.command()
 def get(
     name: NameArg,
-    version: Annotated[OptStr, Option(help="This version.")] = None,
-    stage: Annotated[OptStr, Option(help="The version in this stage.")] = None,
+    version: Annotated[OptStr, Option(metavar="VERSION", help="This version.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="The version in this stage.")] = None,
     output: Annotated[OptStr, Option(
-        "-o", "--output", help="Where to write; a PATH ending in / is a folder to write into.")
+        "-o", "--output", metavar="PATH",
+        help="Where to write; a PATH ending in / is a folder to write into.")
     ] = None,
-    repo: Annotated[OptStr, Option(
+    repo: Annotated[OptStr, Option(metavar="URL",
         help="A registry's git URL or path: get from it without a clone.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -410,7 +439,8 @@ def get(
 
 @app.command()
 def demo(
-    folder: Annotated[OptPath, Argument(help="Where (default: a new temp folder).")] = None,
+    folder: Annotated[OptPath, Argument(
+        metavar="FOLDER", help="Where (default: a new temp folder).")] = None,
 ) -> None:
     """Run the whole lifecycle on a local registry, printing each step."""
     from gitreg.cli.demo import run
@@ -521,6 +551,7 @@ class EventFormat(str, enum.Enum):
 @ci_app.command("event")
 def ci_event(
     ref: Annotated[str, Argument(
+        metavar="TAG",
         help="A gitreg tag: churn/production/3, refs/tags/churn/production/3, churn@v1.2.0.")],
     format: Annotated[EventFormat, Option(
         help="json, or github: key=value lines for $GITHUB_OUTPUT.")] = EventFormat.JSON,
