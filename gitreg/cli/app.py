@@ -54,6 +54,16 @@ app = typer.Typer(
     epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
 )
 
+class Command(typer.core.TyperCommand):
+    """typer's command, with usage lines that read like every other tool's (issue 14):
+    ``gitreg which [OPTIONS] NAME STAGE``, where typer 0.29 writes required arguments as
+    ``{NAME}``. It changes only the pieces click's public ``collect_usage_pieces`` returns."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
 def _show_version(value: bool) -> None:
     if value:
         import gitreg
@@ -176,7 +186,7 @@ def _param(key: str, value: str) -> Any:
     return value
 
 
-@app.command()
+@app.command(cls=Command)
 def init(
     remote: Annotated[OptStr, Option(metavar="URL",
         help="DVC remote URL for the weights: a folder, s3://bucket/path, ssh://host/path "
@@ -197,7 +207,7 @@ def init(
     _echo(f"Initialized gitreg registry in {registry.root}")
 
 
-@app.command()
+@app.command(cls=Command)
 def register(
     name: NameArg,
     path: Annotated[Path, Argument(metavar="PATH", help="A file or folder of weights.")],
@@ -236,7 +246,7 @@ def register(
         _echo(render.event_line(event))
 
 
-@app.command()
+@app.command(cls=Command)
 def promote(
     name: NameArg,
     version: VersionArg,
@@ -265,7 +275,7 @@ def promote(
     _echo(render.event_line(event))
 
 
-@app.command()
+@app.command(cls=Command)
 def demote(
     name: NameArg,
     stage: StageArg,
@@ -280,7 +290,7 @@ def demote(
     _echo(render.event_line(_open().demote(name, stage, version=version, push=push, sign=sign)))
 
 
-@app.command()
+@app.command(cls=Command)
 def rollback(
     name: NameArg,
     stage: StageArg,
@@ -295,7 +305,7 @@ def rollback(
     _echo(render.event_line(_open().rollback(name, stage, to=to, push=push, sign=sign)))
 
 
-@app.command("push")
+@app.command("push", cls=Command)
 def push_(quiet: QuietOpt = False) -> None:
     """Push the branch, its gitreg tags (atomically) and any weights the remote lacks."""
     from gitreg.service import sharing
@@ -305,7 +315,7 @@ def push_(quiet: QuietOpt = False) -> None:
     _echo(f"pushed {branch} and {len(tags)} gitreg tags")
 
 
-@app.command()
+@app.command(cls=Command)
 def pull(quiet: QuietOpt = False) -> None:
     """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
     from gitreg.service import sharing
@@ -315,7 +325,7 @@ def pull(quiet: QuietOpt = False) -> None:
     _echo(f"{branch} is up to date; weights present for {len(fetched)} staged versions")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(
     name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
     stage: Annotated[OptStr, Option(metavar="STAGE", help="Only versions in this stage.")] = None,
@@ -334,7 +344,7 @@ def list_(
         _echo(render.versions_table(rows) or "no versions match")
 
 
-@app.command()
+@app.command(cls=Command)
 def show(
     ref: Annotated[str, Argument(metavar="NAME[@VERSION|#STAGE]")],
     json: JsonOpt = False,
@@ -362,7 +372,7 @@ def show(
           else render.version_detail(record, stages_of))
 
 
-@app.command()
+@app.command(cls=Command)
 def which(
     name: NameArg,
     stage: StageArg,
@@ -384,7 +394,7 @@ def which(
         raise NotFound(f"{name} has no version in {stage}{when}")
 
 
-@app.command()
+@app.command(cls=Command)
 def history(
     name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
     stage: Annotated[OptStr, Option(metavar="STAGE", help="Only this stage.")] = None,
@@ -400,7 +410,7 @@ def history(
         _echo(render.history_table(events) or "no history yet")
 
 
-@app.command()
+@app.command(cls=Command)
 def get(
     name: NameArg,
     version: Annotated[OptStr, Option(metavar="VERSION", help="This version.")] = None,
@@ -437,7 +447,7 @@ def get(
     _echo(f"{record.name} {record.version} -> {path}")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
     folder: Annotated[OptPath, Argument(
         metavar="FOLDER", help="Where (default: a new temp folder).")] = None,
@@ -456,7 +466,7 @@ remote_app = typer.Typer(
 app.add_typer(remote_app, name="remote")
 
 
-@remote_app.command("add")
+@remote_app.command("add", cls=Command)
 def remote_add(
     name: Annotated[str, Argument(metavar="NAME", help="Remote name, e.g. storage.")],
     url: Annotated[str, Argument(
@@ -478,7 +488,7 @@ def remote_add(
     _echo(_remote_change_text(f"remote {name} added", change))
 
 
-@remote_app.command("list")
+@remote_app.command("list", cls=Command)
 def remote_list(json: JsonOpt = False) -> None:
     """List the DVC remotes, their options (secrets masked) and which one is the default."""
     from gitreg.cli import render
@@ -498,7 +508,7 @@ def remote_list(json: JsonOpt = False) -> None:
     _echo("\n".join(lines) or "no remotes; add one with `gitreg remote add NAME URL --default`")
 
 
-@remote_app.command("default")
+@remote_app.command("default", cls=Command)
 def remote_default(
     name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
 ) -> None:
@@ -509,7 +519,7 @@ def remote_default(
                                remotes.set_default(_open(), name)))
 
 
-@remote_app.command("modify")
+@remote_app.command("modify", cls=Command)
 def remote_modify(
     name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
     key: Annotated[str, Argument(
@@ -548,7 +558,7 @@ class EventFormat(str, enum.Enum):
     GITHUB = "github"
 
 
-@ci_app.command("event")
+@ci_app.command("event", cls=Command)
 def ci_event(
     ref: Annotated[str, Argument(
         metavar="TAG",
@@ -567,7 +577,7 @@ def ci_event(
     _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
 
 
-@ci_app.command("tag")
+@ci_app.command("tag", cls=Command)
 def ci_tag(
     push: Annotated[bool, Option(help="Push the new tags to origin, atomically.")] = False,
     sign: Annotated[bool, Option(
@@ -586,7 +596,7 @@ class DiffFormat(str, enum.Enum):
     JSON = "json"
 
 
-@app.command("diff")
+@app.command("diff", cls=Command)
 def diff_(
     name: NameArg,
     a: Annotated[str, Argument(
@@ -608,7 +618,7 @@ def diff_(
               else render.diff_table(result))
 
 
-@app.command("check")
+@app.command("check", cls=Command)
 def check_(json: JsonOpt = False) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
     dependencies and promotion policies. Exits 10 with one line per problem."""
@@ -625,7 +635,7 @@ def check_(json: JsonOpt = False) -> None:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-@app.command("verify")
+@app.command("verify", cls=Command)
 def verify_(
     ref: Annotated[OptStr, Argument(
         metavar="NAME[@VERSION|#STAGE]",
