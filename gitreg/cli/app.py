@@ -293,45 +293,79 @@ def list_(
     name: Annotated[OptStr, Argument(help="Only this model.")] = None,
     stage: Annotated[OptStr, Option(help="Only versions in this stage.")] = None,
     min_metric: Annotated[list[str], Option(help="KEY=NUMBER floor, repeatable.")] = [],  # noqa: B006
+    max_metric: Annotated[list[str], Option(help="KEY=NUMBER ceiling, repeatable.")] = [],  # noqa: B006
+    label: Annotated[list[str], Option(
+        help="KEY=VALUE (or KEY: any value) the version's labels must have, repeatable.")
+    ] = [],  # noqa: B006
+    type: Annotated[OptStr, Option("--type", help="Only this model type.")] = None,
+    registered_after: Annotated[OptStr, Option(help="ISO 8601 date or time.")] = None,
+    registered_before: Annotated[OptStr, Option(help="ISO 8601 date or time.")] = None,
+    by: Annotated[OptStr, Option(help="Registered by (part of name or email).")] = None,
+    all: Annotated[bool, Option("--all", help="Include deprecated versions.")] = False,
+    sort: Annotated[OptStr, Option(
+        help="Order by this metric, best first (lower first for loss-like metrics).")] = None,
+    limit: Annotated[OptStr, Option(help="At most N versions.", metavar="N")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """List versions, with their stages and metrics."""
+    """List versions, with their stages and metrics (deprecated ones only with --all)."""
     from gitreg.cli import render
+    from gitreg.core.query import query
 
-    floors = _pairs(min_metric, "--min-metric", _metric)
-    rows = _open().catalog(name, stage=stage, min_metrics=floors)
+    wanted = query(
+        stage=stage, min_metrics=_pairs(min_metric, "--min-metric", _metric),
+        max_metrics=_pairs(max_metric, "--max-metric", _metric), labels=tuple(label),
+        model_type=type, registered_after=registered_after,
+        registered_before=registered_before, by=by, include_deprecated=all, sort=sort,
+        limit=_count(limit, "--limit"))
+    registry = _open()
+    rows = registry.catalog(name, query=wanted)
+    gone = {(r.name, r.version): why for r, _ in rows
+            if (why := registry.deprecations(r.name).reason(r.version)) is not None}
     if json:
-        _echo(render.to_json([render.version_json(r, s) for r, s in rows]))
+        _echo(render.to_json([render.version_json(r, s, gone) for r, s in rows]))
     else:
-        _echo(render.versions_table(rows) or "no versions match")
+        _echo(render.versions_table(rows, gone) or "no versions match")
+
+
+def _count(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidInput(f"{flag} {value!r}: expected a whole number of at least 1")
+    return int(value)
 
 
 @app.command()
 def show(
-    ref: Annotated[str, Argument(metavar="NAME[@VERSION|#STAGE]")],
+    ref: Annotated[str, Argument(metavar="NAME[@VERSION|@latest|#STAGE]")],
     json: JsonOpt = False,
 ) -> None:
-    """Show a model, a version (NAME@1.2.0) or what a stage holds (NAME#production)."""
+    """Show a model, a version (NAME@1.2.0, NAME@latest) or what a stage holds
+    (NAME#production)."""
     from gitreg.cli import render
 
     registry = _open()
-    target = ModelRef.parse(ref)
+    target = ModelRef.parse(ref, latest=True)
     if target.version is None and target.stage is None:
         stage_map = registry.stage_map(target.name)
+        gone = {(target.name, v): why for v, why in
+                registry.deprecations(target.name).versions.items()}
         rows = [(r, stage_map.stages_of(r.version)) for r in registry.versions(target.name)]
         stages = render.stage_map_json(stage_map, registry.config.stages)
         if json:
-            _echo(render.to_json({"model": target.name, "stages": stages,
-                                  "versions": [render.version_json(r, s) for r, s in rows]}))
+            _echo(render.to_json({"model": target.name, "stages": stages, "versions": [
+                render.version_json(r, s, gone) for r, s in rows]}))
             return
         _echo("\n".join(f"{s}: {', '.join(v) or '-'}" for s, v in stages.items()))
-        _echo("\n" + render.versions_table(rows))
+        _echo("\n" + render.versions_table(rows, gone))
         return
     version = target.version or registry.version_in(target.name, target.stage or "")
     record = registry.record(target.name, version)
-    stages_of = registry.stage_map(target.name).stages_of(version)
-    _echo(render.to_json(render.version_json(record, stages_of)) if json
-          else render.version_detail(record, stages_of))
+    stages_of = registry.stage_map(target.name).stages_of(record.version)
+    why = registry.deprecations(target.name).reason(record.version)
+    _echo(render.to_json(render.version_json(record, stages_of, {
+        (record.name, record.version): why} if why else {})) if json
+          else render.version_detail(record, stages_of, why))
 
 
 @app.command()
@@ -577,6 +611,66 @@ def diff_(
               else render.diff_table(result))
 
 
+@app.command()
+def deprecate(
+    ref: Annotated[str, Argument(metavar="NAME[@VERSION]", help="A version, or a whole model.")],
+    reason: Annotated[OptStr, Option(help="Why (required; recorded in the registry).")] = None,
+    demote: Annotated[bool, Option(
+        "--demote", help="Also empty the stages that hold it, in the same commit.")] = False,
+    push: PushOpt = False,
+    sign: SignOpt = False,
+) -> None:
+    """Retire a version (or every version of a model): it cannot be promoted, is not latest,
+    and `list` hides it unless --all. A tagged commit; `gitreg restore` undoes it."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref, latest=True)
+    events = lifecycle.deprecate(_open(), target.name, target.version, reason=reason or "",
+                                 demote=demote, push=push, sign=sign)
+    _echo("\n".join(render.event_line(e) for e in events))
+
+
+@app.command()
+def restore(
+    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    push: PushOpt = False,
+    sign: SignOpt = False,
+) -> None:
+    """Undo a deprecation: the version can be promoted again and counts for latest."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref)
+    if target.version is None:
+        raise InvalidInput(f"restore takes NAME@VERSION, not {ref!r}")
+    _echo(render.event_line(lifecycle.restore(_open(), target.name, target.version,
+                                              push=push, sign=sign)))
+
+
+@app.command()
+def annotate(
+    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    description: Annotated[OptStr, Option(help="New description ('' removes it).")] = None,
+    label: Annotated[list[str], Option(
+        help="Add KEY=VALUE (replacing that KEY's label), repeatable.")] = [],  # noqa: B006
+    remove_label: Annotated[list[str], Option(help="Remove the label KEY, repeatable.")] = [],  # noqa: B006
+    push: PushOpt = False,
+    sign: SignOpt = False,
+) -> None:
+    """Change a version's description and labels (the only fields that may change); a commit
+    that `history` shows."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref, latest=True)
+    if target.version is None:
+        raise InvalidInput(f"annotate takes NAME@VERSION, not {ref!r}")
+    _echo(render.event_line(lifecycle.annotate(
+        _open(), target.name, target.version, description=description, labels=label,
+        remove_labels=remove_label, push=push, sign=sign)))
+
+
 @app.command("check")
 def check_(json: JsonOpt = False) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
@@ -641,7 +735,9 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 
 
 # How an error's parameters (their Python API names, errors.py) read on the command line.
-_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION"}
+_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
+          "remove_label": "--remove-label KEY", "description": "--description TEXT",
+          "limit": "--limit N"}
 
 
 def _flag(param: str) -> str:

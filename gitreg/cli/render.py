@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitreg.core.events import Action, Event
 from gitreg.core.records import StageMap, VersionRecord, version_to_dict
+from gitreg.errors import printable
 
 if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
     from gitreg.core.diff import FieldChange, VersionDiff
@@ -42,25 +43,38 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def version_json(record: VersionRecord, stages: Sequence[str]) -> dict[str, Any]:
-    return {**version_to_dict(record), "stages": list(stages)}
+def version_json(record: VersionRecord, stages: Sequence[str],
+                 deprecated: Mapping[tuple[str, str], str] | None = None) -> dict[str, Any]:
+    """``deprecated`` (model, version) -> why: given, a ``deprecated`` key says the state
+    (null when it is not; issue 16)."""
+    data = {**version_to_dict(record), "stages": list(stages)}
+    if deprecated is not None:
+        data["deprecated"] = deprecated.get((record.name, record.version))
+    return data
 
 
-def versions_table(rows: Sequence[tuple[VersionRecord, Sequence[str]]]) -> str:
+def versions_table(rows: Sequence[tuple[VersionRecord, Sequence[str]]],
+                   deprecated: Mapping[tuple[str, str], str] | None = None) -> str:
+    """A deprecated version says so in its stages column."""
+    gone = deprecated or {}
     return table(
         ["model", "version", "stages", "registered", "type", "metrics"],
         [
-            [r.name, r.version, ",".join(s) or "-", r.registered_at[:19].replace("T", " "),
-             r.model_type or "-", metrics_text(r.metrics)]
+            [r.name, r.version,
+             ",".join([*s, *(["deprecated"] if (r.name, r.version) in gone else [])]) or "-",
+             r.registered_at[:19].replace("T", " "), r.model_type or "-",
+             metrics_text(r.metrics)]
             for r, s in rows
         ],
     )
 
 
-def version_detail(record: VersionRecord, stages: Sequence[str]) -> str:
+def version_detail(record: VersionRecord, stages: Sequence[str],
+                   deprecated: str | None = None) -> str:
     lines = [
         f"{record.name} {record.version}",
         f"  stages:          {', '.join(stages) or '-'}",
+        *([f"  deprecated:      {printable(deprecated)}"] if deprecated is not None else []),
         f"  registered:      {record.registered_at} by {record.registered_by}",
         f"  trained:         {record.trained_at or '-'}",
         f"  type:            {record.model_type or '-'}",
@@ -108,6 +122,9 @@ def event_line(event: Event) -> str:
         text = f"{event.model} {event.previous} demoted from {event.stage}"
     elif event.action is Action.ROLLBACK:
         text = f"{event.model} {event.stage} rolled back {event.previous or '-'} -> {event.version}"
+    elif not event.action.moves_stage:  # deprecate, restore, annotate (issue 16)
+        why = f": {printable(event.reason)}" if event.reason else ""
+        text = f"{event.model} {event.version or 'all versions'} {event.action.past}{why}"
     else:
         was = f" (was {event.previous})" if event.previous else ""
         text = f"{event.model} {event.version} promoted to {event.stage}{was}"

@@ -17,6 +17,7 @@ from typing import Any
 
 from gitreg.core.events import Action, Event, parse_tag, parse_trailers, stage_tag, version_tag
 from gitreg.core.layout import Kind, Layout, Place
+from gitreg.core.lifecycle import DEPRECATED, RESTORED, WHOLE_MODEL, parse_lifecycle_tag
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.errors import CorruptRegistry, NotFound
 from gitreg.git.runner import Git
@@ -79,6 +80,12 @@ class History:
                     events += stage_changes(before, after, commit, said)
                 elif status == "A" and place.version is not None:
                     events.append(_event(commit, model, Action.REGISTER, place.version))
+                elif status == "M" and place.version is not None:
+                    # The one edit of a version file allowed: description and labels
+                    # (`gitreg annotate`, issue 16); a hand edit shows the same way.
+                    events.append(_event(commit, model, Action.ANNOTATE, place.version))
+                elif place.kind is Kind.DEPRECATIONS:
+                    events += _lifecycle(commit, model)
         if stage is not None:
             events = [e for e in events if e.stage == stage]
         return self._with_tags(events, name)
@@ -190,13 +197,18 @@ class History:
         patterns = [f"{name}@v*", name] if name else []
         at: dict[str, list[str]] = {}  # commit -> gitreg tags on it
         for ref in self.git.tags(*patterns):
-            if parse_tag(ref.name) is not None:
+            if parse_tag(ref.name) is not None or parse_lifecycle_tag(ref.name) is not None:
                 at.setdefault(ref.target, []).append(ref.name)
         result = []
         for event in events:
             if event.action is Action.REGISTER and event.version:
                 wanted = version_tag(event.model, event.version)
                 candidates: Iterable[str] = (t for t in at.get(event.commit, ()) if t == wanted)
+            elif event.action in (Action.DEPRECATE, Action.RESTORE):
+                prefix = lifecycle_prefix(event)
+                candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
+            elif event.action is Action.ANNOTATE:
+                candidates = ()
             else:
                 prefix = f"{event.model}/{event.stage}/"
                 candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
@@ -207,6 +219,20 @@ class History:
             tag = next(iter(candidates), None)
             result.append(replace(event, tag=tag) if tag else event)
         return result
+
+
+def _lifecycle(commit: Commit, model: str) -> list[Event]:
+    """A deprecation or restore, as the commit's trailers name it (a hand edit of
+    ``deprecated.yaml`` without them shows as a deprecation of unnamed versions)."""
+    said = commit.trailers
+    action = Action.RESTORE if said.get("action") == Action.RESTORE.value else Action.DEPRECATE
+    version = said.get("version") if said.get("model") == model else None
+    return [_event(commit, model, action, version)]
+
+
+def lifecycle_prefix(event: Event) -> str:
+    what = DEPRECATED if event.action is Action.DEPRECATE else RESTORED
+    return f"{event.model}/{what}/{event.version or WHOLE_MODEL}/"
 
 
 def _is_commit_id(text: object) -> bool:
@@ -242,7 +268,8 @@ def stage_changes(
         previous = old[-1] if len(old) == 1 or removed else None
         told = next((t for t in said if t.get("stage") == stage
                      and t.get("model", after.name) == after.name
-                     and t.get("action") in {a.value for a in Action}), None)
+                     and t.get("action") in {a.value for a in Action if a.moves_stage}),
+                     None)
         if removed and not added:
             back = told.get("version") if told and told["action"] == Action.ROLLBACK else None
             if back in new:  # a stage of several rolled back to a version it also held

@@ -4,6 +4,7 @@ compares them)."""
 from __future__ import annotations
 
 from gitreg.core.diff import VersionDiff, diff_records
+from gitreg.core.lifecycle import LATEST
 from gitreg.core.names import parse_version
 from gitreg.errors import InvalidInput
 from gitreg.service.registry import Registry
@@ -20,7 +21,7 @@ def compare(registry: Registry, name: str, a: str, b: str) -> VersionDiff:
 
 def _side(registry: Registry, ref: str) -> str:
     """A stage name as it is, a version in normal form (``v1.2.0`` -> ``1.2.0``)."""
-    if ref in registry.config.stages:
+    if ref in registry.config.stages or ref == LATEST:
         return ref
     try:
         return parse_version(ref)
@@ -32,4 +33,6 @@ def _side(registry: Registry, ref: str) -> str:
 
 
 def _version(registry: Registry, name: str, side: str) -> str:
-    return registry.version_in(name, side) if side in registry.config.stages else side
+    if side in registry.config.stages:
+        return registry.version_in(name, side)
+    return registry.resolve_version(name, side)  # a version, or latest (issue 16)
