@@ -39,6 +39,10 @@ CALLS = [
     ["list", "--min-metric", "accuracy=0.9", "--min-metric", "latency_ms=0"],
     ["list", "--stage", "production", "--min-metric"],
     ["list", "--min-metric", "accuracy"],
+    ["list", "churn", "--sort", "accuracy", "--limit", "1", "--all", "--json"],
+    ["list", "--label", "team", "--type", "RandomForest", "--max-metric", "accuracy=0.9"],
+    ["list", "--limit", "x"],
+    ["show", "churn@latest"],
     ["ci", "event", "churn/production/1"],
     ["ci", "event", "refs/tags/churn@v1.1.0"],
     ["ci", "event", "churn/production/1", "--format", "github"],
@@ -81,7 +85,10 @@ def test_the_lane_takes_the_everyday_calls() -> None:
     assert argv.parse(cli.which, ["churn", "production", "--json"]) == {
         "name": "churn", "stage": "production", "at": None, "rev": None, "json": True}
     assert argv.parse(cli.list_, ["--min-metric", "a=1", "--min-metric=b=2"]) == {
-        "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "json": False}
+        "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "max_metric": [],
+        "label": [], "type": None, "registered_after": None, "registered_before": None,
+        "by": None, "all": False, "sort": None, "limit": None, "json": False}
+    assert argv.parse(cli.list_, ["churn", "--sort", "accuracy", "--limit", "1"]) is not None
     # --no-propose: an option declared without flags has both, as typer gives it.
     assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-propose"]) == {
         "name": "churn", "version": "1.0.0", "stage": "production", "force": False,

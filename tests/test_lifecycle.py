@@ -183,3 +183,35 @@ def test_annotate_changes_only_description_and_labels(reg: Registry) -> None:
     nothing = run_cli("annotate", "churn@1.2.0", cwd=root)
     assert nothing.returncode == 3 and "--description TEXT" in nothing.stderr
     assert run_cli("check", cwd=root).returncode == 0
+
+
+def test_the_api_deprecates_annotates_and_searches(reg: Registry) -> None:
+    from gitreg import ModelRegistry
+
+    api = ModelRegistry(reg.root)
+    (event,) = api.deprecate_model("1.1.0", reason="bad", name="churn")
+    assert event.tag == "churn/deprecated/1.1.0/1"
+    assert [m.version for m in api.list_models(name="churn")] == ["1.0.0", "1.2.0"]
+    assert [m.version for m in api.list_models(name="churn", include_deprecated=True,
+                                               sort="accuracy", limit=2)] == ["1.2.0", "1.0.0"]
+    api.annotate("1.0.0", name="churn", labels=["team=growth"], description="first")
+    (found,) = api.list_models(labels=["team=growth"])
+    assert (found.version, found.description) == ("1.0.0", "first")
+    api.restore_model("1.1.0", name="churn")
+    assert len(api.list_models(name="churn")) == 3
+
+
+def test_check_reports_a_stage_holding_a_deprecated_version(reg: Registry) -> None:
+    root = reg.root
+    (root / "models/churn/deprecated.yaml").write_text(
+        "model: churn\nversions:\n  1.2.0:\n    reason: drift\n  9.9.9:\n    reason: gone\n")
+    checked = run_cli("check", cwd=root)
+    assert checked.returncode == 10
+    assert ("models/churn/stages.yaml: staging: holds 1.2.0, which is deprecated (drift)"
+            in checked.stdout)
+    assert "models/churn/deprecated.yaml: versions.9.9.9: churn has no version 9.9.9" in (
+        checked.stdout)
+    (root / "models/churn/deprecated.yaml").write_text("model: churn\nversions: [1]\n")
+    checked = run_cli("check", cwd=root)
+    assert checked.returncode == 10 and "models/churn/deprecated.yaml: versions:" in (
+        checked.stdout)
