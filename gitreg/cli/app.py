@@ -671,6 +671,24 @@ def annotate(
         remove_labels=remove_label, push=push, sign=sign)))
 
 
+@app.command("gc")
+def gc_(
+    keep_days: Annotated[OptInt, Option(
+        help="Keep what any stage held in the last N days (default: gc.keep_days in "
+        "registry.yaml, else 30).", metavar="N")] = None,
+    yes: Annotated[bool, Option("--yes", help="Delete (without it: a dry run).")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Free the weights of deprecated versions that nothing needs any more, in the local
+    DVC cache and on the remote. A dry run unless --yes: it lists each object, why nothing
+    needs it, and the total."""
+    from gitreg.cli import render
+    from gitreg.service import gc
+
+    result = gc.collect(_open(), keep_days=keep_days, delete=yes)
+    _echo(render.to_json(render.gc_json(result)) if json else render.gc_text(result))
+
+
 @app.command("check")
 def check_(json: JsonOpt = False) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.core.diff import FieldChange, VersionDiff
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
+    from gitreg.service.gc import Collection
     from gitreg.service.sharing import Proposal
     from gitreg.service.verify import Verification
 
@@ -366,3 +367,24 @@ def github_output(data: Mapping[str, Any]) -> str:
         f"{key}={'' if value is None else ' '.join(str(value).splitlines())}"
         for key, value in data.items()
     )
+
+
+# -- gc ---------------------------------------------------------------------------------
+
+
+def gc_text(result: Collection) -> str:
+    lines = [f"{'deleted' if result.deleted else 'would delete'} {g.store} {g.md5} "
+             f"({g.size} bytes): {printable(g.why)}" for g in result.garbage]
+    verb = "deleted" if result.deleted else "would delete"
+    lines.append(f"{verb} {len(result.garbage)} objects, {result.size} bytes"
+                 + ("" if result.deleted or not result.garbage else "; run with --yes to delete"))
+    if result.young:
+        lines.append(f"kept {result.young} objects younger than the grace period")
+    lines += [f"kept folder {md5}: its listing could not be read" for md5 in result.unreadable]
+    return "\n".join(lines)
+
+
+def gc_json(result: Collection) -> dict[str, Any]:
+    return {"deleted": result.deleted, "objects": len(result.garbage), "bytes": result.size,
+            "young": result.young, "unreadable": list(result.unreadable),
+            "garbage": [asdict(g) for g in result.garbage]}
