@@ -215,3 +215,16 @@ def test_check_reports_a_stage_holding_a_deprecated_version(reg: Registry) -> No
     checked = run_cli("check", cwd=root)
     assert checked.returncode == 10 and "models/churn/deprecated.yaml: versions:" in (
         checked.stdout)
+
+
+def test_ci_tag_tags_a_deprecation_that_arrived_untagged(reg: Registry) -> None:
+    root = reg.root
+    run_cli("deprecate", "churn@1.1.0", "--reason", "bad", cwd=root, check=True)
+    git(root, "tag", "-d", "churn/deprecated/1.1.0/1")
+    tagged = run_cli("ci", "tag", cwd=root, check=True)
+    assert tagged.stdout.strip() == "churn/deprecated/1.1.0/1"
+    assert run_cli("ci", "tag", cwd=root, check=True).stdout.strip() == "nothing to tag"
+    # A tag in the grammar on a commit that made no such change is refused.
+    git(root, "tag", "churn/restored/1.2.0/1", "HEAD")
+    refused = run_cli("ci", "event", "churn/restored/1.2.0/1", cwd=root)
+    assert refused.returncode == 3 and "marks no restored version" in refused.stderr

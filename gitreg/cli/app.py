@@ -738,7 +738,8 @@ def verify_(
 _FAST: dict[tuple[str, ...], Callable[..., None]] = {
     ("which",): which, ("show",): show, ("history",): history, ("list",): list_,
     ("ci", "event"): ci_event, ("promote",): promote, ("demote",): demote,
-    ("rollback",): rollback,
+    ("rollback",): rollback, ("deprecate",): deprecate, ("restore",): restore,
+    ("annotate",): annotate, ("gc",): gc_,
 }
 
 
