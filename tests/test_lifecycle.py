@@ -65,6 +65,11 @@ def test_deprecate_commits_tags_and_blocks_promotion(reg: Registry) -> None:
         "1.0.0": None, "1.1.0": "leaks labels", "1.2.0": None}
     shown = run_cli("show", "churn@1.1.0", cwd=root, check=True).stdout
     assert "deprecated:      leaks labels" in shown
+    diff = run_cli("diff", "churn", "1.0.0", "1.1.0", cwd=root, check=True).stdout
+    assert diff.splitlines()[1] == "1.1.0 is deprecated: leaks labels"
+    diff = json.loads(run_cli("diff", "churn", "1.1.0", "1.2.0", "--format", "json",
+                              cwd=root, check=True).stdout)
+    assert (diff["a"]["deprecated"], diff["b"]["deprecated"]) == ("leaks labels", None)
     history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
     assert history[-1]["action"] == "deprecate" and history[-1]["version"] == "1.1.0"
     assert history[-1]["tag"] == "churn/deprecated/1.1.0/1"

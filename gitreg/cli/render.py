@@ -202,7 +202,7 @@ NO_CHANGES = "no changes to hyperparameters, features or lineage"
 def diff_table(diff: VersionDiff) -> str:
     """For a terminal: a metrics table, model type and weights, then one line per change."""
     old, new = _side(diff.a, diff.old.version), _side(diff.b, diff.new.version)
-    lines = [f"{diff.name}: {old} -> {new}", ""]
+    lines = [f"{diff.name}: {old} -> {new}", *_deprecated_lines(diff), ""]
     rows = [[m.name, _optional(m.old), _optional(m.new), _delta(m.delta), m.verdict.value]
             for m in diff.metrics]
     lines += [table(["metric", old, new, "delta", "verdict"], rows) or "no metrics", ""]
@@ -220,6 +220,8 @@ def diff_markdown(diff: VersionDiff) -> str:
 
     old, new = _side(diff.a, diff.old.version), _side(diff.b, diff.new.version)
     lines = [f"### `{diff.name}`: {_cell(old)} → {_cell(new)}", ""]
+    lines += [f"**{_cell(line)}**" for line in _deprecated_lines(diff)]
+    lines += [""] if any(diff.deprecated) else []
     if diff.metrics:
         lines += [f"| metric | {_cell(old)} | {_cell(new)} | delta | |", "|---|---:|---:|---:|---|"]
         for m in diff.metrics:
@@ -244,8 +246,8 @@ def diff_json(diff: VersionDiff) -> dict[str, Any]:
 
     return {
         "model": diff.name,
-        "a": {"ref": diff.a, "version": diff.old.version},
-        "b": {"ref": diff.b, "version": diff.new.version},
+        "a": {"ref": diff.a, "version": diff.old.version, "deprecated": diff.deprecated[0]},
+        "b": {"ref": diff.b, "version": diff.new.version, "deprecated": diff.deprecated[1]},
         "metrics": [{**asdict(m), "verdict": m.verdict.value} for m in diff.metrics],
         "hyperparameters": [change(c) for c in diff.hyperparameters],
         "features": {"added": list(diff.features_added),
@@ -255,6 +257,12 @@ def diff_json(diff: VersionDiff) -> dict[str, Any]:
         "weights": {"changed": diff.weights_changed, "old_md5": diff.old.artifact.md5,
                     "new_md5": diff.new.artifact.md5},
     }
+
+
+def _deprecated_lines(diff: VersionDiff) -> list[str]:
+    return [f"{version} is deprecated: {printable(why)}"
+            for version, why in zip((diff.old.version, diff.new.version), diff.deprecated,
+                                    strict=True) if why is not None]
 
 
 def _diff_summary(

@@ -67,6 +67,8 @@ class VersionDiff:
     features_removed: tuple[str, ...]
     model_type: FieldChange | None
     lineage: tuple[FieldChange, ...]
+    # Why A and B are deprecated, if they are (issue 16; the caller knows, not the records).
+    deprecated: tuple[str | None, str | None] = (None, None)
 
     @property
     def weights_changed(self) -> bool:

@@ -3,6 +3,8 @@ compares them)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gitreg.core.diff import VersionDiff, diff_records
 from gitreg.core.lifecycle import LATEST
 from gitreg.core.names import parse_version
@@ -16,7 +18,9 @@ def compare(registry: Registry, name: str, a: str, b: str) -> VersionDiff:
     a, b = _side(registry, a), _side(registry, b)
     old = registry.record(name, _version(registry, name, a))
     new = registry.record(name, _version(registry, name, b))
-    return diff_records(old, new, a=a, b=b)
+    retired = registry.deprecations(name)
+    return replace(diff_records(old, new, a=a, b=b),
+                   deprecated=(retired.reason(old.version), retired.reason(new.version)))
 
 
 def _side(registry: Registry, ref: str) -> str:
