@@ -24,6 +24,7 @@ from gitreg.core.query import query
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
 from gitreg.service import check, compare, lifecycle, sharing, verify
 from gitreg.service.check import Report
+from gitreg.service.lifecycle import LifecycleProposal
 from gitreg.service.registry import Registry
 from gitreg.service.remote_registry import RemoteRegistry
 from gitreg.service.sharing import Proposal
@@ -256,27 +257,30 @@ class ModelRegistry:
     # -- end of life and annotations (issue 16) -------------------------------------------
 
     def deprecate_model(self, version: str | None, *, reason: str, name: str | None = None,
-                        demote: bool = False, push: bool = False,
-                        sign: bool = False) -> list[Event]:
+                        demote: bool = False, push: bool = False, sign: bool = False,
+                        propose: bool = False) -> list[Event] | LifecycleProposal:
         """Deprecate ``version`` (``None``: every version of the model); ``demote`` empties
-        the stages that hold it in the same commit."""
+        the stages that hold it in the same commit; ``propose``: a branch for review."""
         return lifecycle.deprecate(self.registry, self._name(name), version, reason=reason,
-                                   demote=demote, push=push, sign=sign)
+                                   demote=demote, push=push, sign=sign, propose=propose)
 
     def restore_model(self, version: str, *, name: str | None = None, push: bool = False,
-                      sign: bool = False) -> Event:
+                      sign: bool = False, propose: bool = False
+                      ) -> list[Event] | LifecycleProposal:
         return lifecycle.restore(self.registry, self._name(name), version, push=push,
-                                 sign=sign)
+                                 sign=sign, propose=propose)
 
     def annotate(self, version: str, *, name: str | None = None,
                  description: str | None = None, labels: Sequence[str] = (),
                  remove_labels: Sequence[str] = (), push: bool = False,
-                 sign: bool = False) -> Event:
+                 sign: bool = False, propose: bool = False
+                 ) -> list[Event] | LifecycleProposal:
         """Change a version's description (``""`` removes it) and labels (``KEY=VALUE``
         replaces that key's label; ``remove_labels``: keys)."""
         return lifecycle.annotate(self.registry, self._name(name), version,
                                   description=description, labels=labels,
-                                  remove_labels=remove_labels, push=push, sign=sign)
+                                  remove_labels=remove_labels, push=push, sign=sign,
+                                  propose=propose)
 
     # -- the rest of what the CLI can do ------------------------------------------------
 

@@ -233,3 +233,42 @@ def test_ci_tag_tags_a_deprecation_that_arrived_untagged(reg: Registry) -> None:
     git(root, "tag", "churn/restored/1.2.0/1", "HEAD")
     refused = run_cli("ci", "event", "churn/restored/1.2.0/1", cwd=root)
     assert refused.returncode == 3 and "marks no restored version" in refused.stderr
+
+
+def test_deprecate_and_annotate_can_be_proposed(reg: Registry, tmp_path: Path) -> None:
+    root = reg.root
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(bare))
+    git(root, "remote", "add", "origin", str(bare))
+    git(root, "push", "--quiet", "-u", "origin", "HEAD:refs/heads/main")
+    git(root, "branch", "--quiet", "--set-upstream-to", "origin/main")
+    before = git(root, "rev-parse", "HEAD")
+    done = run_cli("deprecate", "churn@1.1.0", "--reason", "bad", "--propose", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "Pushed branch gitreg/deprecate-churn-1.1.0" in done.stdout
+    assert "Deprecate churn 1.1.0" in done.stdout
+    assert git(root, "rev-parse", "HEAD") == before  # the checkout is as it was
+    proposed = git(bare, "show", "gitreg/deprecate-churn-1.1.0:models/churn/deprecated.yaml")
+    assert "reason: bad" in proposed
+    assert "churn/deprecated" not in git(root, "tag")  # no tag until merged
+    done = run_cli("annotate", "churn@1.2.0", "--label", "a=b", "--propose", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "- a=b" in git(bare, "show",
+                          "gitreg/annotate-churn-1.2.0:models/churn/versions/1.2.0.yaml")
+
+
+def test_history_reads_deprecations_from_the_file_through_a_merge(reg: Registry) -> None:
+    root = reg.root
+    git(root, "switch", "--quiet", "-c", "retire")
+    run_cli("deprecate", "churn@1.1.0", "--reason", "bad", cwd=root, check=True)
+    git(root, "tag", "-d", "churn/deprecated/1.1.0/1")
+    git(root, "switch", "--quiet", "-")
+    git(root, "merge", "--quiet", "--no-ff", "-m", "Merge retire", "retire")
+    history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
+    assert (history[-1]["action"], history[-1]["version"], history[-1]["reason"]) == (
+        "deprecate", "1.1.0", "bad")
+    assert run_cli("ci", "tag", cwd=root, check=True).stdout.strip() == (
+        "churn/deprecated/1.1.0/1")
+    event = json.loads(run_cli("ci", "event", "churn/deprecated/1.1.0/1", cwd=root,
+                               check=True).stdout)
+    assert (event["event"], event["reason"]) == ("deprecated", "bad")

@@ -61,6 +61,8 @@ SignOpt = Annotated[bool, Option(
     "user.signingkey; GPG or SSH keys), as `git commit -S` would. See `gitreg verify`.")]
 QuietOpt = Annotated[bool, Option(
     "--quiet", "-q", help="No progress meter (shown only on a terminal, for large weights).")]
+ProposeOpt = Annotated[bool, Option(
+    "--propose", help="Commit on a new branch and push it for a pull request instead.")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
 OptStr = Optional[str]  # noqa: UP045
 OptPath = Optional[Path]  # noqa: UP045
@@ -619,6 +621,7 @@ def deprecate(
         "--demote", help="Also empty the stages that hold it, in the same commit.")] = False,
     push: PushOpt = False,
     sign: SignOpt = False,
+    propose: ProposeOpt = False,
 ) -> None:
     """Retire a version (or every version of a model): it cannot be promoted, is not latest,
     and `list` hides it unless --all. A tagged commit; `gitreg restore` undoes it."""
@@ -626,9 +629,9 @@ def deprecate(
     from gitreg.service import lifecycle
 
     target = ModelRef.parse(ref, latest=True)
-    events = lifecycle.deprecate(_open(), target.name, target.version, reason=reason or "",
-                                 demote=demote, push=push, sign=sign)
-    _echo("\n".join(render.event_line(e) for e in events))
+    _echo(render.lifecycle_result(lifecycle.deprecate(
+        _open(), target.name, target.version, reason=reason or "", demote=demote, push=push,
+        sign=sign, propose=propose)))
 
 
 @app.command()
@@ -636,6 +639,7 @@ def restore(
     ref: Annotated[str, Argument(metavar="NAME@VERSION")],
     push: PushOpt = False,
     sign: SignOpt = False,
+    propose: ProposeOpt = False,
 ) -> None:
     """Undo a deprecation: the version can be promoted again and counts for latest."""
     from gitreg.cli import render
@@ -644,8 +648,8 @@ def restore(
     target = ModelRef.parse(ref)
     if target.version is None:
         raise InvalidInput(f"restore takes NAME@VERSION, not {ref!r}")
-    _echo(render.event_line(lifecycle.restore(_open(), target.name, target.version,
-                                              push=push, sign=sign)))
+    _echo(render.lifecycle_result(lifecycle.restore(
+        _open(), target.name, target.version, push=push, sign=sign, propose=propose)))
 
 
 @app.command()
@@ -657,6 +661,7 @@ def annotate(
     remove_label: Annotated[list[str], Option(help="Remove the label KEY, repeatable.")] = [],  # noqa: B006
     push: PushOpt = False,
     sign: SignOpt = False,
+    propose: ProposeOpt = False,
 ) -> None:
     """Change a version's description and labels (the only fields that may change); a commit
     that `history` shows."""
@@ -666,9 +671,9 @@ def annotate(
     target = ModelRef.parse(ref, latest=True)
     if target.version is None:
         raise InvalidInput(f"annotate takes NAME@VERSION, not {ref!r}")
-    _echo(render.event_line(lifecycle.annotate(
+    _echo(render.lifecycle_result(lifecycle.annotate(
         _open(), target.name, target.version, description=description, labels=label,
-        remove_labels=remove_label, push=push, sign=sign)))
+        remove_labels=remove_label, push=push, sign=sign, propose=propose)))
 
 
 @app.command("gc")
@@ -756,7 +761,7 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 # How an error's parameters (their Python API names, errors.py) read on the command line.
 _FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
           "remove_label": "--remove-label KEY", "description": "--description TEXT",
-          "limit": "--limit N"}
+          "limit": "--limit N", "keep_days": "--keep-days N"}
 
 
 def _flag(param: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from gitreg.core.events import Action, Event
+from gitreg.core.events import Action, Event, commit_message
 from gitreg.core.records import StageMap, VersionRecord, version_to_dict
 from gitreg.errors import printable
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
     from gitreg.service.gc import Collection
+    from gitreg.service.lifecycle import LifecycleProposal
     from gitreg.service.sharing import Proposal
     from gitreg.service.verify import Verification
 
@@ -356,6 +357,23 @@ def proposal(item: Proposal) -> str:
         f"Title: {title}",
         "",
         *body,
+    ])
+
+
+def commit_subject(event: Event) -> str:
+    return commit_message(event).splitlines()[0]
+
+
+def lifecycle_result(result: Sequence[Event] | LifecycleProposal) -> str:
+    """What deprecate, restore and annotate did: their events, or the branch proposed."""
+    if isinstance(result, Sequence):
+        return "\n".join(event_line(e) for e in result)
+    event = result.event
+    return "\n".join([
+        f"Pushed branch {result.branch} (commit {event.commit[:12]}); no tag until it is "
+        "merged.",
+        f"Open a pull request from {result.branch} into {result.base}: "
+        f"{commit_subject(event)}",
     ])
 
 

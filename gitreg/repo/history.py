@@ -17,7 +17,14 @@ from typing import Any
 
 from gitreg.core.events import Action, Event, parse_tag, parse_trailers, stage_tag, version_tag
 from gitreg.core.layout import Kind, Layout, Place
-from gitreg.core.lifecycle import DEPRECATED, RESTORED, WHOLE_MODEL, parse_lifecycle_tag
+from gitreg.core.lifecycle import (
+    DEPRECATED,
+    RESTORED,
+    WHOLE_MODEL,
+    Deprecations,
+    deprecations_from_dict,
+    parse_lifecycle_tag,
+)
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.errors import CorruptRegistry, NotFound
 from gitreg.git.runner import Git
@@ -58,6 +65,10 @@ class History:
             {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
              if blob and _is_stages(layout.place(path))}, prefix)
         merged = brought_in(self.git, commits)
+        retired = self._deprecations(
+            {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
+             if blob and _is_kind(layout.place(path), Kind.DEPRECATIONS)})
+        last_retired: dict[str, Deprecations] = {}
 
         events: list[Event] = []
         last: dict[str, StageMap] = {}  # model -> its stage map after the previous change
@@ -85,7 +96,13 @@ class History:
                     # (`gitreg annotate`, issue 16); a hand edit shows the same way.
                     events.append(_event(commit, model, Action.ANNOTATE, place.version))
                 elif place.kind is Kind.DEPRECATIONS:
-                    events += _lifecycle(commit, model)
+                    if blob and blob not in retired:
+                        continue  # unreadable (gitreg check reports today's file)
+                    after_r = retired.get(blob) or Deprecations(model)
+                    before_r = last_retired.get(model, Deprecations(model))
+                    last_retired[model] = after_r
+                    said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
+                    events += _lifecycle(commit, model, before_r, after_r, said)
         if stage is not None:
             events = [e for e in events if e.stage == stage]
         return self._with_tags(events, name)
@@ -113,6 +130,19 @@ class History:
         if parsed.keys() != known.keys():
             self.store.save("blobs", key, parsed)
         return maps
+
+    def _deprecations(self, blobs: set[str]) -> dict[str, Deprecations]:
+        """``deprecated.yaml`` blobs by id, read in one ``cat-file --batch`` (few: one per
+        deprecation or restore); left out: absent or unreadable."""
+        found: dict[str, Deprecations] = {}
+        wanted = sorted(blobs)
+        for blob, data in zip(wanted, self.git.cat_files(wanted), strict=True):
+            if data is None:
+                continue
+            with contextlib.suppress(CorruptRegistry):
+                source = f"deprecated.yaml blob {blob}"
+                found[blob] = deprecations_from_dict(yamlio.loads(data, source), source)
+        return found
 
     def stage_map_at(self, name: str, rev: str) -> StageMap:
         path = self.layout.stages_file(name)
@@ -221,13 +251,24 @@ class History:
         return result
 
 
-def _lifecycle(commit: Commit, model: str) -> list[Event]:
-    """A deprecation or restore, as the commit's trailers name it (a hand edit of
-    ``deprecated.yaml`` without them shows as a deprecation of unnamed versions)."""
-    said = commit.trailers
-    action = Action.RESTORE if said.get("action") == Action.RESTORE.value else Action.DEPRECATE
-    version = said.get("version") if said.get("model") == model else None
-    return [_event(commit, model, action, version)]
+def _lifecycle(commit: Commit, model: str, before: Deprecations, after: Deprecations,
+               said: Sequence[Mapping[str, str]]) -> list[Event]:
+    """The deprecations and restores one commit made, from ``deprecated.yaml`` before and
+    after it; several versions deprecated at once by ``deprecate NAME`` (its trailers name
+    no version) are one event of the whole model."""
+    added = [v for v in after.versions if before.reason(v) is None]
+    removed = [v for v in before.versions if after.reason(v) is None]
+    whole = any(t.get("action") == Action.DEPRECATE.value and t.get("model") == model
+                and not t.get("version") for t in said)
+    def event(action: Action, version: str | None, reason: str | None = None) -> Event:
+        return Event(model, action, version, commit=commit.sha, author=commit.author,
+                     date=commit.date, reason=reason)
+
+    if added and whole:
+        events = [event(Action.DEPRECATE, None, after.reason(added[0]))]
+    else:
+        events = [event(Action.DEPRECATE, v, after.reason(v)) for v in added]
+    return events + [event(Action.RESTORE, v) for v in removed]
 
 
 def lifecycle_prefix(event: Event) -> str:
@@ -362,6 +403,10 @@ def next_stage_tag(git: Git, name: str, stage: str, position: int) -> str:
         if parsed is not None and parsed.n is not None:
             numbers.append(parsed.n)
     return stage_tag(name, stage, max(max(numbers) + 1, position))
+
+
+def _is_kind(place: Place | None, kind: Kind) -> bool:
+    return place is not None and place.kind is kind
 
 
 def _is_stages(place: Place | None) -> bool:

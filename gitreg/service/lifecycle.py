@@ -1,28 +1,30 @@
 """End of life and annotations (issue 16): deprecate, restore, annotate.
 
-Each is one transaction (a commit and, for deprecate and restore, a tag) through the
-registry's ``publish``, so ``push`` replays it on a remote that moved on, as for a promotion.
-Version files are never edited, except ``annotate``'s description and labels.
+Each is planned from the current files (``_Plan``: the files to write and the events), then
+applied as one transaction (a commit and, for deprecate and restore, a tag) through the
+registry's ``publish``, so ``push`` replays it on a remote that moved on, as a promotion
+does; or, with ``propose``, committed on a new branch beside the checkout and pushed for
+review (tagged by ``gitreg ci tag`` after the merge). Version files are never edited,
+except ``annotate``'s description and labels.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from gitreg.core.events import Action, Event, commit_message, tag_message
 from gitreg.core.lifecycle import (
     DEPRECATED,
     RESTORED,
     WHOLE_MODEL,
-    Deprecations,
     check_reason,
     deprecations_to_dict,
     lifecycle_tag,
     parse_lifecycle_tag,
 )
 from gitreg.core.names import parse_version
-from gitreg.core.records import StageMap, version_from_dict
+from gitreg.core.records import version_from_dict
 from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import identity_env
 from gitreg.repo import yamlio
@@ -33,8 +35,25 @@ MAX_DESCRIPTION = 10_000
 MAX_LABEL = 200
 
 
+@dataclass(frozen=True)
+class _Plan:
+    event: Event
+    files: Mapping[str, str]  # path -> new text
+    also: tuple[Event, ...] = ()  # demotions made by the same commit
+
+
+@dataclass(frozen=True)
+class LifecycleProposal:
+    """A deprecation, restore or annotation committed on a branch for review (untagged)."""
+
+    event: Event
+    branch: str
+    base: str
+
+
 def deprecate(registry: Registry, name: str, version: str | None, *, reason: str,
-              demote: bool = False, push: bool = False, sign: bool = False) -> list[Event]:
+              demote: bool = False, push: bool = False, sign: bool = False,
+              propose: bool = False) -> list[Event] | LifecycleProposal:
     """Deprecate one version, or (``version`` None) every version of ``name`` not yet
     deprecated; with ``demote``, take them out of the stages that hold them in the same
     commit. Returns the deprecation, then any demotions."""
@@ -43,7 +62,7 @@ def deprecate(registry: Registry, name: str, version: str | None, *, reason: str
     if version is not None:
         version = registry.record(name, version).version
 
-    def change(tx: Transaction) -> list[Event]:
+    def plan() -> _Plan:
         before = registry.deprecations(name)
         if version is not None:
             if before.reason(version) is not None:
@@ -65,74 +84,46 @@ def deprecate(registry: Registry, name: str, version: str | None, *, reason: str
                                   "commit", params=("demote",))
         for stage in held:
             registry.gate_signing(stage, sign)
-        event = Event(name, Action.DEPRECATE, version, reason=why)
-        demotions = [Event(name, Action.DEMOTE, None, stage, v)
-                     for stage, vs in held.items() for v in vs]
-        new_map = stage_map
-        for stage in held:
-            new_map = new_map.with_stage(
-                stage, tuple(v for v in stage_map.versions_in(stage) if v not in targets))
-        return _commit(registry, tx, event, before.with_(targets, why), new_map, demotions,
-                       sign)
+        layout = registry.config.layout
+        files = {layout.deprecated_file(name):
+                 yamlio.dumps(deprecations_to_dict(before.with_(targets, why)))}
+        if held:
+            new_map = stage_map
+            for stage in held:
+                new_map = new_map.with_stage(
+                    stage, tuple(v for v in stage_map.versions_in(stage) if v not in targets))
+            files[layout.stages_file(name)] = registry.stages_text(new_map)
+        demotions = tuple(Event(name, Action.DEMOTE, None, stage, v)
+                          for stage, vs in held.items() for v in vs)
+        return _Plan(Event(name, Action.DEPRECATE, version, reason=why), files, demotions)
 
-    return registry.publish(change, push=push)
+    return _run(registry, plan, push=push, sign=sign, propose=propose)
 
 
 def restore(registry: Registry, name: str, version: str, *, push: bool = False,
-            sign: bool = False) -> Event:
+            sign: bool = False, propose: bool = False) -> list[Event] | LifecycleProposal:
     """Undo the deprecation of ``version``: it can be promoted again, and counts for
     ``latest``."""
     registry.require_model(name)
-    version = parse_version(version)
-    registry.record(name, version)
+    version = registry.record(name, parse_version(version)).version
 
-    def change(tx: Transaction) -> list[Event]:
+    def plan() -> _Plan:
         before = registry.deprecations(name)
         if before.reason(version) is None:
             raise NotFound(f"{name} {version} is not deprecated; nothing to restore")
-        event = Event(name, Action.RESTORE, version)
-        return _commit(registry, tx, event, before.without(version), None, [], sign)
+        rel = registry.config.layout.deprecated_file(name)
+        return _Plan(Event(name, Action.RESTORE, version),
+                     {rel: yamlio.dumps(deprecations_to_dict(before.without(version)))})
 
-    (event,) = registry.publish(change, push=push)
-    return event
-
-
-def _commit(registry: Registry, tx: Transaction, event: Event, after: Deprecations,
-            stage_map: StageMap | None, demotions: Sequence[Event], sign: bool) -> list[Event]:
-    layout = registry.config.layout
-    rel = layout.deprecated_file(event.model)
-    paths = [rel]
-    tx.require_clean([rel, layout.stages_file(event.model)])
-    tx.write(rel, yamlio.dumps(deprecations_to_dict(after)))
-    if stage_map is not None and demotions:
-        paths.append(registry.stages_path(event.model))
-        tx.write(paths[-1], registry.stages_text(stage_map))
-    env = identity_env(registry.git)
-    commit = tx.commit(commit_message(event), paths, env, sign)
-    tag = next_lifecycle_tag(registry, event)
-    tx.tag(tag, commit, tag_message(event), env, sign)
-    author = _identity(registry, env)
-    return [replace(e, commit=commit, author=author)
-            for e in (replace(event, tag=tag), *demotions)]
-
-
-def next_lifecycle_tag(registry: Registry, event: Event) -> str:
-    """``<name>/deprecated|restored/<version>/<n>``, past every such tag there is."""
-    what = DEPRECATED if event.action is Action.DEPRECATE else RESTORED
-    version = event.version or WHOLE_MODEL
-    numbers = [0]
-    for ref in registry.git.tags(f"{event.model}/{what}/{version}/*"):
-        parsed = parse_lifecycle_tag(ref.name)
-        if parsed is not None:
-            numbers.append(parsed.n)
-    return lifecycle_tag(event.model, what, version, max(numbers) + 1)
+    return _run(registry, plan, push=push, sign=sign, propose=propose)
 
 
 def annotate(registry: Registry, name: str, version: str, *, description: str | None = None,
              labels: Sequence[str] = (), remove_labels: Sequence[str] = (),
-             push: bool = False, sign: bool = False) -> Event:
+             push: bool = False, sign: bool = False,
+             propose: bool = False) -> list[Event] | LifecycleProposal:
     """Change a version's description and labels: the one edit of a version file allowed;
-    every other field stays as registered (the file is rewritten from the same record)."""
+    every other key keeps its value and its place."""
     record = registry.record(name, version)
     if description is None and not labels and not remove_labels:
         raise InvalidInput("say what to change: {description}, {label} or {remove_label}",
@@ -147,7 +138,7 @@ def annotate(registry: Registry, name: str, version: str, *, description: str | 
                                f"{MAX_LABEL} characters", params=("label",))
     rel = registry.config.layout.version_file(name, record.version)
 
-    def change(tx: Transaction) -> list[Event]:
+    def plan() -> _Plan:
         current = registry.record(name, record.version)
         keys = {label.partition("=")[0] for label in labels} | set(remove_labels)
         kept = [lb for lb in current.labels if lb.partition("=")[0] not in keys]
@@ -156,20 +147,79 @@ def annotate(registry: Registry, name: str, version: str, *, description: str | 
         if (new_description, tuple(new_labels)) == (current.description, current.labels):
             raise Conflict(f"{name} {record.version} already has that description and "
                            "those labels; nothing to do")
-        # The file as it is, with those two keys replaced: every other key keeps its value
-        # and its place, so the diff shows exactly the annotation.
+        # The file as it is, with those two keys replaced: the diff shows exactly them.
         data = yamlio.load_file(registry.root / rel, rel)
         data["description"], data["labels"] = new_description, new_labels
         version_from_dict(data, rel)  # still a valid version file
-        tx.require_clean([rel])
-        tx.write(rel, yamlio.dumps(data))
-        event = Event(name, Action.ANNOTATE, record.version)
-        env = identity_env(registry.git)
-        commit = tx.commit(commit_message(event), [rel], env, sign)
-        return [replace(event, commit=commit, author=_identity(registry, env))]
+        return _Plan(Event(name, Action.ANNOTATE, record.version), {rel: yamlio.dumps(data)})
 
-    (event,) = registry.publish(change, push=push)
-    return event
+    return _run(registry, plan, push=push, sign=sign, propose=propose)
+
+
+def _run(registry: Registry, plan: Callable[[], _Plan], *, push: bool, sign: bool,
+         propose: bool) -> list[Event] | LifecycleProposal:
+    if propose:
+        if push:
+            raise InvalidInput("{propose} pushes a branch for review; it cannot be combined "
+                               "with {push}", params=("propose", "push"))
+        return _propose(registry, plan, sign)
+
+    def change(tx: Transaction) -> list[Event]:
+        planned = plan()
+        event = planned.event
+        tx.require_clean(list(planned.files))
+        for rel, text in planned.files.items():
+            tx.write(rel, text)
+        env = identity_env(registry.git)
+        commit = tx.commit(commit_message(event), list(planned.files), env, sign)
+        if event.action is not Action.ANNOTATE:
+            tag = next_lifecycle_tag(registry, event)
+            tx.tag(tag, commit, tag_message(event), env, sign)
+            event = replace(event, tag=tag)
+        author = _identity(registry, env)
+        return [replace(e, commit=commit, author=author) for e in (event, *planned.also)]
+
+    return registry.publish(change, push=push)
+
+
+def _propose(registry: Registry, plan: Callable[[], _Plan], sign: bool) -> LifecycleProposal:
+    from gitreg.git.sync import Sync
+
+    sync = Sync(registry.git)
+    sync.require_remote()
+    git = registry.git
+    base = sync.branch()
+    with registry.transaction():  # the lock: nobody moves the branch while we read it
+        sync.fast_forward(base, sync.fetch(base))
+        registry.reload_config()
+        planned = plan()
+        event = planned.event
+        branch = (f"gitreg/{event.action.value}-{event.model}-"
+                  f"{event.version or WHOLE_MODEL}")
+        if git.succeeds("ls-remote", "--exit-code", "--heads", "--", sync.remote,
+                        f"refs/heads/{branch}"):
+            raise Conflict(f"a proposal branch {branch} already exists on {sync.remote}; "
+                           "merge or delete it first")
+        env = identity_env(git)
+        head = git.head()
+        assert head is not None
+        files = {rel: text.encode() for rel, text in planned.files.items()}
+        commit = git.commit_beside(head, files, commit_message(event), env, sign)
+        sync.push_branch(commit, branch)
+    return LifecycleProposal(replace(event, commit=commit, author=_identity(registry, env)),
+                             branch, base)
+
+
+def next_lifecycle_tag(registry: Registry, event: Event) -> str:
+    """``<name>/deprecated|restored/<version>/<n>``, past every such tag there is."""
+    what = DEPRECATED if event.action is Action.DEPRECATE else RESTORED
+    version = event.version or WHOLE_MODEL
+    numbers = [0]
+    for ref in registry.git.tags(f"{event.model}/{what}/{version}/*"):
+        parsed = parse_lifecycle_tag(ref.name)
+        if parsed is not None:
+            numbers.append(parsed.n)
+    return lifecycle_tag(event.model, what, version, max(numbers) + 1)
 
 
 def _identity(registry: Registry, env: Mapping[str, str]) -> str:
