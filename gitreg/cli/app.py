@@ -321,8 +321,9 @@ def list_(
         limit=_count(limit, "--limit"))
     registry = _open()
     rows = registry.catalog(name, query=wanted)
+    retired = {model: registry.deprecations(model) for model in {r.name for r, _ in rows}}
     gone = {(r.name, r.version): why for r, _ in rows
-            if (why := registry.deprecations(r.name).reason(r.version)) is not None}
+            if (why := retired[r.name].reason(r.version)) is not None}
     if json:
         _echo(render.to_json([render.version_json(r, s, gone) for r, s in rows]))
     else:

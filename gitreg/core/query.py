@@ -59,12 +59,14 @@ def matches(q: Query, record: VersionRecord, stages: Sequence[str], deprecated: 
         return False
     if not all(_has_label(record.labels, label) for label in q.labels):
         return False
-    when = iso_timestamp(record.registered_at, "registered_at")
-    if q.registered_after is not None and _instant(when) < _instant(q.registered_after):
+    if q.by is not None and q.by.lower() not in record.registered_by.lower():
         return False
-    if q.registered_before is not None and _instant(when) >= _instant(q.registered_before):
+    if q.registered_after is None and q.registered_before is None:
+        return True  # no dates parsed for every version (list at 100,000 versions)
+    when = _instant(iso_timestamp(record.registered_at, "registered_at"))
+    if q.registered_after is not None and when < _instant(q.registered_after):
         return False
-    return q.by is None or q.by.lower() in record.registered_by.lower()
+    return q.registered_before is None or when < _instant(q.registered_before)
 
 
 def ordered(q: Query, records: list[VersionRecord]) -> list[VersionRecord]:
