@@ -107,3 +107,38 @@ def test_gc_keep_days_from_registry_yaml_and_bad_values(reg: Registry) -> None:
     (reg.root / "registry.yaml").write_text(
         (reg.root / "registry.yaml").read_text() + "gc:\n  keep_days: 0\n")
     assert Registry(reg.root).config.gc_keep_days == 0
+
+
+def test_gc_cut_short_leaves_what_is_needed_and_finishes_when_run_again(
+        reg: Registry, tmp_path: Path, storage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitreg.weights import collect
+
+    lifecycle.deprecate(reg, "churn", "1.4.0", reason="bad")  # a folder: files, then listing
+    lifecycle.deprecate(reg, "churn", "1.1.0", reason="bad")
+    _age(reg.root / ".dvc" / "cache")
+    _age(storage)
+    planned = gc.collect(reg)
+    assert len(planned.garbage) == 8  # 1.1.0, 1.4.0's two files and listing; in 2 stores
+    real = collect.FolderObjects.delete
+    calls = []
+
+    def dies(self: collect.FolderObjects, md5: str) -> None:
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(md5)
+        real(self, md5)
+
+    monkeypatch.setattr(collect.FolderObjects, "delete", dies)
+    with pytest.raises(KeyboardInterrupt):
+        gc.collect(reg, delete=True)
+    monkeypatch.setattr(collect.FolderObjects, "delete", real)
+    # The listing of 1.4.0 outlived its files: the next run still finds them all.
+    listing = reg.record("churn", "1.4.0").artifact.md5
+    assert object_path(reg.root / ".dvc" / "cache", listing).exists()
+    rest = gc.collect(reg, delete=True)
+    assert {(g.store, g.md5) for g in rest.garbage} == (
+        {(g.store, g.md5) for g in planned.garbage} - {("local cache", m) for m in calls})
+    for version in ("1.2.0", "1.3.0"):
+        got = run_cli("get", "churn", "--version", version, "-o",
+                      str(tmp_path / f"o{version}"), cwd=reg.root)
+        assert got.returncode == 0, got.stderr
