@@ -91,6 +91,8 @@ SignOpt = Annotated[bool, Option(
     "user.signingkey; GPG or SSH keys), as `git commit -S` would. See `gitreg verify`.")]
 QuietOpt = Annotated[bool, Option(
     "--quiet", "-q", help="No progress meter (shown only on a terminal, for large weights).")]
+ProposeOpt = Annotated[bool, Option(
+    "--propose", help="Commit on a new branch and push it for a pull request instead.")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
 OptStr = Optional[str]  # noqa: UP045
 OptPath = Optional[Path]  # noqa: UP045
@@ -331,45 +333,87 @@ def list_(
     stage: Annotated[OptStr, Option(metavar="STAGE", help="Only versions in this stage.")] = None,
     min_metric: Annotated[list[str], Option(
         metavar="KEY=NUMBER", help="A metric's floor, repeatable.")] = [],  # noqa: B006
+    max_metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric's ceiling, repeatable.")] = [],  # noqa: B006
+    label: Annotated[list[str], Option(
+        metavar="KEY=VALUE",
+        help="A label the version must have (KEY alone: any value), repeatable.")
+    ] = [],  # noqa: B006
+    type: Annotated[OptStr, Option("--type", metavar="TYPE", help="Only this model type.")
+                    ] = None,
+    registered_after: Annotated[OptStr, Option(
+        metavar="TIME", help="ISO 8601 date or time.")] = None,
+    registered_before: Annotated[OptStr, Option(
+        metavar="TIME", help="ISO 8601 date or time.")] = None,
+    by: Annotated[OptStr, Option(
+        metavar="PERSON", help="Registered by (part of name or email).")] = None,
+    all: Annotated[bool, Option("--all", help="Include deprecated versions.")] = False,
+    sort: Annotated[OptStr, Option(
+        metavar="METRIC",
+        help="Order by this metric, best first (lower first for loss-like metrics).")] = None,
+    limit: Annotated[OptStr, Option(help="At most N versions.", metavar="N")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """List versions, with their stages and metrics."""
+    """List versions, with their stages and metrics (deprecated ones only with --all)."""
     from gitreg.cli import render
+    from gitreg.core.query import query
 
-    floors = _pairs(min_metric, "--min-metric", _metric)
-    rows = _open().catalog(name, stage=stage, min_metrics=floors)
+    wanted = query(
+        stage=stage, min_metrics=_pairs(min_metric, "--min-metric", _metric),
+        max_metrics=_pairs(max_metric, "--max-metric", _metric), labels=tuple(label),
+        model_type=type, registered_after=registered_after,
+        registered_before=registered_before, by=by, include_deprecated=all, sort=sort,
+        limit=_count(limit, "--limit"))
+    registry = _open()
+    rows = registry.catalog(name, query=wanted)
+    retired = {model: registry.deprecations(model) for model in {r.name for r, _ in rows}}
+    gone = {(r.name, r.version): why for r, _ in rows
+            if (why := retired[r.name].reason(r.version)) is not None}
     if json:
-        _echo(render.to_json([render.version_json(r, s) for r, s in rows]))
+        _echo(render.to_json([render.version_json(r, s, gone) for r, s in rows]))
     else:
-        _echo(render.versions_table(rows) or "no versions match")
+        _echo(render.versions_table(rows, gone) or "no versions match")
+
+
+def _count(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidInput(f"{flag} {value!r}: expected a whole number of at least 1")
+    return int(value)
 
 
 @app.command(cls=Command)
 def show(
-    ref: Annotated[str, Argument(metavar="NAME[@VERSION|#STAGE]")],
+    ref: Annotated[str, Argument(metavar="NAME[@VERSION|@latest|#STAGE]")],
     json: JsonOpt = False,
 ) -> None:
-    """Show a model, a version (NAME@1.2.0) or what a stage holds (NAME#production)."""
+    """Show a model, a version (NAME@1.2.0, NAME@latest) or what a stage holds
+    (NAME#production)."""
     from gitreg.cli import render
 
     registry = _open()
-    target = ModelRef.parse(ref)
+    target = ModelRef.parse(ref, latest=True)
     if target.version is None and target.stage is None:
         stage_map = registry.stage_map(target.name)
+        gone = {(target.name, v): why for v, why in
+                registry.deprecations(target.name).versions.items()}
         rows = [(r, stage_map.stages_of(r.version)) for r in registry.versions(target.name)]
         stages = render.stage_map_json(stage_map, registry.config.stages)
         if json:
-            _echo(render.to_json({"model": target.name, "stages": stages,
-                                  "versions": [render.version_json(r, s) for r, s in rows]}))
+            _echo(render.to_json({"model": target.name, "stages": stages, "versions": [
+                render.version_json(r, s, gone) for r, s in rows]}))
             return
         _echo("\n".join(f"{s}: {', '.join(v) or '-'}" for s, v in stages.items()))
-        _echo("\n" + render.versions_table(rows))
+        _echo("\n" + render.versions_table(rows, gone))
         return
     version = target.version or registry.version_in(target.name, target.stage or "")
     record = registry.record(target.name, version)
-    stages_of = registry.stage_map(target.name).stages_of(version)
-    _echo(render.to_json(render.version_json(record, stages_of)) if json
-          else render.version_detail(record, stages_of))
+    stages_of = registry.stage_map(target.name).stages_of(record.version)
+    why = registry.deprecations(target.name).reason(record.version)
+    _echo(render.to_json(render.version_json(record, stages_of, {
+        (record.name, record.version): why} if why else {})) if json
+          else render.version_detail(record, stages_of, why))
 
 
 @app.command(cls=Command)
@@ -618,6 +662,91 @@ def diff_(
               else render.diff_table(result))
 
 
+@app.command(cls=Command)
+def deprecate(
+    ref: Annotated[str, Argument(metavar="NAME[@VERSION]", help="A version, or a whole model.")],
+    reason: Annotated[OptStr, Option(
+        metavar="TEXT", help="Why (required; recorded in the registry).")] = None,
+    demote: Annotated[bool, Option(
+        "--demote", help="Also empty the stages that hold it, in the same commit.")] = False,
+    push: PushOpt = False,
+    sign: SignOpt = False,
+    propose: ProposeOpt = False,
+) -> None:
+    """Retire a version (or every version of a model): it cannot be promoted, is not latest,
+    and `list` hides it unless --all. A tagged commit; `gitreg restore` undoes it."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref, latest=True)
+    _echo(render.lifecycle_result(lifecycle.deprecate(
+        _open(), target.name, target.version, reason=reason or "", demote=demote, push=push,
+        sign=sign, propose=propose)))
+
+
+@app.command(cls=Command)
+def restore(
+    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    push: PushOpt = False,
+    sign: SignOpt = False,
+    propose: ProposeOpt = False,
+) -> None:
+    """Undo a deprecation: the version can be promoted again and counts for latest."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref)
+    if target.version is None:
+        raise InvalidInput(f"restore takes NAME@VERSION, not {ref!r}")
+    _echo(render.lifecycle_result(lifecycle.restore(
+        _open(), target.name, target.version, push=push, sign=sign, propose=propose)))
+
+
+@app.command(cls=Command)
+def annotate(
+    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    description: Annotated[OptStr, Option(
+        metavar="TEXT", help="New description ('' removes it).")] = None,
+    label: Annotated[list[str], Option(
+        metavar="KEY=VALUE", help="Add a label (replacing that KEY's), repeatable.")
+    ] = [],  # noqa: B006
+    remove_label: Annotated[list[str], Option(
+        metavar="KEY", help="Remove the label KEY, repeatable.")] = [],  # noqa: B006
+    push: PushOpt = False,
+    sign: SignOpt = False,
+    propose: ProposeOpt = False,
+) -> None:
+    """Change a version's description and labels (the only fields that may change); a commit
+    that `history` shows."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref, latest=True)
+    if target.version is None:
+        raise InvalidInput(f"annotate takes NAME@VERSION, not {ref!r}")
+    _echo(render.lifecycle_result(lifecycle.annotate(
+        _open(), target.name, target.version, description=description, labels=label,
+        remove_labels=remove_label, push=push, sign=sign, propose=propose)))
+
+
+@app.command("gc", cls=Command)
+def gc_(
+    keep_days: Annotated[OptInt, Option(
+        help="Keep what any stage held in the last N days (default: gc.keep_days in "
+        "registry.yaml, else 30).", metavar="N")] = None,
+    yes: Annotated[bool, Option("--yes", help="Delete (without it: a dry run).")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Free the weights of deprecated versions that nothing needs any more, in the local
+    DVC cache and on the remote. A dry run unless --yes: it lists each object, why nothing
+    needs it, and the total."""
+    from gitreg.cli import render
+    from gitreg.service import gc
+
+    result = gc.collect(_open(), keep_days=keep_days, delete=yes)
+    _echo(render.to_json(render.gc_json(result)) if json else render.gc_text(result))
+
+
 @app.command("check", cls=Command)
 def check_(json: JsonOpt = False) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
@@ -667,7 +796,8 @@ def verify_(
 _FAST: dict[tuple[str, ...], Callable[..., None]] = {
     ("which",): which, ("show",): show, ("history",): history, ("list",): list_,
     ("ci", "event"): ci_event, ("promote",): promote, ("demote",): demote,
-    ("rollback",): rollback,
+    ("rollback",): rollback, ("deprecate",): deprecate, ("restore",): restore,
+    ("annotate",): annotate, ("gc",): gc_,
 }
 
 
@@ -682,7 +812,9 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 
 
 # How an error's parameters (their Python API names, errors.py) read on the command line.
-_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION"}
+_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
+          "remove_label": "--remove-label KEY", "description": "--description TEXT",
+          "limit": "--limit N", "keep_days": "--keep-days N"}
 
 
 def _flag(param: str) -> str:

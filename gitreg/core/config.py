@@ -16,7 +16,9 @@ CONFIG_FILE = "registry.yaml"
 SCHEMA_VERSION = 1
 DEFAULT_STAGES = ("dev", "staging", "production")
 DEFAULT_MODEL = "model"
-_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load"}
+_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load",
+               "gc"}
+GC_KEEP_DAYS = 30  # `gitreg gc` keeps what any stage held this many days back (issue 16)
 _POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression", "require_signed",
                 "allow_force"}
 _GLOB_CHARS = frozenset("*?[]!")
@@ -74,6 +76,7 @@ class RegistryConfig:
     warnings: tuple[str, ...] = ()
     # get_model refuses to unpickle (GITREG_SAFE_LOAD=0 overrides it; see serialize.py)
     safe_load: bool = False
+    gc_keep_days: int = GC_KEEP_DAYS
 
     @property
     def layout(self) -> Layout:
@@ -186,7 +189,16 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
     safe_load = data.get("safe_load", False)
     if not isinstance(safe_load, bool):
         fail("safe_load", "expected true or false")
+    gc = data.get("gc") or {}
+    if not isinstance(gc, dict):
+        fail("gc", "expected a mapping, e.g. {keep_days: 30}")
+    keep_days = gc.get("keep_days", GC_KEEP_DAYS)
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
+        fail("gc.keep_days", "expected a whole number of days, 0 or more")
+    warnings += [f"{source}: gc: unknown key {key!r} ignored" for key in gc
+                 if key != "keep_days"]
     return RegistryConfig(
+        gc_keep_days=keep_days,
         stages=tuple(stages),
         exclusive=exclusive,
         policies=policies,

@@ -82,6 +82,8 @@ class VersionDiff:
     # With a stage on one side: the policy that gates the other side's version entering it
     # (issue 12), and what it would refuse.
     gate: Gate | None = None
+    # Why A and B are deprecated, if they are (issue 16; the caller knows, not the records).
+    deprecated: tuple[str | None, str | None] = (None, None)
 
     @property
     def weights_changed(self) -> bool:

@@ -18,6 +18,14 @@ from typing import Any
 
 from gitreg.core.events import Action, Event, parse_tag, parse_trailers, stage_tag, version_tag
 from gitreg.core.layout import Kind, Layout, Place
+from gitreg.core.lifecycle import (
+    DEPRECATED,
+    RESTORED,
+    WHOLE_MODEL,
+    Deprecations,
+    deprecations_from_dict,
+    parse_lifecycle_tag,
+)
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.errors import CorruptRegistry, NotFound
 from gitreg.git.runner import Git
@@ -58,6 +66,10 @@ class History:
             {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
              if blob and _is_stages(layout.place(path))}, prefix)
         merged = brought_in(self.git, commits)
+        retired = self._deprecations(
+            {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
+             if blob and _is_kind(layout.place(path), Kind.DEPRECATIONS)})
+        last_retired: dict[str, Deprecations] = {}
 
         events: list[Event] = []
         last: dict[str, StageMap] = {}  # model -> its stage map after the previous change
@@ -84,6 +96,18 @@ class History:
                         held.setdefault(held_stage, set()).update(versions)
                 elif status == "A" and place.version is not None:
                     events.append(_event(commit, model, Action.REGISTER, place.version))
+                elif status == "M" and place.version is not None:
+                    # The one edit of a version file allowed: description and labels
+                    # (`gitreg annotate`, issue 16); a hand edit shows the same way.
+                    events.append(_event(commit, model, Action.ANNOTATE, place.version))
+                elif place.kind is Kind.DEPRECATIONS:
+                    if blob and blob not in retired:
+                        continue  # unreadable (gitreg check reports today's file)
+                    after_r = retired.get(blob) or Deprecations(model)
+                    before_r = last_retired.get(model, Deprecations(model))
+                    last_retired[model] = after_r
+                    said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
+                    events += _lifecycle(commit, model, before_r, after_r, said)
         if stage is not None:
             events = [e for e in events if e.stage == stage]
         return self._with_tags(events, name)
@@ -141,6 +165,19 @@ class History:
             for stage, versions in (stage_map.stages.items() if stage_map else ()):
                 held.setdefault(stage, set()).update(versions)
         return held
+
+    def _deprecations(self, blobs: set[str]) -> dict[str, Deprecations]:
+        """``deprecated.yaml`` blobs by id, read in one ``cat-file --batch`` (few: one per
+        deprecation or restore); left out: absent or unreadable."""
+        found: dict[str, Deprecations] = {}
+        wanted = sorted(blobs)
+        for blob, data in zip(wanted, self.git.cat_files(wanted), strict=True):
+            if data is None:
+                continue
+            with contextlib.suppress(CorruptRegistry):
+                source = f"deprecated.yaml blob {blob}"
+                found[blob] = deprecations_from_dict(yamlio.loads(data, source), source)
+        return found
 
     def stage_map_at(self, name: str, rev: str) -> StageMap:
         path = self.layout.stages_file(name)
@@ -225,13 +262,18 @@ class History:
         patterns = [f"{name}@v*", name] if name else []
         at: dict[str, list[str]] = {}  # commit -> gitreg tags on it
         for ref in self.git.tags(*patterns):
-            if parse_tag(ref.name) is not None:
+            if parse_tag(ref.name) is not None or parse_lifecycle_tag(ref.name) is not None:
                 at.setdefault(ref.target, []).append(ref.name)
         result = []
         for event in events:
             if event.action is Action.REGISTER and event.version:
                 wanted = version_tag(event.model, event.version)
                 candidates: Iterable[str] = (t for t in at.get(event.commit, ()) if t == wanted)
+            elif event.action in (Action.DEPRECATE, Action.RESTORE):
+                prefix = lifecycle_prefix(event)
+                candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
+            elif event.action is Action.ANNOTATE:
+                candidates = ()
             else:
                 prefix = f"{event.model}/{event.stage}/"
                 candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
@@ -242,6 +284,31 @@ class History:
             tag = next(iter(candidates), None)
             result.append(replace(event, tag=tag) if tag else event)
         return result
+
+
+def _lifecycle(commit: Commit, model: str, before: Deprecations, after: Deprecations,
+               said: Sequence[Mapping[str, str]]) -> list[Event]:
+    """The deprecations and restores one commit made, from ``deprecated.yaml`` before and
+    after it; several versions deprecated at once by ``deprecate NAME`` (its trailers name
+    no version) are one event of the whole model."""
+    added = [v for v in after.versions if before.reason(v) is None]
+    removed = [v for v in before.versions if after.reason(v) is None]
+    whole = any(t.get("action") == Action.DEPRECATE.value and t.get("model") == model
+                and not t.get("version") for t in said)
+    def event(action: Action, version: str | None, reason: str | None = None) -> Event:
+        return Event(model, action, version, commit=commit.sha, author=commit.author,
+                     date=commit.date, reason=reason)
+
+    if added and whole:
+        events = [event(Action.DEPRECATE, None, after.reason(added[0]))]
+    else:
+        events = [event(Action.DEPRECATE, v, after.reason(v)) for v in added]
+    return events + [event(Action.RESTORE, v) for v in removed]
+
+
+def lifecycle_prefix(event: Event) -> str:
+    what = DEPRECATED if event.action is Action.DEPRECATE else RESTORED
+    return f"{event.model}/{what}/{event.version or WHOLE_MODEL}/"
 
 
 def _is_commit_id(text: object) -> bool:
@@ -285,7 +352,8 @@ def stage_changes(
         previous = old[-1] if len(old) == 1 or removed else None
         told = next((t for t in said if t.get("stage") == stage
                      and t.get("model", after.name) == after.name
-                     and t.get("action") in {a.value for a in Action}), None)
+                     and t.get("action") in {a.value for a in Action if a.moves_stage}),
+                     None)
         says_rollback = told is not None and told["action"] == Action.ROLLBACK
         if removed and not added:
             back = told.get("version") if told and says_rollback else None
@@ -380,6 +448,10 @@ def next_stage_tag(git: Git, name: str, stage: str, position: int) -> str:
         if parsed is not None and parsed.n is not None:
             numbers.append(parsed.n)
     return stage_tag(name, stage, max(max(numbers) + 1, position))
+
+
+def _is_kind(place: Place | None, kind: Kind) -> bool:
+    return place is not None and place.kind is kind
 
 
 def _is_stages(place: Place | None) -> bool:

@@ -240,6 +240,7 @@ class _ModelCheck:
         stage_map = self._stages()
         if stage_map is not None:
             self._policies(stage_map)
+        self._deprecations(stage_map)
         if tags:
             self._tags()
         return self.problems
@@ -381,6 +382,27 @@ class _ModelCheck:
             except GitregError as exc:
                 self.add(f"refs/tags/{ref.name}", "target", f"{exc}; history ignores it: if "
                          f"nobody made it on purpose, delete it (git tag -d {ref.name})")
+
+    # -- deprecations (issue 16) ---------------------------------------------------------
+
+    def _deprecations(self, stage_map: StageMap | None) -> None:
+        """``deprecated.yaml`` reads, names registered versions only, and no stage holds a
+        deprecated version (a hand edit of either file; ``promote`` refuses it)."""
+        rel = self.layout.deprecated_file(self.name)
+        try:
+            deprecations = self.registry.deprecations(self.name)
+        except CorruptRegistry as exc:
+            self.problems.append(problem_from(exc, rel))
+            return
+        for version, reason in deprecations.versions.items():
+            if version not in self.records:
+                self.add(rel, f"versions.{version}", f"{self.name} has no version {version}; "
+                         "remove the entry")
+            held = stage_map.stages_of(version) if stage_map is not None else ()
+            for stage in held:
+                self.add(self.layout.stages_file(self.name), stage,
+                         f"holds {version}, which is deprecated ({reason}); promote another "
+                         f"version, or restore it (gitreg restore {self.name}@{version})")
 
     # -- policies -----------------------------------------------------------------------
 

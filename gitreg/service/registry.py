@@ -17,10 +17,12 @@ from gitreg.core import config as config_module
 from gitreg.core.config import CONFIG_FILE, RegistryConfig
 from gitreg.core.events import Action, Event, commit_message, tag_message, version_tag
 from gitreg.core.layout import VERSIONS_DIR
+from gitreg.core.lifecycle import LATEST, Deprecations, deprecations_from_dict, latest
 from gitreg.core.names import FIRST_VERSION, Version, check_name, parse_version
 from gitreg.core.newversion import Bump as Bump
 from gitreg.core.newversion import NewVersion as NewVersion
 from gitreg.core.newversion import draft
+from gitreg.core.query import Query, matches, ordered
 from gitreg.core.records import (
     StageMap,
     VersionRecord,
@@ -198,13 +200,37 @@ class Registry:
 
     def record(self, name: str, version: str) -> VersionRecord:
         self.require_model(name)
-        version = parse_version(version)
+        version = self.resolve_version(name, version)
         if not (self.root / self._version_path(name, version)).is_file():
             known = ", ".join(r.version for r in self.versions(name)[-5:])
             raise NotFound(
                 f"{name} has no version {version} (latest: {known}); see `gitreg show {name}`"
             )
         return self._read_version(name, version)
+
+    def resolve_version(self, name: str, version: str) -> str:
+        """``version`` normalised; ``latest`` is the highest SemVer that is neither
+        deprecated nor a prerelease (issue 16)."""
+        if version != LATEST:
+            return parse_version(version)
+        folder = self.root / self.config.layout.versions(name)
+        found = latest(parsers.yaml_stems(folder), self.deprecations(name))
+        if found is None:
+            raise NotFound(f"{name} has no version that is neither deprecated nor a "
+                           "prerelease, so no latest; see `gitreg list --all`")
+        return found
+
+    def deprecations(self, name: str) -> Deprecations:
+        """Which versions of ``name`` are deprecated, and why (``deprecated.yaml``)."""
+        rel = self.config.layout.deprecated_file(name)
+        path = self.root / rel
+        if not path.exists():
+            return Deprecations(name)
+        check_real(self.root, rel)
+        found = deprecations_from_dict(yamlio.load_file(path, rel), rel)
+        if found.name != name:
+            raise CorruptRegistry.at(rel, "model", f"says {found.name!r}, expected {name!r}")
+        return found
 
     def _read_version(self, name: str, version: str) -> VersionRecord:
         ((record, _),) = self._read_versions(name, [version], whole=False)
@@ -274,24 +300,26 @@ class Registry:
         *,
         stage: str | None = None,
         min_metrics: Mapping[str, float] | None = None,
+        query: Query | None = None,
     ) -> list[tuple[VersionRecord, tuple[str, ...]]]:
-        """Versions with the stages they are in, filtered by model, stage and metric floors."""
+        """Versions with the stages they are in, filtered by model and ``query`` (stage,
+        metric bounds, labels, ...; deprecated versions only if it says so), in SemVer order
+        or by its ``sort`` metric, best first."""
+        query = query or Query(stage=stage, min_metrics=min_metrics or {})
         names = [self.require_model(name)] if name else self.models()
-        if stage is not None:
-            self.config.check_stage(stage)
-        rows = []
+        if query.stage is not None:
+            self.config.check_stage(query.stage)
+        found: list[VersionRecord] = []
+        stages_of: dict[tuple[str, str], tuple[str, ...]] = {}
         for model in names:
             stage_map = self.stage_map(model)
+            deprecations = self.deprecations(model)
             for record in self.versions(model):
                 stages = stage_map.stages_of(record.version)
-                if stage is not None and stage not in stages:
-                    continue
-                if min_metrics and not all(
-                    record.metrics.get(k, float("-inf")) >= v for k, v in min_metrics.items()
-                ):
-                    continue
-                rows.append((record, stages))
-        return rows
+                if matches(query, record, stages, deprecations.reason(record.version) is not None):
+                    found.append(record)
+                    stages_of[record.name, record.version] = stages
+        return [(r, stages_of[r.name, r.version]) for r in ordered(query, found)]
 
     def history_events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         if name is not None:
@@ -345,7 +373,7 @@ class Registry:
                 events.append(self._apply(tx, *self.plan_promotion(record, stage, None), sign))
             return events
 
-        events = self._publish(change, push=push)
+        events = self.publish(change, push=push)
         return Registered(records[0], tuple(events))
 
     def _register_in(
@@ -443,6 +471,11 @@ class Registry:
         self, record: VersionRecord, stage: str, forced: str | None
     ) -> tuple[StageMap, Event]:
         name, version = record.name, record.version
+        why = self.deprecations(name).reason(version)
+        if why is not None:
+            raise PolicyViolation(
+                f"{name} {version} is deprecated ({why}); restore it first (gitreg restore "
+                f"{name}@{version})")
         stage_map = self.stage_map(name)
         held = stage_map.versions_in(stage)
         if version in held:
@@ -554,7 +587,7 @@ class Registry:
     ) -> Event:
         """Apply a planned stage change; with ``push``, replay it if the remote moved on,
         unless that model's stage itself changed there (a conflict)."""
-        (event,) = self._publish(
+        (event,) = self.publish(
             lambda tx: [self._apply(tx, *plan(), sign)],
             push=push,
             guard=lambda: self.stage_map(name).versions_in(stage),
@@ -608,7 +641,7 @@ class Registry:
 
     # -- sharing --------------------------------------------------------------------------
 
-    def _publish(
+    def publish(
         self,
         change: Callable[[Transaction], list[Event]],
         *,

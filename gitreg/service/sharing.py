@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from gitreg.core.events import Event, commit_message, parse_tag
+from gitreg.core.lifecycle import parse_lifecycle_tag
 from gitreg.core.records import VersionRecord
 from gitreg.errors import Conflict
 from gitreg.git.runner import identity_env
@@ -74,7 +75,8 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
         for record in registry.versions(model):
             if weights.has_local(record.artifact):
                 weights.push(record.artifact, record.artifact.path + ".dvc", progress)
-    tags = [t.name for t in registry.git.tags() if parse_tag(t.name) is not None]
+    tags = [t.name for t in registry.git.tags()
+            if parse_tag(t.name) is not None or parse_lifecycle_tag(t.name) is not None]
     try:
         sync.push(branch, tags)
     except Rejected:

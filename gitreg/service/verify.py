@@ -124,7 +124,7 @@ def _wanted(registry: Registry, ref: str | None) -> list[tuple[str, str, str | N
     if ref is None:
         names = registry.models()
     else:
-        target = ModelRef.parse(ref)
+        target = ModelRef.parse(ref, latest=True)
         if target.version is not None:
             return [(target.name, registry.record(target.name, target.version).version, None)]
         registry.require_model(target.name)
