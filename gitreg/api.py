@@ -21,7 +21,7 @@ from gitreg.core.diff import VersionDiff
 from gitreg.core.events import Event
 from gitreg.core.newversion import NewVersion
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
-from gitreg.service import check, compare, sharing, verify
+from gitreg.service import check, compare, modelcard, sharing, verify
 from gitreg.service.check import Report
 from gitreg.service.registry import Registry
 from gitreg.service.remote_registry import RemoteRegistry
@@ -392,6 +392,10 @@ class ModelRegistry:
         """Signatures of what put versions where they are, and their weights' md5s: every
         staged version, or ``ref`` (``NAME``, ``NAME@VERSION``, ``NAME#STAGE``)."""
         return verify.verify(self.registry, ref, fetch=fetch)
+
+    def model_card(self, version: str, *, name: str | None = None) -> str:
+        """``version`` as a Hugging Face model card (README.md text with YAML front matter)."""
+        return modelcard.model_card(self.registry, self._name(name), version)
 
     def push(self) -> None:
         """Push the branch, gitreg tags and weights to ``origin``."""

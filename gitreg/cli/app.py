@@ -590,6 +590,31 @@ def ci_tag(
     _echo("\n".join(created) if created else "nothing to tag")
 
 
+export_app = typer.Typer(help="Write a version out for other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("model-card")
+def export_model_card(
+    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    output: Annotated[OptPath, Option(
+        "--output", "-o", help="Write the card to this file (default: print it).")] = None,
+) -> None:
+    """A version as a Hugging Face model card: metrics, lineage, labels, description."""
+    from gitreg.repo import yamlio
+    from gitreg.service import modelcard
+
+    target = ModelRef.parse(ref)
+    if target.version is None:
+        raise InvalidInput(f"{ref!r} names no version; give NAME@VERSION, e.g. churn@1.2.0")
+    text = modelcard.model_card(_open(), target.name, target.version)
+    if output is None:
+        _echo(text)  # control characters were dropped (core/modelcard.py)
+        return
+    yamlio.write_atomic(output, text)
+    _echo(f"model card of {target.name} {target.version} written to {output}")
+
+
 class DiffFormat(str, enum.Enum):
     TABLE = "table"
     MARKDOWN = "markdown"
