@@ -23,6 +23,7 @@ from gitreg.core.newversion import NewVersion
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
 from gitreg.service import check, compare, modelcard, sharing, verify
 from gitreg.service.check import Report
+from gitreg.service.importers import ImportReport, gto, parse_stage_map
 from gitreg.service.registry import Registry
 from gitreg.service.remote_registry import RemoteRegistry
 from gitreg.service.sharing import Proposal
@@ -392,6 +393,14 @@ class ModelRegistry:
         """Signatures of what put versions where they are, and their weights' md5s: every
         staged version, or ``ref`` (``NAME``, ``NAME@VERSION``, ``NAME#STAGE``)."""
         return verify.verify(self.registry, ref, fetch=fetch)
+
+    def import_gto(self, source: str | Path, *, stage_map: Mapping[str, str] | None = None,
+                   push: bool = False) -> ImportReport:
+        """Replay the GTO registry at ``source`` (a path or git URL); reruns add only what
+        is new. ``stage_map``: GTO stage -> stage of this registry."""
+        return gto.import_gto(
+            self.registry, str(source), push=push,
+            stage_map=parse_stage_map(stage_map or {}, self.registry.config.stages))
 
     def model_card(self, version: str, *, name: str | None = None) -> str:
         """``version`` as a Hugging Face model card (README.md text with YAML front matter)."""

@@ -590,6 +590,37 @@ def ci_tag(
     _echo("\n".join(created) if created else "nothing to tag")
 
 
+import_app = typer.Typer(
+    help="Bring a registry over from GTO or MLflow, with its history.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+StageMapOpt = Annotated[list[str], Option(
+    "--stage-map", help="THEIRS=OURS: which stage of this registry a stage or alias of the "
+    "other registry becomes, repeatable.")]
+
+
+def _stage_map(registry: "Registry", pairs: list[str]) -> dict[str, str]:
+    from gitreg.service import importers
+
+    return importers.parse_stage_map(_pairs(pairs, "--stage-map", lambda _, v: v),
+                                     registry.config.stages)
+
+
+@import_app.command("gto")
+def import_gto(
+    source: Annotated[str, Argument(metavar="PATH_OR_URL", help="A GTO registry's git repo.")],
+    stage_map: StageMapOpt = [],  # noqa: B006
+    push: PushOpt = False,
+) -> None:
+    """Replay a GTO registry's registrations and stage assignments, authors and dates kept."""
+    from gitreg.cli import render
+    from gitreg.service.importers import gto
+
+    registry = _open()
+    report = gto.import_gto(registry, source, stage_map=_stage_map(registry, stage_map),
+                            push=push)
+    _echo(render.import_report(report))
+
+
 export_app = typer.Typer(help="Write a version out for other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.core.diff import FieldChange, VersionDiff
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
+    from gitreg.service.importers import ImportReport
     from gitreg.service.sharing import Proposal
     from gitreg.service.verify import Verification
 
@@ -368,3 +369,11 @@ def github_output(data: Mapping[str, Any]) -> str:
         f"{key}={'' if value is None else ' '.join(str(value).splitlines())}"
         for key, value in data.items()
     )
+
+
+def import_report(report: ImportReport) -> str:
+    """What an import wrote, one line per event, then what it skipped and why."""
+    lines = [event_line(event) for event in report.events] or ["nothing new to import"]
+    lines += [f"skipped: {printable(line)}" for line in report.skipped]
+    lines += [f"note: {line}" for line in report.notes]
+    return "\n".join(lines)
