@@ -23,7 +23,7 @@ from gitreg.core.newversion import NewVersion
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
 from gitreg.service import check, compare, modelcard, sharing, verify
 from gitreg.service.check import Report
-from gitreg.service.importers import ImportReport, gto, parse_stage_map
+from gitreg.service.importers import ImportReport, gto, mlflow, parse_stage_map
 from gitreg.service.registry import Registry
 from gitreg.service.remote_registry import RemoteRegistry
 from gitreg.service.sharing import Proposal
@@ -400,6 +400,15 @@ class ModelRegistry:
         is new. ``stage_map``: GTO stage -> stage of this registry."""
         return gto.import_gto(
             self.registry, str(source), push=push,
+            stage_map=parse_stage_map(stage_map or {}, self.registry.config.stages))
+
+    def import_mlflow(self, tracking_uri: str, *, models: Sequence[str] = (),
+                      stage_map: Mapping[str, str] | None = None,
+                      push: bool = False) -> ImportReport:
+        """Import the MLflow registry at ``tracking_uri`` (needs ``gitreg[mlflow]``); reruns
+        add only what is new. ``stage_map``: MLflow alias or stage -> stage of this registry."""
+        return mlflow.import_mlflow(
+            self.registry, tracking_uri, models=models, push=push,
             stage_map=parse_stage_map(stage_map or {}, self.registry.config.stages))
 
     def model_card(self, version: str, *, name: str | None = None) -> str:

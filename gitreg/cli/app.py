@@ -621,6 +621,25 @@ def import_gto(
     _echo(render.import_report(report))
 
 
+@import_app.command("mlflow")
+def import_mlflow(
+    tracking_uri: Annotated[str, Option(
+        help="MLflow's tracking/registry URI: http://host:5000, sqlite:///mlflow.db, ...")],
+    model: Annotated[list[str], Option(
+        help="Only this registered model (MLflow's name), repeatable.")] = [],  # noqa: B006
+    stage_map: StageMapOpt = [],  # noqa: B006
+    push: PushOpt = False,
+) -> None:
+    """Import MLflow's registered models: versions in creation order, aliases as stages."""
+    from gitreg.cli import render
+    from gitreg.service.importers import mlflow
+
+    registry = _open()
+    report = mlflow.import_mlflow(registry, tracking_uri, models=model, push=push,
+                                  stage_map=_stage_map(registry, stage_map))
+    _echo(render.import_report(report))
+
+
 export_app = typer.Typer(help="Write a version out for other tools.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 
