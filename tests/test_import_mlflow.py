@@ -76,7 +76,7 @@ def _check_import(registry: Registry, created: dict[str, Any], uri: str) -> None
         out = registry.root.parent / f"out-{number}"
         run_cli("get", "churn-model", "--version", f"{number}.0.0", "-o", str(out),
                 cwd=registry.root, check=True)
-        assert (out / "model-{}.bin".format(number)).read_bytes() == (
+        assert (out / f"model-{number}.bin").read_bytes() == (
             f"mlflow weights {number}\n".encode() * 30)
     assert run_cli("which", "churn-model", "production",
                    cwd=registry.root).stdout.strip() == "1.0.0"
