@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -59,6 +60,7 @@ def _check_import(registry: Registry, created: dict[str, Any], uri: str) -> None
         "churn-model 1.0.0 promoted to production [churn-model/production/1]",
     ]
     assert "skipped: Churn Model alias or stage 'champion' (version 2)" in proc.stdout
+    assert proc.stderr == ""
     registry = Registry(registry.root)
     log = git(registry.root, "log", "--reverse", "--format=%aI", f"{before}..HEAD").split()
     for number, date in (("1", log[0]), ("2", log[1])):
@@ -95,6 +97,33 @@ def test_import_from_sqlite_store(registry: Registry, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     created = _populate(uri, tmp_path)
     _check_import(registry, created, uri)
+
+
+def test_interrupted_import_is_finished_by_a_rerun(registry: Registry, tmp_path: Path) -> None:
+    """Killed in the middle (SIGKILL, no undo), the import leaves whole steps only; the
+    next run recovers and finishes, ending where an uninterrupted import ends."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _populate(uri, tmp_path)
+    args = ["import", "mlflow", "--tracking-uri", uri]
+    traced = tmp_path / "traced"
+    shutil.copytree(registry.root, traced, symlinks=True)
+    trace = tmp_path / "trace.txt"
+    _gitreg(traced, args, GITREG_FAULT_TRACE=str(trace))
+    expected = git(traced, "tag", "-l")
+    points = len(trace.read_text().splitlines())
+    killed = _gitreg(registry.root, args, GITREG_FAULT_KILL_AT=str(points // 2))
+    assert killed.returncode == -9
+    assert git(registry.root, "tag", "-l") != expected  # it did stop part-way
+    finished = _gitreg(registry.root, args)
+    assert finished.returncode == 0, finished.stderr
+    assert git(registry.root, "tag", "-l") == expected
+    assert run_cli("check", cwd=registry.root).returncode == 0
+    assert git(registry.root, "status", "--porcelain") == ""
+
+
+def _gitreg(cwd: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitreg", *args], cwd=cwd, text=True,
+                          capture_output=True, env={**os.environ, **env}, check=False)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ map. What MLflow has that a version file has no field for is kept as labels.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ from gitreg.service.registry import NewVersion, Registry
 # MLflow's stages (older servers) and the usual aliases, to gitreg's default stages.
 DEFAULT_STAGES = {"Production": "production", "Staging": "staging"}
 _PAGE = 1000
+_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ def import_mlflow(
 ) -> ImportReport:
     """Import every model (or ``models``) of the MLflow registry at ``tracking_uri``."""
     client = _client(tracking_uri)
+    # MLflow draws a progress bar on stderr for every download, and its only switch is an
+    # environment variable: set for the import, as it was afterwards.
+    before = os.environ.get(_PROGRESS_BAR)
+    os.environ[_PROGRESS_BAR] = "false"
     try:
         return _Import(registry, client, tracking_uri, dict(stage_map or {}), push).run(models)
     except ToolFailed:
@@ -70,6 +76,11 @@ def import_mlflow(
         if type(exc).__module__.startswith("mlflow"):
             raise ToolFailed(f"MLflow at {tracking_uri}: {exc}") from None
         raise
+    finally:
+        if before is None:
+            os.environ.pop(_PROGRESS_BAR, None)
+        else:
+            os.environ[_PROGRESS_BAR] = before
 
 
 def _client(tracking_uri: str) -> Any:
