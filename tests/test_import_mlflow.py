@@ -179,3 +179,24 @@ def test_unreachable_server_or_missing_store_changes_nothing(
     assert proc.returncode == 3 and "--tracking-uri sqlite:///" in proc.stderr
     assert not (tmp_path / "typo.db").exists()
     assert git(registry.root, "rev-parse", "HEAD") == head
+
+
+def test_gitreg_names_of_mlflow_models() -> None:
+    from gitreg.service.importers.mlflow import gitreg_name
+
+    assert gitreg_name("Churn Model") == "churn-model"
+    assert gitreg_name("fraud/v2..final") == "fraud-v2.final"
+    assert gitreg_name("Ünïcode") == "n-code"
+    assert gitreg_name("@@@") is None
+
+
+def test_two_models_with_one_gitreg_name(registry: Registry, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    client.create_registered_model("Churn Model")
+    client.create_registered_model("churn-model")
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    assert ("skipped: model 'churn-model': its gitreg name churn-model is taken by "
+            "'Churn Model'") in proc.stdout

@@ -50,6 +50,14 @@ def test_card_parses_with_huggingface_hub(registry: Registry, weights: Path,
     assert "| RandomForest" not in card.text and "**Model type**: RandomForest" in card.text
 
 
+def test_card_through_the_api(registry: Registry, weights: Path) -> None:
+    from gitreg import ModelRegistry
+
+    _registered(registry, weights)
+    card = ModelCard(ModelRegistry(registry.root).model_card("1.1.0", name="churn"))
+    assert card.data.base_model == "churn@1.0.0"
+
+
 def test_card_without_metrics_or_lineage_prints(registry: Registry, weights: Path) -> None:
     registry.register("churn", weights, version="1.0.0")
     proc = run_cli("export", "model-card", "churn@1.0.0", cwd=registry.root, check=True)

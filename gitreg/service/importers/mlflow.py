@@ -108,18 +108,25 @@ class _Import:
     def run(self, wanted: Sequence[str]) -> ImportReport:
         models = [self.client.get_registered_model(m) for m in wanted] or list(self._models())
         versions: list[_Version] = []
+        taken: dict[str, str] = {}
+        accepted = []
         for model in models:
             name = gitreg_name(model.name)
             if name is None:
                 self.skipped.append(f"model {model.name!r}: no valid gitreg name can be made")
                 continue
+            if taken.setdefault(name, model.name) != model.name:
+                self.skipped.append(f"model {model.name!r}: its gitreg name {name} is taken by "
+                                    f"{taken[name]!r}; rename one of them in MLflow")
+                continue
+            accepted.append(model)
             versions += [_Version(model.name, name, int(v.version), int(v.creation_timestamp), v)
                          for v in self._versions(model.name)]
         versions.sort(key=lambda v: (v.created, v.model, v.number))
         by_model = {m.name: m for m in models}
         for item in versions:
             self._register(item, by_model[item.model])
-        for model in models:
+        for model in accepted:
             self._stages(model, [v for v in versions if v.model == model.name])
         return ImportReport(tuple(self.written), tuple(self.skipped))
 
