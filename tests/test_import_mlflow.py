@@ -200,3 +200,23 @@ def test_two_models_with_one_gitreg_name(registry: Registry, tmp_path: Path) -> 
     proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
     assert ("skipped: model 'churn-model': its gitreg name churn-model is taken by "
             "'Churn Model'") in proc.stdout
+
+
+def test_policies_are_overridden_unless_they_forbid_it(registry: Registry,
+                                                       tmp_path: Path) -> None:
+    from sample_registries import with_policies
+
+    registry = with_policies(registry, {
+        "staging": {"min_metrics": {"accuracy": 0.99}},
+        "production": {"min_metrics": {"accuracy": 0.99}, "allow_force": False},
+    })
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _populate(uri, tmp_path)
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, "--stage-map", "champion=staging",
+                   cwd=registry.root, check=True)
+    assert "churn-model 2.0.0 promoted to staging [churn-model/staging/1]" in proc.stdout
+    assert "skipped: Churn Model alias or stage 'production': churn-model 1.0.0" in proc.stdout
+    assert run_cli("which", "churn-model", "production", cwd=registry.root).returncode == 4
+    reason = git(registry.root, "log", "-1", "--format=%(trailers:key=Gitreg-Reason,valueonly)",
+                 "churn-model/staging/1")
+    assert reason.strip() == "imported from MLflow: Churn Model champion -> version 2"

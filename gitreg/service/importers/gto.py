@@ -24,7 +24,7 @@ from typing import Any
 from gitreg.core.events import Event
 from gitreg.core.names import check_name
 from gitreg.core.records import Lineage
-from gitreg.errors import CorruptRegistry, InvalidInput
+from gitreg.errors import CorruptRegistry, InvalidInput, PolicyViolation
 from gitreg.git.runner import Authorship, Git
 from gitreg.repo import yamlio
 from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage
@@ -170,9 +170,12 @@ class _Replay:
         if event.kind == "assign":
             if reason in self.done_reasons or event.version in held:
                 return
-            self.written.append(registry.promote(
-                event.name, event.version, stage, force=True, reason=reason, push=self.push,
-                authored=event.who))
+            try:
+                self.written.append(registry.promote(
+                    event.name, event.version, stage, force=True, reason=reason,
+                    push=self.push, authored=event.who))
+            except PolicyViolation as exc:  # a policy with allow_force: false
+                self.skipped.append(f"{event.tag}: {exc}")
         elif event.version in held:
             self.written.append(registry.demote(
                 event.name, stage, version=event.version, push=self.push, authored=event.who))

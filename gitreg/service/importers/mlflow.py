@@ -23,7 +23,7 @@ from typing import Any
 from gitreg.core.events import Event
 from gitreg.core.names import check_name
 from gitreg.core.records import Lineage, is_number
-from gitreg.errors import InvalidInput, ToolFailed
+from gitreg.errors import InvalidInput, PolicyViolation, ToolFailed
 from gitreg.git.runner import Authorship
 from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage
 from gitreg.service.registry import NewVersion, Registry
@@ -207,8 +207,11 @@ class _Import:
             done = {e.reason for e in self.registry.history.events(item.name, target)}
             if reason in done or item.version in held:
                 continue
-            self.written.append(self.registry.promote(
-                item.name, item.version, target, force=True, reason=reason, push=self.push))
+            try:
+                self.written.append(self.registry.promote(
+                    item.name, item.version, target, force=True, reason=reason, push=self.push))
+            except PolicyViolation as exc:  # a policy with allow_force: false
+                self.skipped.append(f"{model.name} alias or stage {alias!r}: {exc}")
 
 
 def _param(value: str) -> Any:
