@@ -405,8 +405,9 @@ class ModelRegistry:
     def import_mlflow(self, tracking_uri: str, *, models: Sequence[str] = (),
                       stage_map: Mapping[str, str] | None = None,
                       push: bool = False) -> ImportReport:
-        """Import the MLflow registry at ``tracking_uri`` (needs ``gitreg[mlflow]``); reruns
-        add only what is new. ``stage_map``: MLflow alias or stage -> stage of this registry."""
+        """Import the MLflow registry at ``tracking_uri`` (needs the extra
+        ``gitreg-registry[mlflow]``); reruns add only what is new. ``stage_map``: MLflow alias
+        or stage -> stage of this registry."""
         return mlflow.import_mlflow(
             self.registry, tracking_uri, models=models, push=push,
             stage_map=parse_stage_map(stage_map or {}, self.registry.config.stages))

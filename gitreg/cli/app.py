@@ -594,8 +594,9 @@ import_app = typer.Typer(
     help="Bring a registry over from GTO or MLflow, with its history.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 StageMapOpt = Annotated[list[str], Option(
-    "--stage-map", help="THEIRS=OURS: which stage of this registry a stage or alias of the "
-    "other registry becomes, repeatable.")]
+    "--stage-map", metavar="THEIRS=OURS",
+    help="Which stage of this registry a stage or alias of the other registry becomes, "
+    "repeatable.")]
 
 
 def _stage_map(registry: "Registry", pairs: list[str]) -> dict[str, str]:
@@ -605,7 +606,7 @@ def _stage_map(registry: "Registry", pairs: list[str]) -> dict[str, str]:
                                      registry.config.stages)
 
 
-@import_app.command("gto")
+@import_app.command("gto", cls=Command)
 def import_gto(
     source: Annotated[str, Argument(metavar="PATH_OR_URL", help="A GTO registry's git repo.")],
     stage_map: StageMapOpt = [],  # noqa: B006
@@ -621,12 +622,13 @@ def import_gto(
     _echo(render.import_report(report))
 
 
-@import_app.command("mlflow")
+@import_app.command("mlflow", cls=Command)
 def import_mlflow(
     tracking_uri: Annotated[str, Option(
+        metavar="URI",
         help="MLflow's tracking/registry URI: http://host:5000, sqlite:///mlflow.db, ...")],
     model: Annotated[list[str], Option(
-        help="Only this registered model (MLflow's name), repeatable.")] = [],  # noqa: B006
+        metavar="NAME", help="Only this MLflow model, repeatable.")] = [],  # noqa: B006
     stage_map: StageMapOpt = [],  # noqa: B006
     push: PushOpt = False,
 ) -> None:
@@ -644,11 +646,13 @@ export_app = typer.Typer(help="Write a version out for other tools.", no_args_is
 app.add_typer(export_app, name="export")
 
 
-@export_app.command("model-card")
+@export_app.command("model-card", cls=Command)
 def export_model_card(
-    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    ref: Annotated[str, Argument(
+        metavar="NAME@VERSION", help="The version, e.g. churn@1.2.0.")],
     output: Annotated[OptPath, Option(
-        "--output", "-o", help="Write the card to this file (default: print it).")] = None,
+        "--output", "-o", metavar="FILE",
+        help="Write the card to this file (default: print it).")] = None,
 ) -> None:
     """A version as a Hugging Face model card: metrics, lineage, labels, description."""
     from gitreg.repo import yamlio

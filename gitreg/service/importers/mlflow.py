@@ -1,5 +1,5 @@
 """``gitreg import mlflow``: an MLflow model registry replayed as gitreg writes, through
-MLflow's own client (the optional extra ``gitreg[mlflow]``).
+MLflow's own client (the optional extra ``gitreg-registry[mlflow]``).
 
 Every model version becomes one registration, in creation order, with the version's
 creation time and user as the commit's date and author. MLflow's version ``N`` becomes
@@ -93,7 +93,8 @@ def _client(tracking_uri: str) -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise ToolFailed("MLflow's client is not installed; pip install 'gitreg[mlflow]'") from None
+        raise ToolFailed("MLflow's client is not installed; "
+                         "pip install 'gitreg-registry[mlflow]'") from None
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
