@@ -22,8 +22,9 @@ from gitreg.core.events import Event
 from gitreg.core.newversion import NewVersion
 from gitreg.core.query import query
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
-from gitreg.service import check, compare, lifecycle, sharing, verify
+from gitreg.service import check, compare, lifecycle, modelcard, sharing, verify
 from gitreg.service.check import Report
+from gitreg.service.importers import ImportReport, gto, mlflow, parse_stage_map
 from gitreg.service.lifecycle import LifecycleProposal
 from gitreg.service.registry import Registry
 from gitreg.service.remote_registry import RemoteRegistry
@@ -437,6 +438,28 @@ class ModelRegistry:
         """Signatures of what put versions where they are, and their weights' md5s: every
         staged version, or ``ref`` (``NAME``, ``NAME@VERSION``, ``NAME#STAGE``)."""
         return verify.verify(self.registry, ref, fetch=fetch)
+
+    def import_gto(self, source: str | Path, *, stage_map: Mapping[str, str] | None = None,
+                   push: bool = False) -> ImportReport:
+        """Replay the GTO registry at ``source`` (a path or git URL); reruns add only what
+        is new. ``stage_map``: GTO stage -> stage of this registry."""
+        return gto.import_gto(
+            self.registry, str(source), push=push,
+            stage_map=parse_stage_map(stage_map or {}, self.registry.config.stages))
+
+    def import_mlflow(self, tracking_uri: str, *, models: Sequence[str] = (),
+                      stage_map: Mapping[str, str] | None = None,
+                      push: bool = False) -> ImportReport:
+        """Import the MLflow registry at ``tracking_uri`` (needs the extra
+        ``gitreg-registry[mlflow]``); reruns add only what is new. ``stage_map``: MLflow alias
+        or stage -> stage of this registry."""
+        return mlflow.import_mlflow(
+            self.registry, tracking_uri, models=models, push=push,
+            stage_map=parse_stage_map(stage_map or {}, self.registry.config.stages))
+
+    def model_card(self, version: str, *, name: str | None = None) -> str:
+        """``version`` as a Hugging Face model card (README.md text with YAML front matter)."""
+        return modelcard.model_card(self.registry, self._name(name), version)
 
     def push(self) -> None:
         """Push the branch, gitreg tags and weights to ``origin``."""

@@ -634,6 +634,85 @@ def ci_tag(
     _echo("\n".join(created) if created else "nothing to tag")
 
 
+import_app = typer.Typer(
+    help="Bring a registry over from GTO or MLflow, with its history.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+StageMapOpt = Annotated[list[str], Option(
+    "--stage-map", metavar="THEIRS=OURS",
+    help="Which stage of this registry a stage or alias of the other registry becomes, "
+    "repeatable.")]
+
+
+def _stage_map(registry: "Registry", pairs: list[str]) -> dict[str, str]:
+    from gitreg.service import importers
+
+    return importers.parse_stage_map(_pairs(pairs, "--stage-map", lambda _, v: v),
+                                     registry.config.stages)
+
+
+@import_app.command("gto", cls=Command)
+def import_gto(
+    source: Annotated[str, Argument(metavar="PATH_OR_URL", help="A GTO registry's git repo.")],
+    stage_map: StageMapOpt = [],  # noqa: B006
+    push: PushOpt = False,
+) -> None:
+    """Replay a GTO registry's registrations and stage assignments, authors and dates kept."""
+    from gitreg.cli import render
+    from gitreg.service.importers import gto
+
+    registry = _open()
+    report = gto.import_gto(registry, source, stage_map=_stage_map(registry, stage_map),
+                            push=push)
+    _echo(render.import_report(report))
+
+
+@import_app.command("mlflow", cls=Command)
+def import_mlflow(
+    tracking_uri: Annotated[str, Option(
+        metavar="URI",
+        help="MLflow's tracking/registry URI: http://host:5000, sqlite:///mlflow.db, ...")],
+    model: Annotated[list[str], Option(
+        metavar="NAME", help="Only this MLflow model, repeatable.")] = [],  # noqa: B006
+    stage_map: StageMapOpt = [],  # noqa: B006
+    push: PushOpt = False,
+) -> None:
+    """Import MLflow's registered models: versions in creation order, aliases as stages."""
+    from gitreg.cli import render
+    from gitreg.service.importers import mlflow
+
+    registry = _open()
+    report = mlflow.import_mlflow(registry, tracking_uri, models=model, push=push,
+                                  stage_map=_stage_map(registry, stage_map))
+    _echo(render.import_report(report))
+
+
+export_app = typer.Typer(help="Write a version out for other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("model-card", cls=Command)
+def export_model_card(
+    ref: Annotated[str, Argument(
+        metavar="NAME@VERSION", help="The version, e.g. churn@1.2.0.")],
+    output: Annotated[OptPath, Option(
+        "--output", "-o", metavar="FILE",
+        help="Write the card to this file (default: print it).")] = None,
+) -> None:
+    """A version as a Hugging Face model card: metrics, lineage, labels, description."""
+    from gitreg.repo import yamlio
+    from gitreg.service import modelcard
+
+    target = ModelRef.parse(ref)
+    if target.version is None:
+        raise InvalidInput(f"{ref!r} names no version; give NAME@VERSION, e.g. churn@1.2.0")
+    text = modelcard.model_card(_open(), target.name, target.version)
+    if output is None:
+        _echo(text)  # control characters were dropped (core/modelcard.py)
+        return
+    yamlio.write_atomic(output, text)
+    _echo(f"model card of {target.name} {target.version} written to {output}")
+
+
 class DiffFormat(str, enum.Enum):
     TABLE = "table"
     MARKDOWN = "markdown"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
     from gitreg.service.gc import Collection
+    from gitreg.service.importers import ImportReport
     from gitreg.service.lifecycle import LifecycleProposal
     from gitreg.service.sharing import Proposal
     from gitreg.service.verify import Verification
@@ -432,3 +433,11 @@ def gc_json(result: Collection) -> dict[str, Any]:
     return {"deleted": result.deleted, "objects": len(result.garbage), "bytes": result.size,
             "young": result.young, "unreadable": list(result.unreadable),
             "garbage": [asdict(g) for g in result.garbage]}
+
+
+def import_report(report: ImportReport) -> str:
+    """What an import wrote, one line per event, then what it skipped and why."""
+    lines = [event_line(event) for event in report.events] or ["nothing new to import"]
+    lines += [f"skipped: {printable(line)}" for line in report.skipped]
+    lines += [f"note: {line}" for line in report.notes]
+    return "\n".join(lines)

@@ -415,6 +415,29 @@ def identity_env(git: Git) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Authorship:
+    """Who made a change and when, for a change replayed from another registry (issue 17):
+    the commit's author and both its dates; the committer stays whoever runs the import."""
+
+    name: str
+    email: str
+    date: str  # ISO 8601 with a time zone
+
+
+def authored_env(git: Git, authorship: Authorship | None) -> dict[str, str]:
+    """``identity_env`` with the author and dates of ``authorship``, when there is one."""
+    env = identity_env(git)
+    if authorship is not None:
+        env.update({
+            "GIT_AUTHOR_NAME": authorship.name,
+            "GIT_AUTHOR_EMAIL": authorship.email,
+            "GIT_AUTHOR_DATE": authorship.date,
+            "GIT_COMMITTER_DATE": authorship.date,
+        })
+    return env
+
+
 def _tree_entries(data: bytes, hash_size: int) -> dict[str, tuple[str, str]]:
     """A raw tree object's entries: name -> (mode, object id), in the tree's order."""
     entries: dict[str, tuple[str, str]] = {}

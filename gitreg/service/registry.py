@@ -38,7 +38,7 @@ from gitreg.errors import (
     NotFound,
     PolicyViolation,
 )
-from gitreg.git.runner import Git, identity_env
+from gitreg.git.runner import Authorship, Git, authored_env, identity_env
 from gitreg.repo import parsers, signing, yamlio
 from gitreg.repo.cache import CACHE_DIR, ParsedFiles, Store
 from gitreg.repo.history import History, next_stage_tag, rollback_target
@@ -342,12 +342,14 @@ class Registry:
         push: bool = False,
         progress: Progress | None = None,
         sign: bool = False,
+        authored: Authorship | None = None,
     ) -> Registered:
         """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``.
 
         With ``push``, the commit and tags go to ``origin`` atomically; if someone pushed
         first, the registration is replayed on their tip (a ``--bump`` is recomputed).
         ``sign``: commits and tags signed with git's signing set-up (repo/signing.py).
+        ``authored``: the author and date of the commit and of ``registered_at`` (imports).
         """
         check_name(name)
         info = info or NewVersion()
@@ -366,11 +368,13 @@ class Registry:
 
         def change(tx: Transaction) -> list[Event]:
             record, events = self._register_in(
-                tx, name, source, self._next_version(name, version, bump), info, progress, sign
+                tx, name, source, self._next_version(name, version, bump), info, progress, sign,
+                authored,
             )
             records[:] = [record]
             if stage is not None:
-                events.append(self._apply(tx, *self.plan_promotion(record, stage, None), sign))
+                events.append(self._apply(tx, *self.plan_promotion(record, stage, None), sign,
+                                          authored))
             return events
 
         events = self.publish(change, push=push)
@@ -379,6 +383,7 @@ class Registry:
     def _register_in(
         self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion,
         progress: Progress | None = None, sign: bool = False,
+        authored: Authorship | None = None,
     ) -> tuple[VersionRecord, list[Event]]:
         from gitreg.weights.dvc import Weights
         from gitreg.weights.serialize import detect_format
@@ -393,7 +398,9 @@ class Registry:
             raise Conflict(f"tag {tag} already exists although {version_rel} does not; "
                            "choose another version")
         planned = draft(name, version, info)
-        env = identity_env(self.git)
+        if authored is not None:
+            planned = replace(planned, registered_at=iso_timestamp(authored.date, "date"))
+        env = authored_env(self.git, authored)
         artifacts = self.config.layout.artifacts(name, version)
         stages_rel = self.stages_path(name)
         tx.require_clean([version_rel, artifacts, stages_rel])
@@ -441,6 +448,7 @@ class Registry:
         reason: str | None = None,
         push: bool = False,
         sign: bool = False,
+        authored: Authorship | None = None,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
         record = self.record(name, version)
@@ -449,7 +457,7 @@ class Registry:
         self.gate_signing(stage, sign, name)
         return self._stage_change(
             name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
-            sign=sign,
+            sign=sign, authored=authored,
         )
 
     @staticmethod
@@ -516,7 +524,7 @@ class Registry:
 
     def demote(
         self, name: str, stage: str, *, version: str | None = None, push: bool = False,
-        sign: bool = False,
+        sign: bool = False, authored: Authorship | None = None,
     ) -> Event:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
         self.require_model(name)
@@ -541,7 +549,7 @@ class Registry:
             event = Event(name, Action.DEMOTE, None, stage, removed)
             return stage_map.with_stage(stage, new), event
 
-        return self._stage_change(name, stage, plan, push=push, sign=sign)
+        return self._stage_change(name, stage, plan, push=push, sign=sign, authored=authored)
 
     def rollback(
         self, name: str, stage: str, *, to: str | None = None, push: bool = False,
@@ -583,19 +591,19 @@ class Registry:
 
     def _stage_change(
         self, name: str, stage: str, plan: Callable[[], tuple[StageMap, Event]], *, push: bool,
-        sign: bool = False,
+        sign: bool = False, authored: Authorship | None = None,
     ) -> Event:
         """Apply a planned stage change; with ``push``, replay it if the remote moved on,
         unless that model's stage itself changed there (a conflict)."""
         (event,) = self.publish(
-            lambda tx: [self._apply(tx, *plan(), sign)],
+            lambda tx: [self._apply(tx, *plan(), sign, authored)],
             push=push,
             guard=lambda: self.stage_map(name).versions_in(stage),
         )
         return event
 
     def _apply(self, tx: Transaction, stage_map: StageMap, event: Event,
-               sign: bool = False) -> Event:
+               sign: bool = False, authored: Authorship | None = None) -> Event:
         assert event.stage is not None
         gated = self.requires_signed(event.stage, stage_map.name)
         if gated:
@@ -608,7 +616,7 @@ class Registry:
         rel = self.stages_path(stage_map.name)
         tx.require_clean([rel])
         tx.write(rel, self.stages_text(stage_map))
-        env = identity_env(self.git)
+        env = authored_env(self.git, authored)
         commit = tx.commit(commit_message(event), [rel], env, sign)
         position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
         tag = next_stage_tag(self.git, stage_map.name, event.stage, position)

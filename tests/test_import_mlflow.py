@@ -1,0 +1,222 @@
+"""``gitreg import mlflow`` against MLflow's own client: a ``sqlite:///`` store and a real
+``mlflow server`` on loopback, with models, versions, runs, aliases and tags."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import git, run_cli
+
+from gitreg.service.registry import Registry
+
+mlflow = pytest.importorskip("mlflow")
+
+
+def _populate(uri: str, tmp_path: Path) -> dict[str, Any]:
+    """Two versions of "Churn Model" from two runs, tags, descriptions, two aliases."""
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri, uri)
+    experiment = client.create_experiment("churn", artifact_location=str(tmp_path / "mlartifacts"))
+    client.create_registered_model("Churn Model", tags={"team": "growth"},
+                                   description="Predicts churn")
+    created = {}
+    for number, (accuracy, depth) in enumerate(((0.91, 4), (0.93, 6)), start=1):
+        run = client.create_run(experiment, tags={"mlflow.source.git.commit": f"abc{number}"})
+        client.log_metric(run.info.run_id, "accuracy", accuracy)
+        client.log_param(run.info.run_id, "max_depth", str(depth))
+        weights = tmp_path / f"model-{number}.bin"
+        weights.write_bytes(f"mlflow weights {number}\n".encode() * 30)
+        client.log_artifact(run.info.run_id, str(weights), "model")
+        client.set_terminated(run.info.run_id)
+        version = client.create_model_version(
+            "Churn Model", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
+            tags={"reviewed": "yes"}, description=f"version {number}")
+        created[str(version.version)] = (version, run.info.run_id)
+    client.set_registered_model_alias("Churn Model", "production", "1")
+    client.set_registered_model_alias("Churn Model", "champion", "2")
+    return created
+
+
+def _check_import(registry: Registry, created: dict[str, Any], uri: str) -> None:
+    before = git(registry.root, "rev-parse", "HEAD").strip()
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    assert proc.stdout.splitlines()[:3] == [
+        "churn-model 1.0.0 registered [churn-model@v1.0.0]",
+        "churn-model 2.0.0 registered [churn-model@v2.0.0]",
+        "churn-model 1.0.0 promoted to production [churn-model/production/1]",
+    ]
+    assert "skipped: Churn Model alias or stage 'champion' (version 2)" in proc.stdout
+    assert proc.stderr == ""
+    registry = Registry(registry.root)
+    log = git(registry.root, "log", "--reverse", "--format=%aI", f"{before}..HEAD").split()
+    for number, date in (("1", log[0]), ("2", log[1])):
+        version, run_id = created[number]
+        when = datetime.fromtimestamp(version.creation_timestamp // 1000, timezone.utc)
+        assert datetime.fromisoformat(date) == when
+        record = registry.record("churn-model", f"{number}.0.0")
+        assert datetime.fromisoformat(record.registered_at) == when
+        assert record.metrics == {"accuracy": 0.91 if number == "1" else 0.93}
+        assert record.hyperparameters == {"max_depth": 4 if number == "1" else 6}
+        assert record.description == f"version {number}"
+        assert record.lineage.code_commit == f"abc{number}"
+        assert set(record.labels) >= {"team=growth", "reviewed=yes", "mlflow_version=" + number,
+                                      f"mlflow_run_id={run_id}", "mlflow_model=Churn Model"}
+        out = registry.root.parent / f"out-{number}"
+        run_cli("get", "churn-model", "--version", f"{number}.0.0", "-o", str(out),
+                cwd=registry.root, check=True)
+        assert (out / f"model-{number}.bin").read_bytes() == (
+            f"mlflow weights {number}\n".encode() * 30)
+    assert run_cli("which", "churn-model", "production",
+                   cwd=registry.root).stdout.strip() == "1.0.0"
+    # A second run imports nothing; a mapped alias is all that is new after that.
+    head = git(registry.root, "rev-parse", "HEAD")
+    again = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    assert again.stdout.startswith("nothing new to import")
+    assert git(registry.root, "rev-parse", "HEAD") == head
+    mapped = run_cli("import", "mlflow", "--tracking-uri", uri, "--stage-map",
+                     "champion=staging", cwd=registry.root, check=True)
+    assert mapped.stdout.splitlines() == [
+        "churn-model 2.0.0 promoted to staging [churn-model/staging/1]"]
+
+
+def test_import_from_sqlite_store(registry: Registry, tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    created = _populate(uri, tmp_path)
+    _check_import(registry, created, uri)
+
+
+def test_interrupted_import_is_finished_by_a_rerun(registry: Registry, tmp_path: Path) -> None:
+    """Killed in the middle (SIGKILL, no undo), the import leaves whole steps only; the
+    next run recovers and finishes, ending where an uninterrupted import ends."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _populate(uri, tmp_path)
+    args = ["import", "mlflow", "--tracking-uri", uri]
+    traced = tmp_path / "traced"
+    shutil.copytree(registry.root, traced, symlinks=True)
+    trace = tmp_path / "trace.txt"
+    _gitreg(traced, args, GITREG_FAULT_TRACE=str(trace))
+    expected = git(traced, "tag", "-l")
+    points = len(trace.read_text().splitlines())
+    killed = _gitreg(registry.root, args, GITREG_FAULT_KILL_AT=str(points // 2))
+    assert killed.returncode == -9
+    assert git(registry.root, "tag", "-l") != expected  # it did stop part-way
+    finished = _gitreg(registry.root, args)
+    assert finished.returncode == 0, finished.stderr
+    assert git(registry.root, "tag", "-l") == expected
+    assert run_cli("check", cwd=registry.root).returncode == 0
+    assert git(registry.root, "status", "--porcelain") == ""
+
+
+def _gitreg(cwd: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitreg", *args], cwd=cwd, text=True,
+                          capture_output=True, env={**os.environ, **env}, check=False)
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = (tmp_path / "mlflow-server.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--default-artifact-root", str(tmp_path / "server-artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "mlflow-server.log").read_text()) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_import_from_mlflow_server(registry: Registry, tmp_path: Path,
+                                   mlflow_server: str) -> None:
+    created = _populate(mlflow_server, tmp_path)
+    _check_import(registry, created, mlflow_server)
+
+
+def test_unreachable_server_or_missing_store_changes_nothing(
+        registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    head = git(registry.root, "rev-parse", "HEAD")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    proc = run_cli("import", "mlflow", "--tracking-uri", f"http://127.0.0.1:{closed}",
+                   cwd=registry.root)
+    assert proc.returncode == 8, proc.stderr
+    assert proc.stderr.startswith("gitreg: error: MLflow at http://127.0.0.1:")
+    assert len(proc.stderr.splitlines()) == 1
+    proc = run_cli("import", "mlflow", "--tracking-uri", f"sqlite:///{tmp_path / 'typo.db'}",
+                   cwd=registry.root)
+    assert proc.returncode == 3 and "--tracking-uri sqlite:///" in proc.stderr
+    assert not (tmp_path / "typo.db").exists()
+    assert git(registry.root, "rev-parse", "HEAD") == head
+
+
+def test_gitreg_names_of_mlflow_models() -> None:
+    from gitreg.service.importers.mlflow import gitreg_name
+
+    assert gitreg_name("Churn Model") == "churn-model"
+    assert gitreg_name("fraud/v2..final") == "fraud-v2.final"
+    assert gitreg_name("Ünïcode") == "n-code"
+    assert gitreg_name("@@@") is None
+
+
+def test_two_models_with_one_gitreg_name(registry: Registry, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    client.create_registered_model("Churn Model")
+    client.create_registered_model("churn-model")
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    assert ("skipped: model 'churn-model': its gitreg name churn-model is taken by "
+            "'Churn Model'") in proc.stdout
+
+
+def test_policies_are_overridden_unless_they_forbid_it(registry: Registry,
+                                                       tmp_path: Path) -> None:
+    from sample_registries import with_policies
+
+    registry = with_policies(registry, {
+        "staging": {"min_metrics": {"accuracy": 0.99}},
+        "production": {"min_metrics": {"accuracy": 0.99}, "allow_force": False},
+    })
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _populate(uri, tmp_path)
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, "--stage-map", "champion=staging",
+                   cwd=registry.root, check=True)
+    assert "churn-model 2.0.0 promoted to staging [churn-model/staging/1]" in proc.stdout
+    assert "skipped: Churn Model alias or stage 'production': churn-model 1.0.0" in proc.stdout
+    assert run_cli("which", "churn-model", "production", cwd=registry.root).returncode == 4
+    reason = git(registry.root, "log", "-1", "--format=%(trailers:key=Gitreg-Reason,valueonly)",
+                 "churn-model/staging/1")
+    assert reason.strip() == "imported from MLflow: Churn Model champion -> version 2"
