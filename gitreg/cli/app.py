@@ -542,11 +542,12 @@ def ci_tag(
     sign: Annotated[bool, Option(
         "--sign", help="Sign the tags (git tag --sign) with CI's own key.")] = False,
 ) -> None:
-    """Tag the registrations and stage changes that reached this branch without a tag."""
+    """Tag the registrations and stage changes that reached this branch without a tag; with
+    --push, push them and any gitreg tag of this branch that origin lacks."""
     from gitreg.service import ci
 
-    created = ci.tag(_open(), push=push, sign=sign)
-    _echo("\n".join(created) if created else "nothing to tag")
+    tags = ci.tag(_open(), push=push, sign=sign)
+    _echo("\n".join(tags) if tags else "nothing to tag or push" if push else "nothing to tag")
 
 
 class DiffFormat(str, enum.Enum):
