@@ -139,6 +139,7 @@ class ModelRegistry:
                               stacklevel=2)
         else:
             self.registry = Registry.init(self.registry_path, remote=remote)
+        self.registry.note = _warn_note
 
     def _name(self, name: str | None, metadata: ModelMetadata | None = None) -> str:
         return name or (metadata.name if metadata else None) or self.registry.config.default_model
@@ -326,11 +327,14 @@ class ModelRegistry:
         version: str | None = None,
         stage: StageLike | None = None,
         name: str | None = None,
+        force: bool = False,
     ) -> Path:
-        """Write a version's weights to ``output`` after checking their md5."""
+        """Write a version's weights to ``output`` after checking their md5; what is there
+        already is replaced only with ``force``."""
         _, path = self.registry.get(
             self._name(name), version=version,
             stage=_stage_name(stage) if stage is not None else None, output=Path(output),
+            force=force,
         )
         return path
 
@@ -344,14 +348,16 @@ class ModelRegistry:
         *,
         name: str | None = None,
         trusted: Sequence[str] = (),
+        rev: str | None = None,
     ) -> tuple[Any, ModelMetadata]:
         """``get_model`` on the registry at a git URL, reading only what it needs.
 
-        The registry's newest commit on its default branch is read into a temporary
-        folder (no clone in your work tree); the weights come from its DVC remote.
-        ``meta.path`` is the weights' path inside the registry.
+        The registry's newest commit on its default branch (or at ``rev``: a branch, tag
+        or full commit id) is read into a temporary folder (no clone in your work tree);
+        the weights come from its DVC remote. ``meta.path`` is the weights' path inside
+        the registry.
         """
-        with RemoteRegistry.open(url) as remote:
+        with RemoteRegistry.open(url, rev) as remote:
             record, stage_map, data = remote.read_weights(
                 name, version=version, stage=_stage_name(stage) if stage is not None else None
             )
@@ -368,12 +374,14 @@ class ModelRegistry:
         version: str | None = None,
         stage: StageLike | None = None,
         name: str | None = None,
+        rev: str | None = None,
+        force: bool = False,
     ) -> Path:
-        """``get_weights`` from the registry at a git URL, without a clone."""
-        with RemoteRegistry.open(url) as remote:
+        """``get_weights`` from the registry at a git URL (at ``rev``), without a clone."""
+        with RemoteRegistry.open(url, rev) as remote:
             _, path = remote.get(
                 name, version=version, stage=_stage_name(stage) if stage is not None else None,
-                output=Path(output),
+                output=Path(output), force=force,
             )
         return path
 
@@ -400,6 +408,11 @@ class ModelRegistry:
     def pull(self) -> None:
         """Fast-forward from ``origin`` and fetch the weights of every version in a stage."""
         sharing.pull(self.registry)
+
+
+def _warn_note(message: str) -> None:
+    """What an operation did besides its result (a clashing tag replaced by origin's)."""
+    warnings.warn(f"gitreg: {message}", RuntimeWarning, stacklevel=3)
 
 
 def _load(record: VersionRecord, data: bytes, safe_load: bool, trusted: Sequence[str]) -> Any:

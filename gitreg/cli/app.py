@@ -111,6 +111,7 @@ def _open() -> "Registry":
 
     registry = Registry.find()
     _said_recovery(registry.recovered)
+    registry.note = _said_recovery
     _warn(registry)
     return registry
 
@@ -281,11 +282,12 @@ def push_(quiet: QuietOpt = False) -> None:
 @app.command()
 def pull(quiet: QuietOpt = False) -> None:
     """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
+    from gitreg.cli import render
     from gitreg.service import sharing
 
     with _meter("fetching weights", quiet) as meter:
-        branch, fetched = sharing.pull(_open(), progress=meter)
-    _echo(f"{branch} is up to date; weights present for {len(fetched)} staged versions")
+        pulled = sharing.pull(_open(), progress=meter)
+    _echo(render.pulled(pulled))
 
 
 @app.command("list")
@@ -382,6 +384,11 @@ def get(
     ] = None,
     repo: Annotated[OptStr, Option(
         help="A registry's git URL or path: get from it without a clone.")] = None,
+    rev: Annotated[OptStr, Option(
+        help="With --repo: read this branch, tag or full commit id, not the default branch.")
+    ] = None,
+    force: Annotated[bool, Option(
+        "--force", help="Overwrite an existing file (or non-empty folder) at -o PATH.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write a version's weights, checked against their md5, to -o PATH."""
@@ -397,10 +404,14 @@ def get(
         with _meter(f"{name}: fetching weights", quiet) as meter:
             if repo is not None:
                 record, path = remote_registry.get(repo, name, version=version, stage=stage,
-                                                   output=target, progress=meter)
+                                                   output=target, progress=meter, rev=rev,
+                                                   force=force)
+            elif rev is not None:
+                raise InvalidInput("{rev} reads another registry: give it with {repo}",
+                                   params=("rev", "repo"))
             else:
                 record, path = _open().get(name, version=version, stage=stage, output=target,
-                                           progress=meter)
+                                           progress=meter, force=force)
     except BaseException:
         if folder is not None:
             folder.rmdir()
@@ -642,7 +653,8 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 
 
 # How an error's parameters (their Python API names, errors.py) read on the command line.
-_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION"}
+_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "output": "-o PATH",
+          "rev": "--rev REV"}
 
 
 def _flag(param: str) -> str:

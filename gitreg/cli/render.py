@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.core.diff import FieldChange, VersionDiff
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
-    from gitreg.service.sharing import Proposal
+    from gitreg.service.sharing import Proposal, Pulled
     from gitreg.service.verify import Verification
 
 
@@ -349,3 +349,17 @@ def github_output(data: Mapping[str, Any]) -> str:
         f"{key}={'' if value is None else ' '.join(str(value).splitlines())}"
         for key, value in data.items()
     )
+
+
+def pulled(result: Pulled) -> str:
+    """``pull``'s one line: what the fetch brought (issue 14: it always said "up to date")."""
+    got = result.fetched
+    parts = []
+    if got.commits:
+        parts.append(f"{got.commits} new commit{'s' if got.commits != 1 else ''}")
+    if got.tags:
+        parts.append(f"{len(got.tags)} new tag{'s' if len(got.tags) != 1 else ''}")
+    what = f"fetched {' and '.join(parts)}" if parts else "up to date"
+    count = len(result.weights)
+    return (f"{result.branch}: {what}; weights present for {count} staged "
+            f"version{'s' if count != 1 else ''}")

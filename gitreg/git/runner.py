@@ -55,10 +55,11 @@ class Git:
     ) -> bytes:
         proc = self.attempt(*args, input=input, env=env)
         if check and proc.returncode != 0:
-            raise ToolFailed(
-                f"git {' '.join(args[:3])} failed (exit {proc.returncode}): "
-                f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
-            )
+            # Some commands (fetch --quiet, push --porcelain) say why on stdout, or not at all.
+            said = (last_lines(proc.stderr.decode("utf-8", "replace"))
+                    or last_lines(proc.stdout.decode("utf-8", "replace"))
+                    or "git printed no reason")
+            raise ToolFailed(f"git {' '.join(args[:3])} failed (exit {proc.returncode}): {said}")
         return proc.stdout
 
     def attempt(

@@ -94,6 +94,9 @@ class Registry:
         self.parsed = ParsedFiles(self.cache)
         self.config: RegistryConfig = self._read_config()
         self.history = History(self.git, self.config.layout, self.cache)
+        # Told what an operation did besides its result (a clashing tag replaced by
+        # origin's): the CLI prints it on stderr, the API warns.
+        self.note: Callable[[str], None] = lambda _message: None
 
     def _read_config(self) -> RegistryConfig:
         (config,) = self.parsed.read(
@@ -596,10 +599,10 @@ class Registry:
     ) -> list[Event]:
         """Run ``change`` as one transaction; with ``push``, publish it (repo/publish.py)."""
         if push:
-            from gitreg.git.sync import Sync
-            from gitreg.repo.publish import Publisher
+            from gitreg.repo.publish import Publisher, registry_sync
 
-            publisher = Publisher(Sync(self.git), self.transaction, self.reload_config)
+            publisher = Publisher(registry_sync(self.git), self.transaction, self.reload_config,
+                                  self.note)
             return publisher.publish(change, guard)
         with self.transaction() as tx:
             return change(tx)
@@ -613,22 +616,29 @@ class Registry:
         if stage is not None:
             self.require_model(name)
             self.config.check_stage(stage)
+            held = self.which(name, stage)
+            if len(held) > 1:  # never pick one silently (issue 14)
+                raise InvalidInput(
+                    f"{stage} holds several versions of {name} ({', '.join(held)}); say which "
+                    "with {version}", params=("version",))
             version = self.version_in(name, stage)
         assert version is not None
         return self.record(name, version)
 
     def get(
         self, name: str, *, version: str | None = None, stage: str | None = None,
-        output: Path | None = None, progress: Progress | None = None,
+        output: Path | None = None, progress: Progress | None = None, force: bool = False,
     ) -> tuple[VersionRecord, Path]:
-        """Write a version's weights to ``output``, checked against the version file first."""
+        """Write a version's weights to ``output``, checked against the version file first;
+        an existing file or non-empty folder there is replaced only with ``force``."""
         from gitreg.weights.dvc import Weights
 
         record = self._resolve(name, version, stage)
+        target = Path(output) if output is not None else Path.cwd()
+        Weights.destination(record.artifact, target, force=force)  # before any download
         weights = Weights(self.root)
         weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
-        target = Path(output) if output is not None else Path.cwd()
-        return record, weights.export(record.artifact, target)
+        return record, weights.export(record.artifact, target, force=force)
 
     def read_weights(
         self, name: str, *, version: str | None = None, stage: str | None = None

@@ -12,9 +12,9 @@ from gitreg.core.events import Event, commit_message, parse_tag
 from gitreg.core.records import VersionRecord
 from gitreg.errors import Conflict
 from gitreg.git.runner import identity_env
-from gitreg.git.sync import Rejected, Sync
+from gitreg.git.sync import Rejected
 from gitreg.repo import signing
-from gitreg.repo.publish import Publisher
+from gitreg.repo.publish import CaughtUp, Publisher, registry_sync, replaced_note
 from gitreg.service.registry import Registry
 from gitreg.weights.storage import Progress
 
@@ -37,12 +37,15 @@ def propose(registry: Registry, name: str, version: str, stage: str, *, force: b
     registry.config.check_stage(stage)
     forced = registry.override(force, reason)
     registry.gate_signing(stage, sign)
-    sync = Sync(registry.git)
+    sync = registry_sync(registry.git)
     sync.require_remote()
     git = registry.git
     base_branch = sync.branch()
     with registry.transaction():  # the lock: nobody moves the branch while we read it
-        sync.fast_forward(base_branch, sync.fetch(base_branch))
+        fetched = sync.fetch(base_branch)
+        sync.fast_forward(base_branch, fetched.tip)
+        if fetched.replaced:
+            registry.note(replaced_note(fetched.replaced, sync.remote))
         registry.reload_config()
         stage_map, event = registry.plan_promotion(record, stage, forced)
         branch = f"gitreg/promote-{record.name}-{record.version}-to-{stage}"
@@ -62,11 +65,21 @@ def propose(registry: Registry, name: str, version: str, stage: str, *, force: b
     return Proposal(replace(event, commit=commit, author=author), branch, base_branch, record)
 
 
+@dataclass(frozen=True)
+class Pulled:
+    """What ``pull`` did: the branch, what the fetch brought, the staged versions whose
+    weights are now in the local cache."""
+
+    branch: str
+    fetched: CaughtUp
+    weights: tuple[str, ...]
+
+
 def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, list[str]]:
     """Publish the branch, its gitreg tags and any weights the remote lacks."""
     from gitreg.weights.dvc import Weights
 
-    sync = Sync(registry.git)
+    sync = registry_sync(registry.git)
     sync.require_remote()
     branch = sync.branch()
     weights = Weights(registry.root)
@@ -74,6 +87,12 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
         for record in registry.versions(model):
             if weights.has_local(record.artifact):
                 weights.push(record.artifact, record.artifact.path + ".dvc", progress)
+    with registry.transaction():
+        # origin's tags first: a local one that clashes (made on a branch merged as other
+        # commits) is replaced by origin's, or the push would be refused (issue 14).
+        replaced = sync.fetch(branch).replaced
+    if replaced:
+        registry.note(replaced_note(replaced, sync.remote))
     tags = [t.name for t in registry.git.tags() if parse_tag(t.name) is not None]
     try:
         sync.push(branch, tags)
@@ -84,13 +103,14 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
     return branch, tags
 
 
-def pull(registry: Registry, *, progress: Progress | None = None) -> tuple[str, list[str]]:
+def pull(registry: Registry, *, progress: Progress | None = None) -> Pulled:
     """Fast-forward from the remote and fetch the weights of every version in a stage."""
     from gitreg.weights.dvc import Weights
 
-    sync = Sync(registry.git)
+    sync = registry_sync(registry.git)
     branch = sync.branch()
-    Publisher(sync, registry.transaction, registry.reload_config).catch_up(branch)
+    caught = Publisher(sync, registry.transaction, registry.reload_config,
+                       registry.note).catch_up(branch)
     weights = Weights(registry.root)
     fetched = []
     for model in registry.models():
@@ -99,4 +119,4 @@ def pull(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
             record = registry.record(model, version)
             weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
             fetched.append(f"{model}@{version}")
-    return branch, fetched
+    return Pulled(branch, caught, tuple(fetched))
