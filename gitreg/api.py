@@ -256,24 +256,47 @@ class ModelRegistry:
         extension (``.pt``/``.pth`` pytorch, ``.safetensors``, ``.onnx``, ``.joblib``,
         ``.pkl``/``.pickle`` pickle, ``.skops``), else ``file``, or ``directory``.
         """
-        info = NewVersion(
-            metrics=dict(metadata.metrics),
-            hyperparameters=dict(metadata.hyperparameters),
-            features=tuple(metadata.features),
-            model_type=metadata.model_type,
-            trained_at=iso_timestamp(metadata.trained_at, "trained_at")
-            if metadata.trained_at is not None else None,
-            description=metadata.description,
-            labels=tuple(metadata.labels),
-            lineage=metadata.lineage,
-            format=format,
-        )
         result = self.registry.register(
-            self._name(name, metadata), Path(path), version=metadata.version, info=info,
+            self._name(name, metadata), Path(path), version=metadata.version,
+            info=_new_version(metadata, format),
             stage=_stage_name(metadata.stage) if metadata.stage is not None else None,
             push=push, sign=sign,
         )
         return result.record.version
+
+    def propose_registration(
+        self,
+        path: Path | str,
+        metadata: ModelMetadata,
+        *,
+        name: str | None = None,
+        format: str | None = None,
+        sign: bool = False,
+    ) -> Proposal:
+        """``register_file`` committed on a new branch and pushed for review (tagged once
+        merged); the weights go to the DVC remote now."""
+        return sharing.propose_registration(
+            self.registry, self._name(name, metadata), Path(path), version=metadata.version,
+            info=_new_version(metadata, format),
+            stage=_stage_name(metadata.stage) if metadata.stage is not None else None,
+            sign=sign,
+        )
+
+    def propose_rollback(
+        self, stage: StageLike, *, to: str | None = None, name: str | None = None,
+        sign: bool = False,
+    ) -> Proposal:
+        """``rollback`` committed on a new branch and pushed for review."""
+        return sharing.propose_rollback(self.registry, self._name(name), _stage_name(stage),
+                                        to=to, sign=sign)
+
+    def propose_demotion(
+        self, stage: StageLike, *, name: str | None = None, version: str | None = None,
+        sign: bool = False,
+    ) -> Proposal:
+        """``demote_model`` committed on a new branch and pushed for review."""
+        return sharing.propose_demotion(self.registry, self._name(name), _stage_name(stage),
+                                        version=version, sign=sign)
 
     def rollback(
         self,
@@ -408,6 +431,21 @@ class ModelRegistry:
     def pull(self) -> None:
         """Fast-forward from ``origin`` and fetch the weights of every version in a stage."""
         sharing.pull(self.registry)
+
+
+def _new_version(metadata: ModelMetadata, format: str | None) -> NewVersion:
+    return NewVersion(
+        metrics=dict(metadata.metrics),
+        hyperparameters=dict(metadata.hyperparameters),
+        features=tuple(metadata.features),
+        model_type=metadata.model_type,
+        trained_at=iso_timestamp(metadata.trained_at, "trained_at")
+        if metadata.trained_at is not None else None,
+        description=metadata.description,
+        labels=tuple(metadata.labels),
+        lineage=metadata.lineage,
+        format=format,
+    )
 
 
 def _warn_note(message: str) -> None:

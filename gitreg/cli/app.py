@@ -56,6 +56,9 @@ StageArg = Annotated[str, Argument(metavar="STAGE", help="A stage from registry.
 JsonOpt = Annotated[bool, Option("--json", help="Print JSON instead of a table.")]
 PushOpt = Annotated[bool, Option(
     "--push", help="Also push the commit and tags to origin (atomically, retrying if it moved).")]
+ProposeOpt = Annotated[bool, Option(
+    "--propose", help="Commit on a new branch and push it for a pull request instead (no "
+    "tag until it is merged and `gitreg ci tag` runs on the main branch).")]
 SignOpt = Annotated[bool, Option(
     "--sign", help="Sign the commits and tags with git's signing set-up (gpg.format, "
     "user.signingkey; GPG or SSH keys), as `git commit -S` would. See `gitreg verify`.")]
@@ -191,12 +194,14 @@ def register(
     meta: Annotated[OptPath, Option(help="YAML file with more metadata.")] = None,
     stage: Annotated[OptStr, Option(help="Also promote to this stage.")] = None,
     push: PushOpt = False,
+    propose: ProposeOpt = False,
     quiet: QuietOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
     from gitreg.cli import render
     from gitreg.repo import yamlio
+    from gitreg.service import sharing
 
     registry = _open()
     info = NewVersion.from_options(
@@ -206,8 +211,14 @@ def register(
         model_type=type, trained_at=trained_at,
     )
     with _meter(f"{name}: pushing weights", quiet) as meter:
+        if propose and not push:
+            _echo(render.proposal(sharing.propose_registration(
+                registry, name, path, version=version, bump=bump, info=info, stage=stage,
+                progress=meter, sign=sign)))
+            return
         result = registry.register(name, path, version=version, bump=bump, info=info,
-                                   stage=stage, push=push, progress=meter, sign=sign)
+                                   stage=stage, push=push, progress=meter, sign=sign,
+                                   propose=propose)
     for event in result.events:
         _echo(render.event_line(event))
 
@@ -220,8 +231,7 @@ def promote(
     force: Annotated[bool, Option(help="Override the stage's policy.")] = False,
     reason: Annotated[OptStr, Option(help="Why (required with --force).")] = None,
     push: PushOpt = False,
-    propose: Annotated[bool, Option(
-        help="Commit on a new branch and push it for a pull request instead.")] = False,
+    propose: ProposeOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Put VERSION in STAGE, replacing the version there if the stage is exclusive."""
@@ -229,15 +239,12 @@ def promote(
     from gitreg.service import sharing
 
     registry = _open()
-    if propose:
-        if push:
-            raise InvalidInput("--propose pushes a branch for review; it cannot be combined "
-                               "with --push")
+    if propose and not push:
         _echo(render.proposal(sharing.propose(registry, name, version, stage, force=force,
                                               reason=reason, sign=sign)))
         return
     event = registry.promote(name, version, stage, force=force, reason=reason, push=push,
-                             sign=sign)
+                             sign=sign, propose=propose)  # both: refused as one line
     _echo(render.event_line(event))
 
 
@@ -247,12 +254,20 @@ def demote(
     stage: StageArg,
     version: Annotated[OptStr, Option(help="For a non-exclusive stage: which one.")] = None,
     push: PushOpt = False,
+    propose: ProposeOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Take the version out of STAGE."""
     from gitreg.cli import render
+    from gitreg.service import sharing
 
-    _echo(render.event_line(_open().demote(name, stage, version=version, push=push, sign=sign)))
+    registry = _open()
+    if propose and not push:
+        _echo(render.proposal(sharing.propose_demotion(registry, name, stage, version=version,
+                                                       sign=sign)))
+        return
+    _echo(render.event_line(registry.demote(name, stage, version=version, push=push,
+                                            sign=sign, propose=propose)))
 
 
 @app.command()
@@ -261,12 +276,19 @@ def rollback(
     stage: StageArg,
     to: Annotated[OptStr, Option(help="Version to return to (default: previous).")] = None,
     push: PushOpt = False,
+    propose: ProposeOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Return STAGE to the version it held before the current one."""
     from gitreg.cli import render
+    from gitreg.service import sharing
 
-    _echo(render.event_line(_open().rollback(name, stage, to=to, push=push, sign=sign)))
+    registry = _open()
+    if propose and not push:
+        _echo(render.proposal(sharing.propose_rollback(registry, name, stage, to=to, sign=sign)))
+        return
+    _echo(render.event_line(registry.rollback(name, stage, to=to, push=push, sign=sign,
+                                              propose=propose)))
 
 
 @app.command("push")

@@ -308,26 +308,25 @@ def _cell(text: str) -> str:
 
 def proposal(item: Proposal) -> str:
     """What a reviewer needs, and a ready pull-request title and body."""
-    event, record = item.event, item.record
-    replacing = f", replacing {event.previous}" if event.previous else ""
-    title = f"Promote {event.model} {event.version} to {event.stage}"
-    body = [
-        f"Promotes **{event.model} {event.version}** to **{event.stage}**{replacing}.",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        *(f"| {k} | {_number(v)} |" for k, v in record.metrics.items()),
-        "",
-        f"Registered {record.registered_at} by {record.registered_by}; "
-        f"weights md5 `{record.artifact.md5}`.",
+    from gitreg.core.events import proposal_title
+
+    events, record = item.events or (item.event,), item.record
+    body = [*(f"- {event_line(e)}" for e in events), ""]
+    if record.metrics:
+        body += ["| metric | value |", "|---|---|",
+                 *(f"| {k} | {_number(v)} |" for k, v in record.metrics.items()), ""]
+    body += [
+        f"{record.name} {record.version}: registered {record.registered_at} by "
+        f"{record.registered_by}; weights md5 `{record.artifact.md5}`.",
         "",
         "After the merge, CI on the main branch runs `gitreg ci tag --push` to tag it.",
     ]
     return "\n".join([
-        f"Pushed branch {item.branch} (commit {event.commit[:12]}); no tag until it is merged.",
+        f"Pushed branch {item.branch} (commit {events[-1].commit[:12]}); no tag until it is "
+        "merged.",
         f"Open a pull request from {item.branch} into {item.base}:",
         "",
-        f"Title: {title}",
+        f"Title: {proposal_title(events)}",
         "",
         *body,
     ])

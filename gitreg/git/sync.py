@@ -49,6 +49,22 @@ class Sync:
             raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
         return name
 
+    def main_branch(self) -> str | None:
+        """The registry's main branch, whose commits carry the tags: the remote's HEAD
+        branch as the clone recorded it, else ``main`` or ``master`` if there is one."""
+        ref = self.git.run("symbolic-ref", "-q", f"refs/remotes/{self.remote}/HEAD",
+                           check=False).strip()
+        if ref.startswith(f"refs/remotes/{self.remote}/"):
+            return ref.removeprefix(f"refs/remotes/{self.remote}/")
+        for name in ("main", "master"):
+            if self.git.succeeds("show-ref", "--verify", "--quiet", f"refs/heads/{name}"):
+                return name
+        return None
+
+    def has_remote_branch(self, branch: str) -> bool:
+        return self.git.succeeds("ls-remote", "--exit-code", "--heads", "--", self.remote,
+                                 f"refs/heads/{branch}")
+
     def tracking_ref(self, branch: str) -> str:
         return f"refs/remotes/{self.remote}/{branch}"
 

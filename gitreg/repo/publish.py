@@ -70,6 +70,30 @@ class Publisher:
             "was pushed, run the command again"
         )
 
+    def propose(self, change: Callable[[Transaction], list[Event]],
+                branch_of: Callable[[list[Event]], str]) -> tuple[list[Event], str]:
+        """Make ``change`` on top of the caught-up branch, push that commit to a new branch
+        named ``branch_of(events)`` for review, and undo it here: the checkout and its
+        branch stay as they were (issue 14: every write can be proposed)."""
+        sync = self.sync
+        self.catch_up(sync.branch())
+        proposed: list[tuple[list[Event], str]] = []
+        try:
+            with self.transaction() as tx:
+                events = change(tx)
+                branch = branch_of(events)
+                if sync.has_remote_branch(branch):
+                    raise Conflict(f"a proposal branch {branch} already exists on "
+                                   f"{sync.remote}; merge or delete it first")
+                head = sync.git.head()
+                assert head is not None
+                sync.push_branch(head, branch)
+                proposed.append((events, branch))
+                raise _Proposed  # the transaction undoes the local commit and files
+        except _Proposed:
+            pass
+        return proposed[0]
+
     def catch_up(self, branch: str) -> CaughtUp:
         """Fetch ``branch`` and fast-forward to it, under the registry's lock."""
         git = self.sync.git
@@ -86,6 +110,10 @@ class Publisher:
             span = after if before is None else f"{before}..{after}"
             commits = int(git.run("rev-list", "--count", span, "--").strip())
         return CaughtUp(commits, fetched.tags, fetched.replaced)
+
+
+class _Proposed(Exception):
+    """Raised inside the transaction once the proposal is pushed, so that it is undone."""
 
 
 @dataclass(frozen=True)

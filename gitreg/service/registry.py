@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from gitreg.core import config as config_module
 from gitreg.core.config import CONFIG_FILE, RegistryConfig
-from gitreg.core.events import Action, Event, commit_message, tag_message, version_tag
+from gitreg.core.events import (
+    Action,
+    Event,
+    commit_message,
+    proposal_branch,
+    tag_message,
+    version_tag,
+)
 from gitreg.core.layout import VERSIONS_DIR
 from gitreg.core.names import FIRST_VERSION, Version, check_name, parse_version
 from gitreg.core.newversion import Bump as Bump
@@ -97,6 +104,7 @@ class Registry:
         # Told what an operation did besides its result (a clashing tag replaced by
         # origin's): the CLI prints it on stderr, the API warns.
         self.note: Callable[[str], None] = lambda _message: None
+        self._proposing = False
 
     def _read_config(self) -> RegistryConfig:
         (config,) = self.parsed.read(
@@ -317,12 +325,15 @@ class Registry:
         push: bool = False,
         progress: Progress | None = None,
         sign: bool = False,
+        propose: bool = False,
     ) -> Registered:
         """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``.
 
         With ``push``, the commit and tags go to ``origin`` atomically; if someone pushed
         first, the registration is replayed on their tip (a ``--bump`` is recomputed).
         ``sign``: commits and tags signed with git's signing set-up (repo/signing.py).
+        ``propose``: pushed to a new branch for review instead, untagged (``proposal``
+        names it); the checkout does not change.
         """
         check_name(name)
         info = info or NewVersion()
@@ -348,7 +359,7 @@ class Registry:
                 events.append(self._apply(tx, *self.plan_promotion(record, stage, None), sign))
             return events
 
-        events = self._publish(change, push=push)
+        events = self._publish(change, push=push, propose=propose)
         return Registered(records[0], tuple(events))
 
     def _register_in(
@@ -392,6 +403,8 @@ class Registry:
             paths.append(stages_rel)
         event = Event(name, Action.REGISTER, version)
         commit = tx.commit(commit_message(event), paths, env, sign)
+        if not self.tags_here():
+            return record, [replace(event, commit=commit, author=record.registered_by)]
         tx.tag(tag, commit, tag_message(event), env, sign)
         return record, [replace(event, commit=commit, tag=tag, author=record.registered_by)]
 
@@ -416,6 +429,7 @@ class Registry:
         reason: str | None = None,
         push: bool = False,
         sign: bool = False,
+        propose: bool = False,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
         record = self.record(name, version)
@@ -424,7 +438,7 @@ class Registry:
         self.gate_signing(stage, sign)
         return self._stage_change(
             name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
-            sign=sign,
+            sign=sign, propose=propose,
         )
 
     @staticmethod
@@ -473,7 +487,7 @@ class Registry:
 
     def demote(
         self, name: str, stage: str, *, version: str | None = None, push: bool = False,
-        sign: bool = False,
+        sign: bool = False, propose: bool = False,
     ) -> Event:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
         self.require_model(name)
@@ -498,11 +512,11 @@ class Registry:
             event = Event(name, Action.DEMOTE, None, stage, removed)
             return stage_map.with_stage(stage, new), event
 
-        return self._stage_change(name, stage, plan, push=push, sign=sign)
+        return self._stage_change(name, stage, plan, push=push, sign=sign, propose=propose)
 
     def rollback(
         self, name: str, stage: str, *, to: str | None = None, push: bool = False,
-        sign: bool = False,
+        sign: bool = False, propose: bool = False,
     ) -> Event:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
         self.require_model(name)
@@ -528,11 +542,11 @@ class Registry:
             event = Event(name, Action.ROLLBACK, target, stage, current)
             return stage_map.with_stage(stage, new), event
 
-        return self._stage_change(name, stage, plan, push=push, sign=sign)
+        return self._stage_change(name, stage, plan, push=push, sign=sign, propose=propose)
 
     def _stage_change(
         self, name: str, stage: str, plan: Callable[[], tuple[StageMap, Event]], *, push: bool,
-        sign: bool = False,
+        sign: bool = False, propose: bool = False,
     ) -> Event:
         """Apply a planned stage change; with ``push``, replay it if the remote moved on,
         unless that model's stage itself changed there (a conflict)."""
@@ -540,6 +554,7 @@ class Registry:
             lambda tx: [self._apply(tx, *plan(), sign)],
             push=push,
             guard=lambda: self.stage_map(name).versions_in(stage),
+            propose=propose,
         )
         return event
 
@@ -559,14 +574,30 @@ class Registry:
         tx.write(rel, self.stages_text(stage_map))
         env = identity_env(self.git)
         commit = tx.commit(commit_message(event), [rel], env, sign)
-        position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
-        tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
-        tx.tag(tag, commit, tag_message(event), env, sign)
+        tag = None
+        if self.tags_here():
+            position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
+            tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
+            tx.tag(tag, commit, tag_message(event), env, sign)
         if gated:
             # A signature nobody can verify (a key not in the allowed signers) is refused,
             # and the transaction undoes the commit and the tag.
-            signing.refuse(event.stage, signing.new_change_problems(self.git, commit, tag))
+            signing.refuse(event.stage, signing.new_change_problems(self.git, commit, tag or ""))
         return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
+
+    def tags_here(self) -> bool:
+        """Whether a write here gets its tags now: on the registry's main branch (git/sync.py
+        says which), not elsewhere, nor in a proposal. The tags belong to the commits that
+        reach main, and ``ci tag`` makes them there; a tag made on a branch that is then
+        squashed or rebased would name a commit main never gets (issue 14)."""
+        if self._proposing:
+            return False
+        from gitreg.git.sync import Sync
+
+        sync = Sync(self.git)
+        main = sync.main_branch()
+        return main is None or self.git.run(
+            "symbolic-ref", "-q", "--short", "HEAD", check=False).strip() in (main, "")
 
     def requires_signed(self, stage: str) -> bool:
         rules = self.config.policies.get(stage)
@@ -596,8 +627,24 @@ class Registry:
         *,
         push: bool,
         guard: Callable[[], object] | None = None,
+        propose: bool = False,
     ) -> list[Event]:
-        """Run ``change`` as one transaction; with ``push``, publish it (repo/publish.py)."""
+        """Run ``change`` as one transaction; with ``push``, publish it, with ``propose``,
+        push it to a branch for review (repo/publish.py)."""
+        if push and propose:
+            raise InvalidInput("{propose} pushes a branch for review; it cannot be combined "
+                               "with {push}", params=("propose", "push"))
+        if propose:
+            from gitreg.repo.publish import Publisher, registry_sync
+
+            publisher = Publisher(registry_sync(self.git), self.transaction,
+                                  self.reload_config, self.note)
+            self._proposing = True
+            try:
+                events, _ = publisher.propose(change, lambda made: proposal_branch(made[0]))
+            finally:
+                self._proposing = False
+            return events
         if push:
             from gitreg.repo.publish import Publisher, registry_sync
 

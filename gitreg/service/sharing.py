@@ -6,14 +6,14 @@ module holds the operations that only exist because there is a remote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
-from gitreg.core.events import Event, commit_message, parse_tag
+from gitreg.core.events import Event, parse_tag, proposal_branch
+from gitreg.core.newversion import Bump, NewVersion
 from gitreg.core.records import VersionRecord
 from gitreg.errors import Conflict
-from gitreg.git.runner import identity_env
-from gitreg.git.sync import Rejected
-from gitreg.repo import signing
+from gitreg.git.sync import Rejected, Sync
 from gitreg.repo.publish import CaughtUp, Publisher, registry_sync, replaced_note
 from gitreg.service.registry import Registry
 from gitreg.weights.storage import Progress
@@ -21,48 +21,53 @@ from gitreg.weights.storage import Progress
 
 @dataclass(frozen=True)
 class Proposal:
-    """A promotion committed on a branch for review (untagged until merged)."""
+    """A write committed on a branch for review (untagged until merged): ``event`` is its
+    first change, ``events`` all of them (a registration and its promotion)."""
 
     event: Event
     branch: str
     base: str
     record: VersionRecord
+    events: tuple[Event, ...] = ()
 
 
 def propose(registry: Registry, name: str, version: str, stage: str, *, force: bool = False,
             reason: str | None = None, sign: bool = False) -> Proposal:
-    """Commit a promotion on a new branch beside the checkout and push it for review; no tag
-    until it is merged (``gitreg ci tag``)."""
-    record = registry.record(name, version)
-    registry.config.check_stage(stage)
-    forced = registry.override(force, reason)
-    registry.gate_signing(stage, sign)
-    sync = registry_sync(registry.git)
-    sync.require_remote()
-    git = registry.git
-    base_branch = sync.branch()
-    with registry.transaction():  # the lock: nobody moves the branch while we read it
-        fetched = sync.fetch(base_branch)
-        sync.fast_forward(base_branch, fetched.tip)
-        if fetched.replaced:
-            registry.note(replaced_note(fetched.replaced, sync.remote))
-        registry.reload_config()
-        stage_map, event = registry.plan_promotion(record, stage, forced)
-        branch = f"gitreg/promote-{record.name}-{record.version}-to-{stage}"
-        if git.succeeds("ls-remote", "--exit-code", "--heads", "--", sync.remote,
-                        f"refs/heads/{branch}"):
-            raise Conflict(f"a proposal branch {branch} already exists on {sync.remote}; "
-                           "merge or delete it first")
-        env = identity_env(git)
-        head = git.head()
-        assert head is not None
-        files = {registry.stages_path(record.name): registry.stages_text(stage_map).encode()}
-        commit = git.commit_beside(head, files, commit_message(event), env, sign)
-        if registry.requires_signed(stage):  # before any push
-            signing.refuse(stage, signing.new_change_problems(git, commit))
-        sync.push_branch(commit, branch)
-    author = git.run("var", "GIT_AUTHOR_IDENT", env=env).strip().rsplit(" ", 2)[0]
-    return Proposal(replace(event, commit=commit, author=author), branch, base_branch, record)
+    """Commit a promotion on a new branch and push it for review; no tag until it is
+    merged (``gitreg ci tag``). The checkout does not change."""
+    event = registry.promote(name, version, stage, force=force, reason=reason, sign=sign,
+                             propose=True)
+    return _proposal(registry, (event,), registry.record(name, version))
+
+
+def propose_registration(registry: Registry, name: str, source: Path, *,
+                         version: str | None = None, bump: Bump | None = None,
+                         info: NewVersion | None = None, stage: str | None = None,
+                         progress: Progress | None = None, sign: bool = False) -> Proposal:
+    """``register --propose``: the weights go to the DVC remote, the commit (and the
+    promotion, with ``stage``) to a new branch for review."""
+    result = registry.register(name, source, version=version, bump=bump, info=info,
+                               stage=stage, progress=progress, sign=sign, propose=True)
+    return _proposal(registry, result.events, result.record)
+
+
+def propose_demotion(registry: Registry, name: str, stage: str, *,
+                     version: str | None = None, sign: bool = False) -> Proposal:
+    event = registry.demote(name, stage, version=version, sign=sign, propose=True)
+    assert event.previous is not None
+    return _proposal(registry, (event,), registry.record(name, event.previous))
+
+
+def propose_rollback(registry: Registry, name: str, stage: str, *, to: str | None = None,
+                     sign: bool = False) -> Proposal:
+    event = registry.rollback(name, stage, to=to, sign=sign, propose=True)
+    assert event.version is not None
+    return _proposal(registry, (event,), registry.record(name, event.version))
+
+
+def _proposal(registry: Registry, events: tuple[Event, ...], record: VersionRecord) -> Proposal:
+    return Proposal(events[0], proposal_branch(events[0]), Sync(registry.git).branch(), record,
+                    events)
 
 
 @dataclass(frozen=True)
