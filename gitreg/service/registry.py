@@ -6,6 +6,7 @@ failure part-way leaves no commit, no tag and no half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ from gitreg.core.records import (
 from gitreg.errors import (
     Conflict,
     CorruptRegistry,
+    GitregError,
     InvalidInput,
     NotARegistry,
     NotFound,
@@ -706,8 +708,12 @@ def _recover(root: Path) -> str | None:
     if pending(root) != root:
         return None
     from gitreg.repo.transaction import recover_interrupted
+    from gitreg.weights.dvc import Weights
 
-    return recover_interrupted(root)
+    said = recover_interrupted(root)
+    with contextlib.suppress(GitregError, OSError):  # a broken DVC config: the write says so
+        Weights(root).sweep()  # the partial weights objects the dead write left (issue 14)
+    return said
 
 
 def _git_dir(git: Git) -> Path:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from gitreg import faults
 from gitreg.core.records import Artifact
-from gitreg.errors import Conflict, InvalidInput, NotFound, ToolFailed
+from gitreg.errors import Conflict, GitregError, InvalidInput, NotFound, ToolFailed
 from gitreg.repo import yamlio
 from gitreg.weights import dvcconfig, hashes, storage
 from gitreg.weights.storage import Progress
@@ -62,6 +62,17 @@ class Weights:
 
     # -- objects ------------------------------------------------------------------------
 
+    def sweep(self) -> list[Path]:
+        """Remove what writers killed part-way left in the cache and a folder remote."""
+        removed = storage.sweep(self.cache)
+        try:
+            remote = dvcconfig.default_remote(self.root, self.config)
+        except GitregError:
+            return removed  # no usable remote: a write says so where it needs one
+        if remote.local_path is not None:
+            removed += storage.sweep(remote.local_path)
+        return removed
+
     def object_path(self, md5: str, base: Path | None = None) -> Path:
         return storage.object_path(base or self.cache, md5)
 
@@ -72,6 +83,7 @@ class Weights:
 
         Returns the pointer files to commit and the work-tree copy (git-ignored).
         """
+        self.sweep()
         if source.is_symlink() or not (source.is_file() or source.is_dir()):
             raise InvalidInput(f"weights path {source} is not a regular file or folder")
         name = safe_basename(source.name)
@@ -178,6 +190,8 @@ class Weights:
         listing has everything it names. ``pointer`` is kept for callers; not needed.
         """
         remote = storage.open_storage(self.root, self.config)
+        if isinstance(remote, storage.FolderStorage):
+            storage.sweep(remote.path)
         order = self.objects(artifact)
         order = order[1:] + order[:1]
         meter = _Meter(progress, artifact.size)
