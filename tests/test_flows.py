@@ -180,3 +180,38 @@ def test_local_tags_that_clash_with_origins_are_replaced_saying_so(
     assert git(author, "rev-parse", "churn@v2.0.0^{commit}") == git(
         site / "origin.git", "rev-parse", "churn@v2.0.0^{commit}")
     assert gitreg("check", cwd=author).startswith("ok")
+
+
+def test_the_api_proposes_every_write(site: Path) -> None:
+    from gitreg import ModelMetadata, ModelRegistry
+
+    author = site / "author"
+    registry = ModelRegistry(author)
+    head = git(author, "rev-parse", "HEAD")
+    registered = registry.propose_registration(
+        write_weights(site / "w2", b"two"),
+        ModelMetadata(version="2.0.0", stage="production", metrics={"accuracy": 0.9}),
+        name="churn")
+    assert registered.branch == "gitreg/register-churn-2.0.0"
+    assert [e.action.value for e in registered.events] == ["register", "promote"]
+    assert all(e.tag is None for e in registered.events)
+    demoted = registry.propose_demotion("staging", name="churn")
+    assert (demoted.branch, demoted.base) == ("gitreg/demote-churn-1.0.0-from-staging", "main")
+    assert git(author, "rev-parse", "HEAD") == head and git(author, "tag").split() == [
+        "churn/staging/1", "churn@v1.0.0"]
+    on_origin = git(site / "origin.git", "for-each-ref", "--format=%(refname)", "refs/heads")
+    assert on_origin.split() == ["refs/heads/gitreg/demote-churn-1.0.0-from-staging",
+                                 "refs/heads/gitreg/register-churn-2.0.0", "refs/heads/main"]
+
+
+def test_propose_and_push_do_not_combine(site: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(site / "author")
+    before = git(site / "author", "rev-parse", "HEAD")
+    for args in (["demote", "churn", "staging"], ["rollback", "churn", "staging"],
+                 ["promote", "churn", "1.0.0", "production"]):
+        assert gitreg_main([*args, "--propose", "--push"]) == 3
+        err = capsys.readouterr().err
+        assert err == ("gitreg: error: --propose pushes a branch for review; it cannot be "
+                       "combined with --push\n")
+    assert git(site / "author", "rev-parse", "HEAD") == before
