@@ -450,7 +450,7 @@ def _mode(path: Path, follow: bool = True) -> str:
 
 
 def signing_failed(what: str, stderr: bytes) -> str:
-    said = last_lines(stderr.decode("utf-8", "replace")) or "no message"
+    said = last_lines(stderr.decode("utf-8", "replace")) or "git printed no reason"
     return (f"signing the {what} failed ({said}); set up git's signing (gpg.format, "
             "user.signingkey; see README, Signed promotions) or do not sign (no --sign, "
             "commit.gpgSign and tag.gpgSign off); nothing was changed")

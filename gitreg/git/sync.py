@@ -124,10 +124,9 @@ class Sync:
             return
         if "!" in status.values():
             raise Rejected(proc.stdout.decode("utf-8", "replace"))
-        raise ToolFailed(
-            f"git push to {self.remote!r} failed: "
-            f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
-        )
+        said = (last_lines(proc.stderr.decode("utf-8", "replace"))
+                or last_lines(proc.stdout.decode("utf-8", "replace")) or "git printed no reason")
+        raise ToolFailed(f"git push to {self.remote!r} failed: {said}")
 
     def push_branch(self, local_ref: str, branch: str) -> None:
         """Push one ref to a (new) branch on the remote, for a pull request."""

@@ -167,8 +167,9 @@ def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[s
                        f"add one with `git remote add {REMOTE} URL`")
     if push:
         # Tags pushed since this checkout was made (a direct promote, another `ci tag`)
-        # must count, or their names would be handed out twice.
-        git.run("fetch", "--quiet", "--no-write-fetch-head", REMOTE, "refs/tags/*:refs/tags/*")
+        # must count, or their names would be handed out twice. Not --quiet: that also
+        # silences why a tag was refused (issue 14).
+        git.run("fetch", "--no-write-fetch-head", REMOTE, "refs/tags/*:refs/tags/*")
     with Transaction(git, Path(git.run("rev-parse", "--absolute-git-dir").strip())) as tx:
         missing = _untagged(git, registry.history.events())
         env = identity_env(git)
@@ -270,4 +271,4 @@ def _push(git: Git, tags: Sequence[str]) -> None:
             "(git fetch --tags) and run again"
         )
     raise ToolFailed(f"git push of the new tags to {REMOTE} failed: "
-                     f"{last_lines(said) or 'no message'}; nothing was pushed")
+                     f"{last_lines(said) or 'git printed no reason'}; nothing was pushed")

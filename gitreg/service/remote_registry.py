@@ -59,7 +59,7 @@ class RemoteRegistry:
         else:
             proc = _fetch_rev(folder, repo, url, rev)
         if proc.returncode != 0:
-            said = last_lines(proc.stderr.decode("utf-8", "replace")) or "no message"
+            said = last_lines(proc.stderr.decode("utf-8", "replace")) or "git printed no reason"
             what = "git clone" if rev is None else f"git fetch of revision {rev!r}"
             raise ToolFailed(f"could not read the registry at {url}: {what} failed: {said}")
         # Without filter support every blob of the commit has already arrived.
