@@ -41,13 +41,43 @@ app = typer.Typer(
     help="gitreg: a Git-native model registry. Metadata in YAML, weights in DVC, "
     "every registration and promotion a tagged commit.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion: typer's completion for bash, zsh, fish and
+    # PowerShell (issue 14). The shell calls `gitreg` with _GITREG_COMPLETE set; console.py
+    # passes those calls through to typer.
+    add_completion=True,
+    # -h as well as --help, on every command (click hands the setting down to subcommands).
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Plain help and errors: typer's rich rendering costs ~0.15 s at every start, and
     # `gitreg --help` must stay under 0.2 s (issue 5). Tracebacks are our own (main()).
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
 )
+
+class Command(typer.core.TyperCommand):
+    """typer's command, with usage lines that read like every other tool's (issue 14):
+    ``gitreg which [OPTIONS] NAME STAGE``, where typer 0.29 writes required arguments as
+    ``{NAME}``. It changes only the pieces click's public ``collect_usage_pieces`` returns."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import gitreg
+
+        typer.echo(f"gitreg {gitreg.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(version: Annotated[bool, Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print gitreg's version and exit.")] = False) -> None:
+    """The top level's own option, --version (the help is the Typer's above)."""
+
 
 # Explicit metavars: typer 0.29 would show positional arguments as {name}.
 NameArg = Annotated[str, Argument(metavar="NAME", help="Model name.")]
@@ -71,13 +101,14 @@ OptInt = Optional[int]  # noqa: UP045
 # DVC options of a remote, as `init` and `remote add` take them (see remotes.py for which
 # ones stay in the git-ignored .dvc/config.local).
 EndpointOpt = Annotated[OptStr, Option(
-    "--endpoint-url", help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
-ProfileOpt = Annotated[OptStr, Option(
+    "--endpoint-url", metavar="URL",
+    help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
+ProfileOpt = Annotated[OptStr, Option(metavar="PROFILE",
     help="AWS profile for S3 (this machine only: .dvc/config.local).")]
-KeyfileOpt = Annotated[OptStr, Option(
+KeyfileOpt = Annotated[OptStr, Option(metavar="FILE",
     help="SSH private key file (this machine only: .dvc/config.local).")]
-UserOpt = Annotated[OptStr, Option(help="SSH user name (committed).")]
-PortOpt = Annotated[OptInt, Option(help="SSH port (committed).")]
+UserOpt = Annotated[OptStr, Option(metavar="USER", help="SSH user name (committed).")]
+PortOpt = Annotated[OptInt, Option(metavar="PORT", help="SSH port (committed).")]
 
 
 def _remote_options(endpoint_url: str | None, profile: str | None, keyfile: str | None,
@@ -159,9 +190,9 @@ def _param(key: str, value: str) -> Any:
     return value
 
 
-@app.command()
+@app.command(cls=Command)
 def init(
-    remote: Annotated[OptStr, Option(
+    remote: Annotated[OptStr, Option(metavar="URL",
         help="DVC remote URL for the weights: a folder, s3://bucket/path, ssh://host/path "
         "(default: ~/.local/share/gitreg/storage).")] = None,
     endpoint_url: EndpointOpt = None,
@@ -180,19 +211,23 @@ def init(
     _echo(f"Initialized gitreg registry in {registry.root}")
 
 
-@app.command()
+@app.command(cls=Command)
 def register(
     name: NameArg,
-    path: Annotated[Path, Argument(help="A file or folder of weights.")],
-    version: Annotated[OptStr, Option(help="SemVer, e.g. 1.2.0.")] = None,
+    path: Annotated[Path, Argument(metavar="PATH", help="A file or folder of weights.")],
+    version: Annotated[OptStr, Option(metavar="VERSION", help="SemVer, e.g. 1.2.0.")] = None,
     bump: Annotated[Optional[Bump], Option(help="Bump the latest version.")] = None,  # noqa: UP045
-    metric: Annotated[list[str], Option(help="KEY=NUMBER, repeatable.")] = [],  # noqa: B006
-    param: Annotated[list[str], Option(help="Hyperparameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
-    feature: Annotated[list[str], Option(help="Input feature, repeatable.")] = [],  # noqa: B006
-    type: Annotated[OptStr, Option("--type", help="Model type, e.g. RandomForest.")] = None,
-    trained_at: Annotated[OptStr, Option(help="ISO 8601 time of training.")] = None,
-    meta: Annotated[OptPath, Option(help="YAML file with more metadata.")] = None,
-    stage: Annotated[OptStr, Option(help="Also promote to this stage.")] = None,
+    metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric, repeatable.")] = [],  # noqa: B006
+    param: Annotated[list[str], Option(
+        metavar="KEY=VALUE", help="A hyperparameter, repeatable.")] = [],  # noqa: B006
+    feature: Annotated[list[str], Option(
+        metavar="FEATURE", help="Input feature, repeatable.")] = [],  # noqa: B006
+    type: Annotated[OptStr, Option(
+        "--type", metavar="TYPE", help="Model type, e.g. RandomForest.")] = None,
+    trained_at: Annotated[OptStr, Option(metavar="TIME", help="ISO 8601 time of training.")] = None,
+    meta: Annotated[OptPath, Option(metavar="FILE", help="YAML file with more metadata.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Also promote to this stage.")] = None,
     push: PushOpt = False,
     propose: ProposeOpt = False,
     quiet: QuietOpt = False,
@@ -223,13 +258,13 @@ def register(
         _echo(render.event_line(event))
 
 
-@app.command()
+@app.command(cls=Command)
 def promote(
     name: NameArg,
     version: VersionArg,
     stage: StageArg,
     force: Annotated[bool, Option(help="Override the stage's policy.")] = False,
-    reason: Annotated[OptStr, Option(help="Why (required with --force).")] = None,
+    reason: Annotated[OptStr, Option(metavar="TEXT", help="Why (required with --force).")] = None,
     push: PushOpt = False,
     propose: ProposeOpt = False,
     sign: SignOpt = False,
@@ -248,11 +283,12 @@ def promote(
     _echo(render.event_line(event))
 
 
-@app.command()
+@app.command(cls=Command)
 def demote(
     name: NameArg,
     stage: StageArg,
-    version: Annotated[OptStr, Option(help="For a non-exclusive stage: which one.")] = None,
+    version: Annotated[OptStr, Option(
+        metavar="VERSION", help="For a non-exclusive stage: which one.")] = None,
     push: PushOpt = False,
     propose: ProposeOpt = False,
     sign: SignOpt = False,
@@ -270,11 +306,12 @@ def demote(
                                             sign=sign, propose=propose)))
 
 
-@app.command()
+@app.command(cls=Command)
 def rollback(
     name: NameArg,
     stage: StageArg,
-    to: Annotated[OptStr, Option(help="Version to return to (default: previous).")] = None,
+    to: Annotated[OptStr, Option(
+        metavar="VERSION", help="Version to return to (default: previous).")] = None,
     push: PushOpt = False,
     propose: ProposeOpt = False,
     sign: SignOpt = False,
@@ -291,7 +328,7 @@ def rollback(
                                               propose=propose)))
 
 
-@app.command("push")
+@app.command("push", cls=Command)
 def push_(quiet: QuietOpt = False) -> None:
     """Push the branch, its gitreg tags (atomically) and any weights the remote lacks."""
     from gitreg.service import sharing
@@ -301,7 +338,7 @@ def push_(quiet: QuietOpt = False) -> None:
     _echo(f"pushed {branch} and {len(tags)} gitreg tags")
 
 
-@app.command()
+@app.command(cls=Command)
 def pull(quiet: QuietOpt = False) -> None:
     """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
     from gitreg.cli import render
@@ -312,11 +349,12 @@ def pull(quiet: QuietOpt = False) -> None:
     _echo(render.pulled(pulled))
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(
-    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
-    stage: Annotated[OptStr, Option(help="Only versions in this stage.")] = None,
-    min_metric: Annotated[list[str], Option(help="KEY=NUMBER floor, repeatable.")] = [],  # noqa: B006
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Only versions in this stage.")] = None,
+    min_metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric's floor, repeatable.")] = [],  # noqa: B006
     json: JsonOpt = False,
 ) -> None:
     """List versions, with their stages and metrics."""
@@ -330,7 +368,7 @@ def list_(
         _echo(render.versions_table(rows) or "no versions match")
 
 
-@app.command()
+@app.command(cls=Command)
 def show(
     ref: Annotated[str, Argument(metavar="NAME[@VERSION|#STAGE]")],
     json: JsonOpt = False,
@@ -358,12 +396,12 @@ def show(
           else render.version_detail(record, stages_of))
 
 
-@app.command()
+@app.command(cls=Command)
 def which(
     name: NameArg,
     stage: StageArg,
-    at: Annotated[OptStr, Option(help="A past date or time (ISO 8601).")] = None,
-    rev: Annotated[OptStr, Option(help="A git revision.")] = None,
+    at: Annotated[OptStr, Option(metavar="TIME", help="A past date or time (ISO 8601).")] = None,
+    rev: Annotated[OptStr, Option(metavar="REV", help="A git revision.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Print the version in STAGE (now, at a date, or at a git revision)."""
@@ -380,10 +418,10 @@ def which(
         raise NotFound(f"{name} has no version in {stage}{when}")
 
 
-@app.command()
+@app.command(cls=Command)
 def history(
-    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
-    stage: Annotated[OptStr, Option(help="Only this stage.")] = None,
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Only this stage.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Registrations and stage changes, oldest first, from git history."""
@@ -396,15 +434,16 @@ def history(
         _echo(render.history_table(events) or "no history yet")
 
 
-@app.command()
+@app.command(cls=Command)
 def get(
     name: NameArg,
-    version: Annotated[OptStr, Option(help="This version.")] = None,
-    stage: Annotated[OptStr, Option(help="The version in this stage.")] = None,
+    version: Annotated[OptStr, Option(metavar="VERSION", help="This version.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="The version in this stage.")] = None,
     output: Annotated[OptStr, Option(
-        "-o", "--output", help="Where to write; a PATH ending in / is a folder to write into.")
+        "-o", "--output", metavar="PATH",
+        help="Where to write; a PATH ending in / is a folder to write into.")
     ] = None,
-    repo: Annotated[OptStr, Option(
+    repo: Annotated[OptStr, Option(metavar="URL",
         help="A registry's git URL or path: get from it without a clone.")] = None,
     rev: Annotated[OptStr, Option(
         help="With --repo: read this branch, tag or full commit id, not the default branch.")
@@ -441,9 +480,10 @@ def get(
     _echo(f"{record.name} {record.version} -> {path}")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
-    folder: Annotated[OptPath, Argument(help="Where (default: a new temp folder).")] = None,
+    folder: Annotated[OptPath, Argument(
+        metavar="FOLDER", help="Where (default: a new temp folder).")] = None,
 ) -> None:
     """Run the whole lifecycle on a local registry, printing each step."""
     from gitreg.cli.demo import run
@@ -459,7 +499,7 @@ remote_app = typer.Typer(
 app.add_typer(remote_app, name="remote")
 
 
-@remote_app.command("add")
+@remote_app.command("add", cls=Command)
 def remote_add(
     name: Annotated[str, Argument(metavar="NAME", help="Remote name, e.g. storage.")],
     url: Annotated[str, Argument(
@@ -481,7 +521,7 @@ def remote_add(
     _echo(_remote_change_text(f"remote {name} added", change))
 
 
-@remote_app.command("list")
+@remote_app.command("list", cls=Command)
 def remote_list(json: JsonOpt = False) -> None:
     """List the DVC remotes, their options (secrets masked) and which one is the default."""
     from gitreg.cli import render
@@ -501,7 +541,7 @@ def remote_list(json: JsonOpt = False) -> None:
     _echo("\n".join(lines) or "no remotes; add one with `gitreg remote add NAME URL --default`")
 
 
-@remote_app.command("default")
+@remote_app.command("default", cls=Command)
 def remote_default(
     name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
 ) -> None:
@@ -512,7 +552,7 @@ def remote_default(
                                remotes.set_default(_open(), name)))
 
 
-@remote_app.command("modify")
+@remote_app.command("modify", cls=Command)
 def remote_modify(
     name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
     key: Annotated[str, Argument(
@@ -551,9 +591,10 @@ class EventFormat(str, enum.Enum):
     GITHUB = "github"
 
 
-@ci_app.command("event")
+@ci_app.command("event", cls=Command)
 def ci_event(
     ref: Annotated[str, Argument(
+        metavar="TAG",
         help="A gitreg tag: churn/production/3, refs/tags/churn/production/3, churn@v1.2.0.")],
     format: Annotated[EventFormat, Option(
         help="json, or github: key=value lines for $GITHUB_OUTPUT.")] = EventFormat.JSON,
@@ -569,7 +610,7 @@ def ci_event(
     _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
 
 
-@ci_app.command("tag")
+@ci_app.command("tag", cls=Command)
 def ci_tag(
     push: Annotated[bool, Option(help="Push the new tags to origin, atomically.")] = False,
     sign: Annotated[bool, Option(
@@ -589,7 +630,7 @@ class DiffFormat(str, enum.Enum):
     JSON = "json"
 
 
-@app.command("diff")
+@app.command("diff", cls=Command)
 def diff_(
     name: NameArg,
     a: Annotated[str, Argument(
@@ -611,7 +652,7 @@ def diff_(
               else render.diff_table(result))
 
 
-@app.command("check")
+@app.command("check", cls=Command)
 def check_(json: JsonOpt = False) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
     dependencies and promotion policies. Exits 10 with one line per problem."""
@@ -628,7 +669,7 @@ def check_(json: JsonOpt = False) -> None:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-@app.command("verify")
+@app.command("verify", cls=Command)
 def verify_(
     ref: Annotated[OptStr, Argument(
         metavar="NAME[@VERSION|#STAGE]",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitreg.core.events import Action, Event
 from gitreg.core.records import StageMap, VersionRecord, version_to_dict
+from gitreg.errors import printable
 
 if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
     from gitreg.core.diff import FieldChange, VersionDiff
@@ -96,6 +97,8 @@ def stage_map_json(stage_map: StageMap, order: Sequence[str]) -> dict[str, list[
 def event_json(event: Event) -> dict[str, Any]:
     data = asdict(event)
     data["action"] = event.action.value
+    if event.policy is None:  # only a change made just now knows its policy
+        del data["policy"]
     return data
 
 
@@ -111,6 +114,10 @@ def event_line(event: Event) -> str:
     else:
         was = f" (was {event.previous})" if event.previous else ""
         text = f"{event.model} {event.version} promoted to {event.stage}{was}"
+    if event.policy and event.reason:
+        return f"{text}{tag}; {event.policy} overridden with --force: {event.reason}"
+    if event.policy:
+        return f"{text}{tag}; passed {event.policy}"
     return text + tag
 
 
@@ -134,14 +141,16 @@ def problem_line(problem: Problem) -> str:
 
 
 def check_text(report: Report) -> str:
+    """Notices first (``notice: FILE: KEY: ...``), then a line per problem, or ``ok``."""
+    lines = [f"notice: {problem_line(n)}" for n in report.notices]
     if report.ok:
-        return "ok: no problems found"
-    return "\n".join(problem_line(p) for p in report.problems)
+        return "\n".join([*lines, "ok: no problems found"])
+    return "\n".join([*lines, *(problem_line(p) for p in report.problems)])
 
 
 def check_json(report: Report) -> dict[str, Any]:
     return {"ok": report.ok, "problems": [asdict(p) for p in report.problems],
-            "warnings": list(report.warnings)}
+            "notices": [asdict(n) for n in report.notices], "warnings": list(report.warnings)}
 
 
 # -- verify -----------------------------------------------------------------------------
@@ -236,6 +245,9 @@ def diff_json(diff: VersionDiff) -> dict[str, Any]:
         "lineage": [change(c) for c in diff.lineage],
         "weights": {"changed": diff.weights_changed, "old_md5": diff.old.artifact.md5,
                     "new_md5": diff.new.artifact.md5},
+        "policy": None if diff.gate is None else {
+            "stage": diff.gate.stage, "version": diff.gate.version, "applies": diff.gate.policy,
+            "held": diff.gate.held, "problems": list(diff.gate.problems)},
     }
 
 
@@ -251,7 +263,14 @@ def _diff_summary(
     old, new = diff.old.artifact.md5, diff.new.artifact.md5
     weights = (f"changed (md5 {code(old)} {arrow} {code(new)})" if diff.weights_changed
                else f"unchanged (md5 {code(old)})")
-    return [("model type", model_type), ("weights", weights)]
+    rows = [("model type", model_type), ("weights", weights)]
+    gate = diff.gate
+    if gate is not None:
+        verdict = ("holds it already" if gate.held else
+                   "refuses it: " + "; ".join(gate.problems) if gate.problems else "passes")
+        rows.append(("policy", f"{code(gate.policy)}, for {gate.version} in {gate.stage}: "
+                               f"{printable(verdict)}"))
+    return rows
 
 
 def _diff_sections(

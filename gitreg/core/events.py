@@ -41,6 +41,9 @@ class Event:
     date: str = ""
     tag: str | None = None
     reason: str | None = None
+    # The policy that gated a promotion as it was made (``policies.production``, or
+    # ``policies.production.models["churn*"]``); history does not record it.
+    policy: str | None = None
 
 
 @dataclass(frozen=True)

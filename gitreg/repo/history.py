@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
@@ -62,6 +63,7 @@ class History:
 
         events: list[Event] = []
         last: dict[str, StageMap] = {}  # model -> its stage map after the previous change
+        ever: dict[str, dict[str, set[str]]] = {}  # model -> stage -> versions it has held
         for commit in commits:
             # One commit (a squash merge) may register a version and promote it: git lists
             # stages.yaml before versions/, but the registration happened first (issue 14).
@@ -83,7 +85,10 @@ class History:
                     before = last.get(model, StageMap(model))
                     last[model] = after
                     said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
-                    events += stage_changes(before, after, commit, said)
+                    held = ever.setdefault(model, {})
+                    events += stage_changes(before, after, commit, said, held=held)
+                    for held_stage, versions in after.stages.items():
+                        held.setdefault(held_stage, set()).update(versions)
                 elif status == "A" and place.version is not None:
                     events.append(_event(commit, model, Action.REGISTER, place.version))
         if stage is not None:
@@ -125,6 +130,36 @@ class History:
         if parsed.keys() != known.keys():
             self.store.save("blobs", key, parsed)
         return maps
+
+    def file_log(self, name: str | None = None) -> dict[str, list[tuple[str, str, str]]]:
+        """The model files (of model ``name``, or of all) as first-parent history changed
+        them: path -> (commit, status letter, blob id after it, "" if deleted), oldest
+        first. The same cached ``git log`` as ``events``."""
+        head = self.git.head()
+        if head is None:
+            return {}
+        layout = self.layout
+        found: dict[str, list[tuple[str, str, str]]] = {}
+        for commit in self._log(layout.model(name) if name else layout.models_dir,
+                                list(layout.patterns(name)), head):
+            for (status, path), blob in zip(commit.files, commit.blobs, strict=True):
+                found.setdefault(path, []).append((commit.sha, status, blob))
+        return found
+
+    def held(self, name: str, rev: str) -> dict[str, set[str]]:
+        """Every version each stage of model ``name`` has held along the first-parent chain
+        up to ``rev`` (included): one ``git log`` and one ``cat-file --batch``."""
+        path = self.layout.stages_file(name)
+        out = self.git.run("log", "--first-parent", "--no-renames", "--raw", "--no-abbrev",
+                           "--format=", rev, "--", path)
+        blobs = {fields[3] for line in out.splitlines()
+                 if len(fields := line.partition("\t")[0].split()) == 5
+                 and fields[1] not in ("000000", "160000")}
+        held: dict[str, set[str]] = {}
+        for stage_map in self._stage_maps(blobs, self.layout.model(name)).values():
+            for stage, versions in (stage_map.stages.items() if stage_map else ()):
+                held.setdefault(stage, set()).update(versions)
+        return held
 
     def stage_map_at(self, name: str, rev: str) -> StageMap:
         path = self.layout.stages_file(name)
@@ -244,12 +279,20 @@ def _event(
 
 
 def stage_changes(
-    before: StageMap, after: StageMap, commit: Commit, said: Sequence[Mapping[str, str]] = ()
+    before: StageMap, after: StageMap, commit: Commit, said: Sequence[Mapping[str, str]] = (),
+    *, held: Mapping[str, AbstractSet[str]],
 ) -> list[Event]:
-    """The stage events one commit made, named by the trailers that speak of them.
+    """The stage events one commit made, derived from the files and the stage's history.
+
+    ``held``: every version each stage held before this commit (along the first-parent
+    chain). A version a stage gains is a rollback only if the stage held it before and the
+    change says it is one; otherwise it is a promotion, and policies gate it (issue 12:
+    derive, never trust). A stage that only loses versions is demoted.
 
     ``said`` is the trailers to consult, first match wins: the commit's own, then (for a
     merge, whose own message has none) those of the commits it brought in, newest first.
+    They name the action and carry a ``--force`` reason, for people and for squash and
+    rebase merges; no gate opens on them alone.
     """
     said = said or [commit.trailers]
     events = []
@@ -263,8 +306,9 @@ def stage_changes(
         told = next((t for t in said if t.get("stage") == stage
                      and t.get("model", after.name) == after.name
                      and t.get("action") in {a.value for a in Action}), None)
+        says_rollback = told is not None and told["action"] == Action.ROLLBACK
         if removed and not added:
-            back = told.get("version") if told and told["action"] == Action.ROLLBACK else None
+            back = told.get("version") if told and says_rollback else None
             if back in new:  # a stage of several rolled back to a version it also held
                 events.append(_event(commit, after.name, Action.ROLLBACK, back, told,
                                      stage=stage, previous=removed[0]))
@@ -273,8 +317,9 @@ def stage_changes(
                 events.append(_event(commit, after.name, Action.DEMOTE, None,
                                      stage=stage, previous=version))
             continue
-        action = Action(told["action"]) if told else Action.PROMOTE
         for version in added:
+            returned = says_rollback and version in held.get(stage, ())
+            action = Action.ROLLBACK if returned else Action.PROMOTE
             events.append(_event(commit, after.name, action, version, told, stage=stage,
                                  previous=removed[0] if removed else previous))
     return events

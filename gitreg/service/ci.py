@@ -14,7 +14,8 @@ conflict.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def event(registry: Registry, ref: str) -> Event:
         found = _registration(git, commit, layout.version_file(parsed.name, parsed.version),
                               parsed)
     else:
-        found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed)
+        held = registry.history.held(parsed.name, commit.parents[0]) if commit.parents else {}
+        found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
     return replace(found, tag=name)
 
 
@@ -85,13 +87,17 @@ def _name(tag: TagName) -> str:
     return stage_tag(tag.name, tag.stage or "", tag.n or 0)
 
 
-def _stage_change(git: Git, commit: Commit, path: str, tag: TagName) -> Event:
+def _stage_change(git: Git, commit: Commit, path: str, tag: TagName,
+                  held: Mapping[str, AbstractSet[str]]) -> Event:
+    """What the tag's commit did to the stage; a rollback only to a version the stage
+    ``held`` before (history.stage_changes)."""
     before, after = _before_after(git, commit, path)
     # A merge's own message carries no trailers: those of the commits it merged speak.
     said = [commit.trailers, *(c.trailers for c in brought_in(git, [commit]).get(commit.sha, ()))]
     old = _stage_map(tag.name, before, f"{path} before {commit.sha[:12]}")
     new = _stage_map(tag.name, after, f"{path} at {commit.sha[:12]}")
-    changes = [e for e in stage_changes(old, new, commit, said) if e.stage == tag.stage]
+    changes = [e for e in stage_changes(old, new, commit, said, held=held)
+               if e.stage == tag.stage]
     if not changes:
         raise InvalidInput(
             f"tag {_name(tag)} is on commit {commit.sha[:12]}, which did not change "

@@ -3,8 +3,11 @@ compares them)."""
 
 from __future__ import annotations
 
-from gitreg.core.diff import VersionDiff, diff_records
+from dataclasses import replace
+
+from gitreg.core.diff import Gate, VersionDiff, diff_records
 from gitreg.core.names import parse_version
+from gitreg.core.records import VersionRecord
 from gitreg.errors import InvalidInput
 from gitreg.service.registry import Registry
 
@@ -15,7 +18,27 @@ def compare(registry: Registry, name: str, a: str, b: str) -> VersionDiff:
     a, b = _side(registry, a), _side(registry, b)
     old = registry.record(name, _version(registry, name, a))
     new = registry.record(name, _version(registry, name, b))
+    stages = registry.config.stages
+    if a in stages:
+        return replace(diff_records(old, new, a=a, b=b), gate=_gate(registry, new, a))
+    if b in stages:
+        return replace(diff_records(old, new, a=a, b=b), gate=_gate(registry, old, b))
     return diff_records(old, new, a=a, b=b)
+
+
+def _gate(registry: Registry, record: VersionRecord, stage: str) -> Gate | None:
+    """The policy that gates ``record`` entering ``stage``, and what it refuses (nothing
+    when the stage holds it already)."""
+    rules = registry.config.policy(stage, record.name)
+    if rules is None:
+        return None
+    stage_map = registry.stage_map(record.name)
+    held = stage_map.versions_in(stage)
+    if record.version in held:
+        return Gate(stage, record.version, rules.label, held=True)
+    previous = held[0] if held and registry.config.is_exclusive(stage) else None
+    problems = registry.policy_problems(record, stage, stage_map, previous)
+    return Gate(stage, record.version, rules.label, tuple(problems))
 
 
 def _side(registry: Registry, ref: str) -> str:

@@ -347,7 +347,7 @@ class Registry:
                                params=("version", "bump"))
         if stage is not None:
             self.config.check_stage(stage)
-            self.gate_signing(stage, sign)
+            self.gate_signing(stage, sign, name)
         # Validate the whole record before anything is written.
         draft(name, self._next_version(name, version, bump), info)
         records: list[VersionRecord] = []
@@ -437,7 +437,7 @@ class Registry:
         record = self.record(name, version)
         self.config.check_stage(stage)
         forced = self.override(force, reason)
-        self.gate_signing(stage, sign)
+        self.gate_signing(stage, sign, name)
         return self._stage_change(
             name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
             sign=sign, propose=propose,
@@ -449,6 +449,13 @@ class Registry:
         if force and not reason:
             raise InvalidInput("{force} needs {reason}, which is recorded in the commit",
                                params=("force", "reason"))
+        from gitreg.core.policy import one_line
+
+        if force and reason is not None and not one_line(reason):
+            # It goes into a one-line trailer, where a line break would cut it (issue 12).
+            raise InvalidInput("{reason} must be one line of text, without line breaks or "
+                               "other control characters; say the rest in the pull request",
+                               params=("reason",))
         return reason if force else None
 
     def plan_promotion(
@@ -461,19 +468,25 @@ class Registry:
             raise Conflict(f"{name} {version} is already in {stage}; nothing to do")
         exclusive = self.config.is_exclusive(stage)
         previous = held[0] if exclusive and held else None
-        problems = self._policy_problems(record, stage, stage_map, previous)
-        if problems and forced is None:
-            raise PolicyViolation(
-                f"{problems[0]} (policy in {CONFIG_FILE}); override with {{force}} {{reason}}",
-                params=("force", "reason"))
+        problems = self.policy_problems(record, stage, stage_map, previous)
+        rules = self.config.policy(stage, name)
+        if problems and rules is not None and (forced is None or not rules.allow_force):
+            how = ("override with {force} {reason}" if rules.allow_force else
+                   f"{rules.label}.allow_force is false, so only a version that passes reaches "
+                   f"{stage}")
+            raise PolicyViolation(f"{problems[0]} ({rules.label} in {CONFIG_FILE}); {how}",
+                                  params=("force", "reason"))
         new = (version,) if exclusive else (*held, version)
-        event = Event(name, Action.PROMOTE, version, stage, previous, reason=forced)
+        event = Event(name, Action.PROMOTE, version, stage, previous,
+                      reason=forced, policy=rules.label if rules is not None else None)
         return stage_map.with_stage(stage, new), event
 
-    def _policy_problems(
+    def policy_problems(
         self, record: VersionRecord, stage: str, stage_map: StageMap, previous: str | None
     ) -> list[str]:
-        rules = self.config.policies.get(stage)
+        """What the policy of ``stage`` for ``record``'s model refuses about its promotion
+        there, replacing ``previous``."""
+        rules = self.config.policy(stage, record.name)
         if rules is None:
             return []
         replaced = self.record(record.name, previous) if previous else None
@@ -494,7 +507,7 @@ class Registry:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
         self.require_model(name)
         self.config.check_stage(stage)
-        self.gate_signing(stage, sign)
+        self.gate_signing(stage, sign, name)
         if version is not None:
             version = parse_version(version)
 
@@ -523,7 +536,7 @@ class Registry:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
         self.require_model(name)
         self.config.check_stage(stage)
-        self.gate_signing(stage, sign)
+        self.gate_signing(stage, sign, name)
         if to is not None:
             to = self.record(name, to).version
 
@@ -531,7 +544,15 @@ class Registry:
             stage_map = self.stage_map(name)
             held = stage_map.versions_in(stage)
             current = held[-1] if held else None
-            target = to or rollback_target(self.history.events(name, stage), stage, current)
+            events = self.history.events(name, stage)
+            target = to or rollback_target(events, stage, current)
+            if to is not None and to != current and not any(e.version == to for e in events):
+                # A rollback returns a stage to what it held, so no policy gates it: to a
+                # version it never held, that would open the gate (issue 12).
+                raise PolicyViolation(
+                    f"{name} {to} has never been in {stage}, so there is nothing to roll back "
+                    f"to; put it there with `gitreg promote {name} {to} {stage}`, which "
+                    "applies the stage's policy")
             if target == current:
                 raise Conflict(f"{name} {target} is already in {stage}; nothing to roll back")
             self.record(name, target)  # it must still be registered
@@ -563,7 +584,7 @@ class Registry:
     def _apply(self, tx: Transaction, stage_map: StageMap, event: Event,
                sign: bool = False) -> Event:
         assert event.stage is not None
-        gated = self.requires_signed(event.stage)
+        gated = self.requires_signed(event.stage, stage_map.name)
         if gated:
             signing.require_sign(event.stage, sign)  # the policy may have come with a catch-up
         if gated and event.version is not None:
@@ -601,12 +622,12 @@ class Registry:
         return main is None or self.git.run(
             "symbolic-ref", "-q", "--short", "HEAD", check=False).strip() in (main, "")
 
-    def requires_signed(self, stage: str) -> bool:
-        rules = self.config.policies.get(stage)
+    def requires_signed(self, stage: str, name: str) -> bool:
+        rules = self.config.policy(stage, name)
         return rules is not None and rules.require_signed
 
-    def gate_signing(self, stage: str, sign: bool) -> None:
-        if self.requires_signed(stage):
+    def gate_signing(self, stage: str, sign: bool, name: str) -> None:
+        if self.requires_signed(stage, name):
             signing.require_sign(stage, sign)
 
     def stages_text(self, stage_map: StageMap) -> str:
