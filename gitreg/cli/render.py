@@ -330,7 +330,7 @@ def proposal(item: Proposal) -> str:
     from gitreg.core.events import proposal_title
 
     events, record = item.events or (item.event,), item.record
-    body = [*(f"- {event_line(e)}" for e in events), ""]
+    body = [" ".join(_proposed(e, i) for i, e in enumerate(events)), ""]
     if record.metrics:
         body += ["| metric | value |", "|---|---|",
                  *(f"| {k} | {_number(v)} |" for k, v in record.metrics.items()), ""]
@@ -381,3 +381,19 @@ def pulled(result: Pulled) -> str:
     count = len(result.weights)
     return (f"{result.branch}: {what}; weights present for {count} staged "
             f"version{'s' if count != 1 else ''}")
+
+
+def _proposed(event: Event, index: int) -> str:
+    """One proposed change as a pull request's body says it (the second of a registration:
+    its promotion)."""
+    replacing = f", replacing {event.previous}" if event.previous else ""
+    if event.action is Action.REGISTER:
+        return f"Registers **{event.model} {event.version}**."
+    if event.action is Action.DEMOTE:
+        return f"Demotes **{event.model} {event.previous}** from **{event.stage}**."
+    if event.action is Action.ROLLBACK:
+        return (f"Rolls **{event.model} {event.stage}** back to **{event.version}**"
+                f"{replacing}.")
+    if index:
+        return f"Promotes it to **{event.stage}**{replacing}."
+    return f"Promotes **{event.model} {event.version}** to **{event.stage}**{replacing}."
