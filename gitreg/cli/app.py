@@ -446,6 +446,7 @@ def get(
     repo: Annotated[OptStr, Option(metavar="URL",
         help="A registry's git URL or path: get from it without a clone.")] = None,
     rev: Annotated[OptStr, Option(
+        metavar="REV",
         help="With --repo: read this branch, tag or full commit id, not the default branch.")
     ] = None,
     force: Annotated[bool, Option(
