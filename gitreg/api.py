@@ -142,6 +142,7 @@ class ModelRegistry:
                               stacklevel=2)
         else:
             self.registry = Registry.init(self.registry_path, remote=remote)
+        self.registry.note = _warn_note
 
     def _name(self, name: str | None, metadata: ModelMetadata | None = None) -> str:
         return name or (metadata.name if metadata else None) or self.registry.config.default_model
@@ -301,24 +302,47 @@ class ModelRegistry:
         extension (``.pt``/``.pth`` pytorch, ``.safetensors``, ``.onnx``, ``.joblib``,
         ``.pkl``/``.pickle`` pickle, ``.skops``), else ``file``, or ``directory``.
         """
-        info = NewVersion(
-            metrics=dict(metadata.metrics),
-            hyperparameters=dict(metadata.hyperparameters),
-            features=tuple(metadata.features),
-            model_type=metadata.model_type,
-            trained_at=iso_timestamp(metadata.trained_at, "trained_at")
-            if metadata.trained_at is not None else None,
-            description=metadata.description,
-            labels=tuple(metadata.labels),
-            lineage=metadata.lineage,
-            format=format,
-        )
         result = self.registry.register(
-            self._name(name, metadata), Path(path), version=metadata.version, info=info,
+            self._name(name, metadata), Path(path), version=metadata.version,
+            info=_new_version(metadata, format),
             stage=_stage_name(metadata.stage) if metadata.stage is not None else None,
             push=push, sign=sign,
         )
         return result.record.version
+
+    def propose_registration(
+        self,
+        path: Path | str,
+        metadata: ModelMetadata,
+        *,
+        name: str | None = None,
+        format: str | None = None,
+        sign: bool = False,
+    ) -> Proposal:
+        """``register_file`` committed on a new branch and pushed for review (tagged once
+        merged); the weights go to the DVC remote now."""
+        return sharing.propose_registration(
+            self.registry, self._name(name, metadata), Path(path), version=metadata.version,
+            info=_new_version(metadata, format),
+            stage=_stage_name(metadata.stage) if metadata.stage is not None else None,
+            sign=sign,
+        )
+
+    def propose_rollback(
+        self, stage: StageLike, *, to: str | None = None, name: str | None = None,
+        sign: bool = False,
+    ) -> Proposal:
+        """``rollback`` committed on a new branch and pushed for review."""
+        return sharing.propose_rollback(self.registry, self._name(name), _stage_name(stage),
+                                        to=to, sign=sign)
+
+    def propose_demotion(
+        self, stage: StageLike, *, name: str | None = None, version: str | None = None,
+        sign: bool = False,
+    ) -> Proposal:
+        """``demote_model`` committed on a new branch and pushed for review."""
+        return sharing.propose_demotion(self.registry, self._name(name), _stage_name(stage),
+                                        version=version, sign=sign)
 
     def rollback(
         self,
@@ -372,11 +396,14 @@ class ModelRegistry:
         version: str | None = None,
         stage: StageLike | None = None,
         name: str | None = None,
+        force: bool = False,
     ) -> Path:
-        """Write a version's weights to ``output`` after checking their md5."""
+        """Write a version's weights to ``output`` after checking their md5; what is there
+        already is replaced only with ``force``."""
         _, path = self.registry.get(
             self._name(name), version=version,
             stage=_stage_name(stage) if stage is not None else None, output=Path(output),
+            force=force,
         )
         return path
 
@@ -390,14 +417,16 @@ class ModelRegistry:
         *,
         name: str | None = None,
         trusted: Sequence[str] = (),
+        rev: str | None = None,
     ) -> tuple[Any, ModelMetadata]:
         """``get_model`` on the registry at a git URL, reading only what it needs.
 
-        The registry's newest commit on its default branch is read into a temporary
-        folder (no clone in your work tree); the weights come from its DVC remote.
-        ``meta.path`` is the weights' path inside the registry.
+        The registry's newest commit on its default branch (or at ``rev``: a branch, tag
+        or full commit id) is read into a temporary folder (no clone in your work tree);
+        the weights come from its DVC remote. ``meta.path`` is the weights' path inside
+        the registry.
         """
-        with RemoteRegistry.open(url) as remote:
+        with RemoteRegistry.open(url, rev) as remote:
             record, stage_map, data = remote.read_weights(
                 name, version=version, stage=_stage_name(stage) if stage is not None else None
             )
@@ -414,12 +443,14 @@ class ModelRegistry:
         version: str | None = None,
         stage: StageLike | None = None,
         name: str | None = None,
+        rev: str | None = None,
+        force: bool = False,
     ) -> Path:
-        """``get_weights`` from the registry at a git URL, without a clone."""
-        with RemoteRegistry.open(url) as remote:
+        """``get_weights`` from the registry at a git URL (at ``rev``), without a clone."""
+        with RemoteRegistry.open(url, rev) as remote:
             _, path = remote.get(
                 name, version=version, stage=_stage_name(stage) if stage is not None else None,
-                output=Path(output),
+                output=Path(output), force=force,
             )
         return path
 
@@ -468,6 +499,26 @@ class ModelRegistry:
     def pull(self) -> None:
         """Fast-forward from ``origin`` and fetch the weights of every version in a stage."""
         sharing.pull(self.registry)
+
+
+def _new_version(metadata: ModelMetadata, format: str | None) -> NewVersion:
+    return NewVersion(
+        metrics=dict(metadata.metrics),
+        hyperparameters=dict(metadata.hyperparameters),
+        features=tuple(metadata.features),
+        model_type=metadata.model_type,
+        trained_at=iso_timestamp(metadata.trained_at, "trained_at")
+        if metadata.trained_at is not None else None,
+        description=metadata.description,
+        labels=tuple(metadata.labels),
+        lineage=metadata.lineage,
+        format=format,
+    )
+
+
+def _warn_note(message: str) -> None:
+    """What an operation did besides its result (a clashing tag replaced by origin's)."""
+    warnings.warn(f"gitreg: {message}", RuntimeWarning, stacklevel=3)
 
 
 def _load(record: VersionRecord, data: bytes, safe_load: bool, trusted: Sequence[str]) -> Any:

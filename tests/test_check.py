@@ -183,12 +183,16 @@ def test_check_warns_but_passes_on_an_unknown_key(clean: Path) -> None:
         "registry.yaml: unknown key 'notifications' ignored (a newer gitreg may use it)",)
 
 
-def test_check_warns_in_a_shallow_clone(clean: Path, tmp_path: Path) -> None:
+def test_check_refuses_a_shallow_clone_with_how_to_deepen(clean: Path, tmp_path: Path) -> None:
+    # Its policies and tags read history: a verdict on part of it could be wrong (issue 14).
     clone = tmp_path / "shallow"
     git(tmp_path, "clone", "--quiet", "--depth", "1", f"file://{clean}", str(clone))
-    report = validate(clone)
-    assert report.ok
-    assert len(report.warnings) == 1 and "shallow history" in report.warnings[0]
+    proc = run_cli("check", cwd=clone)
+    assert proc.returncode == 4 and proc.stdout == ""
+    assert "shallow" in proc.stderr and "git fetch --unshallow" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    git(clone, "fetch", "--quiet", "--unshallow", "--tags")
+    assert run_cli("check", cwd=clone).returncode == 0
 
 
 @pytest.mark.parametrize(

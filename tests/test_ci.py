@@ -176,9 +176,25 @@ def test_ci_tag_tags_a_proposal_merged_three_ways(site: Path, how: str) -> None:
 
     # Idempotent: a second run finds nothing, here and in a fresh CI clone.
     again = run_cli("ci", "tag", "--push", cwd=main)
-    assert (again.returncode, again.stdout) == (0, "nothing to tag\n")
+    assert (again.returncode, again.stdout) == (0, "nothing to tag or push\n")
     assert ci.tag(Registry(clone(site, "ci")), push=True) == []
     assert tags_at(main) == after
+
+
+def test_ci_tag_push_after_a_local_ci_tag_pushes_what_it_made(site: Path) -> None:
+    # issue 14: the second run found nothing to tag and never pushed the first run's tags.
+    main, dev = site / "main", clone(site)
+    propose(dev, "rollback", ROLLBACK)
+    merge(main, "rollback", "squash")
+    assert run_cli("ci", "tag", cwd=main, check=True).stdout == "churn/production/3\n"
+    assert "churn/production/3" not in tags_at(site / "origin.git")
+
+    proc = run_cli("ci", "tag", "--push", cwd=main)
+    assert (proc.returncode, proc.stdout) == (0, "churn/production/3\n"), proc.stderr
+    assert tags_at(site / "origin.git")["churn/production/3"] == git(
+        main, "rev-parse", "HEAD").strip()
+    again = run_cli("ci", "tag", "--push", cwd=main, check=True)
+    assert again.stdout == "nothing to tag or push\n"
 
 
 def test_ci_tag_numbers_changes_by_their_order_on_main(site: Path) -> None:
@@ -229,7 +245,9 @@ def test_ci_tag_accepts_a_tag_made_on_the_merged_branch(site: Path) -> None:
     # commit: main's first-parent view sees the merge, but the change is tagged already.
     main, dev = site / "main", clone(site)
     git(dev, "switch", "--quiet", "-c", "direct")
-    Registry(dev).promote("churn", "1.2.0", "production")
+    event = Registry(dev).promote("churn", "1.2.0", "production")
+    assert event.tag is None  # off the main branch gitreg makes no tag (issue 14) ...
+    git(dev, "tag", "-a", "-m", "by hand", "churn/production/3")  # ... an older one did
     git(dev, "push", "--quiet", "origin", "direct", "--tags")
     git(main, "fetch", "--quiet", "--tags", "origin")
     advance_main(main)

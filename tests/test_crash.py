@@ -195,6 +195,13 @@ def assert_whole(root: Path, *, lock_gone: bool = True) -> None:
     assert report.ok, report.problems
 
 
+def assert_no_partial_objects(*stores: Path) -> None:
+    """No temporary weights object left by a killed writer (issue 14), in the DVC cache
+    or the folder remote."""
+    leftovers = [p for store in stores for p in (store / "files" / "md5").glob(".tmp-*")]
+    assert leftovers == [], leftovers
+
+
 def outcome(base: Path) -> dict[str, object]:
     """What a command's run leaves, in terms that do not depend on the clock: the commits
     of the branch (subjects), which commit each tag marks, the files at HEAD (version files,
@@ -284,6 +291,8 @@ def test_a_command_killed_at_any_point_leaves_a_whole_registry_and_can_be_run_ag
             assert checked.returncode == 0, f"{where}: {checked.stdout}{checked.stderr}"
             said = _recovery_line(checked.stderr)
             assert (said is not None) == journal, f"{where}: {checked.stderr}"
+            if journal:  # the recovery removed what the dead write had half-copied
+                assert_no_partial_objects(root / ".dvc" / "cache", base / "storage")
         elif how == 1:  # the same recovery, in-process
             said = recover_interrupted(root)
             assert (said is not None) == journal, where
@@ -307,6 +316,7 @@ def test_a_command_killed_at_any_point_leaves_a_whole_registry_and_can_be_run_ag
             assert again.returncode == 0, f"{where}: exit {again.returncode}: {again.stderr}"
         assert outcome(base) == expected, where
         assert_whole(root)
+        assert_no_partial_objects(root / ".dvc" / "cache", base / "storage")
         assert_tags_on_branch(root)
         assert_tags_on_branch(base / "origin.git")
         assert_stages_name_present_versions(root, base / "storage", True)
@@ -354,3 +364,38 @@ def test_a_crashed_write_that_others_built_on_is_left_for_a_person(
     assert len(refused.stderr.splitlines()) == 1, refused.stderr
     assert git(root, "rev-parse", "HEAD") == head
     assert (root / ".git" / "gitreg-journal").exists()
+
+
+def test_the_next_write_removes_a_dead_writers_partial_objects_only(
+    registry: Registry, storage: Path, weights: Path, tmp_path: Path
+) -> None:
+    """What a writer killed while copying weights left (issue 14) goes with the next write
+    of weights; a live writer's temporary file, and a recent one of another host, stay."""
+    from gitreg.weights.storage import _HOST, FOREIGN_AGE
+
+    registry.register("churn", weights, version="1.0.0")  # the store folders exist
+    gone = subprocess.Popen(["true"])  # a process id that is gone now
+    gone.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        made = {}
+        for store in (registry.root / ".dvc" / "cache", storage):
+            folder = store / "files" / "md5"
+            made[store] = {
+                "dead": folder / f".tmp-{_HOST}-{gone.pid}-abc123",
+                "alive": folder / f".tmp-{_HOST}-{alive.pid}-abc123",
+                "other host": folder / ".tmp-elsewhere-1-abc123",
+                "old": folder / ".tmp-elsewhere-2-abc123",
+            }
+            for path in made[store].values():
+                path.write_bytes(b"half")
+            os.utime(made[store]["old"], (0, FOREIGN_AGE))
+        other = tmp_path / "other.bin"
+        other.write_bytes(b"other weights")
+        registry.register("churn", other, version="1.1.0")
+        for store, paths in made.items():
+            left = sorted(p.name for p in (store / "files" / "md5").glob(".tmp-*"))
+            assert left == sorted(paths[k].name for k in ("alive", "other host")), store
+    finally:
+        alive.kill()
+        alive.wait()

@@ -151,3 +151,20 @@ def test_history_reads_past_a_stages_file_that_was_broken_and_fixed(
     assert reg.rollback("churn", "production").version == "1.1.0"
     assert [e.version for e in reg.history_events("churn", "production")] == [
         "1.1.0", "1.2.0", "1.1.0"]
+
+
+def test_a_squashed_registration_and_promotion_are_listed_in_the_order_made(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # One commit holding both (a squash merge): the version was registered, then promoted.
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"weights")
+    root = registry.root
+    git(root, "switch", "--quiet", "-c", "train")
+    registry.register("churn", weights, version="1.0.0", stage="staging")
+    git(root, "switch", "--quiet", "main")
+    git(root, "merge", "--quiet", "--squash", "train")
+    git(root, "commit", "--quiet", "-m", "Train churn 1.0.0 (#3)")
+    events = Registry(root).history_events("churn")
+    assert [(e.action, e.version, e.stage) for e in events] == [
+        (Action.REGISTER, "1.0.0", None), (Action.PROMOTE, "1.0.0", "staging")]

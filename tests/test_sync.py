@@ -132,8 +132,10 @@ def test_propose_pushes_a_branch_without_tag_and_leaves_the_checkout(
 def test_pull_brings_commits_tags_and_staged_weights(origin: Path, tmp_path: Path) -> None:
     a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
     a.register("churn", weights(tmp_path, "1"), stage="production", push=True)
-    branch, fetched = sharing.pull(b)
-    assert (branch, fetched) == ("main", ["churn@0.1.0"])
+    pulled = sharing.pull(b)
+    assert (pulled.branch, pulled.weights) == ("main", ("churn@0.1.0",))
+    assert (pulled.fetched.commits, pulled.fetched.tags) == (
+        2, ("churn/production/1", "churn@v0.1.0"))
     _, path = Registry(b.root).get("churn", stage="production", output=tmp_path / "out.bin")
     assert path.read_text() == "1"
     assert "churn/production/1" in git(b.root, "tag").split()
@@ -235,3 +237,30 @@ def test_a_clone_with_unpushed_commits_behind_the_remote_is_told_what_to_do(
         a.promote("churn", "0.1.0", "production", push=True)
     assert git(a.root, "rev-parse", "HEAD") == head
     assert "churn/production/1" not in git(a.root, "tag").split()
+
+
+def test_pull_says_what_it_fetched(origin: Path, tmp_path: Path) -> None:
+    # issue 14: it said "main is up to date" also after fetching commits.
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    a.register("churn", weights(tmp_path, "1"), stage="production", push=True)
+    a.register("churn", weights(tmp_path, "2"), push=True)
+    first = run_cli("pull", "--quiet", cwd=b.root)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ("main: fetched 3 new commits and 3 new tags; weights present for "
+                            "1 staged version\n")
+    again = run_cli("pull", "--quiet", cwd=b.root, check=True)
+    assert again.stdout == "main: up to date; weights present for 1 staged version\n"
+
+
+def test_a_failed_fetch_shows_gits_reason(origin: Path, tmp_path: Path) -> None:
+    # A tag outside gitreg's grammar that clashes is not replaced: git's own words say why
+    # (issue 14: "git fetch ... failed (exit 1): no message").
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    git(a.root, "tag", "release", "HEAD")
+    git(a.root, "push", "--quiet", "origin", "release")
+    git(b.root, "commit", "--quiet", "--allow-empty", "-m", "local")
+    git(b.root, "tag", "release", "HEAD")
+    proc = run_cli("pull", cwd=b.root)
+    assert proc.returncode == 8 and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert "would clobber existing tag" in line and "no message" not in line

@@ -86,13 +86,14 @@ StageArg = Annotated[str, Argument(metavar="STAGE", help="A stage from registry.
 JsonOpt = Annotated[bool, Option("--json", help="Print JSON instead of a table.")]
 PushOpt = Annotated[bool, Option(
     "--push", help="Also push the commit and tags to origin (atomically, retrying if it moved).")]
+ProposeOpt = Annotated[bool, Option(
+    "--propose", help="Commit on a new branch and push it for a pull request instead (no "
+    "tag until it is merged and `gitreg ci tag` runs on the main branch).")]
 SignOpt = Annotated[bool, Option(
     "--sign", help="Sign the commits and tags with git's signing set-up (gpg.format, "
     "user.signingkey; GPG or SSH keys), as `git commit -S` would. See `gitreg verify`.")]
 QuietOpt = Annotated[bool, Option(
     "--quiet", "-q", help="No progress meter (shown only on a terminal, for large weights).")]
-ProposeOpt = Annotated[bool, Option(
-    "--propose", help="Commit on a new branch and push it for a pull request instead.")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
 OptStr = Optional[str]  # noqa: UP045
 OptPath = Optional[Path]  # noqa: UP045
@@ -144,6 +145,7 @@ def _open() -> "Registry":
 
     registry = Registry.find()
     _said_recovery(registry.recovered)
+    registry.note = _said_recovery
     _warn(registry)
     return registry
 
@@ -227,12 +229,14 @@ def register(
     meta: Annotated[OptPath, Option(metavar="FILE", help="YAML file with more metadata.")] = None,
     stage: Annotated[OptStr, Option(metavar="STAGE", help="Also promote to this stage.")] = None,
     push: PushOpt = False,
+    propose: ProposeOpt = False,
     quiet: QuietOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
     from gitreg.cli import render
     from gitreg.repo import yamlio
+    from gitreg.service import sharing
 
     registry = _open()
     info = NewVersion.from_options(
@@ -242,8 +246,14 @@ def register(
         model_type=type, trained_at=trained_at,
     )
     with _meter(f"{name}: pushing weights", quiet) as meter:
+        if propose and not push:
+            _echo(render.proposal(sharing.propose_registration(
+                registry, name, path, version=version, bump=bump, info=info, stage=stage,
+                progress=meter, sign=sign)))
+            return
         result = registry.register(name, path, version=version, bump=bump, info=info,
-                                   stage=stage, push=push, progress=meter, sign=sign)
+                                   stage=stage, push=push, progress=meter, sign=sign,
+                                   propose=propose)
     for event in result.events:
         _echo(render.event_line(event))
 
@@ -256,8 +266,7 @@ def promote(
     force: Annotated[bool, Option(help="Override the stage's policy.")] = False,
     reason: Annotated[OptStr, Option(metavar="TEXT", help="Why (required with --force).")] = None,
     push: PushOpt = False,
-    propose: Annotated[bool, Option(
-        help="Commit on a new branch and push it for a pull request instead.")] = False,
+    propose: ProposeOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Put VERSION in STAGE, replacing the version there if the stage is exclusive."""
@@ -265,15 +274,12 @@ def promote(
     from gitreg.service import sharing
 
     registry = _open()
-    if propose:
-        if push:
-            raise InvalidInput("--propose pushes a branch for review; it cannot be combined "
-                               "with --push")
+    if propose and not push:
         _echo(render.proposal(sharing.propose(registry, name, version, stage, force=force,
                                               reason=reason, sign=sign)))
         return
     event = registry.promote(name, version, stage, force=force, reason=reason, push=push,
-                             sign=sign)
+                             sign=sign, propose=propose)  # both: refused as one line
     _echo(render.event_line(event))
 
 
@@ -284,12 +290,20 @@ def demote(
     version: Annotated[OptStr, Option(
         metavar="VERSION", help="For a non-exclusive stage: which one.")] = None,
     push: PushOpt = False,
+    propose: ProposeOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Take the version out of STAGE."""
     from gitreg.cli import render
+    from gitreg.service import sharing
 
-    _echo(render.event_line(_open().demote(name, stage, version=version, push=push, sign=sign)))
+    registry = _open()
+    if propose and not push:
+        _echo(render.proposal(sharing.propose_demotion(registry, name, stage, version=version,
+                                                       sign=sign)))
+        return
+    _echo(render.event_line(registry.demote(name, stage, version=version, push=push,
+                                            sign=sign, propose=propose)))
 
 
 @app.command(cls=Command)
@@ -299,12 +313,19 @@ def rollback(
     to: Annotated[OptStr, Option(
         metavar="VERSION", help="Version to return to (default: previous).")] = None,
     push: PushOpt = False,
+    propose: ProposeOpt = False,
     sign: SignOpt = False,
 ) -> None:
     """Return STAGE to the version it held before the current one."""
     from gitreg.cli import render
+    from gitreg.service import sharing
 
-    _echo(render.event_line(_open().rollback(name, stage, to=to, push=push, sign=sign)))
+    registry = _open()
+    if propose and not push:
+        _echo(render.proposal(sharing.propose_rollback(registry, name, stage, to=to, sign=sign)))
+        return
+    _echo(render.event_line(registry.rollback(name, stage, to=to, push=push, sign=sign,
+                                              propose=propose)))
 
 
 @app.command("push", cls=Command)
@@ -320,11 +341,12 @@ def push_(quiet: QuietOpt = False) -> None:
 @app.command(cls=Command)
 def pull(quiet: QuietOpt = False) -> None:
     """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
+    from gitreg.cli import render
     from gitreg.service import sharing
 
     with _meter("fetching weights", quiet) as meter:
-        branch, fetched = sharing.pull(_open(), progress=meter)
-    _echo(f"{branch} is up to date; weights present for {len(fetched)} staged versions")
+        pulled = sharing.pull(_open(), progress=meter)
+    _echo(render.pulled(pulled))
 
 
 @app.command("list", cls=Command)
@@ -465,6 +487,12 @@ def get(
     ] = None,
     repo: Annotated[OptStr, Option(metavar="URL",
         help="A registry's git URL or path: get from it without a clone.")] = None,
+    rev: Annotated[OptStr, Option(
+        metavar="REV",
+        help="With --repo: read this branch, tag or full commit id, not the default branch.")
+    ] = None,
+    force: Annotated[bool, Option(
+        "--force", help="Overwrite an existing file (or non-empty folder) at -o PATH.")] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Write a version's weights, checked against their md5, to -o PATH."""
@@ -480,10 +508,14 @@ def get(
         with _meter(f"{name}: fetching weights", quiet) as meter:
             if repo is not None:
                 record, path = remote_registry.get(repo, name, version=version, stage=stage,
-                                                   output=target, progress=meter)
+                                                   output=target, progress=meter, rev=rev,
+                                                   force=force)
+            elif rev is not None:
+                raise InvalidInput("{rev} reads another registry: give it with {repo}",
+                                   params=("rev", "repo"))
             else:
                 record, path = _open().get(name, version=version, stage=stage, output=target,
-                                           progress=meter)
+                                           progress=meter, force=force)
     except BaseException:
         if folder is not None:
             folder.rmdir()
@@ -627,11 +659,12 @@ def ci_tag(
     sign: Annotated[bool, Option(
         "--sign", help="Sign the tags (git tag --sign) with CI's own key.")] = False,
 ) -> None:
-    """Tag the registrations and stage changes that reached this branch without a tag."""
+    """Tag the registrations and stage changes that reached this branch without a tag; with
+    --push, push them and any gitreg tag of this branch that origin lacks."""
     from gitreg.service import ci
 
-    created = ci.tag(_open(), push=push, sign=sign)
-    _echo("\n".join(created) if created else "nothing to tag")
+    tags = ci.tag(_open(), push=push, sign=sign)
+    _echo("\n".join(tags) if tags else "nothing to tag or push" if push else "nothing to tag")
 
 
 import_app = typer.Typer(
@@ -893,7 +926,8 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 # How an error's parameters (their Python API names, errors.py) read on the command line.
 _FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
           "remove_label": "--remove-label KEY", "description": "--description TEXT",
-          "limit": "--limit N", "keep_days": "--keep-days N"}
+          "limit": "--limit N", "keep_days": "--keep-days N", "output": "-o PATH",
+          "rev": "--rev REV"}
 
 
 def _flag(param: str) -> str:

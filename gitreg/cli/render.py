@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.service.gc import Collection
     from gitreg.service.importers import ImportReport
     from gitreg.service.lifecycle import LifecycleProposal
-    from gitreg.service.sharing import Proposal
+    from gitreg.service.sharing import Proposal, Pulled
     from gitreg.service.verify import Verification
 
 
@@ -354,26 +354,25 @@ def _cell(text: str) -> str:
 
 def proposal(item: Proposal) -> str:
     """What a reviewer needs, and a ready pull-request title and body."""
-    event, record = item.event, item.record
-    replacing = f", replacing {event.previous}" if event.previous else ""
-    title = f"Promote {event.model} {event.version} to {event.stage}"
-    body = [
-        f"Promotes **{event.model} {event.version}** to **{event.stage}**{replacing}.",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        *(f"| {k} | {_number(v)} |" for k, v in record.metrics.items()),
-        "",
-        f"Registered {record.registered_at} by {record.registered_by}; "
-        f"weights md5 `{record.artifact.md5}`.",
+    from gitreg.core.events import proposal_title
+
+    events, record = item.events or (item.event,), item.record
+    body = [" ".join(_proposed(e, i) for i, e in enumerate(events)), ""]
+    if record.metrics:
+        body += ["| metric | value |", "|---|---|",
+                 *(f"| {k} | {_number(v)} |" for k, v in record.metrics.items()), ""]
+    body += [
+        f"{record.name} {record.version}: registered {record.registered_at} by "
+        f"{record.registered_by}; weights md5 `{record.artifact.md5}`.",
         "",
         "After the merge, CI on the main branch runs `gitreg ci tag --push` to tag it.",
     ]
     return "\n".join([
-        f"Pushed branch {item.branch} (commit {event.commit[:12]}); no tag until it is merged.",
+        f"Pushed branch {item.branch} (commit {events[-1].commit[:12]}); no tag until it is "
+        "merged.",
         f"Open a pull request from {item.branch} into {item.base}:",
         "",
-        f"Title: {title}",
+        f"Title: {proposal_title(events)}",
         "",
         *body,
     ])
@@ -441,3 +440,33 @@ def import_report(report: ImportReport) -> str:
     lines += [f"skipped: {printable(line)}" for line in report.skipped]
     lines += [f"note: {line}" for line in report.notes]
     return "\n".join(lines)
+
+
+def pulled(result: Pulled) -> str:
+    """``pull``'s one line: what the fetch brought (issue 14: it always said "up to date")."""
+    got = result.fetched
+    parts = []
+    if got.commits:
+        parts.append(f"{got.commits} new commit{'s' if got.commits != 1 else ''}")
+    if got.tags:
+        parts.append(f"{len(got.tags)} new tag{'s' if len(got.tags) != 1 else ''}")
+    what = f"fetched {' and '.join(parts)}" if parts else "up to date"
+    count = len(result.weights)
+    return (f"{result.branch}: {what}; weights present for {count} staged "
+            f"version{'s' if count != 1 else ''}")
+
+
+def _proposed(event: Event, index: int) -> str:
+    """One proposed change as a pull request's body says it (the second of a registration:
+    its promotion)."""
+    replacing = f", replacing {event.previous}" if event.previous else ""
+    if event.action is Action.REGISTER:
+        return f"Registers **{event.model} {event.version}**."
+    if event.action is Action.DEMOTE:
+        return f"Demotes **{event.model} {event.previous}** from **{event.stage}**."
+    if event.action is Action.ROLLBACK:
+        return (f"Rolls **{event.model} {event.stage}** back to **{event.version}**"
+                f"{replacing}.")
+    if index:
+        return f"Promotes it to **{event.stage}**{replacing}."
+    return f"Promotes **{event.model} {event.version}** to **{event.stage}**{replacing}."

@@ -129,6 +129,25 @@ def commit_message(event: Event) -> str:
     return f"{subject}{body}\n\n{trailer_lines}\n"
 
 
+def proposal_branch(event: Event) -> str:
+    """The branch a proposed change is pushed to for review, named after what it does."""
+    if event.action is Action.REGISTER:
+        return f"gitreg/register-{event.model}-{event.version}"
+    if event.action is Action.DEMOTE:
+        return f"gitreg/demote-{event.model}-{event.previous}-from-{event.stage}"
+    if event.action is Action.ROLLBACK:
+        return f"gitreg/rollback-{event.model}-{event.stage}-to-{event.version}"
+    return f"gitreg/promote-{event.model}-{event.version}-to-{event.stage}"
+
+
+def proposal_title(events: tuple[Event, ...]) -> str:
+    """A pull request's title for a proposal: the commit subject of its first change, and
+    the promotion of a registration that goes straight to a stage."""
+    first = commit_message(events[0]).split("\n", 1)[0]
+    more = [e for e in events[1:] if e.stage]
+    return first + "".join(f", to {e.stage}" for e in more)
+
+
 def tag_message(event: Event) -> str:
     """The annotation, for people; nothing reads it back."""
     if event.action is Action.REGISTER:

@@ -55,10 +55,11 @@ class Git:
     ) -> bytes:
         proc = self.attempt(*args, input=input, env=env)
         if check and proc.returncode != 0:
-            raise ToolFailed(
-                f"git {' '.join(args[:3])} failed (exit {proc.returncode}): "
-                f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
-            )
+            # Some commands (fetch --quiet, push --porcelain) say why on stdout, or not at all.
+            said = (last_lines(proc.stderr.decode("utf-8", "replace"))
+                    or last_lines(proc.stdout.decode("utf-8", "replace"))
+                    or "git printed no reason")
+            raise ToolFailed(f"git {' '.join(args[:3])} failed (exit {proc.returncode}): {said}")
         return proc.stdout
 
     def attempt(
@@ -472,7 +473,7 @@ def _mode(path: Path, follow: bool = True) -> str:
 
 
 def signing_failed(what: str, stderr: bytes) -> str:
-    said = last_lines(stderr.decode("utf-8", "replace")) or "no message"
+    said = last_lines(stderr.decode("utf-8", "replace")) or "git printed no reason"
     return (f"signing the {what} failed ({said}); set up git's signing (gpg.format, "
             "user.signingkey; see README, Signed promotions) or do not sign (no --sign, "
             "commit.gpgSign and tag.gpgSign off); nothing was changed")

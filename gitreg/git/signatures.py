@@ -114,8 +114,9 @@ def tag_signature(git: Git, name: str) -> Check:
     for word, code in (("EXPSIG", "X"), ("EXPKEYSIG", "Y"), ("REVKEYSIG", "R")):
         if word in gnupg:
             return Check("tag", name, Status.BAD, signer, key, _SEAL_STATUS[code][1])
+    reason = last_lines(said) or "git printed no reason"
     return Check("tag", name, Status.BAD, signer, key,
-                 f"the signature does not match the tag ({last_lines(said) or 'no message'})")
+                 f"the signature does not match the tag ({reason})")
 
 
 def _ssh_unverifiable(git: Git) -> str:

@@ -7,7 +7,8 @@ first is reported as ``Rejected`` so that the writer can replay its change on th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from gitreg.errors import Conflict, NotFound, ToolFailed
 from gitreg.git.runner import Git, last_lines
@@ -17,9 +18,23 @@ class Rejected(Exception):
     """The remote refused the push because it moved on (not an error: replay and retry)."""
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """What a fetch brought: the remote branch's tip (None: no such branch), the tags new to
+    this clone, and the local tags that clashed with the remote's and were replaced."""
+
+    tip: str | None
+    tags: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
+
+
 class Sync:
-    def __init__(self, git: Git, remote: str = "origin") -> None:
-        self.git, self.remote = git, remote
+    """``ours``: which tag names may be replaced by the remote's when they clash (gitreg's:
+    the remote's tag is the one the merged commit carries, issue 14)."""
+
+    def __init__(self, git: Git, remote: str = "origin",
+                 ours: Callable[[str], bool] = lambda _: False) -> None:
+        self.git, self.remote, self.ours = git, remote, ours
 
     def require_remote(self) -> None:
         if not self.git.succeeds("remote", "get-url", "--", self.remote):
@@ -34,19 +49,54 @@ class Sync:
             raise Conflict("HEAD is detached; check out a branch (git switch main) and try again")
         return name
 
+    def main_branch(self) -> str | None:
+        """The registry's main branch, whose commits carry the tags: the remote's HEAD
+        branch as the clone recorded it, else ``main`` or ``master`` if there is one."""
+        ref = self.git.run("symbolic-ref", "-q", f"refs/remotes/{self.remote}/HEAD",
+                           check=False).strip()
+        if ref.startswith(f"refs/remotes/{self.remote}/"):
+            return ref.removeprefix(f"refs/remotes/{self.remote}/")
+        for name in ("main", "master"):
+            if self.git.succeeds("show-ref", "--verify", "--quiet", f"refs/heads/{name}"):
+                return name
+        return None
+
+    def has_remote_branch(self, branch: str) -> bool:
+        return self.git.succeeds("ls-remote", "--exit-code", "--heads", "--", self.remote,
+                                 f"refs/heads/{branch}")
+
     def tracking_ref(self, branch: str) -> str:
         return f"refs/remotes/{self.remote}/{branch}"
 
-    def fetch(self, branch: str) -> str | None:
-        """Fetch the branch and all tags; the remote's tip, or None if it has no such branch."""
-        has_branch = self.git.run(
-            "ls-remote", "--heads", "--", self.remote, f"refs/heads/{branch}"
-        ).strip()
+    def fetch(self, branch: str) -> Fetched:
+        """Fetch the branch and all tags. A local tag of ``ours`` that names another object
+        than the remote's (made on a branch whose commits were then squashed or rebased) is
+        replaced by the remote's, or the fetch would fail on it every time (issue 14)."""
+        remote: dict[str, str] = {}
+        has_branch = False
+        for line in self.git.run("ls-remote", "--", self.remote, f"refs/heads/{branch}",
+                                 "refs/tags/*").splitlines():
+            oid, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{branch}":
+                has_branch = True
+            elif ref.startswith("refs/tags/") and not ref.endswith("^{}"):
+                remote[ref.removeprefix("refs/tags/")] = oid
+        local = dict(line.split(" ", 1)[::-1] for line in self.git.run(
+            "for-each-ref", "--format=%(objectname) %(refname:lstrip=2)", "refs/tags/"
+        ).splitlines())
+        replaced = tuple(sorted(name for name, oid in remote.items()
+                                if local.get(name, oid) != oid and self.ours(name)))
+        if replaced:
+            self.git.run("tag", "-d", *replaced)
         refspecs = ["refs/tags/*:refs/tags/*"]
         if has_branch:
             refspecs.insert(0, f"+refs/heads/{branch}:{self.tracking_ref(branch)}")
-        self.git.run("fetch", "--quiet", "--no-write-fetch-head", self.remote, *refspecs)
-        return self.git.resolve(self.tracking_ref(branch)) if has_branch else None
+        # Not --quiet: that also silences why a ref was refused, and the error said
+        # "no message" (issue 14). Without a terminal git prints no progress.
+        self.git.run("fetch", "--no-write-fetch-head", self.remote, *refspecs)
+        tip = self.git.resolve(self.tracking_ref(branch)) if has_branch else None
+        new = tuple(sorted(name for name in remote if name not in local))
+        return Fetched(tip, new, replaced)
 
     def fast_forward(self, branch: str, tip: str | None) -> None:
         """Bring the local branch up to ``tip`` if it is behind; refuse if they diverged."""
@@ -74,10 +124,9 @@ class Sync:
             return
         if "!" in status.values():
             raise Rejected(proc.stdout.decode("utf-8", "replace"))
-        raise ToolFailed(
-            f"git push to {self.remote!r} failed: "
-            f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
-        )
+        said = (last_lines(proc.stderr.decode("utf-8", "replace"))
+                or last_lines(proc.stdout.decode("utf-8", "replace")) or "git printed no reason")
+        raise ToolFailed(f"git push to {self.remote!r} failed: {said}")
 
     def push_branch(self, local_ref: str, branch: str) -> None:
         """Push one ref to a (new) branch on the remote, for a pull request."""

@@ -52,12 +52,14 @@ class History:
     def __init__(self, git: Git, layout: Layout, store: Store | None = None) -> None:
         self.git, self.layout = git, layout
         self.store = store or Store(None)
+        self._shallow: bool | None = None
 
     def events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         """Registrations and stage changes, oldest first; tags attached where they exist."""
         head = self.git.head()
         if head is None:
             return []
+        self.require_full()
         layout = self.layout
         prefix = layout.model(name or "*")
         commits = self._log(layout.model(name) if name else layout.models_dir,
@@ -75,8 +77,13 @@ class History:
         last: dict[str, StageMap] = {}  # model -> its stage map after the previous change
         ever: dict[str, dict[str, set[str]]] = {}  # model -> stage -> versions it has held
         for commit in commits:
-            for (status, path), blob in zip(commit.files, commit.blobs, strict=True):
-                place = layout.place(path)
+            # One commit (a squash merge) may register a version and promote it: git lists
+            # stages.yaml before versions/, but the registration happened first (issue 14).
+            changed = sorted(
+                ((status, blob, layout.place(path)) for (status, path), blob
+                 in zip(commit.files, commit.blobs, strict=True)),
+                key=lambda change: _is_stages(change[2]))
+            for status, blob, place in changed:
                 if place is None:
                     continue
                 model = place.model
@@ -111,6 +118,18 @@ class History:
         if stage is not None:
             events = [e for e in events if e.stage == stage]
         return self._with_tags(events, name)
+
+    def require_full(self) -> None:
+        """Refuse to read history in a shallow clone: its oldest commit looks like the one
+        that added every file, so events would be misattributed and dates miss (issue 14)."""
+        if self._shallow is None:
+            self._shallow = self.git.run(
+                "rev-parse", "--is-shallow-repository").strip() == "true"
+        if self._shallow:
+            raise NotFound(
+                "this command reads the registry's history, and this clone is shallow "
+                "(part of it is missing); fetch it all with `git fetch --unshallow --tags` (in "
+                "CI: actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab)")
 
     def _stage_maps(self, blobs: set[str], group: str) -> dict[str, StageMap | None]:
         """``stages.yaml`` blobs as stage maps, by blob id: from the cache, the rest read in
@@ -188,6 +207,7 @@ class History:
         """The last first-parent commit made at or before ``when`` (ISO 8601)."""
         if self.git.head() is None:
             return None
+        self.require_full()
         out = self.git.run("rev-list", "-1", "--first-parent", f"--before={when}", "HEAD")
         return out.strip() or None
 

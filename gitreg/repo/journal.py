@@ -175,7 +175,7 @@ def _published(git: Git, push: Entry) -> bool:
     refs = [f"refs/tags/{tag}" for tag in tags]
     proc = git.attempt("ls-remote", "--", remote, *refs)
     if proc.returncode != 0:
-        said = last_lines(proc.stderr.decode("utf-8", "replace")) or "no message"
+        said = last_lines(proc.stderr.decode("utf-8", "replace")) or "git printed no reason"
         raise ToolFailed(
             f"a write interrupted by a crash was pushing to {remote}, which cannot be reached "
             f"to tell whether that push arrived ({said}); run the command again once it can"

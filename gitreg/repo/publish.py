@@ -13,9 +13,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from gitreg.core.events import Event
+from gitreg.core.events import Event, parse_tag
 from gitreg.errors import Conflict
+from gitreg.git.runner import Git
 from gitreg.git.sync import Rejected, Sync
 from gitreg.repo.transaction import Transaction
 
@@ -30,9 +32,11 @@ class Publisher:
     """
 
     def __init__(self, sync: Sync, transaction: Callable[[], Transaction],
-                 caught_up: Callable[[], None]) -> None:
+                 caught_up: Callable[[], None],
+                 note: Callable[[str], None] = lambda _message: None) -> None:
         sync.require_remote()
         self.sync, self.transaction, self.caught_up = sync, transaction, caught_up
+        self.note = note
 
     def publish(self, change: Callable[[Transaction], list[Event]],
                 guard: Callable[[], object] | None = None) -> list[Event]:
@@ -66,11 +70,72 @@ class Publisher:
             "was pushed, run the command again"
         )
 
-    def catch_up(self, branch: str) -> None:
+    def propose(self, change: Callable[[Transaction], list[Event]],
+                branch_of: Callable[[list[Event]], str]) -> tuple[list[Event], str]:
+        """Make ``change`` on top of the caught-up branch, push that commit to a new branch
+        named ``branch_of(events)`` for review, and undo it here: the checkout and its
+        branch stay as they were (issue 14: every write can be proposed)."""
+        sync = self.sync
+        self.catch_up(sync.branch())
+        proposed: list[tuple[list[Event], str]] = []
+        try:
+            with self.transaction() as tx:
+                events = change(tx)
+                branch = branch_of(events)
+                if sync.has_remote_branch(branch):
+                    raise Conflict(f"a proposal branch {branch} already exists on "
+                                   f"{sync.remote}; merge or delete it first")
+                head = sync.git.head()
+                assert head is not None
+                sync.push_branch(head, branch)
+                proposed.append((events, branch))
+                raise _Proposed  # the transaction undoes the local commit and files
+        except _Proposed:
+            pass
+        return proposed[0]
+
+    def catch_up(self, branch: str) -> CaughtUp:
         """Fetch ``branch`` and fast-forward to it, under the registry's lock."""
+        git = self.sync.git
         with self.transaction():
-            self.sync.fast_forward(branch, self.sync.fetch(branch))
+            before = git.head()
+            fetched = self.sync.fetch(branch)
+            self.sync.fast_forward(branch, fetched.tip)
+            after = git.head()
+        if fetched.replaced:
+            self.note(replaced_note(fetched.replaced, self.sync.remote))
         self.caught_up()
+        commits = 0
+        if after is not None and after != before:
+            span = after if before is None else f"{before}..{after}"
+            commits = int(git.run("rev-list", "--count", span, "--").strip())
+        return CaughtUp(commits, fetched.tags, fetched.replaced)
+
+
+class _Proposed(Exception):
+    """Raised inside the transaction once the proposal is pushed, so that it is undone."""
+
+
+@dataclass(frozen=True)
+class CaughtUp:
+    """What catching up brought: commits the branch moved by, tags new to the clone, and
+    local tags replaced by the remote's because they clashed."""
+
+    commits: int
+    tags: tuple[str, ...]
+    replaced: tuple[str, ...]
+
+
+def registry_sync(git: Git, remote: str = "origin") -> Sync:
+    """``Sync`` that lets the remote's gitreg tags replace clashing local ones: a tag made
+    on a branch that was then squashed or rebased names a commit main never got."""
+    return Sync(git, remote, ours=lambda name: parse_tag(name) is not None)
+
+
+def replaced_note(tags: tuple[str, ...], remote: str) -> str:
+    shown = ", ".join(tags[:5]) + (f" and {len(tags) - 5} more" if len(tags) > 5 else "")
+    return (f"kept {remote}'s tags {shown}: the local ones named commits of a branch that "
+            "was merged as other commits (squash or rebase), and were replaced")
 
 
 def _show(held: object) -> str:

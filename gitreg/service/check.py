@@ -35,9 +35,8 @@ How policies are judged for what a stage already holds (promote only ever sees o
   then contradicts its own policy, and the way out (promote a version that passes, or
   relax the policy) is a reviewed change like any other.
 
-History needs the whole first-parent chain: in a shallow clone (CI's default depth of one)
-the policies that look back (``from``, ``no_regression``) are weaker, and ``validate``
-warns about it.
+History needs the whole first-parent chain: a shallow clone (CI's default depth of one)
+is refused with how to fetch the rest (issue 14).
 """
 
 from __future__ import annotations
@@ -93,9 +92,11 @@ def validate(start: Path | None = None) -> Report:
         registry = Registry.find(start)
     except CorruptRegistry as exc:
         return Report((problem_from(exc, CONFIG_FILE),))
+    # Policies look back (from, no_regression) and tags are checked against history: a
+    # shallow clone would get a wrong verdict, so it is refused with how to deepen it.
+    registry.history.require_full()
     problems = _model_folders(registry)
     notices: list[Problem] = []
-    shallow = registry.git.run("rev-parse", "--is-shallow-repository").strip() == "true"
     histories = _Histories(registry)
     files: dict[str, bytes] = {}  # every readable version file, for _edits
     for name in registry.models():
@@ -104,17 +105,11 @@ def validate(start: Path | None = None) -> Report:
         except CorruptRegistry:
             continue  # a link on the way, reported above: nothing is read through it
         model = _ModelCheck(registry, name, histories)
-        problems += model.run(tags=not shallow)
+        problems += model.run()
         notices += model.notices
         files.update(model.files)
     problems += _edits(registry, files)
     warnings = list(registry.config.warnings)
-    if shallow:
-        warnings.append(
-            "this clone has shallow history, so the from/no_regression policies cannot see "
-            "how versions reached their stages; fetch full history (git fetch --unshallow, "
-            "or fetch-depth: 0 in CI)"
-        )
     return Report(tuple(problems), tuple(warnings), recovered=registry.recovered,
                   notices=tuple(notices))
 
@@ -235,14 +230,13 @@ class _ModelCheck:
     def add(self, file: str, key: str, message: str) -> None:
         self.problems.append(Problem(file, key, message))
 
-    def run(self, *, tags: bool = True) -> list[Problem]:
+    def run(self) -> list[Problem]:
         self._versions()
         stage_map = self._stages()
         if stage_map is not None:
             self._policies(stage_map)
         self._deprecations(stage_map)
-        if tags:
-            self._tags()
+        self._tags()
         return self.problems
 
     # -- version files ------------------------------------------------------------------

@@ -194,8 +194,10 @@ class _Change:
 def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[str]:
     """Tag the registrations and stage changes on HEAD's first-parent chain that lack one.
 
-    Returns the tags created, oldest change first; with ``push`` they go to ``origin`` in
-    one atomic push, and are deleted again locally if that push fails. ``sign``: signed
+    Returns the tags created, oldest change first; with ``push``, the tags pushed: those
+    created and those on HEAD's history that ``origin`` lacks (made by an earlier ``ci tag``
+    without ``--push``), in one atomic push; the new ones are deleted again locally if that
+    push fails. ``sign``: signed
     tags (``git tag --sign``), for stages whose policy says ``require_signed``.
     """
     git = registry.git
@@ -212,17 +214,32 @@ def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[s
                        f"add one with `git remote add {REMOTE} URL`")
     if push:
         # Tags pushed since this checkout was made (a direct promote, another `ci tag`)
-        # must count, or their names would be handed out twice.
-        git.run("fetch", "--quiet", "--no-write-fetch-head", REMOTE, "refs/tags/*:refs/tags/*")
+        # must count, or their names would be handed out twice. Not --quiet: that also
+        # silences why a tag was refused (issue 14).
+        git.run("fetch", "--no-write-fetch-head", REMOTE, "refs/tags/*:refs/tags/*")
     with Transaction(git, Path(git.run("rev-parse", "--absolute-git-dir").strip())) as tx:
         missing = _untagged(git, registry.history.events())
         env = identity_env(git)
         for change in missing:
             tx.tag(change.tag, change.event.commit, tag_message(change.event), env, sign)
-        if push and missing:
-            tx.publishing(REMOTE, [change.tag for change in missing])
-            _push(git, [change.tag for change in missing])
-    return [change.tag for change in missing]
+        created = [change.tag for change in missing]
+        if not push:
+            return created
+        # A `ci tag` run before without --push made tags origin still lacks (issue 14).
+        unpushed = [t for t in _unpushed(git) if t not in created]
+        if created or unpushed:
+            tx.publishing(REMOTE, [*unpushed, *created])
+            _push(git, [*unpushed, *created])
+    return [*unpushed, *created]
+
+
+def _unpushed(git: Git) -> list[str]:
+    """The gitreg tags on HEAD's history that ``origin`` lacks, oldest first."""
+    remote = {line.rpartition("\trefs/tags/")[2] for line in git.run(
+        "ls-remote", "--tags", "--refs", "--", REMOTE).splitlines()}
+    out = git.run("for-each-ref", "--merged=HEAD", "--sort=creatordate",
+                  "--format=%(refname:lstrip=2)", "refs/tags/")
+    return [t for t in out.splitlines() if t not in remote and parse_tag(t) is not None]
 
 
 def _untagged(git: Git, events: Sequence[Event]) -> list[_Change]:
@@ -310,4 +327,4 @@ def _push(git: Git, tags: Sequence[str]) -> None:
             "(git fetch --tags) and run again"
         )
     raise ToolFailed(f"git push of the new tags to {REMOTE} failed: "
-                     f"{last_lines(said) or 'no message'}; nothing was pushed")
+                     f"{last_lines(said) or 'git printed no reason'}; nothing was pushed")

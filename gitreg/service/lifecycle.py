@@ -190,7 +190,7 @@ def _propose(registry: Registry, plan: Callable[[], _Plan], sign: bool) -> Lifec
     git = registry.git
     base = sync.branch()
     with registry.transaction():  # the lock: nobody moves the branch while we read it
-        sync.fast_forward(base, sync.fetch(base))
+        sync.fast_forward(base, sync.fetch(base).tip)
         registry.reload_config()
         planned = plan()
         event = planned.event

@@ -6,6 +6,7 @@ failure part-way leaves no commit, no tag and no half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -15,7 +16,14 @@ from typing import TYPE_CHECKING
 
 from gitreg.core import config as config_module
 from gitreg.core.config import CONFIG_FILE, RegistryConfig
-from gitreg.core.events import Action, Event, commit_message, tag_message, version_tag
+from gitreg.core.events import (
+    Action,
+    Event,
+    commit_message,
+    proposal_branch,
+    tag_message,
+    version_tag,
+)
 from gitreg.core.layout import VERSIONS_DIR
 from gitreg.core.lifecycle import LATEST, Deprecations, deprecations_from_dict, latest
 from gitreg.core.names import FIRST_VERSION, Version, check_name, parse_version
@@ -33,6 +41,7 @@ from gitreg.core.records import (
 from gitreg.errors import (
     Conflict,
     CorruptRegistry,
+    GitregError,
     InvalidInput,
     NotARegistry,
     NotFound,
@@ -96,6 +105,10 @@ class Registry:
         self.parsed = ParsedFiles(self.cache)
         self.config: RegistryConfig = self._read_config()
         self.history = History(self.git, self.config.layout, self.cache)
+        # Told what an operation did besides its result (a clashing tag replaced by
+        # origin's): the CLI prints it on stderr, the API warns.
+        self.note: Callable[[str], None] = lambda _message: None
+        self._proposing = False
 
     def _read_config(self) -> RegistryConfig:
         (config,) = self.parsed.read(
@@ -343,6 +356,7 @@ class Registry:
         progress: Progress | None = None,
         sign: bool = False,
         authored: Authorship | None = None,
+        propose: bool = False,
     ) -> Registered:
         """Add a version: version file, weights in DVC (pushed), one commit, tag ``name@vX``.
 
@@ -350,6 +364,8 @@ class Registry:
         first, the registration is replayed on their tip (a ``--bump`` is recomputed).
         ``sign``: commits and tags signed with git's signing set-up (repo/signing.py).
         ``authored``: the author and date of the commit and of ``registered_at`` (imports).
+        ``propose``: pushed to a new branch for review instead, untagged (``proposal``
+        names it); the checkout does not change.
         """
         check_name(name)
         info = info or NewVersion()
@@ -377,7 +393,7 @@ class Registry:
                                           authored))
             return events
 
-        events = self.publish(change, push=push)
+        events = self.publish(change, push=push, propose=propose)
         return Registered(records[0], tuple(events))
 
     def _register_in(
@@ -424,6 +440,8 @@ class Registry:
             paths.append(stages_rel)
         event = Event(name, Action.REGISTER, version)
         commit = tx.commit(commit_message(event), paths, env, sign)
+        if not self.tags_here():
+            return record, [replace(event, commit=commit, author=record.registered_by)]
         tx.tag(tag, commit, tag_message(event), env, sign)
         return record, [replace(event, commit=commit, tag=tag, author=record.registered_by)]
 
@@ -449,6 +467,7 @@ class Registry:
         push: bool = False,
         sign: bool = False,
         authored: Authorship | None = None,
+        propose: bool = False,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
         record = self.record(name, version)
@@ -457,7 +476,7 @@ class Registry:
         self.gate_signing(stage, sign, name)
         return self._stage_change(
             name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
-            sign=sign, authored=authored,
+            sign=sign, authored=authored, propose=propose,
         )
 
     @staticmethod
@@ -524,7 +543,7 @@ class Registry:
 
     def demote(
         self, name: str, stage: str, *, version: str | None = None, push: bool = False,
-        sign: bool = False, authored: Authorship | None = None,
+        sign: bool = False, authored: Authorship | None = None, propose: bool = False,
     ) -> Event:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
         self.require_model(name)
@@ -549,11 +568,12 @@ class Registry:
             event = Event(name, Action.DEMOTE, None, stage, removed)
             return stage_map.with_stage(stage, new), event
 
-        return self._stage_change(name, stage, plan, push=push, sign=sign, authored=authored)
+        return self._stage_change(name, stage, plan, push=push, sign=sign, authored=authored,
+                                  propose=propose)
 
     def rollback(
         self, name: str, stage: str, *, to: str | None = None, push: bool = False,
-        sign: bool = False,
+        sign: bool = False, propose: bool = False,
     ) -> Event:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
         self.require_model(name)
@@ -587,11 +607,11 @@ class Registry:
             event = Event(name, Action.ROLLBACK, target, stage, current)
             return stage_map.with_stage(stage, new), event
 
-        return self._stage_change(name, stage, plan, push=push, sign=sign)
+        return self._stage_change(name, stage, plan, push=push, sign=sign, propose=propose)
 
     def _stage_change(
         self, name: str, stage: str, plan: Callable[[], tuple[StageMap, Event]], *, push: bool,
-        sign: bool = False, authored: Authorship | None = None,
+        sign: bool = False, authored: Authorship | None = None, propose: bool = False,
     ) -> Event:
         """Apply a planned stage change; with ``push``, replay it if the remote moved on,
         unless that model's stage itself changed there (a conflict)."""
@@ -599,6 +619,7 @@ class Registry:
             lambda tx: [self._apply(tx, *plan(), sign, authored)],
             push=push,
             guard=lambda: self.stage_map(name).versions_in(stage),
+            propose=propose,
         )
         return event
 
@@ -618,14 +639,30 @@ class Registry:
         tx.write(rel, self.stages_text(stage_map))
         env = authored_env(self.git, authored)
         commit = tx.commit(commit_message(event), [rel], env, sign)
-        position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
-        tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
-        tx.tag(tag, commit, tag_message(event), env, sign)
+        tag = None
+        if self.tags_here():
+            position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
+            tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
+            tx.tag(tag, commit, tag_message(event), env, sign)
         if gated:
             # A signature nobody can verify (a key not in the allowed signers) is refused,
             # and the transaction undoes the commit and the tag.
-            signing.refuse(event.stage, signing.new_change_problems(self.git, commit, tag))
+            signing.refuse(event.stage, signing.new_change_problems(self.git, commit, tag or ""))
         return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
+
+    def tags_here(self) -> bool:
+        """Whether a write here gets its tags now: on the registry's main branch (git/sync.py
+        says which), not elsewhere, nor in a proposal. The tags belong to the commits that
+        reach main, and ``ci tag`` makes them there; a tag made on a branch that is then
+        squashed or rebased would name a commit main never gets (issue 14)."""
+        if self._proposing:
+            return False
+        from gitreg.git.sync import Sync
+
+        sync = Sync(self.git)
+        main = sync.main_branch()
+        return main is None or self.git.run(
+            "symbolic-ref", "-q", "--short", "HEAD", check=False).strip() in (main, "")
 
     def requires_signed(self, stage: str, name: str) -> bool:
         rules = self.config.policy(stage, name)
@@ -655,13 +692,29 @@ class Registry:
         *,
         push: bool,
         guard: Callable[[], object] | None = None,
+        propose: bool = False,
     ) -> list[Event]:
-        """Run ``change`` as one transaction; with ``push``, publish it (repo/publish.py)."""
-        if push:
-            from gitreg.git.sync import Sync
-            from gitreg.repo.publish import Publisher
+        """Run ``change`` as one transaction; with ``push``, publish it, with ``propose``,
+        push it to a branch for review (repo/publish.py)."""
+        if push and propose:
+            raise InvalidInput("{propose} pushes a branch for review; it cannot be combined "
+                               "with {push}", params=("propose", "push"))
+        if propose:
+            from gitreg.repo.publish import Publisher, registry_sync
 
-            publisher = Publisher(Sync(self.git), self.transaction, self.reload_config)
+            publisher = Publisher(registry_sync(self.git), self.transaction,
+                                  self.reload_config, self.note)
+            self._proposing = True
+            try:
+                events, _ = publisher.propose(change, lambda made: proposal_branch(made[0]))
+            finally:
+                self._proposing = False
+            return events
+        if push:
+            from gitreg.repo.publish import Publisher, registry_sync
+
+            publisher = Publisher(registry_sync(self.git), self.transaction, self.reload_config,
+                                  self.note)
             return publisher.publish(change, guard)
         with self.transaction() as tx:
             return change(tx)
@@ -675,22 +728,29 @@ class Registry:
         if stage is not None:
             self.require_model(name)
             self.config.check_stage(stage)
+            held = self.which(name, stage)
+            if len(held) > 1:  # never pick one silently (issue 14)
+                raise InvalidInput(
+                    f"{stage} holds several versions of {name} ({', '.join(held)}); say which "
+                    "with {version}", params=("version",))
             version = self.version_in(name, stage)
         assert version is not None
         return self.record(name, version)
 
     def get(
         self, name: str, *, version: str | None = None, stage: str | None = None,
-        output: Path | None = None, progress: Progress | None = None,
+        output: Path | None = None, progress: Progress | None = None, force: bool = False,
     ) -> tuple[VersionRecord, Path]:
-        """Write a version's weights to ``output``, checked against the version file first."""
+        """Write a version's weights to ``output``, checked against the version file first;
+        an existing file or non-empty folder there is replaced only with ``force``."""
         from gitreg.weights.dvc import Weights
 
         record = self._resolve(name, version, stage)
+        target = Path(output) if output is not None else Path.cwd()
+        Weights.destination(record.artifact, target, force=force)  # before any download
         weights = Weights(self.root)
         weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
-        target = Path(output) if output is not None else Path.cwd()
-        return record, weights.export(record.artifact, target)
+        return record, weights.export(record.artifact, target, force=force)
 
     def read_weights(
         self, name: str, *, version: str | None = None, stage: str | None = None
@@ -711,8 +771,12 @@ def _recover(root: Path) -> str | None:
     if pending(root) != root:
         return None
     from gitreg.repo.transaction import recover_interrupted
+    from gitreg.weights.dvc import Weights
 
-    return recover_interrupted(root)
+    said = recover_interrupted(root)
+    with contextlib.suppress(GitregError, OSError):  # a broken DVC config: the write says so
+        Weights(root).sweep()  # the partial weights objects the dead write left (issue 14)
+    return said
 
 
 def _git_dir(git: Git) -> Path:

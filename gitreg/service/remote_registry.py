@@ -16,6 +16,7 @@ atomically (weights.py); the temporary folder is removed afterwards.
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,24 +47,35 @@ class RemoteRegistry:
     Use ``RemoteRegistry.open(url)`` as a context manager; the folder goes when it closes.
     """
 
-    def __init__(self, url: str, folder: Path) -> None:
+    def __init__(self, url: str, folder: Path, rev: str | None = None) -> None:
         self.url = url
         self.folder = folder
         repo = folder / "registry.git"
-        proc = Git(folder).attempt(
-            "clone", "--quiet", "--bare", "--depth=1", "--filter=blob:none", "--no-tags",
-            "--", _clone_url(url), str(repo),
-        )
-        if proc.returncode != 0:
-            raise ToolFailed(
-                f"could not read the registry at {url}: git clone failed: "
-                f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
+        if rev is None:
+            proc = Git(folder).attempt(
+                "clone", "--quiet", "--bare", "--depth=1", "--filter=blob:none", "--no-tags",
+                "--", _clone_url(url), str(repo),
             )
+        else:
+            proc = _fetch_rev(folder, repo, url, rev)
+        if proc.returncode != 0:
+            said = last_lines(proc.stderr.decode("utf-8", "replace")) or "git printed no reason"
+            what = "git clone" if rev is None else f"git fetch of revision {rev!r}"
+            raise ToolFailed(f"could not read the registry at {url}: {what} failed: {said}")
         # Without filter support every blob of the commit has already arrived.
         self.partial = _FILTER_REFUSED not in proc.stderr.decode("utf-8", "replace")
         self.git = Git(repo)
-        head = self.git.resolve("HEAD")
+        head = self.git.resolve("HEAD" if rev is None else "FETCH_HEAD")
         if head is None:
+            # A shallow clone of one branch brought none: ask the server which there are.
+            listing = self.git.run("ls-remote", "--heads", "--", _clone_url(url), check=False)
+            branches = [line.partition("\trefs/heads/")[2] for line in listing.splitlines()]
+            if branches:
+                # A bare repository whose HEAD names a branch nobody pushed (issue 14).
+                shown = ", ".join(branches[:5]) + (", ..." if len(branches) > 5 else "")
+                raise NotFound(
+                    f"{url} has no default branch (its HEAD names a branch that does not "
+                    f"exist; it has {shown}): choose one with {{rev}}", params=("rev",))
             raise NotARegistry(f"{url} holds no commits; it is not a gitreg registry")
         self.commit = head
         blobs = self._read([CONFIG_FILE, DVC_CONFIG])
@@ -80,9 +92,9 @@ class RemoteRegistry:
 
     @classmethod
     @contextmanager
-    def open(cls, url: str) -> Iterator[RemoteRegistry]:
+    def open(cls, url: str, rev: str | None = None) -> Iterator[RemoteRegistry]:
         with tempfile.TemporaryDirectory(prefix="gitreg-get-") as tmp:
-            yield cls(url, Path(tmp))
+            yield cls(url, Path(tmp), rev)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -130,6 +142,10 @@ class RemoteRegistry:
             held = stage_map.versions_in(stage)
             if not held:
                 raise NotFound(f"{name} has no version in {stage} at {self.url}")
+            if len(held) > 1:  # never pick one silently (issue 14)
+                raise InvalidInput(
+                    f"{stage} holds several versions of {name} at {self.url} "
+                    f"({', '.join(held)}); say which with {{version}}", params=("version",))
             record, _ = self._version(name, str(max(Version.parse(v) for v in held)))
             return record, stage_map
         # The stage map too (for the metadata), in the same batch.
@@ -201,14 +217,16 @@ class RemoteRegistry:
 
     def get(
         self, name: str | None, *, version: str | None = None, stage: str | None = None,
-        output: Path | None = None, progress: Progress | None = None,
+        output: Path | None = None, progress: Progress | None = None, force: bool = False,
     ) -> tuple[VersionRecord, Path]:
-        """Write a version's weights to ``output`` (a file, or a folder to write into)."""
+        """Write a version's weights to ``output`` (a file, or a folder to write into);
+        an existing file or non-empty folder there only with ``force``."""
         record, _ = self.resolve(name, version=version, stage=stage)
         weights = self._weights()
-        weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
         target = Path(output) if output is not None else Path.cwd()
-        return record, weights.export(record.artifact, target)
+        weights.destination(record.artifact, target, force=force)  # before any download
+        weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
+        return record, weights.export(record.artifact, target, force=force)
 
     def read_weights(
         self, name: str | None, *, version: str | None = None, stage: str | None = None
@@ -222,11 +240,25 @@ class RemoteRegistry:
 
 def get(
     url: str, name: str | None, *, version: str | None = None, stage: str | None = None,
-    output: Path | None = None, progress: Progress | None = None,
+    output: Path | None = None, progress: Progress | None = None, rev: str | None = None,
+    force: bool = False,
 ) -> tuple[VersionRecord, Path]:
-    """``gitreg get NAME --repo URL``: one version's weights, without a clone."""
-    with RemoteRegistry.open(url) as remote:
-        return remote.get(name, version=version, stage=stage, output=output, progress=progress)
+    """``gitreg get NAME --repo URL [--rev REV]``: one version's weights, without a clone;
+    ``rev``: a branch, tag or full commit id instead of the default branch."""
+    with RemoteRegistry.open(url, rev) as remote:
+        return remote.get(name, version=version, stage=stage, output=output, progress=progress,
+                          force=force)
+
+
+def _fetch_rev(folder: Path, repo: Path, url: str, rev: str) -> subprocess.CompletedProcess[bytes]:
+    """Just ``rev``'s commit and trees into a new bare repository (as the clone does)."""
+    if not rev or rev.startswith("-") or any(c in rev for c in ": \t\n\\^~?*[") or ".." in rev:
+        raise InvalidInput(f"{{rev}} {rev!r} is not a branch, tag or commit id",
+                           params=("rev",))
+    Git(folder).run("init", "--quiet", "--bare", str(repo))
+    Git(repo).run("remote", "add", "--", "origin", _clone_url(url))
+    return Git(repo).attempt("fetch", "--quiet", "--depth=1", "--filter=blob:none",
+                             "--no-tags", "origin", rev)
 
 
 def _clone_url(url: str) -> str:

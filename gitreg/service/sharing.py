@@ -6,68 +6,86 @@ module holds the operations that only exist because there is a remote.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
-from gitreg.core.events import Event, commit_message, parse_tag
+from gitreg.core.events import Event, parse_tag, proposal_branch
 from gitreg.core.lifecycle import parse_lifecycle_tag
+from gitreg.core.newversion import Bump, NewVersion
 from gitreg.core.records import VersionRecord
 from gitreg.errors import Conflict
-from gitreg.git.runner import identity_env
 from gitreg.git.sync import Rejected, Sync
-from gitreg.repo import signing
-from gitreg.repo.publish import Publisher
+from gitreg.repo.publish import CaughtUp, Publisher, registry_sync, replaced_note
 from gitreg.service.registry import Registry
 from gitreg.weights.storage import Progress
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """A promotion committed on a branch for review (untagged until merged)."""
+    """A write committed on a branch for review (untagged until merged): ``event`` is its
+    first change, ``events`` all of them (a registration and its promotion)."""
 
     event: Event
     branch: str
     base: str
     record: VersionRecord
+    events: tuple[Event, ...] = ()
 
 
 def propose(registry: Registry, name: str, version: str, stage: str, *, force: bool = False,
             reason: str | None = None, sign: bool = False) -> Proposal:
-    """Commit a promotion on a new branch beside the checkout and push it for review; no tag
-    until it is merged (``gitreg ci tag``)."""
-    record = registry.record(name, version)
-    registry.config.check_stage(stage)
-    forced = registry.override(force, reason)
-    registry.gate_signing(stage, sign, record.name)
-    sync = Sync(registry.git)
-    sync.require_remote()
-    git = registry.git
-    base_branch = sync.branch()
-    with registry.transaction():  # the lock: nobody moves the branch while we read it
-        sync.fast_forward(base_branch, sync.fetch(base_branch))
-        registry.reload_config()
-        stage_map, event = registry.plan_promotion(record, stage, forced)
-        branch = f"gitreg/promote-{record.name}-{record.version}-to-{stage}"
-        if git.succeeds("ls-remote", "--exit-code", "--heads", "--", sync.remote,
-                        f"refs/heads/{branch}"):
-            raise Conflict(f"a proposal branch {branch} already exists on {sync.remote}; "
-                           "merge or delete it first")
-        env = identity_env(git)
-        head = git.head()
-        assert head is not None
-        files = {registry.stages_path(record.name): registry.stages_text(stage_map).encode()}
-        commit = git.commit_beside(head, files, commit_message(event), env, sign)
-        if registry.requires_signed(stage, record.name):  # before any push
-            signing.refuse(stage, signing.new_change_problems(git, commit))
-        sync.push_branch(commit, branch)
-    author = git.run("var", "GIT_AUTHOR_IDENT", env=env).strip().rsplit(" ", 2)[0]
-    return Proposal(replace(event, commit=commit, author=author), branch, base_branch, record)
+    """Commit a promotion on a new branch and push it for review; no tag until it is
+    merged (``gitreg ci tag``). The checkout does not change."""
+    event = registry.promote(name, version, stage, force=force, reason=reason, sign=sign,
+                             propose=True)
+    return _proposal(registry, (event,), registry.record(name, version))
+
+
+def propose_registration(registry: Registry, name: str, source: Path, *,
+                         version: str | None = None, bump: Bump | None = None,
+                         info: NewVersion | None = None, stage: str | None = None,
+                         progress: Progress | None = None, sign: bool = False) -> Proposal:
+    """``register --propose``: the weights go to the DVC remote, the commit (and the
+    promotion, with ``stage``) to a new branch for review."""
+    result = registry.register(name, source, version=version, bump=bump, info=info,
+                               stage=stage, progress=progress, sign=sign, propose=True)
+    return _proposal(registry, result.events, result.record)
+
+
+def propose_demotion(registry: Registry, name: str, stage: str, *,
+                     version: str | None = None, sign: bool = False) -> Proposal:
+    event = registry.demote(name, stage, version=version, sign=sign, propose=True)
+    assert event.previous is not None
+    return _proposal(registry, (event,), registry.record(name, event.previous))
+
+
+def propose_rollback(registry: Registry, name: str, stage: str, *, to: str | None = None,
+                     sign: bool = False) -> Proposal:
+    event = registry.rollback(name, stage, to=to, sign=sign, propose=True)
+    assert event.version is not None
+    return _proposal(registry, (event,), registry.record(name, event.version))
+
+
+def _proposal(registry: Registry, events: tuple[Event, ...], record: VersionRecord) -> Proposal:
+    return Proposal(events[0], proposal_branch(events[0]), Sync(registry.git).branch(), record,
+                    events)
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """What ``pull`` did: the branch, what the fetch brought, the staged versions whose
+    weights are now in the local cache."""
+
+    branch: str
+    fetched: CaughtUp
+    weights: tuple[str, ...]
 
 
 def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, list[str]]:
     """Publish the branch, its gitreg tags and any weights the remote lacks."""
     from gitreg.weights.dvc import Weights
 
-    sync = Sync(registry.git)
+    sync = registry_sync(registry.git)
     sync.require_remote()
     branch = sync.branch()
     weights = Weights(registry.root)
@@ -75,6 +93,12 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
         for record in registry.versions(model):
             if weights.has_local(record.artifact):
                 weights.push(record.artifact, record.artifact.path + ".dvc", progress)
+    with registry.transaction():
+        # origin's tags first: a local one that clashes (made on a branch merged as other
+        # commits) is replaced by origin's, or the push would be refused (issue 14).
+        replaced = sync.fetch(branch).replaced
+    if replaced:
+        registry.note(replaced_note(replaced, sync.remote))
     tags = [t.name for t in registry.git.tags()
             if parse_tag(t.name) is not None or parse_lifecycle_tag(t.name) is not None]
     try:
@@ -86,13 +110,14 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
     return branch, tags
 
 
-def pull(registry: Registry, *, progress: Progress | None = None) -> tuple[str, list[str]]:
+def pull(registry: Registry, *, progress: Progress | None = None) -> Pulled:
     """Fast-forward from the remote and fetch the weights of every version in a stage."""
     from gitreg.weights.dvc import Weights
 
-    sync = Sync(registry.git)
+    sync = registry_sync(registry.git)
     branch = sync.branch()
-    Publisher(sync, registry.transaction, registry.reload_config).catch_up(branch)
+    caught = Publisher(sync, registry.transaction, registry.reload_config,
+                       registry.note).catch_up(branch)
     weights = Weights(registry.root)
     fetched = []
     for model in registry.models():
@@ -101,4 +126,4 @@ def pull(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
             record = registry.record(model, version)
             weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
             fetched.append(f"{model}@{version}")
-    return branch, fetched
+    return Pulled(branch, caught, tuple(fetched))

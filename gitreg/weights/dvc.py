@@ -29,7 +29,7 @@ from pathlib import Path
 
 from gitreg import faults
 from gitreg.core.records import Artifact
-from gitreg.errors import InvalidInput, NotFound, ToolFailed
+from gitreg.errors import Conflict, GitregError, InvalidInput, NotFound, ToolFailed
 from gitreg.repo import yamlio
 from gitreg.weights import dvcconfig, hashes, storage
 from gitreg.weights.storage import Progress
@@ -62,6 +62,17 @@ class Weights:
 
     # -- objects ------------------------------------------------------------------------
 
+    def sweep(self) -> list[Path]:
+        """Remove what writers killed part-way left in the cache and a folder remote."""
+        removed = storage.sweep(self.cache)
+        try:
+            remote = dvcconfig.default_remote(self.root, self.config)
+        except GitregError:
+            return removed  # no usable remote: a write says so where it needs one
+        if remote.local_path is not None:
+            removed += storage.sweep(remote.local_path)
+        return removed
+
     def object_path(self, md5: str, base: Path | None = None) -> Path:
         return storage.object_path(base or self.cache, md5)
 
@@ -72,6 +83,7 @@ class Weights:
 
         Returns the pointer files to commit and the work-tree copy (git-ignored).
         """
+        self.sweep()
         if source.is_symlink() or not (source.is_file() or source.is_dir()):
             raise InvalidInput(f"weights path {source} is not a regular file or folder")
         name = safe_basename(source.name)
@@ -178,6 +190,8 @@ class Weights:
         listing has everything it names. ``pointer`` is kept for callers; not needed.
         """
         remote = storage.open_storage(self.root, self.config)
+        if isinstance(remote, storage.FolderStorage):
+            storage.sweep(remote.path)
         order = self.objects(artifact)
         order = order[1:] + order[:1]
         meter = _Meter(progress, artifact.size)
@@ -235,28 +249,45 @@ class Weights:
             raise InvalidInput(f"{artifact.path} is a folder, not a single file")
         return self._read_verified(artifact.md5)
 
-    def export(self, artifact: Artifact, output: Path) -> Path:
-        """Write the weights to ``output``, checked against the version file, atomically."""
+    @staticmethod
+    def destination(artifact: Artifact, output: Path, *, force: bool = False) -> Path:
+        """Where ``export`` writes the weights for ``output``; what is there already is
+        only replaced with ``force`` (as ``dvc get`` does: issue 14)."""
         output = output.absolute()
         if artifact.md5.endswith(".dir"):
-            if output.exists() and (not output.is_dir() or any(output.iterdir())):
-                raise InvalidInput(f"output {output} exists and is not an empty folder")
-            output.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
-            try:
-                for relpath, md5 in self._tree(artifact):
-                    self._copy_verified(md5, staging / relpath)
-                if output.exists():
-                    output.rmdir()
-                os.replace(staging, output)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
+            if output.exists() and not output.is_dir():
+                if not force:
+                    raise Conflict(f"{output} exists and is not a folder; pass {{force}} to "
+                                   "replace it", params=("force",))
+            elif output.is_dir() and any(output.iterdir()) and not force:
+                raise Conflict(f"{output} exists and is not empty; pass {{force}} to replace "
+                               "it", params=("force",))
             return output
         if output.is_dir():
             output = output / Path(artifact.path).name
-        self._copy_verified(artifact.md5, output)
+        if output.is_dir():
+            raise InvalidInput(f"{output} is a folder; give another {{output}}",
+                               params=("output",))
+        if output.exists() and not force:
+            raise Conflict(f"{output} exists; pass {{force}} to overwrite it", params=("force",))
         return output
+
+    def export(self, artifact: Artifact, output: Path, *, force: bool = False) -> Path:
+        """Write the weights to ``output``, checked against the version file, atomically."""
+        target = self.destination(artifact, output, force=force)
+        if artifact.md5.endswith(".dir"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+            try:
+                for relpath, md5 in self._tree(artifact):
+                    self._copy_verified(md5, staging / relpath)
+                _replace_with(staging, target)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            return target
+        self._copy_verified(artifact.md5, target)
+        return target
 
     def _copy_verified(self, md5: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -337,3 +368,25 @@ def set_remote(root: Path, url: str, options: Mapping[str, str] | None = None) -
     from gitreg.weights.remoteconfig import configure
 
     configure(root, "storage", url, options or {}, default=True, replace=True)
+
+
+def _replace_with(staging: Path, target: Path) -> None:
+    """Put the folder ``staging`` at ``target``, replacing what is there (``force``): the old
+    content is moved aside first and removed once the new one is in place."""
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.with_name(f".{target.name}.replaced-{os.getpid()}")
+        os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)

@@ -13,6 +13,10 @@ copied by the kernel), and only renamed into place if its md5 is the one expecte
 half-written or corrupt ever carries an object's name. Uploads are atomic too: a local
 remote gets a temporary file and a rename, SSH the same (dvc-ssh), S3 a single PUT or a
 completed multipart upload.
+
+A writer killed part-way leaves its temporary file (``.tmp-HOST-PID-*``, beside the object
+folders): ``sweep`` removes those whose process is gone (on this host; a day old, from
+another), and every write of weights runs it first (issue 14).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -36,6 +42,56 @@ Progress = Callable[[int, int], None]
 """Called as ``progress(bytes_done, bytes_total)`` while weights move; rendered by the CLI."""
 Report = Callable[[int], None]
 """Called with the number of bytes just moved."""
+
+_TMP = ".tmp-"
+_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+FOREIGN_AGE = 24 * 3600  # a temporary file of another host's writer is left alone a day
+
+
+def temp_prefix() -> str:
+    """The name a writer's temporary objects start with: whose they are, so that ``sweep``
+    can tell a dead writer's from a live one's (mkstemp adds letters, digits and ``_``)."""
+    return f"{_TMP}{_HOST}-{os.getpid()}-"
+
+
+def sweep(base: Path) -> list[Path]:
+    """Remove the temporary objects that writers killed part-way left in the store at
+    ``base``: this host's whose process is gone, another host's (or an older gitreg's,
+    without a process id) a day after they were last written."""
+    removed = []
+    try:
+        entries = list(os.scandir(base / "files" / "md5"))
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.name.startswith(_TMP) and entry.is_file(follow_symlinks=False) and _stale(entry):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # another sweep was first
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _stale(entry: os.DirEntry[str]) -> bool:
+    host, _, rest = entry.name.removeprefix(_TMP).rpartition("-")
+    host, _, pid = host.rpartition("-")
+    if host == _HOST and pid.isdigit() and rest:
+        return int(pid) != os.getpid() and not _alive(int(pid))
+    try:
+        return time.time() - entry.stat(follow_symlinks=False).st_mtime > FOREIGN_AGE
+    except FileNotFoundError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class ObjectMissing(Exception):
@@ -59,7 +115,7 @@ def receive(source: BinaryIO, base: Path, expect: str | None = None,
     folder = base / "files" / "md5"
     folder.mkdir(parents=True, exist_ok=True)
     faults.point("object write", str(base))  # crash tests only (faults.py)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=temp_prefix())
     try:
         with os.fdopen(fd, "wb") as out:
             md5, size = hashes.pour(source, out, report)
@@ -80,7 +136,7 @@ def put(source: BinaryIO, base: Path, md5: str, report: Report | None = None) ->
     folder = base / "files" / "md5"
     folder.mkdir(parents=True, exist_ok=True)
     faults.point("object write", str(base))  # crash tests only (faults.py)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=temp_prefix())
     try:
         with os.fdopen(fd, "wb") as out:
             actual = hashes.copy(source, out, md5, report)
@@ -244,7 +300,7 @@ class FsStorage:
             raise ObjectMissing(md5)
         folder = cache / "files" / "md5"
         folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        fd, name = tempfile.mkstemp(dir=folder, prefix=temp_prefix())
         os.close(fd)
         tmp = Path(name)
         try:

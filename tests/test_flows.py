@@ -1,0 +1,217 @@
+"""Reviewed writes as a team makes them (issue 14): a registration trained on a branch and a
+proposed promotion, merged by merge commit, squash or rebase the way a forge does it (with
+plain git), tagged by CI's `gitreg ci tag --push`; afterwards `pull`, `--push` and `check`
+pass in the author's clone and in a second clone made before the merge."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import git, write_weights
+
+from gitreg.cli.app import main as gitreg_main
+from gitreg.service.registry import Registry
+
+Gitreg = Callable[..., str]
+
+
+@pytest.fixture
+def gitreg(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Gitreg:
+    """``gitreg ARGS`` in ``cwd`` (in this process: the CLI's own funnel); its stdout, after
+    checking it succeeded with nothing on stderr."""
+    def run(*args: str, cwd: Path, stderr: str = "") -> str:
+        monkeypatch.chdir(cwd)
+        code = gitreg_main(list(args))
+        out = capsys.readouterr()
+        assert (code, out.err) == (0, stderr), f"gitreg {' '.join(args)}: {out.err}"
+        return out.out
+    return run
+
+
+@pytest.fixture
+def site(tmp_path: Path, storage: Path) -> Path:
+    """``origin.git`` with churn 1.0.0 registered and in staging, all pushed; clones
+    ``author`` and ``other`` (made before anything below), and ``forge`` (main's checkout
+    where pull requests are merged)."""
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(origin))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "--quiet", str(origin), str(seed))
+    registry = Registry.init(seed, remote=str(storage))
+    registry.register("churn", write_weights(tmp_path / "w1", b"one"), version="1.0.0",
+                      stage="staging")
+    git(seed, "push", "--quiet", "origin", "main", "--tags")
+    for name in ("author", "other", "forge"):
+        git(tmp_path, "clone", "--quiet", str(origin), name)
+    shutil.rmtree(seed)
+    return tmp_path
+
+
+def merge(forge: Path, branch: str, how: str) -> None:
+    """Merge ``origin/<branch>`` into main as a forge's merge button does, and push main."""
+    git(forge, "pull", "--quiet", "--ff-only", "origin", "main")
+    git(forge, "fetch", "--quiet", "origin", branch)
+    notes = forge / "NOTES.md"  # main moved on meanwhile: the merge is a real one
+    notes.write_text("notes\n")
+    git(forge, "add", "NOTES.md")
+    git(forge, "commit", "--quiet", "-m", "Notes")
+    ref = f"origin/{branch}"
+    if how == "merge":
+        git(forge, "merge", "--quiet", "--no-ff", "--no-edit", ref)
+    elif how == "squash":
+        message = git(forge, "log", "--reverse", "--format=%B", f"HEAD..{ref}")
+        git(forge, "merge", "--quiet", "--squash", ref)
+        git(forge, "commit", "--quiet", "-m", f"{branch} (#12)", "-m", message.strip())
+    else:
+        for sha in git(forge, "rev-list", "--reverse", f"HEAD..{ref}").split():
+            git(forge, "cherry-pick", "--quiet", sha)
+    git(forge, "push", "--quiet", "origin", "main")
+
+
+def ci_tags(site: Path, gitreg: Gitreg) -> list[str]:
+    """What CI on main does after the merge: a fresh checkout, `gitreg ci tag --push`."""
+    shutil.rmtree(site / "ci", ignore_errors=True)
+    git(site, "clone", "--quiet", str(site / "origin.git"), "ci")
+    return gitreg("ci", "tag", "--push", cwd=site / "ci").split()
+
+
+def everyone_carries_on(site: Path, gitreg: Gitreg) -> None:
+    """pull, a --push write, push and check in the author's clone and the other one."""
+    for n, who in enumerate(("author", "other")):
+        root = site / who
+        git(root, "switch", "--quiet", "main")
+        assert gitreg("pull", "--quiet", cwd=root).startswith("main: fetched ")
+        assert gitreg("check", cwd=root).startswith("ok")
+        source = write_weights(site / f"w-{who}", who.encode())
+        out = gitreg("register", "fraud", str(source), "--version", f"0.{n}.0", "--push",
+                     "--quiet", cwd=root)
+        assert out == f"fraud 0.{n}.0 registered [fraud@v0.{n}.0]\n"
+        assert gitreg("push", "--quiet", cwd=root).startswith("pushed main")
+    for who in ("author", "other", "ci"):
+        gitreg("pull", "--quiet", cwd=site / who)
+        assert gitreg("check", cwd=site / who).startswith("ok")
+    assert git(site / "author", "rev-parse", "HEAD") == git(site / "origin.git", "rev-parse",
+                                                           "main")
+
+
+@pytest.mark.parametrize("how", ["merge", "squash", "rebase"])
+def test_a_registration_trained_on_a_branch(site: Path, gitreg: Gitreg, how: str) -> None:
+    author = site / "author"
+    git(author, "switch", "--quiet", "-c", "train-2.0")
+    source = write_weights(site / "w2", b"two")
+    out = gitreg("register", "churn", str(source), "--version", "2.0.0", "--stage", "staging",
+                 "--quiet", cwd=author)
+    # Off the main branch: commits, no tags (they would name commits main never gets).
+    assert out == "churn 2.0.0 registered\nchurn 2.0.0 promoted to staging (was 1.0.0)\n"
+    assert git(author, "tag").split() == ["churn/staging/1", "churn@v1.0.0"]
+    git(author, "push", "--quiet", "origin", "train-2.0")
+    merge(site / "forge", "train-2.0", how)
+
+    assert ci_tags(site, gitreg) == ["churn@v2.0.0", "churn/staging/2"]
+    events = json.loads(gitreg("history", "churn", "--json", cwd=site / "ci"))
+    assert [(e["action"], e["version"], e["tag"]) for e in events][-2:] == [
+        ("register", "2.0.0", "churn@v2.0.0"), ("promote", "2.0.0", "churn/staging/2")]
+    everyone_carries_on(site, gitreg)
+    assert Registry(site / "other").which("churn", "staging") == ("2.0.0",)
+
+
+@pytest.mark.parametrize("how", ["merge", "squash", "rebase"])
+def test_a_proposed_promotion(site: Path, gitreg: Gitreg, how: str) -> None:
+    author = site / "author"
+    out = gitreg("promote", "churn", "1.0.0", "production", "--propose", cwd=author)
+    branch = "gitreg/promote-churn-1.0.0-to-production"
+    assert out.startswith(f"Pushed branch {branch} ")
+    assert git(author, "status", "--porcelain") == ""
+    merge(site / "forge", branch, how)
+
+    assert ci_tags(site, gitreg) == ["churn/production/1"]
+    everyone_carries_on(site, gitreg)
+    assert Registry(site / "author").which("churn", "production") == ("1.0.0",)
+
+
+@pytest.mark.parametrize("write", [
+    ("register", "churn", "{weights}", "--version", "2.0.0"),
+    ("demote", "churn", "staging"),
+    ("rollback", "churn", "staging", "--to", "1.0.0"),
+])
+def test_every_write_can_be_proposed(site: Path, gitreg: Gitreg, write: tuple[str, ...]) -> None:
+    author = site / "author"
+    if write[0] == "rollback":  # something to roll back from
+        gitreg("register", "churn", str(write_weights(site / "w3", b"3")), "--version",
+               "1.1.0", "--stage", "staging", "--push", "--quiet", cwd=author)
+    before = git(author, "rev-parse", "HEAD"), git(author, "tag")
+    weights = str(write_weights(site / "w2", b"two"))
+    out = gitreg(*(arg.format(weights=weights) for arg in write), "--propose", cwd=author)
+    branch = out.split()[2]
+    assert branch.startswith(f"gitreg/{write[0]}-churn-")
+    assert "no tag until it is merged" in out and "Title: " in out
+    # The checkout is as it was; the branch on origin holds the change, untagged.
+    assert (git(author, "rev-parse", "HEAD"), git(author, "tag")) == before
+    assert git(author, "status", "--porcelain", "--untracked-files=all") == ""
+    message = git(site / "origin.git", "log", "-1", "--format=%B", branch)
+    assert f"Gitreg-Action: {write[0]}" in message
+    assert git(site / "origin.git", "tag", "--points-at", branch) == ""
+    merge(site / "forge", branch, "squash")
+    assert len(ci_tags(site, gitreg)) == 1
+
+
+def test_local_tags_that_clash_with_origins_are_replaced_saying_so(
+    site: Path, gitreg: Gitreg
+) -> None:
+    # An older gitreg tagged on the branch; the squash merge gave main other commits, and
+    # CI tagged those: every fetch of the author failed on the clash.
+    author = site / "author"
+    git(author, "switch", "--quiet", "-c", "train-2.0")
+    gitreg("register", "churn", str(write_weights(site / "w2", b"two")), "--version", "2.0.0",
+           "--quiet", cwd=author)
+    git(author, "tag", "-a", "-m", "churn 2.0.0 registered", "churn@v2.0.0")
+    git(author, "push", "--quiet", "origin", "train-2.0")
+    merge(site / "forge", "train-2.0", "squash")
+    ci_tags(site, gitreg)
+    git(author, "switch", "--quiet", "main")
+
+    note = ("gitreg: kept origin's tags churn@v2.0.0: the local ones named commits of a "
+            "branch that was merged as other commits (squash or rebase), and were replaced\n")
+    assert gitreg("pull", "--quiet", cwd=author, stderr=note).startswith("main: fetched ")
+    assert git(author, "rev-parse", "churn@v2.0.0^{commit}") == git(
+        site / "origin.git", "rev-parse", "churn@v2.0.0^{commit}")
+    assert gitreg("check", cwd=author).startswith("ok")
+
+
+def test_the_api_proposes_every_write(site: Path) -> None:
+    from gitreg import ModelMetadata, ModelRegistry
+
+    author = site / "author"
+    registry = ModelRegistry(author)
+    head = git(author, "rev-parse", "HEAD")
+    registered = registry.propose_registration(
+        write_weights(site / "w2", b"two"),
+        ModelMetadata(version="2.0.0", stage="production", metrics={"accuracy": 0.9}),
+        name="churn")
+    assert registered.branch == "gitreg/register-churn-2.0.0"
+    assert [e.action.value for e in registered.events] == ["register", "promote"]
+    assert all(e.tag is None for e in registered.events)
+    demoted = registry.propose_demotion("staging", name="churn")
+    assert (demoted.branch, demoted.base) == ("gitreg/demote-churn-1.0.0-from-staging", "main")
+    assert git(author, "rev-parse", "HEAD") == head and git(author, "tag").split() == [
+        "churn/staging/1", "churn@v1.0.0"]
+    on_origin = git(site / "origin.git", "for-each-ref", "--format=%(refname)", "refs/heads")
+    assert on_origin.split() == ["refs/heads/gitreg/demote-churn-1.0.0-from-staging",
+                                 "refs/heads/gitreg/register-churn-2.0.0", "refs/heads/main"]
+
+
+def test_propose_and_push_do_not_combine(site: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(site / "author")
+    before = git(site / "author", "rev-parse", "HEAD")
+    for args in (["demote", "churn", "staging"], ["rollback", "churn", "staging"],
+                 ["promote", "churn", "1.0.0", "production"]):
+        assert gitreg_main([*args, "--propose", "--push"]) == 3
+        err = capsys.readouterr().err
+        assert err == ("gitreg: error: --propose pushes a branch for review; it cannot be "
+                       "combined with --push\n")
+    assert git(site / "author", "rev-parse", "HEAD") == before
