@@ -59,6 +59,7 @@ CALLS = [
     ["promote", "churn", "1.0.0", "production"],
     ["promote", "churn", "1.0.0", "production", "--no-push"],
     ["promote", "churn", "1.0.0", "production", "--no-propose"],
+    ["promote", "churn", "1.0.0", "production", "--no-force"],
     ["rollback", "churn", "nosuchstage"],
     ["demote", "churn", "dev"],
 ]
@@ -97,8 +98,8 @@ def test_the_lane_takes_the_everyday_calls() -> None:
         "label": [], "type": None, "registered_after": None, "registered_before": None,
         "by": None, "all": False, "sort": None, "limit": None, "json": False}
     assert argv.parse(cli.list_, ["churn", "--sort", "accuracy", "--limit", "1"]) is not None
-    # --no-propose: an option declared without flags has both, as typer gives it.
-    assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-propose"]) == {
+    # --no-force: an option declared without flags has both, as typer gives it.
+    assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-force"]) == {
         "name": "churn", "version": "1.0.0", "stage": "production", "force": False,
         "reason": None, "push": False, "propose": False, "sign": False}
 
