@@ -21,7 +21,7 @@ from gitreg.core.diff import VersionDiff
 from gitreg.core.events import Event
 from gitreg.core.newversion import NewVersion
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
-from gitreg.service import check, compare, sharing, verify
+from gitreg.service import check, compare, sharing, verify, website
 from gitreg.service.check import Report
 from gitreg.service.registry import Registry
 from gitreg.service.remote_registry import RemoteRegistry
@@ -392,6 +392,13 @@ class ModelRegistry:
         """Signatures of what put versions where they are, and their weights' md5s: every
         staged version, or ``ref`` (``NAME``, ``NAME@VERSION``, ``NAME#STAGE``)."""
         return verify.verify(self.registry, ref, fetch=fetch)
+
+    def build_site(self, output: Path | str = Path("site"), *, rev: str | None = None,
+                   title: str | None = None) -> Path:
+        """Write the registry's static web view (``gitreg site``) to ``output``; the path of
+        its ``index.html``. ``rev``: as that git revision holds the registry."""
+        return website.build_registry_site(self.registry, Path(output), rev=rev,
+                                           title=title).index
 
     def push(self) -> None:
         """Push the branch, gitreg tags and weights to ``origin``."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from gitreg.core.forge import is_link_template
 from gitreg.core.layout import Layout
 from gitreg.core.names import check_name, check_stage_name
 from gitreg.core.records import is_number
@@ -15,7 +16,8 @@ CONFIG_FILE = "registry.yaml"
 SCHEMA_VERSION = 1
 DEFAULT_STAGES = ("dev", "staging", "production")
 DEFAULT_MODEL = "model"
-_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load"}
+_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load",
+               "site"}
 _POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression", "require_signed"}
 
 
@@ -43,6 +45,9 @@ class RegistryConfig:
     warnings: tuple[str, ...] = ()
     # get_model refuses to unpickle (GITREG_SAFE_LOAD=0 overrides it; see serialize.py)
     safe_load: bool = False
+    # site.commit_url / site.tag_url: forge links of `gitreg site` (issue 15)
+    site_commit_url: str | None = None
+    site_tag_url: str | None = None
 
     @property
     def layout(self) -> Layout:
@@ -164,7 +169,19 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
     safe_load = data.get("safe_load", False)
     if not isinstance(safe_load, bool):
         fail("safe_load", "expected true or false")
+    site = data.get("site") or {}
+    if not isinstance(site, dict):
+        fail("site", "expected a mapping (commit_url, tag_url)")
+    links: dict[str, str | None] = {}
+    for key, placeholder in (("commit_url", "{commit}"), ("tag_url", "{tag}")):
+        value = site.get(key)
+        if value is not None and not (isinstance(value, str)
+                                      and is_link_template(value, placeholder)):
+            fail(f"site.{key}", f"expected an http(s) URL containing {placeholder}")
+        links[key] = value
     return RegistryConfig(
+        site_commit_url=links["commit_url"],
+        site_tag_url=links["tag_url"],
         stages=tuple(stages),
         exclusive=exclusive,
         policies=policies,
