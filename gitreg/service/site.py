@@ -9,6 +9,7 @@ same calls as ``list`` and ``history`` (``catalog``, ``history_events``), once e
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -58,10 +59,19 @@ class ModelView:
         return next((e for e in reversed(self.events) if e.stage is not None), None)
 
     def record(self, version: str) -> VersionRecord | None:
-        return next((r for r, _ in self.versions if r.version == version), None)
+        return next((r for r, _ in reversed(self.versions) if r.version == version), None)
 
     def events_of(self, version: str) -> tuple[Event, ...]:
-        return tuple(e for e in self.events if version in (e.version, e.previous))
+        """The events that registered ``version``, or put it in or took it out of a stage."""
+        return self._by_version.get(version, ())
+
+    @functools.cached_property
+    def _by_version(self) -> dict[str, tuple[Event, ...]]:
+        found: dict[str, list[Event]] = {}
+        for event in self.events:
+            for version in {event.version, event.previous} - {None}:
+                found.setdefault(str(version), []).append(event)
+        return {version: tuple(events) for version, events in found.items()}
 
 
 @dataclass(frozen=True)
@@ -117,12 +127,13 @@ def collect(registry: Registry, *, title: str | None = None) -> SiteData:
     )
 
 
-def diffs(model: ModelView, record: VersionRecord, stage: str) -> tuple[
+def diffs(model: ModelView, index: int, stage: str) -> tuple[
         VersionDiff | None, VersionDiff | None]:
-    """What ``gitreg diff`` shows between ``record`` and the version before it (SemVer), and
-    between what ``stage`` holds and ``record`` (None where there is nothing to compare)."""
-    older = [r for r, _ in model.versions if r.semver < record.semver]
-    previous = diff_records(older[-1], record) if older else None
+    """What ``gitreg diff`` shows between the model's ``index``-th version (SemVer order) and
+    the version before it, and between what ``stage`` holds and it (None where there is
+    nothing to compare)."""
+    record = model.versions[index][0]
+    previous = diff_records(model.versions[index - 1][0], record) if index else None
     held = model.stages.get(stage, ())
     target = model.record(str(max(Version.parse(v) for v in held))) if held else None
     against = (diff_records(target, record, a=stage) if target is not None

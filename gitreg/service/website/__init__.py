@@ -122,8 +122,8 @@ def _write(data: SiteData, root: Path) -> dict[str, int]:
                  timeline=charts.timeline(model, data.stages),
                  trends=[(m, charts.trend(model, m, f"trend-{i}"))
                          for i, m in enumerate(model.metrics)] if number == 1 else [])
-        for record, held in model.versions:
-            previous, against = diffs(model, record, last_stage)
+        for index, (record, held) in enumerate(model.versions):
+            previous, against = diffs(model, index, last_stage)
             page(f"models/{model.name}/{record.version}.html", "version.html.j2",
                  model=model, record=record, held=held, previous=previous,
                  against=against, known=known, events=model.events_of(record.version))
