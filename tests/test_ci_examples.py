@@ -54,12 +54,14 @@ GITHUB_SKIPPED = {
     "gitreg-review.yml": ["Install gitreg", "Post the review comment"],
     "gitreg-tag.yml": ["Install gitreg"],
     "gitreg-deploy.yml": ["Install gitreg"],
+    "gitreg-site.yml": ["Install gitreg"],
 }
 # GitLab script lines that do not run here, by job and a text each contains.
 GITLAB_SKIPPED = {
     "gitreg-review": ["pip install", "$CI_API_V4_URL"],  # install; post the note
     "gitreg-tag": ["pip install", "git remote set-url origin"],  # install; push with a token
     "gitreg-deploy": ["pip install"],
+    "pages": ["pip install"],
 }
 
 BRANCH = "gitreg/promote-churn-1.1.0-to-production"
@@ -281,7 +283,9 @@ def run_github(name: str, checkout: Path, env: Mapping[str, str],
     context.setdefault("steps", {})
     for number, step in enumerate(job["steps"]):
         if "uses" in step:
-            assert str(step["uses"]).startswith(("actions/checkout@", "actions/setup-python@"))
+            assert str(step["uses"]).startswith((
+                "actions/checkout@", "actions/setup-python@",
+                "actions/upload-pages-artifact@", "actions/deploy-pages@"))
             continue
         assert not {"shell", "working-directory", "continue-on-error"} & set(step), step
         if step.get("name") in GITHUB_SKIPPED[name]:
@@ -370,7 +374,13 @@ def github_flow(site: Path, how: str) -> tuple[Run, Path, str]:
 
     # the merge, and the push to main
     merged = merge(site, how)
-    assert started_by("push", "refs/heads/main") == ["gitreg-tag.yml"]
+    assert started_by("push", "refs/heads/main") == ["gitreg-site.yml", "gitreg-tag.yml"]
+    _, _, depth = github_job("gitreg-site.yml")
+    checkout = actions_checkout(site, "gh-site", "refs/heads/main", depth)
+    env = github_env(site, checkout, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main",
+                     GITHUB_REF_NAME="main", GITHUB_REPOSITORY="acme/models")
+    run_github("gitreg-site.yml", checkout, env, github_context())
+    check_site(checkout / "_site", "acme/models models")
     _, _, depth = github_job("gitreg-tag.yml")
     checkout = actions_checkout(site, "gh-tag", "refs/heads/main", depth)
     env = github_env(site, checkout, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main",
@@ -525,7 +535,7 @@ def gitlab_flow(site: Path, how: str) -> tuple[str, Path, str]:
     # the merge, and the branch pipeline on main
     merged = merge(site, how)
     push = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_COMMIT_REF_NAME": "main"}
-    assert gitlab_pipeline(push) == ["gitreg-tag"]
+    assert gitlab_pipeline(push) == ["gitreg-tag", "pages"]
     ref = pipeline_ref(site, merged)
     checkout = gitlab_checkout(site, "gl-tag", [f"+{ref}:{ref}",
                                                 "+refs/heads/main:refs/remotes/origin/main"],
@@ -533,6 +543,10 @@ def gitlab_flow(site: Path, how: str) -> tuple[str, Path, str]:
     run_gitlab("gitreg-tag", checkout, gitlab_env(site, checkout, **push))
     tag = "churn/production/2"
     assert tags_on_origin(site)[tag] == merged
+    checkout = gitlab_checkout(site, "gl-pages", [f"+{ref}:{ref}"], gitlab_depth("pages"))
+    run_gitlab("pages", checkout, gitlab_env(site, checkout, CI_PROJECT_PATH="acme/models",
+                                             **push))
+    check_site(checkout / "public", "acme/models models")
 
     # the tag pipeline
     tagged = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": tag, "CI_COMMIT_REF_NAME": tag}
@@ -546,6 +560,14 @@ def gitlab_flow(site: Path, how: str) -> tuple[str, Path, str]:
 
 
 # -- the tests ---------------------------------------------------------------------------------
+
+
+def check_site(folder: Path, title: str) -> None:
+    """The published site: its index names the title and what production holds now."""
+    index = (folder / "index.html").read_text()
+    assert f"· {title}</title>" in index
+    assert '<a href="models/churn/1.1.0.html">1.1.0</a>' in index
+    assert (folder / "models" / "churn" / "1.1.0.html").is_file()
 
 
 def check_comment(comment: str) -> None:

@@ -182,5 +182,6 @@ def event_text(event: Event) -> str:
     if event.version is None:
         return f"{event.previous} demoted from {event.stage}"
     was = f" (was {event.previous})" if event.previous else ""
-    where = "to" if event.action is Action.PROMOTE else "in"
-    return f"{event.version} {event.action.past} {where} {event.stage}{was}"
+    if event.action is Action.ROLLBACK:
+        return f"{event.stage} rolled back to {event.version}{was}"
+    return f"{event.version} {event.action.past} to {event.stage}{was}"
