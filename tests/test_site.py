@@ -38,6 +38,7 @@ def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     for when, action, version, stage in STEPS:
         monkeypatch.setenv("GIT_COMMITTER_DATE", when + "Z")
         monkeypatch.setenv("GIT_AUTHOR_DATE", when + "Z")
+        registry = Registry(registry.root)  # git's environment is read when a registry opens
         if action == "promote" and version == "1.3.0":
             weights = write_weights(tmp_path / "w13", b"weights 1.3.0\n" * 20)
             registry.register("churn", weights, version="1.3.0", info=NewVersion(
@@ -252,17 +253,37 @@ def test_the_audit_date_picker_answers_like_which_at(sample: Registry, tmp_path:
     site = build(sample)
     events = json.loads(run_cli("history", "churn", "--json", cwd=sample.root,
                                 check=True).stdout)
-    moments = ["2020-01-01T00:00:00", *(_local(e["date"]) for e in events),
-               "2030-01-01T09:59:59", "2030-01-02T12:00:00", "2030-01-03T23:00:00",
-               "2031-01-01T00:00:00"]
-    for moment in sorted(set(moments)):
-        page = open_page(f"{(site / 'audit.html').as_uri()}#at={moment}", tmp_path / "profile")
-        assert page.console == () and page.requests == ()
-        (row,) = Dom(page.dom).tables["at-answer"][1:]
-        for stage, shown in zip(("dev", "staging", "production"), row[1:], strict=True):
-            which = json.loads(run_cli("which", "churn", stage, "--at", moment, "--json",
-                                       cwd=sample.root, check=True).stdout)
-            assert shown == (", ".join(which["versions"]) or NOTHING), (moment, stage)
+    moments = sorted({"2020-01-01T00:00:00", *(_local(e["date"]) for e in events),
+                      "2030-01-01T09:59:59", "2030-01-02T12:00:00", "2030-01-03T23:00:00",
+                      "2031-01-01T00:00:00"})
+    # One page load sets the picker to each moment in turn, as a person would, and notes
+    # what the answer table then shows.
+    probe = site / "audit-probe.html"
+    probe.write_text((site / "audit.html").read_text().replace("</body>", (
+        "<script>var out = {}, at = document.getElementById('at');"
+        f"{json.dumps(moments)}.forEach(function (m) {{ at.value = m;"
+        "at.dispatchEvent(new Event('change'));"
+        "out[m] = Array.prototype.map.call(document.querySelectorAll('#at-answer tbody td'),"
+        "function (c) { return c.textContent; }); });"
+        "var pre = document.createElement('pre'); pre.id = 'answers';"
+        "pre.textContent = JSON.stringify(out); document.body.appendChild(pre);</script>"
+        "</body>")))
+    page = open_page(probe.as_uri(), tmp_path / "profile")
+    assert page.console == () and page.requests == ()
+    shown = json.loads(re.search(r'<pre id="answers">(.*?)</pre>', page.dom, re.S)[1]
+                       .replace("&quot;", '"'))
+    for moment in moments:
+        which = [", ".join(sample.which("churn", stage, at=moment)) or NOTHING
+                 for stage in ("dev", "staging", "production")]
+        assert shown[moment] == which, moment
+    # and the CLI says the same as the API at a moment between events
+    cli = json.loads(run_cli("which", "churn", "production", "--at", "2030-01-02T12:00:00",
+                             "--json", cwd=sample.root, check=True).stdout)
+    assert cli["versions"] == ["1.0.0"] and shown["2030-01-02T12:00:00"][2] == "1.0.0"
+    # a link with the moment in its fragment opens with the answer
+    linked = Dom(open_page(f"{(site / 'audit.html').as_uri()}#at=2030-01-01T12:00:00",
+                           tmp_path / "profile").dom)
+    assert linked.tables["at-answer"][1] == ["churn", NOTHING, "1.2.0", "1.2.0"]
 
 
 def test_audit_lists_every_event_newest_first(sample: Registry, tmp_path: Path) -> None:
@@ -309,3 +330,27 @@ def test_a_screenshot_on_a_phone_and_a_wide_screen(sample: Registry, tmp_path: P
         open_page((site / "models/churn/index.html").as_uri(), tmp_path / "profile",
                   screenshot=shot, size=size)
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_serve_answers_on_loopback(sample: Registry) -> None:
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "gitreg", "site", "--serve", "--port", "0"],
+                            cwd=sample.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy())
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while not line.startswith("serving "):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+        url = line.split()[1]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert "churn" in response.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(10)
