@@ -196,6 +196,13 @@ def test_rev_builds_the_registry_as_a_revision_held_it(sample: Registry) -> None
     assert git(sample.root, "worktree", "list").count("\n") == 1  # its worktree is gone
 
 
+def test_json_says_where_and_how_large(sample: Registry) -> None:
+    data = json.loads(run_cli("site", "--json", cwd=sample.root, check=True).stdout)
+    assert data["index"] == str(sample.root / "site" / "index.html")
+    assert data["pages"] == 7 and data["largest"]["bytes"] == max(
+        p.stat().st_size for p in (sample.root / "site").rglob("*.html"))
+
+
 def test_api_build_site(sample: Registry, tmp_path: Path) -> None:
     from gitreg import ModelRegistry
 

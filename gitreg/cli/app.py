@@ -428,14 +428,21 @@ def site(
     serve: Annotated[bool, Option("--serve", help="Then serve it on 127.0.0.1 (Ctrl-C stops).")
                      ] = False,
     port: Annotated[int, Option(help="The port of --serve (0: any free one).")] = 8000,
+    json: JsonOpt = False,
 ) -> None:
     """Build a static web view of the registry: models, stage timelines, metric trends,
     versions and the audit trail. Offline: nothing is fetched from elsewhere."""
     from gitreg.service import website
 
     built = website.build_registry_site(_open(), output, rev=rev, title=title)
-    _echo(f"site: {built.pages} pages, largest {built.largest[0]} "
-          f"({built.largest[1] // 1024} KB)\n{built.index}")
+    if json:
+        from gitreg.cli import render
+
+        _echo(render.to_json({"index": str(built.index), "pages": built.pages,
+                              "largest": {"page": built.largest[0], "bytes": built.largest[1]}}))
+    else:
+        _echo(f"site: {built.pages} pages, largest {built.largest[0]} "
+              f"({built.largest[1] // 1024} KB)\n{built.index}")
     if serve:
         from gitreg.cli.serve import serve_folder
 
