@@ -22,7 +22,7 @@ from gitreg.core.events import Event
 from gitreg.core.newversion import NewVersion
 from gitreg.core.query import query
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
-from gitreg.service import check, compare, lifecycle, modelcard, sharing, verify
+from gitreg.service import check, compare, lifecycle, modelcard, sharing, verify, website
 from gitreg.service.check import Report
 from gitreg.service.importers import ImportReport, gto, mlflow, parse_stage_map
 from gitreg.service.lifecycle import LifecycleProposal
@@ -491,6 +491,13 @@ class ModelRegistry:
     def model_card(self, version: str, *, name: str | None = None) -> str:
         """``version`` as a Hugging Face model card (README.md text with YAML front matter)."""
         return modelcard.model_card(self.registry, self._name(name), version)
+
+    def build_site(self, output: Path | str = Path("site"), *, rev: str | None = None,
+                   title: str | None = None) -> Path:
+        """Write the registry's static web view (``gitreg site``) to ``output``; the path of
+        its ``index.html``. ``rev``: as that git revision holds the registry."""
+        return website.build_registry_site(self.registry, Path(output), rev=rev,
+                                           title=title).index
 
     def push(self) -> None:
         """Push the branch, gitreg tags and weights to ``origin``."""

@@ -66,12 +66,14 @@ GITHUB_SKIPPED = {
     "gitreg-review.yml": ["Post the review comment"],
     "gitreg-tag.yml": [],
     "gitreg-deploy.yml": [],
+    "gitreg-site.yml": [],
 }
 # GitLab script lines that do not run here, by job and a text each contains.
 GITLAB_SKIPPED = {
     "gitreg-review": ["$CI_API_V4_URL"],  # post the note
     "gitreg-tag": ["git remote set-url origin"],  # push with a token
     "gitreg-deploy": [],
+    "pages": [],
 }
 # What the examples install, until gitreg-registry is on PyPI: the release tag of this
 # version, from gitreg's repository (<org>: wherever it is hosted, README "Installing").
@@ -352,7 +354,9 @@ def run_github(name: str, checkout: Path, env: Mapping[str, str],
     context.setdefault("steps", {})
     for number, step in enumerate(job["steps"]):
         if "uses" in step:
-            assert str(step["uses"]).startswith(("actions/checkout@", "actions/setup-python@"))
+            assert str(step["uses"]).startswith((
+                "actions/checkout@", "actions/setup-python@",
+                "actions/upload-pages-artifact@", "actions/deploy-pages@"))
             continue
         assert not {"shell", "working-directory", "continue-on-error"} & set(step), step
         if step.get("name") in GITHUB_SKIPPED[name]:
@@ -446,7 +450,13 @@ def github_flow(site: Path, how: str, runner: Runner) -> tuple[Run, Path, str]:
 
     # the merge, and the push to main
     merged = merge(site, how)
-    assert started_by("push", "refs/heads/main") == ["gitreg-tag.yml"]
+    assert started_by("push", "refs/heads/main") == ["gitreg-site.yml", "gitreg-tag.yml"]
+    _, _, depth = github_job("gitreg-site.yml")
+    checkout = actions_checkout(site, "gh-site", "refs/heads/main", depth)
+    env = github_env(site, checkout, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main",
+                     GITHUB_REF_NAME="main", GITHUB_REPOSITORY="acme/models")
+    run_github("gitreg-site.yml", checkout, env, github_context())
+    check_site(checkout / "_site", "acme/models models")
     _, _, depth = github_job("gitreg-tag.yml")
     checkout = actions_checkout(site, "gh-tag", "refs/heads/main", depth)
     env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="push",
@@ -625,7 +635,7 @@ def gitlab_flow(site: Path, how: str, runner: Runner) -> tuple[str, Path, str]:
     # the merge, and the branch pipeline on main
     merged = merge(site, how)
     push = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_COMMIT_REF_NAME": "main"}
-    assert gitlab_pipeline(push) == ["gitreg-tag"]
+    assert gitlab_pipeline(push) == ["gitreg-tag", "pages"]
     ref = pipeline_ref(site, merged)
     checkout = gitlab_checkout(site, "gl-tag", [f"+{ref}:{ref}",
                                                 "+refs/heads/main:refs/remotes/origin/main"],
@@ -633,6 +643,10 @@ def gitlab_flow(site: Path, how: str, runner: Runner) -> tuple[str, Path, str]:
     run_gitlab("gitreg-tag", checkout, gitlab_env(site, checkout, runner, **push), runner)
     tag = "churn/production/2"
     assert tags_on_origin(site)[tag] == merged
+    checkout = gitlab_checkout(site, "gl-pages", [f"+{ref}:{ref}"], gitlab_depth("pages"))
+    run_gitlab("pages", checkout, gitlab_env(site, checkout, CI_PROJECT_PATH="acme/models",
+                                             **push))
+    check_site(checkout / "public", "acme/models models")
 
     # the tag pipeline
     tagged = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": tag, "CI_COMMIT_REF_NAME": tag}
@@ -647,6 +661,14 @@ def gitlab_flow(site: Path, how: str, runner: Runner) -> tuple[str, Path, str]:
 
 
 # -- the tests ---------------------------------------------------------------------------------
+
+
+def check_site(folder: Path, title: str) -> None:
+    """The published site: its index names the title and what production holds now."""
+    index = (folder / "index.html").read_text()
+    assert f"· {title}</title>" in index
+    assert '<a href="models/churn/1.1.0.html">1.1.0</a>' in index
+    assert (folder / "models" / "churn" / "1.1.0.html").is_file()
 
 
 def check_comment(comment: str) -> None:

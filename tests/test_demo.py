@@ -37,6 +37,10 @@ def test_demo_runs_the_lifecycle(
     # The deployed model is 1.0.0's: it scores what 1.0.0 scored at training.
     trained = out.split("-> train/churn-1.0.0.pkl")[0].rsplit("accuracy ", 1)[1].strip()
     assert f"accuracy on held-out data {float(trained):.4f}" in out
+    # it ends with the site, and the path of its index page
+    index = tmp_path / "demo" / "registry" / "site" / "index.html"
+    assert f"# open {index} in a browser" in out and "$ gitreg site" in out
+    assert "1.0.0" in (index.parent / "models" / "churn" / "index.html").read_text()
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:

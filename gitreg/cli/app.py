@@ -534,6 +534,37 @@ def demo(
     run(folder, echo=typer.echo)
 
 
+@app.command()
+def site(
+    output: Annotated[Path, Option("-o", "--output", help="Where to write the site.")] = Path(
+        "site"),
+    rev: Annotated[OptStr, Option(help="Build from this git revision (default: the work tree)."
+                                  )] = None,
+    title: Annotated[OptStr, Option(help="The site's title.")] = None,
+    serve: Annotated[bool, Option("--serve", help="Then serve it on 127.0.0.1 (Ctrl-C stops).")
+                     ] = False,
+    port: Annotated[int, Option(help="The port of --serve (0: any free one).")] = 8000,
+    json: JsonOpt = False,
+) -> None:
+    """Build a static web view of the registry: models, stage timelines, metric trends,
+    versions and the audit trail. Offline: nothing is fetched from elsewhere."""
+    from gitreg.service import website
+
+    built = website.build_registry_site(_open(), output, rev=rev, title=title)
+    if json:
+        from gitreg.cli import render
+
+        _echo(render.to_json({"index": str(built.index), "pages": built.pages,
+                              "largest": {"page": built.largest[0], "bytes": built.largest[1]}}))
+    else:
+        _echo(f"site: {built.pages} pages, largest {built.largest[0]} "
+              f"({built.largest[1] // 1024} KB)\n{built.index}")
+    if serve:
+        from gitreg.cli.serve import serve_folder
+
+        serve_folder(built.index.parent, port, echo=typer.echo)
+
+
 remote_app = typer.Typer(
     help="The DVC remotes that hold the weights: add one, choose the default, set options. "
     "Credentials and per-machine options go to .dvc/config.local (git-ignored).",

@@ -107,6 +107,10 @@ def run(folder: Path | None, echo: Echo) -> Path:
         model = pickle.load(handle)
     echo(f"# loaded {type(model).__name__}: accuracy on held-out data "
          f"{model.score(x_test, y_test):.4f}")
+    echo("\n# The registry as a web page: stage timelines, metric trends, the audit trail.")
+    shell.cwd = registry
+    shell("gitreg", "site", "--title", "gitreg demo")
+    echo(f"# open {registry / 'site' / 'index.html'} in a browser (or: gitreg site --serve)")
     echo(f"\nDone. Explore it: cd {registry} && gitreg history && git log --oneline --graph")
     return base
 

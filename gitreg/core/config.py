@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, NoReturn
 
+from gitreg.core.forge import is_link_template
 from gitreg.core.layout import Layout
 from gitreg.core.names import check_name, check_stage_name
 from gitreg.core.records import is_number
@@ -17,7 +18,7 @@ SCHEMA_VERSION = 1
 DEFAULT_STAGES = ("dev", "staging", "production")
 DEFAULT_MODEL = "model"
 _KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load",
-               "gc"}
+               "gc", "site"}
 GC_KEEP_DAYS = 30  # `gitreg gc` keeps what any stage held this many days back (issue 16)
 _POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression", "require_signed",
                 "allow_force"}
@@ -77,6 +78,9 @@ class RegistryConfig:
     # get_model refuses to unpickle (GITREG_SAFE_LOAD=0 overrides it; see serialize.py)
     safe_load: bool = False
     gc_keep_days: int = GC_KEEP_DAYS
+    # site.commit_url / site.tag_url: forge links of `gitreg site` (issue 15)
+    site_commit_url: str | None = None
+    site_tag_url: str | None = None
 
     @property
     def layout(self) -> Layout:
@@ -197,8 +201,20 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
         fail("gc.keep_days", "expected a whole number of days, 0 or more")
     warnings += [f"{source}: gc: unknown key {key!r} ignored" for key in gc
                  if key != "keep_days"]
+    site = data.get("site") or {}
+    if not isinstance(site, dict):
+        fail("site", "expected a mapping (commit_url, tag_url)")
+    links: dict[str, str | None] = {}
+    for key, placeholder in (("commit_url", "{commit}"), ("tag_url", "{tag}")):
+        value = site.get(key)
+        if value is not None and not (isinstance(value, str)
+                                      and is_link_template(value, placeholder)):
+            fail(f"site.{key}", f"expected an http(s) URL containing {placeholder}")
+        links[key] = value
     return RegistryConfig(
         gc_keep_days=keep_days,
+        site_commit_url=links["commit_url"],
+        site_tag_url=links["tag_url"],
         stages=tuple(stages),
         exclusive=exclusive,
         policies=policies,

@@ -62,6 +62,9 @@ if TYPE_CHECKING:
 # they run: the read commands start without them (issue 5).
 
 
+SITE_IGNORE = "/site/"
+
+
 @dataclass(frozen=True)
 class Registered:
     record: VersionRecord
@@ -152,9 +155,15 @@ class Registry:
         git = Git(root)
         if not (root / ".git").exists():
             git.run("init", "--quiet")
-        files = [CONFIG_FILE, ".dvc/config", ".dvc/.gitignore", ".dvcignore"]
+        files = [CONFIG_FILE, ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
         with Transaction(git, _git_dir(git)) as tx:
             tx.require_clean([CONFIG_FILE])
+            # `gitreg site` writes to site/ by default (issue 15): never committed by mistake.
+            ignore = root / ".gitignore"
+            before = ignore.read_text() if ignore.is_file() else ""
+            if SITE_IGNORE not in before.splitlines():
+                tx.write(".gitignore", before + ("" if before.endswith("\n") or not before
+                                                 else "\n") + SITE_IGNORE + "\n")
             if not (root / ".dvc").is_dir():
                 tx.created(root / ".dvc")
                 tx.created(root / ".dvcignore")

@@ -1,0 +1,363 @@
+"""``gitreg site`` (issue 15): the static web view, built for a sample registry and opened in
+headless Chromium (tests/browser.py), asserting what a person sees."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from browser import open_page
+from conftest import git, run_cli, snapshot, write_weights
+from sample_registries import churn
+
+from gitreg.core.forge import from_origin
+from gitreg.core.records import Lineage
+from gitreg.service.registry import NewVersion, Registry
+
+NOTHING = "\u2013"  # the en dash a page shows for an empty stage
+
+# The steps added to the sample's history, each at its own (UTC) time, so the date picker
+# has moments between events to answer for.
+STEPS = [("2030-01-01T10:00:00", "promote", "1.2.0", "production"),
+         ("2030-01-02T10:00:00", "rollback", None, "production"),
+         ("2030-01-03T10:00:00", "promote", "1.3.0", "dev"),
+         ("2030-01-04T10:00:00", "demote", None, "dev")]
+
+
+@pytest.fixture
+def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    """churn (sample_registries) then: 1.2.0 to production, rolled back, 1.3.0 (whose
+    description is markup) registered, to dev and demoted; origin on GitHub."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    registry = churn(tmp_path)
+    for when, action, version, stage in STEPS:
+        monkeypatch.setenv("GIT_COMMITTER_DATE", when + "Z")
+        monkeypatch.setenv("GIT_AUTHOR_DATE", when + "Z")
+        registry = Registry(registry.root)  # git's environment is read when a registry opens
+        if action == "promote" and version == "1.3.0":
+            weights = write_weights(tmp_path / "w13", b"weights 1.3.0\n" * 20)
+            registry.register("churn", weights, version="1.3.0", info=NewVersion(
+                metrics={"accuracy": 0.95, "latency_ms": 40},
+                description='<script>alert("x")</script> & <b>bold</b>',
+                lineage=Lineage(parent="1.2.0", depends_on=("churn@1.0.0",))))
+            registry.promote("churn", "1.3.0", "dev")
+        elif action == "promote":
+            registry.promote("churn", str(version), stage)
+        elif action == "rollback":
+            registry.rollback("churn", stage)
+        else:
+            registry.demote("churn", stage)
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    monkeypatch.delenv("GIT_AUTHOR_DATE")
+    git(registry.root, "remote", "add", "origin", "git@github.com:acme/models.git")
+    return registry
+
+
+class Dom(HTMLParser):
+    """Elements with their attributes, text by element id, rows of tables by id."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        self.elements.append((tag, found))
+        if tag == "table":
+            self._table = found.get("id") or f"table-{len(self.tables)}"
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._table is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def having(self, tag: str, cls: str) -> list[dict[str, str]]:
+        return [a for t, a in self.elements if t == tag and cls in a.get("class", "").split()]
+
+
+def build(registry: Registry, *args: str) -> Path:
+    proc = run_cli("site", *args, cwd=registry.root, check=True)
+    index = Path(proc.stdout.strip().splitlines()[-1])
+    assert index.is_file() and index.name == "index.html"
+    return index.parent
+
+
+def test_pages_have_stable_urls_and_escape_registry_text(sample: Registry) -> None:
+    site = build(sample)
+    assert site == sample.root / "site"
+    for rel in ("index.html", "audit.html", "models/churn/index.html",
+                *(f"models/churn/{v}.html" for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"))):
+        assert (site / rel).is_file(), rel
+    page = (site / "models/churn/1.3.0.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "<b>bold</b>" not in page
+    # git-ignored by init, so the build leaves the work tree clean
+    assert git(sample.root, "status", "--porcelain") == ""
+
+
+def test_version_page_shows_lineage_weights_and_the_diffs(sample: Registry) -> None:
+    site = build(sample)
+    dom = Dom((site / "models/churn/1.3.0.html").read_text())
+    links = {a["href"] for t, a in dom.elements if t == "a" and "href" in a}
+    assert "1.2.0.html" in links  # parent
+    assert "../../models/churn/1.0.0.html" in links  # depends_on
+    record = sample.record("churn", "1.3.0")
+    text = (site / "models/churn/1.3.0.html").read_text()
+    assert record.artifact.md5 in text
+    # the same numbers as `gitreg diff churn 1.2.0 1.3.0`
+    diff = json.loads(run_cli("diff", "churn", "1.2.0", "1.3.0", "--format", "json",
+                              cwd=sample.root, check=True).stdout)
+    rows = {r[0]: r for r in next(t for t in dom.tables.values()
+                                  if t and t[0][1:3] == ["1.2.0 (1.2.0)", "1.3.0 (1.3.0)"])}
+    for metric in diff["metrics"]:
+        assert rows[f"metric {metric['name']}"][3].startswith(f"{metric['delta']:+g}")
+    # and against what production holds (1.0.0, after the rollback)
+    assert any(t and t[0][1:3] == ["production (1.0.0)", "1.3.0 (1.3.0)"]
+               for t in dom.tables.values())
+
+
+def test_forge_links_from_origin_and_from_registry_yaml(sample: Registry) -> None:
+    site = build(sample)
+    head = git(sample.root, "rev-parse", "HEAD").strip()
+    audit = (site / "audit.html").read_text()
+    assert f'href="https://github.com/acme/models/commit/{head}"' in audit
+    assert 'href="https://github.com/acme/models/releases/tag/churn%2Fdev%2F2"' in audit
+    config = sample.root / "registry.yaml"
+    config.write_text(config.read_text() + "site:\n  commit_url: https://git.example/c/{commit}\n")
+    git(sample.root, "commit", "-qm", "Forge links", "registry.yaml")
+    head = git(sample.root, "rev-parse", "HEAD").strip()
+    assert f'href="https://git.example/c/{head}"' in (build(sample) / "index.html").read_text()
+
+
+@pytest.mark.parametrize(("url", "commit"), [
+    ("git@github.com:acme/models.git", "https://github.com/acme/models/commit/abc"),
+    ("https://github.com/acme/models", "https://github.com/acme/models/commit/abc"),
+    ("ssh://git@gitlab.com/grp/sub/models.git", "https://gitlab.com/grp/sub/models/-/commit/abc"),
+    ("/srv/git/models.git", None),
+    ("https://example.com/acme/models.git", None),
+])
+def test_forge_links_of_origin_urls(url: str, commit: str | None) -> None:
+    links = from_origin(url)
+    assert (links.commit_url("abc") if links else None) == commit
+
+
+def test_a_javascript_link_template_is_refused(sample: Registry) -> None:
+    config = sample.root / "registry.yaml"
+    config.write_text(config.read_text() + "site:\n  commit_url: javascript:alert('{commit}')\n")
+    proc = run_cli("site", cwd=sample.root)
+    assert proc.returncode == 7
+    assert proc.stderr.startswith("gitreg: error: registry.yaml: site.commit_url: expected an "
+                                  "http(s) URL")
+    assert not (sample.root / "site").exists()
+
+
+def test_refuses_to_replace_a_folder_it_did_not_build(sample: Registry) -> None:
+    other = sample.root.parent / "docs"
+    (other / "keep.txt").parent.mkdir()
+    (other / "keep.txt").write_text("mine")
+    before = snapshot(sample.root)
+    proc = run_cli("site", "-o", str(other), cwd=sample.root)
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "--output" in proc.stderr
+    assert (other / "keep.txt").read_text() == "mine" and len(list(other.iterdir())) == 1
+    assert snapshot(sample.root) == before
+    # a site it built is replaced whole
+    site = build(sample, "-o", str(sample.root.parent / "out"))
+    (site / "stale.html").write_text("old")
+    assert not (build(sample, "-o", str(site)) / "stale.html").exists()
+
+
+def test_rev_builds_the_registry_as_a_revision_held_it(sample: Registry) -> None:
+    site = build(sample, "--rev", "churn/production/1", "-o", str(sample.root.parent / "then"))
+    dom = Dom((site / "index.html").read_text())
+    row = dom.tables["models-table"][1]
+    assert row[:4] == ["churn", NOTHING, "1.0.0", "1.0.0"]  # staging and production held 1.0.0
+    assert not (site / "models/churn/1.3.0.html").exists()
+    assert git(sample.root, "worktree", "list").count("\n") == 1  # its worktree is gone
+
+
+def test_json_says_where_and_how_large(sample: Registry) -> None:
+    data = json.loads(run_cli("site", "--json", cwd=sample.root, check=True).stdout)
+    assert data["index"] == str(sample.root / "site" / "index.html")
+    assert data["pages"] == 7 and data["largest"]["bytes"] == max(
+        p.stat().st_size for p in (sample.root / "site").rglob("*.html"))
+
+
+def test_api_build_site(sample: Registry, tmp_path: Path) -> None:
+    from gitreg import ModelRegistry
+
+    index = ModelRegistry(sample.root).build_site(tmp_path / "api-site", title="Churn models")
+    assert index == tmp_path / "api-site" / "index.html"
+    assert "<title>Models · Churn models</title>" in index.read_text()
+
+
+# -- in a real browser ------------------------------------------------------------------
+
+
+def test_model_page_in_a_browser(sample: Registry, tmp_path: Path) -> None:
+    site = build(sample)
+    page = open_page((site / "models/churn/index.html").as_uri(), tmp_path / "profile")
+    assert page.console == () and page.requests == ()
+    dom = Dom(page.dom)
+    # one bar per stage holding, as history tells them: each promotion or rollback that put
+    # a version in a stage starts one
+    events = json.loads(run_cli("history", "churn", "--json", cwd=sample.root,
+                                check=True).stdout)
+    starts = [e for e in events if e["stage"] and e["version"]]
+    bars = dom.having("rect", "holding")
+    assert len(bars) == len(starts) == 6
+    assert [(b["data-stage"], b["data-version"]) for b in bars] == \
+        [(e["stage"], e["version"]) for e in starts]
+    assert len(dom.having("rect", "rollback")) == 1
+    # one trend point per version with the metric; the versions that reached production marked
+    points = dom.having("circle", "point")
+    assert len(points) == 2 * 4  # accuracy and latency_ms, four versions each
+    assert {p["data-version"] for p in dom.having("circle", "reached")} == {"1.0.0", "1.2.0"}
+    # the table alternative holds the same holdings
+    assert len(dom.tables["holdings"]) - 1 == 6
+
+
+def test_sorting_and_filtering_in_a_browser(sample: Registry, tmp_path: Path) -> None:
+    site = build(sample)
+    page = open_page((site / "index.html").as_uri(), tmp_path / "profile")
+    assert page.console == () and page.requests == ()
+    assert [r[0] for r in Dom(page.dom).tables["models-table"][1:]] == ["churn"]
+    # the versions table sorts on a header click (scripted here as a person would click)
+    script = tmp_path / "sort.html"
+    script.write_text((site / "models/churn/index.html").read_text().replace(
+        "</body>", "<script>document.querySelector('#versions th:nth-child(6)').click();"
+        "</script></body>").replace('"../../assets/', f'"{(site / "assets").as_uri()}/'))
+    dom = Dom(open_page(script.as_uri(), tmp_path / "profile").dom)
+    accuracy = [float(r[5]) for r in dom.tables["versions"][1:]]
+    assert accuracy == sorted(accuracy) == [0.85, 0.9, 0.93, 0.95]
+
+
+def _local(iso: str) -> str:
+    return iso[:19]
+
+
+def test_the_audit_date_picker_answers_like_which_at(sample: Registry, tmp_path: Path) -> None:
+    site = build(sample)
+    events = json.loads(run_cli("history", "churn", "--json", cwd=sample.root,
+                                check=True).stdout)
+    moments = sorted({"2020-01-01T00:00:00", *(_local(e["date"]) for e in events),
+                      "2030-01-01T09:59:59", "2030-01-02T12:00:00", "2030-01-03T23:00:00",
+                      "2031-01-01T00:00:00"})
+    # One page load sets the picker to each moment in turn, as a person would, and notes
+    # what the answer table then shows.
+    probe = site / "audit-probe.html"
+    probe.write_text((site / "audit.html").read_text().replace("</body>", (
+        "<script>var out = {}, at = document.getElementById('at');"
+        f"{json.dumps(moments)}.forEach(function (m) {{ at.value = m;"
+        "at.dispatchEvent(new Event('change'));"
+        "out[m] = Array.prototype.map.call(document.querySelectorAll('#at-answer tbody td'),"
+        "function (c) { return c.textContent; }); });"
+        "var pre = document.createElement('pre'); pre.id = 'answers';"
+        "pre.textContent = JSON.stringify(out); document.body.appendChild(pre);</script>"
+        "</body>")))
+    page = open_page(probe.as_uri(), tmp_path / "profile")
+    assert page.console == () and page.requests == ()
+    shown = json.loads(re.search(r'<pre id="answers">(.*?)</pre>', page.dom, re.S)[1]
+                       .replace("&quot;", '"'))
+    for moment in moments:
+        which = [", ".join(sample.which("churn", stage, at=moment)) or NOTHING
+                 for stage in ("dev", "staging", "production")]
+        assert shown[moment] == which, moment
+    # and the CLI says the same as the API at a moment between events
+    cli = json.loads(run_cli("which", "churn", "production", "--at", "2030-01-02T12:00:00",
+                             "--json", cwd=sample.root, check=True).stdout)
+    assert cli["versions"] == ["1.0.0"] and shown["2030-01-02T12:00:00"][2] == "1.0.0"
+    # a link with the moment in its fragment opens with the answer
+    linked = Dom(open_page(f"{(site / 'audit.html').as_uri()}#at=2030-01-01T12:00:00",
+                           tmp_path / "profile").dom)
+    assert linked.tables["at-answer"][1] == ["churn", NOTHING, "1.2.0", "1.2.0"]
+
+
+def test_audit_lists_every_event_newest_first(sample: Registry, tmp_path: Path) -> None:
+    site = build(sample)
+    page = open_page((site / "audit.html").as_uri(), tmp_path / "profile")
+    assert page.console == () and page.requests == ()
+    rows = Dom(page.dom).tables["audit"][1:]
+    events = json.loads(run_cli("history", "--json", cwd=sample.root, check=True).stdout)
+    assert len(rows) == len(events)
+    assert [r[0] for r in rows] == [e["date"][:19].replace("T", " ") for e in events][::-1]
+
+
+def test_every_link_resolves_and_nothing_is_remote(sample: Registry) -> None:
+    site = build(sample)
+    for page in site.rglob("*.html"):
+        dom = Dom(page.read_text())
+        for tag, attrs in dom.elements:
+            for key in ("href", "src"):
+                target = attrs.get(key)
+                if not target:
+                    continue
+                if re.match(r"https?://", target):
+                    # only forge links, which a reader follows; nothing the page loads
+                    assert tag == "a" and target.startswith("https://github.com/acme/models/")
+                    continue
+                path = (page.parent / target.partition("#")[0]).resolve()
+                assert path.is_file(), f"{page.relative_to(site)}: {target}"
+
+
+def test_the_browser_check_sees_a_remote_request_and_a_console_error(tmp_path: Path) -> None:
+    """The two checks above can fail: a page that loads a font from a CDN and throws."""
+    page = tmp_path / "bad.html"
+    page.write_text('<!doctype html><link rel="stylesheet" href="https://fonts.googleapis.com/'
+                    'css?family=Roboto"><script>undefinedFunction()</script>')
+    seen = open_page(page.as_uri(), tmp_path / "profile")
+    assert any("fonts.googleapis.com" in r for r in seen.requests)
+    assert any("undefinedFunction" in c for c in seen.console)
+
+
+def test_a_screenshot_on_a_phone_and_a_wide_screen(sample: Registry, tmp_path: Path) -> None:
+    site = build(sample)
+    for size in ("390,844", "1600,1000"):
+        shot = tmp_path / f"shot-{size.replace(',', 'x')}.png"
+        open_page((site / "models/churn/index.html").as_uri(), tmp_path / "profile",
+                  screenshot=shot, size=size)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_serve_answers_on_loopback(sample: Registry) -> None:
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "gitreg", "site", "--serve", "--port", "0"],
+                            cwd=sample.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy())
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while not line.startswith("serving "):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+        url = line.split()[1]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert "churn" in response.read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(10)
