@@ -13,7 +13,7 @@ import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -49,6 +49,8 @@ class ModelView:
     holdings: tuple[Holding, ...]
     metrics: tuple[str, ...]  # every metric name, the main one (the latest's first) first
     reached_last_stage: frozenset[str]  # versions that were ever in the last stage
+    # The policy that gates this model entering each stage (per-model ones win, issue 12).
+    policies: Mapping[str, Policy] = field(default_factory=dict)
 
     @property
     def main_metric(self) -> str | None:
@@ -78,7 +80,6 @@ class ModelView:
 class SiteData:
     title: str
     stages: tuple[str, ...]
-    policies: Mapping[str, Policy]
     models: tuple[ModelView, ...]
     events: tuple[Event, ...]  # every model's, oldest first (first-parent order)
     links: ForgeLinks | None
@@ -115,11 +116,12 @@ def collect(registry: Registry, *, title: str | None = None) -> SiteData:
             holdings=holdings,
             metrics=_metric_names([r for r, _ in versions]),
             reached_last_stage=frozenset(h.version for h in holdings if h.stage == last_stage),
+            policies={s: p for s in registry.config.stages
+                      if (p := registry.config.policy(s, name)) is not None},
         ))
     return SiteData(
         title=title or f"gitreg: {registry.root.name}",
         stages=registry.config.stages,
-        policies=registry.config.policies,
         models=tuple(models),
         events=tuple(events),
         links=_links(registry),
