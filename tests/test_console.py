@@ -144,7 +144,8 @@ def test_shell_completion_is_answered_by_typer_not_the_help_cache(cache: Path,
 COMMANDS = ["init", "register", "promote", "demote", "rollback", "push", "pull", "list",
             "show", "which", "history", "get", "demo", "diff", "check", "verify",
             "remote add", "remote list", "remote default", "remote modify",
-            "ci event", "ci tag"]
+            "ci event", "ci tag", "deprecate", "restore", "annotate", "gc", "site",
+            "import mlflow", "import gto", "export model-card"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -156,6 +157,8 @@ def test_help_names_values_not_python_types(command: str, tmp_path: Path) -> Non
     assert out.startswith(f"Usage: gitreg {command} [OPTIONS]")
     options = out.split("\nOptions:\n", 1)[1]
     assert not re.search(r"<(str|int|path|list\[[^>]*\])>", options), options
+    arguments = out.split("\nOptions:\n", 1)[0]  # with the Arguments section, if any
+    assert not re.search(r"<(str|int|path|list\[[^>]*\])>", arguments), arguments
     assert "-h, --help" in options
     usage = out.splitlines()[0]
     assert not re.search(r"[<{}]", usage), usage  # no <list[str]>, no {NAME}

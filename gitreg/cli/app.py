@@ -7,6 +7,7 @@
 import enum
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +55,10 @@ app = typer.Typer(
     epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
 )
 
+# "NAME <str>  Model name." in an Arguments section: the type, and the spaces it took.
+_PYTHON_TYPE = re.compile(r"^(\s*\S+) <[a-z][a-z_\[\], |]*>( *)", re.MULTILINE)
+
+
 class Command(typer.core.TyperCommand):
     """typer's command, with usage lines that read like every other tool's (issue 14):
     ``gitreg which [OPTIONS] NAME STAGE``, where typer 0.29 writes required arguments as
@@ -62,6 +67,13 @@ class Command(typer.core.TyperCommand):
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
                 for piece in super().collect_usage_pieces(ctx)]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The help, less the Python type typer 0.29 writes after an argument's name in the
+        Arguments section (``NAME <str>``): the text is what the formatter's public
+        ``buffer`` holds."""
+        super().format_help(ctx, formatter)
+        formatter.buffer[:] = [_PYTHON_TYPE.sub(r"\1\2", piece) for piece in formatter.buffer]
 
 
 def _show_version(value: bool) -> None:
@@ -534,16 +546,17 @@ def demo(
     run(folder, echo=typer.echo)
 
 
-@app.command()
+@app.command(cls=Command)
 def site(
-    output: Annotated[Path, Option("-o", "--output", help="Where to write the site.")] = Path(
-        "site"),
-    rev: Annotated[OptStr, Option(help="Build from this git revision (default: the work tree)."
-                                  )] = None,
-    title: Annotated[OptStr, Option(help="The site's title.")] = None,
+    output: Annotated[Path, Option(
+        "-o", "--output", metavar="DIR", help="Where to write the site.")] = Path("site"),
+    rev: Annotated[OptStr, Option(
+        metavar="REV", help="Build from this git revision (default: the work tree).")] = None,
+    title: Annotated[OptStr, Option(metavar="TEXT", help="The site's title.")] = None,
     serve: Annotated[bool, Option("--serve", help="Then serve it on 127.0.0.1 (Ctrl-C stops).")
                      ] = False,
-    port: Annotated[int, Option(help="The port of --serve (0: any free one).")] = 8000,
+    port: Annotated[int, Option(
+        metavar="PORT", help="The port of --serve (0: any free one).")] = 8000,
     json: JsonOpt = False,
 ) -> None:
     """Build a static web view of the registry: models, stage timelines, metric trends,
