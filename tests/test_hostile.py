@@ -14,8 +14,10 @@ The exit codes are written out, as in test_bad_input.py: they are a documented i
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -542,3 +544,36 @@ def test_a_committed_cache_link_out_of_the_repository_is_refused(
     work = clone(origin, tmp_path)
     gitreg(work, "pull", code=CORRUPT, says=(".dvc/cache", "link out of the repository"))
     untouched(outside)
+
+
+# -- text from a clone on a terminal (issue 13, point 3) ---------------------------------------
+
+ESC = "\x1b]0;pwned\x07\x1b[2J"
+
+
+def test_registry_text_is_escaped_on_a_terminal_and_in_markdown_exact_in_json(
+    origin: Path, tmp_path: Path
+) -> None:
+    text = (origin / V100).read_text()
+    quoted = '"\\e]0;pwned\\a\\e[2J"'
+    for old, new in (("description: null", f"description: {quoted[:-1]}\\nforged line\""),
+                     ("model_type: null", f"model_type: {quoted}"),
+                     ("labels: []", f"labels: [{quoted}]"),
+                     ("  accuracy: 0.9", f"  accuracy: 0.9\n  {quoted}: 1.0")):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    text = re.sub(r"registered_by: .*", lambda _: f"registered_by: {quoted}", text)
+    commit(origin, {V100: text})
+    work = clone(origin, tmp_path)
+    for args in (("show", "churn@1.0.0"), ("list",), ("list", "churn"),
+                 ("diff", "churn", "1.0.0", "1.1.0"),
+                 ("diff", "churn", "1.1.0", "1.0.0", "--format", "markdown"), ("history",)):
+        output = gitreg(work, *args, code=OK)
+        assert "\x1b" not in output and "\x07" not in output, args
+    shown = gitreg(work, "show", "churn@1.0.0", code=OK)
+    assert "\\x1b]0;pwned\\x07" in shown
+    assert "\\nforged line" in shown and "\nforged line" not in shown
+    data = json.loads(gitreg(work, "show", "churn@1.0.0", "--json", code=OK))
+    assert data["description"] == f"{ESC}\nforged line"
+    assert data["model_type"] == ESC and data["labels"] == [ESC]
+    assert ESC in data["metrics"]

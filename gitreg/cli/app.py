@@ -97,8 +97,10 @@ def _meter(label: str, quiet: bool) -> Iterator["progress.TerminalProgress | Non
 
 
 def _echo(text: str) -> None:
+    from gitreg.cli import render
+
     if text:
-        typer.echo(text)
+        typer.echo(render.terminal(text))
 
 
 def _warn(registry: "Registry") -> None:
