@@ -379,3 +379,75 @@ def test_a_write_goes_ahead_beside_ignored_and_unrelated_changes(
                    cwd=churn)
     assert proc.returncode == 0, proc.stderr
     assert "?? NOTES.md" in git(churn, "status", "--porcelain")
+
+
+# -- issue 13: inputs that used to end in a traceback -------------------------------------
+
+
+@pytest.mark.parametrize(("meta", "says"), [
+    ("lineage:\n  data: [a, b]\n", "lineage.data: expected a mapping"),
+    ("lineage:\n  data: 5\n", "lineage.data: expected a mapping"),
+    ("lineage:\n  depends_on: 5\n", "lineage.depends_on: expected a list"),
+    ("lineage:\n  depends_on: [nosuch@1.0.0]\n", "nosuch@1.0.0 is not registered"),
+], ids=["data-list", "data-number", "depends-number", "depends-unregistered"])
+def test_register_refuses_bad_lineage_up_front(
+    churn: Path, weights: Path, tmp_path: Path, meta: str, says: str
+) -> None:
+    """A write validates everything it will write: it never leaves `check` failing."""
+    path = tmp_path / "meta.yaml"
+    path.write_text(meta)
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0", "--meta", str(path),
+            code=INVALID_INPUT, says=(says,))
+    assert run_cli("check", cwd=churn).returncode == 0
+
+
+@pytest.mark.parametrize(("version", "says"), [
+    ("1.0." + "1" * 300, "longer than 128 characters"),
+    ("1.0.0-a.lock", "'.lock'"),
+    ("1.0.0+build.lock", "'.lock'"),
+], ids=["long", "lock", "build-lock"])
+def test_register_refuses_a_version_that_cannot_be_a_file_or_a_tag(
+    churn: Path, weights: Path, version: str, says: str
+) -> None:
+    refused(churn, "register", "churn", str(weights), "--version", version,
+            code=INVALID_INPUT, says=(says,))
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
+def test_dates_out_of_range_are_invalid_input(
+    churn: Path, weights: Path, tz: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", tz)
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0",
+            "--trained-at", "0001-01-01", code=INVALID_INPUT, says=("out of the range",))
+    refused(churn, "which", "churn", "production", "--at", "0001-01-01",
+            code=INVALID_INPUT, says=("out of the range",))
+
+
+@pytest.mark.parametrize("rel", [STAGES_FILE, VERSION_FILE])
+@pytest.mark.parametrize("args", [("list",), ("show", "churn@1.0.0"),
+                                  ("which", "churn", "production"),
+                                  ("promote", "churn", "1.0.0", "staging"),
+                                  ("diff", "churn", "1.0.0", "1.1.0")])
+def test_a_registry_file_committed_as_a_folder_names_the_file(
+    churn: Path, rel: str, args: tuple[str, ...]
+) -> None:
+    (churn / rel).unlink()
+    (churn / rel).mkdir()
+    (churn / rel / "x").write_text("x")
+    git(churn, "add", "-A")
+    git(churn, "commit", "-qm", "A folder in place of a file")
+    if rel == STAGES_FILE and args[0] == "diff":
+        args = ("diff", "churn", "production", "staging")
+    if rel == VERSION_FILE and args[0] == "which":
+        args = ("show", "churn#production")
+    refused(churn, *args, code=CORRUPT_REGISTRY, says=(rel, "found a directory"))
+
+
+def test_a_huge_integer_metric_in_a_version_file_names_the_file(churn: Path) -> None:
+    edit(churn, VERSION_FILE, "accuracy: 0.9", "accuracy: " + "9" * 400)
+    git(churn, "commit", "-qam", "A huge number")
+    for args in (("show", "churn@1.0.0"), ("list",), ("diff", "churn", "1.0.0", "1.1.0")):
+        proc = run_cli(*args, cwd=churn)
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, CORRUPT_REGISTRY), (
+            args, proc.stderr)

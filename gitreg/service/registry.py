@@ -17,7 +17,14 @@ from gitreg.core import config as config_module
 from gitreg.core.config import CONFIG_FILE, RegistryConfig
 from gitreg.core.events import Action, Event, commit_message, tag_message, version_tag
 from gitreg.core.layout import VERSIONS_DIR
-from gitreg.core.names import FIRST_VERSION, Version, check_name, parse_version
+from gitreg.core.names import (
+    FIRST_VERSION,
+    ModelRef,
+    Version,
+    check_name,
+    check_ref,
+    parse_version,
+)
 from gitreg.core.newversion import Bump as Bump
 from gitreg.core.newversion import NewVersion as NewVersion
 from gitreg.core.newversion import draft
@@ -332,8 +339,11 @@ class Registry:
         if stage is not None:
             self.config.check_stage(stage)
             self.gate_signing(stage, sign)
-        # Validate the whole record before anything is written.
-        draft(name, self._next_version(name, version, bump), info)
+        # Validate the whole record before anything is written: a write must never leave
+        # `check` failing, nor fail at the tag after the commit (issue 13).
+        planned = draft(name, self._next_version(name, version, bump), info)
+        check_ref(f"refs/tags/{version_tag(name, planned.version)}")
+        self._check_depends_on(planned)
         records: list[VersionRecord] = []
 
         def change(tx: Transaction) -> list[Event]:
@@ -347,6 +357,17 @@ class Registry:
 
         events = self._publish(change, push=push)
         return Registered(records[0], tuple(events))
+
+    def _check_depends_on(self, record: VersionRecord) -> None:
+        for entry in record.lineage.depends_on:
+            ref = ModelRef.parse(entry)
+            assert ref.version is not None  # draft() made sure
+            target = self._version_path(ref.name, ref.version)
+            if not (self.root / target).is_file():
+                raise InvalidInput(
+                    f"lineage.depends_on: {entry} is not registered in this registry (no "
+                    f"{target}); register it first (gitreg register {ref.name} PATH "
+                    f"--version {ref.version})")
 
     def _register_in(
         self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion,
@@ -681,5 +702,5 @@ def _moment(at: str | datetime) -> str:
         except ValueError:
             pass
         else:
-            return datetime.combine(day, time(23, 59, 59)).astimezone().isoformat()
+            return iso_timestamp(datetime.combine(day, time(23, 59, 59)), "--at date")
     return iso_timestamp(at, "--at date")
