@@ -451,3 +451,55 @@ def test_a_huge_integer_metric_in_a_version_file_names_the_file(churn: Path) -> 
         proc = run_cli(*args, cwd=churn)
         assert "Traceback" not in proc.stderr and proc.returncode in (0, CORRUPT_REGISTRY), (
             args, proc.stderr)
+
+
+def test_a_held_index_lock_is_waited_for_then_named(churn: Path) -> None:
+    """Like git, wait briefly for another git process; then one line naming the lock,
+    nothing changed and no journal left for the next command to recover."""
+    lock = churn / ".git" / "index.lock"
+    lock.write_text("")
+    line = refused(churn, "promote", "churn", "1.1.0", "production", code=CONFLICT,
+                   says=(str(lock), "another git process"))
+    assert "index is locked" in line
+    assert not (churn / ".git" / "gitreg-journal").exists()
+    lock.unlink()
+    assert run_cli("check", cwd=churn).returncode == 0
+
+
+# Ctrl-C while a module loads, simulated deterministically: an import hook raises
+# KeyboardInterrupt, as SIGINT would, when the named module is first imported.
+_INTERRUPT_AT = """
+import runpy, sys
+class Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Hook())
+sys.argv = ["gitreg", *{args!r}]
+runpy.run_module("gitreg", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(("module", "args"), [
+    ("gitreg.cli.console", ("list",)),
+    ("gitreg.cli.app", ("list",)),
+    ("typer", ("promote", "churn", "1.1.0", "production")),
+    ("gitreg.service.registry", ("list",)),
+    ("gitreg.weights.dvc", ("register", "churn", "model.bin", "--version", "3.0.0")),
+])
+def test_ctrl_c_at_any_moment_exits_130_and_changes_nothing(
+    churn: Path, module: str, args: tuple[str, ...]
+) -> None:
+    import subprocess
+    import sys
+
+    (churn / "model.bin").write_bytes(b"weights")
+    git(churn, "add", "model.bin")
+    git(churn, "commit", "-qm", "weights to register")
+    before = snapshot(churn)
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_AT.format(module=module, args=args)],
+                          cwd=churn, capture_output=True, text=True, check=False)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "gitreg: interrupted; nothing was changed\n"
+    assert snapshot(churn) == before
+    assert not (churn / ".git" / "gitreg-journal").exists()
