@@ -9,7 +9,12 @@ them changing.
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -503,3 +508,95 @@ def test_ctrl_c_at_any_moment_exits_130_and_changes_nothing(
     assert proc.stderr == "gitreg: interrupted; nothing was changed\n"
     assert snapshot(churn) == before
     assert not (churn / ".git" / "gitreg-journal").exists()
+
+
+# -- the file system refuses: a full disk, a read-only checkout (issue 13) -----------------
+
+FILE_SYSTEM = 13
+
+
+@pytest.fixture
+def small_disk(churn: Path, tmp_path: Path) -> Iterator[Path]:
+    """The churn registry on a small file system of its own (a tmpfs: root can mount one);
+    elsewhere the registry where it is, and a limit on file sizes (RLIMIT_FSIZE) in its
+    place."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True, check=False).returncode == 0
+    if not mounted:
+        yield churn
+        return
+    try:
+        root = mount / "registry"
+        shutil.copytree(churn, root, symlinks=True)
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(root: Path) -> Path | None:
+    """Fill the file system under ``root`` to the last byte; None if it is not a tmpfs."""
+    if not os.path.ismount(root.parent):
+        return None
+    filler = root.parent / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_is_one_line_and_changes_nothing(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    root = small_disk
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(200_000))
+    tmpfs = os.path.ismount(root.parent)
+    commands = [("register", "churn", str(big), "--version", "2.0.0")]
+    if tmpfs:
+        commands += [("promote", "churn", "1.1.0", "production"),
+                     ("register", "churn", str(big), "--version", "2.0.1", "--stage", "dev")]
+    for args in commands:  # without a tmpfs: a limit on file sizes instead
+        before = snapshot(root)
+        filler = _fill(root)
+        proc = subprocess.run(
+            [sys.executable, "-m", "gitreg", *args], cwd=root, capture_output=True, text=True,
+            check=False, preexec_fn=None if filler else (
+                lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))))
+        if filler:
+            filler.unlink()
+        assert proc.returncode == FILE_SYSTEM, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "the change was undone" in proc.stderr
+        assert snapshot(root) == before
+        assert not (root / ".git" / "gitreg-journal").exists()
+    assert run_cli("check", cwd=root).returncode == 0
+    run_cli(*commands[-1], cwd=root, check=True)
+
+
+def test_a_read_only_checkout_is_read_and_refuses_writes_in_one_line(
+    small_disk: Path, weights: Path
+) -> None:
+    root = small_disk
+    mounted = os.path.ismount(root.parent)
+    if mounted:
+        subprocess.run(["mount", "-o", "remount,ro", str(root.parent)], check=True)
+    else:
+        subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
+    try:
+        assert "1.0.0" in run_cli("which", "churn", "production", cwd=root).stdout
+        assert run_cli("list", cwd=root).returncode == 0
+        for args in (("promote", "churn", "1.1.0", "production"),
+                     ("register", "churn", str(weights), "--version", "2.0.0")):
+            proc = run_cli(*args, cwd=root)
+            assert proc.returncode == FILE_SYSTEM, proc.stderr
+            assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    finally:
+        if not mounted:
+            subprocess.run(["chmod", "-R", "u+w", str(root)], check=True)

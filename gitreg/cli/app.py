@@ -24,6 +24,7 @@ from gitreg.errors import (
     EXIT_CODES,
     EXIT_INTERRUPTED,
     EXIT_VERIFY_FAILED,
+    FileSystemRefused,
     GitregError,
     InvalidInput,
     NotFound,
@@ -679,7 +680,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("gitreg: interrupted; nothing was changed", err=True)
         return EXIT_INTERRUPTED
-    except Exception:
+    except Exception as exc:
+        refused = FileSystemRefused.of(exc)  # a full disk, a read-only checkout (issue 13)
+        if refused is not None:
+            typer.echo(f"gitreg: error: {refused}", err=True)
+            return refused.exit_code
         import traceback
 
         traceback.print_exc()
