@@ -354,3 +354,58 @@ def test_a_crashed_write_that_others_built_on_is_left_for_a_person(
     assert len(refused.stderr.splitlines()) == 1, refused.stderr
     assert git(root, "rev-parse", "HEAD") == head
     assert (root / ".git" / "gitreg-journal").exists()
+
+
+# -- recovery in a linked worktree, for readers too (issue 13, point 5) -----------------------
+
+
+def _point(trace: Path, label: str, detail: str = "") -> int:
+    for line in trace.read_text().splitlines():
+        number, kind, where = line.split("\t")
+        if kind == label and detail in where:
+            return int(number)
+    raise AssertionError(f"no point {label} {detail} in {trace.read_text()}")
+
+
+@pytest.mark.parametrize(("label", "detail"), [("rename", "stages.yaml"), ("journal", "tag")],
+                         ids=["file-written", "committed"])
+def test_readers_in_a_worktree_see_a_killed_write_rolled_back(
+    registry: Registry, weights: Path, tmp_path: Path, label: str, detail: str
+) -> None:
+    registry.register("churn", weights, version="1.0.0")
+    registry.register("churn", weights, version="1.1.0")
+    registry.promote("churn", "1.0.0", "production")
+    side = tmp_path / "side"
+    git(registry.root, "worktree", "add", "-q", str(side), "-b", "side")
+    trace = tmp_path / "trace"
+    args = ("promote", "churn", "1.1.0", "production")
+    probe = gitreg(side, args, GITREG_FAULT_TRACE=str(trace))
+    assert probe.returncode == 0, probe.stderr
+    git(side, "reset", "-q", "--hard", "HEAD~1")
+    git(side, "tag", "-d", "churn/production/2")
+    before = snapshot(side)
+    killed = gitreg(side, args, GITREG_FAULT_KILL_AT=str(_point(trace, label, detail)))
+    assert killed.returncode == -signal.SIGKILL
+    # Every reader recovers first: the half state is never shown.
+    which = gitreg(side, ("which", "churn", "production"))
+    assert which.stdout.strip() == "1.0.0", which.stdout + which.stderr
+    assert "rolled back a write interrupted by a crash" in which.stderr
+    assert snapshot(side) == before
+    listed = gitreg(side, ("list", "--json"))
+    assert '"production"' in listed.stdout and listed.stderr == ""
+    report = gitreg(side, ("check",))
+    assert report.returncode == 0 and report.stderr == "", report.stderr
+    # The main checkout never saw a thing.
+    assert gitreg(registry.root, ("which", "churn", "production")).stdout.strip() == "1.0.0"
+
+
+def test_check_says_when_it_checked_uncommitted_changes(registry: Registry, weights: Path,
+                                                        tmp_path: Path) -> None:
+    registry.register("churn", weights, version="1.0.0")
+    side = tmp_path / "side"
+    git(registry.root, "worktree", "add", "-q", str(side), "-b", "side")
+    stages = side / "models" / "churn" / "stages.yaml"
+    stages.write_text("model: churn\nstages:\n  staging: 1.0.0\n")
+    report = gitreg(side, ("check",))
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "uncommitted changes to models/churn/stages.yaml" in report.stderr

@@ -28,6 +28,7 @@ from gitreg.errors import (
     GitregError,
     InvalidInput,
     NotFound,
+    printable,
 )
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def _echo(text: str) -> None:
 
 def _warn(registry: "Registry") -> None:
     for warning in registry.config.warnings:
-        typer.echo(f"gitreg: warning: {warning}", err=True)
+        typer.echo(f"gitreg: warning: {printable(warning)}", err=True)
 
 
 def _open() -> "Registry":
@@ -590,7 +591,7 @@ def check_(json: JsonOpt = False) -> None:
     report = check.validate(Path.cwd())
     _said_recovery(report.recovered)
     for warning in report.warnings:
-        typer.echo(f"gitreg: warning: {warning}", err=True)
+        typer.echo(f"gitreg: warning: {printable(warning)}", err=True)
     _echo(render.to_json(render.check_json(report)) if json else render.check_text(report))
     if not report.ok:
         typer.echo(f"gitreg: check found {len(report.problems)} problem(s)", err=True)
