@@ -235,3 +235,21 @@ def test_a_clone_with_unpushed_commits_behind_the_remote_is_told_what_to_do(
         a.promote("churn", "0.1.0", "production", push=True)
     assert git(a.root, "rev-parse", "HEAD") == head
     assert "churn/production/1" not in git(a.root, "tag").split()
+
+
+def test_a_tag_moved_on_origin_is_named_and_changes_nothing(origin: Path, tmp_path: Path) -> None:
+    """Issue 13: it was "git fetch ... failed (exit 1): no message" on pull and every --push."""
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "c1"), push=True)
+    b = clone(origin, tmp_path / "b")
+    git(a.root, "tag", "-f", "-a", "-m", "moved", "churn@v0.1.0", "HEAD~1")
+    git(a.root, "push", "-q", "--force", "origin", "churn@v0.1.0")
+    head = git(b.root, "rev-parse", "HEAD")
+    for args in (("pull",), ("register", "churn", str(weights(tmp_path, "c2")), "--push")):
+        proc = run_cli(*args, cwd=b.root)
+        assert proc.returncode == 5, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "tag churn@v0.1.0 on origin is not the one here" in proc.stderr
+        assert "git fetch --force origin tag churn@v0.1.0" in proc.stderr
+        assert git(b.root, "rev-parse", "HEAD") == head
+        assert git(b.root, "status", "--porcelain") == ""

@@ -7,6 +7,7 @@ first is reported as ``Rejected`` so that the writer can replay its change on th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from gitreg.errors import Conflict, NotFound, ToolFailed
@@ -45,7 +46,25 @@ class Sync:
         refspecs = ["refs/tags/*:refs/tags/*"]
         if has_branch:
             refspecs.insert(0, f"+refs/heads/{branch}:{self.tracking_ref(branch)}")
-        self.git.run("fetch", "--quiet", "--no-write-fetch-head", self.remote, *refspecs)
+        # Not --quiet: that hides why a ref was refused (issue 13: "failed (exit 1): no
+        # message" when a tag had been moved on the remote).
+        proc = self.git.attempt("fetch", "--no-write-fetch-head", "--no-progress", self.remote,
+                                *refspecs)
+        if proc.returncode != 0:
+            said = proc.stderr.decode("utf-8", "replace")
+            moved = re.findall(r"\[rejected\]\s+(\S+)\s+->\s+\S+\s+\(would clobber existing tag\)",
+                               said)
+            if moved:
+                tag = moved[0]
+                more = f" (and {len(moved) - 1} more)" if len(moved) > 1 else ""
+                raise Conflict(
+                    f"tag {tag}{more} on {self.remote} is not the one here: it was moved or "
+                    f"remade on {self.remote}, and gitreg never moves a tag. Compare them (git "
+                    f"ls-remote {self.remote} refs/tags/{tag}; git show {tag}); keep "
+                    f"{self.remote}'s with `git fetch --force {self.remote} tag {tag}`, or put "
+                    f"yours back with `git push --force {self.remote} tag {tag}`")
+            raise ToolFailed(f"git fetch from {self.remote!r} failed (exit {proc.returncode}): "
+                             f"{last_lines(said) or 'no message'}")
         return self.git.resolve(self.tracking_ref(branch)) if has_branch else None
 
     def fast_forward(self, branch: str, tip: str | None) -> None:
