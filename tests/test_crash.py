@@ -409,3 +409,44 @@ def test_check_says_when_it_checked_uncommitted_changes(registry: Registry, weig
     report = gitreg(side, ("check",))
     assert report.returncode == 0, report.stdout + report.stderr
     assert "uncommitted changes to models/churn/stages.yaml" in report.stderr
+
+
+# -- a push that outlives gitreg (issue 13, point 4) ----------------------------------------
+
+
+def test_a_killed_push_whose_child_lands_later_is_kept_not_rolled_back(
+    registry: Registry, weights: Path, tmp_path: Path
+) -> None:
+    """gitreg is killed while its `git push` waits on a slow pre-receive hook; the push
+    lands after that. The next command must wait for it and keep the change, never roll
+    back what origin then holds (which made two commits with one tag number)."""
+    registry.register("churn", weights, version="1.0.0")
+    registry.register("churn", weights, version="1.1.0")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(registry.root, "remote", "add", "origin", str(origin))
+    git(registry.root, "push", "-q", "--atomic", "origin", "HEAD:refs/heads/main", "--tags")
+    entered = tmp_path / "hook-entered"
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ntouch {entered}\nsleep 2\n")
+    hook.chmod(0o755)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "gitreg", "promote", "churn", "1.1.0", "production", "--push"],
+        cwd=registry.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(300):
+        if entered.exists() or writer.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.05"], check=True)
+    assert entered.exists(), writer.communicate()
+    writer.kill()  # gitreg only: its git push child lives on, in the hook
+    writer.communicate()
+    which = gitreg(registry.root, ("which", "churn", "production"))
+    assert "had reached origin; kept it" in which.stderr, which.stderr
+    assert which.stdout.strip() == "1.1.0"
+    assert git(origin, "rev-parse", "main") == git(registry.root, "rev-parse", "HEAD")
+    assert "churn/production/1" in git(origin, "tag").split()
+    # And the next promotion numbers on: one tag number, one commit.
+    hook.unlink()
+    again = gitreg(registry.root, ("promote", "churn", "1.0.0", "production", "--push"))
+    assert again.returncode == 0 and "[churn/production/2]" in again.stdout, again.stderr
+    assert check.validate(registry.root).ok

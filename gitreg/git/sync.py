@@ -8,7 +8,7 @@ first is reported as ``Rejected`` so that the writer can replay its change on th
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gitreg.errors import Conflict, NotFound, ToolFailed
 from gitreg.git.runner import Git, last_lines
@@ -83,19 +83,26 @@ class Sync:
             f"{self.remote}/{branch}, run the commands again with --push); see docs/gitops.md"
         )
 
-    def push(self, branch: str, tags: Sequence[str]) -> None:
-        """Push the branch and ``tags`` atomically; ``Rejected`` if the remote moved on."""
+    def push(self, branch: str, tags: Sequence[str],
+             started: Callable[[int], None] | None = None) -> None:
+        """Push the branch and ``tags`` atomically; ``Rejected`` if the remote moved on.
+
+        ``started`` gets the pid of the ``git push`` before it is waited for: if gitreg is
+        killed meanwhile, that child lives on and may still land the push (issue 13)."""
         refspecs = [f"refs/heads/{branch}:refs/heads/{branch}"]
         refspecs += [f"refs/tags/{tag}:refs/tags/{tag}" for tag in tags]
-        proc = self.git.attempt("push", "--atomic", "--porcelain", self.remote, *refspecs)
-        status = self._statuses(proc.stdout.decode("utf-8", "replace"))
-        if proc.returncode == 0:
+        child = self.git.start("push", "--atomic", "--porcelain", self.remote, *refspecs)
+        if started is not None:
+            started(child.pid)
+        out, err = child.communicate()
+        status = self._statuses(out.decode("utf-8", "replace"))
+        if child.returncode == 0:
             return
         if "!" in status.values():
-            raise Rejected(proc.stdout.decode("utf-8", "replace"))
+            raise Rejected(out.decode("utf-8", "replace"))
         raise ToolFailed(
             f"git push to {self.remote!r} failed: "
-            f"{last_lines(proc.stderr.decode('utf-8', 'replace')) or 'no message'}"
+            f"{last_lines(err.decode('utf-8', 'replace')) or 'no message'}"
         )
 
     def push_branch(self, local_ref: str, branch: str) -> None:

@@ -165,6 +165,7 @@ class Transaction:
         self._created_dirs: list[Path] = []
         self._tags: list[str] = []
         self.commits: list[str] = []
+        self._push: tuple[str, list[str]] = ("", [])
 
     def __enter__(self) -> Transaction:
         self.lock.acquire()
@@ -258,6 +259,13 @@ class Transaction:
         recovering from a crash keeps the change instead of undoing it."""
         self.git.follow_head()  # a published change is kept: its index must be right
         self._journal().note(push=remote, tags=list(tags))
+        self._push = (remote, list(tags))
+
+    def pushing(self, pid: int) -> None:
+        """Note the pid of the ``git push`` under way: recovering from a crash waits for it
+        rather than race it (it outlives a killed gitreg, and may yet land the change)."""
+        remote, tags = self._push
+        self._journal().note(push=remote, tags=tags, pid=pid)
 
     def _journal(self) -> journal.Journal:
         assert self.journal is not None, "a Transaction is used inside its with-block"
