@@ -475,22 +475,31 @@ READ_COMMANDS = [("list",), ("show", "churn"), ("which", "churn", "production"),
 
 
 def _hostile_dvc_config(origin: Path, outside: Path, remote: str, extra: str) -> None:
+    """The registry's .dvc/config with ``remote`` (a section, made the default) and
+    ``extra`` (options of that remote, or a section; ``[core]`` ones go into its own)."""
     config = (origin / ".dvc" / "config").read_text()
-    commit(origin, {".dvc/config": config + remote + extra,
+    assert config.startswith("[core]\n"), config  # DVC refuses a section given twice
+    if remote:
+        config = re.sub(r"(?m)^(\s*remote = ).*$", r"\1evil", config) + remote + extra
+    elif extra.startswith("[core]\n"):
+        config = extra + config.removeprefix("[core]\n")
+    else:
+        config += extra
+    commit(origin, {".dvc/config": config,
                     "aws.ini": "[default]\ncredential_process = sh -c 'touch "
                                f"{outside / 'canary' / 'ran'}; echo {{}}'\n"})
 
 
 @pytest.mark.parametrize("section", [
-    ('[core]\n    remote = evil\n[\'remote "evil"\']\n    url = s3://bucket/models\n'
+    ('[\'remote "evil"\']\n    url = s3://bucket/models\n'
      "    endpointurl = http://127.0.0.1:9\n", "    configpath = aws.ini\n",
      'remote "evil".configpath'),
-    ('[core]\n    remote = evil\n[\'remote "evil"\']\n    url = s3://bucket/models\n'
+    ('[\'remote "evil"\']\n    url = s3://bucket/models\n'
      "    endpointurl = http://127.0.0.1:9\n", "    credentialpath = aws.ini\n",
      'remote "evil".credentialpath'),
-    ('[core]\n    remote = evil\n[\'remote "evil"\']\n    url = webdavs://127.0.0.1:9/m\n',
+    ('[\'remote "evil"\']\n    url = webdavs://127.0.0.1:9/m\n',
      "    bearer_token_command = sh -c 'touch {ran}'\n", 'remote "evil".bearer_token_command'),
-    ('[core]\n    remote = evil\n[\'remote "evil"\']\n    url = https://127.0.0.1:9/m\n',
+    ('[\'remote "evil"\']\n    url = https://127.0.0.1:9/m\n',
      "    ssl_verify = /etc/shadow\n", 'remote "evil".ssl_verify'),
     ("", "[cache]\n    dir = {canary}\n", "cache.dir"),
     ("", "[cache]\n    dir = ../..\n", "cache.dir"),
