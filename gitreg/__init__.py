@@ -35,7 +35,9 @@ __all__ = [
     "ModelStage",
     "Registry",
 ]
-__version__ = "0.1.0"
+# The one place the version is written: pyproject.toml reads it (dynamic), `gitreg --version`
+# prints it, and a release is tagged v<this> (README "Releases", scripts/release.sh).
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -20,9 +20,11 @@ from gitreg.core.config import CONFIG_FILE
 from gitreg.core.diff import VersionDiff
 from gitreg.core.events import Event
 from gitreg.core.newversion import NewVersion
+from gitreg.core.query import query
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
-from gitreg.service import check, compare, sharing, verify
+from gitreg.service import check, compare, lifecycle, sharing, verify
 from gitreg.service.check import Report
+from gitreg.service.lifecycle import LifecycleProposal
 from gitreg.service.registry import Registry
 from gitreg.service.remote_registry import RemoteRegistry
 from gitreg.service.sharing import Proposal
@@ -230,12 +232,55 @@ class ModelRegistry:
         min_metric: Mapping[str, float] | None = None,
         *,
         name: str | None = None,
+        max_metric: Mapping[str, float] | None = None,
+        labels: Sequence[str] = (),
+        model_type: str | None = None,
+        registered_after: datetime | str | None = None,
+        registered_before: datetime | str | None = None,
+        by: str | None = None,
+        include_deprecated: bool = False,
+        sort: str | None = None,
+        limit: int | None = None,
     ) -> list[ModelMetadata]:
-        """Versions of every model (or of ``name``) in ``stage`` with metrics >= ``min_metric``."""
-        rows = self.registry.catalog(
-            name, stage=_stage_name(stage) if stage is not None else None, min_metrics=min_metric
-        )
+        """Versions of every model (or of ``name``) in ``stage`` with metrics >= ``min_metric``
+        (and the filters of ``gitreg list``); deprecated ones only with ``include_deprecated``;
+        ``sort``: by that metric, best first."""
+        wanted = query(
+            stage=_stage_name(stage) if stage is not None else None,
+            min_metrics=dict(min_metric or {}), max_metrics=dict(max_metric or {}),
+            labels=tuple(labels), model_type=model_type,
+            registered_after=_iso(registered_after), registered_before=_iso(registered_before),
+            by=by, include_deprecated=include_deprecated, sort=sort, limit=limit)
+        rows = self.registry.catalog(name, query=wanted)
         return [self._metadata(record) for record, _ in rows]
+
+    # -- end of life and annotations (issue 16) -------------------------------------------
+
+    def deprecate_model(self, version: str | None, *, reason: str, name: str | None = None,
+                        demote: bool = False, push: bool = False, sign: bool = False,
+                        propose: bool = False) -> list[Event] | LifecycleProposal:
+        """Deprecate ``version`` (``None``: every version of the model); ``demote`` empties
+        the stages that hold it in the same commit; ``propose``: a branch for review."""
+        return lifecycle.deprecate(self.registry, self._name(name), version, reason=reason,
+                                   demote=demote, push=push, sign=sign, propose=propose)
+
+    def restore_model(self, version: str, *, name: str | None = None, push: bool = False,
+                      sign: bool = False, propose: bool = False
+                      ) -> list[Event] | LifecycleProposal:
+        return lifecycle.restore(self.registry, self._name(name), version, push=push,
+                                 sign=sign, propose=propose)
+
+    def annotate(self, version: str, *, name: str | None = None,
+                 description: str | None = None, labels: Sequence[str] = (),
+                 remove_labels: Sequence[str] = (), push: bool = False,
+                 sign: bool = False, propose: bool = False
+                 ) -> list[Event] | LifecycleProposal:
+        """Change a version's description (``""`` removes it) and labels (``KEY=VALUE``
+        replaces that key's label; ``remove_labels``: keys)."""
+        return lifecycle.annotate(self.registry, self._name(name), version,
+                                  description=description, labels=labels,
+                                  remove_labels=remove_labels, push=push, sign=sign,
+                                  propose=propose)
 
     # -- the rest of what the CLI can do ------------------------------------------------
 
@@ -407,3 +452,7 @@ def _load(record: VersionRecord, data: bytes, safe_load: bool, trusted: Sequence
         data, record.artifact.format, what=f"{record.name} {record.version}", trusted=trusted,
         safe_reason=serialize.safe_load_reason(safe_load),
     )
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -3,9 +3,10 @@
 - ``s3_server``: moto's S3 API server (``moto[server]``, a dev dependency), with
   authentication on: after the few set-up calls below, only the access key the fixture
   made is accepted, so refused credentials can be tested.
-- ``ssh_server``: OpenSSH's ``sshd`` on a high port with a throw-away host key and user
-  key. It comes from the system (.ci/run installs it); without it the SSH tests are
-  skipped locally with the reason, and fail in CI (``CI=true``), where it must be there.
+- ``ssh_server``: an SSH server with SFTP (asyncssh's, ``sftpd.py``; the ``dev`` extra
+  installs it) on a high port with throw-away host and user keys, and a second key it
+  refuses. The client under test is the real one, DVC's ``dvc-ssh``; nothing comes from
+  the system, so the SSH tests run on any machine, without root.
 """
 
 from __future__ import annotations
@@ -125,47 +126,25 @@ class SSHServer:
     other_keyfile: Path  # a key the server does not accept
 
 
-def _sshd() -> str:
-    found = shutil.which("sshd") or next(
-        (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.access(p, os.X_OK)), None)
-    if found is None:
-        reason = ("OpenSSH's sshd is not installed (apt-get install openssh-server); "
-                  "the SSH remote tests need it")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return found
+def _key(path: Path) -> Any:
+    """A new ed25519 key pair in OpenSSH's formats: ``path`` and ``path.pub``."""
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=path.name)
+    key.write_private_key(str(path))
+    key.write_public_key(str(path) + ".pub")
+    path.chmod(0o600)
+    return key
 
 
 @pytest.fixture(scope="session")
 def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
-    sshd = _sshd()
     folder = tmp_path_factory.mktemp("sshd")
     for name in ("host", "user", "other"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name,
-                        "-f", str(folder / name)], check=True)
+        _key(folder / name)
     shutil.copy(folder / "user.pub", folder / "authorized_keys")
-    root = os.geteuid() == 0
-    if root:
-        # sshd refuses to start without its privilege-separation folder.
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     port = free_port()
-    config = folder / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}",
-        "ListenAddress 127.0.0.1",
-        f"HostKey {folder / 'host'}",
-        f"AuthorizedKeysFile {folder / 'authorized_keys'}",
-        f"PidFile {folder / 'sshd.pid'}",
-        "StrictModes no",
-        "UsePAM no",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PermitRootLogin prohibit-password",
-        "Subsystem sftp internal-sftp",
-        "LogLevel ERROR",
-    ]) + "\n")
-    with _running([sshd, "-D", "-e", "-f", str(config)], port, folder / "sshd.log",
-                  dict(os.environ)):
-        yield SSHServer(port, "root" if root else getpass.getuser(), folder / "user",
-                        folder / "other")
+    command = [sys.executable, str(Path(__file__).with_name("sftpd.py")), str(port),
+               str(folder / "host"), str(folder / "authorized_keys")]
+    with _running(command, port, folder / "sshd.log", dict(os.environ)):
+        yield SSHServer(port, getpass.getuser(), folder / "user", folder / "other")

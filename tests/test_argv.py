@@ -39,6 +39,18 @@ CALLS = [
     ["list", "--min-metric", "accuracy=0.9", "--min-metric", "latency_ms=0"],
     ["list", "--stage", "production", "--min-metric"],
     ["list", "--min-metric", "accuracy"],
+    ["list", "churn", "--sort", "accuracy", "--limit", "1", "--all", "--json"],
+    ["list", "--label", "team", "--type", "RandomForest", "--max-metric", "accuracy=0.9"],
+    ["list", "--limit", "x"],
+    ["show", "churn@latest"],
+    ["deprecate", "churn@1.1.0"],
+    ["deprecate", "churn@1.0.0", "--reason", "old"],
+    ["deprecate", "churn@1.1.0", "--reason", "bad", "--json"],
+    ["restore", "churn@1.1.0"],
+    ["annotate", "churn@9.9.9", "--label", "a=b", "--remove-label", "c"],
+    ["annotate", "churn@1.2.0"],
+    ["gc"],
+    ["gc", "--keep-days", "x"],
     ["ci", "event", "churn/production/1"],
     ["ci", "event", "refs/tags/churn@v1.1.0"],
     ["ci", "event", "churn/production/1", "--format", "github"],
@@ -81,7 +93,10 @@ def test_the_lane_takes_the_everyday_calls() -> None:
     assert argv.parse(cli.which, ["churn", "production", "--json"]) == {
         "name": "churn", "stage": "production", "at": None, "rev": None, "json": True}
     assert argv.parse(cli.list_, ["--min-metric", "a=1", "--min-metric=b=2"]) == {
-        "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "json": False}
+        "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "max_metric": [],
+        "label": [], "type": None, "registered_after": None, "registered_before": None,
+        "by": None, "all": False, "sort": None, "limit": None, "json": False}
+    assert argv.parse(cli.list_, ["churn", "--sort", "accuracy", "--limit", "1"]) is not None
     # --no-propose: an option declared without flags has both, as typer gives it.
     assert argv.parse(cli.promote, ["churn", "1.0.0", "production", "--no-propose"]) == {
         "name": "churn", "version": "1.0.0", "stage": "production", "force": False,

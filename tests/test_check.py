@@ -29,6 +29,10 @@ STAGES = "models/churn/stages.yaml"
 POINTER = "models/churn/artifacts/1.0.0/model-1.0.0.bin.dvc"
 
 
+# A version file's registration fields are fixed (issue 12): editing one is a problem too.
+EDITED = "changed in the work tree (not committed) since the registration at "
+
+
 def _copy_version(root: Path, name: str) -> None:
     shutil.copy(root / V100, root / "models/churn/versions" / name)
 
@@ -51,7 +55,8 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], list[tuple[str, str, str]]]
     "weights outside the version's folder": (
         lambda r: edit(r, V100, "path: models/churn/artifacts/1.0.0/",
                        "path: models/churn/artifacts/1.1.0/"),
-        [(V100, "artifact.path", "is not in the version's own folder")]),
+        [(V100, "artifact.path", "is not in the version's own folder"),
+         (V100, "artifact.path", EDITED)]),
     "weights pointer missing": (
         lambda r: (r / POINTER).unlink(),
         [(V100, "artifact.path", f"the weights pointer {POINTER} is missing; restore it")]),
@@ -66,10 +71,12 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path], None], list[tuple[str, str, str]]]
         [(POINTER, "outs", "expected one output")]),
     "depends_on an unregistered version": (
         lambda r: edit(r, V100, "depends_on: []", "depends_on: [features@2.1.0]"),
-        [(V100, "lineage.depends_on[0]", "features@2.1.0 is not registered in this registry")]),
+        [(V100, "lineage.depends_on[0]", "features@2.1.0 is not registered in this registry"),
+         (V100, "lineage.depends_on", EDITED)]),
     "depends_on without a version": (
         lambda r: edit(r, V100, "depends_on: []", "depends_on: [features]"),
-        [(V100, "lineage.depends_on[0]", "does not name a version")]),
+        [(V100, "lineage.depends_on[0]", "does not name a version"),
+         (V100, "lineage.depends_on", EDITED)]),
     "stage unknown to registry.yaml": (
         lambda r: edit(r, STAGES, "production: 1.0.0", "production: 1.0.0\n  qa: 1.0.0"),
         [(STAGES, "stages.qa", "unknown stage 'qa': registry.yaml lists dev, staging")]),
@@ -128,7 +135,8 @@ def test_depends_on_a_registered_version_passes(clean: Path, tmp_path: Path) -> 
         meta=yamlio.load_input(_meta(tmp_path, "lineage:\n  depends_on: [features@2.1.0]\n"))))
     assert validate(clean).ok
     edit(clean, "models/churn/versions/2.0.0.yaml", "features@2.1.0", "features@2.2.0")
-    assert [p.key for p in validate(clean).problems] == ["lineage.depends_on[0]"]
+    assert [p.key for p in validate(clean).problems] == [
+        "lineage.depends_on[0]", "lineage.depends_on"]
 
 
 def _meta(tmp_path: Path, text: str) -> Path:

@@ -9,13 +9,24 @@ job an event starts from the files' own ``on:`` filters and ``rules:``, and eval
 ``${{ }}`` expressions and step ``if:`` conditions the workflows use (anything else is an
 error, so a new construct cannot slip past unevaluated).
 
+The install steps run too, as copied, with one documented substitution: the examples install
+a release tag from gitreg's repository (``PUBLISHED``, which must match
+``gitreg.__version__``), and the test puts ``gitreg-registry @ file:///.../gitreg_registry-
+VERSION-py3-none-any.whl`` in its place, a wheel built from this checkout once per session
+(``python -m build``, as scripts/release.sh builds it). The jobs run in a virtual
+environment of their own (``runner``) whose ``python``, ``pip`` and ``gitreg`` come first
+on PATH, without PYTHONPATH: the gitreg they run is the one their install step installed.
+pip runs offline (``PIP_NO_INDEX``); gitreg's dependencies (dvc, typer, ...) are found in
+the test's own environment, which that venv sees through a ``.pth`` file.
+
 What does not run: ``uses:`` steps (checkout and setup-python, emulated here) and the steps
-that install gitreg (this checkout's gitreg is on PATH) or talk to the hosting service
-(posting the comment, pointing ``origin`` at the forge with a token). They are named in
-``GITHUB_SKIPPED`` and ``GITLAB_SKIPPED`` and counted, so nothing drops out silently.
+that talk to the hosting service (posting the comment, opening the pull request, pointing
+``origin`` at the forge with a token). They are named in ``GITHUB_SKIPPED`` and
+``GITLAB_SKIPPED`` and counted, so nothing drops out silently.
 
 Scenario: churn 1.0.0 in staging and production and 1.1.0 in staging, behind a production
-policy; ``gitreg promote churn 1.1.0 production --propose``; the pull request job (check
+policy; ``gitreg promote churn 1.1.0 production --propose``, by hand or by the propose
+workflow; the pull request job (check
 passes, the comment holds the metrics diff); a merge by merge commit, squash or rebase; the
 main branch job (the stage tag reaches origin); the tag job (the event says promoted, the
 weights arrive with the md5 the version file records).
@@ -39,6 +50,7 @@ import pytest
 import yaml
 from conftest import git, run_cli
 
+import gitreg
 from gitreg.repo import yamlio
 from gitreg.service.registry import NewVersion, Registry
 
@@ -48,23 +60,77 @@ GITHUB_DIR = EXAMPLES / "github"
 GITLAB_FILE = EXAMPLES / "gitlab" / ".gitlab-ci.yml"
 SCRIPT_IN_REGISTRY = "ci/review-comment.sh"  # where the examples tell users to copy it
 
-# Run steps that do not run here, by workflow file and step name: installing gitreg (this
-# checkout's is on PATH) and talking to GitHub.
+# Run steps that do not run here, by workflow file and step name: talking to GitHub.
 GITHUB_SKIPPED = {
-    "gitreg-review.yml": ["Install gitreg", "Post the review comment"],
-    "gitreg-tag.yml": ["Install gitreg"],
-    "gitreg-deploy.yml": ["Install gitreg"],
+    "gitreg-propose.yml": ["Open the pull request"],
+    "gitreg-review.yml": ["Post the review comment"],
+    "gitreg-tag.yml": [],
+    "gitreg-deploy.yml": [],
 }
 # GitLab script lines that do not run here, by job and a text each contains.
 GITLAB_SKIPPED = {
-    "gitreg-review": ["pip install", "$CI_API_V4_URL"],  # install; post the note
-    "gitreg-tag": ["pip install", "git remote set-url origin"],  # install; push with a token
-    "gitreg-deploy": ["pip install"],
+    "gitreg-review": ["$CI_API_V4_URL"],  # post the note
+    "gitreg-tag": ["git remote set-url origin"],  # push with a token
+    "gitreg-deploy": [],
 }
+# What the examples install, until gitreg-registry is on PyPI: the release tag of this
+# version, from gitreg's repository (<org>: wherever it is hosted, README "Installing").
+PUBLISHED = f"gitreg-registry @ git+https://github.com/<org>/gitreg@v{gitreg.__version__}"
 
 BRANCH = "gitreg/promote-churn-1.1.0-to-production"
 PR_NUMBER, PIPELINE_IDS = "7", iter(range(101, 200))
 METRICS_ROW = "| accuracy | 0.9 | 0.93 | +0.03 | better |"
+
+
+# -- the runner's Python, with gitreg from a wheel of this checkout -----------------------------
+
+
+@dataclass(frozen=True)
+class Runner:
+    venv: Path
+    wheel: Path
+
+    @property
+    def spec(self) -> str:
+        """What replaces ``PUBLISHED`` in an install step."""
+        return f"gitreg-registry @ {self.wheel.as_uri()}"
+
+    def install_step(self, script: str) -> str:
+        assert PUBLISHED in script, f"the install step does not install {PUBLISHED!r}"
+        return script.replace(PUBLISHED, self.spec)
+
+
+@pytest.fixture(scope="session")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    """A wheel built from this checkout, and a venv without gitreg for the jobs to install
+    it into; the venv sees this environment's packages (gitreg's dependencies) through a
+    .pth file, so that the install steps run offline."""
+    base = tmp_path_factory.mktemp("ci-runner")
+    build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir",
+                            str(base / "dist"), str(ROOT)], capture_output=True, text=True,
+                           check=False)
+    assert build.returncode == 0, build.stdout + build.stderr
+    (wheel,) = (base / "dist").glob("gitreg_registry-*.whl")
+    assert wheel.name == f"gitreg_registry-{gitreg.__version__}-py3-none-any.whl"
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    (site,) = venv.glob("lib/python*/site-packages")
+    ours = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    (site / "gitreg-test-dependencies.pth").write_text("\n".join(ours) + "\n")
+    return Runner(venv, wheel)
+
+
+def runner_env(runner: Runner, tmp: Path) -> dict[str, str]:
+    """The jobs' environment: the runner's venv first on PATH, no way to this checkout's
+    gitreg, pip offline."""
+    env = base_env(tmp)
+    ours = str(Path(sys.executable).parent)
+    path = [str(runner.venv / "bin"), *(p for p in env["PATH"].split(os.pathsep) if p != ours)]
+    env["PATH"] = os.pathsep.join(path)
+    env.pop("PYTHONPATH", None)
+    env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS="", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               VIRTUAL_ENV=str(runner.venv))
+    return env
 
 
 # -- the registry on origin --------------------------------------------------------------------
@@ -126,6 +192,11 @@ def propose(site: Path) -> None:
     dev = site / "dev"
     proc = run_cli("promote", "churn", "1.1.0", "production", "--propose", cwd=dev, check=True)
     assert f"Pushed branch {BRANCH}" in proc.stdout
+    main_moves_on(site)
+
+
+def main_moves_on(site: Path) -> None:
+    dev = site / "dev"
     (dev / "NOTES.md").write_text("registry notes\n")
     git(dev, "add", "NOTES.md")
     git(dev, "commit", "--quiet", "-m", "Add notes")
@@ -274,7 +345,7 @@ def github_job(name: str) -> tuple[dict[str, Any], dict[str, Any], int]:
 
 
 def run_github(name: str, checkout: Path, env: Mapping[str, str],
-               context: dict[str, Any]) -> Run:
+               context: dict[str, Any], runner: Runner) -> Run:
     """The run steps of workflow ``name`` in order, as GitHub's runner would run them."""
     workflow, job, _ = github_job(name)
     run = Run()
@@ -289,24 +360,29 @@ def run_github(name: str, checkout: Path, env: Mapping[str, str],
             continue
         if "if" in step and not condition(step["if"], context):
             continue
+        script = str(step["run"])
+        if step.get("name") == "Install gitreg":
+            script = runner.install_step(script)
         output = checkout.parent / f"github-output-{checkout.name}-{number}"
         output.write_text("")
         step_env = {**env, "GITHUB_OUTPUT": str(output)}
         for scope in (workflow, job, step):
             step_env.update({k: expand(v, context) for k, v in scope.get("env", {}).items()})
         # GitHub's command for `shell: bash`: bash --noprofile --norc -eo pipefail {0}
-        run.log.append(bash(step["run"], cwd=checkout, env=step_env, args=["-eo", "pipefail"]))
+        run.log.append(bash(script, cwd=checkout, env=step_env, args=["-eo", "pipefail"]))
         said = dict(line.split("=", 1) for line in output.read_text().splitlines() if line)
         if "id" in step:
             run.outputs[step["id"]] = said
             context["steps"][step["id"]] = {"outputs": said}
     assert run.skipped == GITHUB_SKIPPED[name]
+    installs = [s for s in job["steps"] if "pip install" in str(s.get("run", ""))]
+    assert [s["name"] for s in installs] == ["Install gitreg"], installs
     return run
 
 
-def github_env(site: Path, checkout: Path, **variables: str) -> dict[str, str]:
+def github_env(site: Path, checkout: Path, runner: Runner, **variables: str) -> dict[str, str]:
     runner_temp = site / "runner-temp"
-    env = base_env(runner_temp)
+    env = runner_env(runner, runner_temp)
     env.update(GITHUB_ACTIONS="true", GITHUB_REPOSITORY="acme/registry",
                GITHUB_WORKSPACE=str(checkout), RUNNER_TEMP=str(runner_temp),
                GITHUB_SHA=git(checkout, "rev-parse", "HEAD").strip(), GITHUB_BASE_REF="",
@@ -354,17 +430,17 @@ def github_pull_request_ref(site: Path) -> str:
     return ref
 
 
-def github_flow(site: Path, how: str) -> tuple[Run, Path, str]:
+def github_flow(site: Path, how: str, runner: Runner) -> tuple[Run, Path, str]:
     # the pull request
     assert started_by("pull_request") == ["gitreg-review.yml"]
     _, _, depth = github_job("gitreg-review.yml")
     ref = github_pull_request_ref(site)
     checkout = actions_checkout(site, "gh-review", ref, depth)
-    env = github_env(site, checkout, GITHUB_EVENT_NAME="pull_request", GITHUB_REF=ref,
+    env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="pull_request", GITHUB_REF=ref,
                      GITHUB_REF_NAME=f"{PR_NUMBER}/merge", GITHUB_BASE_REF="main",
                      GITHUB_HEAD_REF=BRANCH)
-    review = run_github("gitreg-review.yml", checkout, env, github_context())
-    assert "ok: no problems found" in review.log[0]
+    review = run_github("gitreg-review.yml", checkout, env, github_context(), runner)
+    assert "ok: no problems found" in "".join(review.log)
     comment = (site / "runner-temp" / "gitreg-review.md").read_text()
     check_comment(comment)
 
@@ -373,9 +449,9 @@ def github_flow(site: Path, how: str) -> tuple[Run, Path, str]:
     assert started_by("push", "refs/heads/main") == ["gitreg-tag.yml"]
     _, _, depth = github_job("gitreg-tag.yml")
     checkout = actions_checkout(site, "gh-tag", "refs/heads/main", depth)
-    env = github_env(site, checkout, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main",
-                     GITHUB_REF_NAME="main")
-    run_github("gitreg-tag.yml", checkout, env, github_context())
+    env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="push",
+                     GITHUB_REF="refs/heads/main", GITHUB_REF_NAME="main")
+    run_github("gitreg-tag.yml", checkout, env, github_context(), runner)
     tag = "churn/production/2"
     assert tags_on_origin(site)[tag] == merged
 
@@ -384,10 +460,32 @@ def github_flow(site: Path, how: str) -> tuple[Run, Path, str]:
     _, _, depth = github_job("gitreg-deploy.yml")
     checkout = actions_checkout(site, "gh-deploy", f"refs/tags/{tag}", depth)
     assert git(checkout, "cat-file", "-t", tag).strip() == "commit"  # lightweight now
-    env = github_env(site, checkout, GITHUB_EVENT_NAME="push", GITHUB_REF=f"refs/tags/{tag}",
-                     GITHUB_REF_NAME=tag, GITHUB_REF_TYPE="tag")
-    deploy = run_github("gitreg-deploy.yml", checkout, env, github_context())
+    env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="push",
+                     GITHUB_REF=f"refs/tags/{tag}", GITHUB_REF_NAME=tag, GITHUB_REF_TYPE="tag")
+    deploy = run_github("gitreg-deploy.yml", checkout, env, github_context(), runner)
     return deploy, checkout, deploy.outputs["event"]["event"]
+
+
+def propose_by_workflow(site: Path, runner: Runner) -> None:
+    """gitreg-propose.yml, dispatched on main with churn 1.1.0 production as its inputs;
+    then another change lands on main, as in ``propose``."""
+    inputs = {"model": "churn", "version": "1.1.0", "stage": "production"}
+    workflow, _, depth = github_job("gitreg-propose.yml")
+    assert set(triggers(workflow)) == {"workflow_dispatch"}
+    assert set(triggers(workflow)["workflow_dispatch"]["inputs"]) == set(inputs)
+    checkout = actions_checkout(site, "gh-propose", "refs/heads/main", depth)
+    env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="workflow_dispatch",
+                     GITHUB_REF="refs/heads/main", GITHUB_REF_NAME="main")
+    run = run_github("gitreg-propose.yml", checkout, env, {**github_context(), "inputs": inputs},
+                     runner)
+    assert run.outputs["propose"] == {"branch": BRANCH,
+                                      "title": "Promote churn 1.1.0 to production"}
+    body = (site / "runner-temp" / "body.md").read_text()
+    assert body.startswith("Promotes **churn 1.1.0** to **production**, replacing 1.0.0.\n")
+    assert "| accuracy | 0.93 |" in body and "Title:" not in body
+    assert git(site / "origin.git", "rev-parse", "--verify", "--quiet",
+               f"refs/heads/{BRANCH}").strip()
+    main_moves_on(site)
 
 
 # -- GitLab CI ---------------------------------------------------------------------------------
@@ -484,7 +582,7 @@ def pipeline_ref(site: Path, sha: str) -> str:
     return ref
 
 
-def run_gitlab(job_name: str, checkout: Path, env: Mapping[str, str]) -> str:
+def run_gitlab(job_name: str, checkout: Path, env: Mapping[str, str], runner: Runner) -> str:
     """The job's before_script and script lines, in one bash as the runner runs them."""
     global_vars, jobs = gitlab_jobs()
     job = jobs[job_name]
@@ -493,6 +591,8 @@ def run_gitlab(job_name: str, checkout: Path, env: Mapping[str, str]) -> str:
         marks = [mark for mark in GITLAB_SKIPPED[job_name] if mark in line]
         if marks:
             skipped += marks
+        elif "pip install" in line:
+            lines.append(runner.install_step(line))
         else:
             lines.append(line)
     assert skipped == GITLAB_SKIPPED[job_name]
@@ -500,8 +600,8 @@ def run_gitlab(job_name: str, checkout: Path, env: Mapping[str, str]) -> str:
     return bash("\n".join(lines), cwd=checkout, env=job_env, args=["-eo", "pipefail"])
 
 
-def gitlab_env(site: Path, checkout: Path, **variables: str) -> dict[str, str]:
-    env = base_env(site / "gitlab-tmp")
+def gitlab_env(site: Path, checkout: Path, runner: Runner, **variables: str) -> dict[str, str]:
+    env = runner_env(runner, site / "gitlab-tmp")
     sha = git(checkout, "rev-parse", "HEAD").strip()
     env.update(ALWAYS_SET)
     env.update(CI_PROJECT_DIR=str(checkout), CI_COMMIT_SHA=sha)
@@ -509,7 +609,7 @@ def gitlab_env(site: Path, checkout: Path, **variables: str) -> dict[str, str]:
     return env
 
 
-def gitlab_flow(site: Path, how: str) -> tuple[str, Path, str]:
+def gitlab_flow(site: Path, how: str, runner: Runner) -> tuple[str, Path, str]:
     # the merge request pipeline: only the source branch's commit is fetched
     mr = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": PR_NUMBER,
           "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": BRANCH,
@@ -518,7 +618,7 @@ def gitlab_flow(site: Path, how: str) -> tuple[str, Path, str]:
     source = git(site / "origin.git", "rev-parse", f"refs/heads/{BRANCH}").strip()
     ref = pipeline_ref(site, source)
     checkout = gitlab_checkout(site, "gl-review", [f"+{ref}:{ref}"], gitlab_depth("gitreg-review"))
-    log = run_gitlab("gitreg-review", checkout, gitlab_env(site, checkout, **mr))
+    log = run_gitlab("gitreg-review", checkout, gitlab_env(site, checkout, runner, **mr), runner)
     assert "ok: no problems found" in log
     check_comment((checkout / "gitreg-review.md").read_text())
 
@@ -530,7 +630,7 @@ def gitlab_flow(site: Path, how: str) -> tuple[str, Path, str]:
     checkout = gitlab_checkout(site, "gl-tag", [f"+{ref}:{ref}",
                                                 "+refs/heads/main:refs/remotes/origin/main"],
                                gitlab_depth("gitreg-tag"))
-    run_gitlab("gitreg-tag", checkout, gitlab_env(site, checkout, **push))
+    run_gitlab("gitreg-tag", checkout, gitlab_env(site, checkout, runner, **push), runner)
     tag = "churn/production/2"
     assert tags_on_origin(site)[tag] == merged
 
@@ -539,7 +639,8 @@ def gitlab_flow(site: Path, how: str) -> tuple[str, Path, str]:
     assert gitlab_pipeline(tagged) == ["gitreg-deploy"]
     checkout = gitlab_checkout(site, "gl-deploy", [f"+refs/tags/{tag}:refs/tags/{tag}"],
                                gitlab_depth("gitreg-deploy"))
-    log = run_gitlab("gitreg-deploy", checkout, gitlab_env(site, checkout, **tagged))
+    env = gitlab_env(site, checkout, runner, **tagged)
+    log = run_gitlab("gitreg-deploy", checkout, env, runner)
     said = dict(line.split("=", 1)
                 for line in (checkout / "gitreg-event.txt").read_text().splitlines())
     return log, checkout, said["event"]
@@ -564,31 +665,43 @@ def check_deployed(site: Path, checkout: Path) -> None:
     assert hashlib.md5(weights.read_bytes()).hexdigest() == record.artifact.md5
 
 
-@pytest.mark.parametrize(("system", "how"), [
-    ("github", "squash"), ("github", "rebase"), ("gitlab", "merge"),
+@pytest.mark.parametrize(("system", "how", "proposed_by"), [
+    ("github", "squash", "hand"), ("github", "rebase", "hand"), ("gitlab", "merge", "hand"),
+    ("github", "merge", "workflow"),
 ])
-def test_the_ci_examples_take_a_proposal_to_production(site: Path, system: str, how: str) -> None:
-    propose(site)
+def test_the_ci_examples_take_a_proposal_to_production(site: Path, runner: Runner, system: str,
+                                                       how: str, proposed_by: str) -> None:
+    if proposed_by == "workflow":
+        propose_by_workflow(site, runner)
+    else:
+        propose(site)
     assert "churn/production/2" not in tags_on_origin(site)
     if system == "github":
-        deploy, checkout, event = github_flow(site, how)
+        deploy, checkout, event = github_flow(site, how, runner)
         assert deploy.outputs["event"] | {"commit": "", "author": "", "date": ""} == {
             "model": "churn", "event": "promoted", "action": "promote", "stage": "production",
             "version": "1.1.0", "previous": "1.0.0", "tag": "churn/production/2", "reason": "",
             "commit": "", "author": "", "date": ""}
         assert "deploying churn 1.1.0 (was 1.0.0) from model/:" in deploy.log[-1]
     else:
-        log, checkout, event = gitlab_flow(site, how)
+        log, checkout, event = gitlab_flow(site, how, runner)
         assert "deploying churn 1.1.0 from model/:" in log
     assert event == "promoted"
     check_deployed(site, checkout)
 
 
-def test_the_pre_commit_hook_runs_gitreg_check(site: Path) -> None:
-    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+def test_the_pre_commit_hook_runs_gitreg_check(site: Path, runner: Runner) -> None:
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    (hook,) = yaml.safe_load(text)
     assert (hook["id"], hook["language"], hook["pass_filenames"]) == (
         "gitreg-check", "python", False)
-    dev, env = site / "dev", base_env(site / "tmp")
+    # The example pins this release's tag.
+    assert re.findall(r"rev: (\S+)", text) == [f"v{gitreg.__version__}"]
+    dev, env = site / "dev", runner_env(runner, site / "tmp")
+    # What pre-commit does for `language: python`: pip-install the hook's repository at
+    # that rev (here: the wheel built from this checkout) into a venv, and run the entry.
+    subprocess.run(["python", "-m", "pip", "install", "--quiet", runner.spec], env=env,
+                   check=True)
     command = shlex.split(hook["entry"])
     ok = subprocess.run(command, cwd=dev, env=env, capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
@@ -620,3 +733,21 @@ def test_the_review_comment_for_an_empty_stage_a_demotion_and_a_moved_base(site:
     refused = subprocess.run(["bash", SCRIPT_IN_REGISTRY, "--output=/tmp/x"], cwd=dev, env=env,
                              capture_output=True, text=True, check=False)
     assert refused.returncode == 2 and "must not start with '-'" in refused.stderr
+
+
+def test_the_install_step_installs_the_release_as_copied(runner: Runner, tmp_path: Path) -> None:
+    """Every example installs PUBLISHED (this version's tag); run as copied, with the wheel
+    in its place, the gitreg on PATH is the wheel's, from the runner's venv."""
+    for name in workflows():
+        (step,) = (s for s in github_job(name)[1]["steps"] if s.get("name") == "Install gitreg")
+        assert PUBLISHED in step["run"], name
+    (line,) = (line for line in gitlab_jobs()[1]["gitreg-tag"]["before_script"]
+               if "pip install" in line)
+    env = runner_env(runner, tmp_path / "tmp")
+    bash(runner.install_step(line), cwd=tmp_path, env=env, args=["-eo", "pipefail"])
+    said = bash("command -v gitreg; gitreg --version; "
+                "python -c 'import gitreg, sys; print(gitreg.__file__)'",
+                cwd=tmp_path, env=env, args=[]).splitlines()
+    assert said[0] == str(runner.venv / "bin" / "gitreg")
+    assert said[1] == f"gitreg {gitreg.__version__}"
+    assert said[2].startswith(str(runner.venv)) and "site-packages" in said[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 import gitreg
 
-HELP_CASES = [["--help"], []]
+HELP_CASES = [["--help"], ["-h"], []]
 TYPER = "import sys; from gitreg.cli import app; sys.exit(app.main(sys.argv[1:]))"
 
 
@@ -115,6 +116,53 @@ def test_no_cache_when_it_is_turned_off_or_cannot_be_written(cache: Path,
 
 
 def test_other_arguments_go_to_the_command_line(cache: Path, tmp_path: Path) -> None:
-    for args in (["-h"], ["which", "--help"], ["--version"]):
+    for args in (["which", "-h"], ["which", "--help"], ["--version"]):
         assert run(args, cwd=tmp_path) == run(args, cwd=tmp_path, code=TYPER)
     assert not cache.exists()
+
+
+def test_version_without_typer(cache: Path, tmp_path: Path) -> None:
+    probe = ("import sys; from gitreg.cli import console; code = console.main(['--version']); "
+             "print('typer imported:', 'typer' in sys.modules); sys.exit(code)")
+    out, _, code = run([], cwd=tmp_path, code=probe)
+    assert (out, code) == (f"gitreg {gitreg.__version__}\ntyper imported: False\n", 0)
+    assert run(["--version"], cwd=tmp_path, code=TYPER)[0] == f"gitreg {gitreg.__version__}\n"
+
+
+def test_shell_completion_is_answered_by_typer_not_the_help_cache(cache: Path,
+                                                                 tmp_path: Path) -> None:
+    run(["--help"], cwd=tmp_path)  # a cached help that a bare `gitreg` would print
+    env = {"_GITREG_COMPLETE": "complete_bash", "COMP_WORDS": "gitreg pro", "COMP_CWORD": "1"}
+    assert run([], cwd=tmp_path, env=env) == ("promote\n", "", 0)
+    env["COMP_WORDS"] = "gitreg remote mo"
+    env["COMP_CWORD"] = "2"
+    assert run([], cwd=tmp_path, env=env) == ("modify\n", "", 0)
+    script = run(["--show-completion", "bash"], cwd=tmp_path)
+    assert script[2] == 0 and "_GITREG_COMPLETE=complete_bash" in script[0]
+
+
+COMMANDS = ["init", "register", "promote", "demote", "rollback", "push", "pull", "list",
+            "show", "which", "history", "get", "demo", "diff", "check", "verify",
+            "remote add", "remote list", "remote default", "remote modify",
+            "ci event", "ci tag"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_values_not_python_types(command: str, tmp_path: Path) -> None:
+    """Options read `--metric KEY=NUMBER`, not `--metric <list[str]>`, and usage lines
+    `NAME STAGE`, not `{NAME} {STAGE}` (issue 14); -h works."""
+    out, err, code = run([*command.split(), "-h"], cwd=tmp_path)
+    assert code == 0 and err == "", err
+    assert out.startswith(f"Usage: gitreg {command} [OPTIONS]")
+    options = out.split("\nOptions:\n", 1)[1]
+    assert not re.search(r"<(str|int|path|list\[[^>]*\])>", options), options
+    assert "-h, --help" in options
+    usage = out.splitlines()[0]
+    assert not re.search(r"[<{}]", usage), usage  # no <list[str]>, no {NAME}
+
+
+def test_help_of_register_names_its_values(tmp_path: Path) -> None:
+    out = run(["register", "--help"], cwd=tmp_path)[0]
+    assert out.startswith("Usage: gitreg register [OPTIONS] NAME PATH\n")
+    for line in ("--metric KEY=NUMBER", "--param KEY=VALUE", "--meta FILE", "--version VERSION"):
+        assert line in out

@@ -166,8 +166,8 @@ def test_diff_as_json(two: Registry) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["model"] == "churn"
-    assert data["a"] == {"ref": "production", "version": "1.0.0"}
-    assert data["b"] == {"ref": "staging", "version": "1.3.0"}
+    assert data["a"] == {"ref": "production", "version": "1.0.0", "deprecated": None}
+    assert data["b"] == {"ref": "staging", "version": "1.3.0", "deprecated": None}
     assert data["metrics"][0] == {"name": "accuracy", "old": 0.9, "new": 0.87, "delta": -0.03,
                                   "verdict": "worse", "lower_is_better": False}
     assert data["hyperparameters"] == [

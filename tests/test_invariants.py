@@ -188,6 +188,8 @@ class Reference:
             to = trail[-1]
         if to == current:
             return Conflict
+        if stage not in self.been.get((model, to), set()):
+            return PolicyViolation  # only back to what the stage held (issue 12)
         return [Event(model, Action.ROLLBACK, to, stage, current)]
 
     def apply(self, event: Event) -> None:

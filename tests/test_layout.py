@@ -17,7 +17,9 @@ def test_the_documented_layout() -> None:
     assert layout.stages_file("churn") == "models/churn/stages.yaml"
     assert layout.version_file("churn", "1.2.0") == "models/churn/versions/1.2.0.yaml"
     assert layout.artifacts("churn", "1.2.0") == "models/churn/artifacts/1.2.0"
-    assert layout.patterns() == ("models/*/stages.yaml", "models/*/versions/*.yaml")
+    assert layout.patterns() == ("models/*/stages.yaml", "models/*/versions/*.yaml",
+                                 "models/*/deprecated.yaml")
+    assert layout.place("models/a/deprecated.yaml") == Place(Kind.DEPRECATIONS, "a")
     assert Layout("registry/m").stages_file("a") == "registry/m/a/stages.yaml"
 
 

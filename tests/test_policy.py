@@ -7,6 +7,7 @@ committed as in a pull request, which ``gitreg check`` must catch (exit 10).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -59,11 +60,13 @@ def test_promote_enforces_each_policy_kind(kind: tuple[Registry, str]) -> None:
     proc = run_cli("promote", "churn", "1.1.0", "production", cwd=root)
     assert proc.returncode == POLICY_VIOLATION, proc.stderr
     assert proc.stderr.splitlines() == [
-        f"gitreg: error: {says} (policy in registry.yaml); override with --force --reason TEXT"]
+        f"gitreg: error: {says} (policies.production in registry.yaml); override with --force "
+        "--reason TEXT"]
     assert snapshot(root) == before
 
     event = registry.promote("churn", "1.2.0", "production")  # passes every kind
     assert (event.version, event.previous, event.tag) == ("1.2.0", "1.0.0", "churn/production/2")
+    assert event.policy == "policies.production"
 
 
 def test_check_catches_a_hand_edit_that_breaks_each_policy_kind(
@@ -107,21 +110,76 @@ def test_force_needs_a_reason(tmp_path: Path) -> None:
     assert registry.which("churn", "production") == ("1.1.0",)
 
 
-def test_force_with_a_reason_is_recorded_and_check_accepts_it(tmp_path: Path) -> None:
+def test_force_with_a_reason_is_recorded_and_check_reports_it_as_a_notice(
+    tmp_path: Path,
+) -> None:
     registry = with_policies(churn(tmp_path), {"production": {"no_regression": "accuracy"}})
     root = registry.root
     proc = run_cli("promote", "churn", "1.1.0", "production", "--force",
                    "--reason", "hotfix for incident 42", cwd=root)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "churn 1.1.0 promoted to production (was 1.0.0) [churn/production/2]\n"
+    assert proc.stdout == (
+        "churn 1.1.0 promoted to production (was 1.0.0) [churn/production/2]; "
+        "policies.production overridden with --force: hotfix for incident 42\n")
     trailers = git(root, "log", "-1", "--format=%(trailers:only,unfold)")
     assert "Gitreg-Reason: hotfix for incident 42\n" in trailers
     assert "Gitreg-Action: promote\n" in trailers
     assert registry.history_events("churn", "production")[-1].reason == "hotfix for incident 42"
 
-    # The override is on record, so check does not fail every pull request after it.
+    # The override is on record: check says so, and does not fail every pull request after it.
+    commit = git(root, "rev-parse", "HEAD").strip()[:12]
+    notice = (f"{STAGES}: stages.production: 1.1.0 was forced into production at {commit} "
+              "(reason: hotfix for incident 42) although churn 1.1.0: accuracy = 0.85 is "
+              "worse than 1.0.0's 0.9 in production (policies.production in registry.yaml)")
     proc = run_cli("check", cwd=root)
-    assert (proc.returncode, proc.stdout) == (0, "ok: no problems found\n"), proc.stderr
+    assert (proc.returncode, proc.stdout) == (
+        0, f"notice: {notice}\nok: no problems found\n"), proc.stderr
+    proc = run_cli("check", "--json", cwd=root)
+    report = json.loads(proc.stdout)
+    assert (proc.returncode, report["ok"], report["problems"]) == (0, True, [])
+    assert [f"{n['file']}: {n['key']}: {n['message']}" for n in report["notices"]] == [notice]
+
+
+def test_allow_force_false_refuses_an_override(tmp_path: Path) -> None:
+    registry = with_policies(churn(tmp_path), {"production": {
+        "no_regression": "accuracy", "allow_force": False}})
+    root = registry.root
+    before = snapshot(root)
+    proc = run_cli("promote", "churn", "1.1.0", "production", "--force", "--reason", "hotfix",
+                   cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert proc.stderr == (
+        "gitreg: error: churn 1.1.0: accuracy = 0.85 is worse than 1.0.0's 0.9 in production "
+        "(policies.production in registry.yaml); policies.production.allow_force is false, so "
+        "only a version that passes reaches production\n")
+    assert snapshot(root) == before
+    # A version that passes still goes in, forced or not.
+    assert registry.promote("churn", "1.2.0", "production").version == "1.2.0"
+
+    # An override made while the policy allowed it, or a hand-written Gitreg-Reason, fails.
+    edit(root, STAGES, "production: 1.2.0", "production: 1.1.0")
+    git(root, "commit", "--quiet", "-am", "Hotfix\n\nGitreg-Action: promote\n"
+        "Gitreg-Reason: trust me")
+    (problem,) = validate(root).problems
+    assert "1.1.0 was forced into production" in problem.message
+    assert problem.message.endswith("and its allow_force is false: promote a version that passes")
+
+
+@pytest.mark.parametrize("reason", ["two\nlines", "bell\a", "tab\there", " "])
+def test_a_reason_is_one_line(tmp_path: Path, reason: str) -> None:
+    registry = with_policies(churn(tmp_path), {"production": {"no_regression": "accuracy"}})
+    root = registry.root
+    before = snapshot(root)
+    proc = run_cli("promote", "churn", "1.1.0", "production", "--force", "--reason", reason,
+                   cwd=root)
+    assert proc.returncode == INVALID_INPUT
+    assert proc.stderr == (
+        "gitreg: error: --reason TEXT must be one line of text, without line breaks or other "
+        "control characters; say the rest in the pull request\n")
+    assert snapshot(root) == before
+    with pytest.raises(InvalidInput, match=r"^reason must be one line"):
+        registry.promote("churn", "1.1.0", "production", force=True, reason=reason)
+    assert snapshot(root) == before
 
 
 def test_check_exempts_a_rollback_as_rollback_is(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Weights on real remotes: S3 (moto_server) and SSH (sshd), on loopback; and a folder.
+"""Weights on real remotes on loopback, S3 (moto_server) and SSH (asyncssh's SFTP server,
+tests/sftpd.py), and a folder.
 
 For each remote: register pushes exactly the version's objects, in DVC's layout; a fresh
 clone's ``get`` of one version fetches only that version's objects, checked against their

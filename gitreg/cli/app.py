@@ -43,13 +43,43 @@ app = typer.Typer(
     help="gitreg: a Git-native model registry. Metadata in YAML, weights in DVC, "
     "every registration and promotion a tagged commit.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion: typer's completion for bash, zsh, fish and
+    # PowerShell (issue 14). The shell calls `gitreg` with _GITREG_COMPLETE set; console.py
+    # passes those calls through to typer.
+    add_completion=True,
+    # -h as well as --help, on every command (click hands the setting down to subcommands).
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Plain help and errors: typer's rich rendering costs ~0.15 s at every start, and
     # `gitreg --help` must stay under 0.2 s (issue 5). Tracebacks are our own (main()).
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     epilog="Exit codes: " + "; ".join(f"{c} {t}" for c, t in EXIT_CODES.items()),
 )
+
+class Command(typer.core.TyperCommand):
+    """typer's command, with usage lines that read like every other tool's (issue 14):
+    ``gitreg which [OPTIONS] NAME STAGE``, where typer 0.29 writes required arguments as
+    ``{NAME}``. It changes only the pieces click's public ``collect_usage_pieces`` returns."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import gitreg
+
+        typer.echo(f"gitreg {gitreg.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _top(version: Annotated[bool, Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print gitreg's version and exit.")] = False) -> None:
+    """The top level's own option, --version (the help is the Typer's above)."""
+
 
 # Explicit metavars: typer 0.29 would show positional arguments as {name}.
 NameArg = Annotated[str, Argument(metavar="NAME", help="Model name.")]
@@ -63,6 +93,8 @@ SignOpt = Annotated[bool, Option(
     "user.signingkey; GPG or SSH keys), as `git commit -S` would. See `gitreg verify`.")]
 QuietOpt = Annotated[bool, Option(
     "--quiet", "-q", help="No progress meter (shown only on a terminal, for large weights).")]
+ProposeOpt = Annotated[bool, Option(
+    "--propose", help="Commit on a new branch and push it for a pull request instead.")]
 # typer needs Optional[...] rather than X | None on Python 3.10 for option types.
 OptStr = Optional[str]  # noqa: UP045
 OptPath = Optional[Path]  # noqa: UP045
@@ -70,13 +102,14 @@ OptInt = Optional[int]  # noqa: UP045
 # DVC options of a remote, as `init` and `remote add` take them (see remotes.py for which
 # ones stay in the git-ignored .dvc/config.local).
 EndpointOpt = Annotated[OptStr, Option(
-    "--endpoint-url", help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
-ProfileOpt = Annotated[OptStr, Option(
+    "--endpoint-url", metavar="URL",
+    help="S3-compatible endpoint, e.g. http://minio:9000 (committed).")]
+ProfileOpt = Annotated[OptStr, Option(metavar="PROFILE",
     help="AWS profile for S3 (this machine only: .dvc/config.local).")]
-KeyfileOpt = Annotated[OptStr, Option(
+KeyfileOpt = Annotated[OptStr, Option(metavar="FILE",
     help="SSH private key file (this machine only: .dvc/config.local).")]
-UserOpt = Annotated[OptStr, Option(help="SSH user name (committed).")]
-PortOpt = Annotated[OptInt, Option(help="SSH port (committed).")]
+UserOpt = Annotated[OptStr, Option(metavar="USER", help="SSH user name (committed).")]
+PortOpt = Annotated[OptInt, Option(metavar="PORT", help="SSH port (committed).")]
 
 
 def _remote_options(endpoint_url: str | None, profile: str | None, keyfile: str | None,
@@ -159,9 +192,9 @@ def _param(key: str, value: str) -> Any:
     return value
 
 
-@app.command()
+@app.command(cls=Command)
 def init(
-    remote: Annotated[OptStr, Option(
+    remote: Annotated[OptStr, Option(metavar="URL",
         help="DVC remote URL for the weights: a folder, s3://bucket/path, ssh://host/path "
         "(default: ~/.local/share/gitreg/storage).")] = None,
     endpoint_url: EndpointOpt = None,
@@ -180,19 +213,23 @@ def init(
     _echo(f"Initialized gitreg registry in {registry.root}")
 
 
-@app.command()
+@app.command(cls=Command)
 def register(
     name: NameArg,
-    path: Annotated[Path, Argument(help="A file or folder of weights.")],
-    version: Annotated[OptStr, Option(help="SemVer, e.g. 1.2.0.")] = None,
+    path: Annotated[Path, Argument(metavar="PATH", help="A file or folder of weights.")],
+    version: Annotated[OptStr, Option(metavar="VERSION", help="SemVer, e.g. 1.2.0.")] = None,
     bump: Annotated[Optional[Bump], Option(help="Bump the latest version.")] = None,  # noqa: UP045
-    metric: Annotated[list[str], Option(help="KEY=NUMBER, repeatable.")] = [],  # noqa: B006
-    param: Annotated[list[str], Option(help="Hyperparameter KEY=VALUE, repeatable.")] = [],  # noqa: B006
-    feature: Annotated[list[str], Option(help="Input feature, repeatable.")] = [],  # noqa: B006
-    type: Annotated[OptStr, Option("--type", help="Model type, e.g. RandomForest.")] = None,
-    trained_at: Annotated[OptStr, Option(help="ISO 8601 time of training.")] = None,
-    meta: Annotated[OptPath, Option(help="YAML file with more metadata.")] = None,
-    stage: Annotated[OptStr, Option(help="Also promote to this stage.")] = None,
+    metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric, repeatable.")] = [],  # noqa: B006
+    param: Annotated[list[str], Option(
+        metavar="KEY=VALUE", help="A hyperparameter, repeatable.")] = [],  # noqa: B006
+    feature: Annotated[list[str], Option(
+        metavar="FEATURE", help="Input feature, repeatable.")] = [],  # noqa: B006
+    type: Annotated[OptStr, Option(
+        "--type", metavar="TYPE", help="Model type, e.g. RandomForest.")] = None,
+    trained_at: Annotated[OptStr, Option(metavar="TIME", help="ISO 8601 time of training.")] = None,
+    meta: Annotated[OptPath, Option(metavar="FILE", help="YAML file with more metadata.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Also promote to this stage.")] = None,
     push: PushOpt = False,
     quiet: QuietOpt = False,
     sign: SignOpt = False,
@@ -215,13 +252,13 @@ def register(
         _echo(render.event_line(event))
 
 
-@app.command()
+@app.command(cls=Command)
 def promote(
     name: NameArg,
     version: VersionArg,
     stage: StageArg,
     force: Annotated[bool, Option(help="Override the stage's policy.")] = False,
-    reason: Annotated[OptStr, Option(help="Why (required with --force).")] = None,
+    reason: Annotated[OptStr, Option(metavar="TEXT", help="Why (required with --force).")] = None,
     push: PushOpt = False,
     propose: Annotated[bool, Option(
         help="Commit on a new branch and push it for a pull request instead.")] = False,
@@ -244,11 +281,12 @@ def promote(
     _echo(render.event_line(event))
 
 
-@app.command()
+@app.command(cls=Command)
 def demote(
     name: NameArg,
     stage: StageArg,
-    version: Annotated[OptStr, Option(help="For a non-exclusive stage: which one.")] = None,
+    version: Annotated[OptStr, Option(
+        metavar="VERSION", help="For a non-exclusive stage: which one.")] = None,
     push: PushOpt = False,
     sign: SignOpt = False,
 ) -> None:
@@ -258,11 +296,12 @@ def demote(
     _echo(render.event_line(_open().demote(name, stage, version=version, push=push, sign=sign)))
 
 
-@app.command()
+@app.command(cls=Command)
 def rollback(
     name: NameArg,
     stage: StageArg,
-    to: Annotated[OptStr, Option(help="Version to return to (default: previous).")] = None,
+    to: Annotated[OptStr, Option(
+        metavar="VERSION", help="Version to return to (default: previous).")] = None,
     push: PushOpt = False,
     sign: SignOpt = False,
 ) -> None:
@@ -272,7 +311,7 @@ def rollback(
     _echo(render.event_line(_open().rollback(name, stage, to=to, push=push, sign=sign)))
 
 
-@app.command("push")
+@app.command("push", cls=Command)
 def push_(quiet: QuietOpt = False) -> None:
     """Push the branch, its gitreg tags (atomically) and any weights the remote lacks."""
     from gitreg.service import sharing
@@ -282,7 +321,7 @@ def push_(quiet: QuietOpt = False) -> None:
     _echo(f"pushed {branch} and {len(tags)} gitreg tags")
 
 
-@app.command()
+@app.command(cls=Command)
 def pull(quiet: QuietOpt = False) -> None:
     """Fast-forward from origin, fetch tags, and fetch the weights of versions in a stage."""
     from gitreg.service import sharing
@@ -292,58 +331,101 @@ def pull(quiet: QuietOpt = False) -> None:
     _echo(f"{branch} is up to date; weights present for {len(fetched)} staged versions")
 
 
-@app.command("list")
+@app.command("list", cls=Command)
 def list_(
-    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
-    stage: Annotated[OptStr, Option(help="Only versions in this stage.")] = None,
-    min_metric: Annotated[list[str], Option(help="KEY=NUMBER floor, repeatable.")] = [],  # noqa: B006
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Only versions in this stage.")] = None,
+    min_metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric's floor, repeatable.")] = [],  # noqa: B006
+    max_metric: Annotated[list[str], Option(
+        metavar="KEY=NUMBER", help="A metric's ceiling, repeatable.")] = [],  # noqa: B006
+    label: Annotated[list[str], Option(
+        metavar="KEY=VALUE",
+        help="A label the version must have (KEY alone: any value), repeatable.")
+    ] = [],  # noqa: B006
+    type: Annotated[OptStr, Option("--type", metavar="TYPE", help="Only this model type.")
+                    ] = None,
+    registered_after: Annotated[OptStr, Option(
+        metavar="TIME", help="ISO 8601 date or time.")] = None,
+    registered_before: Annotated[OptStr, Option(
+        metavar="TIME", help="ISO 8601 date or time.")] = None,
+    by: Annotated[OptStr, Option(
+        metavar="PERSON", help="Registered by (part of name or email).")] = None,
+    all: Annotated[bool, Option("--all", help="Include deprecated versions.")] = False,
+    sort: Annotated[OptStr, Option(
+        metavar="METRIC",
+        help="Order by this metric, best first (lower first for loss-like metrics).")] = None,
+    limit: Annotated[OptStr, Option(help="At most N versions.", metavar="N")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """List versions, with their stages and metrics."""
+    """List versions, with their stages and metrics (deprecated ones only with --all)."""
     from gitreg.cli import render
+    from gitreg.core.query import query
 
-    floors = _pairs(min_metric, "--min-metric", _metric)
-    rows = _open().catalog(name, stage=stage, min_metrics=floors)
+    wanted = query(
+        stage=stage, min_metrics=_pairs(min_metric, "--min-metric", _metric),
+        max_metrics=_pairs(max_metric, "--max-metric", _metric), labels=tuple(label),
+        model_type=type, registered_after=registered_after,
+        registered_before=registered_before, by=by, include_deprecated=all, sort=sort,
+        limit=_count(limit, "--limit"))
+    registry = _open()
+    rows = registry.catalog(name, query=wanted)
+    retired = {model: registry.deprecations(model) for model in {r.name for r, _ in rows}}
+    gone = {(r.name, r.version): why for r, _ in rows
+            if (why := retired[r.name].reason(r.version)) is not None}
     if json:
-        _echo(render.to_json([render.version_json(r, s) for r, s in rows]))
+        _echo(render.to_json([render.version_json(r, s, gone) for r, s in rows]))
     else:
-        _echo(render.versions_table(rows) or "no versions match")
+        _echo(render.versions_table(rows, gone) or "no versions match")
 
 
-@app.command()
+def _count(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidInput(f"{flag} {value!r}: expected a whole number of at least 1")
+    return int(value)
+
+
+@app.command(cls=Command)
 def show(
-    ref: Annotated[str, Argument(metavar="NAME[@VERSION|#STAGE]")],
+    ref: Annotated[str, Argument(metavar="NAME[@VERSION|@latest|#STAGE]")],
     json: JsonOpt = False,
 ) -> None:
-    """Show a model, a version (NAME@1.2.0) or what a stage holds (NAME#production)."""
+    """Show a model, a version (NAME@1.2.0, NAME@latest) or what a stage holds
+    (NAME#production)."""
     from gitreg.cli import render
 
     registry = _open()
-    target = ModelRef.parse(ref)
+    target = ModelRef.parse(ref, latest=True)
     if target.version is None and target.stage is None:
         stage_map = registry.stage_map(target.name)
+        gone = {(target.name, v): why for v, why in
+                registry.deprecations(target.name).versions.items()}
         rows = [(r, stage_map.stages_of(r.version)) for r in registry.versions(target.name)]
         stages = render.stage_map_json(stage_map, registry.config.stages)
         if json:
-            _echo(render.to_json({"model": target.name, "stages": stages,
-                                  "versions": [render.version_json(r, s) for r, s in rows]}))
+            _echo(render.to_json({"model": target.name, "stages": stages, "versions": [
+                render.version_json(r, s, gone) for r, s in rows]}))
             return
         _echo("\n".join(f"{s}: {', '.join(v) or '-'}" for s, v in stages.items()))
-        _echo("\n" + render.versions_table(rows))
+        _echo("\n" + render.versions_table(rows, gone))
         return
     version = target.version or registry.version_in(target.name, target.stage or "")
     record = registry.record(target.name, version)
-    stages_of = registry.stage_map(target.name).stages_of(version)
-    _echo(render.to_json(render.version_json(record, stages_of)) if json
-          else render.version_detail(record, stages_of))
+    stages_of = registry.stage_map(target.name).stages_of(record.version)
+    why = registry.deprecations(target.name).reason(record.version)
+    _echo(render.to_json(render.version_json(record, stages_of, {
+        (record.name, record.version): why} if why else {})) if json
+          else render.version_detail(record, stages_of, why))
 
 
-@app.command()
+@app.command(cls=Command)
 def which(
     name: NameArg,
     stage: StageArg,
-    at: Annotated[OptStr, Option(help="A past date or time (ISO 8601).")] = None,
-    rev: Annotated[OptStr, Option(help="A git revision.")] = None,
+    at: Annotated[OptStr, Option(metavar="TIME", help="A past date or time (ISO 8601).")] = None,
+    rev: Annotated[OptStr, Option(metavar="REV", help="A git revision.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Print the version in STAGE (now, at a date, or at a git revision)."""
@@ -360,10 +442,10 @@ def which(
         raise NotFound(f"{name} has no version in {stage}{when}")
 
 
-@app.command()
+@app.command(cls=Command)
 def history(
-    name: Annotated[OptStr, Argument(help="Only this model.")] = None,
-    stage: Annotated[OptStr, Option(help="Only this stage.")] = None,
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Only this model.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="Only this stage.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Registrations and stage changes, oldest first, from git history."""
@@ -376,15 +458,16 @@ def history(
         _echo(render.history_table(events) or "no history yet")
 
 
-@app.command()
+@app.command(cls=Command)
 def get(
     name: NameArg,
-    version: Annotated[OptStr, Option(help="This version.")] = None,
-    stage: Annotated[OptStr, Option(help="The version in this stage.")] = None,
+    version: Annotated[OptStr, Option(metavar="VERSION", help="This version.")] = None,
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="The version in this stage.")] = None,
     output: Annotated[OptStr, Option(
-        "-o", "--output", help="Where to write; a PATH ending in / is a folder to write into.")
+        "-o", "--output", metavar="PATH",
+        help="Where to write; a PATH ending in / is a folder to write into.")
     ] = None,
-    repo: Annotated[OptStr, Option(
+    repo: Annotated[OptStr, Option(metavar="URL",
         help="A registry's git URL or path: get from it without a clone.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -412,9 +495,10 @@ def get(
     _echo(f"{record.name} {record.version} -> {path}")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
-    folder: Annotated[OptPath, Argument(help="Where (default: a new temp folder).")] = None,
+    folder: Annotated[OptPath, Argument(
+        metavar="FOLDER", help="Where (default: a new temp folder).")] = None,
 ) -> None:
     """Run the whole lifecycle on a local registry, printing each step."""
     from gitreg.cli.demo import run
@@ -430,7 +514,7 @@ remote_app = typer.Typer(
 app.add_typer(remote_app, name="remote")
 
 
-@remote_app.command("add")
+@remote_app.command("add", cls=Command)
 def remote_add(
     name: Annotated[str, Argument(metavar="NAME", help="Remote name, e.g. storage.")],
     url: Annotated[str, Argument(
@@ -452,7 +536,7 @@ def remote_add(
     _echo(_remote_change_text(f"remote {name} added", change))
 
 
-@remote_app.command("list")
+@remote_app.command("list", cls=Command)
 def remote_list(json: JsonOpt = False) -> None:
     """List the DVC remotes, their options (secrets masked) and which one is the default."""
     from gitreg.cli import render
@@ -472,7 +556,7 @@ def remote_list(json: JsonOpt = False) -> None:
     _echo("\n".join(lines) or "no remotes; add one with `gitreg remote add NAME URL --default`")
 
 
-@remote_app.command("default")
+@remote_app.command("default", cls=Command)
 def remote_default(
     name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
 ) -> None:
@@ -483,7 +567,7 @@ def remote_default(
                                remotes.set_default(_open(), name)))
 
 
-@remote_app.command("modify")
+@remote_app.command("modify", cls=Command)
 def remote_modify(
     name: Annotated[str, Argument(metavar="NAME", help="A configured remote.")],
     key: Annotated[str, Argument(
@@ -522,9 +606,10 @@ class EventFormat(str, enum.Enum):
     GITHUB = "github"
 
 
-@ci_app.command("event")
+@ci_app.command("event", cls=Command)
 def ci_event(
     ref: Annotated[str, Argument(
+        metavar="TAG",
         help="A gitreg tag: churn/production/3, refs/tags/churn/production/3, churn@v1.2.0.")],
     format: Annotated[EventFormat, Option(
         help="json, or github: key=value lines for $GITHUB_OUTPUT.")] = EventFormat.JSON,
@@ -540,7 +625,7 @@ def ci_event(
     _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
 
 
-@ci_app.command("tag")
+@ci_app.command("tag", cls=Command)
 def ci_tag(
     push: Annotated[bool, Option(help="Push the new tags to origin, atomically.")] = False,
     sign: Annotated[bool, Option(
@@ -559,7 +644,7 @@ class DiffFormat(str, enum.Enum):
     JSON = "json"
 
 
-@app.command("diff")
+@app.command("diff", cls=Command)
 def diff_(
     name: NameArg,
     a: Annotated[str, Argument(
@@ -581,7 +666,92 @@ def diff_(
               else render.diff_table(result))
 
 
-@app.command("check")
+@app.command(cls=Command)
+def deprecate(
+    ref: Annotated[str, Argument(metavar="NAME[@VERSION]", help="A version, or a whole model.")],
+    reason: Annotated[OptStr, Option(
+        metavar="TEXT", help="Why (required; recorded in the registry).")] = None,
+    demote: Annotated[bool, Option(
+        "--demote", help="Also empty the stages that hold it, in the same commit.")] = False,
+    push: PushOpt = False,
+    sign: SignOpt = False,
+    propose: ProposeOpt = False,
+) -> None:
+    """Retire a version (or every version of a model): it cannot be promoted, is not latest,
+    and `list` hides it unless --all. A tagged commit; `gitreg restore` undoes it."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref, latest=True)
+    _echo(render.lifecycle_result(lifecycle.deprecate(
+        _open(), target.name, target.version, reason=reason or "", demote=demote, push=push,
+        sign=sign, propose=propose)))
+
+
+@app.command(cls=Command)
+def restore(
+    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    push: PushOpt = False,
+    sign: SignOpt = False,
+    propose: ProposeOpt = False,
+) -> None:
+    """Undo a deprecation: the version can be promoted again and counts for latest."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref)
+    if target.version is None:
+        raise InvalidInput(f"restore takes NAME@VERSION, not {ref!r}")
+    _echo(render.lifecycle_result(lifecycle.restore(
+        _open(), target.name, target.version, push=push, sign=sign, propose=propose)))
+
+
+@app.command(cls=Command)
+def annotate(
+    ref: Annotated[str, Argument(metavar="NAME@VERSION")],
+    description: Annotated[OptStr, Option(
+        metavar="TEXT", help="New description ('' removes it).")] = None,
+    label: Annotated[list[str], Option(
+        metavar="KEY=VALUE", help="Add a label (replacing that KEY's), repeatable.")
+    ] = [],  # noqa: B006
+    remove_label: Annotated[list[str], Option(
+        metavar="KEY", help="Remove the label KEY, repeatable.")] = [],  # noqa: B006
+    push: PushOpt = False,
+    sign: SignOpt = False,
+    propose: ProposeOpt = False,
+) -> None:
+    """Change a version's description and labels (the only fields that may change); a commit
+    that `history` shows."""
+    from gitreg.cli import render
+    from gitreg.service import lifecycle
+
+    target = ModelRef.parse(ref, latest=True)
+    if target.version is None:
+        raise InvalidInput(f"annotate takes NAME@VERSION, not {ref!r}")
+    _echo(render.lifecycle_result(lifecycle.annotate(
+        _open(), target.name, target.version, description=description, labels=label,
+        remove_labels=remove_label, push=push, sign=sign, propose=propose)))
+
+
+@app.command("gc", cls=Command)
+def gc_(
+    keep_days: Annotated[OptInt, Option(
+        help="Keep what any stage held in the last N days (default: gc.keep_days in "
+        "registry.yaml, else 30).", metavar="N")] = None,
+    yes: Annotated[bool, Option("--yes", help="Delete (without it: a dry run).")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Free the weights of deprecated versions that nothing needs any more, in the local
+    DVC cache and on the remote. A dry run unless --yes: it lists each object, why nothing
+    needs it, and the total."""
+    from gitreg.cli import render
+    from gitreg.service import gc
+
+    result = gc.collect(_open(), keep_days=keep_days, delete=yes)
+    _echo(render.to_json(render.gc_json(result)) if json else render.gc_text(result))
+
+
+@app.command("check", cls=Command)
 def check_(json: JsonOpt = False) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
     dependencies and promotion policies. Exits 10 with one line per problem."""
@@ -598,7 +768,7 @@ def check_(json: JsonOpt = False) -> None:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-@app.command("verify")
+@app.command("verify", cls=Command)
 def verify_(
     ref: Annotated[OptStr, Argument(
         metavar="NAME[@VERSION|#STAGE]",
@@ -630,7 +800,8 @@ def verify_(
 _FAST: dict[tuple[str, ...], Callable[..., None]] = {
     ("which",): which, ("show",): show, ("history",): history, ("list",): list_,
     ("ci", "event"): ci_event, ("promote",): promote, ("demote",): demote,
-    ("rollback",): rollback,
+    ("rollback",): rollback, ("deprecate",): deprecate, ("restore",): restore,
+    ("annotate",): annotate, ("gc",): gc_,
 }
 
 
@@ -645,7 +816,9 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 
 
 # How an error's parameters (their Python API names, errors.py) read on the command line.
-_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION"}
+_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
+          "remove_label": "--remove-label KEY", "description": "--description TEXT",
+          "limit": "--limit N", "keep_days": "--keep-days N"}
 
 
 def _flag(param: str) -> str:

@@ -1,5 +1,7 @@
 """The ``gitreg`` console script: ``gitreg --help`` from a cache, everything else to cli.py.
 
+(``gitreg --version`` is answered here too, from ``gitreg.__version__``, as cli.py would.)
+
 Importing typer costs ~0.15 s of CPU, most of the 0.2 s that ``gitreg --help`` may take
 (issue 5). So the top-level help (``gitreg --help``, and ``gitreg`` alone, which prints it
 as a usage error) is rendered by typer once, exactly as it would be every time, and its
@@ -28,7 +30,10 @@ from gitreg.repo.userdirs import user_cache
 
 # The argument lists answered from the cache: the top-level help, nothing that reads a
 # registry (no_args_is_help makes a bare `gitreg` print the same help, as an error).
-HELP_ARGS = ((), ("--help",))
+HELP_ARGS = ((), ("--help",), ("-h",))
+# Shell completion calls `gitreg` with this set (typer's _{PROG}_COMPLETE) and no
+# arguments: typer answers it, never the cached help.
+COMPLETE_VAR = "_GITREG_COMPLETE"
 FORMAT = b"gitreg-help 1\n"
 KEEP = 16  # entries kept: a few terminal widths, and the last versions of the sources
 
@@ -49,7 +54,12 @@ def run() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = tuple(sys.argv[1:] if argv is None else argv)
-    if args in HELP_ARGS and cachefile.enabled():
+    if args == ("--version",):  # what cli.py's --version prints, without importing typer
+        from gitreg import __version__
+
+        sys.stdout.write(f"gitreg {__version__}\n")
+        return 0
+    if args in HELP_ARGS and cachefile.enabled() and COMPLETE_VAR not in os.environ:
         folder, key = user_cache("help"), key_of(args)
         cached = load(folder / key) if folder is not None and key is not None else None
         if cached is None:

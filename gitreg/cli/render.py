@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from gitreg.core.events import Action, Event
+from gitreg.core.events import Action, Event, commit_message
 from gitreg.core.records import StageMap, VersionRecord, version_to_dict
 from gitreg.errors import printable
 
@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.core.diff import FieldChange, VersionDiff
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
+    from gitreg.service.gc import Collection
+    from gitreg.service.lifecycle import LifecycleProposal
     from gitreg.service.sharing import Proposal
     from gitreg.service.verify import Verification
 
@@ -59,25 +61,38 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def version_json(record: VersionRecord, stages: Sequence[str]) -> dict[str, Any]:
-    return {**version_to_dict(record), "stages": list(stages)}
+def version_json(record: VersionRecord, stages: Sequence[str],
+                 deprecated: Mapping[tuple[str, str], str] | None = None) -> dict[str, Any]:
+    """``deprecated`` (model, version) -> why: given, a ``deprecated`` key says the state
+    (null when it is not; issue 16)."""
+    data = {**version_to_dict(record), "stages": list(stages)}
+    if deprecated is not None:
+        data["deprecated"] = deprecated.get((record.name, record.version))
+    return data
 
 
-def versions_table(rows: Sequence[tuple[VersionRecord, Sequence[str]]]) -> str:
+def versions_table(rows: Sequence[tuple[VersionRecord, Sequence[str]]],
+                   deprecated: Mapping[tuple[str, str], str] | None = None) -> str:
+    """A deprecated version says so in its stages column."""
+    gone = deprecated or {}
     return table(
         ["model", "version", "stages", "registered", "type", "metrics"],
         [
-            [r.name, r.version, ",".join(s) or "-", r.registered_at[:19].replace("T", " "),
-             r.model_type or "-", metrics_text(r.metrics)]
+            [r.name, r.version,
+             ",".join([*s, *(["deprecated"] if (r.name, r.version) in gone else [])]) or "-",
+             r.registered_at[:19].replace("T", " "), r.model_type or "-",
+             metrics_text(r.metrics)]
             for r, s in rows
         ],
     )
 
 
-def version_detail(record: VersionRecord, stages: Sequence[str]) -> str:
+def version_detail(record: VersionRecord, stages: Sequence[str],
+                   deprecated: str | None = None) -> str:
     lines = [
         f"{record.name} {record.version}",
         f"  stages:          {', '.join(stages) or '-'}",
+        *([f"  deprecated:      {printable(deprecated)}"] if deprecated is not None else []),
         f"  registered:      {record.registered_at} by {record.registered_by}",
         f"  trained:         {record.trained_at or '-'}",
         f"  type:            {record.model_type or '-'}",
@@ -113,6 +128,8 @@ def stage_map_json(stage_map: StageMap, order: Sequence[str]) -> dict[str, list[
 def event_json(event: Event) -> dict[str, Any]:
     data = asdict(event)
     data["action"] = event.action.value
+    if event.policy is None:  # only a change made just now knows its policy
+        del data["policy"]
     return data
 
 
@@ -125,9 +142,16 @@ def event_line(event: Event) -> str:
         text = f"{event.model} {event.previous} demoted from {event.stage}"
     elif event.action is Action.ROLLBACK:
         text = f"{event.model} {event.stage} rolled back {event.previous or '-'} -> {event.version}"
+    elif not event.action.moves_stage:  # deprecate, restore, annotate (issue 16)
+        why = f": {printable(event.reason)}" if event.reason else ""
+        text = f"{event.model} {event.version or 'all versions'} {event.action.past}{why}"
     else:
         was = f" (was {event.previous})" if event.previous else ""
         text = f"{event.model} {event.version} promoted to {event.stage}{was}"
+    if event.policy and event.reason:
+        return printable(f"{text}{tag}; {event.policy} overridden with --force: {event.reason}")
+    if event.policy:
+        return printable(f"{text}{tag}; passed {event.policy}")
     return printable(text + tag)
 
 
@@ -151,14 +175,16 @@ def problem_line(problem: Problem) -> str:
 
 
 def check_text(report: Report) -> str:
+    """Notices first (``notice: FILE: KEY: ...``), then a line per problem, or ``ok``."""
+    lines = [f"notice: {problem_line(n)}" for n in report.notices]
     if report.ok:
-        return "ok: no problems found"
-    return _lines([problem_line(p) for p in report.problems])
+        return _lines([*lines, "ok: no problems found"])
+    return _lines([*lines, *(problem_line(p) for p in report.problems)])
 
 
 def check_json(report: Report) -> dict[str, Any]:
     return {"ok": report.ok, "problems": [asdict(p) for p in report.problems],
-            "warnings": list(report.warnings)}
+            "notices": [asdict(n) for n in report.notices], "warnings": list(report.warnings)}
 
 
 # -- verify -----------------------------------------------------------------------------
@@ -201,7 +227,7 @@ NO_CHANGES = "no changes to hyperparameters, features or lineage"
 def diff_table(diff: VersionDiff) -> str:
     """For a terminal: a metrics table, model type and weights, then one line per change."""
     old, new = _side(diff.a, diff.old.version), _side(diff.b, diff.new.version)
-    lines = [f"{diff.name}: {old} -> {new}", ""]
+    lines = [f"{diff.name}: {old} -> {new}", *_deprecated_lines(diff), ""]
     rows = [[m.name, _optional(m.old), _optional(m.new), _delta(m.delta), m.verdict.value]
             for m in diff.metrics]
     lines += [*(table(["metric", old, new, "delta", "verdict"], rows) or "no metrics").split("\n"),
@@ -220,6 +246,8 @@ def diff_markdown(diff: VersionDiff) -> str:
 
     old, new = _side(diff.a, diff.old.version), _side(diff.b, diff.new.version)
     lines = [f"### `{diff.name}`: {_cell(old)} → {_cell(new)}", ""]
+    lines += [f"**{_cell(line)}**" for line in _deprecated_lines(diff)]
+    lines += [""] if any(diff.deprecated) else []
     if diff.metrics:
         lines += [f"| metric | {_cell(old)} | {_cell(new)} | delta | |", "|---|---:|---:|---:|---|"]
         for m in diff.metrics:
@@ -244,8 +272,8 @@ def diff_json(diff: VersionDiff) -> dict[str, Any]:
 
     return {
         "model": diff.name,
-        "a": {"ref": diff.a, "version": diff.old.version},
-        "b": {"ref": diff.b, "version": diff.new.version},
+        "a": {"ref": diff.a, "version": diff.old.version, "deprecated": diff.deprecated[0]},
+        "b": {"ref": diff.b, "version": diff.new.version, "deprecated": diff.deprecated[1]},
         "metrics": [{**asdict(m), "verdict": m.verdict.value} for m in diff.metrics],
         "hyperparameters": [change(c) for c in diff.hyperparameters],
         "features": {"added": list(diff.features_added),
@@ -254,7 +282,16 @@ def diff_json(diff: VersionDiff) -> dict[str, Any]:
         "lineage": [change(c) for c in diff.lineage],
         "weights": {"changed": diff.weights_changed, "old_md5": diff.old.artifact.md5,
                     "new_md5": diff.new.artifact.md5},
+        "policy": None if diff.gate is None else {
+            "stage": diff.gate.stage, "version": diff.gate.version, "applies": diff.gate.policy,
+            "held": diff.gate.held, "problems": list(diff.gate.problems)},
     }
+
+
+def _deprecated_lines(diff: VersionDiff) -> list[str]:
+    return [f"{version} is deprecated: {printable(why)}"
+            for version, why in zip((diff.old.version, diff.new.version), diff.deprecated,
+                                    strict=True) if why is not None]
 
 
 def _diff_summary(
@@ -269,7 +306,14 @@ def _diff_summary(
     old, new = diff.old.artifact.md5, diff.new.artifact.md5
     weights = (f"changed (md5 {code(old)} {arrow} {code(new)})" if diff.weights_changed
                else f"unchanged (md5 {code(old)})")
-    return [("model type", model_type), ("weights", weights)]
+    rows = [("model type", model_type), ("weights", weights)]
+    gate = diff.gate
+    if gate is not None:
+        verdict = ("holds it already" if gate.held else
+                   "refuses it: " + "; ".join(gate.problems) if gate.problems else "passes")
+        rows.append(("policy", f"{code(gate.policy)}, for {gate.version} in {gate.stage}: "
+                               f"{printable(verdict)}"))
+    return rows
 
 
 def _diff_sections(
@@ -351,6 +395,23 @@ def proposal(item: Proposal) -> str:
     ])
 
 
+def commit_subject(event: Event) -> str:
+    return commit_message(event).splitlines()[0]
+
+
+def lifecycle_result(result: Sequence[Event] | LifecycleProposal) -> str:
+    """What deprecate, restore and annotate did: their events, or the branch proposed."""
+    if isinstance(result, Sequence):
+        return "\n".join(event_line(e) for e in result)
+    event = result.event
+    return "\n".join([
+        f"Pushed branch {result.branch} (commit {event.commit[:12]}); no tag until it is "
+        "merged.",
+        f"Open a pull request from {result.branch} into {result.base}: "
+        f"{commit_subject(event)}",
+    ])
+
+
 def ci_event_json(event: Event) -> dict[str, Any]:
     """What ``gitreg ci event`` tells a pipeline: ``event`` in words, ``action`` as a verb."""
     return {
@@ -367,3 +428,24 @@ def github_output(data: Mapping[str, Any]) -> str:
         f"{key}={'' if value is None else ' '.join(str(value).splitlines())}"
         for key, value in data.items()
     )
+
+
+# -- gc ---------------------------------------------------------------------------------
+
+
+def gc_text(result: Collection) -> str:
+    lines = [f"{'deleted' if result.deleted else 'would delete'} {g.store} {g.md5} "
+             f"({g.size} bytes): {printable(g.why)}" for g in result.garbage]
+    verb = "deleted" if result.deleted else "would delete"
+    lines.append(f"{verb} {len(result.garbage)} objects, {result.size} bytes"
+                 + ("" if result.deleted or not result.garbage else "; run with --yes to delete"))
+    if result.young:
+        lines.append(f"kept {result.young} objects younger than the grace period")
+    lines += [f"kept folder {md5}: its listing could not be read" for md5 in result.unreadable]
+    return "\n".join(lines)
+
+
+def gc_json(result: Collection) -> dict[str, Any]:
+    return {"deleted": result.deleted, "objects": len(result.garbage), "bytes": result.size,
+            "young": result.young, "unreadable": list(result.unreadable),
+            "garbage": [asdict(g) for g in result.garbage]}

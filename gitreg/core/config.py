@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any, NoReturn
 
 from gitreg.core.layout import Layout
@@ -15,8 +16,12 @@ CONFIG_FILE = "registry.yaml"
 SCHEMA_VERSION = 1
 DEFAULT_STAGES = ("dev", "staging", "production")
 DEFAULT_MODEL = "model"
-_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load"}
-_POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression", "require_signed"}
+_KNOWN_KEYS = {"schema_version", "stages", "policies", "layout", "default_model", "safe_load",
+               "gc"}
+GC_KEEP_DAYS = 30  # `gitreg gc` keeps what any stage held this many days back (issue 16)
+_POLICY_KEYS = {"from", "min_metrics", "max_metrics", "no_regression", "require_signed",
+                "allow_force"}
+_GLOB_CHARS = frozenset("*?[]!")
 
 
 @dataclass(frozen=True)
@@ -30,19 +35,48 @@ class Policy:
     # Every change of the stage, and the registration of what it holds, carries a good
     # signature (verify.py); --force does not override it.
     require_signed: bool = False
+    # ``--force --reason`` may override the rules above (issue 12: false, only a change
+    # that passes them reaches the stage).
+    allow_force: bool = True
+    # Where it is written in registry.yaml, as check, promote and diff name it:
+    # ``policies.production`` or ``policies.production.models["churn*"]``.
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class StagePolicies:
+    """A stage's policy for every model, and those for models by name or glob (issue 12)."""
+
+    default: Policy | None = None
+    models: tuple[tuple[str, Policy], ...] = ()  # (name or glob, policy), in file order
+
+    def for_model(self, name: str) -> Policy | None:
+        """The most specific policy that applies to model ``name``: its own name, else the
+        matching glob with the most characters that are not wildcards (the first listed of
+        equals), else the stage's policy for every model."""
+        best: tuple[int, Policy] | None = None
+        for pattern, policy in self.models:
+            if pattern == name:
+                return policy
+            if fnmatchcase(name, pattern):
+                literal = sum(c not in _GLOB_CHARS for c in pattern)
+                if best is None or literal > best[0]:
+                    best = (literal, policy)
+        return best[1] if best is not None else self.default
 
 
 @dataclass(frozen=True)
 class RegistryConfig:
     stages: tuple[str, ...] = DEFAULT_STAGES
     exclusive: Mapping[str, bool] = field(default_factory=dict)
-    policies: Mapping[str, Policy] = field(default_factory=dict)
+    policies: Mapping[str, StagePolicies] = field(default_factory=dict)
     models_dir: str = "models"
     default_model: str = DEFAULT_MODEL
     schema_version: int = SCHEMA_VERSION
     warnings: tuple[str, ...] = ()
     # get_model refuses to unpickle (GITREG_SAFE_LOAD=0 overrides it; see serialize.py)
     safe_load: bool = False
+    gc_keep_days: int = GC_KEEP_DAYS
 
     @property
     def layout(self) -> Layout:
@@ -50,6 +84,11 @@ class RegistryConfig:
 
     def is_exclusive(self, stage: str) -> bool:
         return self.exclusive.get(stage, True)
+
+    def policy(self, stage: str, model: str) -> Policy | None:
+        """The policy that gates ``model`` entering ``stage``, if any (most specific wins)."""
+        rules = self.policies.get(stage)
+        return rules.for_model(model) if rules is not None else None
 
     def check_stage(self, stage: str) -> str:
         check_stage_name(stage)
@@ -115,7 +154,7 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
         stages.append(name)
         exclusive[name] = flag
 
-    policies: dict[str, Policy] = {}
+    policies: dict[str, StagePolicies] = {}
     raw_policies = data.get("policies") or {}
     if not isinstance(raw_policies, dict):
         fail("policies", "expected a mapping of stage to policy")
@@ -125,32 +164,18 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
             fail(where, f"unknown stage {stage!r}")
         if not isinstance(spec, dict):
             fail(where, "expected a mapping")
-        for key in spec:
-            if key not in _POLICY_KEYS:
-                warnings.append(f"{source}: {where}: unknown key {key!r} ignored")
-        from_stage = spec.get("from")
-        if from_stage is not None and from_stage not in stages:
-            fail(f"{where}.from", f"unknown stage {from_stage!r}")
-        bounds = {}
-        for key in ("min_metrics", "max_metrics"):
-            values = spec.get(key) or {}
-            if not isinstance(values, dict) or not all(is_number(v) for v in values.values()):
-                fail(f"{where}.{key}", "expected a mapping of metric to number")
-            bounds[key] = values
-        no_regression = spec.get("no_regression") or []
-        if isinstance(no_regression, str):
-            no_regression = [no_regression]
-        if not isinstance(no_regression, list) or not all(
-            isinstance(m, str) for m in no_regression
-        ):
-            fail(f"{where}.no_regression", "expected a metric name or a list of them")
-        require_signed = spec.get("require_signed", False)
-        if not isinstance(require_signed, bool):
-            fail(f"{where}.require_signed", "expected true or false")
-        policies[stage] = Policy(
-            from_stage, bounds["min_metrics"], bounds["max_metrics"], tuple(no_regression),
-            require_signed,
-        )
+        raw_models = spec.get("models") or {}
+        if not isinstance(raw_models, dict):
+            fail(f"{where}.models", "expected a mapping of model name or glob to policy")
+        models = []
+        for pattern, model_spec in raw_models.items():
+            label = f"{where}.models[{_quoted(pattern)}]"
+            if not isinstance(pattern, str) or not _is_pattern(pattern):
+                fail(label, "expected a model name or a glob of one (churn, churn-*, *-eu)")
+            models.append((pattern, _policy(model_spec, label, stages, source, fail, warnings)))
+        rest = {k: v for k, v in spec.items() if k != "models"}
+        default = _policy(rest, where, stages, source, fail, warnings) if rest else None
+        policies[stage] = StagePolicies(default, tuple(models))
 
     layout = data.get("layout") or {}
     models_dir = layout.get("models_dir", "models") if isinstance(layout, dict) else None
@@ -164,7 +189,16 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
     safe_load = data.get("safe_load", False)
     if not isinstance(safe_load, bool):
         fail("safe_load", "expected true or false")
+    gc = data.get("gc") or {}
+    if not isinstance(gc, dict):
+        fail("gc", "expected a mapping, e.g. {keep_days: 30}")
+    keep_days = gc.get("keep_days", GC_KEEP_DAYS)
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
+        fail("gc.keep_days", "expected a whole number of days, 0 or more")
+    warnings += [f"{source}: gc: unknown key {key!r} ignored" for key in gc
+                 if key != "keep_days"]
     return RegistryConfig(
+        gc_keep_days=keep_days,
         stages=tuple(stages),
         exclusive=exclusive,
         policies=policies,
@@ -174,6 +208,51 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
         warnings=tuple(warnings),
         safe_load=safe_load,
     )
+
+
+def _policy(spec: Any, where: str, stages: list[str], source: str,
+            fail: Callable[[str, str], NoReturn], warnings: list[str]) -> Policy:
+    """One policy mapping of ``registry.yaml``, found at ``where``."""
+    if not isinstance(spec, dict):
+        fail(where, "expected a mapping")
+    for key in spec:
+        if key not in _POLICY_KEYS:
+            warnings.append(f"{source}: {where}: unknown key {key!r} ignored")
+    from_stage = spec.get("from")
+    if from_stage is not None and from_stage not in stages:
+        fail(f"{where}.from", f"unknown stage {from_stage!r}")
+    bounds = {}
+    for key in ("min_metrics", "max_metrics"):
+        values = spec.get(key) or {}
+        if not isinstance(values, dict) or not all(is_number(v) for v in values.values()):
+            fail(f"{where}.{key}", "expected a mapping of metric to number")
+        bounds[key] = values
+    no_regression = spec.get("no_regression") or []
+    if isinstance(no_regression, str):
+        no_regression = [no_regression]
+    if not isinstance(no_regression, list) or not all(isinstance(m, str) for m in no_regression):
+        fail(f"{where}.no_regression", "expected a metric name or a list of them")
+    flags = {}
+    for key, default in (("require_signed", False), ("allow_force", True)):
+        flags[key] = spec.get(key, default)
+        if not isinstance(flags[key], bool):
+            fail(f"{where}.{key}", "expected true or false")
+    return Policy(from_stage, bounds["min_metrics"], bounds["max_metrics"], tuple(no_regression),
+                  flags["require_signed"], flags["allow_force"], where)
+
+
+def _quoted(pattern: object) -> str:
+    return f'"{pattern}"' if isinstance(pattern, str) else repr(pattern)
+
+
+def _is_pattern(pattern: str) -> bool:
+    """A model name, or one with glob wildcards (``*``, ``?``, ``[...]``) in it."""
+    plain = "".join("a" if c in _GLOB_CHARS else c for c in pattern)
+    try:
+        check_name(plain)
+    except InvalidInput:
+        return False
+    return True
 
 
 def _is_plain_dir(path: str) -> bool:

@@ -53,6 +53,18 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """The policy of ``stage`` for ``version``: where it is written (``policy``, e.g.
+    ``policies.production.models["churn*"]``) and what it would refuse (``problems``)."""
+
+    stage: str
+    version: str
+    policy: str
+    problems: tuple[str, ...] = ()
+    held: bool = False  # the stage holds it already: not judged again
+
+
+@dataclass(frozen=True)
 class VersionDiff:
     """From ``old`` (side A) to ``new`` (side B); ``a``/``b`` are the sides as asked for."""
 
@@ -67,6 +79,11 @@ class VersionDiff:
     features_removed: tuple[str, ...]
     model_type: FieldChange | None
     lineage: tuple[FieldChange, ...]
+    # With a stage on one side: the policy that gates the other side's version entering it
+    # (issue 12), and what it would refuse.
+    gate: Gate | None = None
+    # Why A and B are deprecated, if they are (issue 16; the caller knows, not the records).
+    deprecated: tuple[str | None, str | None] = (None, None)
 
     @property
     def weights_changed(self) -> bool:

@@ -20,11 +20,21 @@ class Action(str, enum.Enum):
     PROMOTE = "promote"
     DEMOTE = "demote"
     ROLLBACK = "rollback"
+    # End of life and annotations (issue 16): they change no stage (a --demote that goes
+    # with a deprecation is read from stages.yaml as a demotion).
+    DEPRECATE = "deprecate"
+    RESTORE = "restore"
+    ANNOTATE = "annotate"
 
     @property
     def past(self) -> str:
         return {"register": "registered", "promote": "promoted", "demote": "demoted",
-                "rollback": "rolled back"}[self.value]
+                "rollback": "rolled back", "deprecate": "deprecated", "restore": "restored",
+                "annotate": "annotated"}[self.value]
+
+    @property
+    def moves_stage(self) -> bool:
+        return self in (Action.PROMOTE, Action.DEMOTE, Action.ROLLBACK)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,9 @@ class Event:
     date: str = ""
     tag: str | None = None
     reason: str | None = None
+    # The policy that gated a promotion as it was made (``policies.production``, or
+    # ``policies.production.models["churn*"]``); history does not record it.
+    policy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,8 @@ def commit_message(event: Event) -> str:
         subject = f"Demote {event.model} {event.previous} from {event.stage}"
     elif event.action is Action.ROLLBACK:
         subject = f"Roll back {event.model} {event.stage} to {event.version}"
+    elif event.action in (Action.DEPRECATE, Action.RESTORE, Action.ANNOTATE):
+        subject = f"{event.action.value.capitalize()} {event.model} {event.version or 'all'}"
     else:
         subject = f"Promote {event.model} {event.version} to {event.stage}"
     body = f"\n\n{event.reason}" if event.reason else ""
@@ -118,6 +133,8 @@ def tag_message(event: Event) -> str:
     """The annotation, for people; nothing reads it back."""
     if event.action is Action.REGISTER:
         return f"{event.model} {event.version} registered"
+    if not event.action.moves_stage:
+        return f"{event.model} {event.version or 'all versions'} {event.action.past}"
     moved = f"{event.previous or 'nothing'} -> {event.version or 'nothing'}"
     return f"{event.model} {event.stage}: {event.action.past} ({moved})"
 

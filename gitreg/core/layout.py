@@ -4,6 +4,7 @@
 <models_dir>/<name>/stages.yaml
 <models_dir>/<name>/versions/<version>.yaml
 <models_dir>/<name>/artifacts/<version>/...
+<models_dir>/<name>/deprecated.yaml        (issue 16: core/lifecycle.py)
 ```
 
 Paths are relative to the registry's root, with ``/`` separators, as git spells them.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 STAGES_FILE = "stages.yaml"
+DEPRECATED_FILE = "deprecated.yaml"
 VERSIONS_DIR = "versions"
 ARTIFACTS_DIR = "artifacts"
 YAML = ".yaml"
@@ -24,6 +26,7 @@ YAML = ".yaml"
 class Kind(str, Enum):
     STAGES = "stages"
     VERSION = "version"
+    DEPRECATIONS = "deprecations"
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,18 @@ class Layout:
     def stages_file(self, name: str) -> str:
         return f"{self.model(name)}/{STAGES_FILE}"
 
+    def deprecated_file(self, name: str) -> str:
+        return f"{self.model(name)}/{DEPRECATED_FILE}"
+
     def artifacts(self, name: str, version: str) -> str:
         return f"{self.model(name)}/{ARTIFACTS_DIR}/{version}"
 
-    def patterns(self, name: str | None = None) -> tuple[str, str]:
-        """git pathspecs of the stages files and version files (of one model, or all)."""
+    def patterns(self, name: str | None = None) -> tuple[str, str, str]:
+        """git pathspecs of the stages files, version files and deprecation files (of one
+        model, or all)."""
         model = self.model(name or "*")
-        return f"{model}/{STAGES_FILE}", f"{model}/{VERSIONS_DIR}/*{YAML}"
+        return (f"{model}/{STAGES_FILE}", f"{model}/{VERSIONS_DIR}/*{YAML}",
+                f"{model}/{DEPRECATED_FILE}")
 
     def place(self, path: str) -> Place | None:
         """The inverse: which registry file ``path`` is, if it is one (names unchecked)."""
@@ -67,6 +75,8 @@ class Layout:
         parts = path[len(prefix):].split("/")
         if len(parts) == 2 and parts[1] == STAGES_FILE:
             return Place(Kind.STAGES, parts[0])
+        if len(parts) == 2 and parts[1] == DEPRECATED_FILE:
+            return Place(Kind.DEPRECATIONS, parts[0])
         if len(parts) == 3 and parts[1] == VERSIONS_DIR and parts[2].endswith(YAML):
             return Place(Kind.VERSION, parts[0], parts[2][: -len(YAML)])
         return None

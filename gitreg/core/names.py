@@ -147,17 +147,21 @@ def check_ref(ref: str) -> str:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """What ``NAME``, ``NAME@VERSION`` or ``NAME#STAGE`` on the command line names."""
+    """What ``NAME``, ``NAME@VERSION`` or ``NAME#STAGE`` on the command line names;
+    ``NAME@latest`` keeps ``latest``, which the registry resolves (issue 16)."""
 
     name: str
     version: str | None = None
     stage: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> ModelRef:
+    def parse(cls, text: str, *, latest: bool = False) -> ModelRef:
+        """``latest``: accept ``NAME@latest`` (not where a pinned version is needed, such
+        as ``depends_on``)."""
         if "@" in text:
             name, _, version = text.partition("@")
-            return cls(check_name(name), version=parse_version(version))
+            return cls(check_name(name), version=version if latest and version == "latest"
+                       else parse_version(version))
         if "#" in text:
             name, _, stage = text.partition("#")
             return cls(check_name(name), stage=check_stage_name(stage))

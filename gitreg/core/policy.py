@@ -15,14 +15,15 @@ def violations(
     stage_map: StageMap,
     history_stages: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """What keeps ``record`` out of ``stage``; empty when the policy allows it.
+    """What keeps ``record`` out of ``stage``; empty when the policy that applies to the
+    model (the most specific, ``RegistryConfig.policy``) allows it.
 
     ``history_stages`` are the stages the version has ever been in (so a version that was
     promoted to staging, then replaced there, still counts as coming from staging).
     ``no_regression`` reads each metric's direction from its name (gitreg/metrics.py), so
     a lower ``val_loss`` is not a regression.
     """
-    policy = config.policies.get(stage)
+    policy = config.policy(stage, record.name)
     if policy is None:
         return []
     found = []
@@ -52,3 +53,9 @@ def violations(
 
 def _show(value: float | None) -> str:
     return "missing" if value is None else str(value)
+
+
+def one_line(reason: str) -> bool:
+    """Whether ``reason`` fits a commit trailer: one line, no control characters (a newline
+    would end the ``Gitreg-Reason`` trailer and lose the rest; issue 12)."""
+    return bool(reason.strip()) and all(c.isprintable() for c in reason)

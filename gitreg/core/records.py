@@ -60,6 +60,11 @@ class VersionRecord:
         return Version.parse(self.version)
 
 
+# What may change in a version file after its registration (through a command: annotate,
+# see the end-of-life issue); every other field is fixed by the registration (issue 12).
+MUTABLE_FIELDS = frozenset({"description", "labels"})
+
+
 @dataclass(frozen=True)
 class StageMap:
     """What ``models/<name>/stages.yaml`` holds: stage -> versions in it (one if exclusive)."""

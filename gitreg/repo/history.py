@@ -11,12 +11,21 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
 from gitreg.core.events import Action, Event, parse_tag, parse_trailers, stage_tag, version_tag
 from gitreg.core.layout import Kind, Layout, Place
+from gitreg.core.lifecycle import (
+    DEPRECATED,
+    RESTORED,
+    WHOLE_MODEL,
+    Deprecations,
+    deprecations_from_dict,
+    parse_lifecycle_tag,
+)
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.errors import CorruptRegistry, NotFound
 from gitreg.git.runner import Git
@@ -57,9 +66,14 @@ class History:
             {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
              if blob and _is_stages(layout.place(path))}, prefix)
         merged = brought_in(self.git, commits)
+        retired = self._deprecations(
+            {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
+             if blob and _is_kind(layout.place(path), Kind.DEPRECATIONS)})
+        last_retired: dict[str, Deprecations] = {}
 
         events: list[Event] = []
         last: dict[str, StageMap] = {}  # model -> its stage map after the previous change
+        ever: dict[str, dict[str, set[str]]] = {}  # model -> stage -> versions it has held
         for commit in commits:
             for (status, path), blob in zip(commit.files, commit.blobs, strict=True):
                 place = layout.place(path)
@@ -76,9 +90,24 @@ class History:
                     before = last.get(model, StageMap(model))
                     last[model] = after
                     said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
-                    events += stage_changes(before, after, commit, said)
+                    held = ever.setdefault(model, {})
+                    events += stage_changes(before, after, commit, said, held=held)
+                    for held_stage, versions in after.stages.items():
+                        held.setdefault(held_stage, set()).update(versions)
                 elif status == "A" and place.version is not None:
                     events.append(_event(commit, model, Action.REGISTER, place.version))
+                elif status == "M" and place.version is not None:
+                    # The one edit of a version file allowed: description and labels
+                    # (`gitreg annotate`, issue 16); a hand edit shows the same way.
+                    events.append(_event(commit, model, Action.ANNOTATE, place.version))
+                elif place.kind is Kind.DEPRECATIONS:
+                    if blob and blob not in retired:
+                        continue  # unreadable (gitreg check reports today's file)
+                    after_r = retired.get(blob) or Deprecations(model)
+                    before_r = last_retired.get(model, Deprecations(model))
+                    last_retired[model] = after_r
+                    said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
+                    events += _lifecycle(commit, model, before_r, after_r, said)
         if stage is not None:
             events = [e for e in events if e.stage == stage]
         return self._with_tags(events, name)
@@ -106,6 +135,49 @@ class History:
         if parsed.keys() != known.keys():
             self.store.save("blobs", key, parsed)
         return maps
+
+    def file_log(self, name: str | None = None) -> dict[str, list[tuple[str, str, str]]]:
+        """The model files (of model ``name``, or of all) as first-parent history changed
+        them: path -> (commit, status letter, blob id after it, "" if deleted), oldest
+        first. The same cached ``git log`` as ``events``."""
+        head = self.git.head()
+        if head is None:
+            return {}
+        layout = self.layout
+        found: dict[str, list[tuple[str, str, str]]] = {}
+        for commit in self._log(layout.model(name) if name else layout.models_dir,
+                                list(layout.patterns(name)), head):
+            for (status, path), blob in zip(commit.files, commit.blobs, strict=True):
+                found.setdefault(path, []).append((commit.sha, status, blob))
+        return found
+
+    def held(self, name: str, rev: str) -> dict[str, set[str]]:
+        """Every version each stage of model ``name`` has held along the first-parent chain
+        up to ``rev`` (included): one ``git log`` and one ``cat-file --batch``."""
+        path = self.layout.stages_file(name)
+        out = self.git.run("log", "--first-parent", "--no-renames", "--raw", "--no-abbrev",
+                           "--format=", rev, "--", path)
+        blobs = {fields[3] for line in out.splitlines()
+                 if len(fields := line.partition("\t")[0].split()) == 5
+                 and fields[1] not in ("000000", "160000")}
+        held: dict[str, set[str]] = {}
+        for stage_map in self._stage_maps(blobs, self.layout.model(name)).values():
+            for stage, versions in (stage_map.stages.items() if stage_map else ()):
+                held.setdefault(stage, set()).update(versions)
+        return held
+
+    def _deprecations(self, blobs: set[str]) -> dict[str, Deprecations]:
+        """``deprecated.yaml`` blobs by id, read in one ``cat-file --batch`` (few: one per
+        deprecation or restore); left out: absent or unreadable."""
+        found: dict[str, Deprecations] = {}
+        wanted = sorted(blobs)
+        for blob, data in zip(wanted, self.git.cat_files(wanted), strict=True):
+            if data is None:
+                continue
+            with contextlib.suppress(CorruptRegistry):
+                source = f"deprecated.yaml blob {blob}"
+                found[blob] = deprecations_from_dict(yamlio.loads(data, source), source)
+        return found
 
     def stage_map_at(self, name: str, rev: str) -> StageMap:
         path = self.layout.stages_file(name)
@@ -190,13 +262,18 @@ class History:
         patterns = [f"{name}@v*", name] if name else []
         at: dict[str, list[str]] = {}  # commit -> gitreg tags on it
         for ref in self.git.tags(*patterns):
-            if parse_tag(ref.name) is not None:
+            if parse_tag(ref.name) is not None or parse_lifecycle_tag(ref.name) is not None:
                 at.setdefault(ref.target, []).append(ref.name)
         result = []
         for event in events:
             if event.action is Action.REGISTER and event.version:
                 wanted = version_tag(event.model, event.version)
                 candidates: Iterable[str] = (t for t in at.get(event.commit, ()) if t == wanted)
+            elif event.action in (Action.DEPRECATE, Action.RESTORE):
+                prefix = lifecycle_prefix(event)
+                candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
+            elif event.action is Action.ANNOTATE:
+                candidates = ()
             else:
                 prefix = f"{event.model}/{event.stage}/"
                 candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
@@ -207,6 +284,31 @@ class History:
             tag = next(iter(candidates), None)
             result.append(replace(event, tag=tag) if tag else event)
         return result
+
+
+def _lifecycle(commit: Commit, model: str, before: Deprecations, after: Deprecations,
+               said: Sequence[Mapping[str, str]]) -> list[Event]:
+    """The deprecations and restores one commit made, from ``deprecated.yaml`` before and
+    after it; several versions deprecated at once by ``deprecate NAME`` (its trailers name
+    no version) are one event of the whole model."""
+    added = [v for v in after.versions if before.reason(v) is None]
+    removed = [v for v in before.versions if after.reason(v) is None]
+    whole = any(t.get("action") == Action.DEPRECATE.value and t.get("model") == model
+                and not t.get("version") for t in said)
+    def event(action: Action, version: str | None, reason: str | None = None) -> Event:
+        return Event(model, action, version, commit=commit.sha, author=commit.author,
+                     date=commit.date, reason=reason)
+
+    if added and whole:
+        events = [event(Action.DEPRECATE, None, after.reason(added[0]))]
+    else:
+        events = [event(Action.DEPRECATE, v, after.reason(v)) for v in added]
+    return events + [event(Action.RESTORE, v) for v in removed]
+
+
+def lifecycle_prefix(event: Event) -> str:
+    what = DEPRECATED if event.action is Action.DEPRECATE else RESTORED
+    return f"{event.model}/{what}/{event.version or WHOLE_MODEL}/"
 
 
 def _is_commit_id(text: object) -> bool:
@@ -224,12 +326,20 @@ def _event(
 
 
 def stage_changes(
-    before: StageMap, after: StageMap, commit: Commit, said: Sequence[Mapping[str, str]] = ()
+    before: StageMap, after: StageMap, commit: Commit, said: Sequence[Mapping[str, str]] = (),
+    *, held: Mapping[str, AbstractSet[str]],
 ) -> list[Event]:
-    """The stage events one commit made, named by the trailers that speak of them.
+    """The stage events one commit made, derived from the files and the stage's history.
+
+    ``held``: every version each stage held before this commit (along the first-parent
+    chain). A version a stage gains is a rollback only if the stage held it before and the
+    change says it is one; otherwise it is a promotion, and policies gate it (issue 12:
+    derive, never trust). A stage that only loses versions is demoted.
 
     ``said`` is the trailers to consult, first match wins: the commit's own, then (for a
     merge, whose own message has none) those of the commits it brought in, newest first.
+    They name the action and carry a ``--force`` reason, for people and for squash and
+    rebase merges; no gate opens on them alone.
     """
     said = said or [commit.trailers]
     events = []
@@ -242,9 +352,11 @@ def stage_changes(
         previous = old[-1] if len(old) == 1 or removed else None
         told = next((t for t in said if t.get("stage") == stage
                      and t.get("model", after.name) == after.name
-                     and t.get("action") in {a.value for a in Action}), None)
+                     and t.get("action") in {a.value for a in Action if a.moves_stage}),
+                     None)
+        says_rollback = told is not None and told["action"] == Action.ROLLBACK
         if removed and not added:
-            back = told.get("version") if told and told["action"] == Action.ROLLBACK else None
+            back = told.get("version") if told and says_rollback else None
             if back in new:  # a stage of several rolled back to a version it also held
                 events.append(_event(commit, after.name, Action.ROLLBACK, back, told,
                                      stage=stage, previous=removed[0]))
@@ -253,8 +365,9 @@ def stage_changes(
                 events.append(_event(commit, after.name, Action.DEMOTE, None,
                                      stage=stage, previous=version))
             continue
-        action = Action(told["action"]) if told else Action.PROMOTE
         for version in added:
+            returned = says_rollback and version in held.get(stage, ())
+            action = Action.ROLLBACK if returned else Action.PROMOTE
             events.append(_event(commit, after.name, action, version, told, stage=stage,
                                  previous=removed[0] if removed else previous))
     return events
@@ -335,6 +448,10 @@ def next_stage_tag(git: Git, name: str, stage: str, position: int) -> str:
         if parsed is not None and parsed.n is not None:
             numbers.append(parsed.n)
     return stage_tag(name, stage, max(max(numbers) + 1, position))
+
+
+def _is_kind(place: Place | None, kind: Kind) -> bool:
+    return place is not None and place.kind is kind
 
 
 def _is_stages(place: Place | None) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gitreg.core import config
-from gitreg.core.config import Policy, RegistryConfig
+from gitreg.core.config import Policy, RegistryConfig, StagePolicies
 from gitreg.core.records import (
     Artifact,
     Lineage,
@@ -115,7 +115,8 @@ def _same(value: T) -> T:
 
 
 # One small file: kept as it is (pickled dataclasses).
-CONFIG = Parser(f"config {schema(RegistryConfig, Policy)}", _parse_config, _same, _same)
+CONFIG = Parser(f"config {schema(RegistryConfig, StagePolicies, Policy)}", _parse_config, _same,
+                _same)
 
 
 def yaml_stems(folder: Path) -> list[str]:

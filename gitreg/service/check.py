@@ -5,8 +5,10 @@ prints, so that CI can gate a pull request on it. It checks:
 
 - ``registry.yaml`` (a broken one is the only problem reported: nothing else can be read);
 - every version file: its schema, that its name and place agree, that its weights sit in
-  the version's own folder with a ``.dvc`` pointer whose md5, size and path match, and that
-  each ``lineage.depends_on`` entry names a version registered in this registry;
+  the version's own folder with a ``.dvc`` pointer whose md5, size and path match, that
+  each ``lineage.depends_on`` entry names a version registered in this registry, and that
+  no field its registration fixed changed since the commit that added it (issue 12;
+  repo/registrations.py, one read of history for all; the commit that changed it is named);
 - every ``stages.yaml``: its schema, stages known to ``registry.yaml``, one version in an
   exclusive stage, and only registered versions;
 - the promotion policies, for every version a stage holds now, as ``promote`` checks them;
@@ -21,10 +23,13 @@ How policies are judged for what a stage already holds (promote only ever sees o
   that promotion, against the version that event replaced. In CI on a pull request that
   commit is the change under review, so a hand-edited ``stages.yaml`` is gated like
   ``promote``, whether or not the work tree has edits.
-- Except: a version whose entry carries a ``Gitreg-Reason`` trailer was forced in with
-  ``--force --reason`` (the override is on record), and a version a rollback returned to
-  the stage is exempt, as ``rollback`` is; otherwise one override would fail every check
-  after it.
+- What the entry was is derived from history (repo/history.py ``stage_changes``): a rollback
+  only to a version the stage held before, whatever a trailer claims, and such a version is
+  exempt, as ``rollback`` is. A version whose entry carries a ``Gitreg-Reason`` trailer was
+  forced in: what it breaks is a notice, on record and never silent, or a problem when the
+  policy says ``allow_force: false`` (issue 12).
+- The policy is the one that applies to the model (``RegistryConfig.policy``: by name, glob
+  or for the whole stage), named by its ``label`` in every message.
 - ``from: STAGE`` passes if history shows the version was ever in STAGE, or it is there now.
 - A version held legitimately before its policy was tightened is reported: the registry
   then contradicts its own policy, and the way out (promote a version that passes, or
@@ -37,7 +42,7 @@ warns about it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitreg.core import policy
@@ -50,6 +55,7 @@ from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, 
 from gitreg.git.runner import TagRef
 from gitreg.repo import signing, yamlio
 from gitreg.repo.paths import check_real
+from gitreg.repo.registrations import edits
 from gitreg.service.registry import Registry
 
 
@@ -71,6 +77,9 @@ class Problem:
 class Report:
     problems: tuple[Problem, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Not problems, but on record for a reviewer: each version a stage holds by an override
+    # (``--force --reason``) of the policy it breaks (issue 12).
+    notices: tuple[Problem, ...] = ()
     recovered: str | None = None  # what opening the registry recovered from (registry.py)
 
     @property
@@ -85,14 +94,20 @@ def validate(start: Path | None = None) -> Report:
     except CorruptRegistry as exc:
         return Report((problem_from(exc, CONFIG_FILE),))
     problems = _model_folders(registry)
+    notices: list[Problem] = []
     shallow = registry.git.run("rev-parse", "--is-shallow-repository").strip() == "true"
     histories = _Histories(registry)
+    files: dict[str, bytes] = {}  # every readable version file, for _edits
     for name in registry.models():
         try:
             registry.require_model(name)
         except CorruptRegistry:
             continue  # a link on the way, reported above: nothing is read through it
-        problems += _ModelCheck(registry, name, histories).run(tags=not shallow)
+        model = _ModelCheck(registry, name, histories)
+        problems += model.run(tags=not shallow)
+        notices += model.notices
+        files.update(model.files)
+    problems += _edits(registry, files)
     warnings = list(registry.config.warnings)
     if shallow:
         warnings.append(
@@ -110,7 +125,26 @@ def validate(start: Path | None = None) -> Report:
             f"uncommitted changes to {dirty[0]}{more}: this checked the work tree, not a "
             "commit; commit them, or restore them (git checkout -- FILE) to check what is "
             "committed")
-    return Report(tuple(problems), tuple(warnings), registry.recovered)
+    return Report(tuple(problems), tuple(warnings), recovered=registry.recovered,
+                  notices=tuple(notices))
+
+
+def _edits(registry: Registry, files: dict[str, bytes]) -> list[Problem]:
+    """Version files whose registration-fixed fields changed (repo/registrations.py)."""
+    try:
+        log = registry.history.file_log()
+    except (CorruptRegistry, NotFound):
+        return []
+    problems = []
+    for found in edits(registry.git, log, files):
+        when = (f"in commit {found.commit[:12]}" if found.commit
+                else "in the work tree (not committed)")
+        problems.append(Problem(found.file, found.fields[0], (
+            f"{', '.join(found.fields)} changed {when} since the registration at "
+            f"{found.registered[:12]}: a registration's fields are fixed (only description "
+            f"and labels may change); restore them (git show {found.registered[:12]}:"
+            f"{found.file}) and register a new version instead")))
+    return problems
 
 
 def problem_from(error: CorruptRegistry, file: str) -> Problem:
@@ -204,7 +238,9 @@ class _ModelCheck:
         self.layout = layout = registry.config.layout
         self.base = layout.model(name)
         self.records: dict[str, VersionRecord] = {}  # the readable version files
+        self.files: dict[str, bytes] = {}  # their content, by path
         self.problems: list[Problem] = []
+        self.notices: list[Problem] = []
 
     def add(self, file: str, key: str, message: str) -> None:
         self.problems.append(Problem(file, key, message))
@@ -214,6 +250,7 @@ class _ModelCheck:
         stage_map = self._stages()
         if stage_map is not None:
             self._policies(stage_map)
+        self._deprecations(stage_map)
         if tags:
             self._tags()
         return self.problems
@@ -241,6 +278,7 @@ class _ModelCheck:
                 self.problems.append(problem_from(exc, rel))
                 continue
             self.records[stem] = record
+            self.files[rel] = path.read_bytes()
             self._weights(rel, record)
             self._depends_on(rel, record)
 
@@ -355,11 +393,33 @@ class _ModelCheck:
                 self.add(f"refs/tags/{ref.name}", "target", f"{exc}; history ignores it: if "
                          f"nobody made it on purpose, delete it (git tag -d {ref.name})")
 
+    # -- deprecations (issue 16) ---------------------------------------------------------
+
+    def _deprecations(self, stage_map: StageMap | None) -> None:
+        """``deprecated.yaml`` reads, names registered versions only, and no stage holds a
+        deprecated version (a hand edit of either file; ``promote`` refuses it)."""
+        rel = self.layout.deprecated_file(self.name)
+        try:
+            deprecations = self.registry.deprecations(self.name)
+        except CorruptRegistry as exc:
+            self.problems.append(problem_from(exc, rel))
+            return
+        for version, reason in deprecations.versions.items():
+            if version not in self.records:
+                self.add(rel, f"versions.{version}", f"{self.name} has no version {version}; "
+                         "remove the entry")
+            held = stage_map.stages_of(version) if stage_map is not None else ()
+            for stage in held:
+                self.add(self.layout.stages_file(self.name), stage,
+                         f"holds {version}, which is deprecated ({reason}); promote another "
+                         f"version, or restore it (gitreg restore {self.name}@{version})")
+
     # -- policies -----------------------------------------------------------------------
 
     def _policies(self, stage_map: StageMap) -> None:
         config = self.registry.config
-        gated = [s for s in stage_map.stages if s in config.policies]
+        rules = {s: config.policy(s, self.name) for s in stage_map.stages}
+        gated = [s for s, p in rules.items() if p is not None]
         if not gated:
             return
         rel = self.layout.stages_file(self.name)
@@ -371,48 +431,68 @@ class _ModelCheck:
                      f"({exc})")
             return
         for stage in gated:
+            rule = rules[stage]
+            assert rule is not None
             for version in stage_map.versions_in(stage):
                 record = self.records.get(version)
                 if record is None:
                     continue  # reported above
-                if config.policies[stage].require_signed:  # no exemption: forced ones too
-                    self._signatures(rel, stage, version, events, version in committed[stage])
-                exempt, replaced = _entry(stage, version, committed[stage], events,
-                                          exclusive=config.is_exclusive(stage))
-                if exempt:
-                    continue
+                if rule.require_signed:  # no exemption: forced ones too
+                    self._signatures(rel, stage, version, events, version in committed[stage],
+                                    rule.label)
+                entry = _entry(stage, version, committed[stage], events,
+                               exclusive=config.is_exclusive(stage))
+                if entry.action is Action.ROLLBACK:
+                    continue  # to a version the stage held (history.stage_changes)
                 been = frozenset(e.stage for e in events if e.version == version and e.stage)
-                previous = self.records.get(replaced) if replaced else None
-                for text in policy.violations(config, stage, record, previous, stage_map, been):
-                    self.add(rel, f"stages.{stage}", f"{text} (policies.{stage} in "
-                             f"{CONFIG_FILE}); promote a version that passes, or override on "
-                             f"record with `gitreg promote {self.name} {version} {stage} "
-                             "--force --reason TEXT` rather than editing stages.yaml by hand")
+                previous = self.records.get(entry.previous) if entry.previous else None
+                found = policy.violations(config, stage, record, previous, stage_map, been)
+                where = f"({rule.label} in {CONFIG_FILE})"
+                if found and entry.reason is not None:
+                    self._forced(rel, stage, entry, found, where, allowed=rule.allow_force)
+                    continue
+                for text in found:
+                    self.add(rel, f"stages.{stage}", f"{text} {where}; promote a version that "
+                             f"passes, or override on record with `gitreg promote {self.name} "
+                             f"{version} {stage} --force --reason TEXT` rather than editing "
+                             "stages.yaml by hand")
+
+    def _forced(self, rel: str, stage: str, entry: Event, found: list[str], where: str, *,
+                allowed: bool) -> None:
+        """A version forced into ``stage`` past its policy: a notice, on record; a problem
+        where the policy allows no override."""
+        said = f"{entry.version} was forced into {stage} at {entry.commit[:12]} " \
+               f"(reason: {entry.reason}) although {'; '.join(found)} {where}"
+        if allowed:
+            self.notices.append(Problem(rel, f"stages.{stage}", said))
+        else:
+            self.add(rel, f"stages.{stage}", f"{said}, and its allow_force is false: promote "
+                     "a version that passes")
 
     def _signatures(self, rel: str, stage: str, version: str, events: list[Event],
-                    in_head: bool) -> None:
+                    in_head: bool, label: str) -> None:
         for text in signing.signed_problems(self.registry.git, events, self.name, version,
                                            stage, in_head=in_head):
             self.add(rel, f"stages.{stage}", f"{self.name} {version}: {text}; "
-                     f"policies.{stage}.require_signed in {CONFIG_FILE} asks for good "
+                     f"{label}.require_signed in {CONFIG_FILE} asks for good "
                      f"signatures: promote it with --sign (gitreg verify {self.name}#{stage} "
                      "shows each)")
 
 
 def _entry(
     stage: str, version: str, committed: tuple[str, ...], events: list[Event], *, exclusive: bool
-) -> tuple[bool, str | None]:
-    """How ``version`` came into ``stage``: (exempt from policies, the version it replaced)."""
+) -> Event:
+    """How ``version`` came into ``stage``: a promotion (replacing ``previous``), possibly
+    forced (``reason``), or a rollback, as history derives it (never from trailers alone)."""
     if version not in committed:  # an uncommitted edit replacing what HEAD holds
-        return False, committed[-1] if exclusive and committed else None
+        return Event("", Action.PROMOTE, version, stage,
+                     committed[-1] if exclusive and committed else None)
     entered = [e for e in events if e.stage == stage and e.version == version
                and e.action in (Action.PROMOTE, Action.ROLLBACK)]
     if not entered:
-        return False, None
+        return Event("", Action.PROMOTE, version, stage)
     last = entered[-1]
-    if last.action is Action.ROLLBACK or last.reason:
-        return True, None
-    return False, last.previous if exclusive else None
+    return last if exclusive else replace(last, previous=None)
 
 
 def _normal(text: str) -> str | None:

@@ -14,7 +14,8 @@ conflict.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +29,16 @@ from gitreg.core.events import (
     tag_message,
 )
 from gitreg.core.events import version_tag as registration_tag
+from gitreg.core.lifecycle import (
+    DEPRECATED,
+    RESTORED,
+    WHOLE_MODEL,
+    Deprecations,
+    LifecycleTag,
+    deprecations_from_dict,
+    lifecycle_tag,
+    parse_lifecycle_tag,
+)
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFailed
 from gitreg.git.runner import Git, identity_env, last_lines
@@ -44,10 +55,11 @@ def event(registry: Registry, ref: str) -> Event:
     """The event a gitreg tag marks, e.g. ``churn/production/3`` or ``churn@v1.2.0``."""
     name = ref.removeprefix("refs/tags/")
     parsed = parse_tag(name)
-    if parsed is None:
+    lifecycle = parse_lifecycle_tag(name)
+    if parsed is None and lifecycle is None:
         raise NotAnEvent(
-            f"{ref} is not a gitreg event: gitreg tags are NAME@vVERSION (a registration) "
-            "or NAME/STAGE/N (a stage change)"
+            f"{ref} is not a gitreg event: gitreg tags are NAME@vVERSION (a registration), "
+            "NAME/STAGE/N (a stage change) or NAME/deprecated|restored/VERSION/N"
         )
     git = registry.git
     sha = git.resolve(f"refs/tags/{name}")
@@ -60,12 +72,43 @@ def event(registry: Registry, ref: str) -> Event:
         raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
     commit = _commit(git, sha)
     layout = registry.config.layout
-    if parsed.version is not None:
+    if lifecycle is not None:
+        found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
+                                  lifecycle, name)
+    elif parsed is not None and parsed.version is not None:
         found = _registration(git, commit, layout.version_file(parsed.name, parsed.version),
                               parsed)
     else:
-        found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed)
+        assert parsed is not None
+        held = registry.history.held(parsed.name, commit.parents[0]) if commit.parents else {}
+        found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
     return replace(found, tag=name)
+
+
+def _lifecycle_change(git: Git, commit: Commit, path: str, tag: LifecycleTag,
+                      name: str) -> Event:
+    """A deprecation or restore, read from ``deprecated.yaml`` before and at the commit."""
+    before, after = _before_after(git, commit, path)
+    old = _deprecations(tag.name, before, f"{path} before {commit.sha[:12]}")
+    new = _deprecations(tag.name, after, f"{path} at {commit.sha[:12]}")
+    added = [v for v in new.versions if old.reason(v) is None]
+    removed = [v for v in old.versions if new.reason(v) is None]
+    if tag.what == DEPRECATED:
+        ok = bool(added) if tag.version == WHOLE_MODEL else tag.version in added
+        action, why = Action.DEPRECATE, new.reason(added[0]) if added else None
+    else:
+        ok, action, why = tag.version in removed, Action.RESTORE, None
+    if not ok:
+        raise InvalidInput(f"tag {name} is on commit {commit.sha[:12]}, which did not make "
+                           f"that change to {path}: it marks no {tag.what} version")
+    version = None if tag.version == WHOLE_MODEL else tag.version
+    return Event(tag.name, action, version, commit=commit.sha, author=commit.author,
+                 date=commit.date, reason=why)
+
+
+def _deprecations(model: str, blob: bytes | None, source: str) -> Deprecations:
+    return Deprecations(model) if blob is None else deprecations_from_dict(
+        yamlio.loads(blob, source), source)
 
 
 def _registration(git: Git, commit: Commit, path: str, tag: TagName) -> Event:
@@ -85,13 +128,17 @@ def _name(tag: TagName) -> str:
     return stage_tag(tag.name, tag.stage or "", tag.n or 0)
 
 
-def _stage_change(git: Git, commit: Commit, path: str, tag: TagName) -> Event:
+def _stage_change(git: Git, commit: Commit, path: str, tag: TagName,
+                  held: Mapping[str, AbstractSet[str]]) -> Event:
+    """What the tag's commit did to the stage; a rollback only to a version the stage
+    ``held`` before (history.stage_changes)."""
     before, after = _before_after(git, commit, path)
     # A merge's own message carries no trailers: those of the commits it merged speak.
     said = [commit.trailers, *(c.trailers for c in brought_in(git, [commit]).get(commit.sha, ()))]
     old = _stage_map(tag.name, before, f"{path} before {commit.sha[:12]}")
     new = _stage_map(tag.name, after, f"{path} at {commit.sha[:12]}")
-    changes = [e for e in stage_changes(old, new, commit, said) if e.stage == tag.stage]
+    changes = [e for e in stage_changes(old, new, commit, said, held=held)
+               if e.stage == tag.stage]
     if not changes:
         raise InvalidInput(
             f"tag {_name(tag)} is on commit {commit.sha[:12]}, which did not change "
@@ -184,6 +231,15 @@ def _untagged(git: Git, events: Sequence[Event]) -> list[_Change]:
     for item in events:
         if item.action is Action.REGISTER:
             changes.append(_Change(registration_tag(item.model, item.version or ""), item))
+            continue
+        if item.action is Action.ANNOTATE:
+            continue  # annotations carry no tag (issue 16)
+        if item.action in (Action.DEPRECATE, Action.RESTORE):
+            what = DEPRECATED if item.action is Action.DEPRECATE else RESTORED
+            version = item.version or WHOLE_MODEL
+            key = (item.model, f"{what}/{version}")
+            counts[key] = counts.get(key, 0) + 1
+            changes.append(_Change(lifecycle_tag(item.model, what, version, counts[key]), item))
             continue
         assert item.stage is not None
         if changes and changes[-1].event.commit == item.commit and (

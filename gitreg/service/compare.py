@@ -3,8 +3,12 @@ compares them)."""
 
 from __future__ import annotations
 
-from gitreg.core.diff import VersionDiff, diff_records
+from dataclasses import replace
+
+from gitreg.core.diff import Gate, VersionDiff, diff_records
+from gitreg.core.lifecycle import LATEST
 from gitreg.core.names import parse_version
+from gitreg.core.records import VersionRecord
 from gitreg.errors import InvalidInput
 from gitreg.service.registry import Registry
 
@@ -15,12 +19,35 @@ def compare(registry: Registry, name: str, a: str, b: str) -> VersionDiff:
     a, b = _side(registry, a), _side(registry, b)
     old = registry.record(name, _version(registry, name, a))
     new = registry.record(name, _version(registry, name, b))
-    return diff_records(old, new, a=a, b=b)
+    retired = registry.deprecations(name)
+    result = replace(diff_records(old, new, a=a, b=b),
+                     deprecated=(retired.reason(old.version), retired.reason(new.version)))
+    stages = registry.config.stages
+    if a in stages:
+        return replace(result, gate=_gate(registry, new, a))
+    if b in stages:
+        return replace(result, gate=_gate(registry, old, b))
+    return result
+
+
+def _gate(registry: Registry, record: VersionRecord, stage: str) -> Gate | None:
+    """The policy that gates ``record`` entering ``stage``, and what it refuses (nothing
+    when the stage holds it already)."""
+    rules = registry.config.policy(stage, record.name)
+    if rules is None:
+        return None
+    stage_map = registry.stage_map(record.name)
+    held = stage_map.versions_in(stage)
+    if record.version in held:
+        return Gate(stage, record.version, rules.label, held=True)
+    previous = held[0] if held and registry.config.is_exclusive(stage) else None
+    problems = registry.policy_problems(record, stage, stage_map, previous)
+    return Gate(stage, record.version, rules.label, tuple(problems))
 
 
 def _side(registry: Registry, ref: str) -> str:
     """A stage name as it is, a version in normal form (``v1.2.0`` -> ``1.2.0``)."""
-    if ref in registry.config.stages:
+    if ref in registry.config.stages or ref == LATEST:
         return ref
     try:
         return parse_version(ref)
@@ -32,4 +59,6 @@ def _side(registry: Registry, ref: str) -> str:
 
 
 def _version(registry: Registry, name: str, side: str) -> str:
-    return registry.version_in(name, side) if side in registry.config.stages else side
+    if side in registry.config.stages:
+        return registry.version_in(name, side)
+    return registry.resolve_version(name, side)  # a version, or latest (issue 16)

@@ -17,6 +17,7 @@ from gitreg.core import config as config_module
 from gitreg.core.config import CONFIG_FILE, RegistryConfig
 from gitreg.core.events import Action, Event, commit_message, tag_message, version_tag
 from gitreg.core.layout import VERSIONS_DIR
+from gitreg.core.lifecycle import LATEST, Deprecations, deprecations_from_dict, latest
 from gitreg.core.names import (
     FIRST_VERSION,
     ModelRef,
@@ -28,6 +29,7 @@ from gitreg.core.names import (
 from gitreg.core.newversion import Bump as Bump
 from gitreg.core.newversion import NewVersion as NewVersion
 from gitreg.core.newversion import draft
+from gitreg.core.query import Query, matches, ordered
 from gitreg.core.records import (
     StageMap,
     VersionRecord,
@@ -205,13 +207,37 @@ class Registry:
 
     def record(self, name: str, version: str) -> VersionRecord:
         self.require_model(name)
-        version = parse_version(version)
+        version = self.resolve_version(name, version)
         if not (self.root / self._version_path(name, version)).is_file():
             known = ", ".join(r.version for r in self.versions(name)[-5:])
             raise NotFound(
                 f"{name} has no version {version} (latest: {known}); see `gitreg show {name}`"
             )
         return self._read_version(name, version)
+
+    def resolve_version(self, name: str, version: str) -> str:
+        """``version`` normalised; ``latest`` is the highest SemVer that is neither
+        deprecated nor a prerelease (issue 16)."""
+        if version != LATEST:
+            return parse_version(version)
+        folder = self.root / self.config.layout.versions(name)
+        found = latest(parsers.yaml_stems(folder), self.deprecations(name))
+        if found is None:
+            raise NotFound(f"{name} has no version that is neither deprecated nor a "
+                           "prerelease, so no latest; see `gitreg list --all`")
+        return found
+
+    def deprecations(self, name: str) -> Deprecations:
+        """Which versions of ``name`` are deprecated, and why (``deprecated.yaml``)."""
+        rel = self.config.layout.deprecated_file(name)
+        path = self.root / rel
+        if not path.exists():
+            return Deprecations(name)
+        check_real(self.root, rel)
+        found = deprecations_from_dict(yamlio.load_file(path, rel), rel)
+        if found.name != name:
+            raise CorruptRegistry.at(rel, "model", f"says {found.name!r}, expected {name!r}")
+        return found
 
     def _read_version(self, name: str, version: str) -> VersionRecord:
         ((record, _),) = self._read_versions(name, [version], whole=False)
@@ -281,24 +307,26 @@ class Registry:
         *,
         stage: str | None = None,
         min_metrics: Mapping[str, float] | None = None,
+        query: Query | None = None,
     ) -> list[tuple[VersionRecord, tuple[str, ...]]]:
-        """Versions with the stages they are in, filtered by model, stage and metric floors."""
+        """Versions with the stages they are in, filtered by model and ``query`` (stage,
+        metric bounds, labels, ...; deprecated versions only if it says so), in SemVer order
+        or by its ``sort`` metric, best first."""
+        query = query or Query(stage=stage, min_metrics=min_metrics or {})
         names = [self.require_model(name)] if name else self.models()
-        if stage is not None:
-            self.config.check_stage(stage)
-        rows = []
+        if query.stage is not None:
+            self.config.check_stage(query.stage)
+        found: list[VersionRecord] = []
+        stages_of: dict[tuple[str, str], tuple[str, ...]] = {}
         for model in names:
             stage_map = self.stage_map(model)
+            deprecations = self.deprecations(model)
             for record in self.versions(model):
                 stages = stage_map.stages_of(record.version)
-                if stage is not None and stage not in stages:
-                    continue
-                if min_metrics and not all(
-                    record.metrics.get(k, float("-inf")) >= v for k, v in min_metrics.items()
-                ):
-                    continue
-                rows.append((record, stages))
-        return rows
+                if matches(query, record, stages, deprecations.reason(record.version) is not None):
+                    found.append(record)
+                    stages_of[record.name, record.version] = stages
+        return [(r, stages_of[r.name, r.version]) for r in ordered(query, found)]
 
     def history_events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         if name is not None:
@@ -338,7 +366,7 @@ class Registry:
                                params=("version", "bump"))
         if stage is not None:
             self.config.check_stage(stage)
-            self.gate_signing(stage, sign)
+            self.gate_signing(stage, sign, name)
         # Validate the whole record before anything is written: a write must never leave
         # `check` failing, nor fail at the tag after the commit (issue 13).
         planned = draft(name, self._next_version(name, version, bump), info)
@@ -355,7 +383,7 @@ class Registry:
                 events.append(self._apply(tx, *self.plan_promotion(record, stage, None), sign))
             return events
 
-        events = self._publish(change, push=push)
+        events = self.publish(change, push=push)
         return Registered(records[0], tuple(events))
 
     def _check_depends_on(self, record: VersionRecord) -> None:
@@ -439,7 +467,7 @@ class Registry:
         record = self.record(name, version)
         self.config.check_stage(stage)
         forced = self.override(force, reason)
-        self.gate_signing(stage, sign)
+        self.gate_signing(stage, sign, name)
         return self._stage_change(
             name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
             sign=sign,
@@ -451,31 +479,49 @@ class Registry:
         if force and not reason:
             raise InvalidInput("{force} needs {reason}, which is recorded in the commit",
                                params=("force", "reason"))
+        from gitreg.core.policy import one_line
+
+        if force and reason is not None and not one_line(reason):
+            # It goes into a one-line trailer, where a line break would cut it (issue 12).
+            raise InvalidInput("{reason} must be one line of text, without line breaks or "
+                               "other control characters; say the rest in the pull request",
+                               params=("reason",))
         return reason if force else None
 
     def plan_promotion(
         self, record: VersionRecord, stage: str, forced: str | None
     ) -> tuple[StageMap, Event]:
         name, version = record.name, record.version
+        why = self.deprecations(name).reason(version)
+        if why is not None:
+            raise PolicyViolation(
+                f"{name} {version} is deprecated ({why}); restore it first (gitreg restore "
+                f"{name}@{version})")
         stage_map = self.stage_map(name)
         held = stage_map.versions_in(stage)
         if version in held:
             raise Conflict(f"{name} {version} is already in {stage}; nothing to do")
         exclusive = self.config.is_exclusive(stage)
         previous = held[0] if exclusive and held else None
-        problems = self._policy_problems(record, stage, stage_map, previous)
-        if problems and forced is None:
-            raise PolicyViolation(
-                f"{problems[0]} (policy in {CONFIG_FILE}); override with {{force}} {{reason}}",
-                params=("force", "reason"))
+        problems = self.policy_problems(record, stage, stage_map, previous)
+        rules = self.config.policy(stage, name)
+        if problems and rules is not None and (forced is None or not rules.allow_force):
+            how = ("override with {force} {reason}" if rules.allow_force else
+                   f"{rules.label}.allow_force is false, so only a version that passes reaches "
+                   f"{stage}")
+            raise PolicyViolation(f"{problems[0]} ({rules.label} in {CONFIG_FILE}); {how}",
+                                  params=("force", "reason"))
         new = (version,) if exclusive else (*held, version)
-        event = Event(name, Action.PROMOTE, version, stage, previous, reason=forced)
+        event = Event(name, Action.PROMOTE, version, stage, previous,
+                      reason=forced, policy=rules.label if rules is not None else None)
         return stage_map.with_stage(stage, new), event
 
-    def _policy_problems(
+    def policy_problems(
         self, record: VersionRecord, stage: str, stage_map: StageMap, previous: str | None
     ) -> list[str]:
-        rules = self.config.policies.get(stage)
+        """What the policy of ``stage`` for ``record``'s model refuses about its promotion
+        there, replacing ``previous``."""
+        rules = self.config.policy(stage, record.name)
         if rules is None:
             return []
         replaced = self.record(record.name, previous) if previous else None
@@ -496,7 +542,7 @@ class Registry:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
         self.require_model(name)
         self.config.check_stage(stage)
-        self.gate_signing(stage, sign)
+        self.gate_signing(stage, sign, name)
         if version is not None:
             version = parse_version(version)
 
@@ -525,7 +571,7 @@ class Registry:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
         self.require_model(name)
         self.config.check_stage(stage)
-        self.gate_signing(stage, sign)
+        self.gate_signing(stage, sign, name)
         if to is not None:
             to = self.record(name, to).version
 
@@ -533,7 +579,15 @@ class Registry:
             stage_map = self.stage_map(name)
             held = stage_map.versions_in(stage)
             current = held[-1] if held else None
-            target = to or rollback_target(self.history.events(name, stage), stage, current)
+            events = self.history.events(name, stage)
+            target = to or rollback_target(events, stage, current)
+            if to is not None and to != current and not any(e.version == to for e in events):
+                # A rollback returns a stage to what it held, so no policy gates it: to a
+                # version it never held, that would open the gate (issue 12).
+                raise PolicyViolation(
+                    f"{name} {to} has never been in {stage}, so there is nothing to roll back "
+                    f"to; put it there with `gitreg promote {name} {to} {stage}`, which "
+                    "applies the stage's policy")
             if target == current:
                 raise Conflict(f"{name} {target} is already in {stage}; nothing to roll back")
             self.record(name, target)  # it must still be registered
@@ -554,7 +608,7 @@ class Registry:
     ) -> Event:
         """Apply a planned stage change; with ``push``, replay it if the remote moved on,
         unless that model's stage itself changed there (a conflict)."""
-        (event,) = self._publish(
+        (event,) = self.publish(
             lambda tx: [self._apply(tx, *plan(), sign)],
             push=push,
             guard=lambda: self.stage_map(name).versions_in(stage),
@@ -564,7 +618,7 @@ class Registry:
     def _apply(self, tx: Transaction, stage_map: StageMap, event: Event,
                sign: bool = False) -> Event:
         assert event.stage is not None
-        gated = self.requires_signed(event.stage)
+        gated = self.requires_signed(event.stage, stage_map.name)
         if gated:
             signing.require_sign(event.stage, sign)  # the policy may have come with a catch-up
         if gated and event.version is not None:
@@ -586,12 +640,12 @@ class Registry:
             signing.refuse(event.stage, signing.new_change_problems(self.git, commit, tag))
         return replace(event, commit=commit, tag=tag, author=_identity(self.git, env))
 
-    def requires_signed(self, stage: str) -> bool:
-        rules = self.config.policies.get(stage)
+    def requires_signed(self, stage: str, name: str) -> bool:
+        rules = self.config.policy(stage, name)
         return rules is not None and rules.require_signed
 
-    def gate_signing(self, stage: str, sign: bool) -> None:
-        if self.requires_signed(stage):
+    def gate_signing(self, stage: str, sign: bool, name: str) -> None:
+        if self.requires_signed(stage, name):
             signing.require_sign(stage, sign)
 
     def stages_text(self, stage_map: StageMap) -> str:
@@ -608,7 +662,7 @@ class Registry:
 
     # -- sharing --------------------------------------------------------------------------
 
-    def _publish(
+    def publish(
         self,
         change: Callable[[Transaction], list[Event]],
         *,

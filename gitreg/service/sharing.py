@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from gitreg.core.events import Event, commit_message, parse_tag
+from gitreg.core.lifecycle import parse_lifecycle_tag
 from gitreg.core.records import VersionRecord
 from gitreg.errors import Conflict
 from gitreg.git.runner import identity_env
@@ -36,7 +37,7 @@ def propose(registry: Registry, name: str, version: str, stage: str, *, force: b
     record = registry.record(name, version)
     registry.config.check_stage(stage)
     forced = registry.override(force, reason)
-    registry.gate_signing(stage, sign)
+    registry.gate_signing(stage, sign, record.name)
     sync = Sync(registry.git)
     sync.require_remote()
     git = registry.git
@@ -55,7 +56,7 @@ def propose(registry: Registry, name: str, version: str, stage: str, *, force: b
         assert head is not None
         files = {registry.stages_path(record.name): registry.stages_text(stage_map).encode()}
         commit = git.commit_beside(head, files, commit_message(event), env, sign)
-        if registry.requires_signed(stage):  # before any push
+        if registry.requires_signed(stage, record.name):  # before any push
             signing.refuse(stage, signing.new_change_problems(git, commit))
         sync.push_branch(commit, branch)
     author = git.run("var", "GIT_AUTHOR_IDENT", env=env).strip().rsplit(" ", 2)[0]
@@ -74,7 +75,8 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
         for record in registry.versions(model):
             if weights.has_local(record.artifact):
                 weights.push(record.artifact, record.artifact.path + ".dvc", progress)
-    tags = [t.name for t in registry.git.tags() if parse_tag(t.name) is not None]
+    tags = [t.name for t in registry.git.tags()
+            if parse_tag(t.name) is not None or parse_lifecycle_tag(t.name) is not None]
     try:
         sync.push(branch, tags)
     except Rejected:

@@ -29,6 +29,7 @@ from gitreg.core.records import StageMap, VersionRecord, version_from_dict
 from gitreg.errors import CorruptRegistry, GitregError, NotFound
 from gitreg.git.signatures import Check, Status
 from gitreg.repo import signing, yamlio
+from gitreg.repo.registrations import edits
 
 if TYPE_CHECKING:
     from gitreg.service.registry import Registry
@@ -86,6 +87,7 @@ def verify(registry: Registry, ref: str | None = None, *, fetch: bool = True) ->
             specs += signing.entry(events, model, version, stage, in_head)
         plans.append((model, version, stage, specs))
     seals = signing.seals(registry.git, [spec for *_, specs in plans for spec in specs])
+    edited = _edited(registry, {(model, version) for model, version, _ in wanted})
     targets = []
     hashed: dict[tuple[str, str], Check] = {}  # a version in several stages: hashed once
     for model, version, stage, specs in plans:
@@ -94,16 +96,35 @@ def verify(registry: Registry, ref: str | None = None, *, fetch: bool = True) ->
             registered = next((s.ref for s in specs if s.what == "registration commit"), "")
             hashed[(model, version)] = weights_check(
                 registry, registry.record(model, version), registered, fetch=fetch)
+        checks += edited.get((model, version), [])
         checks.append(hashed[(model, version)])
         targets.append(Target(model, version, stage, tuple(checks)))
     return Verification(tuple(targets))
+
+
+def _edited(registry: Registry, versions: set[tuple[str, str]]
+            ) -> dict[tuple[str, str], list[Check]]:
+    """A ``version file`` check, bad, for each of ``versions`` whose registration-fixed
+    fields changed since (repo/registrations.py); one read of each model's history."""
+    layout = registry.config.layout
+    found: dict[tuple[str, str], list[Check]] = {}
+    for model in sorted({model for model, _ in versions}):
+        files = {layout.version_file(model, v): (registry.root / layout.version_file(model, v))
+                 .read_bytes() for m, v in versions if m == model}
+        for edit in edits(registry.git, registry.history.file_log(model), files):
+            when = f"in commit {edit.commit[:12]}" if edit.commit else "in the work tree"
+            version = edit.file.rsplit("/", 1)[-1].removesuffix(".yaml")
+            found[(model, version)] = [Check("version file", edit.file, Status.BAD, detail=(
+                f"{', '.join(edit.fields)} changed {when} since the registration at "
+                f"{edit.registered[:12]}; a registration's fields are fixed"))]
+    return found
 
 
 def _wanted(registry: Registry, ref: str | None) -> list[tuple[str, str, str | None]]:
     if ref is None:
         names = registry.models()
     else:
-        target = ModelRef.parse(ref)
+        target = ModelRef.parse(ref, latest=True)
         if target.version is not None:
             return [(target.name, registry.record(target.name, target.version).version, None)]
         registry.require_model(target.name)

@@ -54,7 +54,8 @@ def test_policies_are_read() -> None:
     parsed = from_dict(config(policies={"production": {
         "from": "staging", "min_metrics": {"accuracy": 0.9}, "no_regression": ["f1"]}}),
         "registry.yaml")
-    policy = parsed.policies["production"]
+    policy = parsed.policies["production"].default
+    assert policy is not None and policy.label == "policies.production"
     assert policy.from_stage == "staging"
     assert dict(policy.min_metrics) == {"accuracy": 0.9}
     assert policy.no_regression == ("f1",)
