@@ -6,8 +6,10 @@ exits with ``EXIT_BUG``. Messages say what was wrong and what to do about it.
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Callable
+from typing import ClassVar
 
 EXIT_OK = 0
 # `gitreg check` found problems (it prints them, one a line): not an error of the
@@ -115,6 +117,36 @@ class ToolFailed(GitregError):
     exit_code = 8
 
 
+class FileSystemRefused(GitregError):
+    """The file system refused a write: a full disk, a file-size limit, a read-only or
+    unwritable checkout. The change was undone."""
+
+    exit_code = 13
+
+    # What each errno means to a user, and what to do about it.
+    REASONS: ClassVar[dict[int, tuple[str, str]]] = {
+        errno.ENOSPC: ("no space left on the device", "free some space"),
+        errno.EDQUOT: ("the disk quota is exceeded", "free some space"),
+        errno.EFBIG: ("the file would be too large for this system's limits",
+                      "raise the limit (ulimit -f) or free some space"),
+        errno.EROFS: ("the file system is read-only", "run it in a writable checkout"),
+        errno.EACCES: ("permission denied", "run it where you may write, or fix the "
+                       "permissions"),
+        errno.EPERM: ("permission denied", "run it where you may write, or fix the "
+                      "permissions"),
+    }
+
+    @classmethod
+    def of(cls, exc: BaseException) -> FileSystemRefused | None:
+        """The problem an ``OSError`` from writing a file stands for, if it is one of these."""
+        if not isinstance(exc, OSError) or exc.errno not in cls.REASONS:
+            return None
+        what, todo = cls.REASONS[exc.errno]
+        where = f" ({exc.filename})" if exc.filename else ""
+        return cls(f"could not write{where}: {what}; the change was undone: {todo}, then "
+                   "run the command again")
+
+
 class PolicyViolation(GitregError):
     """A promotion breaks a policy from registry.yaml."""
 
@@ -139,6 +171,8 @@ EXIT_CODES: dict[int, str] = {
     PolicyViolation.exit_code: "a promotion policy refused the change",
     EXIT_CHECK_FAILED: "gitreg check found problems (one line each on stdout)",
     NotAnEvent.exit_code: "ci event: the ref is not a gitreg tag (not a gitreg event)",
+    FileSystemRefused.exit_code: "the file system refused a write (disk full, read-only "
+    "or unwritable checkout); the change was undone",
     EXIT_VERIFY_FAILED: "gitreg verify found an unsigned or badly signed change, or weights "
     "that do not match their md5",
     EXIT_BUG: "internal error (a bug: please report it with the traceback)",

@@ -9,7 +9,12 @@ them changing.
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -379,3 +384,219 @@ def test_a_write_goes_ahead_beside_ignored_and_unrelated_changes(
                    cwd=churn)
     assert proc.returncode == 0, proc.stderr
     assert "?? NOTES.md" in git(churn, "status", "--porcelain")
+
+
+# -- issue 13: inputs that used to end in a traceback -------------------------------------
+
+
+@pytest.mark.parametrize(("meta", "says"), [
+    ("lineage:\n  data: [a, b]\n", "lineage.data: expected a mapping"),
+    ("lineage:\n  data: 5\n", "lineage.data: expected a mapping"),
+    ("lineage:\n  depends_on: 5\n", "lineage.depends_on: expected a list"),
+    ("lineage:\n  depends_on: [nosuch@1.0.0]\n", "nosuch@1.0.0 is not registered"),
+], ids=["data-list", "data-number", "depends-number", "depends-unregistered"])
+def test_register_refuses_bad_lineage_up_front(
+    churn: Path, weights: Path, tmp_path: Path, meta: str, says: str
+) -> None:
+    """A write validates everything it will write: it never leaves `check` failing."""
+    path = tmp_path / "meta.yaml"
+    path.write_text(meta)
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0", "--meta", str(path),
+            code=INVALID_INPUT, says=(says,))
+    assert run_cli("check", cwd=churn).returncode == 0
+
+
+@pytest.mark.parametrize(("version", "says"), [
+    ("1.0." + "1" * 300, "longer than 128 characters"),
+    ("1.0.0-a.lock", "'.lock'"),
+    ("1.0.0+build.lock", "'.lock'"),
+], ids=["long", "lock", "build-lock"])
+def test_register_refuses_a_version_that_cannot_be_a_file_or_a_tag(
+    churn: Path, weights: Path, version: str, says: str
+) -> None:
+    refused(churn, "register", "churn", str(weights), "--version", version,
+            code=INVALID_INPUT, says=(says,))
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
+def test_dates_out_of_range_are_invalid_input(
+    churn: Path, weights: Path, tz: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", tz)
+    refused(churn, "register", "churn", str(weights), "--version", "2.0.0",
+            "--trained-at", "0001-01-01", code=INVALID_INPUT, says=("out of the range",))
+    refused(churn, "which", "churn", "production", "--at", "0001-01-01",
+            code=INVALID_INPUT, says=("out of the range",))
+
+
+@pytest.mark.parametrize("rel", [STAGES_FILE, VERSION_FILE])
+@pytest.mark.parametrize("args", [("list",), ("show", "churn@1.0.0"),
+                                  ("which", "churn", "production"),
+                                  ("promote", "churn", "1.0.0", "staging"),
+                                  ("diff", "churn", "1.0.0", "1.1.0")])
+def test_a_registry_file_committed_as_a_folder_names_the_file(
+    churn: Path, rel: str, args: tuple[str, ...]
+) -> None:
+    (churn / rel).unlink()
+    (churn / rel).mkdir()
+    (churn / rel / "x").write_text("x")
+    git(churn, "add", "-A")
+    git(churn, "commit", "-qm", "A folder in place of a file")
+    if rel == STAGES_FILE and args[0] == "diff":
+        args = ("diff", "churn", "production", "staging")
+    if rel == VERSION_FILE and args[0] == "which":
+        args = ("show", "churn#production")
+    refused(churn, *args, code=CORRUPT_REGISTRY, says=(rel, "found a directory"))
+
+
+def test_a_huge_integer_metric_in_a_version_file_names_the_file(churn: Path) -> None:
+    edit(churn, VERSION_FILE, "accuracy: 0.9", "accuracy: " + "9" * 400)
+    git(churn, "commit", "-qam", "A huge number")
+    for args in (("show", "churn@1.0.0"), ("list",), ("diff", "churn", "1.0.0", "1.1.0")):
+        proc = run_cli(*args, cwd=churn)
+        assert "Traceback" not in proc.stderr and proc.returncode in (0, CORRUPT_REGISTRY), (
+            args, proc.stderr)
+
+
+def test_a_held_index_lock_is_waited_for_then_named(churn: Path) -> None:
+    """Like git, wait briefly for another git process; then one line naming the lock,
+    nothing changed and no journal left for the next command to recover."""
+    lock = churn / ".git" / "index.lock"
+    lock.write_text("")
+    line = refused(churn, "promote", "churn", "1.1.0", "production", code=CONFLICT,
+                   says=(str(lock), "another git process"))
+    assert "index is locked" in line
+    assert not (churn / ".git" / "gitreg-journal").exists()
+    lock.unlink()
+    assert run_cli("check", cwd=churn).returncode == 0
+
+
+# Ctrl-C while a module loads, simulated deterministically: an import hook raises
+# KeyboardInterrupt, as SIGINT would, when the named module is first imported.
+_INTERRUPT_AT = """
+import runpy, sys
+class Hook:
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Hook())
+sys.argv = ["gitreg", *{args!r}]
+runpy.run_module("gitreg", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(("module", "args"), [
+    ("gitreg.cli.console", ("list",)),
+    ("gitreg.cli.app", ("list",)),
+    ("typer", ("promote", "churn", "1.1.0", "production")),
+    ("gitreg.service.registry", ("list",)),
+    ("gitreg.weights.dvc", ("register", "churn", "model.bin", "--version", "3.0.0")),
+])
+def test_ctrl_c_at_any_moment_exits_130_and_changes_nothing(
+    churn: Path, module: str, args: tuple[str, ...]
+) -> None:
+    import subprocess
+    import sys
+
+    (churn / "model.bin").write_bytes(b"weights")
+    git(churn, "add", "model.bin")
+    git(churn, "commit", "-qm", "weights to register")
+    before = snapshot(churn)
+    proc = subprocess.run([sys.executable, "-c", _INTERRUPT_AT.format(module=module, args=args)],
+                          cwd=churn, capture_output=True, text=True, check=False)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "gitreg: interrupted; nothing was changed\n"
+    assert snapshot(churn) == before
+    assert not (churn / ".git" / "gitreg-journal").exists()
+
+
+# -- the file system refuses: a full disk, a read-only checkout (issue 13) -----------------
+
+FILE_SYSTEM = 13
+
+
+@pytest.fixture
+def small_disk(churn: Path, tmp_path: Path) -> Iterator[Path]:
+    """The churn registry on a small file system of its own (a tmpfs: root can mount one);
+    elsewhere the registry where it is, and a limit on file sizes (RLIMIT_FSIZE) in its
+    place."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True, check=False).returncode == 0
+    if not mounted:
+        yield churn
+        return
+    try:
+        root = mount / "registry"
+        shutil.copytree(churn, root, symlinks=True)
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(root: Path) -> Path | None:
+    """Fill the file system under ``root`` to the last byte; None if it is not a tmpfs."""
+    if not os.path.ismount(root.parent):
+        return None
+    filler = root.parent / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_is_one_line_and_changes_nothing(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    root = small_disk
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(200_000))
+    tmpfs = os.path.ismount(root.parent)
+    commands = [("register", "churn", str(big), "--version", "2.0.0")]
+    if tmpfs:
+        commands += [("promote", "churn", "1.1.0", "production"),
+                     ("register", "churn", str(big), "--version", "2.0.1", "--stage", "dev")]
+    for args in commands:  # without a tmpfs: a limit on file sizes instead
+        before = snapshot(root)
+        filler = _fill(root)
+        proc = subprocess.run(
+            [sys.executable, "-m", "gitreg", *args], cwd=root, capture_output=True, text=True,
+            check=False, preexec_fn=None if filler else (
+                lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))))
+        if filler:
+            filler.unlink()
+        assert proc.returncode == FILE_SYSTEM, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "the change was undone" in proc.stderr
+        assert snapshot(root) == before
+        assert not (root / ".git" / "gitreg-journal").exists()
+    assert run_cli("check", cwd=root).returncode == 0
+    run_cli(*commands[-1], cwd=root, check=True)
+
+
+def test_a_read_only_checkout_is_read_and_refuses_writes_in_one_line(
+    small_disk: Path, weights: Path
+) -> None:
+    root = small_disk
+    mounted = os.path.ismount(root.parent)
+    if mounted:
+        subprocess.run(["mount", "-o", "remount,ro", str(root.parent)], check=True)
+    else:
+        subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)
+    try:
+        assert "1.0.0" in run_cli("which", "churn", "production", cwd=root).stdout
+        assert run_cli("list", cwd=root).returncode == 0
+        for args in (("promote", "churn", "1.1.0", "production"),
+                     ("register", "churn", str(weights), "--version", "2.0.0")):
+            proc = run_cli(*args, cwd=root)
+            assert proc.returncode == FILE_SYSTEM, proc.stderr
+            assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    finally:
+        if not mounted:
+            subprocess.run(["chmod", "-R", "u+w", str(root)], check=True)

@@ -151,6 +151,7 @@ def test_check_on_the_command_line(clean: Path, tmp_path: Path) -> None:
 
     edit(clean, STAGES, "staging: 1.2.0", "staging: 1.9.0")
     (clean / POINTER).unlink()
+    git(clean, "commit", "-qam", "Hand edits")  # committed: no warning of uncommitted ones
     proc = run_cli("check", cwd=clean)
     assert proc.returncode == CHECK_FAILED
     assert proc.stdout.splitlines() == [
@@ -177,6 +178,7 @@ def test_check_on_the_command_line(clean: Path, tmp_path: Path) -> None:
 
 def test_check_warns_but_passes_on_an_unknown_key(clean: Path) -> None:
     edit(clean, "registry.yaml", "schema_version: 1", "schema_version: 1\nnotifications: {}")
+    git(clean, "commit", "-qam", "A key of a newer gitreg")
     report = validate(clean)
     assert report.ok
     assert report.warnings == (

@@ -15,6 +15,11 @@ def walkthrough(tmp_path: Path, storage: Path) -> Path:
     root = tmp_path / "reg"
     root.mkdir()
     assert run_cli("init", "--remote", str(storage), cwd=root).returncode == 0
+    features = tmp_path / "features.bin"
+    features.write_bytes(b"features")
+    # What the versions depend on must be registered first (a write never leaves check failing).
+    assert run_cli("register", "customer-features", str(features), "--version", "2.1.0",
+                   cwd=root).returncode == 0
     meta = tmp_path / "meta.yaml"
     meta.write_text(
         "description: baseline\nlabels: [tabular]\n"
@@ -44,7 +49,8 @@ def test_register_writes_the_version_file_and_tags(walkthrough: Path) -> None:
     assert "lr: 0.05\n" in text and "criterion: gini\n" in text
     assert "- customer-features@2.1.0" in text and "description: baseline" in text
     assert set(git(root, "tag").split()) == {
-        "churn@v0.1.0", "churn@v0.2.0", "churn/dev/1", "churn/production/1"}
+        "churn@v0.1.0", "churn@v0.2.0", "churn/dev/1", "churn/production/1",
+        "customer-features@v2.1.0"}
     assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
     assert git(root, "cat-file", "-t", "churn@v0.1.0").strip() == "tag"  # annotated
 
@@ -57,7 +63,7 @@ def test_read_commands_in_json(walkthrough: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    listing = read("list")
+    listing = read("list", "churn")
     assert [(v["version"], v["stages"]) for v in listing] == [
         ("0.1.0", []), ("0.2.0", ["dev", "production"])]
     assert listing[0]["hyperparameters"] == {

@@ -399,3 +399,99 @@ def test_the_next_write_removes_a_dead_writers_partial_objects_only(
     finally:
         alive.kill()
         alive.wait()
+
+
+# -- recovery in a linked worktree, for readers too (issue 13, point 5) -----------------------
+
+
+def _point(trace: Path, label: str, detail: str = "") -> int:
+    for line in trace.read_text().splitlines():
+        number, kind, where = line.split("\t")
+        if kind == label and detail in where:
+            return int(number)
+    raise AssertionError(f"no point {label} {detail} in {trace.read_text()}")
+
+
+@pytest.mark.parametrize(("label", "detail"), [("rename", "stages.yaml"), ("journal", "tag")],
+                         ids=["file-written", "committed"])
+def test_readers_in_a_worktree_see_a_killed_write_rolled_back(
+    registry: Registry, weights: Path, tmp_path: Path, label: str, detail: str
+) -> None:
+    registry.register("churn", weights, version="1.0.0")
+    registry.register("churn", weights, version="1.1.0")
+    registry.promote("churn", "1.0.0", "production")
+    side = tmp_path / "side"
+    git(registry.root, "worktree", "add", "-q", str(side), "-b", "side")
+    trace = tmp_path / "trace"
+    args = ("promote", "churn", "1.1.0", "production")
+    probe = gitreg(side, args, GITREG_FAULT_TRACE=str(trace))
+    assert probe.returncode == 0, probe.stderr
+    git(side, "reset", "-q", "--hard", "HEAD~1")
+    git(side, "tag", "-d", "churn/production/2")
+    before = snapshot(side)
+    killed = gitreg(side, args, GITREG_FAULT_KILL_AT=str(_point(trace, label, detail)))
+    assert killed.returncode == -signal.SIGKILL
+    # Every reader recovers first: the half state is never shown.
+    which = gitreg(side, ("which", "churn", "production"))
+    assert which.stdout.strip() == "1.0.0", which.stdout + which.stderr
+    assert "rolled back a write interrupted by a crash" in which.stderr
+    assert snapshot(side) == before
+    listed = gitreg(side, ("list", "--json"))
+    assert '"production"' in listed.stdout and listed.stderr == ""
+    report = gitreg(side, ("check",))
+    assert report.returncode == 0 and report.stderr == "", report.stderr
+    # The main checkout never saw a thing.
+    assert gitreg(registry.root, ("which", "churn", "production")).stdout.strip() == "1.0.0"
+
+
+def test_check_says_when_it_checked_uncommitted_changes(registry: Registry, weights: Path,
+                                                        tmp_path: Path) -> None:
+    registry.register("churn", weights, version="1.0.0")
+    side = tmp_path / "side"
+    git(registry.root, "worktree", "add", "-q", str(side), "-b", "side")
+    stages = side / "models" / "churn" / "stages.yaml"
+    stages.write_text("model: churn\nstages:\n  staging: 1.0.0\n")
+    report = gitreg(side, ("check",))
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "uncommitted changes to models/churn/stages.yaml" in report.stderr
+
+
+# -- a push that outlives gitreg (issue 13, point 4) ----------------------------------------
+
+
+def test_a_killed_push_whose_child_lands_later_is_kept_not_rolled_back(
+    registry: Registry, weights: Path, tmp_path: Path
+) -> None:
+    """gitreg is killed while its `git push` waits on a slow pre-receive hook; the push
+    lands after that. The next command must wait for it and keep the change, never roll
+    back what origin then holds (which made two commits with one tag number)."""
+    registry.register("churn", weights, version="1.0.0")
+    registry.register("churn", weights, version="1.1.0")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(origin))
+    git(registry.root, "remote", "add", "origin", str(origin))
+    git(registry.root, "push", "-q", "--atomic", "origin", "HEAD:refs/heads/main", "--tags")
+    entered = tmp_path / "hook-entered"
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ntouch {entered}\nsleep 2\n")
+    hook.chmod(0o755)
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "gitreg", "promote", "churn", "1.1.0", "production", "--push"],
+        cwd=registry.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(300):
+        if entered.exists() or writer.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.05"], check=True)
+    assert entered.exists(), writer.communicate()
+    writer.kill()  # gitreg only: its git push child lives on, in the hook
+    writer.communicate()
+    which = gitreg(registry.root, ("which", "churn", "production"))
+    assert "had reached origin; kept it" in which.stderr, which.stderr
+    assert which.stdout.strip() == "1.1.0"
+    assert git(origin, "rev-parse", "main") == git(registry.root, "rev-parse", "HEAD")
+    assert "churn/production/1" in git(origin, "tag").split()
+    # And the next promotion numbers on: one tag number, one commit.
+    hook.unlink()
+    again = gitreg(registry.root, ("promote", "churn", "1.0.0", "production", "--push"))
+    assert again.returncode == 0 and "[churn/production/2]" in again.stdout, again.stderr
+    assert check.validate(registry.root).ok

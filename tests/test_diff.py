@@ -91,6 +91,7 @@ def two(tmp_path: Path) -> Registry:
     registry = churn(tmp_path)
     weights = tmp_path / "new.bin"
     weights.write_bytes(b"new weights")
+    registry.register("customer-features", weights, version="2.2.0")  # depended on below
     meta = tmp_path / "meta.yaml"
     meta.write_text("lineage:\n  code_commit: 9a8b7c6\n  data: {train.csv: 'md5:bbb'}\n"
                     "  depends_on: [customer-features@2.2.0]\n  parent: 1.0.0\n")

@@ -14,8 +14,10 @@ The exit codes are written out, as in test_bad_input.py: they are a documented i
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -460,3 +462,127 @@ def test_the_template_is_clean(origin: Path, tmp_path: Path) -> None:
     gitreg(work, "which", "churn", "production", code=OK)
     assert subprocess.run(["git", "status", "--porcelain"], cwd=work, capture_output=True,
                           text=True, check=True).stdout == ""
+
+
+# -- the committed DVC config: no command run, nothing written outside (issue 13) -----------
+
+# Every command a user may run in a clone, each with the weights it would move (if any).
+WEIGHTS_COMMANDS = [("get", "churn", "--stage", "production", "-o", "out"), ("pull",),
+                    ("verify", "--offline"), ("register", "churn", "model.bin", "--bump", "patch"),
+                    ("push",)]
+READ_COMMANDS = [("list",), ("show", "churn"), ("which", "churn", "production"),
+                 ("history",), ("diff", "churn", "1.0.0", "1.1.0"), ("remote", "list")]
+
+
+def _hostile_dvc_config(origin: Path, outside: Path, remote: str, extra: str) -> None:
+    """The registry's .dvc/config with ``remote`` (a section, made the default) and
+    ``extra`` (options of that remote, or a section; ``[core]`` ones go into its own)."""
+    config = (origin / ".dvc" / "config").read_text()
+    assert config.startswith("[core]\n"), config  # DVC refuses a section given twice
+    if remote:
+        config = re.sub(r"(?m)^(\s*remote = ).*$", r"\1evil", config) + remote + extra
+    elif extra.startswith("[core]\n"):
+        config = extra + config.removeprefix("[core]\n")
+    else:
+        config += extra
+    commit(origin, {".dvc/config": config,
+                    "aws.ini": "[default]\ncredential_process = sh -c 'touch "
+                               f"{outside / 'canary' / 'ran'}; echo {{}}'\n"})
+
+
+@pytest.mark.parametrize("section", [
+    ('[\'remote "evil"\']\n    url = s3://bucket/models\n'
+     "    endpointurl = http://127.0.0.1:9\n", "    configpath = aws.ini\n",
+     'remote "evil".configpath'),
+    ('[\'remote "evil"\']\n    url = s3://bucket/models\n'
+     "    endpointurl = http://127.0.0.1:9\n", "    credentialpath = aws.ini\n",
+     'remote "evil".credentialpath'),
+    ('[\'remote "evil"\']\n    url = webdavs://127.0.0.1:9/m\n',
+     "    bearer_token_command = sh -c 'touch {ran}'\n", 'remote "evil".bearer_token_command'),
+    ('[\'remote "evil"\']\n    url = https://127.0.0.1:9/m\n',
+     "    ssl_verify = /etc/shadow\n", 'remote "evil".ssl_verify'),
+    ("", "[cache]\n    dir = {canary}\n", "cache.dir"),
+    ("", "[cache]\n    dir = ../..\n", "cache.dir"),
+    ("", "[core]\n    site_cache_dir = {canary}\n", "core.site_cache_dir"),
+], ids=["s3-configpath", "s3-credentialpath", "webdav-command", "ca-path", "cache-abs",
+        "cache-up", "site-cache"])
+def test_unsafe_dvc_options_from_a_clone_are_refused(
+    origin: Path, outside: Path, tmp_path: Path, section: tuple[str, str, str]
+) -> None:
+    """Issue 13, point 1: the weights commands refuse with one line naming the option (exit
+    7); nothing runs (the canary's marker is never made) and nothing lands outside."""
+    remote, extra, key = section
+    ran = outside / "canary" / "ran"
+    _hostile_dvc_config(origin, outside, remote,
+                        extra.format(ran=ran, canary=outside / "canary"))
+    work = clone(origin, tmp_path)
+    shutil.copy(origin / "models" / "churn" / "versions" / "1.0.0.yaml", work / "model.bin")
+    for args in WEIGHTS_COMMANDS:
+        gitreg(work, *args, code=CORRUPT, says=(".dvc/config", key, "config.local"))
+    for args in READ_COMMANDS:
+        gitreg(work, *args, code=OK)
+    assert not (work / "out").exists()
+    # get --repo has no clone: its cache is a folder of its own, whatever the config says.
+    bare = str(tmp_path / "origin.git")
+    cache = key == "cache.dir"
+    gitreg(tmp_path, "get", "churn", "--stage", "production", "--repo", bare, "-o",
+           str(tmp_path / "got"), code=OK if cache else CORRUPT, says=() if cache else (key,))
+    assert (tmp_path / "got").exists() == cache
+    untouched(outside)
+
+
+def test_unsafe_options_set_in_config_local_are_this_machines_choice(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    """What config.local sets wins over the clone's, as in DVC: a cache outside is allowed
+    when the user puts it there."""
+    _hostile_dvc_config(origin, outside, "", f"[cache]\n    dir = {outside / 'canary'}\n")
+    work = clone(origin, tmp_path)
+    gitreg(work, "pull", code=CORRUPT, says=("cache.dir",))
+    mine = tmp_path / "my-cache"
+    (work / ".dvc" / "config.local").write_text(f"[cache]\n    dir = {mine}\n")
+    gitreg(work, "pull", code=OK)
+    assert (mine / "files" / "md5").is_dir()
+    untouched(outside)
+
+
+def test_a_committed_cache_link_out_of_the_repository_is_refused(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    commit(origin, {".dvc/cache": outside / "canary"})
+    work = clone(origin, tmp_path)
+    gitreg(work, "pull", code=CORRUPT, says=(".dvc/cache", "link out of the repository"))
+    untouched(outside)
+
+
+# -- text from a clone on a terminal (issue 13, point 3) ---------------------------------------
+
+ESC = "\x1b]0;pwned\x07\x1b[2J"
+
+
+def test_registry_text_is_escaped_on_a_terminal_and_in_markdown_exact_in_json(
+    origin: Path, tmp_path: Path
+) -> None:
+    text = (origin / V100).read_text()
+    quoted = '"\\e]0;pwned\\a\\e[2J"'
+    for old, new in (("description: null", f"description: {quoted[:-1]}\\nforged line\""),
+                     ("model_type: null", f"model_type: {quoted}"),
+                     ("labels: []", f"labels: [{quoted}]"),
+                     ("  accuracy: 0.9", f"  accuracy: 0.9\n  {quoted}: 1.0")):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    text = re.sub(r"registered_by: .*", lambda _: f"registered_by: {quoted}", text)
+    commit(origin, {V100: text})
+    work = clone(origin, tmp_path)
+    for args in (("show", "churn@1.0.0"), ("list",), ("list", "churn"),
+                 ("diff", "churn", "1.0.0", "1.1.0"),
+                 ("diff", "churn", "1.1.0", "1.0.0", "--format", "markdown"), ("history",)):
+        output = gitreg(work, *args, code=OK)
+        assert "\x1b" not in output and "\x07" not in output, args
+    shown = gitreg(work, "show", "churn@1.0.0", code=OK)
+    assert "\\x1b]0;pwned\\x07" in shown
+    assert "\\nforged line" in shown and "\nforged line" not in shown
+    data = json.loads(gitreg(work, "show", "churn@1.0.0", "--json", code=OK))
+    assert data["description"] == f"{ESC}\nforged line"
+    assert data["model_type"] == ESC and data["labels"] == [ESC]
+    assert ESC in data["metrics"]

@@ -97,7 +97,7 @@ def test_secrets_are_refused_for_the_committed_config(registry: Registry) -> Non
     fails(root, INVALID, "remote", "modify", "s3", "secret_access_key", "abc", says="--local")
     fails(root, INVALID, "remote", "modify", "s3", "profile", "dev", says="--local")
     fails(root, INVALID, "remote", "add", "web", "https://user:tok@host/path",
-          says="carries a password")
+          says="carries credentials before its host")
     commits = git(root, "rev-list", "--count", "HEAD")
     out = ok(root, "remote", "modify", "s3", "secret_access_key", "abc", "--local")
     assert "not committed" in out
@@ -106,9 +106,43 @@ def test_secrets_are_refused_for_the_committed_config(registry: Registry) -> Non
     assert git(root, "status", "--porcelain", "--untracked-files=all") == ""
 
 
+SECRET = "SECRET-77c1"
+
+
+def test_no_credential_in_any_url_form_is_committed(registry: Registry) -> None:
+    """Issue 13, point 2: init, remote add and remote modify alike; the message names the
+    --local way and never repeats the secret."""
+    root = registry.root
+    ok(root, "remote", "add", "s3", "s3://bucket/models")
+    urls = [f"http://KEY:{SECRET}@minio:9000", f"https://{SECRET}@host/path",
+            f"https://host/path?token={SECRET}", f"https://host/p?X-Amz-Signature={SECRET}",
+            f"https://acct.blob.core.windows.net/c?sv=1&sig={SECRET}"]
+    for url in urls:
+        for args in (("remote", "add", "web", url),
+                     ("remote", "add", "s4", "s3://b/m", "--endpoint-url", url),
+                     ("remote", "modify", "s3", "endpointurl", url),
+                     ("remote", "modify", "s3", "url", url)):
+            fails(root, INVALID, *args, says="--local")
+            proc = run_cli(*args, cwd=root)
+            assert SECRET not in proc.stderr + proc.stdout
+    fails(root, INVALID, "remote", "modify", "s3", "configpath", "x", says="--local")
+    fails(root, INVALID, "remote", "modify", "s3", "ssl_verify", "/etc/ca.pem", says="--local")
+    ok(root, "remote", "add", "ssh", "ssh://git@host/models")  # a login name is no secret
+    fresh = root.parent / "fresh"
+    fresh.mkdir()
+    proc = run_cli("init", "--remote", "s3://b/m", "--endpoint-url", urls[0], cwd=fresh)
+    assert proc.returncode == INVALID and "--local" in proc.stderr, proc.stderr
+    assert SECRET not in proc.stderr and not (fresh / "registry.yaml").exists()
+
+
+def test_an_invalid_url_is_one_line(registry: Registry) -> None:
+    fails(registry.root, INVALID, "remote", "add", "v6", "http://[::1/models",
+          says="not a valid URL")
+
+
 def test_bad_changes_change_nothing(registry: Registry, tmp_path: Path) -> None:
     root = registry.root
-    fails(root, INVALID, "remote", "modify", "storage", "no_such_option", "1",
+    fails(root, INVALID, "remote", "modify", "storage", "no_such_option", "1", "--local",
           says="DVC refused")
     fails(root, NOT_FOUND, "remote", "modify", "nowhere", "port", "1", says="no DVC remote")
     fails(root, NOT_FOUND, "remote", "default", "nowhere", says="no DVC remote")

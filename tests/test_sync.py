@@ -252,15 +252,37 @@ def test_pull_says_what_it_fetched(origin: Path, tmp_path: Path) -> None:
     assert again.stdout == "main: up to date; weights present for 1 staged version\n"
 
 
-def test_a_failed_fetch_shows_gits_reason(origin: Path, tmp_path: Path) -> None:
-    # A tag outside gitreg's grammar that clashes is not replaced: git's own words say why
-    # (issue 14: "git fetch ... failed (exit 1): no message").
+def test_a_tag_outside_gitregs_grammar_that_clashes_is_named(origin: Path, tmp_path: Path) -> None:
+    # A tag that is not gitreg's is never replaced: the one line names it and both ways out
+    # (issues 13, 14: "git fetch ... failed (exit 1): no message").
     a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
     git(a.root, "tag", "release", "HEAD")
     git(a.root, "push", "--quiet", "origin", "release")
     git(b.root, "commit", "--quiet", "--allow-empty", "-m", "local")
     git(b.root, "tag", "release", "HEAD")
+    head = git(b.root, "rev-parse", "HEAD")
     proc = run_cli("pull", cwd=b.root)
-    assert proc.returncode == 8 and proc.stdout == ""
+    assert proc.returncode == 5 and proc.stdout == ""
     (line,) = proc.stderr.splitlines()
-    assert "would clobber existing tag" in line and "no message" not in line
+    assert "tag release on origin is not the one here" in line and "no message" not in line
+    assert "git fetch --force origin tag release" in line
+    assert git(b.root, "rev-parse", "HEAD") == head
+
+
+def test_a_gitreg_tag_moved_on_origin_is_taken_from_origin_and_said(origin: Path,
+                                                                    tmp_path: Path) -> None:
+    """Issue 13: it was "git fetch ... failed (exit 1): no message" on pull and every --push.
+    A gitreg tag is origin's to say (issue 14): the local one is replaced, in one line."""
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "c1"), push=True)
+    b = clone(origin, tmp_path / "b")
+    git(a.root, "tag", "-f", "-a", "-m", "moved", "churn@v0.1.0", "HEAD~1")
+    git(a.root, "push", "-q", "--force", "origin", "churn@v0.1.0")
+    proc = run_cli("pull", cwd=b.root)
+    assert proc.returncode == 0, proc.stderr
+    assert "kept origin's tags churn@v0.1.0" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert git(b.root, "rev-parse", "churn@v0.1.0") == git(a.root, "rev-parse", "churn@v0.1.0")
+    again = run_cli("register", "churn", str(weights(tmp_path, "c2")), "--push", cwd=b.root)
+    assert again.returncode == 0, again.stderr
+    assert git(b.root, "status", "--porcelain") == ""

@@ -25,9 +25,11 @@ from gitreg.errors import (
     EXIT_CODES,
     EXIT_INTERRUPTED,
     EXIT_VERIFY_FAILED,
+    FileSystemRefused,
     GitregError,
     InvalidInput,
     NotFound,
+    printable,
 )
 
 if TYPE_CHECKING:
@@ -143,13 +145,15 @@ def _meter(label: str, quiet: bool) -> Iterator["progress.TerminalProgress | Non
 
 
 def _echo(text: str) -> None:
+    from gitreg.cli import render
+
     if text:
-        typer.echo(text)
+        typer.echo(render.terminal(text))
 
 
 def _warn(registry: "Registry") -> None:
     for warning in registry.config.warnings:
-        typer.echo(f"gitreg: warning: {warning}", err=True)
+        typer.echo(f"gitreg: warning: {printable(warning)}", err=True)
 
 
 def _open() -> "Registry":
@@ -913,7 +917,7 @@ def check_(json: JsonOpt = False) -> None:
     report = check.validate(Path.cwd())
     _said_recovery(report.recovered)
     for warning in report.warnings:
-        typer.echo(f"gitreg: warning: {warning}", err=True)
+        typer.echo(f"gitreg: warning: {printable(warning)}", err=True)
     _echo(render.to_json(render.check_json(report)) if json else render.check_text(report))
     if not report.ok:
         typer.echo(f"gitreg: check found {len(report.problems)} problem(s)", err=True)
@@ -1007,7 +1011,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("gitreg: interrupted; nothing was changed", err=True)
         return EXIT_INTERRUPTED
-    except Exception:
+    except Exception as exc:
+        refused = FileSystemRefused.of(exc)  # a full disk, a read-only checkout (issue 13)
+        if refused is not None:
+            typer.echo(f"gitreg: error: {refused}", err=True)
+            return refused.exit_code
         import traceback
 
         traceback.print_exc()

@@ -38,8 +38,18 @@ FORMAT = b"gitreg-help 1\n"
 KEEP = 16  # entries kept: a few terminal widths, and the last versions of the sources
 
 
+INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing more before the handler
+
+
 def run() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        # Ctrl-C while modules load, before cli.main's own handler is in place (issue 13);
+        # nothing has been changed yet.
+        sys.stderr.write("gitreg: interrupted; nothing was changed\n")
+        code = INTERRUPTED
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,12 +23,28 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
 
 
 def to_json(data: Any) -> str:
+    # Exact: JSON escapes control characters itself (ensure_ascii), so registry text
+    # reaches a program unchanged and a terminal harmless.
     return json.dumps(data, indent=2, sort_keys=False, default=str)
+
+
+def terminal(text: str) -> str:
+    """``text`` fit for a terminal or a markdown comment: every line with what is not
+    printable escaped (``\\x1b``), so that text from a cloned registry (a description, a
+    label, a metric name) cannot send escape sequences, rewrite the screen or forge lines
+    (issue 13)."""
+    return "\n".join(map(printable, text.split("\n")))
+
+
+def _lines(lines: Sequence[str]) -> str:
+    """One output line per item, a line break inside an item escaped."""
+    return "\n".join(map(printable, lines))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     if not rows:
         return ""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -103,7 +119,7 @@ def version_detail(record: VersionRecord, stages: Sequence[str],
             lines.append(f"    parent: {lineage.parent}")
         lines += [f"    data {k}: {v}" for k, v in lineage.data.items()]
         lines += [f"    depends_on: {d}" for d in lineage.depends_on]
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def stage_map_json(stage_map: StageMap, order: Sequence[str]) -> dict[str, list[str]]:
@@ -134,10 +150,10 @@ def event_line(event: Event) -> str:
         was = f" (was {event.previous})" if event.previous else ""
         text = f"{event.model} {event.version} promoted to {event.stage}{was}"
     if event.policy and event.reason:
-        return f"{text}{tag}; {event.policy} overridden with --force: {event.reason}"
+        return printable(f"{text}{tag}; {event.policy} overridden with --force: {event.reason}")
     if event.policy:
-        return f"{text}{tag}; passed {event.policy}"
-    return text + tag
+        return printable(f"{text}{tag}; passed {event.policy}")
+    return printable(text + tag)
 
 
 def history_table(events: Sequence[Event]) -> str:
@@ -163,8 +179,8 @@ def check_text(report: Report) -> str:
     """Notices first (``notice: FILE: KEY: ...``), then a line per problem, or ``ok``."""
     lines = [f"notice: {problem_line(n)}" for n in report.notices]
     if report.ok:
-        return "\n".join([*lines, "ok: no problems found"])
-    return "\n".join([*lines, *(problem_line(p) for p in report.problems)])
+        return _lines([*lines, "ok: no problems found"])
+    return _lines([*lines, *(problem_line(p) for p in report.problems)])
 
 
 def check_json(report: Report) -> dict[str, Any]:
@@ -184,7 +200,7 @@ def verify_text(result: Verification) -> str:
         where = f"#{target.stage} {target.version}" if target.stage else f"@{target.version}"
         lines = [f"{target.model}{where}: {'ok' if target.ok else 'FAILED'}"]
         lines += [f"  {check_line(check)}" for check in target.checks]
-        blocks.append("\n".join(lines))
+        blocks.append(_lines(lines))
     return "\n".join(blocks)
 
 
@@ -215,13 +231,14 @@ def diff_table(diff: VersionDiff) -> str:
     lines = [f"{diff.name}: {old} -> {new}", *_deprecated_lines(diff), ""]
     rows = [[m.name, _optional(m.old), _optional(m.new), _delta(m.delta), m.verdict.value]
             for m in diff.metrics]
-    lines += [table(["metric", old, new, "delta", "verdict"], rows) or "no metrics", ""]
+    lines += [*(table(["metric", old, new, "delta", "verdict"], rows) or "no metrics").split("\n"),
+              ""]
     lines += [f"{title}: {text}" for title, text in _diff_summary(diff, code=_plain, arrow="->")]
     sections = _diff_sections(diff, code=_plain, arrow="->")
     for title, items in sections:
         lines += ["", f"{title}:", *(f"  {item}" for item in items)]
     lines += [] if sections else ["", NO_CHANGES]
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def diff_markdown(diff: VersionDiff) -> str:
@@ -247,7 +264,7 @@ def diff_markdown(diff: VersionDiff) -> str:
     for title, items in sections:
         lines += ["", f"**{title.capitalize()}**", "", *(f"- {item}" for item in items)]
     lines += [] if sections else ["", f"{NO_CHANGES.capitalize()}."]
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def diff_json(diff: VersionDiff) -> dict[str, Any]:
@@ -367,7 +384,7 @@ def proposal(item: Proposal) -> str:
         "",
         "After the merge, CI on the main branch runs `gitreg ci tag --push` to tag it.",
     ]
-    return "\n".join([
+    return _lines([
         f"Pushed branch {item.branch} (commit {events[-1].commit[:12]}); no tag until it is "
         "merged.",
         f"Open a pull request from {item.branch} into {item.base}:",

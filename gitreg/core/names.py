@@ -9,6 +9,9 @@ from functools import total_ordering
 from gitreg.errors import InvalidInput
 
 MAX_NAME_LENGTH = 100
+# A version becomes a file name (<version>.yaml) and the last component of a tag
+# (<name>@v<version>, one file under .git/refs/tags): both at most 255 bytes.
+MAX_VERSION_LENGTH = 128
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _STAGE = re.compile(r"[a-z][a-z0-9_-]*")
@@ -67,11 +70,19 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
+        if isinstance(text, str) and len(text) > MAX_VERSION_LENGTH:
+            raise InvalidInput(f"invalid version {text[:20]!r}...: longer than "
+                               f"{MAX_VERSION_LENGTH} characters")
         match = _SEMVER.fullmatch(text.strip()) if isinstance(text, str) else None
         if match is None:
             raise InvalidInput(
                 f"invalid version {text!r}: expected SemVer such as 1.2.0 or 2.0.0-rc.1"
             )
+        if text.strip().endswith(".lock"):
+            # git refuses a ref component that ends in ".lock" (git check-ref-format): the
+            # tag name<@vVERSION> could never be made, so refuse it before any write.
+            raise InvalidInput(f"invalid version {text!r}: git refuses tag names that end "
+                               "in '.lock'")
         return cls(
             int(match["major"]),
             int(match["minor"]),
@@ -117,6 +128,21 @@ FIRST_VERSION = Version(0, 1, 0)
 def parse_version(text: str) -> str:
     """Normalise a user's version text (``v1.2.0`` -> ``1.2.0``) or raise ``InvalidInput``."""
     return str(Version.parse(text))
+
+
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def check_ref(ref: str) -> str:
+    """Return ``ref`` if git would accept it as a ref name (the rules of ``git
+    check-ref-format``), else raise ``InvalidInput``: every name that becomes a tag or a
+    branch passes here before the first change."""
+    parts = ref.split("/")
+    if (not ref or ref == "@" or _REF_FORBIDDEN.search(ref) or ref.endswith((".", "/"))
+            or any(not p or p.startswith(".") or p.endswith(".lock") or len(p) > 255
+                   for p in parts)):
+        raise InvalidInput(f"{ref!r} cannot be a git ref name (git check-ref-format)")
+    return ref
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ class NewVersion:
         lineage = base.get("lineage") or {}
         if not isinstance(lineage, dict):
             raise InvalidInput(f"{meta_source}: lineage: expected a mapping")
+        for key, shape in (("data", dict), ("depends_on", list)):
+            if not isinstance(lineage.get(key) or shape(), shape):
+                kind = "a mapping" if shape is dict else "a list"
+                raise InvalidInput(f"{meta_source}: lineage.{key}: expected {kind}")
         when = trained_at or base.get("trained_at")
         return cls(
             metrics={**(base.get("metrics") or {}), **(metrics or {})},

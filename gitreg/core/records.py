@@ -165,12 +165,17 @@ def _relative_path(f: _Fields, key: str) -> str:
     return path
 
 
+_FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max
+
+
 def is_number(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        # math.isfinite would overflow on an int past float's range (a 400-digit metric in
+        # a cloned version file, issue 13); Python compares int and float exactly.
+        return abs(value) <= _FLOAT_MAX
+    return math.isfinite(value)
 
 
 def _is_plain(value: object, depth: int = 0) -> bool:
@@ -322,6 +327,13 @@ def iso_timestamp(value: datetime | str, what: str) -> str:
             ) from None
     if not isinstance(value, datetime):
         raise InvalidInput(f"invalid {what} {value!r}: expected a datetime")
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return value.isoformat()
+    given = value
+    try:
+        if value.tzinfo is None:
+            value = value.astimezone()
+        return value.isoformat()
+    except (ValueError, OverflowError):
+        # Local time of a date at the edge of datetime's range (0001-01-01 in a zone east
+        # of UTC) does not exist.
+        raise InvalidInput(f"invalid {what} {str(given)!r}: out of the range of dates; give a "
+                           "date with its offset, e.g. 2026-05-01T12:00:00+00:00") from None

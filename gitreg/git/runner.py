@@ -79,6 +79,16 @@ class Git:
         except FileNotFoundError:
             raise ToolFailed("git is not installed or not on PATH; install git") from None
 
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start git and return at once (``communicate`` for its outcome): for a caller that
+        must note the child's pid before it waits (a push that may outlive gitreg)."""
+        faults.point("git", " ".join(args[:2]))  # crash tests only (faults.py)
+        try:
+            return subprocess.Popen(["git", *args], cwd=self.root, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=self.env)
+        except FileNotFoundError:
+            raise ToolFailed("git is not installed or not on PATH; install git") from None
+
     def succeeds(self, *args: str) -> bool:
         return self.attempt(*args).returncode == 0
 

@@ -7,6 +7,7 @@ first is reported as ``Rejected`` so that the writer can replay its change on th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -91,9 +92,26 @@ class Sync:
         refspecs = ["refs/tags/*:refs/tags/*"]
         if has_branch:
             refspecs.insert(0, f"+refs/heads/{branch}:{self.tracking_ref(branch)}")
-        # Not --quiet: that also silences why a ref was refused, and the error said
-        # "no message" (issue 14). Without a terminal git prints no progress.
-        self.git.run("fetch", "--no-write-fetch-head", self.remote, *refspecs)
+        # Not --quiet: that hides why a ref was refused (issues 13, 14: "failed (exit 1): no
+        # message"). gitreg's own tags were replaced above; another tag that clashes is
+        # named here.
+        proc = self.git.attempt("fetch", "--no-write-fetch-head", "--no-progress", self.remote,
+                                *refspecs)
+        if proc.returncode != 0:
+            said = proc.stderr.decode("utf-8", "replace")
+            moved = re.findall(r"\[rejected\]\s+(\S+)\s+->\s+\S+\s+\(would clobber existing tag\)",
+                               said)
+            if moved:
+                tag = moved[0]
+                more = f" (and {len(moved) - 1} more)" if len(moved) > 1 else ""
+                raise Conflict(
+                    f"tag {tag}{more} on {self.remote} is not the one here: it was moved or "
+                    f"remade on {self.remote}, and gitreg never moves a tag. Compare them (git "
+                    f"ls-remote {self.remote} refs/tags/{tag}; git show {tag}); keep "
+                    f"{self.remote}'s with `git fetch --force {self.remote} tag {tag}`, or put "
+                    f"yours back with `git push --force {self.remote} tag {tag}`")
+            raise ToolFailed(f"git fetch from {self.remote!r} failed (exit {proc.returncode}): "
+                             f"{last_lines(said) or 'git printed no reason'}")
         tip = self.git.resolve(self.tracking_ref(branch)) if has_branch else None
         new = tuple(sorted(name for name in remote if name not in local))
         return Fetched(tip, new, replaced)
@@ -114,18 +132,25 @@ class Sync:
             f"{self.remote}/{branch}, run the commands again with --push); see docs/gitops.md"
         )
 
-    def push(self, branch: str, tags: Sequence[str]) -> None:
-        """Push the branch and ``tags`` atomically; ``Rejected`` if the remote moved on."""
+    def push(self, branch: str, tags: Sequence[str],
+             started: Callable[[int], None] | None = None) -> None:
+        """Push the branch and ``tags`` atomically; ``Rejected`` if the remote moved on.
+
+        ``started`` gets the pid of the ``git push`` before it is waited for: if gitreg is
+        killed meanwhile, that child lives on and may still land the push (issue 13)."""
         refspecs = [f"refs/heads/{branch}:refs/heads/{branch}"]
         refspecs += [f"refs/tags/{tag}:refs/tags/{tag}" for tag in tags]
-        proc = self.git.attempt("push", "--atomic", "--porcelain", self.remote, *refspecs)
-        status = self._statuses(proc.stdout.decode("utf-8", "replace"))
-        if proc.returncode == 0:
+        child = self.git.start("push", "--atomic", "--porcelain", self.remote, *refspecs)
+        if started is not None:
+            started(child.pid)
+        out, err = child.communicate()
+        status = self._statuses(out.decode("utf-8", "replace"))
+        if child.returncode == 0:
             return
         if "!" in status.values():
-            raise Rejected(proc.stdout.decode("utf-8", "replace"))
-        said = (last_lines(proc.stderr.decode("utf-8", "replace"))
-                or last_lines(proc.stdout.decode("utf-8", "replace")) or "git printed no reason")
+            raise Rejected(out.decode("utf-8", "replace"))
+        said = (last_lines(err.decode("utf-8", "replace"))
+                or last_lines(out.decode("utf-8", "replace")) or "git printed no reason")
         raise ToolFailed(f"git push to {self.remote!r} failed: {said}")
 
     def push_branch(self, local_ref: str, branch: str) -> None:

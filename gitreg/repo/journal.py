@@ -145,6 +145,8 @@ def recover(git: Git, git_dir: Path) -> str | None:
     who = str(begin.get("owner", "?")).split(" ")[0]
     what = describe(entries)
     pushes = [e for e in entries if "push" in e]
+    if pushes:
+        _wait_for_push(pushes[-1])
     if pushes and _published(git, pushes[-1]):
         path.unlink()
         return (f"a write interrupted by a crash (pid {who}: {what}) had reached "
@@ -164,6 +166,43 @@ def describe(entries: Sequence[Entry]) -> str:
         return "tags " + ", ".join(tags)
     files = [str(e.get("file") or e.get("created")) for e in entries[1:]]
     return "uncommitted changes to " + ", ".join(files) if files else "nothing changed yet"
+
+
+PUSH_WAIT_SECONDS = 60.0
+
+
+def _wait_for_push(push: Entry, wait: float = PUSH_WAIT_SECONDS) -> None:
+    """Wait for the dead writer's ``git push``, which outlives it (a slow server, a
+    pre-receive hook), to end: asking the remote before it has would roll back a change
+    that then lands there (issue 13). Still running after ``wait``: refuse, keeping the
+    journal, rather than race it."""
+    import time
+
+    pid = push.get("pid")
+    if not isinstance(pid, int):
+        return
+    deadline = time.monotonic() + wait
+    while _is_git(pid):
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                f"a write interrupted by a crash left its push to {push['push']} running (git, "
+                f"pid {pid}); run the command again when it has ended, to learn whether the "
+                "change reached it")
+        time.sleep(0.1)
+
+
+def _is_git(pid: int) -> bool:
+    """Whether ``pid`` is a live git process (not a later process given the same pid)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read().split(b"\0")
+    except OSError:
+        try:
+            os.kill(pid, 0)  # no /proc: a live process of that pid is taken to be it
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    return bool(command) and os.path.basename(command[0]) == b"git" and b"push" in command
 
 
 def _published(git: Git, push: Entry) -> bool:

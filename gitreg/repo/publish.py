@@ -52,7 +52,7 @@ class Publisher:
                     events = change(tx)
                     tags = [e.tag for e in events if e.tag]
                     tx.publishing(sync.remote, tags)
-                    sync.push(branch, tags)
+                    sync.push(branch, tags, started=tx.pushing)
                 return events
             except Rejected:
                 # Exponential backoff with jitter: writers who collided spread out instead

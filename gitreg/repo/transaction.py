@@ -51,6 +51,22 @@ from gitreg.git.runner import Git
 from gitreg.repo import journal, paths, yamlio
 
 LOCK_WAIT_SECONDS = 30.0
+INDEX_LOCK_WAIT_SECONDS = 2.0
+
+
+def _wait_for_index(git_dir: Path, wait: float = INDEX_LOCK_WAIT_SECONDS) -> None:
+    """Wait a little for a git process that holds the index (``index.lock``), then refuse
+    before the first change, naming the lock: a write that started would fail at its
+    commit and leave its undo, and a journal, half done (issue 13)."""
+    lock = git_dir / "index.lock"
+    deadline = time.monotonic() + wait
+    while lock.exists():
+        if time.monotonic() >= deadline:
+            raise Conflict(
+                f"git's index is locked ({lock}): another git process is working in this "
+                "repository; run the command again when it is done, or, if no git process "
+                "is running, remove that file")
+        time.sleep(0.05)
 
 
 class Lock:
@@ -149,6 +165,7 @@ class Transaction:
         self._created_dirs: list[Path] = []
         self._tags: list[str] = []
         self.commits: list[str] = []
+        self._push: tuple[str, list[str]] = ("", [])
 
     def __enter__(self) -> Transaction:
         self.lock.acquire()
@@ -156,6 +173,7 @@ class Transaction:
             self.recovered = journal.recover(self.git, self.git_dir)
             if self.recovered is not None:
                 warnings.warn(self.recovered, journal.Recovered, stacklevel=2)
+            _wait_for_index(self.git_dir)
             self.old_head = self.git.head()
             self.journal = journal.Journal(self.git_dir, self.lock.owner, self.old_head)
         except BaseException:
@@ -241,6 +259,13 @@ class Transaction:
         recovering from a crash keeps the change instead of undoing it."""
         self.git.follow_head()  # a published change is kept: its index must be right
         self._journal().note(push=remote, tags=list(tags))
+        self._push = (remote, list(tags))
+
+    def pushing(self, pid: int) -> None:
+        """Note the pid of the ``git push`` under way: recovering from a crash waits for it
+        rather than race it (it outlives a killed gitreg, and may yet land the change)."""
+        remote, tags = self._push
+        self._journal().note(push=remote, tags=tags, pid=pid)
 
     def _journal(self) -> journal.Journal:
         assert self.journal is not None, "a Transaction is used inside its with-block"

@@ -153,11 +153,15 @@ def read_file(path: str | Path, source: str, *, follow_links: bool = False) -> b
         if exc.errno == errno.ELOOP and os.path.islink(path):
             raise CorruptRegistry.at(source, None, LINK_REFUSED) from None
         raise CorruptRegistry.at(source, None, f"cannot be read: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        try:
+    try:
+        # os.fdopen itself refuses a folder's descriptor (issue 13: a registry file
+        # committed as a folder), and reading one fails on other systems.
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             return handle.read()
-        except IsADirectoryError:
-            raise CorruptRegistry.at(source, None, "expected a file, found a directory") from None
+    except IsADirectoryError:
+        raise CorruptRegistry.at(source, None, "expected a file, found a directory") from None
+    finally:
+        os.close(fd)
 
 
 LINK_REFUSED = (

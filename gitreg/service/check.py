@@ -110,6 +110,16 @@ def validate(start: Path | None = None) -> Report:
         files.update(model.files)
     problems += _edits(registry, files)
     warnings = list(registry.config.warnings)
+    dirty = registry.git.changed([CONFIG_FILE, ".dvc/config",
+                                  *(registry.config.layout.model(n) for n in registry.models())])
+    if dirty:
+        # check validates the work tree as it is (a pull request's checkout, a hand edit
+        # before its commit); say so when that is not what is committed (issue 13).
+        more = f" and {len(dirty) - 1} more" if len(dirty) > 1 else ""
+        warnings.append(
+            f"uncommitted changes to {dirty[0]}{more}: this checked the work tree, not a "
+            "commit; commit them, or restore them (git checkout -- FILE) to check what is "
+            "committed")
     return Report(tuple(problems), tuple(warnings), recovered=registry.recovered,
                   notices=tuple(notices))
 

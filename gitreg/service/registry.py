@@ -26,7 +26,14 @@ from gitreg.core.events import (
 )
 from gitreg.core.layout import VERSIONS_DIR
 from gitreg.core.lifecycle import LATEST, Deprecations, deprecations_from_dict, latest
-from gitreg.core.names import FIRST_VERSION, Version, check_name, parse_version
+from gitreg.core.names import (
+    FIRST_VERSION,
+    ModelRef,
+    Version,
+    check_name,
+    check_ref,
+    parse_version,
+)
 from gitreg.core.newversion import Bump as Bump
 from gitreg.core.newversion import NewVersion as NewVersion
 from gitreg.core.newversion import draft
@@ -387,8 +394,11 @@ class Registry:
         if stage is not None:
             self.config.check_stage(stage)
             self.gate_signing(stage, sign, name)
-        # Validate the whole record before anything is written.
-        draft(name, self._next_version(name, version, bump), info)
+        # Validate the whole record before anything is written: a write must never leave
+        # `check` failing, nor fail at the tag after the commit (issue 13).
+        planned = draft(name, self._next_version(name, version, bump), info)
+        check_ref(f"refs/tags/{version_tag(name, planned.version)}")
+        self._check_depends_on(planned)
         records: list[VersionRecord] = []
 
         def change(tx: Transaction) -> list[Event]:
@@ -404,6 +414,17 @@ class Registry:
 
         events = self.publish(change, push=push, propose=propose)
         return Registered(records[0], tuple(events))
+
+    def _check_depends_on(self, record: VersionRecord) -> None:
+        for entry in record.lineage.depends_on:
+            ref = ModelRef.parse(entry)
+            assert ref.version is not None  # draft() made sure
+            target = self._version_path(ref.name, ref.version)
+            if not (self.root / target).is_file():
+                raise InvalidInput(
+                    f"lineage.depends_on: {entry} is not registered in this registry (no "
+                    f"{target}); register it first (gitreg register {ref.name} PATH "
+                    f"--version {ref.version})")
 
     def _register_in(
         self, tx: Transaction, name: str, source: Path, version: str, info: NewVersion,
@@ -816,5 +837,5 @@ def _moment(at: str | datetime) -> str:
         except ValueError:
             pass
         else:
-            return datetime.combine(day, time(23, 59, 59)).astimezone().isoformat()
+            return iso_timestamp(datetime.combine(day, time(23, 59, 59)), "--at date")
     return iso_timestamp(at, "--at date")

@@ -56,16 +56,12 @@ def modify(registry: Registry, name: str, key: str, value: str, *,
     in ``.dvc/config.local`` (this machine only)."""
     remoteconfig.require(registry.root, name)
     key = key.strip().lower()
-    if key in ("url", "name"):
-        if key == "url":
-            remoteconfig.check_url(name, value)
-        else:
-            raise InvalidInput("to rename a remote, add it under the new name")
-    if key in remoteconfig.LOCAL_ONLY and not local:
-        raise InvalidInput(
-            f"{key} is a credential or a per-machine setting and must not be committed: add "
-            f"{{local}} to keep it in {remoteconfig.LOCAL_CONFIG} (git-ignored)",
-            params=("local",))
+    if key == "name":
+        raise InvalidInput("to rename a remote, add it under the new name")
+    if not local:
+        url = value if key == "url" else next(
+            r.url for r in remoteconfig.list_remotes(registry.root) if r.name == name)
+        remoteconfig.check_committed_option(name, url, key, value)
     if local:
         # Not committed, so no transaction: .dvc/config.local is this machine's alone.
         with remoteconfig.edit(registry.root, "local") as conf:

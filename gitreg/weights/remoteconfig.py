@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from gitreg.errors import CorruptRegistry, InvalidInput, NotFound
 from gitreg.weights import dvcconfig
@@ -59,7 +59,7 @@ def list_remotes(root: Path) -> list[RemoteEntry]:
     """Every remote of the registry, secrets masked (no DVC import: a read command)."""
     committed = dvcconfig.read_file(root, "config")
     local = dvcconfig.read_file(root, "config.local")
-    merged = dvcconfig.read(root)
+    merged = dvcconfig.merge(committed, local)  # listed even if unsafe: nothing acts on it
     default = merged.get("core", {}).get("remote", "")
     entries = []
     for title in sorted(merged):
@@ -81,6 +81,8 @@ def configure(root: Path, name: str, url: str, options: Mapping[str, str], *,
     check_url(name, url)
     shared = {k: v for k, v in options.items() if k not in LOCAL_ONLY}
     here = {k: v for k, v in options.items() if k in LOCAL_ONLY}
+    for key, value in shared.items():
+        check_committed_option(name, url, key, value)
     with edit(root, "repo") as conf:
         section = {"url": absolute_url(root, url), **shared}
         if replace or name not in conf["remote"]:
@@ -114,14 +116,49 @@ def require(root: Path, name: str) -> None:
                        "add it with `gitreg remote add NAME URL`")
 
 
-def check_url(name: str, url: str) -> None:
+# Query parameters that carry credentials: tokens, pre-signed S3/GCS URLs, Azure SAS.
+_SECRET_QUERY = re.compile(
+    r"(.*(token|secret|password|passwd|credential|signature|apikey|api_key|auth).*"
+    r"|sig|key|pwd|x-amz-.*|x-goog-.*|sv|se|sp)", re.IGNORECASE)
+# Schemes whose userinfo is a login name, not a credential (ssh://git@host).
+_USER_SCHEMES = frozenset({"ssh", "sftp", "hdfs", "webhdfs"})
+
+
+def check_url(name: str, url: str, key: str = "url") -> None:
+    """Refuse a ``url`` (or another option holding one) that would commit a credential:
+    a password or token in its userinfo, or in its query. The message never repeats it."""
     if not url.strip():
-        raise InvalidInput("the remote url is empty")
-    if "://" in url and urlsplit(url).password:
+        raise InvalidInput(f"the remote {key} is empty")
+    if "://" not in url:
+        return
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is what raises on a bad one)
+    except ValueError as exc:
+        raise InvalidInput(f"the remote {key} is not a valid URL: {exc}") from None
+    how = (f"give the {key} without it and set the credential with `gitreg remote modify "
+           f"{name} KEY VALUE --local` (kept in {LOCAL_CONFIG}, git-ignored)")
+    if parts.password is not None or (
+            parts.username is not None and parts.scheme.lower() not in _USER_SCHEMES):
+        raise InvalidInput(f"the remote {key} carries credentials before its host, which "
+                           f"would be committed to {CONFIG}; {how}")
+    for param, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_QUERY.fullmatch(param):
+            raise InvalidInput(f"the remote {key} carries a credential in its query "
+                               f"({param}=...), which would be committed to {CONFIG}; {how}")
+
+
+def check_committed_option(name: str, url: str, key: str, value: str) -> None:
+    """Refuse an option that ``.dvc/config`` must not hold (dvcconfig.check_committed would
+    refuse it on every read), naming the ``--local`` way."""
+    if key in LOCAL_ONLY or key not in dvcconfig.safe_remote_options(url) or (
+            key in dvcconfig.BOOLEAN_ONLY and value.strip().lower() not in ("true", "false")):
         raise InvalidInput(
-            "the url carries a password, which would be committed; give the url without it "
-            f"and set it with `gitreg remote modify {name} password VALUE --local`"
-        )
+            f"{key} is a credential, a per-machine setting or an option that can name a "
+            "command or a file, and must not be committed: add {local} to keep it in "
+            f"{LOCAL_CONFIG} (git-ignored)", params=("local",))
+    if key == "url" or "://" in value:
+        check_url(name, value, key)
 
 
 def absolute_url(root: Path, url: str) -> str:
