@@ -453,9 +453,10 @@ def github_flow(site: Path, how: str, runner: Runner) -> tuple[Run, Path, str]:
     assert started_by("push", "refs/heads/main") == ["gitreg-site.yml", "gitreg-tag.yml"]
     _, _, depth = github_job("gitreg-site.yml")
     checkout = actions_checkout(site, "gh-site", "refs/heads/main", depth)
-    env = github_env(site, checkout, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main",
-                     GITHUB_REF_NAME="main", GITHUB_REPOSITORY="acme/models")
-    run_github("gitreg-site.yml", checkout, env, github_context())
+    env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="push",
+                     GITHUB_REF="refs/heads/main", GITHUB_REF_NAME="main",
+                     GITHUB_REPOSITORY="acme/models")
+    run_github("gitreg-site.yml", checkout, env, github_context(), runner)
     check_site(checkout / "_site", "acme/models models")
     _, _, depth = github_job("gitreg-tag.yml")
     checkout = actions_checkout(site, "gh-tag", "refs/heads/main", depth)
@@ -644,8 +645,8 @@ def gitlab_flow(site: Path, how: str, runner: Runner) -> tuple[str, Path, str]:
     tag = "churn/production/2"
     assert tags_on_origin(site)[tag] == merged
     checkout = gitlab_checkout(site, "gl-pages", [f"+{ref}:{ref}"], gitlab_depth("pages"))
-    run_gitlab("pages", checkout, gitlab_env(site, checkout, CI_PROJECT_PATH="acme/models",
-                                             **push))
+    run_gitlab("pages", checkout, gitlab_env(site, checkout, runner,
+                                             CI_PROJECT_PATH="acme/models", **push), runner)
     check_site(checkout / "public", "acme/models models")
 
     # the tag pipeline
