@@ -409,10 +409,10 @@ def _point(trace: Path, label: str, detail: str = "") -> int:
         number, kind, where = line.split("\t")
         if kind == label and detail in where:
             return int(number)
-    raise AssertionError(f"no point {label} {detail} in {trace.read_text()}")
+    raise AssertionError(f"no point {label} {detail} in {trace.read_text()[-3000:]}")
 
 
-@pytest.mark.parametrize(("label", "detail"), [("rename", "stages.yaml"), ("journal", "tag")],
+@pytest.mark.parametrize(("label", "detail"), [("rename", "stages.yaml"), ("git", "update-index")],
                          ids=["file-written", "committed"])
 def test_readers_in_a_worktree_see_a_killed_write_rolled_back(
     registry: Registry, weights: Path, tmp_path: Path, label: str, detail: str
@@ -427,7 +427,8 @@ def test_readers_in_a_worktree_see_a_killed_write_rolled_back(
     probe = gitreg(side, args, GITREG_FAULT_TRACE=str(trace))
     assert probe.returncode == 0, probe.stderr
     git(side, "reset", "-q", "--hard", "HEAD~1")
-    git(side, "tag", "-d", "churn/production/2")
+    # A write on a branch other than main makes no tag (issue 14): nothing to delete.
+    assert "churn/production/2" not in git(side, "tag").split()
     before = snapshot(side)
     killed = gitreg(side, args, GITREG_FAULT_KILL_AT=str(_point(trace, label, detail)))
     assert killed.returncode == -signal.SIGKILL
