@@ -178,7 +178,7 @@ def test_refuses_to_replace_a_folder_it_did_not_build(sample: Registry) -> None:
     before = snapshot(sample.root)
     proc = run_cli("site", "-o", str(other), cwd=sample.root)
     assert proc.returncode == 5, proc.stderr
-    assert proc.stderr.count("\n") == 1 and "--output" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "-o PATH" in proc.stderr
     assert (other / "keep.txt").read_text() == "mine" and len(list(other.iterdir())) == 1
     assert snapshot(sample.root) == before
     # a site it built is replaced whole
