@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, run_cli
+from conftest import git, run_cli, snapshot
 
 from gitreg.core.events import parse_tag
 from gitreg.errors import Conflict, NotFound
@@ -161,6 +161,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_in_separate_clones(origin: Path, tmp_path: Path) -> None:
     """Several clones register and promote different models at the same moment, repeatedly:
     every change lands, tags are unique and gapless per model and stage, history linear."""
@@ -286,3 +287,24 @@ def test_a_gitreg_tag_moved_on_origin_is_taken_from_origin_and_said(origin: Path
     again = run_cli("register", "churn", str(weights(tmp_path, "c2")), "--push", cwd=b.root)
     assert again.returncode == 0, again.stderr
     assert git(b.root, "status", "--porcelain") == ""
+
+
+def test_a_push_the_remote_refuses_is_reported_once_not_replayed(origin: Path,
+                                                                 tmp_path: Path) -> None:
+    """A protected branch (a pre-receive hook that declines) is the remote's answer, not a
+    race: gitreg says what the remote said after one try and keeps nothing of the change."""
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "1"), version="1.0.0", push=True)
+    calls = tmp_path / "hook-calls"
+    hook = origin / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\necho call >> '{calls}'\n"
+                    "echo 'main is protected: promotions go through review' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    before = snapshot(a.root)
+    proc = run_cli("promote", "churn", "1.0.0", "production", "--push", cwd=a.root)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "main is protected: promotions go through review" in proc.stderr
+    assert "Traceback" not in proc.stderr and "kept moving" not in proc.stderr
+    assert calls.read_text() == "call\n"  # one push, no replay loop
+    assert snapshot(a.root) == before
+    assert "churn/production/1" not in origin_tags(origin)

@@ -147,7 +147,11 @@ class Sync:
         status = self._statuses(out.decode("utf-8", "replace"))
         if child.returncode == 0:
             return
-        if "!" in status.values():
+        # `[rejected]` (fetch first, non-fast-forward, a tag that already exists) means
+        # someone pushed first: replay. `[remote rejected]` is the remote's own refusal (a
+        # protected branch, a hook): retrying cannot help, so it is reported as it came.
+        if any(flag == "!" and summary.startswith("[rejected]")
+               for flag, summary in status.values()):
             raise Rejected(out.decode("utf-8", "replace"))
         said = (last_lines(err.decode("utf-8", "replace"))
                 or last_lines(out.decode("utf-8", "replace")) or "git printed no reason")
@@ -158,11 +162,11 @@ class Sync:
         self.git.run("push", "--quiet", self.remote, f"{local_ref}:refs/heads/{branch}")
 
     @staticmethod
-    def _statuses(porcelain: str) -> dict[str, str]:
-        """``ref -> flag`` from ``git push --porcelain`` (flag ``!`` is a rejection)."""
+    def _statuses(porcelain: str) -> dict[str, tuple[str, str]]:
+        """``ref -> (flag, summary)`` from ``git push --porcelain`` (flag ``!``: refused)."""
         found = {}
         for line in porcelain.splitlines():
             fields = line.split("\t")
             if len(fields) >= 2 and len(fields[0]) == 1:
-                found[fields[1]] = fields[0]
+                found[fields[1]] = (fields[0], fields[2] if len(fields) > 2 else "")
         return found

@@ -21,7 +21,11 @@ from gitreg.git.runner import Git
 from gitreg.git.sync import Rejected, Sync
 from gitreg.repo.transaction import Transaction
 
+# A push that loses the race replays and tries again: at least PUSH_ATTEMPTS times, and for
+# as long as PUSH_PATIENCE seconds allow, so a busy remote under slow machines (a CI runner
+# with many jobs) starves no writer after a dozen quick losses.
 PUSH_ATTEMPTS = 12
+PUSH_PATIENCE = 120.0
 
 
 class Publisher:
@@ -46,7 +50,8 @@ class Publisher:
         branch = sync.branch()
         self.catch_up(branch)
         expected = guard() if guard else None
-        for attempt in range(PUSH_ATTEMPTS):
+        started, attempt = time.monotonic(), 0
+        while True:
             try:
                 with self.transaction() as tx:
                     events = change(tx)
@@ -55,9 +60,16 @@ class Publisher:
                     sync.push(branch, tags, started=tx.pushing)
                 return events
             except Rejected:
+                attempt += 1
+                waited = time.monotonic() - started
+                if attempt >= PUSH_ATTEMPTS and waited >= PUSH_PATIENCE:
+                    raise Conflict(
+                        f"{sync.remote} kept moving: gave up after {attempt} attempts in "
+                        f"{waited:.0f} s; nothing was pushed, run the command again"
+                    ) from None
                 # Exponential backoff with jitter: writers who collided spread out instead
                 # of colliding again in lockstep.
-                time.sleep(random.uniform(0.0, min(3.0, 0.05 * 2**attempt)))
+                time.sleep(random.uniform(0.0, min(3.0, 0.05 * 2**min(attempt, 10))))
                 self.catch_up(branch)
                 if guard is not None and (now := guard()) != expected:
                     raise Conflict(
@@ -65,10 +77,6 @@ class Publisher:
                         f"reads {_show(now)}, was {_show(expected)}); nothing was pushed. "
                         "Check `gitreg history` and run the command again if it still applies"
                     ) from None
-        raise Conflict(
-            f"{sync.remote} kept moving: gave up after {PUSH_ATTEMPTS} attempts; nothing "
-            "was pushed, run the command again"
-        )
 
     def propose(self, change: Callable[[Transaction], list[Event]],
                 branch_of: Callable[[list[Event]], str]) -> tuple[list[Event], str]:
