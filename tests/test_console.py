@@ -137,8 +137,11 @@ def test_shell_completion_is_answered_by_typer_not_the_help_cache(cache: Path,
     env["COMP_WORDS"] = "gitreg remote mo"
     env["COMP_CWORD"] = "2"
     assert run([], cwd=tmp_path, env=env) == ("modify\n", "", 0)
-    script = run(["--show-completion", "bash"], cwd=tmp_path)
-    assert script[2] == 0 and "_GITREG_COMPLETE=complete_bash" in script[0]
+    # Typer takes a shell name after --show-completion only when it cannot detect the shell
+    # from the process tree (a test run detached from any shell): pin that mode.
+    script = run(["--show-completion", "bash"], cwd=tmp_path,
+                 env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+    assert script[2] == 0 and "_GITREG_COMPLETE=complete_bash" in script[0], script
 
 
 COMMANDS = ["init", "register", "promote", "demote", "rollback", "push", "pull", "list",
