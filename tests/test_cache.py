@@ -274,6 +274,7 @@ def test_store_writes_whole_files_under_concurrency(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "cache" / "kind").iterdir()] == ["key"]  # no temp files
 
 
+@pytest.mark.slow
 def test_concurrent_processes_agree(
     populated: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

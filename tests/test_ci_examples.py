@@ -688,6 +688,7 @@ def check_deployed(site: Path, checkout: Path) -> None:
     assert hashlib.md5(weights.read_bytes()).hexdigest() == record.artifact.md5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("system", "how", "proposed_by"), [
     ("github", "squash", "hand"), ("github", "rebase", "hand"), ("gitlab", "merge", "hand"),
     ("github", "merge", "workflow"),

@@ -247,6 +247,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "template"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(SCENARIOS))
 def test_a_command_killed_at_any_point_leaves_a_whole_registry_and_can_be_run_again(
     command: str, built: Path, tmp_path: Path

@@ -10,6 +10,7 @@ from conftest import git, run_cli
 
 # "master": git's own default, on a machine whose git sets no init.defaultBranch (a new
 # user's); the demo once pushed "main" by name and failed there.
+@pytest.mark.slow
 @pytest.mark.parametrize("branch", ["main", "master"])
 def test_demo_runs_the_lifecycle(
     tmp_path: Path, branch: str, monkeypatch: pytest.MonkeyPatch

@@ -58,6 +58,7 @@ def _gto_registry(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_import_replays_gto_history(registry: Registry, tmp_path: Path) -> None:
     source = _gto_registry(tmp_path)
     before = git(registry.root, "rev-parse", "HEAD").strip()

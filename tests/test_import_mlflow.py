@@ -93,6 +93,7 @@ def _check_import(registry: Registry, created: dict[str, Any], uri: str) -> None
         "churn-model 2.0.0 promoted to staging [churn-model/staging/1]"]
 
 
+@pytest.mark.slow
 def test_import_from_sqlite_store(registry: Registry, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     created = _populate(uri, tmp_path)

@@ -748,6 +748,7 @@ def template(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     return root
 
 
+@pytest.mark.slow
 def test_random_histories_keep_the_invariants(template: Path, tmp_path: Path) -> None:
     RegistryMachine.template, RegistryMachine.workdir = template, tmp_path
     OUTCOMES.clear()

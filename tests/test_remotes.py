@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import git, run_cli, snapshot
 
 from gitreg.service.registry import Registry
@@ -109,6 +110,7 @@ def test_secrets_are_refused_for_the_committed_config(registry: Registry) -> Non
 SECRET = "SECRET-77c1"
 
 
+@pytest.mark.slow
 def test_no_credential_in_any_url_form_is_committed(registry: Registry) -> None:
     """Issue 13, point 2: init, remote add and remote modify alike; the message names the
     --local way and never repeats the secret."""
