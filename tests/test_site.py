@@ -440,3 +440,20 @@ def test_audit_filters_search_every_event_not_only_the_page(
     assert shown["late_staging"] == []  # staging changed before 2030
     assert shown["late"] == expect([e for e in events if e["date"][:10] >= "2030-01-02"])
     assert shown["cleared"] == expect(events[:2])  # the page's own rows again
+
+
+def test_pages_rendered_in_worker_processes_are_the_same(sample: Registry,
+                                                         tmp_path: Path) -> None:
+    """From 2,000 versions on, model pages render in forked workers: the same bytes."""
+    data = collect(Registry(sample.root))
+    one = website.build(data, tmp_path / "one", workers=1).index.parent
+    two = website.build(data, tmp_path / "two", workers=2).index.parent
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    assert all((one / f).read_bytes() == (two / f).read_bytes() for f in files)
+    # A rebuild keeps the files of the pages that did not change (hard links to them).
+    page = "models/churn/1.0.0.html"
+    inode = (two / page).stat().st_ino
+    again = website.build(data, tmp_path / "two", workers=2).index.parent
+    assert (again / page).stat().st_ino == inode and (again / page).stat().st_nlink == 1
+    assert (again / page).read_bytes() == (one / page).read_bytes()
