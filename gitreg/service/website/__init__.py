@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -249,9 +250,11 @@ def _audit_index(data: SiteData, models: list[str], people: list[str]) -> str:
 
 def _workers(data: SiteData) -> int:
     """Processes for the model pages: one per processor at 2,000 versions and more (a
-    fork costs more than it saves below that), one where ``fork`` is not there."""
+    fork costs more than it saves below that); one where ``fork`` is not there, or when
+    this process runs other threads (an API caller's: a fork copies their locks held)."""
     versions = sum(len(m.versions) for m in data.models)
-    if versions < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if (versions < PARALLEL_FROM or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cpus or 1, MAX_WORKERS))
