@@ -5,9 +5,9 @@
 Registries of N/100 models x 100 versions with stage histories come from
 benchmarks/generate.py (as benchmarks/suite.py builds them). For each size it times, each a
 new process with the cache filled by a first run, `gitreg list --json` and `gitreg site -o
-DIR` (median of --repeat), and prints the build time, the ratio to `list --json`, the
-number of pages and the largest page. Targets (issue 15): under 15 s and no page over
-1 MB at 10,000 versions.
+DIR` (median of --repeat, rebuilding the same folder, then into empty folders), and
+prints the build times, their ratios to `list --json`, the number of pages and the
+largest page. Targets (issue 15): under 15 s and no page over 1 MB at 10,000 versions.
 """
 
 from __future__ import annotations
@@ -61,12 +61,18 @@ def main() -> int:
             listed = [timed([*gitreg, "list", "--json"], root)[0] for _ in range(args.repeat)]
             built = [timed([*gitreg, "site", "-o", str(out)], root)[0]
                      for _ in range(args.repeat)]
+            # A first build into an empty folder (as CI builds it): nothing to reuse.
+            fresh = [timed([*gitreg, "site", "-o", str(out.parent / f"fresh-{i}")], root)[0]
+                     for i in range(args.repeat)]
             page, nbytes, pages = largest(out)
             site_s, list_s = statistics.median(built), statistics.median(listed)
-            passed = size < 10_000 or (site_s < TARGET_SECONDS and nbytes < TARGET_BYTES)
+            fresh_s = statistics.median(fresh)
+            passed = size < 10_000 or (max(site_s, fresh_s) < TARGET_SECONDS
+                                       and nbytes < TARGET_BYTES)
             ok = ok and passed
-            print(f"N={size:>6}: site {site_s:6.2f} s (list --json {list_s:5.2f} s, ratio "
-                  f"{site_s / list_s:5.1f}x), {pages} pages, largest {page} "
+            print(f"N={size:>6}: site {site_s:6.2f} s rebuilt, {fresh_s:6.2f} s into an empty "
+                  f"folder (list --json {list_s:5.2f} s, ratio {site_s / list_s:5.1f}x / "
+                  f"{fresh_s / list_s:5.1f}x), {pages} pages, largest {page} "
                   f"{nbytes / 1024:.0f} KB{'' if passed else '  OVER TARGET'}", flush=True)
             shutil.rmtree(out.parent)
     finally:

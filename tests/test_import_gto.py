@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from coldreads import parsed_by_list_and_which
 from conftest import git, run_cli
 
 from gitreg.service.registry import Registry
@@ -59,10 +61,16 @@ def _gto_registry(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_import_replays_gto_history(registry: Registry, tmp_path: Path) -> None:
+def test_import_replays_gto_history(registry: Registry, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     source = _gto_registry(tmp_path)
     before = git(registry.root, "rev-parse", "HEAD").strip()
     proc = run_cli("import", "gto", str(source), cwd=registry.root, check=True)
+    # The caches are warm at the end: the first `list` or `which` parses no file again.
+    assert parsed_by_list_and_which(registry.root, monkeypatch) == []
+    shutil.rmtree(registry.root / ".git" / "gitreg-cache")  # the probe sees a cold cache:
+    assert "models/churn/versions/1.1.0.yaml" in parsed_by_list_and_which(registry.root,
+                                                                           monkeypatch)
     assert proc.stdout.splitlines()[:5] == [
         "churn 1.0.0 registered [churn@v1.0.0]",
         "churn 1.0.0 promoted to production [churn/production/1]",
@@ -71,7 +79,10 @@ def test_import_replays_gto_history(registry: Registry, tmp_path: Path) -> None:
         "churn 1.1.0 promoted to production (was 1.0.0) [churn/production/2]",
     ]
     assert "churn 1.1.0 demoted from staging [churn/staging/2]" in proc.stdout
-    assert "skipped: churn@v1.0.0!: deregister is not carried over" in proc.stdout
+    # GTO's deregistration of v1.0.0 is a gitreg deprecation, with its author and date.
+    assert ("churn 1.0.0 deprecated: imported from GTO tag churn@v1.0.0! "
+            "[churn/deprecated/1.0.0/1]") in proc.stdout.splitlines()
+    assert "deregister" not in proc.stdout
     assert "skipped: churn#qa#5: GTO stage 'qa' is not a stage of this registry" in proc.stdout
     assert "note: metrics, hyperparameters and features are empty" in proc.stdout
 
@@ -79,12 +90,12 @@ def test_import_replays_gto_history(registry: Registry, tmp_path: Path) -> None:
     log = git(registry.root, "log", "--reverse", "--format=%an|%ae|%aI|%cI",
               f"{before}..HEAD").splitlines()
     tags = ["churn@v1.0.0", "churn#prod#1", "churn@v1.1.0", "churn#staging#2", "churn#prod#3",
-            "churn#staging!#4"]
+            "churn#staging!#4", "churn@v1.0.0!"]
     tagged = [git(source, "for-each-ref", "--format=%(taggername)|%(taggeremail:trim)|"
                   "%(taggerdate:iso-strict)", f"refs/tags/{tag}").strip() for tag in tags]
     assert [line.rsplit("|", 1)[0] for line in log] == tagged
     assert all(line.split("|")[2] == line.split("|")[3] for line in log)
-    assert [line.split("|")[0] for line in log] == ["Ana", "Bob", "Ana", "Ana", "Bob", "Cy"]
+    assert [line.split("|")[0] for line in log] == ["Ana", "Bob", "Ana", "Ana", "Bob", "Cy", "Cy"]
     registry = Registry(registry.root)
     record = registry.record("churn", "1.0.0")
     assert record.registered_at == tagged[0].rsplit("|", 1)[1]
@@ -94,6 +105,10 @@ def test_import_replays_gto_history(registry: Registry, tmp_path: Path) -> None:
     gto_commit = git(source, "rev-parse", "churn@v1.0.0^{commit}").strip()
     assert record.lineage.code_commit == gto_commit
     assert record.metrics == {}
+    assert registry.deprecations("churn").versions == {
+        "1.0.0": "imported from GTO tag churn@v1.0.0!"}
+    listed = run_cli("list", "churn", "--json", cwd=registry.root, check=True).stdout
+    assert '"1.0.0"' not in listed and '"1.1.0"' in listed
     # The same DVC object as in the GTO repository: same md5, same bytes.
     pointer = (source / "models" / "churn.bin.dvc").read_text()
     assert registry.record("churn", "1.1.0").artifact.md5 in pointer
@@ -112,6 +127,52 @@ def test_import_replays_gto_history(registry: Registry, tmp_path: Path) -> None:
     mapped = run_cli("import", "gto", str(source), "--stage-map", "qa=dev", cwd=registry.root,
                      check=True)
     assert mapped.stdout.splitlines()[0] == "churn 1.1.0 promoted to dev [churn/dev/1]"
+
+
+def test_gto_deprecations_become_gitreg_deprecations(registry: Registry,
+                                                     tmp_path: Path) -> None:
+    """A deregistered version that a stage holds is deprecated and demoted in one commit;
+    ``gto deprecate NAME`` (the tag ``NAME@deprecated``) deprecates the whole model."""
+    (Path.home() / ".gitconfig").write_text(Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text())
+    root = tmp_path / "gto-repo"
+    root.mkdir()
+    _run(root, "git", "init", "-q")
+    (root / "model.bin").write_bytes(b"weights in git\n")
+    (root / "dvc.yaml").write_text("artifacts:\n  churn:\n    path: model.bin\n")
+    _run(root, "git", "add", "-A")
+    _run(root, "git", "commit", "-qm", "model")
+    gto = str(GTO)
+    _run(root, gto, "register", "churn", "--version", "v1.0.0")
+    (root / "model.bin").write_bytes(b"weights in git, two\n")
+    _run(root, "git", "commit", "-qam", "model two")
+    _run(root, gto, "register", "churn", "--version", "v1.1.0")
+    _run(root, gto, "assign", "churn", "--version", "v1.0.0", "--stage", "prod", who="Bob")
+    _run(root, gto, "deprecate", "churn", "v1.0.0", who="Cy")
+    _run(root, gto, "deprecate", "churn", who="Dee")
+
+    proc = run_cli("import", "gto", str(root), cwd=registry.root, check=True)
+    lines = proc.stdout.splitlines()
+    assert lines[-4:-1] == [
+        "churn 1.0.0 deprecated: imported from GTO tag churn@v1.0.0! "
+        "[churn/deprecated/1.0.0/1]",
+        "churn 1.0.0 demoted from production",
+        "churn all versions deprecated: imported from GTO tag churn@deprecated "
+        "[churn/deprecated/all/1]"]
+    registry = Registry(registry.root)
+    assert registry.deprecations("churn").versions == {
+        "1.0.0": "imported from GTO tag churn@v1.0.0!",
+        "1.1.0": "imported from GTO tag churn@deprecated"}
+    assert registry.which("churn", "production") == ()
+    # The deprecation and its demotion are one commit, by the GTO tag's author.
+    assert git(registry.root, "log", "-1", "--format=%an", "churn/deprecated/1.0.0/1") == "Cy\n"
+    assert git(registry.root, "log", "-1", "--format=%an", "churn/deprecated/all/1") == "Dee\n"
+    shown = run_cli("history", "churn", cwd=registry.root, check=True).stdout
+    assert "deprecated" in shown
+    assert run_cli("check", cwd=registry.root).returncode == 0
+    head = git(registry.root, "rev-parse", "HEAD")
+    again = run_cli("import", "gto", str(root), cwd=registry.root, check=True)
+    assert again.stdout.startswith("nothing new to import")
+    assert git(registry.root, "rev-parse", "HEAD") == head
 
 
 def test_import_refuses_unknown_stage_map_and_non_repo(registry: Registry,

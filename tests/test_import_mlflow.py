@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coldreads import parsed_by_list_and_which
 from conftest import git, run_cli
 
 from gitreg.service.registry import Registry
@@ -51,9 +52,12 @@ def _populate(uri: str, tmp_path: Path) -> dict[str, Any]:
     return created
 
 
-def _check_import(registry: Registry, created: dict[str, Any], uri: str) -> None:
+def _check_import(registry: Registry, created: dict[str, Any], uri: str,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
     before = git(registry.root, "rev-parse", "HEAD").strip()
     proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    # The caches are warm at the end: the first `list` or `which` parses no file again.
+    assert parsed_by_list_and_which(registry.root, monkeypatch) == []
     assert proc.stdout.splitlines()[:3] == [
         "churn-model 1.0.0 registered [churn-model@v1.0.0]",
         "churn-model 2.0.0 registered [churn-model@v2.0.0]",
@@ -94,10 +98,11 @@ def _check_import(registry: Registry, created: dict[str, Any], uri: str) -> None
 
 
 @pytest.mark.slow
-def test_import_from_sqlite_store(registry: Registry, tmp_path: Path) -> None:
+def test_import_from_sqlite_store(registry: Registry, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     created = _populate(uri, tmp_path)
-    _check_import(registry, created, uri)
+    _check_import(registry, created, uri, monkeypatch)
 
 
 def test_interrupted_import_is_finished_by_a_rerun(registry: Registry, tmp_path: Path) -> None:
@@ -157,10 +162,10 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_import_from_mlflow_server(registry: Registry, tmp_path: Path,
-                                   mlflow_server: str) -> None:
+def test_import_from_mlflow_server(registry: Registry, tmp_path: Path, mlflow_server: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     created = _populate(mlflow_server, tmp_path)
-    _check_import(registry, created, mlflow_server)
+    _check_import(registry, created, mlflow_server, monkeypatch)
 
 
 def test_unreachable_server_or_missing_store_changes_nothing(

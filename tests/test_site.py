@@ -16,7 +16,9 @@ from sample_registries import churn
 
 from gitreg.core.forge import from_origin
 from gitreg.core.records import Lineage
+from gitreg.service import lifecycle, website
 from gitreg.service.registry import NewVersion, Registry
+from gitreg.service.site import collect
 
 NOTHING = "\u2013"  # the en dash a page shows for an empty stage
 
@@ -361,3 +363,97 @@ def test_serve_answers_on_loopback(sample: Registry) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_deprecated_versions_are_shown_as_such(sample: Registry, tmp_path: Path) -> None:
+    """Issue 16: `list` hides a deprecated version; the site shows it, marked."""
+    lifecycle.deprecate(sample, "churn", "1.0.0", reason="leaks <PII>", demote=True)
+    site = build(sample)
+    page = Dom((site / "models/churn/1.0.0.html").read_text())
+    badge, = page.having("span", "deprecated")
+    assert badge["title"] == "deprecated: leaks <PII>"
+    assert "leaks &lt;PII&gt;" in (site / "models/churn/1.0.0.html").read_text()
+    model = open_page((site / "models/churn/index.html").as_uri(), tmp_path / "profile")
+    assert model.console == () and model.requests == ()
+    dom = Dom(model.dom)
+    rows = {r[0].split()[0]: r[0] for r in dom.tables["versions"][1:]}
+    assert rows["1.0.0"] == "1.0.0 deprecated" and rows["1.2.0"] == "1.2.0"
+    bars = dom.having("rect", "deprecated")
+    assert bars and {b["data-version"] for b in bars} == {"1.0.0"}
+    assert not Dom((site / "models/churn/1.2.0.html").read_text()).having("span", "deprecated")
+    audit = Dom((site / "audit.html").read_text()).tables["audit"]
+    assert [r[2] for r in audit[1:3]] == ["1.0.0 demoted from production", "1.0.0 deprecated"] \
+        or [r[2] for r in audit[1:3]] == ["1.0.0 deprecated", "1.0.0 demoted from production"]
+    # a model whose every version is deprecated is marked on the registry page
+    lifecycle.deprecate(Registry(sample.root), "churn", None, reason="retired", demote=True)
+    index = Dom((build(sample) / "index.html").read_text())
+    assert index.tables["models-table"][1][0] == "churn deprecated"
+
+
+def test_each_version_page_links_its_model_card(sample: Registry) -> None:
+    site = build(sample)
+    dom = Dom((site / "models/churn/1.3.0.html").read_text())
+    assert any(t == "a" and a.get("href") == "1.3.0.model-card.md" for t, a in dom.elements)
+    card = (site / "models/churn/1.3.0.model-card.md").read_text()
+    exported = run_cli("export", "model-card", "churn@1.3.0", cwd=sample.root, check=True)
+    assert card.strip() == exported.stdout.strip() and "accuracy" in card
+
+
+def test_audit_filters_search_every_event_not_only_the_page(
+        sample: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(website, "PAGE_ROWS", 2)  # every event but two on later pages
+    site = website.build(collect(Registry(sample.root)), tmp_path / "site").index.parent
+    assert (site / "audit-2.html").is_file()
+    probe = site / "audit-probe.html"
+    probe.write_text((site / "audit.html").read_text().replace("</body>", (
+        "<script>var out = {};"
+        "function rows() { return Array.prototype.map.call("
+        "document.querySelectorAll('#audit tbody tr'), function (r) {"
+        "return [r.cells[0].textContent, r.cells[3].textContent, r.cells[7].textContent]; }); }"
+        "var stage = document.getElementById('f-stage');"
+        "stage.value = 'staging'; stage.dispatchEvent(new Event('change'));"
+        "out.staging = rows(); out.count = document.getElementById('audit-count').textContent;"
+        "var from = document.getElementById('f-from');"
+        "from.value = '2030-01-02'; from.dispatchEvent(new Event('change'));"
+        "out.late_staging = rows();"
+        "stage.value = ''; stage.dispatchEvent(new Event('change'));"
+        "out.late = rows();"
+        "from.value = ''; from.dispatchEvent(new Event('change'));"
+        "out.cleared = rows();"
+        "var pre = document.createElement('pre'); pre.id = 'answers';"
+        "pre.textContent = JSON.stringify(out); document.body.appendChild(pre);</script>"
+        "</body>")))
+    page = open_page(probe.as_uri(), tmp_path / "profile")
+    assert page.console == () and page.requests == ()
+    shown = json.loads(re.search(r'<pre id="answers">(.*?)</pre>', page.dom, re.S)[1]
+                       .replace("&quot;", '"'))
+    events = json.loads(run_cli("history", "--json", cwd=sample.root, check=True).stdout)[::-1]
+
+    def expect(found: list[dict[str, str]]) -> list[list[str]]:
+        return [[e["date"][:19].replace("T", " "), e["stage"] or "", e["tag"] or "no tag"]
+                for e in found]
+
+    staging = [e for e in events if e["stage"] == "staging"]
+    assert staging and not any(e in events[:2] for e in staging)  # none on the first page
+    assert shown["staging"] == expect(staging)
+    assert shown["count"].startswith(f"{len(staging)} of {len(events)} events match")
+    assert shown["late_staging"] == []  # staging changed before 2030
+    assert shown["late"] == expect([e for e in events if e["date"][:10] >= "2030-01-02"])
+    assert shown["cleared"] == expect(events[:2])  # the page's own rows again
+
+
+def test_pages_rendered_in_worker_processes_are_the_same(sample: Registry,
+                                                         tmp_path: Path) -> None:
+    """From 2,000 versions on, model pages render in forked workers: the same bytes."""
+    data = collect(Registry(sample.root))
+    one = website.build(data, tmp_path / "one", workers=1).index.parent
+    two = website.build(data, tmp_path / "two", workers=2).index.parent
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file())
+    assert all((one / f).read_bytes() == (two / f).read_bytes() for f in files)
+    # A rebuild keeps the files of the pages that did not change (hard links to them).
+    page = "models/churn/1.0.0.html"
+    inode = (two / page).stat().st_ino
+    again = website.build(data, tmp_path / "two", workers=2).index.parent
+    assert (again / page).stat().st_ino == inode and (again / page).stat().st_nlink == 1
+    assert (again / page).read_bytes() == (one / page).read_bytes()

@@ -737,7 +737,7 @@ def import_gto(
     stage_map: StageMapOpt = [],  # noqa: B006
     push: PushOpt = False,
 ) -> None:
-    """Replay a GTO registry's registrations and stage assignments, authors and dates kept."""
+    """Replay a GTO registry: registrations, stage assignments, deprecations; authors, dates."""
     from gitreg.cli import render
     from gitreg.service.importers import gto
 

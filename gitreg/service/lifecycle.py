@@ -26,7 +26,7 @@ from gitreg.core.lifecycle import (
 from gitreg.core.names import parse_version
 from gitreg.core.records import version_from_dict
 from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
-from gitreg.git.runner import identity_env
+from gitreg.git.runner import Authorship, authored_env, identity_env
 from gitreg.repo import yamlio
 from gitreg.repo.transaction import Transaction
 from gitreg.service.registry import Registry
@@ -53,10 +53,12 @@ class LifecycleProposal:
 
 def deprecate(registry: Registry, name: str, version: str | None, *, reason: str,
               demote: bool = False, push: bool = False, sign: bool = False,
-              propose: bool = False) -> list[Event] | LifecycleProposal:
+              propose: bool = False, authored: Authorship | None = None,
+              ) -> list[Event] | LifecycleProposal:
     """Deprecate one version, or (``version`` None) every version of ``name`` not yet
     deprecated; with ``demote``, take them out of the stages that hold them in the same
-    commit. Returns the deprecation, then any demotions."""
+    commit. Returns the deprecation, then any demotions. ``authored``: the author and
+    date of the commit (imports, as for ``Registry.register``)."""
     registry.require_model(name)
     why = check_reason(reason)
     if version is not None:
@@ -97,7 +99,8 @@ def deprecate(registry: Registry, name: str, version: str | None, *, reason: str
                           for stage, vs in held.items() for v in vs)
         return _Plan(Event(name, Action.DEPRECATE, version, reason=why), files, demotions)
 
-    return _run(registry, plan, push=push, sign=sign, propose=propose)
+    return _run(registry, plan, push=push, sign=sign, propose=propose,
+                authored=authored)
 
 
 def restore(registry: Registry, name: str, version: str, *, push: bool = False,
@@ -157,7 +160,7 @@ def annotate(registry: Registry, name: str, version: str, *, description: str | 
 
 
 def _run(registry: Registry, plan: Callable[[], _Plan], *, push: bool, sign: bool,
-         propose: bool) -> list[Event] | LifecycleProposal:
+         propose: bool, authored: Authorship | None = None) -> list[Event] | LifecycleProposal:
     if propose:
         if push:
             raise InvalidInput("{propose} pushes a branch for review; it cannot be combined "
@@ -170,7 +173,7 @@ def _run(registry: Registry, plan: Callable[[], _Plan], *, push: bool, sign: boo
         tx.require_clean(list(planned.files))
         for rel, text in planned.files.items():
             tx.write(rel, text)
-        env = identity_env(registry.git)
+        env = authored_env(registry.git, authored)
         commit = tx.commit(commit_message(event), list(planned.files), env, sign)
         if event.action is not Action.ANNOTATE:
             tag = next_lifecycle_tag(registry, event)

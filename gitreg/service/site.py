@@ -22,6 +22,7 @@ from gitreg.core.diff import VersionDiff, diff_records
 from gitreg.core.events import Action, Event
 from gitreg.core.forge import ForgeLinks, from_origin
 from gitreg.core.names import Version
+from gitreg.core.query import Query
 from gitreg.core.records import VersionRecord
 from gitreg.errors import NotFound
 from gitreg.service.registry import Registry
@@ -44,13 +45,20 @@ class Holding:
 class ModelView:
     name: str
     stages: Mapping[str, tuple[str, ...]]  # what each stage holds now
-    versions: tuple[tuple[VersionRecord, tuple[str, ...]], ...]  # oldest SemVer first
+    # Oldest SemVer first, deprecated ones too (shown as such).
+    versions: tuple[tuple[VersionRecord, tuple[str, ...]], ...]
     events: tuple[Event, ...]  # oldest first
     holdings: tuple[Holding, ...]
     metrics: tuple[str, ...]  # every metric name, the main one (the latest's first) first
     reached_last_stage: frozenset[str]  # versions that were ever in the last stage
     # The policy that gates this model entering each stage (per-model ones win, issue 12).
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    deprecated: Mapping[str, str] = field(default_factory=dict)  # version -> why (issue 16)
+
+    @property
+    def retired(self) -> bool:
+        """Every version is deprecated (``gitreg deprecate NAME``)."""
+        return bool(self.versions) and all(r.version in self.deprecated for r, _ in self.versions)
 
     @property
     def main_metric(self) -> str | None:
@@ -94,7 +102,7 @@ class SiteData:
 
 def collect(registry: Registry, *, title: str | None = None) -> SiteData:
     """Everything the site shows, read from ``registry`` as its work tree and history hold it."""
-    rows = registry.catalog()
+    rows = registry.catalog(query=Query(include_deprecated=True))
     events = registry.history_events()
     by_model: dict[str, list[tuple[VersionRecord, tuple[str, ...]]]] = {}
     for record, stages in rows:
@@ -118,6 +126,7 @@ def collect(registry: Registry, *, title: str | None = None) -> SiteData:
             reached_last_stage=frozenset(h.version for h in holdings if h.stage == last_stage),
             policies={s: p for s in registry.config.stages
                       if (p := registry.config.policy(s, name)) is not None},
+            deprecated=registry.deprecations(name).versions,
         ))
     return SiteData(
         title=title or f"gitreg: {registry.root.name}",

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitreg.core.events import Event
+from gitreg.core.query import Query
 from gitreg.errors import InvalidInput
+from gitreg.service.registry import Registry
 
 # Imported stage history must not be refused by today's policies: it happened. Promotions
 # are forced with a reason that names their origin, which is also how a rerun recognises
@@ -47,3 +49,12 @@ def map_stage(stage: str, mapping: Mapping[str, str], stages: tuple[str, ...],
     if stage in defaults and defaults[stage] in stages:
         return defaults[stage]
     return stage if stage in stages else None
+
+
+def warm_caches(registry: Registry, report: ImportReport) -> ImportReport:
+    """Read what ``list`` and ``which`` read, once an import wrote something: the cache of
+    parsed files (repo/cache.py) then holds the last version and stage files written too,
+    and the first command after an import parses nothing again (issue 17)."""
+    if report.events:
+        registry.catalog(query=Query(include_deprecated=True))
+    return report

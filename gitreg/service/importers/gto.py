@@ -3,7 +3,10 @@
 GTO keeps its registry in git tags (https://dvc.org/doc/gto/user-guide): ``NAME@vX.Y.Z``
 registers the version at the tag's commit, ``NAME@vX.Y.Z!`` deregisters it,
 ``NAME#STAGE#N`` (or ``NAME#STAGE``) assigns a stage, ``NAME#STAGE!#N`` unassigns it and
-``NAME@deprecated`` deprecates the artifact. Artifacts are declared in ``dvc.yaml``
+``NAME@deprecated`` deprecates the artifact. They become a registration, a deprecation of
+that version (issue 16), a promotion, a demotion and a deprecation of the whole model; a
+deprecation also demotes what the versions held, in the same commit (``--demote``), as
+GTO stops counting their assignments. Artifacts are declared in ``dvc.yaml``
 (``artifacts:``) or, before GTO 1.0, in ``artifacts.yaml``. The repository is read with
 git plumbing only (no DVC, no GTO): it is untrusted input like any clone.
 """
@@ -27,7 +30,8 @@ from gitreg.core.records import Lineage
 from gitreg.errors import CorruptRegistry, InvalidInput, PolicyViolation
 from gitreg.git.runner import Authorship, Git
 from gitreg.repo import yamlio
-from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage
+from gitreg.service import lifecycle
+from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage, warm_caches
 from gitreg.service.registry import NewVersion, Registry
 
 _VERSION_TAG = re.compile(r"^(?P<name>[^@#!]+)@v(?P<version>\d+\.\d+\.\d+)(?P<bang>!?)$")
@@ -61,7 +65,8 @@ def import_gto(registry: Registry, source: str, *, stage_map: Mapping[str, str] 
     """Replay the GTO registry at ``source`` (a path or a git URL) into ``registry``."""
     with _checkout(source) as root:
         events = _events(Git(root))
-        return _Replay(registry, Git(root), dict(stage_map or {}), push).run(events)
+        return warm_caches(registry, _Replay(registry, Git(root), dict(stage_map or {}),
+                                             push).run(events))
 
 
 @contextmanager
@@ -124,9 +129,7 @@ class _Replay:
             elif event.kind in ("assign", "unassign"):
                 self._stage(event)
             else:
-                self.skipped.append(
-                    f"{event.tag}: {event.kind} is not carried over (gitreg has no deprecation "
-                    "yet); the version stays registered")
+                self._deprecate(event)
         notes = ("metrics, hyperparameters and features are empty: GTO's grammar has none",)
         return ImportReport(tuple(self.written), tuple(self.skipped), notes if self.written else ())
 
@@ -179,6 +182,32 @@ class _Replay:
         elif event.version in held:
             self.written.append(registry.demote(
                 event.name, stage, version=event.version, push=self.push, authored=event.who))
+
+
+    def _deprecate(self, event: GtoEvent) -> None:
+        """GTO's deregistration of a version (``NAME@vX!``) and deprecation of the artifact
+        (``NAME@deprecated``) become gitreg deprecations; what the versions held in stages
+        is demoted in the same commit, as GTO no longer counts their assignments."""
+        registry = self.registry
+        reason = f"{REASON_PREFIX}GTO tag {event.tag}"
+        if reason in self.done_reasons:
+            return
+        known = ({r.version for r in registry.versions(event.name)}
+                 if event.name in registry.models() else set())
+        if event.version is not None and event.version not in known:
+            self.skipped.append(f"{event.tag}: no imported version {event.version}")
+            return
+        if not known:
+            self.skipped.append(f"{event.tag}: no imported version of {event.name}")
+            return
+        deprecated = registry.deprecations(event.name)
+        if all(deprecated.reason(v) is not None for v in
+               ([event.version] if event.version is not None else known)):
+            return  # GTO deregistered a version its artifact deprecation already covers
+        done = lifecycle.deprecate(registry, event.name, event.version, reason=reason,
+                                   demote=True, push=self.push, authored=event.who)
+        assert isinstance(done, list)  # not proposed
+        self.written.extend(done)
 
 
 def _declaration(git: Git, commit: str, name: str) -> tuple[str, NewVersion] | None:

@@ -25,7 +25,7 @@ from gitreg.core.names import check_name
 from gitreg.core.records import Lineage, is_number
 from gitreg.errors import InvalidInput, PolicyViolation, ToolFailed
 from gitreg.git.runner import Authorship
-from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage
+from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage, warm_caches
 from gitreg.service.registry import NewVersion, Registry
 
 # MLflow's stages (older servers) and the usual aliases, to gitreg's default stages.
@@ -69,7 +69,8 @@ def import_mlflow(
     before = os.environ.get(_PROGRESS_BAR)
     os.environ[_PROGRESS_BAR] = "false"
     try:
-        return _Import(registry, client, tracking_uri, dict(stage_map or {}), push).run(models)
+        report = _Import(registry, client, tracking_uri, dict(stage_map or {}), push).run(models)
+        return warm_caches(registry, report)
     except ToolFailed:
         raise
     except Exception as exc:

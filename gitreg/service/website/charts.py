@@ -2,7 +2,8 @@
 
 Colours are the Okabe-Ito palette, which keeps its distinctions for colour-blind readers,
 and meaning never rests on colour alone: each stage is a labelled row, rollbacks are
-hatched, versions that reached the last stage are larger, ringed points. Every chart has
+hatched, deprecated versions' bars have a dashed outline and say so, versions that reached
+the last stage are larger, ringed points. Every chart has
 a text title and the same numbers in a table beside it (the templates).
 """
 
@@ -45,9 +46,13 @@ def timeline(model: ModelView, stages: Sequence[str]) -> Markup:
         end = h.end_index if h.end_index is not None else count
         x = LABEL + span * h.start_index / count
         w = max(span * (end - h.start_index) / count - 1, 3)  # 1: a gap between bars
-        hatch = ' class="holding rollback" fill="url(#hatch)"' if h.start.action is \
-            Action.ROLLBACK else f' class="holding" fill="{stage_colour(stages, h.stage)}"'
+        why = model.deprecated.get(h.version)
+        kind = "holding deprecated" if why is not None else "holding"
+        hatch = f' class="{kind} rollback" fill="url(#hatch)"' if h.start.action is \
+            Action.ROLLBACK else f' class="{kind}" fill="{stage_colour(stages, h.stage)}"'
         until = "now" if h.end is None else (h.end.date[:19].replace("T", " "))
+        if why is not None:
+            until += f"; deprecated: {why}"
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{ROW - 6}" rx="3"{hatch} '
             f'data-stage="{escape(h.stage)}" data-version="{escape(h.version)}">'
@@ -56,7 +61,8 @@ def timeline(model: ModelView, stages: Sequence[str]) -> Markup:
             f'by {escape(h.start.author)}, until {escape(until)}</title></rect>')
         if w > 40:
             parts.append(f'<text x="{x + 4:.1f}" y="{y + 17}" class="bar-label">'
-                         f'{escape(h.version)}</text>')
+                         f'{escape(h.version)}{" (deprecated)" if why is not None else ""}'
+                         '</text>')
         if h.end is not None and h.end.action is Action.DEMOTE:
             parts.append(f'<text x="{x + w - 4:.1f}" y="{y + 17}" class="mark">&#215;</text>')
     parts.append('<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '

@@ -1,5 +1,6 @@
 // gitreg site: table filters and sorting, and the audit page's "which --at" picker.
-// Everything works from the page itself; nothing is fetched.
+// Everything works from the site's own files; nothing is fetched (the audit index is a
+// script the audit pages load, as a page opened from a folder cannot fetch JSON).
 "use strict";
 (function () {
   function text(cell) { return cell ? cell.textContent.trim() : ""; }
@@ -40,23 +41,91 @@
     });
   });
 
-  // Audit filters: model, stage, person (exact) and a date range on the first column.
+  // Audit filters: model, stage, person (exact) and a date range, over every event: the
+  // index of audit-events.js (window.gitregAudit), not only the rows of this page.
   var audit = document.getElementById("audit");
   var filters = document.querySelectorAll("form.filters [data-col]");
-  function applyFilters() {
-    audit.querySelectorAll("tbody tr").forEach(function (row) {
-      var show = true;
+  var index = window.gitregAudit;
+  var SHOWN = 500;
+  function link(template, key, value, cls) {
+    var code = document.createElement("code");
+    code.textContent = cls === "commit" ? value.slice(0, 12) : value;
+    if (!template) { code.className = cls; return code; }
+    var a = document.createElement("a");
+    a.className = cls;
+    a.href = template.replace(key, encodeURIComponent(value).replace(/[!'()*]/g, function (c) {
+      return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+    }));
+    a.appendChild(code);
+    return a;
+  }
+  function eventRow(e) {
+    // [when, model, what, stage, person, reason, commit, tag]
+    var row = document.createElement("tr");
+    var model = index.models[e[1]];
+    [e[0], null, e[2], e[3], index.people[e[4]], e[5]].forEach(function (value, col) {
+      var cell = row.insertCell();
+      if (col === 1) {
+        var a = document.createElement("a");
+        a.href = "models/" + encodeURIComponent(model) + "/index.html";
+        a.textContent = model;
+        cell.appendChild(a);
+      } else {
+        cell.textContent = value;
+      }
+    });
+    row.insertCell().appendChild(e[6] ? link(index.commit_url, "{commit}", e[6], "commit")
+                                      : document.createTextNode("-"));
+    var tag = row.insertCell();
+    if (e[7]) { tag.appendChild(link(index.tag_url, "{tag}", e[7], "tag")); }
+    else { tag.innerHTML = '<span class="muted">no tag</span>'; }
+    return row;
+  }
+  if (audit && index) {
+    var auditBody = audit.tBodies[0];
+    var pageRows = Array.prototype.slice.call(auditBody.rows);
+    var count = document.getElementById("audit-count");
+    var all = count.textContent;
+    var more = document.getElementById("audit-more");
+    var pagers = document.querySelectorAll(".pager");
+    var matches = [], limit = SHOWN;
+    var show = function () {
+      auditBody.textContent = "";
+      matches.slice(0, limit).forEach(function (e) { auditBody.appendChild(eventRow(e)); });
+      more.hidden = matches.length <= limit;
+      count.textContent = matches.length + " of " + index.events.length + " events match" +
+        (matches.length > limit ? "; showing the newest " + limit + "." : ".");
+    };
+    var applyFilters = function () {
+      var want = {}, any = false;
       filters.forEach(function (f) {
-        if (!f.value) { return; }
-        var cell = text(row.cells[+f.dataset.col]);
-        if (f.dataset.op === "from") { show = show && cell.slice(0, 10) >= f.value; }
-        else if (f.dataset.op === "to") { show = show && cell.slice(0, 10) <= f.value; }
-        else { show = show && cell === f.value; }
+        want[f.dataset.op || f.dataset.col] = f.value;
+        any = any || f.value !== "";
       });
-      row.hidden = !show;
+      pagers.forEach(function (p) { p.hidden = any; });
+      if (!any) {
+        auditBody.textContent = "";
+        pageRows.forEach(function (r) { auditBody.appendChild(r); });
+        count.textContent = all;
+        more.hidden = true;
+        return;
+      }
+      matches = index.events.filter(function (e) {
+        var day = e[0].slice(0, 10);
+        return (!want["1"] || index.models[e[1]] === want["1"]) &&
+          (!want["3"] || e[3] === want["3"]) &&
+          (!want["4"] || index.people[e[4]] === want["4"]) &&
+          (!want.from || day >= want.from) && (!want.to || day <= want.to);
+      });
+      limit = SHOWN;
+      show();
+    };
+    more.addEventListener("click", function () { limit += SHOWN; show(); });
+    filters.forEach(function (f) {
+      f.addEventListener("input", applyFilters);
+      f.addEventListener("change", applyFilters);
     });
   }
-  filters.forEach(function (f) { f.addEventListener("input", applyFilters); f.addEventListener("change", applyFilters); });
 
   // What each stage held at a moment: the holdings [start, end or null, version] in
   // seconds since the epoch, held when start <= t < end (as `which --at` reads history).
