@@ -62,6 +62,32 @@ CALLS = [
     ["promote", "churn", "1.0.0", "production", "--no-force"],
     ["rollback", "churn", "nosuchstage"],
     ["demote", "churn", "dev"],
+    # Every other command goes through the lane too (issue 19): paths and choices.
+    ["register", "churn", "nosuch.bin"],
+    ["register", "churn", "nosuch.bin", "--version", "1.0.0", "--metric", "a=1", "-q"],
+    ["register", "churn", "nosuch.bin", "--bump", "minor", "--meta", "nosuch.yaml"],
+    ["register", "churn", "nosuch.bin", "--bump", "MINOR"],
+    ["register", "churn", "nosuch.bin", "--bump=bogus"],
+    ["register", "churn", "--bump", "major"],
+    ["get", "churn", "--version", "9.9.9"],
+    ["get", "churn", "--stage", "production", "-o", "out.bin", "--force"],
+    ["get", "churn", "--rev", "HEAD"],
+    ["diff", "churn", "1.0.0", "1.2.0"],
+    ["diff", "churn", "1.0.0", "staging", "--format", "markdown"],
+    ["diff", "churn", "1.0.0", "staging", "--format=json"],
+    ["diff", "churn", "1.0.0", "staging", "--format", "JSON"],
+    ["check"],
+    ["check", "--json"],
+    ["verify", "churn@1.0.0", "--offline", "--json"],
+    ["remote", "list", "--json"],
+    ["init"],
+    ["push", "-q"],
+    ["ci", "tag"],
+    ["import", "mlflow"],
+    ["import", "mlflow", "--model", "m"],
+    ["export", "model-card", "churn@1.0.0"],
+    ["export", "model-card", "churn"],
+    ["site", "--port", "x"],
 ]
 
 
@@ -112,7 +138,26 @@ def test_the_rest_goes_to_typer(call: list[str]) -> None:
     assert argv.parse(cli.which, call) is None
 
 
-def test_choices_go_to_typer() -> None:
-    assert argv.parse(cli.ci_event, ["churn/production/1"]) == {"ref": "churn/production/1"}
-    assert argv.parse(cli.ci_event, ["churn/production/1", "--format", "github"]) is None
-    assert argv.parse(cli.register, ["churn", "model.bin"]) is None  # a path argument
+def test_a_value_that_is_no_choice_goes_to_typer() -> None:
+    assert argv.parse(cli.ci_event, ["churn/production/1"]) == {
+        "ref": "churn/production/1", "format": cli.EventFormat.JSON}
+    assert argv.parse(cli.ci_event, ["churn/production/1", "--format", "github"]) == {
+        "ref": "churn/production/1", "format": cli.EventFormat.GITHUB}
+    assert argv.parse(cli.ci_event, ["churn/production/1", "--format", "yaml"]) is None
+    assert argv.parse(cli.diff_, ["churn", "1.0.0", "1.2.0", "--format", "sideways"]) is None
+
+
+def test_paths_and_choices_are_converted_as_typer_converts_them() -> None:
+    from gitreg.core.newversion import Bump
+
+    values = argv.parse(cli.register, ["churn", "model.bin", "--bump", "minor",
+                                       "--meta", "meta.yaml"])
+    assert values is not None
+    assert (values["path"], values["bump"], values["meta"]) == (
+        Path("model.bin"), Bump.MINOR, Path("meta.yaml"))
+    assert argv.parse(cli.diff_, ["churn", "a", "b", "--format", "json"]) == {
+        "name": "churn", "a": "a", "b": "b", "format": cli.DiffFormat.JSON}
+    # Left to typer, which explains: an empty path, a choice's name rather than its value.
+    assert argv.parse(cli.register, ["churn", ""]) is None
+    assert argv.parse(cli.register, ["churn", "model.bin", "--bump", "MINOR"]) is None
+    assert argv.parse(cli.import_mlflow, []) is None  # a required option left out

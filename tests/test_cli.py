@@ -117,6 +117,48 @@ def test_read_commands_do_not_import_dvc(walkthrough: Path) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "[0, 0, 0, 0] False", proc.stderr
 
 
+# Each command as the console script runs it, in a process of its own: what it imported.
+_IMPORTED = (
+    "import sys; from gitreg.cli.console import main; rc = main(sys.argv[1:]); "
+    "top = {m.split('.')[0] for m in sys.modules}; "
+    "print(rc, 'dvc' in top, 'pydantic' in top, 'typer' in top)"
+)
+
+
+@pytest.mark.parametrize("call", [
+    ["list"], ["list", "churn", "--json"], ["show", "churn"], ["show", "churn@0.1.0", "--json"],
+    ["which", "churn", "production"], ["which", "churn", "production", "--json"],
+    ["history", "churn"], ["diff", "churn", "0.1.0", "0.2.0", "--format", "json"],
+    ["check"], ["check", "--json"], ["remote", "list", "--json"],
+    ["ci", "event", "churn@v0.2.0", "--format", "github"],
+], ids=" ".join)
+def test_read_commands_import_neither_dvc_nor_pydantic(walkthrough: Path, call: list[str]) -> None:
+    """typer 0.29 converts option values with pydantic (~0.1 s of CPU to import) and DVC
+    takes longer still: a read needs neither (issues 5, 19); fastlane.py parses it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _IMPORTED, *call], cwd=walkthrough,
+                          capture_output=True, text=True)
+    assert proc.stdout.splitlines()[-1] == "0 False False True", proc.stderr
+
+
+def test_register_and_get_import_no_pydantic(walkthrough: Path, tmp_path: Path) -> None:
+    """Nor does a write: register (with a path argument and a --bump choice) and get."""
+    import subprocess
+    import sys
+
+    weights = tmp_path / "model-3.pkl"
+    weights.write_bytes(b"model 3" * 50)
+    for call in (["register", "churn", str(weights), "--bump", "major", "--metric", "a=1",
+                  "--meta", str(tmp_path / "meta.yaml"), "-q"],
+                 ["get", "churn", "--version", "1.0.0", "-o", str(tmp_path / "out.pkl")]):
+        proc = subprocess.run([sys.executable, "-c", _IMPORTED, *call], cwd=walkthrough,
+                              capture_output=True, text=True)
+        assert proc.stdout.splitlines()[-1].split()[::2] == ["0", "False"], proc.stderr
+    assert (tmp_path / "out.pkl").read_bytes() == weights.read_bytes()
+
+
 def test_get_into_a_folder_named_with_a_slash(walkthrough: Path) -> None:
     # `-o model/` is a folder to write into (as CI examples use it), not a file named model.
     proc = run_cli("get", "churn", "--stage", "production", "-o", "model/", cwd=walkthrough)

@@ -115,8 +115,24 @@ def test_no_cache_when_it_is_turned_off_or_cannot_be_written(cache: Path,
     assert run(["--help"], cwd=tmp_path, env={"XDG_CACHE_HOME": str(blocked)}) == expected
 
 
+@pytest.mark.parametrize("args", [["which", "-h"], ["register", "--help"],
+                                  ["remote", "add", "--help"], ["nosuch", "--help"]],
+                         ids=" ".join)
+def test_a_commands_help_from_the_cache_is_what_typer_prints(
+        args: list[str], cache: Path, tmp_path: Path) -> None:
+    typer_says = run(args, cwd=tmp_path, code=TYPER)
+    probe = ("import sys; from gitreg.cli import console; code = console.main(sys.argv[1:]); "
+             "print('pydantic imported:', 'pydantic' in sys.modules); sys.exit(code)")
+    first = run(args, cwd=tmp_path, code=probe)  # renders through typer and keeps it
+    second = run(args, cwd=tmp_path, code=probe)  # from the cache: no typer, no pydantic
+    assert len(list(cache.iterdir())) == 1
+    assert first[1:] == second[1:] == typer_says[1:]
+    assert second[0] == typer_says[0] + "pydantic imported: False\n"
+
+
 def test_other_arguments_go_to_the_command_line(cache: Path, tmp_path: Path) -> None:
-    for args in (["which", "-h"], ["which", "--help"], ["--version"]):
+    for args in (["which", "churn", "prod", "-h"], ["-h", "which"], ["--version"],
+                 ["Which", "--help"], ["which", "--help", "--help"]):
         assert run(args, cwd=tmp_path) == run(args, cwd=tmp_path, code=TYPER)
     assert not cache.exists()
 

@@ -67,15 +67,18 @@ def test_a_fresh_clone_gets_what_this_user_registered_without_hashing_it_again(
     _, clone = registered
     _, out = Registry(clone).get("churn", version="1.0.0", output=tmp_path / "out.bin")
     assert out.read_bytes() == DATA
-    assert hashed.bytes == 0  # the remote object into the cache, the cache to out: by stat
+    assert hashed.bytes == 0  # the remote object straight to out: by stat
     md5 = hashlib.md5(DATA).hexdigest()
+    assert not Weights(clone).object_path(md5).exists()  # get leaves the cache (issue 19)
+    assert Registry(clone).read_weights("churn", version="1.0.0")[1] == DATA
+    assert hashed.bytes == 0  # the remote object into the cache: by stat too
     assert hashes.known(Weights(clone).object_path(md5).stat()) == md5
 
 
 @pytest.mark.parametrize("damage", ["deleted", "garbage", "truncated", "disabled"])
 def test_a_lost_damaged_or_disabled_store_means_hashing_again(
     tmp_path: Path, registered: tuple[Registry, Path], monkeypatch: pytest.MonkeyPatch,
-    damage: str
+    damage: str, storage: Path
 ) -> None:
     store = store_file(tmp_path)
     assert store.is_file()
@@ -92,13 +95,16 @@ def test_a_lost_damaged_or_disabled_store_means_hashing_again(
     _, clone = registered
     _, out = Registry(clone).get("churn", version="1.0.0", output=tmp_path / "out.bin")
     assert out.read_bytes() == DATA
-    md5 = hashlib.md5(DATA).hexdigest()
-    if damage == "disabled":  # every copy is hashed: remote to cache, cache to out
+    assert hashed.bytes == len(DATA)  # remote to out, hashed on the way
+    _, again = Registry(clone).get("churn", version="1.0.0", output=tmp_path / "again.bin")
+    assert again.read_bytes() == DATA
+    remote_object = Weights(clone).object_path(hashlib.md5(DATA).hexdigest(), storage)
+    if damage == "disabled":  # every copy is hashed
         assert hashed.bytes == 2 * len(DATA)
-        assert hashes.known(Weights(clone).object_path(md5).stat()) is None
-    else:  # hashed once, remote to cache, and known from then on
+        assert hashes.known(remote_object.stat()) is None
+    else:  # hashed once, and known from then on
         assert hashed.bytes == len(DATA)
-        assert hashes.known(Weights(clone).object_path(md5).stat()) == md5
+        assert hashes.known(remote_object.stat()) is not None
 
 
 def test_a_row_that_does_not_match_its_seal_is_not_trusted(

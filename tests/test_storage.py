@@ -180,10 +180,13 @@ def test_s3_round_trip(tmp_path: Path, s3_server: S3Server, v1: Path, bert: Path
     s3_keys(fresh, s3_server)
     ok(fresh, "get", "churn", "--version", "1.0.0", "-o", str(tmp_path / "out" / "m.bin"))
     assert md5((tmp_path / "out" / "m.bin").read_bytes()) == md5(v1.read_bytes())
-    # Exactly one version's objects came, nothing else.
-    assert cache_objects(fresh) == objects_of(fresh, "churn", "1.0.0")
+    # A single file went straight to -o (issue 19): nothing came into the cache.
+    assert cache_objects(fresh) == set()
     Registry(fresh).get("bert", version="2.0.0", output=tmp_path / "out" / "bert")
     same_tree(bert, tmp_path / "out" / "bert")
+    # Exactly one version's objects came, nothing else.
+    assert cache_objects(fresh) == objects_of(fresh, "bert", "2.0.0")
+    assert Registry(fresh).read_weights("churn", version="1.0.0")[1] == v1.read_bytes()
     assert cache_objects(fresh) == wanted
 
 
@@ -304,7 +307,7 @@ def test_s3_get_with_refused_credentials_no_server_or_no_bucket(
 
     ok(fresh, "get", "churn", "--version", "1.0.0", "-o", str(out))
     assert out.read_bytes() == v1.read_bytes()
-    assert cache_objects(fresh) == objects_of(fresh, "churn", "1.0.0")
+    assert cache_objects(fresh) == set()  # straight to -o (issue 19)
 
 
 # -- SSH ------------------------------------------------------------------------------------
@@ -454,5 +457,5 @@ def test_folder_remote_missing_folder_or_object_on_get(tmp_path: Path, v1: Path)
 
     ok(fresh, "get", "churn", "--version", "1.0.0", "-o", str(out))
     assert out.read_bytes() == v1.read_bytes()
-    assert cache_objects(fresh) == objects_of(fresh, "churn", "1.0.0")
+    assert cache_objects(fresh) == set()  # straight to -o (issue 19)
 

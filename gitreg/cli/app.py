@@ -951,13 +951,21 @@ def verify_(
         raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
-# Everyday calls that argv.py reads without typer, whose per-command cost (pydantic) would
-# take half the time `which` may take (issue 5); whatever it does not read goes to typer.
+# The calls fastlane.py reads without typer, whose per-command cost (pydantic) would take
+# half the time `which` may take (issue 5) and ~30% of a register's CPU (issue 19): every
+# command, since each one's parameters are of the kinds the lane converts (test_argv.py
+# holds that); whatever the lane does not read (--help, a mistake) goes to typer.
 _FAST: dict[tuple[str, ...], Callable[..., None]] = {
     ("which",): which, ("show",): show, ("history",): history, ("list",): list_,
     ("ci", "event"): ci_event, ("promote",): promote, ("demote",): demote,
     ("rollback",): rollback, ("deprecate",): deprecate, ("restore",): restore,
     ("annotate",): annotate, ("gc",): gc_,
+    ("init",): init, ("register",): register, ("push",): push_, ("pull",): pull,
+    ("get",): get, ("demo",): demo, ("site",): site, ("diff",): diff_, ("check",): check_,
+    ("verify",): verify_, ("remote", "add"): remote_add, ("remote", "list"): remote_list,
+    ("remote", "default"): remote_default, ("remote", "modify"): remote_modify,
+    ("ci", "tag"): ci_tag, ("import", "gto"): import_gto, ("import", "mlflow"): import_mlflow,
+    ("export", "model-card"): export_model_card,
 }
 
 

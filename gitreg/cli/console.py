@@ -1,4 +1,5 @@
-"""The ``gitreg`` console script: ``gitreg --help`` from a cache, everything else to cli.py.
+"""The ``gitreg`` console script: ``gitreg --help`` (and ``gitreg COMMAND --help``) from a
+cache, everything else to cli.py.
 
 (``gitreg --version`` is answered here too, from ``gitreg.__version__``, as cli.py would.)
 
@@ -29,13 +30,16 @@ from gitreg.repo import cachefile
 from gitreg.repo.userdirs import user_cache
 
 # The argument lists answered from the cache: the top-level help, nothing that reads a
-# registry (no_args_is_help makes a bare `gitreg` print the same help, as an error).
+# registry (no_args_is_help makes a bare `gitreg` print the same help, as an error), and a
+# command's help (`gitreg register --help`, `gitreg remote add -h`): typer would also import
+# pydantic for it, ~0.1 s more (issue 19).
 HELP_ARGS = ((), ("--help",), ("-h",))
+HELP_FLAGS = ("--help", "-h")
 # Shell completion calls `gitreg` with this set (typer's _{PROG}_COMPLETE) and no
 # arguments: typer answers it, never the cached help.
 COMPLETE_VAR = "_GITREG_COMPLETE"
 FORMAT = b"gitreg-help 1\n"
-KEEP = 16  # entries kept: a few terminal widths, and the last versions of the sources
+KEEP = 64  # entries kept: the commands' helps at a few terminal widths
 
 
 INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing more before the handler
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(f"gitreg {__version__}\n")
         return 0
-    if args in HELP_ARGS and cachefile.enabled() and COMPLETE_VAR not in os.environ:
+    if is_help(args) and cachefile.enabled() and COMPLETE_VAR not in os.environ:
         folder, key = user_cache("help"), key_of(args)
         cached = load(folder / key) if folder is not None and key is not None else None
         if cached is None:
@@ -78,6 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     from gitreg.cli import app as cli
 
     return cli.main(None if argv is None else list(argv))
+
+
+def is_help(args: tuple[str, ...]) -> bool:
+    """Whether ``gitreg ARGS`` asks for the top level's help or a command's: up to two
+    command words (lowercase letters and dashes) then ``--help`` or ``-h``."""
+    if args in HELP_ARGS:
+        return True
+    *words, last = args or ("",)
+    return last in HELP_FLAGS and 1 <= len(words) <= 2 and all(
+        word.replace("-", "").isalpha() and word.isascii() and word.islower()
+        and not word.startswith("-") for word in words)
 
 
 def render(args: tuple[str, ...]) -> tuple[str, str, int]:

@@ -2,21 +2,24 @@
 
 typer 0.29 converts every option value through a pydantic ``TypeAdapter``, and importing
 pydantic alone costs ~0.15 s of CPU per command: half of the 0.3 s that ``which`` may take
-(issue 5). So a well-formed call of one of the commands ``cli.py`` lists as fast (its
-arguments and options exactly as their ``Annotated`` declarations say, values that are plain
-strings, flags or repeated strings) is parsed here, from the same declarations typer reads,
-and calls the same function with the same values. Anything else (``--help``, ``--``, an
-unknown or misspelled option, a missing or extra argument, an option whose value is a path,
-a number or a choice) returns ``None`` and goes to typer, which parses it or explains the
-mistake exactly as before.
+(issue 5), and ~30% of a ``register``'s CPU time (issue 19). So a well-formed call of one of
+the commands ``cli.py`` lists as fast (its arguments and options exactly as their
+``Annotated`` declarations say, values that are plain strings, paths, flags, repeated
+strings or one of an ``Enum``'s values) is parsed here, from the same declarations typer
+reads, and calls the same function with the same values. Anything else (``--help``, ``--``,
+an unknown or misspelled option, a missing or extra argument, an empty path, a value that is
+not one of the choices, an option whose value is a number) returns ``None`` and goes to
+typer, which parses it or explains the mistake exactly as before.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gitreg.cli.params import Declared, declared
@@ -25,9 +28,25 @@ from gitreg.cli.params import Declared, declared
 @dataclass(frozen=True)
 class _Param:
     name: str
-    kind: type  # str, bool or list (of str)
+    kind: type  # str, Path, an Enum, bool or list (of str)
     required: bool
     default: Any
+
+    def convert(self, value: str) -> Any:
+        """The value typer would pass for ``value``, or ``_REFUSED`` (typer then explains)."""
+        if self.kind is Path:
+            # typer's Path("") would be the current folder; it is left to typer to say so.
+            return Path(value) if value else _REFUSED
+        if issubclass(self.kind, enum.Enum):
+            # typer matches a choice's value, case-sensitively by default (its `Choice`).
+            for member in self.kind:
+                if member.value == value:
+                    return member
+            return _REFUSED
+        return value
+
+
+_REFUSED = object()
 
 
 def parse(func: Callable[..., Any], argv: Sequence[str]) -> dict[str, Any] | None:
@@ -65,12 +84,16 @@ def parse(func: Callable[..., Any], argv: Sequence[str]) -> dict[str, Any] | Non
         if param.kind is list:
             values.setdefault(param.name, []).append(value)
         else:
-            values[param.name] = value
+            values[param.name] = param.convert(value)
     required = sum(1 for p in positional if p.required)
     if not required <= len(given) <= len(positional):
         return None
     for param, value in zip(positional, given, strict=False):
-        values[param.name] = value
+        values[param.name] = param.convert(value)
+    if any(p.required and p.name not in values for p, _ in options.values()):
+        return None  # a required option left out: typer says which
+    if any(value is _REFUSED for value in values.values()):
+        return None
     for param in (*positional, *(p for p, _ in options.values())):
         values.setdefault(param.name, param.default)
     return values
@@ -93,7 +116,7 @@ def _declarations(
         if kind is None:
             if required or (info is not None and not info.option):
                 return None
-            # A choice or a path the lane cannot convert: it keeps its default, and using
+            # A value the lane cannot convert (a number): it keeps its default, and using
             # the option goes to typer (its flag is unknown here).
             continue
         param = _Param(name, kind, required, list(default or ()) if kind is list else default)
@@ -107,7 +130,7 @@ def _declarations(
                     options[f"--no-{name.replace('_', '-')}"] = (param, False)
             for flag in flags:
                 options[flag] = (param, True)
-        elif kind in (str,):
+        elif kind in (str, Path):
             positional.append(param)
         else:
             return None
@@ -128,11 +151,13 @@ def _unwrap(hint: Any) -> tuple[Any, Declared | None]:
 
 
 def _kind(annotation: Any) -> type | None:
-    """str, bool or list (of str) for the annotations the lane converts; else None."""
+    """str, Path, an Enum, bool or list (of str) for the annotations the lane converts;
+    else None."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Union and len(args) == 1:
         annotation = args[0]
-    if annotation in (str, bool):
+    if annotation in (str, bool, Path) or (
+            isinstance(annotation, type) and issubclass(annotation, enum.Enum)):
         return typing.cast(type, annotation)
     if typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,):
         return list

@@ -15,7 +15,11 @@ import typer
 
 # Keywords that change how a value is read: typer applies them, so the fast lane steps aside.
 _TYPER_ONLY = frozenset({"callback", "envvar", "parser", "click_type", "default_factory",
-                         "is_eager", "prompt", "expose_value", "count", "hidden"})
+                         "is_eager", "prompt", "expose_value", "count", "hidden",
+                         # checks typer makes of a path, a number or a choice
+                         "exists", "file_okay", "dir_okay", "readable", "writable",
+                         "resolve_path", "allow_dash", "path_type", "case_sensitive", "min",
+                         "max", "clamp", "formats"})
 
 
 @dataclass(frozen=True)

@@ -777,10 +777,9 @@ class Registry:
 
         record = self._resolve(name, version, stage)
         target = Path(output) if output is not None else Path.cwd()
-        Weights.destination(record.artifact, target, force=force)  # before any download
-        weights = Weights(self.root)
-        weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
-        return record, weights.export(record.artifact, target, force=force)
+        Weights.destination(record.artifact, target, force=force)  # before Weights() reads
+        return record, Weights(self.root).deliver(record.artifact, target, force=force,
+                                                  progress=progress)
 
     def read_weights(
         self, name: str, *, version: str | None = None, stage: str | None = None

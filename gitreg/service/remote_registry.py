@@ -224,9 +224,7 @@ class RemoteRegistry:
         record, _ = self.resolve(name, version=version, stage=stage)
         weights = self._weights()
         target = Path(output) if output is not None else Path.cwd()
-        weights.destination(record.artifact, target, force=force)  # before any download
-        weights.fetch(record.artifact, record.artifact.path + ".dvc", progress)
-        return record, weights.export(record.artifact, target, force=force)
+        return record, weights.deliver(record.artifact, target, force=force, progress=progress)
 
     def read_weights(
         self, name: str | None, *, version: str | None = None, stage: str | None = None

@@ -16,6 +16,7 @@ is in hashes.py), so that the same bytes are not read twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -23,9 +24,10 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from gitreg import faults
 from gitreg.core.records import Artifact
@@ -230,16 +232,7 @@ class Weights:
         try:
             remote.download(md5, self.cache, meter)
         except storage.ObjectMissing:
-            if not remote.exists():
-                raise ToolFailed(
-                    f"DVC remote {remote.name!r} ({remote.url}) does not exist (no such bucket "
-                    "or folder); fix its url (gitreg remote list) or create it"
-                ) from None
-            raise NotFound(
-                f"weights object {md5} of {artifact.path} is missing from remote "
-                f"{remote.name!r} ({remote.url}); push it from a clone that has it "
-                "(gitreg push or dvc push)"
-            ) from None
+            raise _missing(remote, artifact, md5) from None
 
     # -- get ----------------------------------------------------------------------------
 
@@ -272,6 +265,37 @@ class Weights:
             raise Conflict(f"{output} exists; pass {{force}} to overwrite it", params=("force",))
         return output
 
+    def deliver(self, artifact: Artifact, output: Path, *, force: bool = False,
+                progress: Progress | None = None) -> Path:
+        """``fetch`` then ``export``, except for a single file the cache lacks: that one goes
+        from the remote straight to ``output``, checked on the way, and not into the cache.
+
+        One copy of the weights instead of two (remote to cache, cache to ``output``): half
+        the bytes written, and no second copy on the disk of a CI job that only deploys
+        them (issue 19). The cache fills when a command needs it there (``pull``, loading
+        weights in Python, ``verify``).
+        """
+        target = self.destination(artifact, output, force=force)  # before any download
+        if artifact.md5.endswith(".dir") or self.has_local(artifact):
+            self.fetch(artifact, artifact.path + ".dvc", progress)
+            return self.export(artifact, target, force=force)
+        remote = storage.open_storage(self.root, self.config)
+        meter = _Meter(progress, artifact.size)
+
+        def fill(out: BinaryIO, path: Path) -> None:
+            try:
+                actual = remote.read_into(artifact.md5, out, path, meter)
+            except storage.ObjectMissing:
+                raise _missing(remote, artifact, artifact.md5) from None
+            if actual != artifact.md5:
+                raise ToolFailed(
+                    f"weights object {artifact.md5} is corrupt (its content hashes to "
+                    f"{actual}); it was not used. Re-push it from a clone that has a good copy"
+                )
+
+        _write_out(target, fill)
+        return target
+
     def export(self, artifact: Artifact, output: Path, *, force: bool = False) -> Path:
         """Write the weights to ``output``, checked against the version file, atomically."""
         target = self.destination(artifact, output, force=force)
@@ -290,23 +314,55 @@ class Weights:
         return target
 
     def _copy_verified(self, md5: str, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
+        def fill(out: BinaryIO, _: Path) -> None:
             # Hashed while copied, or copied by the kernel if gitreg wrote or checked this
             # object and it has not changed since (the rule is in hashes.py).
-            with os.fdopen(fd, "wb") as out, self.object_path(md5).open("rb") as src:
+            with self.object_path(md5).open("rb") as src:
                 actual = hashes.copy(src, out, md5)
             if actual != md5:
                 raise ToolFailed(
                     f"weights object {md5} does not match its checksum; nothing was written. "
                     f"Delete {self.object_path(md5)} and run the command again"
                 )
+
+        _write_out(target, fill)
+
+
+def _write_out(target: Path, fill: Callable[[BinaryIO, Path], None]) -> None:
+    """Write ``target`` whole or not at all: ``fill`` writes a temporary file beside it
+    (open for reading too, see hashes.pour), given as a stream and a path, and raises to
+    refuse it; only then is it renamed into place."""
+    made = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                fill(out, Path(tmp))
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+    except BaseException:
+        for folder in made:  # the folders made for it go again, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _missing(remote: storage.Storage, artifact: Artifact, md5: str) -> GitregError:
+    """The error for an object the remote lacks: the remote is not there, or the object."""
+    if not remote.exists():
+        return ToolFailed(
+            f"DVC remote {remote.name!r} ({remote.url}) does not exist (no such bucket "
+            "or folder); fix its url (gitreg remote list) or create it"
+        )
+    return NotFound(
+        f"weights object {md5} of {artifact.path} is missing from remote "
+        f"{remote.name!r} ({remote.url}); push it from a clone that has it "
+        "(gitreg push or dvc push)"
+    )
 
 
 class _Meter:

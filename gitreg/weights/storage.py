@@ -178,6 +178,10 @@ class Storage(Protocol):
     def download(self, md5: str, cache: Path, report: Report | None) -> None:
         """Copy an object into the cache, verified; ``ObjectMissing`` if there is none."""
 
+    def read_into(self, md5: str, out: BinaryIO, path: Path, report: Report | None) -> str:
+        """Write the object to ``out``, the empty file open at ``path``, and return the md5
+        of what was written (the caller compares); ``ObjectMissing`` if there is none."""
+
     def exists(self) -> bool:
         """Whether the remote's bucket or folder is there at all."""
 
@@ -234,6 +238,21 @@ class FolderStorage:
             ) from None
         with handle:
             put(handle, cache, md5, report)
+
+    def read_into(self, md5: str, out: BinaryIO, path: Path, report: Report | None) -> str:
+        try:
+            handle = object_path(self.path, md5).open("rb")
+        except FileNotFoundError:
+            raise ObjectMissing(md5) from None
+        except OSError as exc:
+            raise ToolFailed(
+                f"could not read weights from DVC remote {self.name!r} ({self.url}): "
+                f"{exc.strerror or exc}"
+            ) from None
+        with handle:
+            # A kernel copy if this object is known to hold md5 (hashes.py), else hashed as
+            # it is copied: one pass over the bytes either way.
+            return hashes.copy(handle, out, md5, report)
 
 
 class FsStorage:
@@ -306,15 +325,20 @@ class FsStorage:
         try:
             self._call("read weights from", self.fs.get_file, self._remote_path(md5), name,
                        callback=_callback(report))
-            digest = hashlib.md5(usedforsecurity=False)
-            with tmp.open("rb") as handle:
-                while chunk := handle.read(CHUNK):
-                    digest.update(chunk)
-            _settle(tmp, cache, digest.hexdigest(), md5)
+            _settle(tmp, cache, _md5_of_written(tmp), md5)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         hashes.remember(object_path(cache, md5), md5)
+
+    def read_into(self, md5: str, out: BinaryIO, path: Path, report: Report | None) -> str:
+        if not self.has(md5):
+            raise ObjectMissing(md5)
+        # The client writes the file by its path (s3fs and asyncssh fetch parts in
+        # parallel); it is hashed once whole, from the page cache.
+        self._call("read weights from", self.fs.get_file, self._remote_path(md5), str(path),
+                   callback=_callback(report))
+        return _md5_of_written(path)
 
     def _call(self, doing: str, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -341,6 +365,14 @@ class FsStorage:
             hint = "check the remote (gitreg remote list) and run the command again"
         return ToolFailed(f"could not {doing} DVC remote {self.name!r} ({self.url}): "
                           f"{detail}; {hint}")
+
+
+def _md5_of_written(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _callback(report: Report | None) -> Any:
