@@ -137,6 +137,14 @@ def test_register_refuses_a_missing_weights_path(churn: Path, tmp_path: Path) ->
             code=INVALID_INPUT, says=(f"weights path {missing} does not exist",))
 
 
+@pytest.mark.parametrize("source", ["", ".", "..", ".git", ".git/objects", ".dvc"])
+def test_register_refuses_the_registry_itself_as_weights(churn: Path, source: str) -> None:
+    """typer reads an empty PATH as "."; registering the registry (or its .git) would copy
+    the whole repository into the DVC remote as a model."""
+    refused(churn, "register", "churn", source, "--version", "2.0.0",
+            code=INVALID_INPUT, says=(f"weights path {source or '.'} holds the registry itself",))
+
+
 @pytest.mark.parametrize(
     ("option", "says"),
     [

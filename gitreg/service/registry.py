@@ -388,6 +388,12 @@ class Registry:
         source = Path(source)
         if not source.exists():
             raise InvalidInput(f"weights path {source} does not exist")
+        resolved, root = source.resolve(), self.root.resolve()
+        if root.is_relative_to(resolved) or any(
+                resolved.is_relative_to(root / inner) for inner in (".git", ".dvc")):
+            # `gitreg register NAME ""` reaches here as "." (typer reads "" as a path).
+            raise InvalidInput(f"weights path {source} holds the registry itself: give the "
+                               "model's file or folder")
         if version is not None and bump is not None:
             raise InvalidInput("give either {version} or {bump}, not both",
                                params=("version", "bump"))
