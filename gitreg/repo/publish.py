@@ -50,7 +50,7 @@ class Publisher:
             try:
                 with self.transaction() as tx:
                     events = change(tx)
-                    tags = [e.tag for e in events if e.tag]
+                    tags = tx.tags  # every tag it made: a release's own too (issue 18)
                     tx.publishing(sync.remote, tags)
                     sync.push(branch, tags, started=tx.pushing)
                 return events

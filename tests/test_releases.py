@@ -1,0 +1,240 @@
+"""Releases (issue 18): several models put in a stage together, as one tagged commit.
+
+The registry holds five models that ship together (ranker, encoder, fraud, threshold,
+blend), each with the same three versions and a production policy (from staging, accuracy
+at least 0.8):
+
+======= ======== ========================================================
+version accuracy stages
+======= ======== ========================================================
+1.0.0   0.85     staging, then production (staging since taken by 1.1.0)
+1.1.0   0.90     staging: passes the policy
+1.2.0   0.70     none: fails it twice (never in staging, accuracy too low)
+======= ======== ========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import git, run_cli, snapshot
+from sample_registries import with_policies
+
+from gitreg.core.events import parse_tag
+from gitreg.core.release import (
+    Member,
+    Release,
+    ReleaseAction,
+    parse_release_path,
+    parse_release_tag,
+    release_file,
+    release_from_dict,
+    release_tag,
+    release_to_dict,
+)
+from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, PolicyViolation
+from gitreg.service import release as releases
+from gitreg.service.check import validate
+from gitreg.service.registry import NewVersion, Registry
+
+MODELS = ("ranker", "encoder", "fraud", "threshold", "blend")
+POLICY = {"production": {"from": "staging", "min_metrics": {"accuracy": 0.8}}}
+POLICY_VIOLATION, INVALID_INPUT, NOT_FOUND = 9, 3, 4
+_BUILT: dict[str, Path] = {}
+
+
+def five(tmp_path: Path) -> Registry:
+    """The registry of the module docstring, built once and copied per test."""
+    if "five" not in _BUILT:
+        base = tmp_path.parent / "_release_templates"
+        registry = Registry.init(base / "registry", remote=str(base / "storage"))
+        for model in MODELS:
+            for version, accuracy in (("1.0.0", 0.85), ("1.1.0", 0.90), ("1.2.0", 0.70)):
+                weights = base / f"{model}-{version}.bin"
+                weights.write_bytes(f"{model} {version}\n".encode())
+                registry.register(model, weights, version=version,
+                                  info=NewVersion(metrics={"accuracy": accuracy}))
+            registry.promote(model, "1.0.0", "staging")
+            registry.promote(model, "1.0.0", "production")
+            registry.promote(model, "1.1.0", "staging")
+        with_policies(registry, POLICY)
+        _BUILT["five"] = registry.root
+    root = tmp_path / "registry"
+    shutil.copytree(_BUILT["five"], root, symlinks=True)
+    return Registry(root)
+
+
+def tags_on(root: Path, rev: str = "HEAD") -> set[str]:
+    return set(git(root, "tag", "--points-at", rev).split())
+
+
+def changed_files(root: Path, rev: str = "HEAD") -> set[str]:
+    return set(git(root, "show", "--format=", "--name-only", rev).split())
+
+
+# -- the release itself -------------------------------------------------------------------
+
+
+def test_a_release_puts_every_model_in_the_stage_in_one_tagged_commit(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    before = git(root, "rev-parse", "HEAD").strip()
+
+    done = releases.release(registry, "ranking", ["ranker@1.1.0", "encoder#staging",
+                                                  "blend@v1.1.0"], "production",
+                            reason="ranker and its encoder ship together")
+
+    assert git(root, "rev-list", "--count", f"{before}..HEAD").strip() == "1"
+    assert changed_files(root) == {"models/ranker/stages.yaml", "models/encoder/stages.yaml",
+                                   "models/blend/stages.yaml", "releases/ranking/1.yaml"}
+    assert tags_on(root) == {"release/ranking/1", "ranker/production/2",
+                             "encoder/production/2", "blend/production/2"}
+    assert (done.n, done.tag, done.stage) == (1, "release/ranking/1", "production")
+    assert done.members == (Member("ranker", "1.1.0", "1.0.0"),
+                            Member("encoder", "1.1.0", "1.0.0"),
+                            Member("blend", "1.1.0", "1.0.0"))
+    written = yaml.safe_load((root / "releases/ranking/1.yaml").read_text())
+    assert written == {"release": "ranking", "number": 1, "action": "promote",
+                       "stage": "production", "reason": "ranker and its encoder ship together",
+                       "models": [{"model": m, "version": "1.1.0", "previous": "1.0.0"}
+                                  for m in ("ranker", "encoder", "blend")]}
+    for model in ("ranker", "encoder", "blend"):
+        assert registry.which(model, "production") == ("1.1.0",)
+        last = registry.history_events(model, "production")[-1]
+        assert (last.version, last.previous, last.tag) == (
+            "1.1.0", "1.0.0", f"{model}/production/2")
+    assert registry.which("fraud", "production") == ("1.0.0",)
+    assert validate(root).ok, validate(root)
+    assert git(root, "status", "--porcelain") == ""
+
+
+def test_a_release_of_all_five_models_through_the_command_line(tmp_path: Path) -> None:
+    root = five(tmp_path).root
+    args = [a for m in MODELS for a in ("--model", f"{m}@1.1.0")]
+    proc = run_cli("release", "q3", *args, "--stage", "production", "--json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["release"], data["number"], data["tag"]) == ("q3", 1, "release/q3/1")
+    assert [m["model"] for m in data["models"]] == list(MODELS)
+    assert len(tags_on(root)) == 6
+
+    proc = run_cli("release", "q3", "--model", "ranker@1.0.0", "--stage", "staging", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("release q3 2 to staging [release/q3/2]: ranker 1.1.0 -> 1.0.0")
+
+
+def test_a_refused_release_changes_nothing_and_names_every_failing_model(
+    tmp_path: Path,
+) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    before = snapshot(root)
+    with pytest.raises(PolicyViolation) as caught:
+        releases.release(registry, "ranking", ["ranker@1.2.0", "encoder@1.1.0",
+                                               "fraud@1.2.0"], "production")
+    said = str(caught.value)
+    assert "ranker 1.2.0 must be in staging before production" in said
+    assert "fraud 1.2.0: accuracy = 0.7, production requires >= 0.8" in said
+    assert "encoder" not in said.replace("encoder@", "")
+    assert snapshot(root) == before
+
+    proc = run_cli("release", "ranking", "--model", "ranker@1.2.0", "--model", "encoder@1.1.0",
+                   "--model", "fraud@1.2.0", "--stage", "production", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("gitreg: error: release ranking refused, 2 of its 3 models fail: ")
+    assert "ranker 1.2.0" in line and "fraud 1.2.0" in line
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["--model", "ranker"], INVALID_INPUT, "say which version"),
+    (["--model", "ranker@1.1.0", "--model", "ranker@1.0.0"], INVALID_INPUT, "listed twice"),
+    (["--model", "nobody@1.0.0"], NOT_FOUND, "unknown model 'nobody'"),
+    (["--model", "ranker@9.9.9"], NOT_FOUND, "ranker has no version 9.9.9"),
+    (["--model", "fraud#production", "--stage", "nowhere"], NOT_FOUND, "unknown stage"),
+    ([], INVALID_INPUT, "--model MODEL@VERSION"),
+])
+def test_bad_input_is_one_line_and_changes_nothing(
+    tmp_path: Path, args: list[str], code: int, says: str,
+) -> None:
+    root = five(tmp_path).root
+    before = snapshot(root)
+    stage = [] if "--stage" in args else ["--stage", "production"]
+    proc = run_cli("release", "ranking", *args, *stage, cwd=root)
+    assert proc.returncode == code, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert says in line
+    assert snapshot(root) == before
+
+
+def test_latest_and_another_stages_version_are_accepted(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    done = releases.release(registry, "r", ["encoder#staging", "fraud@1.1.0"], "production")
+    assert [m.version for m in done.members] == ["1.1.0", "1.1.0"]
+    # latest is 1.2.0, which fails the policy: refused, naming it
+    with pytest.raises(PolicyViolation, match=r"threshold 1\.2\.0"):
+        releases.release(registry, "r", ["threshold@latest"], "production")
+
+
+def test_a_model_already_in_the_stage_stays_and_gets_no_tag(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    done = releases.release(registry, "pair", ["ranker@1.1.0", "encoder@1.0.0"], "production")
+    assert done.members == (Member("ranker", "1.1.0", "1.0.0"),
+                            Member("encoder", "1.0.0", "1.0.0"))
+    assert tags_on(registry.root) == {"release/pair/1", "ranker/production/2"}
+    with pytest.raises(Conflict, match="nothing to do"):
+        releases.release(registry, "pair", ["ranker@1.1.0", "encoder@1.0.0"], "production")
+
+
+def test_release_names_and_the_reserved_model_name(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    for bad in ("Ranking", "a/b", "x..y", "", "r@1", "name.lock"):
+        with pytest.raises(InvalidInput):
+            releases.release(registry, bad, ["ranker@1.1.0"], "production")
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"w")
+    with pytest.raises(InvalidInput, match="reserved"):
+        registry.register("release", weights)
+
+
+# -- the grammar --------------------------------------------------------------------------
+
+
+def test_tag_and_path_grammar_round_trip_and_no_stage_tag_reads_as_a_release() -> None:
+    assert parse_release_tag(release_tag("ranking", 12)) == ("ranking", 12)
+    assert parse_release_tag("refs/tags/release/q3.2026/1") == ("q3.2026", 1)
+    for other in ("release/ranking/0", "release/Ranking/1", "ranker/production/1",
+                  "release/a/b/1", "ranker@v1.0.0"):
+        assert parse_release_tag(other) is None
+    # A release tag is not the stage tag of a model named "release" (a name now reserved).
+    assert parse_tag("release/production/1") is None
+    assert parse_tag("ranker/production/1") is not None
+    assert parse_release_path(release_file("ranking", 3)) == ("ranking", 3)
+    assert parse_release_path("releases/ranking/3.yml") is None
+    release = Release("ranking", 2, "production",
+                      (Member("ranker", "1.1.0", None), Member("encoder", None, "1.0.0")),
+                      ReleaseAction.ROLLBACK, "why", rolls_back=1)
+    assert release_from_dict(release_to_dict(release), "f") == release
+
+
+@pytest.mark.parametrize("data", [
+    None, [], {"release": "r", "number": 1, "stage": "production", "models": []},
+    {"release": "r", "number": 0, "stage": "production",
+     "models": [{"model": "a", "version": "1.0.0", "previous": None}]},
+    {"release": "r", "number": 1, "stage": "production",
+     "models": [{"model": "a", "version": "v1.0", "previous": None}]},
+    {"release": "r", "number": 1, "stage": "production", "models": [
+        {"model": "a", "version": "1.0.0"}, {"model": "a", "version": "1.1.0"}]},
+    {"release": "r", "number": 1, "stage": "production", "action": "rollback",
+     "models": [{"model": "a", "version": "1.0.0"}]},
+    {"release": "../x", "number": 1, "stage": "production",
+     "models": [{"model": "a", "version": "1.0.0"}]},
+])
+def test_a_malformed_release_file_is_refused_naming_the_file(data: object) -> None:
+    with pytest.raises(CorruptRegistry, match=r"releases/r/1\.yaml"):
+        release_from_dict(data, "releases/r/1.yaml")
