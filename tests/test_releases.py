@@ -238,3 +238,100 @@ def test_tag_and_path_grammar_round_trip_and_no_stage_tag_reads_as_a_release() -
 def test_a_malformed_release_file_is_refused_naming_the_file(data: object) -> None:
     with pytest.raises(CorruptRegistry, match=r"releases/r/1\.yaml"):
         release_from_dict(data, "releases/r/1.yaml")
+
+
+# -- rollback, which, show, history -------------------------------------------------------
+
+
+def test_rollback_of_a_release_after_a_later_single_model_promotion(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0", "blend@1.1.0"],
+                     "production")
+    registry.promote("encoder", "1.0.0", "production")  # encoder alone, after the release
+
+    standing = releases.standing(registry, "ranking")
+    assert standing.state == "partial"
+    proc = run_cli("show", "release", "ranking", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1:] == [
+        "state: partial", "  ranker 1.1.0: holds it",
+        "  encoder 1.1.0: changed since: production now holds 1.0.0", "  blend 1.1.0: holds it"]
+    proc = run_cli("which", "--release", "ranking", "--json", cwd=root)
+    data = json.loads(proc.stdout)
+    assert data["state"] == "partial"
+    assert [(m["model"], m["holds"], m["now"]) for m in data["models"]] == [
+        ("ranker", True, ["1.1.0"]), ("encoder", False, ["1.0.0"]),
+        ("blend", True, ["1.1.0"])]
+
+    before = git(root, "rev-parse", "HEAD").strip()
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("release ranking 1 rolled back in production (as release 2) "
+                                  "[release/ranking/2]")
+    assert git(root, "rev-list", "--count", f"{before}..HEAD").strip() == "1"
+    # encoder already holds what it held before the release: unchanged, no tag of its own
+    assert tags_on(root) == {"release/ranking/2", "ranker/production/3",
+                             "blend/production/3"}
+    for model in ("ranker", "encoder", "blend"):
+        assert registry.which(model, "production") == ("1.0.0",)
+    rolled = releases.standing(registry, "ranking").release
+    assert (rolled.action, rolled.rolls_back, rolled.n) == (ReleaseAction.ROLLBACK, 1, 2)
+    assert rolled.members == (Member("ranker", "1.0.0", "1.1.0"),
+                              Member("encoder", "1.0.0", "1.0.0"),
+                              Member("blend", "1.0.0", "1.1.0"))
+    last = registry.history_events("ranker", "production")[-1]
+    assert (last.action.value, last.version, last.previous) == ("rollback", "1.0.0", "1.1.0")
+    assert validate(root).ok, validate(root)
+
+    # the only release of the name is rolled back: nothing left to roll back
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == NOT_FOUND, proc.stderr
+    proc = run_cli("rollback", "--release", "ranking", "ranker", cwd=root)
+    assert proc.returncode == INVALID_INPUT, proc.stderr
+
+
+def test_rolling_back_twice_goes_two_releases_back(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    releases.release(registry, "pair", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    registry.promote("ranker", "1.2.0", "dev")
+    releases.release(registry, "pair", ["ranker@1.0.0", "encoder@1.0.0"], "production")
+    assert releases.rollback(registry, "pair").rolls_back == 2
+    assert registry.which("ranker", "production") == ("1.1.0",)
+    assert releases.rollback(registry, "pair").rolls_back == 1
+    assert registry.which("encoder", "production") == ("1.0.0",)  # held before release 1
+    assert [r.n for r in releases.releases(registry, "pair")] == [1, 2, 3, 4]
+
+
+def test_history_shows_a_release_as_one_event_with_its_models(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    proc = run_cli("history", "--json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    entries = json.loads(proc.stdout)
+    last = entries[-1]
+    assert (last["action"], last["release"], last["number"], last["tag"]) == (
+        "release", "ranking", 1, "release/ranking/1")
+    assert last["models"] == [{"model": "ranker", "version": "1.1.0", "previous": "1.0.0"},
+                              {"model": "encoder", "version": "1.1.0", "previous": "1.0.0"}]
+    assert not any(e.get("model") in ("ranker", "encoder") and e.get("stage") == "production"
+                   and e.get("version") == "1.1.0" for e in entries)
+    proc = run_cli("history", "ranker", cwd=root)
+    row = proc.stdout.splitlines()[-1]
+    assert "release ranking 1: ranker, encoder" in row and "released" in row
+    assert "ranker 1.1.0, encoder 1.1.0" in row and "release/ranking/1" in row
+    # per-model pipelines still see their change
+    assert registry.history_events("encoder", "production")[-1].tag == "encoder/production/2"
+
+
+def test_show_and_which_of_an_unknown_release_say_which_exist(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    releases.release(registry, "ranking", ["ranker@1.1.0"], "production")
+    proc = run_cli("show", "release", "nope", cwd=registry.root)
+    assert proc.returncode == NOT_FOUND
+    assert proc.stderr.splitlines() == [
+        "gitreg: error: no release 'nope' (releases: ranking); make one with `gitreg release "
+        "nope --model MODEL@VERSION --stage STAGE`"]
+    proc = run_cli("which", "--release", "ranking", cwd=registry.root)
+    assert proc.stdout.splitlines()[1:] == ["state: complete", "  ranker 1.1.0: holds it"]
