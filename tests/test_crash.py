@@ -104,6 +104,23 @@ def unpushed_version(base: Path) -> None:
     (base / "storage" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
 
 
+def second_model(base: Path) -> None:
+    """For a release (issue 18): feat 1.0.0 beside churn, registered and pushed."""
+    registry = Registry(base / "reg")
+    registry.register("feat", base / "w1.2.0.bin", version="1.0.0")
+    git(registry.root, "push", "-q", "--atomic", "origin", "main", "--tags")
+
+
+def released(base: Path) -> None:
+    """For ``rollback --release``: release pair put churn 1.1.0 and feat 1.0.0 in
+    production, pushed."""
+    second_model(base)
+    gitreg(base / "reg", RELEASE)
+    git(base / "reg", "push", "-q", "--atomic", "origin", "main", "--tags")
+
+
+RELEASE = ("release", "pair", "--model", "churn@1.1.0", "--model", "feat@1.0.0", "--stage",
+           "production")
 SCENARIOS: dict[str, tuple[tuple[str, ...], Callable[[Path], None] | None]] = {
     "register": (("register", "churn", "../w1.2.0.bin", "--version", "1.2.0",
                   "--stage", "production", "--metric", "accuracy=0.9"), None),
@@ -112,6 +129,9 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], Callable[[Path], None] | None]] = {
     "promote --push": (("promote", "churn", "1.1.0", "production", "--push"), None),
     "ci tag --push": (("ci", "tag", "--push"), None),
     "push": (("push",), unpushed_version),
+    "release": (RELEASE, second_model),
+    "release --push": ((*RELEASE, "--push"), second_model),
+    "rollback --release": (("rollback", "--release", "pair"), released),
 }
 
 

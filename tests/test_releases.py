@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -335,3 +337,173 @@ def test_show_and_which_of_an_unknown_release_say_which_exist(tmp_path: Path) ->
         "nope --model MODEL@VERSION --stage STAGE`"]
     proc = run_cli("which", "--release", "ranking", cwd=registry.root)
     assert proc.stdout.splitlines()[1:] == ["state: complete", "  ranker 1.1.0: holds it"]
+
+
+# -- CI and review ----------------------------------------------------------------------------
+
+
+def with_origin(registry: Registry) -> Path:
+    """A bare ``origin`` holding the registry's main branch and tags."""
+    origin = registry.root.parent / "origin.git"
+    git(registry.root.parent, "init", "--quiet", "--bare", str(origin))
+    git(registry.root, "remote", "add", "origin", str(origin))
+    git(registry.root, "push", "--quiet", "origin", "main", "--tags")
+    return origin
+
+
+def test_ci_event_of_a_release_tag_gives_every_model(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    proc = run_cli("ci", "event", "refs/tags/release/ranking/1", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert (data["release"], data["number"], data["stage"], data["tag"]) == (
+        "ranking", 1, "production", "release/ranking/1")
+    assert data["models"] == [{"model": "ranker", "version": "1.1.0", "previous": "1.0.0"},
+                              {"model": "encoder", "version": "1.1.0", "previous": "1.0.0"}]
+    assert data["commit"] == git(root, "rev-parse", "HEAD").strip()
+    proc = run_cli("ci", "event", "release/ranking/1", "--format", "github", cwd=root)
+    lines = proc.stdout.splitlines()
+    for line in ("release=ranking", "number=1", "stage=production", "models=ranker encoder",
+                 "version_ranker=1.1.0", "previous_ranker=1.0.0", "version_encoder=1.1.0"):
+        assert line in lines
+    # a release tag moved by hand to another commit marks no release
+    git(root, "tag", "release/ranking/2", "HEAD~1")
+    proc = run_cli("ci", "event", "release/ranking/2", cwd=root)
+    assert proc.returncode == INVALID_INPUT, proc.stderr
+    assert "marks no release" in proc.stderr
+
+
+def local(state: dict[str, object]) -> dict[str, object]:
+    """A snapshot without the remote-tracking refs (a fetch moves them)."""
+    refs = str(state["refs"]).splitlines()
+    return {**state, "refs": [r for r in refs if not r.startswith("refs/remotes/")]}
+
+
+def test_a_proposed_release_merged_by_squash_is_tagged_by_ci_tag(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    origin = with_origin(registry)
+    before = local(snapshot(root))
+    proc = run_cli("release", "ranking", "--model", "ranker@1.1.0", "--model",
+                   "encoder@1.1.0", "--stage", "production", "--propose", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "proposed on branch gitreg/release-ranking-1" in proc.stdout
+    assert local(snapshot(root)) == before  # the checkout is as it was, nothing is tagged
+    branch = "origin/gitreg/release-ranking-1"
+    git(root, "fetch", "--quiet", "origin")
+    assert git(root, "tag", "--points-at", branch) == ""
+
+    # CI on the pull request: check and the review comment, on the proposal's checkout
+    review = tmp_path / "review"
+    git(tmp_path, "clone", "--quiet", "--branch", "gitreg/release-ranking-1", str(origin),
+        str(review))
+    proc = run_cli("check", cwd=review)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_cli("diff", "--release", "ranking", "--format", "markdown", cwd=review)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("## Release `ranking` 1 to production")
+    assert "### `ranker`: 1.0.0 → 1.1.0" in proc.stdout
+    assert "### `encoder`: 1.0.0 → 1.1.0" in proc.stdout
+
+    # the merge button: one squashed commit on main
+    message = git(root, "log", "--format=%B", "-1", branch)
+    git(root, "merge", "--quiet", "--squash", branch)
+    git(root, "commit", "--quiet", "-m", message.splitlines()[0] + " (#7)", "-m", message)
+    git(root, "push", "--quiet", "origin", "main")
+    proc = run_cli("ci", "tag", "--push", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {"ranker/production/2", "encoder/production/2",
+                                        "release/ranking/1"}
+    assert tags_on(root) == {"ranker/production/2", "encoder/production/2",
+                             "release/ranking/1"}
+    remote = git(root, "ls-remote", "--tags", "origin", "release/*")
+    assert "refs/tags/release/ranking/1" in remote
+    proc = run_cli("ci", "event", "release/ranking/1", cwd=root)
+    assert json.loads(proc.stdout)["models"][0]["version"] == "1.1.0"
+    proc = run_cli("ci", "tag", cwd=root)
+    assert proc.stdout.strip() == "nothing to tag"
+    assert validate(root).ok
+
+
+def test_check_validates_release_files_against_the_stages(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    registry.promote("encoder", "1.0.0", "production")  # a later change: still fine
+    assert validate(root).ok, validate(root)
+
+    # a release file added by hand, without the stage changes it claims
+    (root / "releases/ranking/2.yaml").write_text(
+        (root / "releases/ranking/1.yaml").read_text().replace("number: 1", "number: 2")
+        .replace("1.1.0", "1.2.0"))
+    (root / "releases/ranking/x.yaml").write_text("release: ranking\n")
+    (root / "releases/ranking/3.yaml").write_text("release: [\n")
+    report = validate(root)
+    files = {p.file for p in report.problems}
+    assert {"releases/ranking/x.yaml", "releases/ranking/3.yaml"} <= files
+    said = [p.message for p in report.problems if p.file == "releases/ranking/2.yaml"]
+    assert said[0].startswith(
+        "ranker's production holds 1.1.0 there, not 1.2.0 as the release says")
+    assert "releases/ranking/1.yaml" not in files
+    proc = run_cli("check", cwd=root)
+    assert proc.returncode == 10, proc.stdout
+
+
+# -- two clones pushing at once -------------------------------------------------------------
+
+
+def _start(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "gitreg", *args], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _whole_on_origin(origin: Path, tmp_path: Path, name: str) -> Path:
+    """A fresh clone of origin: check passes (release files agree with the stages at their
+    commits), and every release tag sits with each moved model's stage tag."""
+    fresh = tmp_path / name
+    git(tmp_path, "clone", "--quiet", str(origin), str(fresh))
+    assert validate(fresh).ok, validate(fresh)
+    registry = Registry(fresh)
+    for release in releases.made(registry).values():
+        assert release.tag is not None
+        moved = {m.model for m in release.members if m.version != m.previous}
+        models = {t.split("/")[0] for t in tags_on(fresh, release.commit)
+                  if not t.startswith("release/")}
+        assert models == moved, (release, models)
+    return fresh
+
+
+@pytest.mark.parametrize("other", ["fraud", "encoder"])
+def test_a_release_and_a_single_promotion_pushed_at_once_from_two_clones(
+    tmp_path: Path, other: str,
+) -> None:
+    """fraud (not in the release): both land, the later one replayed and renumbered.
+    encoder (in the release, same stage): both land if the release saw the promotion
+    first, else the release stops with a clear conflict; never half a release."""
+    registry = five(tmp_path)
+    origin = with_origin(registry)
+    for name in ("a", "b"):
+        git(tmp_path, "clone", "--quiet", str(origin), str(tmp_path / name))
+    release = _start(tmp_path / "a", "release", "ranking", "--model", "ranker@1.1.0",
+                     "--model", "encoder@1.1.0", "--stage", "production", "--push")
+    single = _start(tmp_path / "b", "promote", other, "1.1.0", "production", "--push")
+    (_, err_r), (_, err_s) = release.communicate(), single.communicate()
+    if other == "fraud":
+        assert (release.returncode, single.returncode) == (0, 0), err_r + err_s
+    else:  # the same model and stage: one of them may find it changed first (exit 5)
+        assert {release.returncode, single.returncode} <= {0, 5}, err_r + err_s
+        assert 0 in (release.returncode, single.returncode)
+    for code, err in ((release.returncode, err_r), (single.returncode, err_s)):
+        if code:
+            (line,) = err.splitlines()
+            assert "nothing was pushed" in line or "already in production" in line, line
+    fresh = _whole_on_origin(origin, tmp_path, "fresh")
+    held = {m: Registry(fresh).which(m, "production") for m in ("ranker", "encoder", other)}
+    if release.returncode == 0:
+        assert held == {"ranker": ("1.1.0",), "encoder": ("1.1.0",), other: ("1.1.0",)}
+        assert git(fresh, "tag", "-l", "release/*").split() == ["release/ranking/1"]
+    else:
+        assert held == {"ranker": ("1.0.0",), "encoder": ("1.1.0",)}
+        assert git(fresh, "tag", "-l", "release/*") == ""

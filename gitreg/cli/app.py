@@ -781,8 +781,16 @@ def ci_event(
     Lightweight tags work too. A ref that is not a gitreg tag exits 11 (not a gitreg event).
     """
     from gitreg.cli import render
+    from gitreg.core.release import parse_release_tag
     from gitreg.service import ci
 
+    if parse_release_tag(ref) is not None:  # release/NAME/N (issue 18)
+        from gitreg.service import release as releases
+
+        made = releases.event(_open(), ref)
+        _echo(render.to_json(render.release_json(made)) if format is EventFormat.JSON
+              else render.github_output(render.release_outputs(made)))
+        return
     data = render.ci_event_json(ci.event(_open(), ref))
     _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
 
@@ -888,18 +896,31 @@ class DiffFormat(str, enum.Enum):
 
 @app.command("diff", cls=Command)
 def diff_(
-    name: NameArg,
-    a: Annotated[str, Argument(
-        metavar="A", help="A version (1.2.0) or a stage (production).")],
-    b: Annotated[str, Argument(
-        metavar="B", help="A version or a stage, compared with A.")],
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Model name.")] = None,
+    a: Annotated[OptStr, Argument(
+        metavar="A", help="A version (1.2.0) or a stage (production).")] = None,
+    b: Annotated[OptStr, Argument(
+        metavar="B", help="A version or a stage, compared with A.")] = None,
     format: Annotated[DiffFormat, Option(
         help="table, markdown (a pull-request comment) or json.")] = DiffFormat.TABLE,
+    release: Annotated[OptStr, Option(
+        metavar="RELEASE", help="Instead: each model of this release's latest change "
+        "against what it replaces.")] = None,
 ) -> None:
     """Compare two versions: metrics with deltas, hyperparameters, features, lineage, weights."""
     from gitreg.cli import render
     from gitreg.service import compare
 
+    if release is not None:
+        if name is not None:
+            raise InvalidInput("--release compares a release's models: give no NAME, A or B")
+        from gitreg.service import release as releases
+
+        found = releases.diff(_open(), release)
+        _echo(render.release_diff(found, format.value))
+        return
+    if name is None or a is None or b is None:
+        raise InvalidInput("give NAME, A and B (or --release RELEASE)")
     result = compare.compare(_open(), name, a, b)
     if format is DiffFormat.JSON:
         _echo(render.to_json(render.diff_json(result)))

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.service.gc import Collection
     from gitreg.service.importers import ImportReport
     from gitreg.service.lifecycle import LifecycleProposal
+    from gitreg.service.release import ReleaseDiff
     from gitreg.service.sharing import Proposal, Pulled
     from gitreg.service.verify import Verification
 
@@ -559,3 +560,41 @@ def release_standing(standing: Standing) -> str:
                 else f"changed since: {release.stage} now holds {now}")
         lines.append(printable(f"  {member.model} {member.version or '-'}: {said}"))
     return "\n".join(lines)
+
+
+def release_outputs(release: Release) -> dict[str, Any]:
+    """``ci event --format github`` of a release: flat keys, one line each; per model
+    ``version_<model>`` and ``previous_<model>`` (a model name is a valid output key)."""
+    data = {k: v for k, v in release_json(release).items() if k != "models"}
+    data["models"] = " ".join(release.models)
+    for member in release.members:
+        data[f"version_{member.model}"] = member.version
+        data[f"previous_{member.model}"] = member.previous
+    return data
+
+
+def release_diff(found: ReleaseDiff, form: str) -> str:
+    """``diff --release``: table, markdown (the pull request's comment) or json."""
+    release = found.release
+    if form == "json":
+        return to_json({**release_json(release), "diffs": [
+            {"model": m.model, "diff": diff_json(d) if d is not None else None}
+            for m, d in found.diffs]})
+    markdown = form == "markdown"
+    title = (f"## Release `{release.name}` {release.n} to {release.stage}" if markdown
+             else f"release {release.name} {release.n} to {release.stage}")
+    parts = [title]
+    for member, diff in found.diffs:
+        if diff is not None:
+            parts.append(diff_markdown(diff) if markdown else diff_table(diff))
+            continue
+        was = ("stays" if member.version == member.previous
+               else f"new in {release.stage}" if member.previous is None else "emptied")
+        version = member.version or "nothing"
+        parts.append(f"### `{member.model}`: {version} ({was})" if markdown
+                     else f"{member.model}: {version} ({was})")
+    return printable_block("\n\n".join(parts))
+
+
+def printable_block(text: str) -> str:
+    return "\n".join(printable(line) for line in text.split("\n"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gitreg.core.config import CONFIG_FILE
+from gitreg.core.diff import VersionDiff
 from gitreg.core.events import Action, Event
 from gitreg.core.events import tag_message as event_tag_message
 from gitreg.core.names import ModelRef
@@ -430,8 +431,9 @@ def _apply(registry: Registry, tx: Transaction, planned: Release, changes: list[
 def _publish(registry: Registry, change: Callable[[Transaction], list[Event]],
              models: list[str], stage: str, *, push: bool, propose: bool,
              made: list[Release]) -> None:
-    def guard() -> tuple[tuple[str, ...], ...]:
-        return tuple(registry.stage_map(m).versions_in(stage) for m in models)
+    def guard() -> str:  # what each model's stage holds, as a conflict's message shows it
+        return "; ".join(f"{m} {', '.join(registry.stage_map(m).versions_in(stage)) or '-'}"
+                         for m in models) + f" in {stage}"
 
     registry.publish(change, push=push, guard=guard, propose=propose,
                      branch_of=lambda _events: proposal_branch(made[0]))
@@ -447,3 +449,141 @@ def _one_line(reason: str | None) -> str | None:
         raise InvalidInput("{reason} must be one line of text, without line breaks or other "
                            "control characters", params=("reason",))
     return text
+
+
+# -- CI and review --------------------------------------------------------------------------
+
+
+def event(registry: Registry, ref: str) -> Release:
+    """What the release tag ``ref`` (``release/NAME/N``) marks, read from its commit: the
+    release file that commit added, which each model's ``stages.yaml`` there must agree
+    with (derived from the files, never from the annotation or the trailers)."""
+    from gitreg.errors import NotAnEvent
+
+    tag = ref.removeprefix("refs/tags/")
+    parsed = parse_release_tag(tag)
+    if parsed is None:
+        raise NotAnEvent(f"{ref} is not a gitreg release tag (release/NAME/N)")
+    git = registry.git
+    sha = git.resolve(f"refs/tags/{tag}")
+    if sha is None:
+        raise NotFound(f"no tag {tag} in this clone; fetch tags first (git fetch --tags)")
+    rel = release_file(*parsed)
+    parent = git.run("rev-parse", "-q", "--verify", f"{sha}^", check=False).strip()
+    before, after = git.cat_files([f"{parent}:{rel}" if parent else f"{sha}:{rel}",
+                                   f"{sha}:{rel}"])
+    if after is None or (parent and before is not None):
+        raise InvalidInput(f"tag {tag} is on commit {sha[:12]}, which did not add {rel}: it "
+                           "marks no release")
+    release = release_from_dict(yamlio.loads(after, f"{rel} at {sha[:12]}"), rel)
+    if (release.name, release.n) != parsed:
+        raise CorruptRegistry.at(rel, "release/number", f"says {release.name} {release.n}")
+    for problem in _disagreements(registry, release, sha):
+        raise InvalidInput(f"tag {tag}: {problem}")
+    fmt = "%an <%ae>\x1f%cI"
+    author, _, date = git.run("log", "-1", f"--format={fmt}", sha, "--").strip().partition(
+        "\x1f")
+    return replace(release, commit=sha, tag=tag, author=author, date=date)
+
+
+def _disagreements(registry: Registry, release: Release, rev: str | None) -> list[str]:
+    """Where the stages (at ``rev``, or in the work tree) do not hold what ``release``
+    says its models hold."""
+    found = []
+    for member in release.members:
+        if rev is None:
+            held = registry.stage_map(member.model).versions_in(release.stage)
+        else:
+            held = registry.history.stage_map_at(member.model, rev).versions_in(release.stage)
+        holds = member.version in held if member.version is not None else not held
+        if not holds:
+            found.append(f"{member.model}'s {release.stage} holds "
+                         f"{', '.join(held) or 'nothing'} there, not "
+                         f"{member.version or 'nothing'} as the release says")
+    return found
+
+
+def problems(registry: Registry) -> list[tuple[str, str, str]]:
+    """What ``gitreg check`` reports about release files, as (file, key, message): each must
+    parse, name registered versions of known models and a stage of the registry, and agree
+    with the stages at the commit that added it (in the work tree: with the stages there);
+    a release tag must mark that commit. Policies gate each model's ``stages.yaml`` as for
+    any promotion (check.py)."""
+    found: list[tuple[str, str, str]] = []
+    base = registry.root / RELEASES_DIR
+    if not base.is_dir():
+        return found
+    try:
+        check_real(registry.root, RELEASES_DIR)
+    except CorruptRegistry as exc:
+        return [(RELEASES_DIR, "path", str(exc))]
+    committed = {(r.name, r.n): r for r in made(registry).values()}
+    for folder in sorted(os.listdir(base)):
+        for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
+            rel = f"{RELEASES_DIR}/{folder}/{entry}"
+            place = parse_release_path(rel)
+            if place is None:
+                found.append((rel, "path", "not a release file: releases/NAME/N.yaml, N a "
+                              "whole number from 1"))
+                continue
+            try:
+                check_real(registry.root, rel)
+                release = release_from_dict(yamlio.load_file(registry.root / rel, rel), rel)
+            except CorruptRegistry as exc:
+                found.append((rel, "file", str(exc)))
+                continue
+            if (release.name, release.n) != place:
+                found.append((rel, "release/number", f"says {release.name} {release.n}, but "
+                              "the file's place says otherwise"))
+                continue
+            found += [(rel, key, text) for key, text in _member_problems(registry, release)]
+            at = committed.get(place)
+            found += [(rel, "models", f"{text}; a release changes the stages with it, in the "
+                       "same commit") for text in _disagreements(
+                           registry, release, at.commit if at else None)]
+            tag = release_tag(*place)
+            refs = registry.git.tags(tag)
+            if refs and at is not None and refs[0].target != at.commit:
+                found.append((rel, "tag", f"{tag} marks {refs[0].target[:12]}, not the commit "
+                              f"that added this file ({at.commit[:12]})"))
+    return found
+
+
+def _member_problems(registry: Registry, release: Release) -> list[tuple[str, str]]:
+    found = []
+    if release.stage not in registry.config.stages:
+        found.append(("stage", f"unknown stage {release.stage!r}: {CONFIG_FILE} lists "
+                      f"{', '.join(registry.config.stages)}"))
+    for i, member in enumerate(release.members):
+        for version in (member.version, member.previous):
+            if version is None:
+                continue
+            path = registry.root / registry.config.layout.version_file(member.model, version)
+            if not path.is_file():
+                found.append((f"models[{i}]", f"{member.model} {version} is not registered"))
+    return found
+
+
+@dataclass(frozen=True)
+class ReleaseDiff:
+    """What a release changes, model by model: the diff of each version against the one
+    it replaces (None where the stage held nothing before, or the version stays)."""
+
+    release: Release
+    diffs: tuple[tuple[Member, VersionDiff | None], ...]
+
+
+def diff(registry: Registry, name: str) -> ReleaseDiff:
+    """The latest release of ``name`` (the proposed one, on a pull request's checkout),
+    each model's version compared with what it replaces."""
+    from gitreg.service.compare import compare
+
+    release = latest(registry, name)
+    found: list[tuple[Member, VersionDiff | None]] = []
+    for member in release.members:
+        if member.version and member.previous and member.version != member.previous:
+            found.append((member, compare(registry, member.model, member.previous,
+                                          member.version)))
+        else:
+            found.append((member, None))
+    return ReleaseDiff(_tagged(registry, release), tuple(found))
