@@ -507,3 +507,16 @@ def test_a_release_and_a_single_promotion_pushed_at_once_from_two_clones(
     else:
         assert held == {"ranker": ("1.0.0",), "encoder": ("1.1.0",)}
         assert git(fresh, "tag", "-l", "release/*") == ""
+
+
+def test_gto_reads_no_artifact_or_stage_from_a_release_tag(tmp_path: Path) -> None:
+    """GTO (installed with DVC, and what `dvc artifacts get --stage` asks) ignores the
+    release tag: no artifact named after it, no stage assigned by it."""
+    gto_api = pytest.importorskip("gto.api")
+    registry = five(tmp_path)
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    root = registry.root
+    assert not gto_api.check_ref(str(root), "release/ranking/1")
+    shown = gto_api.show(str(root))
+    assert set(shown) == set(MODELS)  # no artifact "release"
+    assert all(not row["stage"] for row in shown.values())  # no stage from any gitreg tag

@@ -204,7 +204,6 @@ def release(
     records = resolve(registry, models)
     for record in records:
         registry.gate_signing(stage, sign, record.name)
-    _plan(registry, name, records, stage, reason)  # refuse before any fetch or lock
     made: list[Release] = []
 
     def change(tx: Transaction) -> list[Event]:
@@ -213,8 +212,8 @@ def release(
         made[:] = [done]
         return events
 
-    _publish(registry, change, [r.name for r in records], stage, push=push, propose=propose,
-             made=made)
+    _publish(registry, change, lambda: ([r.name for r in records], stage), push=push,
+             propose=propose, made=made)
     return made[0]
 
 
@@ -224,10 +223,7 @@ def rollback(
 ) -> Release:
     """Return every model of release ``name`` to what its stage held before it, in one
     commit with its own release number and tag. Rolling back twice goes two releases back."""
-    target = _rollback_target(registry, name)
-    for member in target.members:
-        registry.gate_signing(target.stage, sign, member.model)
-    _plan_rollback(registry, name)
+    check_release_name(name)
     made: list[Release] = []
 
     def change(tx: Transaction) -> list[Event]:
@@ -236,8 +232,11 @@ def rollback(
         made[:] = [done]
         return events
 
-    _publish(registry, change, list(target.models), target.stage, push=push, propose=propose,
-             made=made)
+    def target() -> tuple[list[str], str]:
+        found = _rollback_target(registry, name)
+        return list(found.models), found.stage
+
+    _publish(registry, change, target, push=push, propose=propose, made=made)
     return made[0]
 
 
@@ -429,9 +428,12 @@ def _apply(registry: Registry, tx: Transaction, planned: Release, changes: list[
 
 
 def _publish(registry: Registry, change: Callable[[Transaction], list[Event]],
-             models: list[str], stage: str, *, push: bool, propose: bool,
+             target: Callable[[], tuple[list[str], str]], *, push: bool, propose: bool,
              made: list[Release]) -> None:
+    """Run ``change`` as the registry's writes run; with ``push``, replayed while the
+    stages of ``target``'s models (read after catching up) still read the same."""
     def guard() -> str:  # what each model's stage holds, as a conflict's message shows it
+        models, stage = target()
         return "; ".join(f"{m} {', '.join(registry.stage_map(m).versions_in(stage)) or '-'}"
                          for m in models) + f" in {stage}"
 
