@@ -520,3 +520,40 @@ def test_gto_reads_no_artifact_or_stage_from_a_release_tag(tmp_path: Path) -> No
     shown = gto_api.show(str(root))
     assert set(shown) == set(MODELS)  # no artifact "release"
     assert all(not row["stage"] for row in shown.values())  # no stage from any gitreg tag
+
+
+def test_the_python_api_releases_and_rolls_back(tmp_path: Path) -> None:
+    from gitreg import ModelRegistry
+
+    api = ModelRegistry(five(tmp_path).root)
+    done = api.release("pair", ["ranker@1.1.0", "encoder#staging"], "production")
+    assert (done.tag, api.release_standing("pair").state) == ("release/pair/1", "complete")
+    with pytest.raises(PolicyViolation, match=r"fraud 1\.2\.0"):
+        api.release("pair", ["fraud@1.2.0"], "production")
+    back = api.rollback_release("pair")
+    assert (back.n, back.rolls_back, api.which("production", name="ranker")) == (2, 1, "1.0.0")
+
+
+def test_the_site_has_a_page_per_release(tmp_path: Path) -> None:
+    import re
+
+    from gitreg.service import website
+
+    registry = five(tmp_path)
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production",
+                     reason="<b>together</b>")
+    registry.promote("encoder", "1.0.0", "production")
+    releases.rollback(registry, "ranking")
+    out = tmp_path / "site"
+    website.build_registry_site(registry, out)
+    first = (out / "releases/ranking/1.html").read_text()
+    assert "replaced" in first and "&lt;b&gt;together&lt;/b&gt;" in first
+    assert "release/ranking/1" in first
+    second = (out / "releases/ranking/2.html").read_text()
+    assert "Rolls back release" in second and "complete" in second
+    listing = (out / "releases.html").read_text()
+    assert "releases/ranking/2.html" in listing
+    assert 'href="../../releases.html"' in (out / "models/ranker/index.html").read_text()
+    for page in (out / "releases/ranking/1.html", out / "releases.html"):
+        for href in re.findall(r'href="([^"#]+)"', page.read_text()):
+            assert (page.parent / href).resolve().is_file(), (page, href)

@@ -3,7 +3,8 @@
 Jinja2 templates shipped with the package, autoescaped (all registry text is untrusted
 input), charts from charts.py, one CSS and one script file in ``assets/``; nothing is
 fetched from anywhere. URLs are stable: ``index.html``, ``models/<name>/index.html``,
-``models/<name>/<version>.html``, ``audit.html`` (then ``audit-2.html``, ...). The site is
+``models/<name>/<version>.html``, ``audit.html`` (then ``audit-2.html``, ...),
+``releases.html`` and ``releases/<name>/<n>.html`` (issue 18). The site is
 written to a new folder beside the target and swapped in whole, so a failed build leaves
 the previous site as it was.
 """
@@ -127,6 +128,12 @@ def _write(data: SiteData, root: Path) -> dict[str, int]:
             page(f"models/{model.name}/{record.version}.html", "version.html.j2",
                  model=model, record=record, held=held, previous=previous,
                  against=against, known=known, events=model.events_of(record.version))
+    if data.releases:  # a page per release, and their list (issue 18)
+        page("releases.html", "releases.html.j2")
+        for standing in data.releases:
+            release = standing.release
+            page(f"releases/{release.name}/{release.n}.html", "release.html.j2",
+                 standing=standing, release=release)
     audit = list(_pages(data.events[::-1]))
     for number, rows in audit:
         page(_paged("audit", number), "audit.html.j2", rows=rows, number=number,
