@@ -516,3 +516,35 @@ def test_a_killed_push_whose_child_lands_later_is_kept_not_rolled_back(
     again = gitreg(registry.root, ("promote", "churn", "1.0.0", "production", "--push"))
     assert again.returncode == 0 and "[churn/production/2]" in again.stdout, again.stderr
     assert check.validate(registry.root).ok
+
+
+def test_a_push_killed_before_its_pid_is_noted_is_waited_for_and_kept(
+    registry: Registry, weights: Path, tmp_path: Path
+) -> None:
+    """Killed right after starting `git push` and before the journal notes its pid (issue
+    18's crash test of a release found it): the recovery finds that child by what it is,
+    waits for it, and keeps the change, rather than roll back what then lands on origin."""
+    registry.register("churn", weights, version="1.0.0")
+    root = registry.root
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(root, "remote", "add", "origin", "../origin.git")
+    git(root, "push", "-q", "--atomic", "origin", "HEAD:refs/heads/main", "--tags")
+    args = ("promote", "churn", "1.0.0", "production", "--push")
+    traced = tmp_path / "traced"
+    traced.mkdir()
+    for name in ("registry", "origin.git"):
+        copy(tmp_path / name, traced / name)
+    trace = tmp_path / "trace.txt"
+    assert gitreg(traced / "registry", args, GITREG_FAULT_TRACE=str(trace)).returncode == 0
+    rows = [line.split("\t") for line in trace.read_text().splitlines()]
+    started = next(i for i, row in enumerate(rows) if row[2].startswith("push --atomic"))
+    assert rows[started + 1][1:] == ["journal", "push"], rows[started:]
+    hook = tmp_path / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nsleep 2\n")
+    hook.chmod(0o755)
+    killed = gitreg(root, args, GITREG_FAULT_KILL_AT=rows[started + 1][0])
+    assert killed.returncode == -signal.SIGKILL
+    said = recover_interrupted(root)  # at once: the push is still in the hook
+    assert said is not None and "had reached origin; kept it" in said, said
+    assert git(root, "rev-parse", "HEAD") == git(tmp_path / "origin.git", "rev-parse", "main")
+    assert "churn/production/1" in git(tmp_path / "origin.git", "tag").split()

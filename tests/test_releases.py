@@ -195,7 +195,7 @@ def test_a_model_already_in_the_stage_stays_and_gets_no_tag(tmp_path: Path) -> N
 
 def test_release_names_and_the_reserved_model_name(tmp_path: Path) -> None:
     registry = five(tmp_path)
-    for bad in ("Ranking", "a/b", "x..y", "", "r@1", "name.lock"):
+    for bad in ("Ranking", "a/b", "x..y", "", "r@1", "name.lock", "production", "dev"):
         with pytest.raises(InvalidInput):
             releases.release(registry, bad, ["ranker@1.1.0"], "production")
     weights = tmp_path / "w.bin"

@@ -199,6 +199,12 @@ def release(
     ``stage`` in one commit, tagged ``release/NAME/N`` and per model; every model's policy
     first, and one failure refuses it all, naming every model that fails."""
     check_release_name(name)
+    if name in registry.config.stages:
+        # release/production/1 would match the stage-tag filters of per-model pipelines
+        # (*/production/*, README "GitOps") and hand them a release instead of a model.
+        raise InvalidInput(f"invalid release name {name!r}: it is a stage of this registry, "
+                           f"and its tags would match stage-tag filters such as */{name}/*; "
+                           "choose another name")
     registry.config.check_stage(stage)
     reason = _one_line(reason)
     records = resolve(registry, models)
