@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gitreg.core.config import CONFIG_FILE
-from gitreg.core.diff import VersionDiff
 from gitreg.core.events import Action, Event
 from gitreg.core.events import tag_message as event_tag_message
 from gitreg.core.names import ModelRef
@@ -44,7 +43,7 @@ from gitreg.core.release import (
 )
 from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import identity_env
-from gitreg.repo import signing, yamlio
+from gitreg.repo import yamlio
 from gitreg.repo.history import next_stage_tag
 from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry, _identity
@@ -53,7 +52,11 @@ _RECORD, _FIELD = "\x1e", "\x1f"
 RELEASES_TAG_ROOT = "release"  # git's literal pattern: every ref below refs/tags/release/
 
 if TYPE_CHECKING:
+    from gitreg.core.diff import VersionDiff
     from gitreg.repo.transaction import Transaction
+
+# Writes and diffs import what they need (signing, compare) when they run: `history`, which
+# folds releases into its events, starts without them (issue 5's budgets).
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,8 @@ def made(registry: Registry) -> dict[str, Release]:
     (one ``git log`` and one ``cat-file --batch``); a file that does not parse is left out
     (``gitreg check`` reports it)."""
     git = registry.git
-    if git.head() is None:
-        return {}
+    if git.head() is None or not (registry.root / RELEASES_DIR).is_dir():
+        return {}  # no release here: `history` spends no git call on them
     out = git.run("log", "--first-parent", "--no-renames", "--diff-filter=A", "--name-only",
                   f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}", "HEAD", "--",
                   f"{RELEASES_DIR}/")
@@ -382,6 +385,7 @@ def _next_number(registry: Registry, name: str) -> int:
 def _apply(registry: Registry, tx: Transaction, planned: Release, changes: list[_Change],
            sign: bool) -> tuple[Release, list[Event]]:
     from gitreg.core.records import StageMap
+    from gitreg.repo import signing
 
     git = registry.git
     stage = planned.stage
