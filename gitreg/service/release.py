@@ -134,7 +134,7 @@ def made(registry: Registry) -> dict[str, Release]:
     (one ``git log`` and one ``cat-file --batch``); a file that does not parse is left out
     (``gitreg check`` reports it)."""
     git = registry.git
-    if git.head() is None or not (registry.root / RELEASES_DIR).is_dir():
+    if not (registry.root / RELEASES_DIR).is_dir() or git.head() is None:
         return {}  # no release here: `history` spends no git call on them
     out = git.run("log", "--first-parent", "--no-renames", "--diff-filter=A", "--name-only",
                   f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}", "HEAD", "--",
