@@ -186,9 +186,11 @@ def history(registry: Registry, events: Sequence[Event]) -> list[Event | Release
 def untagged(registry: Registry) -> list[Release]:
     """The releases on HEAD's first-parent history without their tag (``ci tag``: a
     proposal merged by squash, rebase or merge commit)."""
-    git = registry.git
-    return [r for r in made(registry).values()
-            if r.tag is None and not git.tags(release_tag(r.name, r.n))]
+    found = made(registry)
+    if not found:
+        return []
+    taken = {ref.name for ref in registry.git.tags(RELEASES_TAG_ROOT)}  # one for-each-ref
+    return [r for r in found.values() if r.tag is None and release_tag(r.name, r.n) not in taken]
 
 
 # -- writing ------------------------------------------------------------------------------
