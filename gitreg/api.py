@@ -22,7 +22,9 @@ from gitreg.core.events import Event
 from gitreg.core.newversion import NewVersion
 from gitreg.core.query import query
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
+from gitreg.core.release import Release, Standing
 from gitreg.service import check, compare, lifecycle, modelcard, sharing, verify, website
+from gitreg.service import release as releases
 from gitreg.service.check import Report
 from gitreg.service.importers import ImportReport, gto, mlflow, parse_stage_map
 from gitreg.service.lifecycle import LifecycleProposal
@@ -371,6 +373,27 @@ class ModelRegistry:
         return self.registry.demote(
             self._name(name), _stage_name(stage), version=version, push=push, sign=sign
         )
+
+    def release(
+        self, release_name: str, models: Sequence[str], stage: StageLike, *,
+        reason: str | None = None, push: bool = False, propose: bool = False,
+        sign: bool = False,
+    ) -> Release:
+        """Put several models in ``stage`` together, in one commit (``models``:
+        ``MODEL@VERSION``, ``MODEL@latest``, ``MODEL#STAGE``); one failing policy refuses
+        them all (``PolicyViolation`` naming each)."""
+        return releases.release(self.registry, release_name, models, _stage_name(stage),
+                                reason=reason, push=push, propose=propose, sign=sign)
+
+    def rollback_release(self, release_name: str, *, push: bool = False,
+                         propose: bool = False, sign: bool = False) -> Release:
+        """Return every model of the release to what it held before it, in one commit."""
+        return releases.rollback(self.registry, release_name, push=push, propose=propose,
+                                 sign=sign)
+
+    def release_standing(self, release_name: str) -> Standing:
+        """What the release holds, and whether the stages still do (``state``)."""
+        return releases.standing(self.registry, release_name)
 
     def which(
         self,

@@ -118,7 +118,11 @@ def test_same_outcome_as_typer(
 
 def test_the_lane_takes_the_everyday_calls() -> None:
     assert argv.parse(cli.which, ["churn", "production", "--json"]) == {
-        "name": "churn", "stage": "production", "at": None, "rev": None, "json": True}
+        "name": "churn", "stage": "production", "at": None, "rev": None, "release": None,
+        "json": True}
+    # NAME and STAGE are optional since `which --release NAME` (issue 18): which checks them.
+    assert argv.parse(cli.which, ["--release", "q3"]) == {
+        "name": None, "stage": None, "at": None, "rev": None, "release": "q3", "json": False}
     assert argv.parse(cli.list_, ["--min-metric", "a=1", "--min-metric=b=2"]) == {
         "name": None, "stage": None, "min_metric": ["a=1", "b=2"], "max_metric": [],
         "label": [], "type": None, "registered_after": None, "registered_before": None,
@@ -131,7 +135,7 @@ def test_the_lane_takes_the_everyday_calls() -> None:
 
 
 @pytest.mark.parametrize("call", [
-    ["churn", "production", "--help"], ["--", "churn", "production"], ["-x"], ["churn"],
+    ["churn", "production", "--help"], ["--", "churn", "production"], ["-x"],
     ["churn", "production", "--at"], ["churn", "production", "--json=1"],
 ])
 def test_the_rest_goes_to_typer(call: list[str]) -> None:

@@ -104,6 +104,23 @@ def unpushed_version(base: Path) -> None:
     (base / "storage" / "files" / "md5" / md5[:2] / md5[2:]).unlink()
 
 
+def second_model(base: Path) -> None:
+    """For a release (issue 18): feat 1.0.0 beside churn, registered and pushed."""
+    registry = Registry(base / "reg")
+    registry.register("feat", base / "w1.2.0.bin", version="1.0.0")
+    git(registry.root, "push", "-q", "--atomic", "origin", "main", "--tags")
+
+
+def released(base: Path) -> None:
+    """For ``rollback --release``: release pair put churn 1.1.0 and feat 1.0.0 in
+    production, pushed."""
+    second_model(base)
+    gitreg(base / "reg", RELEASE)
+    git(base / "reg", "push", "-q", "--atomic", "origin", "main", "--tags")
+
+
+RELEASE = ("release", "pair", "--model", "churn@1.1.0", "--model", "feat@1.0.0", "--stage",
+           "production")
 SCENARIOS: dict[str, tuple[tuple[str, ...], Callable[[Path], None] | None]] = {
     "register": (("register", "churn", "../w1.2.0.bin", "--version", "1.2.0",
                   "--stage", "production", "--metric", "accuracy=0.9"), None),
@@ -112,6 +129,9 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], Callable[[Path], None] | None]] = {
     "promote --push": (("promote", "churn", "1.1.0", "production", "--push"), None),
     "ci tag --push": (("ci", "tag", "--push"), None),
     "push": (("push",), unpushed_version),
+    "release": (RELEASE, second_model),
+    "release --push": ((*RELEASE, "--push"), second_model),
+    "rollback --release": (("rollback", "--release", "pair"), released),
 }
 
 
@@ -497,3 +517,35 @@ def test_a_killed_push_whose_child_lands_later_is_kept_not_rolled_back(
     again = gitreg(registry.root, ("promote", "churn", "1.0.0", "production", "--push"))
     assert again.returncode == 0 and "[churn/production/2]" in again.stdout, again.stderr
     assert check.validate(registry.root).ok
+
+
+def test_a_push_killed_before_its_pid_is_noted_is_waited_for_and_kept(
+    registry: Registry, weights: Path, tmp_path: Path
+) -> None:
+    """Killed right after starting `git push` and before the journal notes its pid (issue
+    18's crash test of a release found it): the recovery finds that child by what it is,
+    waits for it, and keeps the change, rather than roll back what then lands on origin."""
+    registry.register("churn", weights, version="1.0.0")
+    root = registry.root
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    git(root, "remote", "add", "origin", "../origin.git")
+    git(root, "push", "-q", "--atomic", "origin", "HEAD:refs/heads/main", "--tags")
+    args = ("promote", "churn", "1.0.0", "production", "--push")
+    traced = tmp_path / "traced"
+    traced.mkdir()
+    for name in ("registry", "origin.git"):
+        copy(tmp_path / name, traced / name)
+    trace = tmp_path / "trace.txt"
+    assert gitreg(traced / "registry", args, GITREG_FAULT_TRACE=str(trace)).returncode == 0
+    rows = [line.split("\t") for line in trace.read_text().splitlines()]
+    started = next(i for i, row in enumerate(rows) if row[2].startswith("push --atomic"))
+    assert rows[started + 1][1:] == ["journal", "push"], rows[started:]
+    hook = tmp_path / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nsleep 2\n")
+    hook.chmod(0o755)
+    killed = gitreg(root, args, GITREG_FAULT_KILL_AT=rows[started + 1][0])
+    assert killed.returncode == -signal.SIGKILL
+    said = recover_interrupted(root)  # at once: the push is still in the hook
+    assert said is not None and "had reached origin; kept it" in said, said
+    assert git(root, "rev-parse", "HEAD") == git(tmp_path / "origin.git", "rev-parse", "main")
+    assert "churn/production/1" in git(tmp_path / "origin.git", "tag").split()

@@ -34,6 +34,7 @@ from gitreg.errors import (
 
 if TYPE_CHECKING:
     from gitreg.cli import progress
+    from gitreg.core.release import Release
     from gitreg.service import remotes
     from gitreg.service.registry import Registry
 
@@ -324,24 +325,79 @@ def demote(
 
 @app.command(cls=Command)
 def rollback(
-    name: NameArg,
-    stage: StageArg,
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Model name.")] = None,
+    stage: Annotated[OptStr, Argument(metavar="STAGE", help="A stage from registry.yaml.")
+                     ] = None,
     to: Annotated[OptStr, Option(
         metavar="VERSION", help="Version to return to (default: previous).")] = None,
+    release: Annotated[OptStr, Option(
+        metavar="RELEASE", help="Instead: return every model of this release to what it "
+        "held before it, in one commit.")] = None,
     push: PushOpt = False,
     propose: ProposeOpt = False,
     sign: SignOpt = False,
 ) -> None:
-    """Return STAGE to the version it held before the current one."""
+    """Return STAGE to the version it held before the current one (or, with --release,
+    every model of a release to what it held before that release)."""
     from gitreg.cli import render
     from gitreg.service import sharing
 
+    if release is not None:
+        if name is not None or stage is not None or to is not None:
+            raise InvalidInput("--release rolls back a whole release: give no NAME, STAGE "
+                               "or --to with it")
+        from gitreg.service import release as releases
+
+        done = releases.rollback(_open(), release, push=push, propose=propose, sign=sign)
+        _echo(render.release_line(done) + _proposed_on(done, propose))
+        return
+    if name is None or stage is None:
+        raise InvalidInput("give NAME and STAGE (or --release RELEASE)")
     registry = _open()
     if propose and not push:
         _echo(render.proposal(sharing.propose_rollback(registry, name, stage, to=to, sign=sign)))
         return
     _echo(render.event_line(registry.rollback(name, stage, to=to, push=push, sign=sign,
                                               propose=propose)))
+
+
+@app.command("release", cls=Command)
+def release_(
+    name: Annotated[str, Argument(metavar="NAME", help="The release's name.")],
+    model: Annotated[list[str], Option(
+        metavar="MODEL@VERSION",
+        help="A model and its version (or MODEL@latest, MODEL#STAGE), repeatable.")
+    ] = [],  # noqa: B006
+    stage: Annotated[OptStr, Option(metavar="STAGE", help="The stage they all go to.")
+                     ] = None,
+    reason: Annotated[OptStr, Option(metavar="TEXT", help="Why, recorded in the release.")
+                      ] = None,
+    push: PushOpt = False,
+    propose: ProposeOpt = False,
+    sign: SignOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """Put several models in STAGE together: one commit, one release tag
+    (release/NAME/N) and each model's stage tag; every model's policy first, and one
+    failure refuses it all."""
+    from gitreg.cli import render
+    from gitreg.service import release as releases
+
+    if stage is None:
+        raise InvalidInput("say which stage with --stage STAGE")
+    done = releases.release(_open(), name, model, stage, reason=reason, push=push,
+                            propose=propose, sign=sign)
+    _echo(render.to_json(render.release_json(done)) if json
+          else render.release_line(done) + _proposed_on(done, propose))
+
+
+def _proposed_on(done: "Release", propose: bool) -> str:
+    from gitreg.core.release import proposal_branch
+
+    if not propose:
+        return ""
+    return (f"\nproposed on branch {proposal_branch(done)}: open a pull request; after the "
+            "merge, `gitreg ci tag --push` tags it")
 
 
 @app.command("push", cls=Command)
@@ -424,13 +480,20 @@ def _count(value: str | None, flag: str) -> int | None:
 @app.command(cls=Command)
 def show(
     ref: Annotated[str, Argument(metavar="NAME[@VERSION|@latest|#STAGE]")],
+    release: Annotated[OptStr, Argument(
+        metavar="[RELEASE]", help="After the word release: a release's name.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Show a model, a version (NAME@1.2.0, NAME@latest) or what a stage holds
-    (NAME#production)."""
+    """Show a model, a version (NAME@1.2.0, NAME@latest), what a stage holds
+    (NAME#production), or a release (show release NAME)."""
     from gitreg.cli import render
 
     registry = _open()
+    if release is not None or ref == "release":
+        if ref != "release" or release is None:
+            raise InvalidInput("to show a release, run `gitreg show release NAME`")
+        _show_release(registry, release, json)
+        return
     target = ModelRef.parse(ref, latest=True)
     if target.version is None and target.stage is None:
         stage_map = registry.stage_map(target.name)
@@ -454,17 +517,38 @@ def show(
           else render.version_detail(record, stages_of, why))
 
 
+def _show_release(registry: "Registry", name: str, json: bool) -> None:
+    from gitreg.cli import render
+    from gitreg.service import release as releases
+
+    standing = releases.standing(registry, name)
+    _echo(render.to_json(render.release_json(standing.release, standing)) if json
+          else render.release_standing(standing))
+
+
 @app.command(cls=Command)
 def which(
-    name: NameArg,
-    stage: StageArg,
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Model name.")] = None,
+    stage: Annotated[OptStr, Argument(metavar="STAGE", help="A stage from registry.yaml.")
+                     ] = None,
     at: Annotated[OptStr, Option(metavar="TIME", help="A past date or time (ISO 8601).")] = None,
     rev: Annotated[OptStr, Option(metavar="REV", help="A git revision.")] = None,
+    release: Annotated[OptStr, Option(
+        metavar="RELEASE", help="Instead: what this release holds, and whether the stages "
+        "still do.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Print the version in STAGE (now, at a date, or at a git revision)."""
+    """Print the version in STAGE (now, at a date, or at a git revision), or a release's."""
     from gitreg.cli import render
 
+    if release is not None:
+        if name is not None or stage is not None or at is not None or rev is not None:
+            raise InvalidInput("--release names the release: give no NAME, STAGE, --at or "
+                               "--rev with it")
+        _show_release(_open(), release, json)
+        return
+    if name is None or stage is None:
+        raise InvalidInput("give NAME and STAGE (or --release RELEASE)")
     held = _open().which(name, stage, at=at, rev=rev)
     if json:
         _echo(render.to_json({"model": name, "stage": stage, "versions": list(held),
@@ -484,10 +568,12 @@ def history(
 ) -> None:
     """Registrations and stage changes, oldest first, from git history."""
     from gitreg.cli import render
+    from gitreg.service import release as releases
 
-    events = _open().history_events(name, stage)
+    registry = _open()
+    events = releases.history(registry, registry.history_events(name, stage))
     if json:
-        _echo(render.to_json([render.event_json(e) for e in events]))
+        _echo(render.to_json(render.history_json(events)))
     else:
         _echo(render.history_table(events) or "no history yet")
 
@@ -695,8 +781,16 @@ def ci_event(
     Lightweight tags work too. A ref that is not a gitreg tag exits 11 (not a gitreg event).
     """
     from gitreg.cli import render
+    from gitreg.core.release import parse_release_tag
     from gitreg.service import ci
 
+    if parse_release_tag(ref) is not None:  # release/NAME/N (issue 18)
+        from gitreg.service import release as releases
+
+        made = releases.event(_open(), ref)
+        _echo(render.to_json(render.release_json(made)) if format is EventFormat.JSON
+              else render.github_output(render.release_outputs(made)))
+        return
     data = render.ci_event_json(ci.event(_open(), ref))
     _echo(render.to_json(data) if format is EventFormat.JSON else render.github_output(data))
 
@@ -802,18 +896,31 @@ class DiffFormat(str, enum.Enum):
 
 @app.command("diff", cls=Command)
 def diff_(
-    name: NameArg,
-    a: Annotated[str, Argument(
-        metavar="A", help="A version (1.2.0) or a stage (production).")],
-    b: Annotated[str, Argument(
-        metavar="B", help="A version or a stage, compared with A.")],
+    name: Annotated[OptStr, Argument(metavar="NAME", help="Model name.")] = None,
+    a: Annotated[OptStr, Argument(
+        metavar="A", help="A version (1.2.0) or a stage (production).")] = None,
+    b: Annotated[OptStr, Argument(
+        metavar="B", help="A version or a stage, compared with A.")] = None,
     format: Annotated[DiffFormat, Option(
         help="table, markdown (a pull-request comment) or json.")] = DiffFormat.TABLE,
+    release: Annotated[OptStr, Option(
+        metavar="RELEASE", help="Instead: each model of this release's latest change "
+        "against what it replaces.")] = None,
 ) -> None:
     """Compare two versions: metrics with deltas, hyperparameters, features, lineage, weights."""
     from gitreg.cli import render
     from gitreg.service import compare
 
+    if release is not None:
+        if name is not None:
+            raise InvalidInput("--release compares a release's models: give no NAME, A or B")
+        from gitreg.service import release as releases
+
+        found = releases.diff(_open(), release)
+        _echo(render.release_diff(found, format.value))
+        return
+    if name is None or a is None or b is None:
+        raise InvalidInput("give NAME, A and B (or --release RELEASE)")
     result = compare.compare(_open(), name, a, b)
     if format is DiffFormat.JSON:
         _echo(render.to_json(render.diff_json(result)))
@@ -983,7 +1090,7 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 _FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
           "remove_label": "--remove-label KEY", "description": "--description TEXT",
           "limit": "--limit N", "keep_days": "--keep-days N", "output": "-o PATH",
-          "rev": "--rev REV"}
+          "rev": "--rev REV", "model": "--model MODEL@VERSION"}
 
 
 def _flag(param: str) -> str:

@@ -13,11 +13,13 @@ from gitreg.errors import printable
 
 if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
     from gitreg.core.diff import FieldChange, VersionDiff
+    from gitreg.core.release import Release, Standing
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
     from gitreg.service.gc import Collection
     from gitreg.service.importers import ImportReport
     from gitreg.service.lifecycle import LifecycleProposal
+    from gitreg.service.release import ReleaseDiff
     from gitreg.service.sharing import Proposal, Pulled
     from gitreg.service.verify import Verification
 
@@ -156,15 +158,21 @@ def event_line(event: Event) -> str:
     return printable(text + tag)
 
 
-def history_table(events: Sequence[Event]) -> str:
+def history_table(events: Sequence[Event | Release]) -> str:
+    """One row per event; a release (issue 18) is one row naming each of its models."""
     return table(
         ["date", "model", "event", "stage", "version", "previous", "tag", "by"],
         [
             [e.date[:19].replace("T", " "), e.model, e.action.past, e.stage or "-",
              e.version or "-", e.previous or "-", e.tag or "(untagged)", e.author]
+            if isinstance(e, Event) else _release_row(e)
             for e in events
         ],
     )
+
+
+def history_json(events: Sequence[Event | Release]) -> list[dict[str, Any]]:
+    return [event_json(e) if isinstance(e, Event) else release_json(e) for e in events]
 
 
 # -- check ------------------------------------------------------------------------------
@@ -487,3 +495,106 @@ def _proposed(event: Event, index: int) -> str:
     if index:
         return f"Promotes it to **{event.stage}**{replacing}."
     return f"Promotes **{event.model} {event.version}** to **{event.stage}**{replacing}."
+
+
+# -- releases (issue 18) ----------------------------------------------------------------
+
+
+def _release_row(release: Release) -> list[str]:
+    from gitreg.core.release import ReleaseAction
+
+    what = ("release rolled back" if release.action is ReleaseAction.ROLLBACK
+            else "released")
+    return [release.date[:19].replace("T", " "),
+            f"release {release.name} {release.n}: {', '.join(release.models)}", what,
+            release.stage,
+            ", ".join(f"{m.model} {m.version or '-'}" for m in release.members),
+            ", ".join(f"{m.model} {m.previous or '-'}" for m in release.members),
+            release.tag or "(untagged)", release.author]
+
+
+def release_json(release: Release, standing: Standing | None = None) -> dict[str, Any]:
+    """A release as ``--json``, ``ci event`` and history print it; with ``standing``,
+    whether the stages still hold it (``state``, and ``holds`` per model)."""
+    data: dict[str, Any] = {
+        "event": "release rolled back" if release.rolls_back else "released",
+        "action": "release", "release": release.name, "number": release.n,
+        "release_action": release.action.value, "stage": release.stage,
+        "rolls_back": release.rolls_back, "reason": release.reason,
+        "models": [{"model": m.model, "version": m.version, "previous": m.previous}
+                   for m in release.members],
+        "commit": release.commit, "author": release.author, "date": release.date,
+        "tag": release.tag,
+    }
+    if standing is not None:
+        data["state"] = standing.state
+        for entry, member in zip(data["models"], release.members, strict=True):
+            entry["holds"] = standing.holds(member)
+            entry["now"] = list(standing.now.get(member.model, ()))
+    return data
+
+
+def release_line(release: Release) -> str:
+    """``release NAME 3 to production [release/NAME/3]: a 1.0.0 -> 2.0.0, b ...``."""
+    from gitreg.core.release import ReleaseAction
+
+    tag = f" [{release.tag}]" if release.tag else ""
+    moved = ", ".join(f"{m.model} {m.previous or '-'} -> {m.version or '-'}"
+                      for m in release.members)
+    if release.action is ReleaseAction.ROLLBACK:
+        head = (f"release {release.name} {release.rolls_back} rolled back in "
+                f"{release.stage} (as release {release.n})")
+    else:
+        head = f"release {release.name} {release.n} to {release.stage}"
+    return printable(f"{head}{tag}: {moved}")
+
+
+def release_standing(standing: Standing) -> str:
+    """What a release put where, and whether the stage still holds each (``which``,
+    ``show release``)."""
+    release = standing.release
+    lines = [release_line(release), f"state: {standing.state}"]
+    for member in release.members:
+        now = ", ".join(standing.now.get(member.model, ())) or "nothing"
+        said = ("holds it" if standing.holds(member)
+                else f"changed since: {release.stage} now holds {now}")
+        lines.append(printable(f"  {member.model} {member.version or '-'}: {said}"))
+    return "\n".join(lines)
+
+
+def release_outputs(release: Release) -> dict[str, Any]:
+    """``ci event --format github`` of a release: flat keys, one line each; per model
+    ``version_<model>`` and ``previous_<model>`` (a model name is a valid output key)."""
+    data = {k: v for k, v in release_json(release).items() if k != "models"}
+    data["models"] = " ".join(release.models)
+    for member in release.members:
+        data[f"version_{member.model}"] = member.version
+        data[f"previous_{member.model}"] = member.previous
+    return data
+
+
+def release_diff(found: ReleaseDiff, form: str) -> str:
+    """``diff --release``: table, markdown (the pull request's comment) or json."""
+    release = found.release
+    if form == "json":
+        return to_json({**release_json(release), "diffs": [
+            {"model": m.model, "diff": diff_json(d) if d is not None else None}
+            for m, d in found.diffs]})
+    markdown = form == "markdown"
+    title = (f"## Release `{release.name}` {release.n} to {release.stage}" if markdown
+             else f"release {release.name} {release.n} to {release.stage}")
+    parts = [title]
+    for member, diff in found.diffs:
+        if diff is not None:
+            parts.append(diff_markdown(diff) if markdown else diff_table(diff))
+            continue
+        was = ("stays" if member.version == member.previous
+               else f"new in {release.stage}" if member.previous is None else "emptied")
+        version = member.version or "nothing"
+        parts.append(f"### `{member.model}`: {version} ({was})" if markdown
+                     else f"{member.model}: {version} ({was})")
+    return printable_block("\n\n".join(parts))
+
+
+def printable_block(text: str) -> str:
+    return "\n".join(printable(line) for line in text.split("\n"))

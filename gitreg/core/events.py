@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from gitreg.core.names import Version, check_name, check_stage_name
+from gitreg.core.release import TAG_PREFIX as RELEASE_TAG_PREFIX
 from gitreg.errors import InvalidInput
 
 
@@ -80,6 +81,8 @@ def stage_tag(name: str, stage: str, n: int) -> str:
 def parse_tag(tag: str) -> TagName | None:
     """The gitreg meaning of a tag name, or ``None`` for a tag that is not gitreg's."""
     tag = tag.removeprefix("refs/tags/")
+    if tag.startswith(RELEASE_TAG_PREFIX):
+        return None  # a release's (core/release.py), never the model "release"'s stage tag
     try:
         if "@" in tag and "/" not in tag:
             name, _, version = tag.partition("@")

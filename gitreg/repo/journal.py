@@ -18,6 +18,7 @@ it committed or undid itself; one that is still there belongs to a dead process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -146,7 +147,7 @@ def recover(git: Git, git_dir: Path) -> str | None:
     what = describe(entries)
     pushes = [e for e in entries if "push" in e]
     if pushes:
-        _wait_for_push(pushes[-1])
+        _wait_for_push(pushes[-1], git.root)
     if pushes and _published(git, pushes[-1]):
         path.unlink()
         return (f"a write interrupted by a crash (pid {who}: {what}) had reached "
@@ -171,7 +172,7 @@ def describe(entries: Sequence[Entry]) -> str:
 PUSH_WAIT_SECONDS = 60.0
 
 
-def _wait_for_push(push: Entry, wait: float = PUSH_WAIT_SECONDS) -> None:
+def _wait_for_push(push: Entry, root: Path, wait: float = PUSH_WAIT_SECONDS) -> None:
     """Wait for the dead writer's ``git push``, which outlives it (a slow server, a
     pre-receive hook), to end: asking the remote before it has would roll back a change
     that then lands there (issue 13). Still running after ``wait``: refuse, keeping the
@@ -179,16 +180,39 @@ def _wait_for_push(push: Entry, wait: float = PUSH_WAIT_SECONDS) -> None:
     import time
 
     pid = push.get("pid")
-    if not isinstance(pid, int):
-        return
+    # Killed between starting `git push` and noting its pid: find that child by what it is
+    # (a `git push --atomic` run in this clone), or the change could be rolled back here and
+    # then land on origin (found by issue 18's crash tests, at the pid's journal write).
+    pids = [pid] if isinstance(pid, int) else _orphan_pushes(root)
     deadline = time.monotonic() + wait
-    while _is_git(pid):
+    while any(_is_git(p) for p in pids):
         if time.monotonic() >= deadline:
             raise Conflict(
                 f"a write interrupted by a crash left its push to {push['push']} running (git, "
-                f"pid {pid}); run the command again when it has ended, to learn whether the "
-                "change reached it")
+                f"pid {', '.join(map(str, pids))}); run the command again when it has ended, "
+                "to learn whether the change reached it")
         time.sleep(0.1)
+
+
+def _orphan_pushes(root: Path) -> list[int]:
+    """Live ``git push --atomic`` processes working in ``root`` (Linux: ``/proc``; elsewhere
+    none are found, and the pid the journal notes is all there is)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                    command = handle.read().split(b"\0")
+                cwd = os.readlink(f"/proc/{entry.name}/cwd")
+            except OSError:
+                continue
+            if (command and os.path.basename(command[0]) == b"git" and b"push" in command
+                    and b"--atomic" in command and os.path.realpath(cwd) == str(
+                        os.path.realpath(root))):
+                found.append(int(entry.name))
+    return found
 
 
 def _is_git(pid: int) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitreg.core.events import Event, parse_tag
+from gitreg.core.release import parse_release_tag
 from gitreg.errors import Conflict
 from gitreg.git.runner import Git
 from gitreg.git.sync import Rejected, Sync
@@ -55,7 +56,7 @@ class Publisher:
             try:
                 with self.transaction() as tx:
                     events = change(tx)
-                    tags = [e.tag for e in events if e.tag]
+                    tags = tx.tags  # every tag it made: a release's own too (issue 18)
                     tx.publishing(sync.remote, tags)
                     sync.push(branch, tags, started=tx.pushing)
                 return events
@@ -137,7 +138,8 @@ class CaughtUp:
 def registry_sync(git: Git, remote: str = "origin") -> Sync:
     """``Sync`` that lets the remote's gitreg tags replace clashing local ones: a tag made
     on a branch that was then squashed or rebased names a commit main never got."""
-    return Sync(git, remote, ours=lambda name: parse_tag(name) is not None)
+    return Sync(git, remote, ours=lambda name: parse_tag(name) is not None
+                or parse_release_tag(name) is not None)
 
 
 def replaced_note(tags: tuple[str, ...], remote: str) -> str:

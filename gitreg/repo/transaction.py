@@ -254,6 +254,11 @@ class Transaction:
         self.git.tag(name, commit, message, env, sign)
         self._tags.append(name)
 
+    @property
+    def tags(self) -> list[str]:
+        """The tags this transaction made, in order."""
+        return list(self._tags)
+
     def publishing(self, remote: str, tags: Sequence[str]) -> None:
         """Say that the change is about to be pushed with ``tags``: once the push is through,
         recovering from a crash keeps the change instead of undoing it."""

@@ -40,11 +40,14 @@ from gitreg.core.lifecycle import (
     parse_lifecycle_tag,
 )
 from gitreg.core.records import StageMap, stages_from_dict
+from gitreg.core.release import parse_release_tag, release_tag
+from gitreg.core.release import tag_message as release_message
 from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFailed
 from gitreg.git.runner import Git, identity_env, last_lines
 from gitreg.repo import yamlio
 from gitreg.repo.history import Commit, brought_in, stage_changes
 from gitreg.repo.transaction import Transaction
+from gitreg.service import release as releases
 from gitreg.service.registry import Registry
 
 _FIELD = "\x1f"
@@ -223,6 +226,10 @@ def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[s
         for change in missing:
             tx.tag(change.tag, change.event.commit, tag_message(change.event), env, sign)
         created = [change.tag for change in missing]
+        for release in releases.untagged(registry):  # a merged release's own tag (issue 18)
+            name = release_tag(release.name, release.n)
+            tx.tag(name, release.commit, release_message(release), env, sign)
+            created.append(name)
         if not push:
             return created
         # A `ci tag` run before without --push made tags origin still lacks (issue 14).
@@ -239,7 +246,8 @@ def _unpushed(git: Git) -> list[str]:
         "ls-remote", "--tags", "--refs", "--", REMOTE).splitlines()}
     out = git.run("for-each-ref", "--merged=HEAD", "--sort=creatordate",
                   "--format=%(refname:lstrip=2)", "refs/tags/")
-    return [t for t in out.splitlines() if t not in remote and parse_tag(t) is not None]
+    return [t for t in out.splitlines() if t not in remote
+            and (parse_tag(t) is not None or parse_release_tag(t) is not None)]
 
 
 def _untagged(git: Git, events: Sequence[Event]) -> list[_Change]:

@@ -45,6 +45,7 @@ from gitreg.core.records import (
     stages_to_dict,
     version_to_dict,
 )
+from gitreg.core.release import check_release_model
 from gitreg.errors import (
     Conflict,
     CorruptRegistry,
@@ -383,7 +384,7 @@ class Registry:
         ``propose``: pushed to a new branch for review instead, untagged (``proposal``
         names it); the checkout does not change.
         """
-        check_name(name)
+        check_release_model(check_name(name))
         info = info or NewVersion()
         source = Path(source)
         if not source.exists():
@@ -729,9 +730,11 @@ class Registry:
         push: bool,
         guard: Callable[[], object] | None = None,
         propose: bool = False,
+        branch_of: Callable[[list[Event]], str] | None = None,
     ) -> list[Event]:
         """Run ``change`` as one transaction; with ``push``, publish it, with ``propose``,
-        push it to a branch for review (repo/publish.py)."""
+        push it to a branch for review (repo/publish.py), named by ``branch_of`` (default:
+        after its first event)."""
         if push and propose:
             raise InvalidInput("{propose} pushes a branch for review; it cannot be combined "
                                "with {push}", params=("propose", "push"))
@@ -742,7 +745,8 @@ class Registry:
                                   self.reload_config, self.note)
             self._proposing = True
             try:
-                events, _ = publisher.propose(change, lambda made: proposal_branch(made[0]))
+                events, _ = publisher.propose(
+                    change, branch_of or (lambda made: proposal_branch(made[0])))
             finally:
                 self._proposing = False
             return events

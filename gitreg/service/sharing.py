@@ -13,6 +13,7 @@ from gitreg.core.events import Event, parse_tag, proposal_branch
 from gitreg.core.lifecycle import parse_lifecycle_tag
 from gitreg.core.newversion import Bump, NewVersion
 from gitreg.core.records import VersionRecord
+from gitreg.core.release import parse_release_tag
 from gitreg.errors import Conflict
 from gitreg.git.sync import Rejected, Sync
 from gitreg.repo.publish import CaughtUp, Publisher, registry_sync, replaced_note
@@ -100,7 +101,8 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
     if replaced:
         registry.note(replaced_note(replaced, sync.remote))
     tags = [t.name for t in registry.git.tags()
-            if parse_tag(t.name) is not None or parse_lifecycle_tag(t.name) is not None]
+            if parse_tag(t.name) is not None or parse_lifecycle_tag(t.name) is not None
+            or parse_release_tag(t.name) is not None]
     try:
         sync.push(branch, tags)
     except Rejected:

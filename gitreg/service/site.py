@@ -24,6 +24,7 @@ from gitreg.core.forge import ForgeLinks, from_origin
 from gitreg.core.names import Version
 from gitreg.core.query import Query
 from gitreg.core.records import VersionRecord
+from gitreg.core.release import Standing
 from gitreg.errors import NotFound
 from gitreg.service.registry import Registry
 
@@ -92,6 +93,8 @@ class SiteData:
     events: tuple[Event, ...]  # every model's, oldest first (first-parent order)
     links: ForgeLinks | None
     head: str | None
+    # Every release (issue 18), oldest first by name and number, with what the stages hold now.
+    releases: tuple[Standing, ...] = ()
 
     def model(self, name: str) -> ModelView:
         found = next((m for m in self.models if m.name == name), None)
@@ -135,7 +138,29 @@ def collect(registry: Registry, *, title: str | None = None) -> SiteData:
         events=tuple(events),
         links=_links(registry),
         head=registry.git.head(),
+        releases=_releases(registry),
     )
+
+
+def _releases(registry: Registry) -> tuple[Standing, ...]:
+    """Each release file, with its commit, tag and author where history has them."""
+    from gitreg.service import release as releases
+
+    found = releases.releases(registry)
+    if not found:
+        return ()
+    committed = {(r.name, r.n): r for r in releases.made(registry).values()}
+    now: dict[tuple[str, str], tuple[str, ...]] = {}
+    standings = []
+    for release in found:
+        release = committed.get((release.name, release.n), release)
+        for member in release.members:
+            key = (member.model, release.stage)
+            if key not in now:
+                now[key] = registry.stage_map(member.model).versions_in(release.stage)
+        standings.append(Standing(release, {m.model: now[m.model, release.stage]
+                                            for m in release.members}))
+    return tuple(standings)
 
 
 def diffs(model: ModelView, index: int, stage: str) -> tuple[

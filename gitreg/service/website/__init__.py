@@ -3,7 +3,8 @@
 Jinja2 templates shipped with the package, autoescaped (all registry text is untrusted
 input), charts from charts.py, one CSS and one script file in ``assets/``; nothing is
 fetched from anywhere. URLs are stable: ``index.html``, ``models/<name>/index.html``,
-``models/<name>/<version>.html``, ``audit.html`` (then ``audit-2.html``, ...). The site is
+``models/<name>/<version>.html``, ``audit.html`` (then ``audit-2.html``, ...),
+``releases.html`` and ``releases/<name>/<n>.html`` (issue 18). The site is
 written to a new folder beside the target and swapped in whole, so a failed build leaves
 the previous site as it was.
 """
@@ -202,6 +203,12 @@ def _write(data: SiteData, root: Path, before: Path | None, workers: int) -> dic
         (assets / name).write_bytes(
             resources.files("gitreg.service.website").joinpath("static", name).read_bytes())
     writer.page("index.html", "index.html.j2", sparkline=charts.sparkline)
+    if data.releases:  # a page per release, and their list (issue 18)
+        writer.page("releases.html", "releases.html.j2")
+        for standing in data.releases:
+            release = standing.release
+            writer.page(f"releases/{release.name}/{release.n}.html", "release.html.j2",
+                        standing=standing, release=release)
     if workers <= 1:
         for model in data.models:
             writer.model(model)
