@@ -160,7 +160,7 @@ def test_paths_and_choices_are_converted_as_typer_converts_them() -> None:
     assert (values["path"], values["bump"], values["meta"]) == (
         Path("model.bin"), Bump.MINOR, Path("meta.yaml"))
     assert argv.parse(cli.diff_, ["churn", "a", "b", "--format", "json"]) == {
-        "name": "churn", "a": "a", "b": "b", "format": cli.DiffFormat.JSON}
+        "name": "churn", "a": "a", "b": "b", "format": cli.DiffFormat.JSON, "release": None}
     # Left to typer, which explains: an empty path, a choice's name rather than its value.
     assert argv.parse(cli.register, ["churn", ""]) is None
     assert argv.parse(cli.register, ["churn", "model.bin", "--bump", "MINOR"]) is None

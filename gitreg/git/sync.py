@@ -147,11 +147,13 @@ class Sync:
         status = self._statuses(out.decode("utf-8", "replace"))
         if child.returncode == 0:
             return
-        # `[rejected]` (fetch first, non-fast-forward, a tag that already exists) means
-        # someone pushed first: replay. `[remote rejected]` is the remote's own refusal (a
-        # protected branch, a hook): retrying cannot help, so it is reported as it came.
-        if any(flag == "!" and summary.startswith("[rejected]")
-               for flag, summary in status.values()):
+        # A refused ref means someone pushed first (`[rejected] (fetch first)`, a tag that
+        # already exists, or the remote's `cannot lock ref` when two pushes meet there):
+        # replay. But a hook that declined it (a protected branch: "pre-receive hook
+        # declined", "protected branch hook declined") is the remote's answer, and
+        # retrying cannot change it: it is reported as it came.
+        refused = [summary for flag, summary in status.values() if flag == "!"]
+        if refused and not any("declined" in summary for summary in refused):
             raise Rejected(out.decode("utf-8", "replace"))
         said = (last_lines(err.decode("utf-8", "replace"))
                 or last_lines(out.decode("utf-8", "replace")) or "git printed no reason")
