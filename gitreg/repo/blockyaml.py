@@ -41,86 +41,120 @@ class _Fallback(Exception):
     """The text uses more of YAML than this module reads: PyYAML will."""
 
 
+class _Marker:
+    """A line's part that is no value: no key (a sequence item), no value (``key:``)."""
+
+
+_NO_KEY, _NO_VALUE, _EMPTY_LIST, _EMPTY_DICT = _Marker(), _Marker(), _Marker(), _Marker()
+Line = tuple[int, bool, Any, Any]  # indent, "- " item, key (or _NO_KEY), value (or _NO_VALUE)
+
+
 def loads(data: str | bytes) -> Any:
     """The value of ``data`` if it is in gitreg's subset of YAML, else ``None`` (parse it
     with PyYAML: ``None`` is never a value this returns, as an empty document is left to it)."""
-    if isinstance(data, bytes):
-        if not data.isascii():
-            return None
-        text = data.decode("ascii")
-    else:
-        if not data.isascii():
-            return None
-        text = data
-    lines = [(len(line) - len(line.lstrip(" ")), line.lstrip(" "))
-             for line in text.split("\n") if line.strip(" ")]
-    if not lines or lines[0][0] != 0:
+    if not data.isascii():
         return None
-    for _, content in lines:
-        # Control characters (tab, CR, DEL, ...) and document markers: PyYAML's business.
-        if not content.isprintable() or content.startswith(("---", "...", "%")):
-            return None
+    text = data.decode("ascii") if isinstance(data, bytes) else data
     try:
+        lines = []
+        for raw in text.split("\n"):
+            line = _lines.get(raw)
+            if line is None:
+                line = _line(raw)
+                if line is None:
+                    continue  # blank
+                if len(_lines) >= 200_000:
+                    _lines.clear()
+                _lines[raw] = line
+            lines.append(line)
+        if not lines or lines[0][0] != 0:
+            return None
         value, end = _block(lines, 0, 0)
     except _Fallback:
         return None
-    if end != len(lines):
+    return value if end == len(lines) else None
+
+
+# Lines already read, by their text: a registry's files repeat most of theirs (keys with
+# their indent, authors, formats), so most lines of a big registry are read once.
+_lines: dict[str, Line] = {}
+
+
+def _line(raw: str) -> Line | None:
+    content = raw.lstrip(" ")
+    if not content:
         return None
+    # Control characters (tab, CR, DEL, ...) and document markers: PyYAML's business.
+    if not content.isprintable() or content.startswith(("---", "...", "%")):
+        raise _Fallback
+    indent = len(raw) - len(content)
+    if content.startswith("- "):
+        item = content[2:]
+        if not item or item[0] in " -":
+            raise _Fallback  # nested sequences, odd spacing
+        if _is_mapping_line(item):  # "- key: value" opens a mapping two columns in
+            return (indent, True, *_split_key(item))
+        return (indent, True, _NO_KEY, _scalar(item))
+    if content == "-":
+        raise _Fallback  # an item whose value is a block below it
+    return (indent, False, *_split_key(content))
+
+
+def _fresh(value: Any) -> Any:
+    if value is _EMPTY_LIST:
+        return []
+    if value is _EMPTY_DICT:
+        return {}
     return value
 
 
-def _block(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[Any, int]:
+def _block(lines: list[Line], i: int, indent: int) -> tuple[Any, int]:
     """The mapping or sequence whose lines start at ``i``, indented by ``indent``."""
-    if lines[i][1].startswith("- ") or lines[i][1] == "-":
+    if lines[i][1]:
         return _sequence(lines, i, indent)
     return _mapping(lines, i, indent)
 
 
-def _mapping(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[dict[Any, Any], int]:
+def _mapping(lines: list[Line], i: int, indent: int,
+             first: Line | None = None) -> tuple[dict[Any, Any], int]:
+    """``first``: line ``i`` read as this one (the first pair of a sequence's item)."""
     result: dict[Any, Any] = {}
-    while i < len(lines) and lines[i][0] == indent:
-        content = lines[i][1]
-        if content.startswith("- ") or content == "-":
+    end = len(lines)
+    while i < end:
+        at, item, key, value = first or lines[i]
+        first = None
+        if at != indent or item:
             break
-        key, value_text = _split_key(content)
         i += 1
-        if value_text:
-            result[key] = _scalar(value_text)
+        if value is not _NO_VALUE:
+            result[key] = _fresh(value)
             continue
-        if i < len(lines):
-            below, below_content = lines[i]
-            is_item = below_content.startswith("- ") or below_content == "-"
-            if below > indent or (below == indent and is_item):
+        if i < end:
+            below, below_item = lines[i][0], lines[i][1]
+            if below > indent or (below == indent and below_item):
                 result[key], i = _block(lines, i, below)
                 continue
         result[key] = None  # "key:" and nothing under it
-    if i < len(lines) and lines[i][0] > indent:
+    if i < end and lines[i][0] > indent:
         raise _Fallback  # an indentation this module does not follow
     return result, i
 
 
-def _sequence(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[list[Any], int]:
+def _sequence(lines: list[Line], i: int, indent: int) -> tuple[list[Any], int]:
     result: list[Any] = []
-    while i < len(lines) and lines[i][0] == indent:
-        content = lines[i][1]
-        if not content.startswith("- "):
-            break  # "-" alone (a nested block under it) is left to PyYAML below
-        item = content[2:]
-        if item.startswith(" ") or item.startswith("-") or not item:
-            raise _Fallback  # nested sequences, odd spacing
-        if _is_mapping_line(item):
-            # "- key: value" opens a mapping whose lines sit two columns in.
-            nested = [(indent + 2, item), *lines[i + 1:]]
-            value, used = _mapping(nested, 0, indent + 2)
-            result.append(value)
-            i += used
+    end = len(lines)
+    while i < end:
+        at, item, key, value = lines[i]
+        if at != indent or not item:
+            break
+        if key is _NO_KEY:
+            result.append(_fresh(value))
+            i += 1
             continue
-        result.append(_scalar(item))
-        i += 1
-    if i < len(lines) and lines[i][0] > indent:
-        raise _Fallback
-    if i < len(lines) and lines[i][0] == indent and not lines[i][1].startswith("- ") \
-            and lines[i][1].startswith("-"):
+        # The item's mapping: its first line read as one two columns in.
+        mapping, i = _mapping(lines, i, indent + 2, (indent + 2, False, key, value))
+        result.append(mapping)
+    if i < end and lines[i][0] > indent:
         raise _Fallback
     return result, i
 
@@ -133,8 +167,8 @@ def _is_mapping_line(content: str) -> bool:
     return ": " in content or content.endswith(":")
 
 
-def _split_key(content: str) -> tuple[str, str]:
-    """``key: value`` as the key and the value's text ("" if none)."""
+def _split_key(content: str) -> tuple[str, Any]:
+    """``key: value`` as the key and the value (``_NO_VALUE`` if none)."""
     if content.startswith("'"):
         match = _QUOTED.match(content)
         if match is None:
@@ -149,13 +183,13 @@ def _split_key(content: str) -> tuple[str, str]:
         rest = ":" + (" " + after if sep else "")
         key = _plain_key(key)
     if rest == ":":
-        return key, ""
+        return key, _NO_VALUE
     if not rest.startswith(": "):
         raise _Fallback
     value = rest[2:]
     if value.startswith(" ") or not value:
         raise _Fallback
-    return key, value
+    return key, _scalar(value)
 
 
 def _plain_key(text: str) -> str:
@@ -173,8 +207,6 @@ def _scalar(text: str) -> Any:
     except KeyError:
         pass
     value = _convert(text)
-    if isinstance(value, (list, dict)):
-        return value  # mutable: a new one each time
     if len(_seen) >= 100_000:
         _seen.clear()
     _seen[text] = value
@@ -190,9 +222,9 @@ def _convert(text: str) -> Any:
             raise _Fallback
         return _unquote(text)
     if text == "[]":
-        return []
+        return _EMPTY_LIST
     if text == "{}":
-        return {}
+        return _EMPTY_DICT
     if text.endswith((" ", ":")) or ": " in text or " #" in text \
             or _PLAIN.fullmatch(text) is None:
         raise _Fallback

@@ -47,8 +47,8 @@ the files of ``FILE_CHECKS`` it touches (``releases/``). A change that can affec
 does not touch makes it a full check: ``registry.yaml`` (stages, policies, layout), the DVC
 config, or a version file deleted (another model may depend on it). Its verdict is a full
 check's whenever the merge base passes a full check, which is what gating every pull request
-keeps true; a change pushed around that gate is caught by the full ``check`` CI runs on the
-main branch (tests/test_check_base.py compares the two on generated histories).
+keeps true; a change pushed around that gate needs a full ``check`` to be seen
+(tests/test_check_base.py compares the two on generated histories).
 """
 
 from __future__ import annotations
