@@ -40,7 +40,8 @@ is refused with how to fetch the rest (issue 14).
 
 ``validate(base=REF)`` (``gitreg check --base REF``, issue 19) checks what a pull request
 changes against its merge base with REF, in the same way: the models whose files it touches
-(committed, staged, edited or new since the merge base: version files, ``stages.yaml`` and so
+(committed, staged or edited since the merge base, and files not yet added in those models
+or in new model folders: version files, ``stages.yaml`` and so
 every policy of every stage it moves, ``deprecated.yaml``, weights pointers), each with its
 whole history, its tags and its folder, read per model rather than for the registry; and
 the files of ``FILE_CHECKS`` it touches (``releases/``). A change that can affect what it
@@ -184,16 +185,29 @@ def changed_since(registry: Registry, base: str) -> Scope:
         raise NotFound(f"{base} and HEAD have no common history, so there is no pull request "
                        "to check against it; run a full `gitreg check`")
     merge_base = found.stdout.decode().strip()
-    # The work tree against the merge base (commits, staged and unstaged edits), and the
-    # files git does not track yet: what a full check would read differently.
+    # The work tree against the merge base: commits, staged and unstaged edits.
     diff = git.run_bytes("diff", "--name-status", "--no-renames", "-z", merge_base, "--")
     fields = diff.decode("utf-8", "surrogateescape").split("\0")
     changes = list(zip(fields[0::2], fields[1::2], strict=False))
-    untracked = git.run_bytes("ls-files", "--others", "--exclude-standard", "-z", "--")
-    changes += [("A", path) for path in
-                untracked.decode("utf-8", "surrogateescape").split("\0") if path]
     layout = registry.config.layout
     prefix = f"{layout.models_dir}/"
+    # And files git does not track yet, where they can matter: in the models the diff
+    # touches, in new model folders, under FILE_CHECKS' prefixes. Asked for everywhere,
+    # git walked every folder of the work tree (8 s at 100,000 versions).
+    touched = {path[len(prefix):].split("/", 1)[0] for _, path in changes
+               if path.startswith(prefix)}
+    base_dir = registry.root / layout.models_dir
+    known = set(git.run_bytes("ls-tree", "-z", "--name-only", "HEAD", "--", prefix)
+                .decode("utf-8", "surrogateescape").split("\0")) if git.head() else set()
+    new = {entry.name for entry in (base_dir.iterdir() if base_dir.is_dir() else ())
+           if f"{prefix}{entry.name}" not in known}
+    where = [f"{prefix}{name}" for name in sorted(touched | new)]
+    where += [check.prefix for check in FILE_CHECKS]
+    if where:
+        untracked = git.run_bytes("ls-files", "--others", "--exclude-standard", "-z", "--",
+                                  *(f":(literal){path}" for path in where))
+        changes += [("A", path) for path in
+                    untracked.decode("utf-8", "surrogateescape").split("\0") if path]
     models: set[str] = set()
     for status, path in changes:
         if path == CONFIG_FILE or path.startswith(".dvc/"):
