@@ -6,7 +6,7 @@ of ``stages.yaml`` under any trailer, edited version files, a tightened policy, 
 edits), made first on main and then on a pull request's branch, ``validate(base="main")``
 finds exactly the problems of a full ``validate`` whenever main passed a full check (what
 gating every pull request keeps true), and never one a full check does not; and the notices
-(forced versions) of the models it touches.
+(forced versions) of the models whose history it reads.
 Derandomized, 30 examples: about 30 s.
 """
 
@@ -48,6 +48,7 @@ step = st.one_of(
     st.tuples(st.just("edit"), model, version, st.sampled_from(sorted(TRAILERS))),
     st.tuples(st.just("tamper"), model, version),
     st.tuples(st.just("uncommitted"), model, version),
+    st.tuples(st.just("staging"), model, version),  # an ungated stage: no history read
     st.tuples(st.just("policy"), st.sampled_from([0.8, 0.91])),
 )
 
@@ -88,15 +89,18 @@ def _apply(root: Path, op: tuple[object, ...]) -> None:
     elif kind == "rollback":
         with contextlib.suppress(GitregError):
             registry.rollback(name, "production", to=v)
-    elif kind in ("edit", "uncommitted"):
+    elif kind in ("edit", "uncommitted", "staging"):
         rel, data = _stages(root, name)
         stages = data.setdefault("stages", {})
         assert isinstance(stages, dict)
-        if stages.get("production") == v:
+        stage = "staging" if kind == "staging" else "production"
+        if stages.get(stage) == v:
             return
-        stages["production"] = v
+        stages[stage] = v
         (root / rel).write_text(yamlio.dumps(data))
-        if kind == "edit":
+        if kind == "staging":
+            git(root, "commit", "--quiet", "-am", "Hand edit of staging")
+        elif kind == "edit":
             trailer = TRAILERS[str(op[3])].format(m=name)
             git(root, "commit", "--quiet", "-am", f"Hand edit\n\n{trailer}".rstrip())
     else:  # tamper: better numbers in a registered version file
@@ -139,9 +143,10 @@ def test_check_base_gives_a_full_checks_verdict(
     full, based = validate(root), validate(root, base="main")
     # Notices (forced versions, on record) are not problems: those of the models the pull
     # request touches are the same; the others were on record before it.
-    touched = check.changed_since(Registry(root), "main").models
-    notices = {n for n in _seen(full.notices)
-               if touched is None or n[0].split("/")[1] in touched}
+    # (Not those of a model whose history was not read: no gated stage moved.)
+    scope = check.changed_since(Registry(root), "main")
+    notices = {n for n in _seen(full.notices) if scope.models is None or (
+        n[0].split("/")[1] in scope.models and n[0].split("/")[1] not in scope.settled)}
     assert _seen(based.notices) == notices, (on_main, in_pr)
     if main_ok:
         assert _seen(based.problems) == _seen(full.problems), (on_main, in_pr)
@@ -160,7 +165,10 @@ def test_only_the_models_a_pull_request_touches_are_read(tmp_path: Path) -> None
     _apply(root, ("edit", "churn", "1.1.0", "none"))
     found = validate(root, base="main").problems
     assert {p.file for p in found} == {"models/churn/stages.yaml"}
-    assert check.changed_since(Registry(root), "main").models == frozenset({"churn"})
+    scope = check.changed_since(Registry(root), "main")
+    assert scope.models == frozenset({"churn"}) and scope.settled == frozenset()
+    _apply(root, ("staging", "fraud", "1.1.0"))  # no policy on staging: no history to read
+    assert check.changed_since(Registry(root), "main").settled == frozenset({"fraud"})
     _apply(root, ("policy", 0.8))  # registry.yaml: everything is checked again
     assert check.changed_since(Registry(root), "main").models is None
 

@@ -46,10 +46,12 @@ every policy of every stage it moves, ``deprecated.yaml``, weights pointers), ea
 whole history, its tags and its folder, read per model rather than for the registry; and
 the files of ``FILE_CHECKS`` it touches (``releases/``). A change that can affect what it
 does not touch makes it a full check: ``registry.yaml`` (stages, policies, layout), the DVC
-config, or a version file deleted (another model may depend on it). Its verdict is a full
-check's whenever the merge base passes a full check, which is what gating every pull request
-keeps true; a change pushed around that gate needs a full ``check`` to be seen
-(tests/test_check_base.py compares the two on generated histories).
+config, or a version file deleted (another model may depend on it). A model whose only
+change is a move of stages without a policy (or ``deprecated.yaml``) has no history read at
+all, and tags are not checked (a pull request moves none): what the merge base passed
+holds. Its verdict is a full check's whenever the merge base passes a full check, which is
+what gating every pull request keeps true; a change pushed around that gate needs a full
+``check`` to be seen (tests/test_check_base.py compares the two on generated histories).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from gitreg.core.names import ModelRef, Version, check_name
 from gitreg.core.records import StageMap, VersionRecord
 from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
 from gitreg.git.runner import TagRef
-from gitreg.repo import signing, yamlio
+from gitreg.repo import parsers, signing, yamlio
 from gitreg.repo.paths import check_real
 from gitreg.repo.registrations import edits
 from gitreg.service.registry import Registry
@@ -121,6 +123,9 @@ class Scope:
 
     models: frozenset[str] | None = None
     files: tuple[str, ...] | None = None
+    # Models whose history need not be read: only their stages.yaml or deprecated.yaml
+    # changed, and no stage they move has a policy (what held at the merge base holds).
+    settled: frozenset[str] = frozenset()
 
     def has(self, name: str) -> bool:
         return self.models is None or name in self.models
@@ -147,11 +152,13 @@ def validate(start: Path | None = None, *, base: str | None = None) -> Report:
             registry.require_model(name)
         except CorruptRegistry:
             continue  # a link on the way, reported above: nothing is read through it
-        model = _ModelCheck(registry, name, histories)
+        model = _ModelCheck(registry, name, histories, settled=name in scope.settled,
+                            tags=scope.models is None)
         problems += model.run()
         notices += model.notices
         files.update(model.files)
-    problems += _edits(registry, files, None if scope.models is None else names)
+    problems += _edits(registry, files, None if scope.models is None else
+                       [n for n in names if n not in scope.settled])
     for check in FILE_CHECKS:
         touched = None if scope.files is None else [
             f for f in scope.files if f.startswith(check.prefix)]
@@ -208,7 +215,7 @@ def changed_since(registry: Registry, base: str) -> Scope:
                                   *(f":(literal){path}" for path in where))
         changes += [("A", path) for path in
                     untracked.decode("utf-8", "surrogateescape").split("\0") if path]
-    models: set[str] = set()
+    models: dict[str, set[str]] = {}  # model -> its paths that changed
     for status, path in changes:
         if path == CONFIG_FILE or path.startswith(".dvc/"):
             return Scope()  # stages, policies, layout or remotes: everything may change
@@ -216,8 +223,35 @@ def changed_since(registry: Registry, base: str) -> Scope:
         if status.startswith("D") and place is not None and place.version is not None:
             return Scope()  # a version another model's depends_on may name
         if path.startswith(prefix):
-            models.add(path[len(prefix):].split("/", 1)[0])
-    return Scope(frozenset(models), tuple(path for _, path in changes))
+            models.setdefault(path[len(prefix):].split("/", 1)[0], set()).add(path)
+    return Scope(frozenset(models), tuple(path for _, path in changes),
+                 _settled(registry, merge_base, models))
+
+
+def _settled(registry: Registry, merge_base: str,
+             models: dict[str, set[str]]) -> frozenset[str]:
+    """The models among ``models`` whose history a check need not read: only their
+    stages.yaml or deprecated.yaml changed, and the stages whose versions changed have no
+    policy. What the merge base passed then still passes: policies, tags and version files
+    are as they were there (issue 19: a stage move's check without a walk of history)."""
+    layout, config = registry.config.layout, registry.config
+    candidates = sorted(name for name, paths in models.items()
+                        if paths <= {layout.stages_file(name), layout.deprecated_file(name)})
+    blobs = registry.git.cat_files([f"{merge_base}:{layout.stages_file(n)}"
+                                    for n in candidates])
+    settled = set()
+    for name, blob in zip(candidates, blobs, strict=True):
+        try:
+            before = StageMap(name) if blob is None else parsers.STAGES.parse(
+                blob, layout.stages_file(name))
+            after = registry.stage_map(name)
+        except (CorruptRegistry, NotFound, InvalidInput):
+            continue  # read the usual way, which reports it
+        moved = {stage for stage in {*before.stages, *after.stages}
+                 if before.versions_in(stage) != after.versions_in(stage)}
+        if all(config.policy(stage, name) is None for stage in moved):
+            settled.add(name)
+    return frozenset(settled)
 
 
 def _edits(registry: Registry, files: dict[str, bytes],
@@ -340,8 +374,12 @@ class _Histories:
 class _ModelCheck:
     """The problems of one model's files; ``run`` once."""
 
-    def __init__(self, registry: Registry, name: str, histories: _Histories) -> None:
+    def __init__(self, registry: Registry, name: str, histories: _Histories, *,
+                 settled: bool = False, tags: bool = True) -> None:
+        """``settled``: skip the policies (``Scope.settled``); ``tags``: check the tags
+        (not with --base: a pull request moves no tag, and the merge base's were checked)."""
         self.registry, self.name, self.histories = registry, name, histories
+        self.settled, self.check_tags = settled, tags
         self.layout = layout = registry.config.layout
         self.base = layout.model(name)
         self.records: dict[str, VersionRecord] = {}  # the readable version files
@@ -355,10 +393,11 @@ class _ModelCheck:
     def run(self) -> list[Problem]:
         self._versions()
         stage_map = self._stages()
-        if stage_map is not None:
+        if stage_map is not None and not self.settled:
             self._policies(stage_map)
         self._deprecations(stage_map)
-        self._tags()
+        if self.check_tags:
+            self._tags()
         return self.problems
 
     # -- version files ------------------------------------------------------------------
