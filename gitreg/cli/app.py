@@ -1015,13 +1015,20 @@ def gc_(
 
 
 @app.command("check", cls=Command)
-def check_(json: JsonOpt = False) -> None:
+def check_(
+    base: Annotated[OptStr, Option(
+        metavar="REF",
+        help="Only what the work tree changes since its merge base with REF (a pull "
+        "request's target, e.g. origin/main): the same verdict when REF passes check.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
     dependencies and promotion policies. Exits 10 with one line per problem."""
     from gitreg.cli import render
     from gitreg.service import check
 
-    report = check.validate(Path.cwd())
+    report = check.validate(Path.cwd(), base=base)
     _said_recovery(report.recovered)
     for warning in report.warnings:
         typer.echo(f"gitreg: warning: {printable(warning)}", err=True)
@@ -1090,7 +1097,7 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
 _FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
           "remove_label": "--remove-label KEY", "description": "--description TEXT",
           "limit": "--limit N", "keep_days": "--keep-days N", "output": "-o PATH",
-          "rev": "--rev REV", "model": "--model MODEL@VERSION"}
+          "rev": "--rev REV", "model": "--model MODEL@VERSION", "base": "--base REF"}
 
 
 def _flag(param: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 from gitreg.errors import InvalidInput
 
@@ -70,6 +70,12 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
+        if cls is Version and isinstance(text, str):
+            return _parsed(text)  # a big registry parses each version many times (issue 19)
+        return cls._parse(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Version:
         if isinstance(text, str) and len(text) > MAX_VERSION_LENGTH:
             raise InvalidInput(f"invalid version {text[:20]!r}...: longer than "
                                f"{MAX_VERSION_LENGTH} characters")
@@ -123,6 +129,12 @@ class Version:
 
 
 FIRST_VERSION = Version(0, 1, 0)
+
+
+@lru_cache(maxsize=1 << 16)
+def _parsed(text: str) -> Version:
+    """``Version._parse``, remembered (Versions are frozen; errors are not remembered)."""
+    return Version._parse(text)
 
 
 def parse_version(text: str) -> str:

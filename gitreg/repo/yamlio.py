@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitreg import faults
 from gitreg.errors import CorruptRegistry, InvalidInput
+from gitreg.repo import blockyaml
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -43,6 +44,9 @@ def loads(text: str | bytes, source: str) -> Any:
     UTF-8, nests too deep, expands too far by aliases, or holds a value YAML cannot build
     (``2026-13-01``, a 5,000-digit integer).
     """
+    value = blockyaml.loads(text)  # what gitreg writes, read at C-loader speed or better
+    if value is not None:
+        return value
     yaml = _yaml()
     loader = None
     try:

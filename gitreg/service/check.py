@@ -37,10 +37,26 @@ How policies are judged for what a stage already holds (promote only ever sees o
 
 History needs the whole first-parent chain: a shallow clone (CI's default depth of one)
 is refused with how to fetch the rest (issue 14).
+
+``validate(base=REF)`` (``gitreg check --base REF``, issue 19) checks what a pull request
+changes against its merge base with REF, in the same way: the models whose files it touches
+(committed, staged or edited since the merge base, and files not yet added in those models
+or in new model folders: version files, ``stages.yaml`` and so
+every policy of every stage it moves, ``deprecated.yaml``, weights pointers), each with its
+whole history, its tags and its folder, read per model rather than for the registry; and
+the files of ``FILE_CHECKS`` it touches (``releases/``). A change that can affect what it
+does not touch makes it a full check: ``registry.yaml`` (stages, policies, layout), the DVC
+config, or a version file deleted (another model may depend on it). A model whose only
+change is a move of stages without a policy (or ``deprecated.yaml``) has no history read at
+all, and tags are not checked (a pull request moves none): what the merge base passed
+holds. Its verdict is a full check's whenever the merge base passes a full check, which is
+what gating every pull request keeps true; a change pushed around that gate needs a full
+``check`` to be seen (tests/test_check_base.py compares the two on generated histories).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,7 +68,7 @@ from gitreg.core.names import ModelRef, Version, check_name
 from gitreg.core.records import StageMap, VersionRecord
 from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
 from gitreg.git.runner import TagRef
-from gitreg.repo import signing, yamlio
+from gitreg.repo import parsers, signing, yamlio
 from gitreg.repo.paths import check_real
 from gitreg.repo.registrations import edits
 from gitreg.service import release as releases
@@ -87,8 +103,42 @@ class Report:
         return not self.problems
 
 
-def validate(start: Path | None = None) -> Report:
-    """Check the registry that ``start`` (default: the current directory) is in."""
+@dataclass(frozen=True)
+class FileCheck:
+    """A check of the files under ``prefix`` (``releases/``): ``run(registry, paths)``
+    returns their problems; ``paths`` are those a pull request touches (``check --base``),
+    or None for all of them (a full ``check``). Each is listed in ``FILE_CHECKS`` here, so
+    that no check depends on which modules happen to be imported."""
+
+    prefix: str
+    run: Callable[[Registry, Sequence[str] | None], list[Problem]]
+
+
+def _release_files(registry: Registry, paths: Sequence[str] | None) -> list[Problem]:
+    return [Problem(*found) for found in releases.problems(registry, paths)]  # issue 18
+
+
+FILE_CHECKS: list[FileCheck] = [FileCheck(f"{releases.RELEASES_DIR}/", _release_files)]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a check covers: ``models`` None is every model; ``files`` the paths changed
+    since the merge base (None: a full check)."""
+
+    models: frozenset[str] | None = None
+    files: tuple[str, ...] | None = None
+    # Models whose history need not be read: only their stages.yaml or deprecated.yaml
+    # changed, and no stage they move has a policy (what held at the merge base holds).
+    settled: frozenset[str] = frozenset()
+
+    def has(self, name: str) -> bool:
+        return self.models is None or name in self.models
+
+
+def validate(start: Path | None = None, *, base: str | None = None) -> Report:
+    """Check the registry that ``start`` (default: the current directory) is in; with
+    ``base``, only what the work tree changes since its merge base with that revision."""
     try:
         registry = Registry.find(start)
     except CorruptRegistry as exc:
@@ -96,24 +146,32 @@ def validate(start: Path | None = None) -> Report:
     # Policies look back (from, no_regression) and tags are checked against history: a
     # shallow clone would get a wrong verdict, so it is refused with how to deepen it.
     registry.history.require_full()
-    problems = _model_folders(registry)
+    scope = Scope() if base is None else changed_since(registry, base)
+    names = [n for n in registry.models() if scope.has(n)]
+    problems = _model_folders(registry, scope)
     notices: list[Problem] = []
-    histories = _Histories(registry)
+    histories = _Histories(registry, whole=scope.models is None)
     files: dict[str, bytes] = {}  # every readable version file, for _edits
-    for name in registry.models():
+    for name in names:
         try:
             registry.require_model(name)
         except CorruptRegistry:
             continue  # a link on the way, reported above: nothing is read through it
-        model = _ModelCheck(registry, name, histories)
+        model = _ModelCheck(registry, name, histories, settled=name in scope.settled,
+                            tags=scope.models is None)
         problems += model.run()
         notices += model.notices
         files.update(model.files)
-    problems += _edits(registry, files)
-    problems += [Problem(*found) for found in releases.problems(registry)]  # issue 18
+    problems += _edits(registry, files, None if scope.models is None else
+                       [n for n in names if n not in scope.settled])
+    for check in FILE_CHECKS:
+        touched = None if scope.files is None else [
+            f for f in scope.files if f.startswith(check.prefix)]
+        if touched is None or touched:
+            problems += check.run(registry, touched)
     warnings = list(registry.config.warnings)
     dirty = registry.git.changed([CONFIG_FILE, ".dvc/config",
-                                  *(registry.config.layout.model(n) for n in registry.models())])
+                                  *(registry.config.layout.model(n) for n in names)])
     if dirty:
         # check validates the work tree as it is (a pull request's checkout, a hand edit
         # before its commit); say so when that is not what is committed (issue 13).
@@ -126,10 +184,92 @@ def validate(start: Path | None = None) -> Report:
                   notices=tuple(notices))
 
 
-def _edits(registry: Registry, files: dict[str, bytes]) -> list[Problem]:
-    """Version files whose registration-fixed fields changed (repo/registrations.py)."""
+def changed_since(registry: Registry, base: str) -> Scope:
+    """The models and files the work tree changes since its merge base with ``base``; a
+    full scope when a change can affect files it does not touch."""
+    git = registry.git
+    commit = git.resolve(base)
+    if commit is None:
+        raise InvalidInput(f"unknown git revision {base!r} for --base; fetch it first (in "
+                           "CI: git fetch origin main, then --base origin/main)")
+    found = git.attempt("merge-base", commit, "HEAD")
+    if found.returncode != 0:
+        raise NotFound(f"{base} and HEAD have no common history, so there is no pull request "
+                       "to check against it; run a full `gitreg check`")
+    merge_base = found.stdout.decode().strip()
+    # The work tree against the merge base: commits, staged and unstaged edits.
+    diff = git.run_bytes("diff", "--name-status", "--no-renames", "-z", merge_base, "--")
+    fields = diff.decode("utf-8", "surrogateescape").split("\0")
+    changes = list(zip(fields[0::2], fields[1::2], strict=False))
+    layout = registry.config.layout
+    prefix = f"{layout.models_dir}/"
+    # And files git does not track yet, where they can matter: in the models the diff
+    # touches, in new model folders, under FILE_CHECKS' prefixes. Asked for everywhere,
+    # git walked every folder of the work tree (8 s at 100,000 versions).
+    touched = {path[len(prefix):].split("/", 1)[0] for _, path in changes
+               if path.startswith(prefix)}
+    base_dir = registry.root / layout.models_dir
+    known = set(git.run_bytes("ls-tree", "-z", "--name-only", "HEAD", "--", prefix)
+                .decode("utf-8", "surrogateescape").split("\0")) if git.head() else set()
+    new = {entry.name for entry in (base_dir.iterdir() if base_dir.is_dir() else ())
+           if f"{prefix}{entry.name}" not in known}
+    where = [f"{prefix}{name}" for name in sorted(touched | new)]
+    where += [check.prefix for check in FILE_CHECKS]
+    if where:
+        untracked = git.run_bytes("ls-files", "--others", "--exclude-standard", "-z", "--",
+                                  *(f":(literal){path}" for path in where))
+        changes += [("A", path) for path in
+                    untracked.decode("utf-8", "surrogateescape").split("\0") if path]
+    models: dict[str, set[str]] = {}  # model -> its paths that changed
+    for status, path in changes:
+        if path == CONFIG_FILE or path.startswith(".dvc/"):
+            return Scope()  # stages, policies, layout or remotes: everything may change
+        place = layout.place(path)
+        if status.startswith("D") and place is not None and place.version is not None:
+            return Scope()  # a version another model's depends_on may name
+        if path.startswith(prefix):
+            models.setdefault(path[len(prefix):].split("/", 1)[0], set()).add(path)
+    return Scope(frozenset(models), tuple(path for _, path in changes),
+                 _settled(registry, merge_base, models))
+
+
+def _settled(registry: Registry, merge_base: str,
+             models: dict[str, set[str]]) -> frozenset[str]:
+    """The models among ``models`` whose history a check need not read: only their
+    stages.yaml or deprecated.yaml changed, and the stages whose versions changed have no
+    policy. What the merge base passed then still passes: policies, tags and version files
+    are as they were there (issue 19: a stage move's check without a walk of history)."""
+    layout, config = registry.config.layout, registry.config
+    candidates = sorted(name for name, paths in models.items()
+                        if paths <= {layout.stages_file(name), layout.deprecated_file(name)})
+    blobs = registry.git.cat_files([f"{merge_base}:{layout.stages_file(n)}"
+                                    for n in candidates])
+    settled = set()
+    for name, blob in zip(candidates, blobs, strict=True):
+        try:
+            before = StageMap(name) if blob is None else parsers.STAGES.parse(
+                blob, layout.stages_file(name))
+            after = registry.stage_map(name)
+        except (CorruptRegistry, NotFound, InvalidInput):
+            continue  # read the usual way, which reports it
+        moved = {stage for stage in {*before.stages, *after.stages}
+                 if before.versions_in(stage) != after.versions_in(stage)}
+        if all(config.policy(stage, name) is None for stage in moved):
+            settled.add(name)
+    return frozenset(settled)
+
+
+def _edits(registry: Registry, files: dict[str, bytes],
+           names: Sequence[str] | None = None) -> list[Problem]:
+    """Version files whose registration-fixed fields changed (repo/registrations.py), of
+    the models ``names`` (None: all)."""
     try:
-        log = registry.history.file_log()
+        if names is None:
+            log = registry.history.file_log()
+        else:
+            log = {}
+            for name in names:
+                log.update(registry.history.file_log(name))
     except (CorruptRegistry, NotFound):
         return []
     problems = []
@@ -155,8 +295,9 @@ def problem_from(error: CorruptRegistry, file: str) -> Problem:
                    text.startswith(f"{file}: ") else text)
 
 
-def _model_folders(registry: Registry) -> list[Problem]:
-    """Folders under models/ that ``registry.models()`` skips: bad names, no versions/."""
+def _model_folders(registry: Registry, scope: Scope) -> list[Problem]:
+    """Folders under models/ that ``registry.models()`` skips: bad names, no versions/ (of
+    the models in ``scope``)."""
     layout = registry.config.layout
     models_dir = layout.models_dir
     base = registry.root / models_dir
@@ -168,7 +309,7 @@ def _model_folders(registry: Registry) -> list[Problem]:
         return [_link_problem(exc)]
     problems = []
     for entry in sorted(base.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
+        if entry.name.startswith(".") or not entry.is_dir() or not scope.has(entry.name):
             continue
         rel = layout.model(entry.name)
         try:
@@ -198,9 +339,11 @@ class _Histories:
     """Every model's events and gitreg tags, each read once for the whole registry: read
     per model, ``check`` ran git log once per model, minutes at 10,000 versions."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self._events: dict[str, list[Event]] | None = None
+    def __init__(self, registry: Registry, *, whole: bool = True) -> None:
+        """``whole``: read the whole registry's at once; else (``check --base``, a few
+        models) each model's on its own, as git finds them in one path's history."""
+        self.registry, self.whole = registry, whole
+        self._events: dict[str, list[Event]] | None = None if whole else {}
         self._tags: dict[str, list[TagRef]] | None = None
 
     def events(self, name: str) -> list[Event]:
@@ -214,10 +357,16 @@ class _Histories:
                 for event in every:
                     self._events.setdefault(event.model, []).append(event)
         if name not in self._events:
-            return self.registry.history_events(name)
+            found = self.registry.history_events(name)
+            if not self.whole:
+                self._events[name] = found
+            return found
         return self._events[name]
 
     def tags(self, name: str) -> list[TagRef]:
+        if not self.whole:  # by prefix, as history.py asks: NAME@v*, NAME/...
+            return [ref for ref in self.registry.git.tags(f"{name}@v*", name)
+                    if (tag := parse_tag(ref.name)) is not None and tag.name == name]
         if self._tags is None:
             self._tags = {}
             for ref in self.registry.git.tags():
@@ -230,8 +379,12 @@ class _Histories:
 class _ModelCheck:
     """The problems of one model's files; ``run`` once."""
 
-    def __init__(self, registry: Registry, name: str, histories: _Histories) -> None:
+    def __init__(self, registry: Registry, name: str, histories: _Histories, *,
+                 settled: bool = False, tags: bool = True) -> None:
+        """``settled``: skip the policies (``Scope.settled``); ``tags``: check the tags
+        (not with --base: a pull request moves no tag, and the merge base's were checked)."""
         self.registry, self.name, self.histories = registry, name, histories
+        self.settled, self.check_tags = settled, tags
         self.layout = layout = registry.config.layout
         self.base = layout.model(name)
         self.records: dict[str, VersionRecord] = {}  # the readable version files
@@ -245,10 +398,11 @@ class _ModelCheck:
     def run(self) -> list[Problem]:
         self._versions()
         stage_map = self._stages()
-        if stage_map is not None:
+        if stage_map is not None and not self.settled:
             self._policies(stage_map)
         self._deprecations(stage_map)
-        self._tags()
+        if self.check_tags:
+            self._tags()
         return self.problems
 
     # -- version files ------------------------------------------------------------------

@@ -517,12 +517,14 @@ def _disagreements(registry: Registry, release: Release, rev: str | None) -> lis
     return found
 
 
-def problems(registry: Registry) -> list[tuple[str, str, str]]:
+def problems(registry: Registry,
+             only: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
     """What ``gitreg check`` reports about release files, as (file, key, message): each must
     parse, name registered versions of known models and a stage of the registry, and agree
     with the stages at the commit that added it (in the work tree: with the stages there);
     a release tag must mark that commit. Policies gate each model's ``stages.yaml`` as for
-    any promotion (check.py)."""
+    any promotion (check.py). ``only``: the release files a pull request touches
+    (``check --base``); None for all."""
     found: list[tuple[str, str, str]] = []
     base = registry.root / RELEASES_DIR
     if not base.is_dir():
@@ -535,6 +537,8 @@ def problems(registry: Registry) -> list[tuple[str, str, str]]:
     for folder in sorted(os.listdir(base)):
         for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
             rel = f"{RELEASES_DIR}/{folder}/{entry}"
+            if only is not None and rel not in only:
+                continue
             place = parse_release_path(rel)
             if place is None:
                 found.append((rel, "path", "not a release file: releases/NAME/N.yaml, N a "

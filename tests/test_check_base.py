@@ -1,0 +1,207 @@
+"""``gitreg check --base REF`` (issue 19): what a pull request changes, checked against its
+merge base, gives a full check's verdict.
+
+Property: on random histories of two models (promotions, forced ones, rollbacks, hand edits
+of ``stages.yaml`` under any trailer, edited version files, a tightened policy, uncommitted
+edits), made first on main and then on a pull request's branch, ``validate(base="main")``
+finds exactly the problems of a full ``validate`` whenever main passed a full check (what
+gating every pull request keeps true), and never one a full check does not; and the notices
+(forced versions) of the models whose history it reads.
+Derandomized, 30 examples: about 30 s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import git, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sample_registries import churn, edit, with_policies
+
+from gitreg.errors import GitregError
+from gitreg.repo import yamlio
+from gitreg.service import check
+from gitreg.service.check import FileCheck, Problem, validate
+from gitreg.service.registry import Registry
+
+FLOOR = 0.88
+MODELS = ("churn", "fraud")
+VERSIONS = ("1.0.0", "1.1.0", "1.2.0")
+TRAILERS = {
+    "none": "",
+    "rollback": "Gitreg-Action: rollback\nGitreg-Model: {m}\nGitreg-Stage: production",
+    "forced": "Gitreg-Action: promote\nGitreg-Stage: production\nGitreg-Reason: trust me",
+}
+
+model = st.sampled_from(MODELS)
+version = st.sampled_from(VERSIONS)
+step = st.one_of(
+    st.tuples(st.just("promote"), model, version, st.booleans()),
+    st.tuples(st.just("rollback"), model, version),
+    st.tuples(st.just("edit"), model, version, st.sampled_from(sorted(TRAILERS))),
+    st.tuples(st.just("edit"), model, version, st.sampled_from(sorted(TRAILERS))),
+    st.tuples(st.just("tamper"), model, version),
+    st.tuples(st.just("uncommitted"), model, version),
+    st.tuples(st.just("staging"), model, version),  # an ungated stage: no history read
+    st.tuples(st.just("policy"), st.sampled_from([0.8, 0.91])),
+)
+
+
+def two_models(tmp_path: Path) -> Registry:
+    """churn (sample_registries) and fraud, its copy committed by hand, under a policy."""
+    registry = churn(tmp_path)
+    root = registry.root
+    shutil.copytree(root / "models" / "churn", root / "models" / "fraud")
+    for path in (root / "models" / "fraud").rglob("*"):
+        if path.is_file() and path.suffix in (".yaml", ".dvc"):
+            path.write_text(path.read_text().replace("churn", "fraud"))
+    git(root, "add", "models/fraud")
+    git(root, "commit", "--quiet", "-m", "Add fraud")
+    return with_policies(registry, {"production": {"min_metrics": {"accuracy": FLOOR}}})
+
+
+def _stages(root: Path, name: str) -> tuple[str, dict[str, object]]:
+    rel = f"models/{name}/stages.yaml"
+    return rel, yaml.safe_load((root / rel).read_text())
+
+
+def _apply(root: Path, op: tuple[object, ...]) -> None:
+    kind = op[0]
+    registry = Registry(root)
+    if kind == "policy":
+        data = yaml.safe_load((root / "registry.yaml").read_text())
+        data["policies"] = {"production": {"min_metrics": {"accuracy": op[1]}}}
+        (root / "registry.yaml").write_text(yamlio.dumps(data))
+        git(root, "commit", "--quiet", "--allow-empty", "-am", "Change the policy")
+        return
+    name, v = str(op[1]), str(op[2])
+    if kind == "promote":
+        force = bool(op[3])
+        with contextlib.suppress(GitregError):  # refused: nothing changed
+            registry.promote(name, v, "production", force=force,
+                             reason="on call" if force else None)
+    elif kind == "rollback":
+        with contextlib.suppress(GitregError):
+            registry.rollback(name, "production", to=v)
+    elif kind in ("edit", "uncommitted", "staging"):
+        rel, data = _stages(root, name)
+        stages = data.setdefault("stages", {})
+        assert isinstance(stages, dict)
+        stage = "staging" if kind == "staging" else "production"
+        if stages.get(stage) == v:
+            return
+        stages[stage] = v
+        (root / rel).write_text(yamlio.dumps(data))
+        if kind == "staging":
+            git(root, "commit", "--quiet", "-am", "Hand edit of staging")
+        elif kind == "edit":
+            trailer = TRAILERS[str(op[3])].format(m=name)
+            git(root, "commit", "--quiet", "-am", f"Hand edit\n\n{trailer}".rstrip())
+    else:  # tamper: better numbers in a registered version file
+        rel = f"models/{name}/versions/{v}.yaml"
+        text = (root / rel).read_text()
+        if "accuracy: 0.99" not in text:
+            edit(root, rel, "accuracy: 0.", "accuracy: 0.99\n  old_accuracy: 0.")
+            git(root, "commit", "--quiet", "-am", f"Fix the numbers of {v}")
+
+
+def _clean(root: Path) -> None:
+    """Commit what an ``uncommitted`` step left, so that branches can be switched."""
+    if git(root, "status", "--porcelain").strip():
+        git(root, "commit", "--quiet", "-am", "Hand edit")
+
+
+def _seen(found: tuple[Problem, ...]) -> set[tuple[str, str, str]]:
+    return {(p.file, p.key, p.message) for p in found}
+
+
+_RUNS = itertools.count()
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(on_main=st.lists(step, max_size=3), in_pr=st.lists(step, min_size=1, max_size=4))
+def test_check_base_gives_a_full_checks_verdict(
+    tmp_path: Path, on_main: list[tuple[object, ...]], in_pr: list[tuple[object, ...]],
+) -> None:
+    run = tmp_path / f"run{next(_RUNS)}"
+    run.mkdir()
+    root = two_models(run).root
+    for op in on_main:
+        _apply(root, op)
+    _clean(root)
+    main_ok = validate(root).ok
+    git(root, "checkout", "--quiet", "-b", "pr")
+    for op in in_pr:
+        _apply(root, op)
+    full, based = validate(root), validate(root, base="main")
+    # Notices (forced versions, on record) are not problems: those of the models the pull
+    # request touches are the same; the others were on record before it.
+    # (Not those of a model whose history was not read: no gated stage moved.)
+    scope = check.changed_since(Registry(root), "main")
+    notices = {n for n in _seen(full.notices) if scope.models is None or (
+        n[0].split("/")[1] in scope.models and n[0].split("/")[1] not in scope.settled)}
+    assert _seen(based.notices) == notices, (on_main, in_pr)
+    if main_ok:
+        assert _seen(based.problems) == _seen(full.problems), (on_main, in_pr)
+    else:
+        assert _seen(based.problems) <= _seen(full.problems), (on_main, in_pr)
+    assert based.ok == full.ok or not main_ok
+
+
+def test_only_the_models_a_pull_request_touches_are_read(tmp_path: Path) -> None:
+    """A broken fraud on main (pushed around the gate) is not the pull request's doing."""
+    root = two_models(tmp_path).root
+    _apply(root, ("edit", "fraud", "1.1.0", "none"))
+    assert not validate(root).ok
+    git(root, "checkout", "--quiet", "-b", "pr")
+    assert validate(root, base="main").ok  # nothing changed yet
+    _apply(root, ("edit", "churn", "1.1.0", "none"))
+    found = validate(root, base="main").problems
+    assert {p.file for p in found} == {"models/churn/stages.yaml"}
+    scope = check.changed_since(Registry(root), "main")
+    assert scope.models == frozenset({"churn"}) and scope.settled == frozenset()
+    _apply(root, ("staging", "fraud", "1.1.0"))  # no policy on staging: no history to read
+    assert check.changed_since(Registry(root), "main").settled == frozenset({"fraud"})
+    _apply(root, ("policy", 0.8))  # registry.yaml: everything is checked again
+    assert check.changed_since(Registry(root), "main").models is None
+
+
+def test_a_file_check_sees_the_files_a_pull_request_touches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook a per-file check (releases/) plugs into: its files, or None for all."""
+    root = two_models(tmp_path).root
+    seen: list[object] = []
+
+    def releases(registry: Registry, paths: object) -> list[Problem]:
+        seen.append(paths)
+        return [Problem("releases/web.yaml", "models", "bad")] if paths else []
+
+    monkeypatch.setattr(check, "FILE_CHECKS", [FileCheck("releases/", releases)])
+    git(root, "checkout", "--quiet", "-b", "pr")
+    assert validate(root, base="main").ok and seen == []  # no release file touched
+    (root / "releases").mkdir()
+    (root / "releases" / "web.yaml").write_text("name: web\n")
+    assert not validate(root, base="main").ok and seen == [["releases/web.yaml"]]
+    assert validate(root).ok and seen[-1] is None  # a full check: all of them
+
+
+def test_the_command_line(tmp_path: Path) -> None:
+    root = two_models(tmp_path).root
+    git(root, "checkout", "--quiet", "-b", "pr")
+    _apply(root, ("edit", "churn", "1.1.0", "none"))
+    result = run_cli("check", "--base", "main", "--json", cwd=root)
+    assert result.returncode == 10, result.stderr
+    assert "models/churn/stages.yaml" in result.stdout
+    result = run_cli("check", "--base", "no-such-branch", cwd=root)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "gitreg: error: unknown git revision 'no-such-branch' for --base; fetch it first "
+        "(in CI: git fetch origin main, then --base origin/main)"]
