@@ -451,6 +451,23 @@ def test_check_validates_release_files_against_the_stages(tmp_path: Path) -> Non
     assert proc.returncode == 10, proc.stdout
 
 
+def test_check_base_checks_the_release_files_a_pull_request_touches(tmp_path: Path) -> None:
+    """Issue 19's check --base sees release files (issue 18) with a full check's verdict."""
+    registry = five(tmp_path)
+    root = registry.root
+    git(root, "checkout", "--quiet", "-b", "pr")
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    assert validate(root, base="main").ok and validate(root).ok
+    # a release file added by hand that claims a version no stage holds
+    (root / "releases/ranking/2.yaml").write_text(
+        (root / "releases/ranking/1.yaml").read_text().replace("number: 1", "number: 2")
+        .replace("1.1.0", "1.2.0"))
+    based, full = validate(root, base="main"), validate(root)
+    assert {p.file for p in based.problems} == {p.file for p in full.problems} == {
+        "releases/ranking/2.yaml"}
+    assert run_cli("check", "--base", "main", cwd=root).returncode == 10
+
+
 # -- two clones pushing at once -------------------------------------------------------------
 
 

@@ -66,6 +66,7 @@ from gitreg.core.events import Action, Event, parse_tag
 from gitreg.core.layout import VERSIONS_DIR
 from gitreg.core.names import ModelRef, Version, check_name
 from gitreg.core.records import StageMap, VersionRecord
+from gitreg.core.release import RELEASES_DIR
 from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
 from gitreg.git.runner import TagRef
 from gitreg.repo import parsers, signing, yamlio
@@ -118,7 +119,7 @@ def _release_files(registry: Registry, paths: Sequence[str] | None) -> list[Prob
     return [Problem(*found) for found in releases.problems(registry, paths)]  # issue 18
 
 
-FILE_CHECKS: list[FileCheck] = [FileCheck(f"{releases.RELEASES_DIR}/", _release_files)]
+FILE_CHECKS: list[FileCheck] = [FileCheck(f"{RELEASES_DIR}/", _release_files)]
 
 
 @dataclass(frozen=True)
