@@ -484,7 +484,7 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
     for kind in filters:
         flags = ([] if kind == "none" else [f"--depth={kind.split('=')[1]}"]
                  if kind.startswith("depth=") else [f"--filter={kind}"])
-        clone, bare = base / "fresh-clone", base / "fresh-clone-floor"
+        clone, bare = base / f"fresh-clone-{sized.size}", base / f"fresh-floor-{sized.size}"
         for folder in (clone, bare):
             shutil.rmtree(folder, ignore_errors=True)
         rows: dict[str, tuple[str, str]] = {}
@@ -517,7 +517,7 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
                             fig(["git", "log", "-2", "--format=%H", tag], clone))
         rows["which"] = (ours([*gitreg, "which", FRESH_MODEL, STAGE], clone),
                          fig(["git", "show", f"HEAD:{stages_file}"], clone))
-        out = base / "fresh-get"
+        out = base / f"fresh-get-{sized.size}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         rows["get"] = (ours([*gitreg, "get", FRESH_MODEL, "--stage", STAGE, "-o",
