@@ -533,13 +533,13 @@ def fresh_clone_report(tables: dict[int, dict[str, dict[str, tuple[str, str]]]],
                        mib: int) -> str:
     sizes = sorted(tables)
     kinds = list(tables[sizes[0]])
-    head = f"{'in a fresh clone':<14}"
+    head = f"{'in a fresh clone':<16}"
     for size in sizes:
         for kind in kinds:
             head += f" | {f'{size:,} {kind}':>23}"
     lines = [f"wall seconds, gitreg (git's floor); get: {mib} MiB from the folder remote", head]
     for row in FRESH_ROWS:
-        line = f"{row:<14}"
+        line = f"{row:<16}"
         for size in sizes:
             for kind in kinds:
                 ours, floor = tables[size][kind].get(row, ("-", "-"))
