@@ -475,7 +475,7 @@ def fresh_origin(sized: Sized, gitreg: list[str], base: Path, mib: int) -> tuple
 
 
 def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[str],
-                     mib: int) -> dict[str, dict[str, tuple[str, str]]]:
+                     mib: int, timeout: float) -> dict[str, dict[str, tuple[str, str]]]:
     """filter -> row -> (gitreg's figure, git's floor), as printed."""
     tag, stored = fresh_origin(sized, gitreg, base, mib)
     url = sized.root.as_uri()
@@ -494,7 +494,11 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
 
         def ours(argv: list[str], cwd: Path) -> str:
             start = time.perf_counter()
-            done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False)
+            try:
+                done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False,
+                                      timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return f"> {timeout:.0f}"
             wall = time.perf_counter() - start
             return f"{wall:.2f}" if done.returncode == 0 else f"exit {done.returncode}"
 
@@ -566,7 +570,8 @@ def fresh_clone_main(args: argparse.Namespace, sizes: list[int]) -> int:
         for size in sizes:
             sized = build(base, size, False)
             timed([*gitreg, "--help"], sized.root)  # bytecode compiled, as after an install
-            tables[size] = fresh_clone_runs(sized, gitreg, base, filters, args.weights_mib)
+            tables[size] = fresh_clone_runs(sized, gitreg, base, filters, args.weights_mib,
+                                            args.fresh_timeout)
             loads.append(loadavg())
     finally:
         if not args.keep and not args.reuse:
@@ -609,6 +614,9 @@ def run() -> int:
     parser.add_argument("--filters", default="none,blob:none",
                         help="--fresh-clone: clone kinds, none (full), blob:none, tree:0, "
                         "depth=N (default %(default)s)")
+    parser.add_argument("--fresh-timeout", type=float, default=900,
+                        help="--fresh-clone: stop a gitreg command after this many seconds "
+                        "(tree:0 clones fetch trees commit by commit)")
     parser.add_argument("--weights-mib", type=int, default=64,
                         help="--fresh-clone: size of the weights `get` fetches")
     args = parser.parse_args()
