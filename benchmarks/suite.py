@@ -487,7 +487,7 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
         clone, bare = base / f"fresh-clone-{sized.size}", base / f"fresh-floor-{sized.size}"
         for folder in (clone, bare):
             shutil.rmtree(folder, ignore_errors=True)
-        rows: dict[str, tuple[str, str]] = {}
+        rows = _Printed(f"N={sized.size} {kind}")
 
         def fig(argv: list[str], cwd: Path) -> str:
             return f"{timed(argv, cwd, check=False)[0]:.2f}"
@@ -531,6 +531,18 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
         for folder in (clone, bare, out):
             shutil.rmtree(folder, ignore_errors=True)
     return table
+
+
+class _Printed(dict[str, tuple[str, str]]):
+    """A row of figures, each printed as it is measured (a long run shows its progress)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def __setitem__(self, key: str, value: tuple[str, str]) -> None:
+        print(f"  {self.prefix} {key}: {value[0]} ({value[1]})", flush=True)
+        super().__setitem__(key, value)
 
 
 def fresh_clone_report(tables: dict[int, dict[str, dict[str, tuple[str, str]]]],
