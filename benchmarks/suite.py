@@ -490,7 +490,10 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
         rows = _Printed(f"N={sized.size} {kind}")
 
         def fig(argv: list[str], cwd: Path) -> str:
-            return f"{timed(argv, cwd, check=False)[0]:.2f}"
+            try:
+                return f"{timed(argv, cwd, check=False, timeout=timeout)[0]:.2f}"
+            except TimedOut:
+                return f"> {timeout:.0f}"
 
         def ours(argv: list[str], cwd: Path) -> str:
             start = time.perf_counter()
