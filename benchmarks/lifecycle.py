@@ -1,4 +1,5 @@
-"""Costs of deprecate, restore, annotate and `gc --dry-run` next to promote (issue 16).
+"""Costs of deprecate, restore, annotate, `list --all/--sort` and `gc --dry-run` next to promote
+(issue 16).
 
     .venv/bin/python benchmarks/lifecycle.py DEST [--models 100] [--versions 100]
                                              [--deprecated 10] [--repeat 3]
@@ -6,8 +7,10 @@
 Builds DEST/gitreg with benchmarks/generate.py (M models x V versions), deprecates
 ``--deprecated`` versions of every model that no stage holds (one commit writing the
 ``deprecated.yaml`` files, as many deprecate commands would), then times, each as a new
-process about ``model-0042``: promote, deprecate, restore, annotate, and gc's dry run over
-the whole registry. Median wall seconds, with CPU seconds (user+sys, children included).
+process about ``model-0042``: promote, deprecate, restore, annotate, ``list --all`` (every
+version, deprecated ones too), ``list model-0042 --sort accuracy --limit 5`` (the best five)
+and ``list --sort accuracy --limit 10`` over the whole registry, and gc's dry run over the
+whole registry. Median wall seconds, with CPU seconds (user+sys, children included).
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ def main() -> int:
         run("deprecate", "deprecate", f"{model}@{free[0]}", "--reason", "benchmark")
         run("restore", "restore", f"{model}@{free[0]}")
         run("annotate", "annotate", f"{model}@{free[1]}", "--description", f"run {i}")
+        run("list --all", "list", "--all")
+        run("list NAME --sort", "list", model, "--sort", "accuracy", "--limit", "5")
+        run("list --sort", "list", "--sort", "accuracy", "--limit", "10")
         run("gc (dry run)", "gc")
     print(f"{args.models * args.versions} versions, {args.models * args.deprecated} deprecated")
     for label, values in runs.items():

@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/suite.py [--sizes 10000,100000] [--repeat 5]
         [--gto PATH | --no-gto] [--gto-repeat 2] [--gto-repeat-large 1] [--gto-timeout 1200]
         [--no-check] [--keep] [--reuse DIR]
+    .venv/bin/python benchmarks/suite.py --fresh-clone [--sizes 10000,100000] [--reuse DIR]
+        [--filters none,blob:none] [--weights-mib 64]
 
 For each size N it builds, with benchmarks/generate.py, a gitreg registry of N/100 models x
 100 versions with their stage histories, and the same shape in GTO's format; then times,
@@ -44,6 +46,7 @@ then hold the versions earlier runs registered).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import resource
@@ -437,6 +440,164 @@ def loadavg() -> str:
         return "?"
 
 
+# -- --fresh-clone: what CI pays -----------------------------------------------------------
+
+FRESH_MODEL, FRESH_VERSION = "model-0042", "99.0.0"
+FRESH_ROWS = ["git clone", "check", "list (first)", "list (warm)", "ci event", "which", "get"]
+
+
+def fresh_origin(sized: Sized, gitreg: list[str], base: Path, mib: int) -> tuple[str, Path]:
+    """Serve ``sized.root`` for partial clones, with FRESH_VERSION of FRESH_MODEL (real
+    weights in the folder remote) in production; its production tag and weights file."""
+    root = sized.root
+    generate.git(root, "config", "uploadpack.allowFilter", "true")
+    held = timed([*gitreg, "which", FRESH_MODEL, STAGE], root)[2].strip()
+    weights = base / f"weights-{mib}MiB.bin"
+    if not weights.exists():
+        with weights.open("wb") as handle:
+            for _ in range(mib):
+                handle.write(os.urandom(1 << 20))
+    if held != FRESH_VERSION:
+        timed([*gitreg, "register", FRESH_MODEL, str(weights), "--version", FRESH_VERSION,
+               "--quiet"], root)
+        for stage in ("dev", "staging", STAGE):
+            timed([*gitreg, "promote", FRESH_MODEL, FRESH_VERSION, stage], root, check=False)
+        held = timed([*gitreg, "which", FRESH_MODEL, STAGE], root)[2].strip()
+        if held != FRESH_VERSION:
+            raise Failed(f"could not promote {FRESH_MODEL} {FRESH_VERSION} to {STAGE}")
+    tags = generate.git(root, "tag", "--list", f"{FRESH_MODEL}/{STAGE}/*",
+                        "--points-at", "HEAD").split() or generate.git(
+        root, "tag", "--list", f"{FRESH_MODEL}/{STAGE}/*").split()
+    tag = max(tags, key=lambda t: int(t.rsplit("/", 1)[1]))
+    digest = hashlib.md5(weights.read_bytes()).hexdigest()
+    stored = root.parent / "storage" / "files" / "md5" / digest[:2] / digest[2:]
+    return tag, stored
+
+
+def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[str],
+                     mib: int, timeout: float) -> dict[str, dict[str, tuple[str, str]]]:
+    """filter -> row -> (gitreg's figure, git's floor), as printed."""
+    tag, stored = fresh_origin(sized, gitreg, base, mib)
+    url = sized.root.as_uri()
+    stages_file = f"models/{FRESH_MODEL}/stages.yaml"
+    table: dict[str, dict[str, tuple[str, str]]] = {}
+    for kind in filters:
+        flags = ([] if kind == "none" else [f"--depth={kind.split('=')[1]}"]
+                 if kind.startswith("depth=") else [f"--filter={kind}"])
+        clone, bare = base / f"fresh-clone-{sized.size}", base / f"fresh-floor-{sized.size}"
+        for folder in (clone, bare):
+            shutil.rmtree(folder, ignore_errors=True)
+        rows = _Printed(f"N={sized.size} {kind}")
+
+        def fig(argv: list[str], cwd: Path) -> str:
+            try:
+                return f"{timed(argv, cwd, check=False, timeout=timeout)[0]:.2f}"
+            except TimedOut:
+                return f"> {timeout:.0f}"
+
+        def ours(argv: list[str], cwd: Path) -> str:
+            start = time.perf_counter()
+            try:
+                done = subprocess.run(argv, cwd=cwd, capture_output=True, check=False,
+                                      timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return f"> {timeout:.0f}"
+            wall = time.perf_counter() - start
+            return f"{wall:.2f}" if done.returncode == 0 else f"exit {done.returncode}"
+
+        print(f"N={sized.size}: fresh clone ({kind}) ...", flush=True)
+        clone_time = ours(["git", "clone", "--quiet", *flags, url, str(clone)], base)
+        floor = fig(["git", "clone", "--quiet", "--no-checkout", *flags, url, str(bare)], base)
+        rows["git clone"] = (clone_time, floor)
+        if not clone.exists():
+            table[kind] = rows
+            continue
+        rows["check"] = (ours([*gitreg, "check"], clone),
+                         fig(["git", "log", "--first-parent", "--raw", "--no-abbrev",
+                              "--format=%H", "--", "models"], clone))
+        list_floor = fig(["git", "ls-tree", "-r", "HEAD", "--", "models"], clone)
+        shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
+        rows["list (first)"] = (ours([*gitreg, "list"], clone), list_floor)
+        rows["list (warm)"] = (ours([*gitreg, "list"], clone),
+                               fig(["git", "ls-tree", "-r", "HEAD", "--", "models"], clone))
+        rows["ci event"] = (ours([*gitreg, "ci", "event", tag], clone),
+                            fig(["git", "log", "-2", "--format=%H", tag], clone))
+        rows["which"] = (ours([*gitreg, "which", FRESH_MODEL, STAGE], clone),
+                         fig(["git", "show", f"HEAD:{stages_file}"], clone))
+        out = base / f"fresh-get-{sized.size}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        rows["get"] = (ours([*gitreg, "get", FRESH_MODEL, "--stage", STAGE, "-o",
+                             str(out) + "/"], clone),
+                       fig(["cp", str(stored), str(out / "floor.bin")], clone))
+        table[kind] = rows
+        for folder in (clone, bare, out):
+            shutil.rmtree(folder, ignore_errors=True)
+    return table
+
+
+class _Printed(dict[str, tuple[str, str]]):
+    """A row of figures, each printed as it is measured (a long run shows its progress)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def __setitem__(self, key: str, value: tuple[str, str]) -> None:
+        print(f"  {self.prefix} {key}: {value[0]} ({value[1]})", flush=True)
+        super().__setitem__(key, value)
+
+
+def fresh_clone_report(tables: dict[int, dict[str, dict[str, tuple[str, str]]]],
+                       mib: int) -> str:
+    sizes = sorted(tables)
+    kinds = list(tables[sizes[0]])
+    head = f"{'in a fresh clone':<16}"
+    for size in sizes:
+        for kind in kinds:
+            head += f" | {f'{size:,} {kind}':>23}"
+    lines = [f"wall seconds, gitreg (git's floor); get: {mib} MiB from the folder remote", head]
+    for row in FRESH_ROWS:
+        line = f"{row:<16}"
+        for size in sizes:
+            for kind in kinds:
+                ours, floor = tables[size][kind].get(row, ("-", "-"))
+                line += f" | {f'{ours} ({floor})':>23}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def fresh_clone_main(args: argparse.Namespace, sizes: list[int]) -> int:
+    base = args.reuse.absolute() if args.reuse else Path(
+        tempfile.mkdtemp(prefix="gitreg-fresh-", dir="/tmp"))
+    base.mkdir(parents=True, exist_ok=True)
+    isolate(base)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(base / "pycache")
+    gitreg = gitreg_command()
+    filters = [f.strip() for f in args.filters.split(",") if f.strip()]
+    print("gitreg fresh-clone figures (issue 19)")
+    print("\n".join(machine()))
+    loads = [loadavg()]
+    tables: dict[int, dict[str, dict[str, tuple[str, str]]]] = {}
+    started = time.perf_counter()
+    try:
+        for size in sizes:
+            sized = build(base, size, False)
+            timed([*gitreg, "--help"], sized.root)  # bytecode compiled, as after an install
+            tables[size] = fresh_clone_runs(sized, gitreg, base, filters, args.weights_mib,
+                                            args.fresh_timeout)
+            loads.append(loadavg())
+    finally:
+        if not args.keep and not args.reuse:
+            shutil.rmtree(base, ignore_errors=True)
+    print()
+    print(fresh_clone_report(tables, args.weights_mib))
+    print(f"load average (1, 5, 15 min) at start and after each size: {' / '.join(loads)}; "
+          f"{time.perf_counter() - started:.0f} s in all")
+    return 0
+
+
 def main() -> int:
     try:
         return run()
@@ -463,10 +624,22 @@ def run() -> int:
                         "100,000 versions)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     parser.add_argument("--reuse", type=Path, help="build registries here once, reuse them")
+    parser.add_argument("--fresh-clone", action="store_true",
+                        help="time what a CI job pays in a fresh clone (see above)")
+    parser.add_argument("--filters", default="none,blob:none",
+                        help="--fresh-clone: clone kinds, none (full), blob:none, tree:0, "
+                        "depth=N (default %(default)s)")
+    parser.add_argument("--fresh-timeout", type=float, default=900,
+                        help="--fresh-clone: stop a gitreg command after this many seconds "
+                        "(tree:0 clones fetch trees commit by commit)")
+    parser.add_argument("--weights-mib", type=int, default=64,
+                        help="--fresh-clone: size of the weights `get` fetches")
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     if not sizes or sizes[0] < 100 or args.repeat < 1:
         parser.error("sizes must be at least 100, --repeat positive")
+    if args.fresh_clone:
+        return fresh_clone_main(args, sizes)
 
     base = args.reuse.absolute() if args.reuse else Path(
         tempfile.mkdtemp(prefix="gitreg-suite-", dir="/tmp"))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gitreg import faults
 from gitreg.errors import ToolFailed
+from gitreg.git import partial
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Git:
         # Never wait for a password prompt: a command must fail, not hang, in CI.
         self.env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
         self.index_behind: set[str] = set()  # see commit(update_index=False)
+        self._store: list[Path | None] = []  # the object folder, once looked up
 
     def run(
         self,
@@ -214,6 +216,7 @@ class Git:
         """Contents of many ``<rev>:<path>`` objects in one ``cat-file --batch``; None if absent."""
         if not specs:
             return []
+        self.prefetch(specs)
         out = self.run_bytes("cat-file", "--batch", input="".join(f"{s}\n" for s in specs).encode())
         results: list[bytes | None] = []
         pos = 0
@@ -228,6 +231,65 @@ class Git:
             results.append(out[pos:pos + size])
             pos += size + 1
         return results
+
+    def prefetch(self, specs: Sequence[str]) -> None:
+        """In a partial clone, fetch the objects ``specs`` name that it lacks, in one fetch
+        (what git does for one missing object, for all at once): ``cat-file --batch`` would
+        fetch them one by one, a round trip to the server each (issue 19). Object ids are
+        looked up in the pack indexes (partial.py); ``<rev>:<path>`` names are resolved with
+        one ``rev-parse``, which reads trees only. Nothing happens in a full clone; if the
+        fetch fails (offline), git's own lazy fetch still has its say."""
+        objects = self._object_store()
+        if objects is None or not partial.is_partial(objects):
+            return
+        oids = [spec for spec in specs if _is_oid(spec)]
+        named = [spec for spec in specs if not _is_oid(spec)]
+        if named:
+            proc = self.attempt("rev-parse", "--end-of-options", *named)
+            if proc.returncode == 0:
+                oids += proc.stdout.decode("ascii", "replace").split()
+            elif len(named) <= 4:  # one names a missing path (ci event's parent, say)
+                for spec in named:
+                    one = self.run("rev-parse", "--verify", "-q", "--end-of-options", spec,
+                                   check=False).strip()
+                    oids += [one] if one else []
+        lacking = partial.missing(objects, oids)
+        if lacking is None:
+            lacking = sorted(set(oids))  # cannot tell: ask for all, the server sends them
+        if not lacking:
+            return
+        remote = self._promisor_remote()
+        if remote is None:
+            return
+        self.attempt("-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags",
+                     "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none",
+                     "--stdin", remote, input="".join(f"{oid}\n" for oid in lacking).encode())
+
+    def _object_store(self) -> Path | None:
+        """This repository's object folder (looked up once)."""
+        if not self._store:
+            dot_git = self.root / ".git"
+            if dot_git.is_dir() and not any(
+                    key in self.env for key in ("GIT_DIR", "GIT_OBJECT_DIRECTORY")):
+                self._store.append(dot_git / "objects")
+            else:
+                proc = self.attempt("rev-parse", "--git-path", "objects")
+                line = proc.stdout.decode("utf-8", "surrogateescape").strip()
+                self._store.append(self.root / line if proc.returncode == 0 and line else None)
+        return self._store[0]
+
+    def _promisor_remote(self) -> str | None:
+        """The remote a partial clone fetches missing objects from."""
+        named = self.run("config", "--get", "extensions.partialclone", check=False).strip()
+        if named:
+            return named
+        out = self.run("config", "--type=bool", "--get-regexp", r"^remote\..*\.promisor$",
+                       check=False)
+        for line in out.splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip() == "true":
+                return key.removeprefix("remote.").removesuffix(".promisor")
+        return None
 
     # -- writes -------------------------------------------------------------------------
 
@@ -508,3 +570,8 @@ def signing_failed(what: str, stderr: bytes) -> str:
 def last_lines(text: str, count: int = 3) -> str:
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("hint:")]
     return " | ".join(lines[-count:])
+
+
+def _is_oid(spec: str) -> bool:
+    """A full object id (SHA-1 or SHA-256), as history hands ``cat_files`` blob ids."""
+    return len(spec) in (40, 64) and all(c in "0123456789abcdef" for c in spec)
