@@ -457,3 +457,27 @@ def test_pages_rendered_in_worker_processes_are_the_same(sample: Registry,
     again = website.build(data, tmp_path / "two", workers=2).index.parent
     assert (again / page).stat().st_ino == inode and (again / page).stat().st_nlink == 1
     assert (again / page).read_bytes() == (one / page).read_bytes()
+
+
+def test_diff_table_rows_and_escaping() -> None:
+    """The version page's diff tables (website/difftable.py, a Jinja macro before issue 15's
+    speed pass): one row per change, every registry string escaped."""
+    import dataclasses
+
+    from test_diff import NEW, OLD
+
+    from gitreg.core.diff import diff_records
+    from gitreg.service.website.difftable import diff_table
+
+    new = dataclasses.replace(NEW, model_type="<b>GB", features=("age", "<i>x"),
+                              hyperparameters={**NEW.hyperparameters, "k<": 'v&"'})
+    d = diff_records(OLD, new, a="prod<")
+    html = str(diff_table(d, "Against <x> 1.0.0"))
+    assert "<caption>Against &lt;x&gt; 1.0.0</caption>" in html
+    assert "prod&lt; (1.0.0)" in html and "<b>" not in html and "<i>" not in html
+    assert '<td class="verdict-better">+0.02 better</td>' in html
+    assert '<th scope="row">param k&lt;</th><td></td><td>v&amp;&#34;</td><td>added</td>' in html
+    assert '<th scope="row">feature &lt;i&gt;x</th><td></td><td>&lt;i&gt;x</td><td>added' in html
+    assert "<td>RandomForest</td><td>&lt;b&gt;GB</td><td>changed</td>" in html
+    assert html.count("<tr>") == 1 + len(d.metrics) + len(d.hyperparameters) + len(
+        d.features_added) + len(d.features_removed) + 1 + len(d.lineage) + 1  # head, weights

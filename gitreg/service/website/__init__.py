@@ -35,6 +35,7 @@ from gitreg.service.modelcard import card_text
 from gitreg.service.registry import Registry
 from gitreg.service.site import ModelView, SiteData, diffs, moment
 from gitreg.service.website import charts
+from gitreg.service.website.difftable import diff_table
 
 PAGE_ROWS = 500  # rows of a paginated table (audit, versions): keeps each page small
 AUDIT_INDEX = "audit-events.js"  # every event, for the audit filters (_audit_index)
@@ -103,6 +104,7 @@ def _environment(data: SiteData) -> jinja2.Environment:
         colour=lambda s: colours.get(s) or charts.stage_colour(data.stages, s),
         commit_url=(lambda c: links.commit_url(c) if links and c else None),
         tag_url=(lambda t: links.tag_url(t) if links and t else None),
+        diff_table=diff_table,
         **_links_html(data, colours),
     )
     env.filters["when"] = lambda text: (text or "")[:19].replace("T", " ")
