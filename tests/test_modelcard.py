@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import yaml
 from conftest import run_cli
 from huggingface_hub import ModelCard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitreg.core.records import Lineage
+from gitreg.repo import yamlio
 from gitreg.service.registry import NewVersion, Registry
 
 
@@ -75,3 +80,49 @@ def test_card_of_unknown_version_or_no_version(registry: Registry, weights: Path
     assert not out.exists()
     proc = run_cli("export", "model-card", "churn", cwd=registry.root)
     assert proc.returncode == 3 and "NAME@VERSION" in proc.stderr
+
+
+# The card's front matter is written by yamlio.dumps_plain, not PyYAML's representer (issue
+# 15: a quarter of `gitreg site` at 10,000 versions): whatever a card holds loads back as it
+# was, with huggingface_hub's parser (PyYAML's safe loader), and reads as PyYAML writes it.
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(),
+    st.text(max_size=30),
+    st.sampled_from(["1.9.8", "1.10", "no", "Yes", "null", "~", "0x1f", "1_000", "1:20",
+                     "2026-12-04", "=", "<<", "a: b", "a #b", "- x", "'q'", '"q"', "\\",
+                     "e10", "1e5", ".inf", "-", "x\ny", "\x85", "tab\there", "é ü"]),
+)
+_FRONT = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(st.one_of(_SCALARS, st.dictionaries(
+                                st.text(max_size=10), inner, max_size=3)), max_size=4),
+                            st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=10), _FRONT, min_size=1, max_size=5))
+def test_card_yaml_loads_back_as_written(data: dict[str, Any]) -> None:
+    text = yamlio.dumps_plain(data)
+    loaded = yaml.safe_load(text)
+    assert loaded == data or _has_nan(data)  # NaN != NaN
+
+
+def _has_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value
+    items = value.values() if isinstance(value, dict) else value if isinstance(
+        value, list) else ()
+    return any(_has_nan(v) for v in items)
+
+
+def test_card_yaml_is_pyyaml_s_where_it_can_be() -> None:
+    card = {"license": "apache-2.0", "base_model": "1.9.8", "datasets": ["customers-q3"],
+            "tags": ["team=growth", "tabular"], "model-index": [{"name": "churn", "results": [{
+                "task": {"type": "other"}, "dataset": {"type": "d", "name": "d"},
+                "metrics": [{"type": "acc", "name": "acc", "value": 0.93},
+                            {"type": "tiny", "name": "tiny", "value": 1e-05},
+                            {"type": "big", "name": "big", "value": 10**20}]}]}]}
+    assert yamlio.dumps_plain(card) == yamlio.dumps(card)
+    assert yamlio.dumps_plain({"a": "x y", "b": "no"}) == 'a: "x y"\nb: "no"\n'

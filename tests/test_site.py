@@ -237,6 +237,12 @@ def test_model_page_in_a_browser(sample: Registry, tmp_path: Path) -> None:
     assert {p["data-version"] for p in dom.having("circle", "reached")} == {"1.0.0", "1.2.0"}
     # the table alternative holds the same holdings
     assert len(dom.tables["holdings"]) - 1 == 6
+    # the footer names the commit built from, through assets/build.js (not in the page's
+    # bytes: a rebuild after a commit keeps the model and version pages it did not change)
+    head = git(sample.root, "rev-parse", "HEAD").strip()
+    assert (f'<a href="https://github.com/acme/models/commit/{head}" class="commit"><code>'
+            f"{head[:12]}</code></a>") in page.dom
+    assert head[:12] not in (site / "models/churn/index.html").read_text()
 
 
 def test_sorting_and_filtering_in_a_browser(sample: Registry, tmp_path: Path) -> None:
@@ -457,3 +463,43 @@ def test_pages_rendered_in_worker_processes_are_the_same(sample: Registry,
     again = website.build(data, tmp_path / "two", workers=2).index.parent
     assert (again / page).stat().st_ino == inode and (again / page).stat().st_nlink == 1
     assert (again / page).read_bytes() == (one / page).read_bytes()
+
+
+def test_a_rebuild_after_a_commit_keeps_the_pages_it_did_not_change(
+        sample: Registry, weights: Path) -> None:
+    """The footer's commit comes from assets/build.js on model and version pages: a new
+    commit changes the pages that show what changed, not all 10,000 (issue 15)."""
+    site = build(sample)
+    page = site / "models/churn/1.0.0.html"
+    inode = page.stat().st_ino
+    Registry(sample.root).register("fraud", weights, version="0.1.0")
+    head = git(sample.root, "rev-parse", "HEAD").strip()
+    again = build(sample)
+    assert (again / "models/churn/1.0.0.html").stat().st_ino == inode
+    assert head in (again / "assets/build.js").read_text()
+    assert head[:12] in (again / "index.html").read_text()
+    assert (again / "models/fraud/0.1.0.html").exists()
+
+
+def test_diff_table_rows_and_escaping() -> None:
+    """The version page's diff tables (website/difftable.py, a Jinja macro before issue 15's
+    speed pass): one row per change, every registry string escaped."""
+    import dataclasses
+
+    from test_diff import NEW, OLD
+
+    from gitreg.core.diff import diff_records
+    from gitreg.service.website.difftable import diff_table
+
+    new = dataclasses.replace(NEW, model_type="<b>GB", features=("age", "<i>x"),
+                              hyperparameters={**NEW.hyperparameters, "k<": 'v&"'})
+    d = diff_records(OLD, new, a="prod<")
+    html = str(diff_table(d, "Against <x> 1.0.0"))
+    assert "<caption>Against &lt;x&gt; 1.0.0</caption>" in html
+    assert "prod&lt; (1.0.0)" in html and "<b>" not in html and "<i>" not in html
+    assert '<td class="verdict-better">+0.02 better</td>' in html
+    assert '<th scope="row">param k&lt;</th><td></td><td>v&amp;&#34;</td><td>added</td>' in html
+    assert '<th scope="row">feature &lt;i&gt;x</th><td></td><td>&lt;i&gt;x</td><td>added' in html
+    assert "<td>RandomForest</td><td>&lt;b&gt;GB</td><td>changed</td>" in html
+    assert html.count("<tr>") == 1 + len(d.metrics) + len(d.hyperparameters) + len(
+        d.features_added) + len(d.features_removed) + 1 + len(d.lineage) + 1  # head, weights

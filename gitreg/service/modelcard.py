@@ -16,5 +16,5 @@ def model_card(registry: Registry, name: str, version: str) -> str:
 def card_text(record: VersionRecord) -> str:
     """``model_card`` of a record in hand (the site writes one beside each version page)."""
     meta = modelcard.front_matter(record)
-    head = f"---\n{yamlio.dumps(meta)}---\n\n" if meta else ""
+    head = f"---\n{yamlio.dumps_plain(meta)}---\n\n" if meta else ""
     return head + modelcard.body(record)

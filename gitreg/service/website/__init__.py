@@ -36,9 +36,11 @@ from gitreg.service.modelcard import card_text
 from gitreg.service.registry import Registry
 from gitreg.service.site import ModelView, SiteData, diffs, moment
 from gitreg.service.website import charts
+from gitreg.service.website.difftable import diff_table
 
 PAGE_ROWS = 500  # rows of a paginated table (audit, versions): keeps each page small
 AUDIT_INDEX = "audit-events.js"  # every event, for the audit filters (_audit_index)
+BUILD_SCRIPT = "assets/build.js"  # the commit built from, for the model and version pages
 CARD_SUFFIX = ".model-card.md"  # beside each version page: its Hugging Face model card
 PARALLEL_FROM, MAX_WORKERS = 2000, 4  # versions from which model pages render in processes
 MARKER = ".gitreg-site"  # written into every site, so a rebuild may replace the folder
@@ -102,8 +104,10 @@ def _environment(data: SiteData) -> jinja2.Environment:
     env.globals.update(
         site=data, stages=data.stages,
         colour=lambda s: colours.get(s) or charts.stage_colour(data.stages, s),
+        commit_in_page=True,  # the footer's commit; model and version pages: BUILD_SCRIPT
         commit_url=(lambda c: links.commit_url(c) if links and c else None),
         tag_url=(lambda t: links.tag_url(t) if links and t else None),
+        diff_table=diff_table,
         **_links_html(data, colours),
     )
     env.filters["when"] = lambda text: (text or "")[:19].replace("T", " ")
@@ -180,7 +184,7 @@ class _Writer:
         for number, rows in version_pages:
             self.page(f"models/{model.name}/{_paged('index', number)}", "model.html.j2",
                       model=model, rows=rows, number=number,
-                      pager=_pager("index", version_pages),
+                      pager=_pager("index", version_pages), commit_in_page=False,
                       timeline=charts.timeline(model, data.stages),
                       trends=[(m, charts.trend(model, m, f"trend-{i}"))
                               for i, m in enumerate(model.metrics)] if number == 1 else [])
@@ -189,7 +193,8 @@ class _Writer:
             rel = f"models/{model.name}/{record.version}"
             self.page(f"{rel}.html", "version.html.j2",
                       model=model, record=record, held=held, previous=previous,
-                      against=against, known=self.known, events=model.events_of(record.version))
+                      against=against, known=self.known, events=model.events_of(record.version),
+                      commit_in_page=False)
             self.file(f"{rel}{CARD_SUFFIX}", card_text(record).encode())
 
 
@@ -202,6 +207,7 @@ def _write(data: SiteData, root: Path, before: Path | None, workers: int) -> dic
     for name in ("site.css", "site.js"):
         (assets / name).write_bytes(
             resources.files("gitreg.service.website").joinpath("static", name).read_bytes())
+    writer.file(BUILD_SCRIPT, _build_script(data).encode())
     writer.page("index.html", "index.html.j2", sparkline=charts.sparkline)
     if data.releases:  # a page per release, and their list (issue 18)
         writer.page("releases.html", "releases.html.j2")
@@ -256,6 +262,17 @@ def _audit_index(data: SiteData, models: list[str], people: list[str]) -> str:
     }
     return ("// Every event of the registry for the audit page's filters (gitreg site).\n"
             f"window.gitregAudit = {json.dumps(index, separators=(',', ':'))};\n")
+
+
+def _build_script(data: SiteData) -> str:
+    """BUILD_SCRIPT: the commit the site is built from and its forge URL. The model and
+    version pages show it from here rather than in their own bytes, which would otherwise
+    all change with every commit and be rewritten by every rebuild (issue 15)."""
+    head = data.head
+    url = data.links.commit_url(head) if data.links and head else None
+    text = json.dumps({"commit": head, "url": url}, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"// The commit this site was built from (gitreg site).\nwindow.gitregBuild = {text};\n"
 
 
 def _workers(data: SiteData) -> int:

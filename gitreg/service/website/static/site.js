@@ -5,6 +5,25 @@
 (function () {
   function text(cell) { return cell ? cell.textContent.trim() : ""; }
 
+  // The commit the site was built from, in the footer of the model and version pages
+  // (assets/build.js names it, so that these pages stay the same from commit to commit).
+  var stamp = document.querySelector("[data-build-commit]");
+  var build = window.gitregBuild;
+  if (stamp && build && build.commit) {
+    var code = document.createElement("code");
+    code.textContent = build.commit.slice(0, 12);
+    var shown = code;
+    if (build.url) {
+      shown = document.createElement("a");
+      shown.href = build.url;
+      shown.className = "commit";
+      shown.appendChild(code);
+    } else {
+      code.className = "commit";
+    }
+    stamp.replaceChildren(shown);
+  }
+
   // A search box filters the rows of its table by text.
   document.querySelectorAll("input[data-filter]").forEach(function (box) {
     var table = document.getElementById(box.dataset.filter);
