@@ -262,6 +262,8 @@ def test_rollback_of_a_release_after_a_later_single_model_promotion(tmp_path: Pa
     proc = run_cli("which", "--release", "ranking", "--json", cwd=root)
     data = json.loads(proc.stdout)
     assert data["state"] == "partial"
+    released = git(root, "log", "-1", "--format=%cI|%an <%ae>", data["tag"]).strip()
+    assert f'{data["date"]}|{data["author"]}' == released  # who released it, and when
     assert [(m["model"], m["holds"], m["now"]) for m in data["models"]] == [
         ("ranker", True, ["1.1.0"]), ("encoder", False, ["1.0.0"]),
         ("blend", True, ["1.1.0"])]

@@ -124,9 +124,15 @@ def standing(registry: Registry, name: str, n: int | None = None) -> Standing:
 
 
 def _tagged(registry: Registry, release: Release) -> Release:
+    """``release`` with its tag, and the commit, date and author the tag marks."""
     tag = release_tag(release.name, release.n)
     refs = registry.git.tags(tag)
-    return replace(release, tag=tag, commit=refs[0].target) if refs else release
+    if not refs:
+        return release
+    sha = refs[0].target
+    date, _, author = registry.git.run("log", "-1", "--format=%cI%x00%an <%ae>", sha,
+                                       "--").strip().partition("\0")
+    return replace(release, tag=tag, commit=sha, date=date, author=author)
 
 
 def made(registry: Registry) -> dict[str, Release]:
