@@ -427,6 +427,55 @@ def test_a_proposed_release_merged_by_squash_is_tagged_by_ci_tag(tmp_path: Path)
     assert validate(root).ok
 
 
+def test_diff_between_two_releases_of_a_name(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    releases.release(registry, "ranking", ["ranker@1.0.0", "encoder@1.1.0", "fraud@1.0.0"],
+                     "staging")
+    releases.release(registry, "ranking", ["ranker@1.0.0", "blend@1.1.0"], "production")
+
+    proc = run_cli("diff", "--release", "ranking", "1", "3", "--format", "markdown", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("## Release `ranking` 1 → 3 in production")
+    assert "### `ranker`: 1.1.0 → 1.0.0" in text
+    assert "### `encoder`: 1.1.0 (only in release 1)" in text
+    assert "### `blend`: 1.1.0 (only in release 3)" in text
+    assert text.index("`ranker`") < text.index("`encoder`") < text.index("`blend`")
+
+    proc = run_cli("diff", "--release", "ranking", "1", "2", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("release ranking 1 (production) → 2 (staging)")
+    assert "encoder: 1.1.0 (the same in both)" in proc.stdout
+    assert "fraud: 1.0.0 (only in release 2)" in proc.stdout
+
+    proc = run_cli("diff", "--release", "ranking", "1", "--format", "json", cwd=root)
+    data = json.loads(proc.stdout)
+    assert (data["number"], data["against"]) == (1, None)
+    assert [(d["model"], d["previous"], d["version"]) for d in data["diffs"]] == [
+        ("ranker", "1.0.0", "1.1.0"), ("encoder", "1.0.0", "1.1.0")]
+    assert data["diffs"][0]["diff"]["metrics"]
+    proc = run_cli("diff", "--release", "ranking", "3", "1", "--format", "json", cwd=root)
+    data = json.loads(proc.stdout)
+    assert (data["number"], data["against"]["number"]) == (1, 3)
+    assert data["diffs"][0] == {**data["diffs"][0], "model": "ranker", "previous": "1.0.0",
+                                "version": "1.1.0"}
+    # the latest alone, as before
+    proc = run_cli("diff", "--release", "ranking", cwd=root)
+    assert proc.stdout.startswith("release ranking 3 to production"), proc.stdout
+
+    before = snapshot(root)
+    for args, code, said in ((("9",), NOT_FOUND, "has no number 9 (it has 1, 2, 3)"),
+                             (("1", "x"), INVALID_INPUT, "'x' is not a release number"),
+                             (("01",), INVALID_INPUT, "is not a release number"),
+                             (("1", "2", "3"), INVALID_INPUT, "give at most N and M")):
+        proc = run_cli("diff", "--release", "ranking", *args, cwd=root)
+        assert (proc.returncode, proc.stdout) == (code, ""), proc.stderr
+        assert said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert snapshot(root) == before
+
+
 def test_check_validates_release_files_against_the_stages(tmp_path: Path) -> None:
     registry = five(tmp_path)
     root = registry.root

@@ -111,12 +111,7 @@ def latest(registry: Registry, name: str) -> Release:
 def standing(registry: Registry, name: str, n: int | None = None) -> Standing:
     """What release ``name`` (its latest, or number ``n``) put in its stage, and whether the
     stages still hold it (a later promotion of one of its models makes it partial)."""
-    release = latest(registry, name)
-    if n is not None:
-        found = [r for r in releases(registry, name) if r.n == n]
-        if not found:
-            raise NotFound(f"release {name} has no number {n} (latest: {release.n})")
-        release = found[0]
+    release = _numbered(registry, name, n)
     with_tag = _tagged(registry, release)
     now = {m.model: registry.stage_map(m.model).versions_in(release.stage)
            for m in release.members}
@@ -581,23 +576,52 @@ def _member_problems(registry: Registry, release: Release) -> list[tuple[str, st
 @dataclass(frozen=True)
 class ReleaseDiff:
     """What a release changes, model by model: the diff of each version against the one
-    it replaces (None where the stage held nothing before, or the version stays)."""
+    it replaces (None where the stage held nothing before, or the version stays).
+
+    With ``against`` (an earlier release of the name), each member's ``previous`` is what
+    ``against`` left instead: the models of both releases, ``against``'s first."""
 
     release: Release
     diffs: tuple[tuple[Member, VersionDiff | None], ...]
+    against: Release | None = None
 
 
-def diff(registry: Registry, name: str) -> ReleaseDiff:
-    """The latest release of ``name`` (the proposed one, on a pull request's checkout),
-    each model's version compared with what it replaces."""
+def diff(registry: Registry, name: str, n: int | None = None,
+         m: int | None = None) -> ReleaseDiff:
+    """Release ``n`` of ``name`` (default: the latest, the proposed one on a pull request's
+    checkout), each model's version compared with what it replaced; with ``m`` too, release
+    ``m`` compared with release ``n`` (``gitreg diff --release NAME N M``, like
+    ``gitreg diff NAME A B``)."""
     from gitreg.service.compare import compare
 
-    release = latest(registry, name)
+    if m is not None and n is None:
+        raise InvalidInput("give release N before release M")
+    release = _numbered(registry, name, n if m is None else m)
+    against = _numbered(registry, name, n) if m is not None else None
+    members = release.members
+    if against is not None:
+        after = {member.model: member.version for member in release.members}
+        before = {member.model: member.version for member in against.members}
+        members = tuple(Member(model, after.get(model), before.get(model))
+                        for model in dict.fromkeys([*before, *after]))
     found: list[tuple[Member, VersionDiff | None]] = []
-    for member in release.members:
+    for member in members:
         if member.version and member.previous and member.version != member.previous:
             found.append((member, compare(registry, member.model, member.previous,
                                           member.version)))
         else:
             found.append((member, None))
-    return ReleaseDiff(_tagged(registry, release), tuple(found))
+    return ReleaseDiff(_tagged(registry, release), tuple(found),
+                       _tagged(registry, against) if against is not None else None)
+
+
+def _numbered(registry: Registry, name: str, n: int | None) -> Release:
+    """Release ``n`` of ``name`` (None: the latest); NotFound naming the numbers there are."""
+    last = latest(registry, name)
+    if n is None or n == last.n:
+        return last
+    found = [r for r in releases(registry, name) if r.n == n]
+    if not found:
+        numbers = ", ".join(str(r.n) for r in releases(registry, name))
+        raise NotFound(f"release {name} has no number {n} (it has {numbers})")
+    return found[0]
