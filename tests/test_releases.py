@@ -339,6 +339,73 @@ def test_show_and_which_of_an_unknown_release_say_which_exist(tmp_path: Path) ->
     assert proc.stdout.splitlines()[1:] == ["state: complete", "  ranker 1.1.0: holds it"]
 
 
+def _ssh_key(folder: Path, name: str) -> Path:
+    key = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+                   check=True)
+    return key
+
+
+def test_a_release_to_a_stage_that_requires_signing_is_signed_or_refused(
+    tmp_path: Path,
+) -> None:
+    """As tests/test_sign.py sets signing up: SSH keys, one of them allowed."""
+    keys = tmp_path / "_keys"
+    keys.mkdir()
+    trusted, stranger = _ssh_key(keys, "trusted"), _ssh_key(keys, "stranger")
+    (keys / "allowed_signers").write_text(
+        f"test@example.com {(keys / 'trusted.pub').read_text().strip()}\n")
+    registry = Registry.init(tmp_path / "registry", remote=str(tmp_path / "storage"))
+    root = registry.root
+    for key, value in (("gpg.format", "ssh"), ("user.signingkey", str(trusted)),
+                       ("gpg.ssh.allowedSignersFile", str(keys / "allowed_signers"))):
+        git(root, "config", key, value)
+    for model in ("ranker", "encoder", "fraud"):
+        weights = tmp_path / f"{model}.bin"
+        weights.write_bytes(f"{model}\n".encode())
+        registry.register(model, weights, version="1.0.0", sign=model != "fraud")
+    registry = with_policies(registry, {"production": {"require_signed": True}})
+    before = snapshot(root)
+
+    release = ("release", "ranking", "--model", "ranker@1.0.0", "--model", "encoder@1.0.0",
+               "--stage", "production")
+    proc = run_cli(*release, cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert proc.stderr.startswith("gitreg: error: production requires signed changes")
+    # an unsigned registration is not vouched for by a signed release
+    proc = run_cli(*release, "--model", "fraud@1.0.0", "--sign", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert "registration commit" in proc.stderr and "unsigned" in proc.stderr
+    # signed by a key the allowed signers do not list: undone, tags and commit
+    git(root, "config", "user.signingkey", str(stranger))
+    proc = run_cli(*release, "--sign", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert "unknown key" in proc.stderr
+    assert snapshot(root) == before
+
+    git(root, "config", "user.signingkey", str(trusted))
+    proc = run_cli(*release, "--sign", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert git(root, "log", "-1", "--format=%G? %GS") == "G test@example.com\n"
+    assert tags_on(root) == {"release/ranking/1", "ranker/production/1",
+                             "encoder/production/1"}
+    for tag in tags_on(root):
+        git(root, "tag", "-v", tag)  # raises unless signed by the trusted key
+    assert run_cli("verify", cwd=root).returncode == 0
+    assert validate(root).ok
+
+    # the rollback of the release is a change of the stage too
+    before = snapshot(root)
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION, proc.stderr
+    assert snapshot(root) == before
+    proc = run_cli("rollback", "--release", "ranking", "--sign", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert registry.which("ranker", "production") == ()
+    assert git(root, "log", "-1", "--format=%G?") == "G\n"
+    assert run_cli("verify", cwd=root).returncode == 0
+
+
 # -- CI and review ----------------------------------------------------------------------------
 
 
@@ -424,6 +491,79 @@ def test_a_proposed_release_merged_by_squash_is_tagged_by_ci_tag(tmp_path: Path)
     assert json.loads(proc.stdout)["models"][0]["version"] == "1.1.0"
     proc = run_cli("ci", "tag", cwd=root)
     assert proc.stdout.strip() == "nothing to tag"
+    assert validate(root).ok
+
+
+def merge(root: Path, branch: str, how: str) -> None:
+    """Merge ``origin/<branch>`` into main as a forge's button does (main moved on
+    meanwhile, so the merge is a real one), and push main."""
+    git(root, "fetch", "--quiet", "origin")
+    (root / "NOTES.md").write_text("notes\n")
+    git(root, "add", "NOTES.md")
+    git(root, "commit", "--quiet", "-m", "Notes")
+    ref = f"origin/{branch}"
+    if how == "merge":
+        git(root, "merge", "--quiet", "--no-ff", "--no-edit", ref)
+    elif how == "squash":
+        message = git(root, "log", "--reverse", "--format=%B", f"HEAD..{ref}")
+        git(root, "merge", "--quiet", "--squash", ref)
+        git(root, "commit", "--quiet", "-m", f"{branch} (#12)", "-m", message.strip())
+    else:
+        for sha in git(root, "rev-list", "--reverse", f"HEAD..{ref}").split():
+            git(root, "cherry-pick", "--quiet", sha)
+    git(root, "push", "--quiet", "origin", "main")
+
+
+@pytest.mark.parametrize("how", ["merge", "rebase"])
+def test_a_proposed_release_merged_by_merge_commit_or_rebase(tmp_path: Path, how: str) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    with_origin(registry)
+    proc = run_cli("release", "ranking", "--model", "ranker@1.1.0", "--model",
+                   "encoder@1.1.0", "--stage", "production", "--propose", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    merge(root, "gitreg/release-ranking-1", how)
+
+    proc = run_cli("ci", "tag", "--push", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {"ranker/production/2", "encoder/production/2",
+                                        "release/ranking/1"}
+    assert tags_on(root) == {"ranker/production/2", "encoder/production/2",
+                             "release/ranking/1"}
+    proc = run_cli("ci", "event", "release/ranking/1", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert [(m["model"], m["version"], m["previous"]) for m in json.loads(proc.stdout)[
+        "models"]] == [("ranker", "1.1.0", "1.0.0"), ("encoder", "1.1.0", "1.0.0")]
+    assert registry.which("ranker", "production") == ("1.1.0",)
+    assert run_cli("ci", "tag", cwd=root).stdout.strip() == "nothing to tag"
+    assert validate(root).ok
+
+
+def test_rollback_of_a_release_proposed_then_merged_and_tagged(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    origin = with_origin(registry)
+    before = local(snapshot(root))
+    proc = run_cli("rollback", "--release", "ranking", "--propose", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    branch = "gitreg/rollback-release-ranking-2"
+    assert f"proposed on branch {branch}" in proc.stdout
+    assert local(snapshot(root)) == before  # checkout, stages and tags as they were
+    assert branch in git(origin, "branch", "--list")
+    assert git(origin, "tag", "--list", "release/ranking/2") == ""
+    assert registry.which("ranker", "production") == ("1.1.0",)
+
+    merge(root, branch, "squash")
+    proc = run_cli("ci", "tag", "--push", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {"ranker/production/3", "encoder/production/3",
+                                        "release/ranking/2"}
+    assert (registry.which("ranker", "production"), registry.which("encoder", "production")) \
+        == (("1.0.0",), ("1.0.0",))
+    rolled = releases.standing(registry, "ranking").release
+    assert (rolled.n, rolled.action, rolled.rolls_back) == (2, ReleaseAction.ROLLBACK, 1)
+    assert "refs/tags/release/ranking/2" in git(root, "ls-remote", "--tags", "origin")
     assert validate(root).ok
 
 
