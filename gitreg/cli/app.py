@@ -785,9 +785,9 @@ def ci_event(
     from gitreg.service import ci
 
     if parse_release_tag(ref) is not None:  # release/NAME/N (issue 18)
-        from gitreg.service import release as releases
+        from gitreg.service import release_review
 
-        made = releases.event(_open(), ref)
+        made = release_review.event(_open(), ref)
         _echo(render.to_json(render.release_json(made)) if format is EventFormat.JSON
               else render.github_output(render.release_outputs(made)))
         return
@@ -917,10 +917,10 @@ def diff_(
         if b is not None:
             raise InvalidInput("--release compares a release with what it replaced, or two "
                                "of its numbers: give at most N and M")
-        from gitreg.service import release as releases
+        from gitreg.service import release_review
 
         n, m = (_release_number(text) if text is not None else None for text in (name, a))
-        found = releases.diff(_open(), release, n, m)
+        found = release_review.diff(_open(), release, n, m)
         _echo(render.release_diff(found, format.value))
         return
     if name is None or a is None or b is None:

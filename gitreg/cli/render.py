@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.service.gc import Collection
     from gitreg.service.importers import ImportReport
     from gitreg.service.lifecycle import LifecycleProposal
-    from gitreg.service.release import ReleaseDiff
+    from gitreg.service.release_review import ReleaseDiff
     from gitreg.service.sharing import Proposal, Pulled
     from gitreg.service.verify import Verification
 

@@ -55,7 +55,7 @@ from gitreg.git.runner import TagRef
 from gitreg.repo import signing, yamlio
 from gitreg.repo.paths import check_real
 from gitreg.repo.registrations import edits
-from gitreg.service import release as releases
+from gitreg.service import release_review
 from gitreg.service.registry import Registry
 
 
@@ -110,7 +110,7 @@ def validate(start: Path | None = None) -> Report:
         notices += model.notices
         files.update(model.files)
     problems += _edits(registry, files)
-    problems += [Problem(*found) for found in releases.problems(registry)]  # issue 18
+    problems += [Problem(*found) for found in release_review.problems(registry)]  # issue 18
     warnings = list(registry.config.warnings)
     dirty = registry.git.changed([CONFIG_FILE, ".dvc/config",
                                   *(registry.config.layout.model(n) for n in registry.models())])

@@ -7,7 +7,8 @@ has the file and tag grammar). It goes through the registry's own write machiner
 renumbering, a conflict if any of its models' stage moved meanwhile) and ``--propose``.
 
 Every model's policy is checked before anything is written; one failure refuses the whole
-release, naming every model that fails.
+release, naming every model that fails. What CI and review read of releases (``ci event``,
+``diff --release``, ``check``) is in release_review.py.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ _RECORD, _FIELD = "\x1e", "\x1f"
 RELEASES_TAG_ROOT = "release"  # git's literal pattern: every ref below refs/tags/release/
 
 if TYPE_CHECKING:
-    from gitreg.core.diff import VersionDiff
     from gitreg.repo.transaction import Transaction
 
 # Writes and diffs import what they need (signing, compare) when they run: `history`, which
@@ -111,14 +111,26 @@ def latest(registry: Registry, name: str) -> Release:
 def standing(registry: Registry, name: str, n: int | None = None) -> Standing:
     """What release ``name`` (its latest, or number ``n``) put in its stage, and whether the
     stages still hold it (a later promotion of one of its models makes it partial)."""
-    release = _numbered(registry, name, n)
-    with_tag = _tagged(registry, release)
+    release = numbered(registry, name, n)
+    with_tag = tagged(registry, release)
     now = {m.model: registry.stage_map(m.model).versions_in(release.stage)
            for m in release.members}
     return Standing(with_tag, now)
 
 
-def _tagged(registry: Registry, release: Release) -> Release:
+def numbered(registry: Registry, name: str, n: int | None) -> Release:
+    """Release ``n`` of ``name`` (None: the latest); NotFound naming the numbers there are."""
+    last = latest(registry, name)
+    if n is None or n == last.n:
+        return last
+    found = [r for r in releases(registry, name) if r.n == n]
+    if not found:
+        numbers = ", ".join(str(r.n) for r in releases(registry, name))
+        raise NotFound(f"release {name} has no number {n} (it has {numbers})")
+    return found[0]
+
+
+def tagged(registry: Registry, release: Release) -> Release:
     tag = release_tag(release.name, release.n)
     refs = registry.git.tags(tag)
     return replace(release, tag=tag, commit=refs[0].target) if refs else release
@@ -458,170 +470,3 @@ def _one_line(reason: str | None) -> str | None:
         raise InvalidInput("{reason} must be one line of text, without line breaks or other "
                            "control characters", params=("reason",))
     return text
-
-
-# -- CI and review --------------------------------------------------------------------------
-
-
-def event(registry: Registry, ref: str) -> Release:
-    """What the release tag ``ref`` (``release/NAME/N``) marks, read from its commit: the
-    release file that commit added, which each model's ``stages.yaml`` there must agree
-    with (derived from the files, never from the annotation or the trailers)."""
-    from gitreg.errors import NotAnEvent
-
-    tag = ref.removeprefix("refs/tags/")
-    parsed = parse_release_tag(tag)
-    if parsed is None:
-        raise NotAnEvent(f"{ref} is not a gitreg release tag (release/NAME/N)")
-    git = registry.git
-    sha = git.resolve(f"refs/tags/{tag}")
-    if sha is None:
-        raise NotFound(f"no tag {tag} in this clone; fetch tags first (git fetch --tags)")
-    rel = release_file(*parsed)
-    parent = git.run("rev-parse", "-q", "--verify", f"{sha}^", check=False).strip()
-    before, after = git.cat_files([f"{parent}:{rel}" if parent else f"{sha}:{rel}",
-                                   f"{sha}:{rel}"])
-    if after is None or (parent and before is not None):
-        raise InvalidInput(f"tag {tag} is on commit {sha[:12]}, which did not add {rel}: it "
-                           "marks no release")
-    release = release_from_dict(yamlio.loads(after, f"{rel} at {sha[:12]}"), rel)
-    if (release.name, release.n) != parsed:
-        raise CorruptRegistry.at(rel, "release/number", f"says {release.name} {release.n}")
-    for problem in _disagreements(registry, release, sha):
-        raise InvalidInput(f"tag {tag}: {problem}")
-    fmt = "%an <%ae>\x1f%cI"
-    author, _, date = git.run("log", "-1", f"--format={fmt}", sha, "--").strip().partition(
-        "\x1f")
-    return replace(release, commit=sha, tag=tag, author=author, date=date)
-
-
-def _disagreements(registry: Registry, release: Release, rev: str | None) -> list[str]:
-    """Where the stages (at ``rev``, or in the work tree) do not hold what ``release``
-    says its models hold."""
-    found = []
-    for member in release.members:
-        if rev is None:
-            held = registry.stage_map(member.model).versions_in(release.stage)
-        else:
-            held = registry.history.stage_map_at(member.model, rev).versions_in(release.stage)
-        holds = member.version in held if member.version is not None else not held
-        if not holds:
-            found.append(f"{member.model}'s {release.stage} holds "
-                         f"{', '.join(held) or 'nothing'} there, not "
-                         f"{member.version or 'nothing'} as the release says")
-    return found
-
-
-def problems(registry: Registry) -> list[tuple[str, str, str]]:
-    """What ``gitreg check`` reports about release files, as (file, key, message): each must
-    parse, name registered versions of known models and a stage of the registry, and agree
-    with the stages at the commit that added it (in the work tree: with the stages there);
-    a release tag must mark that commit. Policies gate each model's ``stages.yaml`` as for
-    any promotion (check.py)."""
-    found: list[tuple[str, str, str]] = []
-    base = registry.root / RELEASES_DIR
-    if not base.is_dir():
-        return found
-    try:
-        check_real(registry.root, RELEASES_DIR)
-    except CorruptRegistry as exc:
-        return [(RELEASES_DIR, "path", str(exc))]
-    committed = {(r.name, r.n): r for r in made(registry).values()}
-    for folder in sorted(os.listdir(base)):
-        for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
-            rel = f"{RELEASES_DIR}/{folder}/{entry}"
-            place = parse_release_path(rel)
-            if place is None:
-                found.append((rel, "path", "not a release file: releases/NAME/N.yaml, N a "
-                              "whole number from 1"))
-                continue
-            try:
-                check_real(registry.root, rel)
-                release = release_from_dict(yamlio.load_file(registry.root / rel, rel), rel)
-            except CorruptRegistry as exc:
-                found.append((rel, "file", str(exc)))
-                continue
-            if (release.name, release.n) != place:
-                found.append((rel, "release/number", f"says {release.name} {release.n}, but "
-                              "the file's place says otherwise"))
-                continue
-            found += [(rel, key, text) for key, text in _member_problems(registry, release)]
-            at = committed.get(place)
-            found += [(rel, "models", f"{text}; a release changes the stages with it, in the "
-                       "same commit") for text in _disagreements(
-                           registry, release, at.commit if at else None)]
-            tag = release_tag(*place)
-            refs = registry.git.tags(tag)
-            if refs and at is not None and refs[0].target != at.commit:
-                found.append((rel, "tag", f"{tag} marks {refs[0].target[:12]}, not the commit "
-                              f"that added this file ({at.commit[:12]})"))
-    return found
-
-
-def _member_problems(registry: Registry, release: Release) -> list[tuple[str, str]]:
-    found = []
-    if release.stage not in registry.config.stages:
-        found.append(("stage", f"unknown stage {release.stage!r}: {CONFIG_FILE} lists "
-                      f"{', '.join(registry.config.stages)}"))
-    for i, member in enumerate(release.members):
-        for version in (member.version, member.previous):
-            if version is None:
-                continue
-            path = registry.root / registry.config.layout.version_file(member.model, version)
-            if not path.is_file():
-                found.append((f"models[{i}]", f"{member.model} {version} is not registered"))
-    return found
-
-
-@dataclass(frozen=True)
-class ReleaseDiff:
-    """What a release changes, model by model: the diff of each version against the one
-    it replaces (None where the stage held nothing before, or the version stays).
-
-    With ``against`` (an earlier release of the name), each member's ``previous`` is what
-    ``against`` left instead: the models of both releases, ``against``'s first."""
-
-    release: Release
-    diffs: tuple[tuple[Member, VersionDiff | None], ...]
-    against: Release | None = None
-
-
-def diff(registry: Registry, name: str, n: int | None = None,
-         m: int | None = None) -> ReleaseDiff:
-    """Release ``n`` of ``name`` (default: the latest, the proposed one on a pull request's
-    checkout), each model's version compared with what it replaced; with ``m`` too, release
-    ``m`` compared with release ``n`` (``gitreg diff --release NAME N M``, like
-    ``gitreg diff NAME A B``)."""
-    from gitreg.service.compare import compare
-
-    if m is not None and n is None:
-        raise InvalidInput("give release N before release M")
-    release = _numbered(registry, name, n if m is None else m)
-    against = _numbered(registry, name, n) if m is not None else None
-    members = release.members
-    if against is not None:
-        after = {member.model: member.version for member in release.members}
-        before = {member.model: member.version for member in against.members}
-        members = tuple(Member(model, after.get(model), before.get(model))
-                        for model in dict.fromkeys([*before, *after]))
-    found: list[tuple[Member, VersionDiff | None]] = []
-    for member in members:
-        if member.version and member.previous and member.version != member.previous:
-            found.append((member, compare(registry, member.model, member.previous,
-                                          member.version)))
-        else:
-            found.append((member, None))
-    return ReleaseDiff(_tagged(registry, release), tuple(found),
-                       _tagged(registry, against) if against is not None else None)
-
-
-def _numbered(registry: Registry, name: str, n: int | None) -> Release:
-    """Release ``n`` of ``name`` (None: the latest); NotFound naming the numbers there are."""
-    last = latest(registry, name)
-    if n is None or n == last.n:
-        return last
-    found = [r for r in releases(registry, name) if r.n == n]
-    if not found:
-        numbers = ", ".join(str(r.n) for r in releases(registry, name))
-        raise NotFound(f"release {name} has no number {n} (it has {numbers})")
-    return found[0]
