@@ -26,11 +26,12 @@ import yaml
 from conftest import git, run_cli, snapshot
 from sample_registries import with_policies
 
-from gitreg.core.events import parse_tag
+from gitreg.core.events import Action, parse_tag, parse_trailers, speaks_for
 from gitreg.core.release import (
     Member,
     Release,
     ReleaseAction,
+    commit_message,
     parse_release_path,
     parse_release_tag,
     release_file,
@@ -539,7 +540,9 @@ def test_a_proposed_release_merged_by_merge_commit_or_rebase(tmp_path: Path, how
     assert validate(root).ok
 
 
-def test_rollback_of_a_release_proposed_then_merged_and_tagged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["merge", "squash", "rebase"])
+def test_rollback_of_a_release_proposed_then_merged_and_tagged(tmp_path: Path,
+                                                               how: str) -> None:
     registry = five(tmp_path)
     root = registry.root
     releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
@@ -554,7 +557,7 @@ def test_rollback_of_a_release_proposed_then_merged_and_tagged(tmp_path: Path) -
     assert git(origin, "tag", "--list", "release/ranking/2") == ""
     assert registry.which("ranker", "production") == ("1.1.0",)
 
-    merge(root, branch, "squash")
+    merge(root, branch, how)
     proc = run_cli("ci", "tag", "--push", cwd=root)
     assert proc.returncode == 0, proc.stderr
     assert set(proc.stdout.split()) == {"ranker/production/3", "encoder/production/3",
@@ -565,6 +568,61 @@ def test_rollback_of_a_release_proposed_then_merged_and_tagged(tmp_path: Path) -
     assert (rolled.n, rolled.action, rolled.rolls_back) == (2, ReleaseAction.ROLLBACK, 1)
     assert "refs/tags/release/ranking/2" in git(root, "ls-remote", "--tags", "origin")
     assert validate(root).ok
+    # each model's history sees its own change, a rollback, through any merge (issue 18.4:
+    # the release commit names its models in a Gitreg-Models trailer)
+    for model in ("ranker", "encoder"):
+        last = registry.history_events(model, "production")[-1]
+        assert (last.action, last.version, last.previous, last.tag) == (
+            Action.ROLLBACK, "1.0.0", "1.1.0", f"{model}/production/3")
+        proc = run_cli("ci", "event", f"{model}/production/3", cwd=root)
+        assert json.loads(proc.stdout)["action"] == "rollback", proc.stdout
+    entries = json.loads(run_cli("history", "--json", cwd=root).stdout)
+    assert (entries[-1]["action"], entries[-1]["number"], entries[-1]["rolls_back"]) == (
+        "release", 2, 1)
+
+
+def test_a_release_commit_names_its_models_in_its_trailers() -> None:
+    release = Release("ranking", 1, "production", (Member("ranker", "1.1.0", "1.0.0"),
+                                                   Member("encoder", "1.1.0", None)))
+    said = parse_trailers(commit_message(release).rpartition("\n\n")[2])
+    assert said == {"action": "promote", "stage": "production", "models": "ranker encoder",
+                    "release": "ranking/1"}
+    assert speaks_for(said, "ranker") and speaks_for(said, "encoder")
+    assert not speaks_for(said, "fraud")
+    assert not speaks_for({"model": "ranker", "models": "fraud"}, "fraud")
+    # a release committed before Gitreg-Models speaks for every model, as it was read then
+    assert speaks_for({"action": "rollback", "stage": "production"}, "fraud")
+
+
+@pytest.mark.parametrize("how", ["merge", "squash", "rebase"])
+def test_a_release_merged_with_another_change_of_its_stage_keeps_each_models_own(
+    tmp_path: Path, how: str,
+) -> None:
+    """A branch that forces fraud back to a version production held, then rolls back a
+    release: fraud's change is its own forced promotion, not the release's rollback."""
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    registry.promote("fraud", "1.1.0", "production")
+    with_origin(registry)
+    git(root, "switch", "--quiet", "-c", "fixes")
+    proc = run_cli("promote", "fraud", "1.0.0", "production", "--force", "--reason",
+                   "threshold retuned", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    git(root, "push", "--quiet", "origin", "fixes")
+    git(root, "switch", "--quiet", "main")
+    merge(root, "fixes", how)
+    assert run_cli("ci", "tag", "--push", cwd=root).returncode == 0
+
+    fraud = registry.history_events("fraud", "production")[-1]
+    assert (fraud.action, fraud.version, fraud.previous) == (Action.PROMOTE, "1.0.0", "1.1.0")
+    if how != "squash":  # a squash keeps the trailers of the last commit only
+        assert fraud.reason == "threshold retuned"
+    for model in ("ranker", "encoder"):
+        last = registry.history_events(model, "production")[-1]
+        assert (last.action, last.version) == (Action.ROLLBACK, "1.0.0"), model
 
 
 def test_diff_between_two_releases_of_a_name(tmp_path: Path) -> None:
