@@ -41,6 +41,7 @@ from gitreg.core.release import (
 )
 from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, PolicyViolation
 from gitreg.service import release as releases
+from gitreg.service import release_history
 from gitreg.service.check import validate
 from gitreg.service.registry import NewVersion, Registry
 
@@ -253,7 +254,7 @@ def test_rollback_of_a_release_after_a_later_single_model_promotion(tmp_path: Pa
                      "production")
     registry.promote("encoder", "1.0.0", "production")  # encoder alone, after the release
 
-    standing = releases.standing(registry, "ranking")
+    standing = release_history.standing(registry, "ranking")
     assert standing.state == "partial"
     proc = run_cli("show", "release", "ranking", cwd=root)
     assert proc.returncode == 0, proc.stderr
@@ -278,7 +279,7 @@ def test_rollback_of_a_release_after_a_later_single_model_promotion(tmp_path: Pa
                              "blend/production/3"}
     for model in ("ranker", "encoder", "blend"):
         assert registry.which(model, "production") == ("1.0.0",)
-    rolled = releases.standing(registry, "ranking").release
+    rolled = release_history.standing(registry, "ranking").release
     assert (rolled.action, rolled.rolls_back, rolled.n) == (ReleaseAction.ROLLBACK, 1, 2)
     assert rolled.members == (Member("ranker", "1.0.0", "1.1.0"),
                               Member("encoder", "1.0.0", "1.0.0"),
@@ -303,7 +304,7 @@ def test_rolling_back_twice_goes_two_releases_back(tmp_path: Path) -> None:
     assert registry.which("ranker", "production") == ("1.1.0",)
     assert releases.rollback(registry, "pair").rolls_back == 1
     assert registry.which("encoder", "production") == ("1.0.0",)  # held before release 1
-    assert [r.n for r in releases.releases(registry, "pair")] == [1, 2, 3, 4]
+    assert [r.n for r in release_history.releases(registry, "pair")] == [1, 2, 3, 4]
 
 
 def test_history_shows_a_release_as_one_event_with_its_models(tmp_path: Path) -> None:
@@ -564,7 +565,7 @@ def test_rollback_of_a_release_proposed_then_merged_and_tagged(tmp_path: Path,
                                         "release/ranking/2"}
     assert (registry.which("ranker", "production"), registry.which("encoder", "production")) \
         == (("1.0.0",), ("1.0.0",))
-    rolled = releases.standing(registry, "ranking").release
+    rolled = release_history.standing(registry, "ranking").release
     assert (rolled.n, rolled.action, rolled.rolls_back) == (2, ReleaseAction.ROLLBACK, 1)
     assert "refs/tags/release/ranking/2" in git(root, "ls-remote", "--tags", "origin")
     assert validate(root).ok
@@ -713,7 +714,7 @@ def _whole_on_origin(origin: Path, tmp_path: Path, name: str) -> Path:
     git(tmp_path, "clone", "--quiet", str(origin), str(fresh))
     assert validate(fresh).ok, validate(fresh)
     registry = Registry(fresh)
-    for release in releases.made(registry).values():
+    for release in release_history.made(registry).values():
         assert release.tag is not None
         moved = {m.model for m in release.members if m.version != m.previous}
         models = {t.split("/")[0] for t in tags_on(fresh, release.commit)

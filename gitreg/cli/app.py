@@ -519,9 +519,9 @@ def show(
 
 def _show_release(registry: "Registry", name: str, json: bool) -> None:
     from gitreg.cli import render
-    from gitreg.service import release as releases
+    from gitreg.service import release_history
 
-    standing = releases.standing(registry, name)
+    standing = release_history.standing(registry, name)
     _echo(render.to_json(render.release_json(standing.release, standing)) if json
           else render.release_standing(standing))
 
@@ -568,10 +568,10 @@ def history(
 ) -> None:
     """Registrations and stage changes, oldest first, from git history."""
     from gitreg.cli import render
-    from gitreg.service import release as releases
+    from gitreg.service import release_history
 
     registry = _open()
-    events = releases.history(registry, registry.history_events(name, stage))
+    events = release_history.history(registry, registry.history_events(name, stage))
     if json:
         _echo(render.to_json(render.history_json(events)))
     else:

@@ -24,7 +24,7 @@ from gitreg.errors import CorruptRegistry, InvalidInput, NotFound
 from gitreg.repo import yamlio
 from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry
-from gitreg.service.release import made, numbered, tagged
+from gitreg.service.release_history import made, numbered, tagged
 
 if TYPE_CHECKING:
     from gitreg.core.diff import VersionDiff
