@@ -29,6 +29,7 @@ from gitreg.service.check import Report
 from gitreg.service.importers import ImportReport, gto, mlflow, parse_stage_map
 from gitreg.service.lifecycle import LifecycleProposal
 from gitreg.service.registry import Registry
+from gitreg.service.release_history import standing as standing_of
 from gitreg.service.remote_registry import RemoteRegistry
 from gitreg.service.sharing import Proposal
 from gitreg.service.verify import Verification
@@ -393,7 +394,7 @@ class ModelRegistry:
 
     def release_standing(self, release_name: str) -> Standing:
         """What the release holds, and whether the stages still do (``state``)."""
-        return releases.standing(self.registry, release_name)
+        return standing_of(self.registry, release_name)
 
     def which(
         self,

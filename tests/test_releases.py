@@ -26,11 +26,12 @@ import yaml
 from conftest import git, run_cli, snapshot
 from sample_registries import with_policies
 
-from gitreg.core.events import parse_tag
+from gitreg.core.events import Action, parse_tag, parse_trailers, speaks_for
 from gitreg.core.release import (
     Member,
     Release,
     ReleaseAction,
+    commit_message,
     parse_release_path,
     parse_release_tag,
     release_file,
@@ -40,6 +41,7 @@ from gitreg.core.release import (
 )
 from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, PolicyViolation
 from gitreg.service import release as releases
+from gitreg.service import release_history
 from gitreg.service.check import validate
 from gitreg.service.registry import NewVersion, Registry
 
@@ -252,7 +254,7 @@ def test_rollback_of_a_release_after_a_later_single_model_promotion(tmp_path: Pa
                      "production")
     registry.promote("encoder", "1.0.0", "production")  # encoder alone, after the release
 
-    standing = releases.standing(registry, "ranking")
+    standing = release_history.standing(registry, "ranking")
     assert standing.state == "partial"
     proc = run_cli("show", "release", "ranking", cwd=root)
     assert proc.returncode == 0, proc.stderr
@@ -279,7 +281,7 @@ def test_rollback_of_a_release_after_a_later_single_model_promotion(tmp_path: Pa
                              "blend/production/3"}
     for model in ("ranker", "encoder", "blend"):
         assert registry.which(model, "production") == ("1.0.0",)
-    rolled = releases.standing(registry, "ranking").release
+    rolled = release_history.standing(registry, "ranking").release
     assert (rolled.action, rolled.rolls_back, rolled.n) == (ReleaseAction.ROLLBACK, 1, 2)
     assert rolled.members == (Member("ranker", "1.0.0", "1.1.0"),
                               Member("encoder", "1.0.0", "1.0.0"),
@@ -304,7 +306,7 @@ def test_rolling_back_twice_goes_two_releases_back(tmp_path: Path) -> None:
     assert registry.which("ranker", "production") == ("1.1.0",)
     assert releases.rollback(registry, "pair").rolls_back == 1
     assert registry.which("encoder", "production") == ("1.0.0",)  # held before release 1
-    assert [r.n for r in releases.releases(registry, "pair")] == [1, 2, 3, 4]
+    assert [r.n for r in release_history.releases(registry, "pair")] == [1, 2, 3, 4]
 
 
 def test_history_shows_a_release_as_one_event_with_its_models(tmp_path: Path) -> None:
@@ -339,6 +341,73 @@ def test_show_and_which_of_an_unknown_release_say_which_exist(tmp_path: Path) ->
         "nope --model MODEL@VERSION --stage STAGE`"]
     proc = run_cli("which", "--release", "ranking", cwd=registry.root)
     assert proc.stdout.splitlines()[1:] == ["state: complete", "  ranker 1.1.0: holds it"]
+
+
+def _ssh_key(folder: Path, name: str) -> Path:
+    key = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+                   check=True)
+    return key
+
+
+def test_a_release_to_a_stage_that_requires_signing_is_signed_or_refused(
+    tmp_path: Path,
+) -> None:
+    """As tests/test_sign.py sets signing up: SSH keys, one of them allowed."""
+    keys = tmp_path / "_keys"
+    keys.mkdir()
+    trusted, stranger = _ssh_key(keys, "trusted"), _ssh_key(keys, "stranger")
+    (keys / "allowed_signers").write_text(
+        f"test@example.com {(keys / 'trusted.pub').read_text().strip()}\n")
+    registry = Registry.init(tmp_path / "registry", remote=str(tmp_path / "storage"))
+    root = registry.root
+    for key, value in (("gpg.format", "ssh"), ("user.signingkey", str(trusted)),
+                       ("gpg.ssh.allowedSignersFile", str(keys / "allowed_signers"))):
+        git(root, "config", key, value)
+    for model in ("ranker", "encoder", "fraud"):
+        weights = tmp_path / f"{model}.bin"
+        weights.write_bytes(f"{model}\n".encode())
+        registry.register(model, weights, version="1.0.0", sign=model != "fraud")
+    registry = with_policies(registry, {"production": {"require_signed": True}})
+    before = snapshot(root)
+
+    release = ("release", "ranking", "--model", "ranker@1.0.0", "--model", "encoder@1.0.0",
+               "--stage", "production")
+    proc = run_cli(*release, cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert proc.stderr.startswith("gitreg: error: production requires signed changes")
+    # an unsigned registration is not vouched for by a signed release
+    proc = run_cli(*release, "--model", "fraud@1.0.0", "--sign", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert "registration commit" in proc.stderr and "unsigned" in proc.stderr
+    # signed by a key the allowed signers do not list: undone, tags and commit
+    git(root, "config", "user.signingkey", str(stranger))
+    proc = run_cli(*release, "--sign", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION
+    assert "unknown key" in proc.stderr
+    assert snapshot(root) == before
+
+    git(root, "config", "user.signingkey", str(trusted))
+    proc = run_cli(*release, "--sign", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert git(root, "log", "-1", "--format=%G? %GS") == "G test@example.com\n"
+    assert tags_on(root) == {"release/ranking/1", "ranker/production/1",
+                             "encoder/production/1"}
+    for tag in tags_on(root):
+        git(root, "tag", "-v", tag)  # raises unless signed by the trusted key
+    assert run_cli("verify", cwd=root).returncode == 0
+    assert validate(root).ok
+
+    # the rollback of the release is a change of the stage too
+    before = snapshot(root)
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION, proc.stderr
+    assert snapshot(root) == before
+    proc = run_cli("rollback", "--release", "ranking", "--sign", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert registry.which("ranker", "production") == ()
+    assert git(root, "log", "-1", "--format=%G?") == "G\n"
+    assert run_cli("verify", cwd=root).returncode == 0
 
 
 # -- CI and review ----------------------------------------------------------------------------
@@ -429,6 +498,185 @@ def test_a_proposed_release_merged_by_squash_is_tagged_by_ci_tag(tmp_path: Path)
     assert validate(root).ok
 
 
+def merge(root: Path, branch: str, how: str) -> None:
+    """Merge ``origin/<branch>`` into main as a forge's button does (main moved on
+    meanwhile, so the merge is a real one), and push main."""
+    git(root, "fetch", "--quiet", "origin")
+    (root / "NOTES.md").write_text("notes\n")
+    git(root, "add", "NOTES.md")
+    git(root, "commit", "--quiet", "-m", "Notes")
+    ref = f"origin/{branch}"
+    if how == "merge":
+        git(root, "merge", "--quiet", "--no-ff", "--no-edit", ref)
+    elif how == "squash":
+        message = git(root, "log", "--reverse", "--format=%B", f"HEAD..{ref}")
+        git(root, "merge", "--quiet", "--squash", ref)
+        git(root, "commit", "--quiet", "-m", f"{branch} (#12)", "-m", message.strip())
+    else:
+        for sha in git(root, "rev-list", "--reverse", f"HEAD..{ref}").split():
+            git(root, "cherry-pick", "--quiet", sha)
+    git(root, "push", "--quiet", "origin", "main")
+
+
+@pytest.mark.parametrize("how", ["merge", "rebase"])
+def test_a_proposed_release_merged_by_merge_commit_or_rebase(tmp_path: Path, how: str) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    with_origin(registry)
+    proc = run_cli("release", "ranking", "--model", "ranker@1.1.0", "--model",
+                   "encoder@1.1.0", "--stage", "production", "--propose", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    merge(root, "gitreg/release-ranking-1", how)
+
+    proc = run_cli("ci", "tag", "--push", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {"ranker/production/2", "encoder/production/2",
+                                        "release/ranking/1"}
+    assert tags_on(root) == {"ranker/production/2", "encoder/production/2",
+                             "release/ranking/1"}
+    proc = run_cli("ci", "event", "release/ranking/1", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert [(m["model"], m["version"], m["previous"]) for m in json.loads(proc.stdout)[
+        "models"]] == [("ranker", "1.1.0", "1.0.0"), ("encoder", "1.1.0", "1.0.0")]
+    assert registry.which("ranker", "production") == ("1.1.0",)
+    assert run_cli("ci", "tag", cwd=root).stdout.strip() == "nothing to tag"
+    assert validate(root).ok
+
+
+@pytest.mark.parametrize("how", ["merge", "squash", "rebase"])
+def test_rollback_of_a_release_proposed_then_merged_and_tagged(tmp_path: Path,
+                                                               how: str) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    origin = with_origin(registry)
+    before = local(snapshot(root))
+    proc = run_cli("rollback", "--release", "ranking", "--propose", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    branch = "gitreg/rollback-release-ranking-2"
+    assert f"proposed on branch {branch}" in proc.stdout
+    assert local(snapshot(root)) == before  # checkout, stages and tags as they were
+    assert branch in git(origin, "branch", "--list")
+    assert git(origin, "tag", "--list", "release/ranking/2") == ""
+    assert registry.which("ranker", "production") == ("1.1.0",)
+
+    merge(root, branch, how)
+    proc = run_cli("ci", "tag", "--push", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {"ranker/production/3", "encoder/production/3",
+                                        "release/ranking/2"}
+    assert (registry.which("ranker", "production"), registry.which("encoder", "production")) \
+        == (("1.0.0",), ("1.0.0",))
+    rolled = release_history.standing(registry, "ranking").release
+    assert (rolled.n, rolled.action, rolled.rolls_back) == (2, ReleaseAction.ROLLBACK, 1)
+    assert "refs/tags/release/ranking/2" in git(root, "ls-remote", "--tags", "origin")
+    assert validate(root).ok
+    # each model's history sees its own change, a rollback, through any merge (issue 18.4:
+    # the release commit names its models in a Gitreg-Models trailer)
+    for model in ("ranker", "encoder"):
+        last = registry.history_events(model, "production")[-1]
+        assert (last.action, last.version, last.previous, last.tag) == (
+            Action.ROLLBACK, "1.0.0", "1.1.0", f"{model}/production/3")
+        proc = run_cli("ci", "event", f"{model}/production/3", cwd=root)
+        assert json.loads(proc.stdout)["action"] == "rollback", proc.stdout
+    entries = json.loads(run_cli("history", "--json", cwd=root).stdout)
+    assert (entries[-1]["action"], entries[-1]["number"], entries[-1]["rolls_back"]) == (
+        "release", 2, 1)
+
+
+def test_a_release_commit_names_its_models_in_its_trailers() -> None:
+    release = Release("ranking", 1, "production", (Member("ranker", "1.1.0", "1.0.0"),
+                                                   Member("encoder", "1.1.0", None)))
+    said = parse_trailers(commit_message(release).rpartition("\n\n")[2])
+    assert said == {"action": "promote", "stage": "production", "models": "ranker encoder",
+                    "release": "ranking/1"}
+    assert speaks_for(said, "ranker") and speaks_for(said, "encoder")
+    assert not speaks_for(said, "fraud")
+    assert not speaks_for({"model": "ranker", "models": "fraud"}, "fraud")
+    # a release committed before Gitreg-Models speaks for every model, as it was read then
+    assert speaks_for({"action": "rollback", "stage": "production"}, "fraud")
+
+
+@pytest.mark.parametrize("how", ["merge", "squash", "rebase"])
+def test_a_release_merged_with_another_change_of_its_stage_keeps_each_models_own(
+    tmp_path: Path, how: str,
+) -> None:
+    """A branch that forces fraud back to a version production held, then rolls back a
+    release: fraud's change is its own forced promotion, not the release's rollback."""
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    registry.promote("fraud", "1.1.0", "production")
+    with_origin(registry)
+    git(root, "switch", "--quiet", "-c", "fixes")
+    proc = run_cli("promote", "fraud", "1.0.0", "production", "--force", "--reason",
+                   "threshold retuned", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    git(root, "push", "--quiet", "origin", "fixes")
+    git(root, "switch", "--quiet", "main")
+    merge(root, "fixes", how)
+    assert run_cli("ci", "tag", "--push", cwd=root).returncode == 0
+
+    fraud = registry.history_events("fraud", "production")[-1]
+    assert (fraud.action, fraud.version, fraud.previous) == (Action.PROMOTE, "1.0.0", "1.1.0")
+    if how != "squash":  # a squash keeps the trailers of the last commit only
+        assert fraud.reason == "threshold retuned"
+    for model in ("ranker", "encoder"):
+        last = registry.history_events(model, "production")[-1]
+        assert (last.action, last.version) == (Action.ROLLBACK, "1.0.0"), model
+
+
+def test_diff_between_two_releases_of_a_name(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    releases.release(registry, "ranking", ["ranker@1.0.0", "encoder@1.1.0", "fraud@1.0.0"],
+                     "staging")
+    releases.release(registry, "ranking", ["ranker@1.0.0", "blend@1.1.0"], "production")
+
+    proc = run_cli("diff", "--release", "ranking", "1", "3", "--format", "markdown", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("## Release `ranking` 1 → 3 in production")
+    assert "### `ranker`: 1.1.0 → 1.0.0" in text
+    assert "### `encoder`: 1.1.0 (only in release 1)" in text
+    assert "### `blend`: 1.1.0 (only in release 3)" in text
+    assert text.index("`ranker`") < text.index("`encoder`") < text.index("`blend`")
+
+    proc = run_cli("diff", "--release", "ranking", "1", "2", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("release ranking 1 (production) → 2 (staging)")
+    assert "encoder: 1.1.0 (the same in both)" in proc.stdout
+    assert "fraud: 1.0.0 (only in release 2)" in proc.stdout
+
+    proc = run_cli("diff", "--release", "ranking", "1", "--format", "json", cwd=root)
+    data = json.loads(proc.stdout)
+    assert (data["number"], data["against"]) == (1, None)
+    assert [(d["model"], d["previous"], d["version"]) for d in data["diffs"]] == [
+        ("ranker", "1.0.0", "1.1.0"), ("encoder", "1.0.0", "1.1.0")]
+    assert data["diffs"][0]["diff"]["metrics"]
+    proc = run_cli("diff", "--release", "ranking", "3", "1", "--format", "json", cwd=root)
+    data = json.loads(proc.stdout)
+    assert (data["number"], data["against"]["number"]) == (1, 3)
+    assert data["diffs"][0] == {**data["diffs"][0], "model": "ranker", "previous": "1.0.0",
+                                "version": "1.1.0"}
+    # the latest alone, as before
+    proc = run_cli("diff", "--release", "ranking", cwd=root)
+    assert proc.stdout.startswith("release ranking 3 to production"), proc.stdout
+
+    before = snapshot(root)
+    for args, code, said in ((("9",), NOT_FOUND, "has no number 9 (it has 1, 2, 3)"),
+                             (("1", "x"), INVALID_INPUT, "'x' is not a release number"),
+                             (("01",), INVALID_INPUT, "is not a release number"),
+                             (("1", "2", "3"), INVALID_INPUT, "give at most N and M")):
+        proc = run_cli("diff", "--release", "ranking", *args, cwd=root)
+        assert (proc.returncode, proc.stdout) == (code, ""), proc.stderr
+        assert said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert snapshot(root) == before
+
+
 def test_check_validates_release_files_against_the_stages(tmp_path: Path) -> None:
     registry = five(tmp_path)
     root = registry.root
@@ -485,7 +733,7 @@ def _whole_on_origin(origin: Path, tmp_path: Path, name: str) -> Path:
     git(tmp_path, "clone", "--quiet", str(origin), str(fresh))
     assert validate(fresh).ok, validate(fresh)
     registry = Registry(fresh)
-    for release in releases.made(registry).values():
+    for release in release_history.made(registry).values():
         assert release.tag is not None
         moved = {m.model for m in release.members if m.version != m.previous}
         models = {t.split("/")[0] for t in tags_on(fresh, release.commit)

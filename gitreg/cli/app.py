@@ -519,9 +519,9 @@ def show(
 
 def _show_release(registry: "Registry", name: str, json: bool) -> None:
     from gitreg.cli import render
-    from gitreg.service import release as releases
+    from gitreg.service import release_history
 
-    standing = releases.standing(registry, name)
+    standing = release_history.standing(registry, name)
     _echo(render.to_json(render.release_json(standing.release, standing)) if json
           else render.release_standing(standing))
 
@@ -568,10 +568,10 @@ def history(
 ) -> None:
     """Registrations and stage changes, oldest first, from git history."""
     from gitreg.cli import render
-    from gitreg.service import release as releases
+    from gitreg.service import release_history
 
     registry = _open()
-    events = releases.history(registry, registry.history_events(name, stage))
+    events = release_history.history(registry, registry.history_events(name, stage))
     if json:
         _echo(render.to_json(render.history_json(events)))
     else:
@@ -785,9 +785,9 @@ def ci_event(
     from gitreg.service import ci
 
     if parse_release_tag(ref) is not None:  # release/NAME/N (issue 18)
-        from gitreg.service import release as releases
+        from gitreg.service import release_review
 
-        made = releases.event(_open(), ref)
+        made = release_review.event(_open(), ref)
         _echo(render.to_json(render.release_json(made)) if format is EventFormat.JSON
               else render.github_output(render.release_outputs(made)))
         return
@@ -896,37 +896,47 @@ class DiffFormat(str, enum.Enum):
 
 @app.command("diff", cls=Command)
 def diff_(
-    name: Annotated[OptStr, Argument(metavar="NAME", help="Model name.")] = None,
+    name: Annotated[OptStr, Argument(
+        metavar="NAME", help="Model name (with --release: a release number N).")] = None,
     a: Annotated[OptStr, Argument(
-        metavar="A", help="A version (1.2.0) or a stage (production).")] = None,
+        metavar="A", help="A version (1.2.0) or a stage (production); with --release: a "
+        "release number M, compared with N.")] = None,
     b: Annotated[OptStr, Argument(
         metavar="B", help="A version or a stage, compared with A.")] = None,
     format: Annotated[DiffFormat, Option(
         help="table, markdown (a pull-request comment) or json.")] = DiffFormat.TABLE,
     release: Annotated[OptStr, Option(
-        metavar="RELEASE", help="Instead: each model of this release's latest change "
-        "against what it replaces.")] = None,
+        metavar="RELEASE", help="Instead: each model of this release (its latest, or number "
+        "N) against what it replaced, or release M against release N.")] = None,
 ) -> None:
     """Compare two versions: metrics with deltas, hyperparameters, features, lineage, weights."""
     from gitreg.cli import render
     from gitreg.service import compare
 
     if release is not None:
-        if name is not None:
-            raise InvalidInput("--release compares a release's models: give no NAME, A or B")
-        from gitreg.service import release as releases
+        if b is not None:
+            raise InvalidInput("--release compares a release with what it replaced, or two "
+                               "of its numbers: give at most N and M")
+        from gitreg.service import release_review
 
-        found = releases.diff(_open(), release)
+        n, m = (_release_number(text) if text is not None else None for text in (name, a))
+        found = release_review.diff(_open(), release, n, m)
         _echo(render.release_diff(found, format.value))
         return
     if name is None or a is None or b is None:
-        raise InvalidInput("give NAME, A and B (or --release RELEASE)")
+        raise InvalidInput("give NAME, A and B (or --release RELEASE [N [M]])")
     result = compare.compare(_open(), name, a, b)
     if format is DiffFormat.JSON:
         _echo(render.to_json(render.diff_json(result)))
     else:
         _echo(render.diff_markdown(result) if format is DiffFormat.MARKDOWN
               else render.diff_table(result))
+
+
+def _release_number(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or text.startswith("0"):
+        raise InvalidInput(f"{text!r} is not a release number (1, 2, ...)")
+    return int(text)
 
 
 @app.command(cls=Command)

@@ -13,13 +13,13 @@ from gitreg.errors import printable
 
 if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
     from gitreg.core.diff import FieldChange, VersionDiff
-    from gitreg.core.release import Release, Standing
+    from gitreg.core.release import Member, Release, Standing
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
     from gitreg.service.gc import Collection
     from gitreg.service.importers import ImportReport
     from gitreg.service.lifecycle import LifecycleProposal
-    from gitreg.service.release import ReleaseDiff
+    from gitreg.service.release_review import ReleaseDiff
     from gitreg.service.sharing import Proposal, Pulled
     from gitreg.service.verify import Verification
 
@@ -575,25 +575,48 @@ def release_outputs(release: Release) -> dict[str, Any]:
 
 def release_diff(found: ReleaseDiff, form: str) -> str:
     """``diff --release``: table, markdown (the pull request's comment) or json."""
-    release = found.release
+    release, against = found.release, found.against
     if form == "json":
-        return to_json({**release_json(release), "diffs": [
-            {"model": m.model, "diff": diff_json(d) if d is not None else None}
-            for m, d in found.diffs]})
+        return to_json({**release_json(release), "against": (
+            release_json(against) if against is not None else None), "diffs": [
+            {"model": m.model, "version": m.version, "previous": m.previous,
+             "diff": diff_json(d) if d is not None else None} for m, d in found.diffs]})
     markdown = form == "markdown"
-    title = (f"## Release `{release.name}` {release.n} to {release.stage}" if markdown
-             else f"release {release.name} {release.n} to {release.stage}")
+    if against is None:
+        head = f"{release.n} to {release.stage}"
+    elif against.stage == release.stage:
+        head = f"{against.n} → {release.n} in {release.stage}"
+    else:
+        head = f"{against.n} ({against.stage}) → {release.n} ({release.stage})"
+    title = (f"## Release `{release.name}` {head}" if markdown
+             else f"release {release.name} {head}")
     parts = [title]
     for member, diff in found.diffs:
         if diff is not None:
             parts.append(diff_markdown(diff) if markdown else diff_table(diff))
             continue
-        was = ("stays" if member.version == member.previous
-               else f"new in {release.stage}" if member.previous is None else "emptied")
-        version = member.version or "nothing"
+        version, was = _release_change(found, member)
         parts.append(f"### `{member.model}`: {version} ({was})" if markdown
                      else f"{member.model}: {version} ({was})")
     return printable_block("\n\n".join(parts))
+
+
+def _release_change(found: ReleaseDiff, member: Member) -> tuple[str, str]:
+    """A model of a release diff whose versions have no diff: what it holds and why."""
+    release, against = found.release, found.against
+    if against is None:
+        was = ("stays" if member.version == member.previous
+               else f"new in {release.stage}" if member.previous is None else "emptied")
+        return member.version or "nothing", was
+    if member.model not in release.models:
+        return member.previous or "nothing", f"only in release {against.n}"
+    if member.model not in against.models:
+        return member.version or "nothing", f"only in release {release.n}"
+    if member.version == member.previous:
+        return member.version or "nothing", "the same in both"
+    if member.previous is None:
+        return member.version or "nothing", f"nothing in release {against.n}"
+    return "nothing", f"emptied by release {release.n}, {member.previous} in {against.n}"
 
 
 def printable_block(text: str) -> str:

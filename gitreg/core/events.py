@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitreg.core.names import Version, check_name, check_stage_name
@@ -159,6 +160,17 @@ def tag_message(event: Event) -> str:
         return f"{event.model} {event.version or 'all versions'} {event.action.past}"
     moved = f"{event.previous or 'nothing'} -> {event.version or 'nothing'}"
     return f"{event.model} {event.stage}: {event.action.past} ({moved})"
+
+
+def speaks_for(said: Mapping[str, str], model: str) -> bool:
+    """Whether parsed trailers are about ``model``: its ``Gitreg-Model``, or a release's
+    ``Gitreg-Models`` list (issue 18). Trailers naming no model (a release made before
+    that list) speak for every model of their commit."""
+    if "model" in said:
+        return said["model"] == model
+    if "models" in said:
+        return model in said["models"].split()
+    return True
 
 
 def parse_trailers(text: str) -> dict[str, str]:

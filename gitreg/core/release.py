@@ -150,9 +150,11 @@ TRAILER_RELEASE = "Gitreg-Release"
 
 
 def commit_message(release: Release) -> str:
-    """Subject, reason, and trailers that every model's history reads: the action and the
-    stage, but no ``Gitreg-Model`` (they speak for every model of the commit) and no
-    ``Gitreg-Reason`` (that trailer marks a ``--force``, which a release never is)."""
+    """Subject, reason, and trailers that every model's history reads: the action, the
+    stage and ``Gitreg-Models`` (each model of the release, so that a merge bringing in
+    other changes of the stage too does not lend them the release's action), but no
+    ``Gitreg-Model`` (one per commit: readers take the last) and no ``Gitreg-Reason`` (that
+    trailer marks a ``--force``, which a release never is)."""
     listed = ", ".join(f"{m.model} {m.version or 'nothing'}" for m in release.members)
     if release.action is ReleaseAction.ROLLBACK:
         subject = (f"Roll back release {release.name} {release.rolls_back} in "
@@ -161,7 +163,8 @@ def commit_message(release: Release) -> str:
         subject = f"Release {release.name} {release.n} to {release.stage}: {listed}"
     body = f"\n\n{release.reason}" if release.reason else ""
     return (f"{subject}{body}\n\nGitreg-Action: {release.action.value}\n"
-            f"Gitreg-Stage: {release.stage}\n{TRAILER_RELEASE}: {release.name}/{release.n}\n")
+            f"Gitreg-Stage: {release.stage}\nGitreg-Models: {' '.join(release.models)}\n"
+            f"{TRAILER_RELEASE}: {release.name}/{release.n}\n")
 
 
 def tag_message(release: Release) -> str:

@@ -16,7 +16,15 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from gitreg.core.events import Action, Event, parse_tag, parse_trailers, stage_tag, version_tag
+from gitreg.core.events import (
+    Action,
+    Event,
+    parse_tag,
+    parse_trailers,
+    speaks_for,
+    stage_tag,
+    version_tag,
+)
 from gitreg.core.layout import Kind, Layout, Place
 from gitreg.core.lifecycle import (
     DEPRECATED,
@@ -371,7 +379,7 @@ def stage_changes(
         removed = [v for v in old if v not in new]
         previous = old[-1] if len(old) == 1 or removed else None
         told = next((t for t in said if t.get("stage") == stage
-                     and t.get("model", after.name) == after.name
+                     and speaks_for(t, after.name)
                      and t.get("action") in {a.value for a in Action if a.moves_stage}),
                      None)
         says_rollback = told is not None and told["action"] == Action.ROLLBACK

@@ -72,7 +72,7 @@ from gitreg.git.runner import TagRef
 from gitreg.repo import parsers, signing, yamlio
 from gitreg.repo.paths import check_real
 from gitreg.repo.registrations import edits
-from gitreg.service import release as releases
+from gitreg.service import release_review
 from gitreg.service.registry import Registry
 
 
@@ -116,7 +116,7 @@ class FileCheck:
 
 
 def _release_files(registry: Registry, paths: Sequence[str] | None) -> list[Problem]:
-    return [Problem(*found) for found in releases.problems(registry, paths)]  # issue 18
+    return [Problem(*found) for found in release_review.problems(registry, paths)]  # issue 18
 
 
 FILE_CHECKS: list[FileCheck] = [FileCheck(f"{RELEASES_DIR}/", _release_files)]

@@ -47,7 +47,7 @@ from gitreg.git.runner import Git, identity_env, last_lines
 from gitreg.repo import yamlio
 from gitreg.repo.history import Commit, brought_in, stage_changes
 from gitreg.repo.transaction import Transaction
-from gitreg.service import release as releases
+from gitreg.service import release_history
 from gitreg.service.registry import Registry
 
 _FIELD = "\x1f"
@@ -226,7 +226,7 @@ def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[s
         for change in missing:
             tx.tag(change.tag, change.event.commit, tag_message(change.event), env, sign)
         created = [change.tag for change in missing]
-        for release in releases.untagged(registry):  # a merged release's own tag (issue 18)
+        for release in release_history.untagged(registry):  # a merged release's own tag (issue 18)
             name = release_tag(release.name, release.n)
             tx.tag(name, release.commit, release_message(release), env, sign)
             created.append(name)

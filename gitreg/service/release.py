@@ -7,12 +7,13 @@ has the file and tag grammar). It goes through the registry's own write machiner
 renumbering, a conflict if any of its models' stage moved meanwhile) and ``--propose``.
 
 Every model's policy is checked before anything is written; one failure refuses the whole
-release, naming every model that fails.
+release, naming every model that fails. Reading releases (files, history, standing) is in
+release_history.py; what CI and review read (``ci event``, ``diff --release``, ``check``)
+in release_review.py.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -24,39 +25,30 @@ from gitreg.core.names import ModelRef
 from gitreg.core.records import VersionRecord
 from gitreg.core.release import (
     MAX_MODELS,
-    RELEASES_DIR,
     Member,
     Release,
     ReleaseAction,
-    Standing,
     check_release_model,
     check_release_name,
     commit_message,
-    parse_release_path,
     parse_release_tag,
     proposal_branch,
     release_file,
-    release_from_dict,
     release_tag,
     release_to_dict,
     tag_message,
 )
-from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, NotFound, PolicyViolation
+from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import identity_env
 from gitreg.repo import yamlio
 from gitreg.repo.history import next_stage_tag
-from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry, _identity
-
-_RECORD, _FIELD = "\x1e", "\x1f"
-RELEASES_TAG_ROOT = "release"  # git's literal pattern: every ref below refs/tags/release/
+from gitreg.service.release_history import latest, releases
 
 if TYPE_CHECKING:
-    from gitreg.core.diff import VersionDiff
     from gitreg.repo.transaction import Transaction
 
-# Writes and diffs import what they need (signing, compare) when they run: `history`, which
-# folds releases into its events, starts without them (issue 5's budgets).
+# Writes import what they need (signing) when they run.
 
 
 @dataclass(frozen=True)
@@ -66,137 +58,6 @@ class _Change:
     member: Member
     event: Event | None
     stages: object  # StageMap, or None when the model already holds the version
-
-
-# -- reading ------------------------------------------------------------------------------
-
-
-def releases(registry: Registry, name: str | None = None) -> list[Release]:
-    """The release files in the work tree (of release ``name``, or all), by name and number."""
-    base = registry.root / RELEASES_DIR
-    check_real(registry.root, RELEASES_DIR)
-    if not base.is_dir():
-        return []
-    found = []
-    folders = [name] if name is not None else sorted(os.listdir(base))
-    for folder in folders:
-        rel_folder = f"{RELEASES_DIR}/{folder}"
-        check_real(registry.root, rel_folder)
-        if not (registry.root / rel_folder).is_dir():
-            continue
-        for entry in os.listdir(registry.root / rel_folder):
-            rel = f"{rel_folder}/{entry}"
-            place = parse_release_path(rel)
-            if place is None:
-                continue
-            release = release_from_dict(yamlio.load_file(registry.root / rel, rel), rel)
-            if (release.name, release.n) != place:
-                raise CorruptRegistry.at(rel, "release/number", f"says {release.name} "
-                                         f"{release.n}, but the file's place says {place[0]} "
-                                         f"{place[1]}")
-            found.append(release)
-    return sorted(found, key=lambda r: (r.name, r.n))
-
-
-def latest(registry: Registry, name: str) -> Release:
-    check_release_name(name)
-    made = releases(registry, name)
-    if not made:
-        known = ", ".join(sorted({r.name for r in releases(registry)})[:10]) or "none yet"
-        raise NotFound(f"no release {name!r} (releases: {known}); make one with "
-                       f"`gitreg release {name} --model MODEL@VERSION --stage STAGE`")
-    return made[-1]
-
-
-def standing(registry: Registry, name: str, n: int | None = None) -> Standing:
-    """What release ``name`` (its latest, or number ``n``) put in its stage, and whether the
-    stages still hold it (a later promotion of one of its models makes it partial)."""
-    release = latest(registry, name)
-    if n is not None:
-        found = [r for r in releases(registry, name) if r.n == n]
-        if not found:
-            raise NotFound(f"release {name} has no number {n} (latest: {release.n})")
-        release = found[0]
-    with_tag = _tagged(registry, release)
-    now = {m.model: registry.stage_map(m.model).versions_in(release.stage)
-           for m in release.members}
-    return Standing(with_tag, now)
-
-
-def _tagged(registry: Registry, release: Release) -> Release:
-    """``release`` with its tag, and the commit, date and author the tag marks."""
-    tag = release_tag(release.name, release.n)
-    refs = registry.git.tags(tag)
-    if not refs:
-        return release
-    sha = refs[0].target
-    date, _, author = registry.git.run("log", "-1", "--format=%cI%x00%an <%ae>", sha,
-                                       "--").strip().partition("\0")
-    return replace(release, tag=tag, commit=sha, date=date, author=author)
-
-
-def made(registry: Registry) -> dict[str, Release]:
-    """The releases along HEAD's first-parent history, by the commit that added each file
-    (one ``git log`` and one ``cat-file --batch``); a file that does not parse is left out
-    (``gitreg check`` reports it)."""
-    git = registry.git
-    if not (registry.root / RELEASES_DIR).is_dir() or git.head() is None:
-        return {}  # no release here: `history` spends no git call on them
-    out = git.run("log", "--first-parent", "--no-renames", "--diff-filter=A", "--name-only",
-                  f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}", "HEAD", "--",
-                  f"{RELEASES_DIR}/")
-    added: list[tuple[str, str, str, str]] = []
-    for record in out.split(_RECORD)[1:]:
-        sha, date, author, names = record.split(_FIELD)
-        added += [(sha, date, author, path) for path in names.split("\n")
-                  if parse_release_path(path) is not None]
-    tags = {}
-    for ref in git.tags(RELEASES_TAG_ROOT):
-        parsed = parse_release_tag(ref.name)
-        if parsed is not None:
-            tags[parsed] = (ref.name, ref.target)
-    found: dict[str, Release] = {}
-    blobs = git.cat_files([f"{sha}:{path}" for sha, _, _, path in added])
-    for (sha, date, author, path), blob in zip(added, blobs, strict=True):
-        place = parse_release_path(path)
-        if blob is None or place is None:
-            continue
-        try:
-            release = release_from_dict(yamlio.loads(blob, path), path)
-        except CorruptRegistry:
-            continue
-        if (release.name, release.n) != place:
-            continue
-        tag, target = tags.get(place, (None, ""))
-        found[sha] = replace(release, commit=sha, date=date, author=author,
-                             tag=tag if target == sha else None)
-    return found
-
-
-def history(registry: Registry, events: Sequence[Event]) -> list[Event | Release]:
-    """``events`` with each release's stage changes folded into one entry, where its first
-    one was: a release is one event with its models (issue 18)."""
-    by_commit = made(registry) if events else {}
-    result: list[Event | Release] = []
-    seen: set[str] = set()
-    for event in events:
-        release = by_commit.get(event.commit)
-        if release is None or event.stage != release.stage:
-            result.append(event)
-        elif event.commit not in seen:
-            seen.add(event.commit)
-            result.append(release)
-    return result
-
-
-def untagged(registry: Registry) -> list[Release]:
-    """The releases on HEAD's first-parent history without their tag (``ci tag``: a
-    proposal merged by squash, rebase or merge commit)."""
-    found = made(registry)
-    if not found:
-        return []
-    taken = {ref.name for ref in registry.git.tags(RELEASES_TAG_ROOT)}  # one for-each-ref
-    return [r for r in found.values() if r.tag is None and release_tag(r.name, r.n) not in taken]
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -469,145 +330,3 @@ def _one_line(reason: str | None) -> str | None:
         raise InvalidInput("{reason} must be one line of text, without line breaks or other "
                            "control characters", params=("reason",))
     return text
-
-
-# -- CI and review --------------------------------------------------------------------------
-
-
-def event(registry: Registry, ref: str) -> Release:
-    """What the release tag ``ref`` (``release/NAME/N``) marks, read from its commit: the
-    release file that commit added, which each model's ``stages.yaml`` there must agree
-    with (derived from the files, never from the annotation or the trailers)."""
-    from gitreg.errors import NotAnEvent
-
-    tag = ref.removeprefix("refs/tags/")
-    parsed = parse_release_tag(tag)
-    if parsed is None:
-        raise NotAnEvent(f"{ref} is not a gitreg release tag (release/NAME/N)")
-    git = registry.git
-    sha = git.resolve(f"refs/tags/{tag}")
-    if sha is None:
-        raise NotFound(f"no tag {tag} in this clone; fetch tags first (git fetch --tags)")
-    rel = release_file(*parsed)
-    parent = git.run("rev-parse", "-q", "--verify", f"{sha}^", check=False).strip()
-    before, after = git.cat_files([f"{parent}:{rel}" if parent else f"{sha}:{rel}",
-                                   f"{sha}:{rel}"])
-    if after is None or (parent and before is not None):
-        raise InvalidInput(f"tag {tag} is on commit {sha[:12]}, which did not add {rel}: it "
-                           "marks no release")
-    release = release_from_dict(yamlio.loads(after, f"{rel} at {sha[:12]}"), rel)
-    if (release.name, release.n) != parsed:
-        raise CorruptRegistry.at(rel, "release/number", f"says {release.name} {release.n}")
-    for problem in _disagreements(registry, release, sha):
-        raise InvalidInput(f"tag {tag}: {problem}")
-    fmt = "%an <%ae>\x1f%cI"
-    author, _, date = git.run("log", "-1", f"--format={fmt}", sha, "--").strip().partition(
-        "\x1f")
-    return replace(release, commit=sha, tag=tag, author=author, date=date)
-
-
-def _disagreements(registry: Registry, release: Release, rev: str | None) -> list[str]:
-    """Where the stages (at ``rev``, or in the work tree) do not hold what ``release``
-    says its models hold."""
-    found = []
-    for member in release.members:
-        if rev is None:
-            held = registry.stage_map(member.model).versions_in(release.stage)
-        else:
-            held = registry.history.stage_map_at(member.model, rev).versions_in(release.stage)
-        holds = member.version in held if member.version is not None else not held
-        if not holds:
-            found.append(f"{member.model}'s {release.stage} holds "
-                         f"{', '.join(held) or 'nothing'} there, not "
-                         f"{member.version or 'nothing'} as the release says")
-    return found
-
-
-def problems(registry: Registry,
-             only: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
-    """What ``gitreg check`` reports about release files, as (file, key, message): each must
-    parse, name registered versions of known models and a stage of the registry, and agree
-    with the stages at the commit that added it (in the work tree: with the stages there);
-    a release tag must mark that commit. Policies gate each model's ``stages.yaml`` as for
-    any promotion (check.py). ``only``: the release files a pull request touches
-    (``check --base``); None for all."""
-    found: list[tuple[str, str, str]] = []
-    base = registry.root / RELEASES_DIR
-    if not base.is_dir():
-        return found
-    try:
-        check_real(registry.root, RELEASES_DIR)
-    except CorruptRegistry as exc:
-        return [(RELEASES_DIR, "path", str(exc))]
-    committed = {(r.name, r.n): r for r in made(registry).values()}
-    for folder in sorted(os.listdir(base)):
-        for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
-            rel = f"{RELEASES_DIR}/{folder}/{entry}"
-            if only is not None and rel not in only:
-                continue
-            place = parse_release_path(rel)
-            if place is None:
-                found.append((rel, "path", "not a release file: releases/NAME/N.yaml, N a "
-                              "whole number from 1"))
-                continue
-            try:
-                check_real(registry.root, rel)
-                release = release_from_dict(yamlio.load_file(registry.root / rel, rel), rel)
-            except CorruptRegistry as exc:
-                found.append((rel, "file", str(exc)))
-                continue
-            if (release.name, release.n) != place:
-                found.append((rel, "release/number", f"says {release.name} {release.n}, but "
-                              "the file's place says otherwise"))
-                continue
-            found += [(rel, key, text) for key, text in _member_problems(registry, release)]
-            at = committed.get(place)
-            found += [(rel, "models", f"{text}; a release changes the stages with it, in the "
-                       "same commit") for text in _disagreements(
-                           registry, release, at.commit if at else None)]
-            tag = release_tag(*place)
-            refs = registry.git.tags(tag)
-            if refs and at is not None and refs[0].target != at.commit:
-                found.append((rel, "tag", f"{tag} marks {refs[0].target[:12]}, not the commit "
-                              f"that added this file ({at.commit[:12]})"))
-    return found
-
-
-def _member_problems(registry: Registry, release: Release) -> list[tuple[str, str]]:
-    found = []
-    if release.stage not in registry.config.stages:
-        found.append(("stage", f"unknown stage {release.stage!r}: {CONFIG_FILE} lists "
-                      f"{', '.join(registry.config.stages)}"))
-    for i, member in enumerate(release.members):
-        for version in (member.version, member.previous):
-            if version is None:
-                continue
-            path = registry.root / registry.config.layout.version_file(member.model, version)
-            if not path.is_file():
-                found.append((f"models[{i}]", f"{member.model} {version} is not registered"))
-    return found
-
-
-@dataclass(frozen=True)
-class ReleaseDiff:
-    """What a release changes, model by model: the diff of each version against the one
-    it replaces (None where the stage held nothing before, or the version stays)."""
-
-    release: Release
-    diffs: tuple[tuple[Member, VersionDiff | None], ...]
-
-
-def diff(registry: Registry, name: str) -> ReleaseDiff:
-    """The latest release of ``name`` (the proposed one, on a pull request's checkout),
-    each model's version compared with what it replaces."""
-    from gitreg.service.compare import compare
-
-    release = latest(registry, name)
-    found: list[tuple[Member, VersionDiff | None]] = []
-    for member in release.members:
-        if member.version and member.previous and member.version != member.previous:
-            found.append((member, compare(registry, member.model, member.previous,
-                                          member.version)))
-        else:
-            found.append((member, None))
-    return ReleaseDiff(_tagged(registry, release), tuple(found))

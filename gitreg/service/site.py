@@ -144,12 +144,12 @@ def collect(registry: Registry, *, title: str | None = None) -> SiteData:
 
 def _releases(registry: Registry) -> tuple[Standing, ...]:
     """Each release file, with its commit, tag and author where history has them."""
-    from gitreg.service import release as releases
+    from gitreg.service import release_history
 
-    found = releases.releases(registry)
+    found = release_history.releases(registry)
     if not found:
         return ()
-    committed = {(r.name, r.n): r for r in releases.made(registry).values()}
+    committed = {(r.name, r.n): r for r in release_history.made(registry).values()}
     now: dict[tuple[str, str], tuple[str, ...]] = {}
     standings = []
     for release in found:

@@ -1,0 +1,165 @@
+"""Reading releases (issue 18): the release files in the work tree, the releases along
+HEAD's history (``history`` folds them into one event each, ``ci tag`` tags the merged
+ones), and whether the stages still hold what a release put there. No writes here, and no
+import of signing or compare: ``history`` starts without them (issue 5's budgets).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gitreg.core.events import Event
+from gitreg.core.release import (
+    RELEASES_DIR,
+    Release,
+    Standing,
+    check_release_name,
+    parse_release_path,
+    parse_release_tag,
+    release_from_dict,
+    release_tag,
+)
+from gitreg.errors import CorruptRegistry, NotFound
+from gitreg.repo import yamlio
+from gitreg.repo.paths import check_real
+from gitreg.service.registry import Registry
+
+_RECORD, _FIELD = "\x1e", "\x1f"
+RELEASES_TAG_ROOT = "release"  # git's literal pattern: every ref below refs/tags/release/
+
+
+def releases(registry: Registry, name: str | None = None) -> list[Release]:
+    """The release files in the work tree (of release ``name``, or all), by name and number."""
+    base = registry.root / RELEASES_DIR
+    check_real(registry.root, RELEASES_DIR)
+    if not base.is_dir():
+        return []
+    found = []
+    folders = [name] if name is not None else sorted(os.listdir(base))
+    for folder in folders:
+        rel_folder = f"{RELEASES_DIR}/{folder}"
+        check_real(registry.root, rel_folder)
+        if not (registry.root / rel_folder).is_dir():
+            continue
+        for entry in os.listdir(registry.root / rel_folder):
+            rel = f"{rel_folder}/{entry}"
+            place = parse_release_path(rel)
+            if place is None:
+                continue
+            release = release_from_dict(yamlio.load_file(registry.root / rel, rel), rel)
+            if (release.name, release.n) != place:
+                raise CorruptRegistry.at(rel, "release/number", f"says {release.name} "
+                                         f"{release.n}, but the file's place says {place[0]} "
+                                         f"{place[1]}")
+            found.append(release)
+    return sorted(found, key=lambda r: (r.name, r.n))
+
+
+def latest(registry: Registry, name: str) -> Release:
+    check_release_name(name)
+    made = releases(registry, name)
+    if not made:
+        known = ", ".join(sorted({r.name for r in releases(registry)})[:10]) or "none yet"
+        raise NotFound(f"no release {name!r} (releases: {known}); make one with "
+                       f"`gitreg release {name} --model MODEL@VERSION --stage STAGE`")
+    return made[-1]
+
+
+def standing(registry: Registry, name: str, n: int | None = None) -> Standing:
+    """What release ``name`` (its latest, or number ``n``) put in its stage, and whether the
+    stages still hold it (a later promotion of one of its models makes it partial)."""
+    release = numbered(registry, name, n)
+    with_tag = tagged(registry, release)
+    now = {m.model: registry.stage_map(m.model).versions_in(release.stage)
+           for m in release.members}
+    return Standing(with_tag, now)
+
+
+def numbered(registry: Registry, name: str, n: int | None) -> Release:
+    """Release ``n`` of ``name`` (None: the latest); NotFound naming the numbers there are."""
+    last = latest(registry, name)
+    if n is None or n == last.n:
+        return last
+    found = [r for r in releases(registry, name) if r.n == n]
+    if not found:
+        numbers = ", ".join(str(r.n) for r in releases(registry, name))
+        raise NotFound(f"release {name} has no number {n} (it has {numbers})")
+    return found[0]
+
+
+def tagged(registry: Registry, release: Release) -> Release:
+    """``release`` with its tag, and the commit, date and author the tag marks."""
+    tag = release_tag(release.name, release.n)
+    refs = registry.git.tags(tag)
+    if not refs:
+        return release
+    sha = refs[0].target
+    date, _, author = registry.git.run("log", "-1", "--format=%cI%x00%an <%ae>", sha,
+                                       "--").strip().partition("\0")
+    return replace(release, tag=tag, commit=sha, date=date, author=author)
+
+
+def made(registry: Registry) -> dict[str, Release]:
+    """The releases along HEAD's first-parent history, by the commit that added each file
+    (one ``git log`` and one ``cat-file --batch``); a file that does not parse is left out
+    (``gitreg check`` reports it)."""
+    git = registry.git
+    if not (registry.root / RELEASES_DIR).is_dir() or git.head() is None:
+        return {}  # no release here: `history` spends no git call on them
+    out = git.run("log", "--first-parent", "--no-renames", "--diff-filter=A", "--name-only",
+                  f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}", "HEAD", "--",
+                  f"{RELEASES_DIR}/")
+    added: list[tuple[str, str, str, str]] = []
+    for record in out.split(_RECORD)[1:]:
+        sha, date, author, names = record.split(_FIELD)
+        added += [(sha, date, author, path) for path in names.split("\n")
+                  if parse_release_path(path) is not None]
+    tags = {}
+    for ref in git.tags(RELEASES_TAG_ROOT):
+        parsed = parse_release_tag(ref.name)
+        if parsed is not None:
+            tags[parsed] = (ref.name, ref.target)
+    found: dict[str, Release] = {}
+    blobs = git.cat_files([f"{sha}:{path}" for sha, _, _, path in added])
+    for (sha, date, author, path), blob in zip(added, blobs, strict=True):
+        place = parse_release_path(path)
+        if blob is None or place is None:
+            continue
+        try:
+            release = release_from_dict(yamlio.loads(blob, path), path)
+        except CorruptRegistry:
+            continue
+        if (release.name, release.n) != place:
+            continue
+        tag, target = tags.get(place, (None, ""))
+        found[sha] = replace(release, commit=sha, date=date, author=author,
+                             tag=tag if target == sha else None)
+    return found
+
+
+def history(registry: Registry, events: Sequence[Event]) -> list[Event | Release]:
+    """``events`` with each release's stage changes folded into one entry, where its first
+    one was: a release is one event with its models (issue 18)."""
+    by_commit = made(registry) if events else {}
+    result: list[Event | Release] = []
+    seen: set[str] = set()
+    for event in events:
+        release = by_commit.get(event.commit)
+        if release is None or event.stage != release.stage:
+            result.append(event)
+        elif event.commit not in seen:
+            seen.add(event.commit)
+            result.append(release)
+    return result
+
+
+def untagged(registry: Registry) -> list[Release]:
+    """The releases on HEAD's first-parent history without their tag (``ci tag``: a
+    proposal merged by squash, rebase or merge commit)."""
+    found = made(registry)
+    if not found:
+        return []
+    taken = {ref.name for ref in registry.git.tags(RELEASES_TAG_ROOT)}  # one for-each-ref
+    return [r for r in found.values() if r.tag is None and release_tag(r.name, r.n) not in taken]
