@@ -117,13 +117,7 @@ def release_tag(name: str, n: int) -> str:
 
 def parse_release_tag(tag: str) -> tuple[str, int] | None:
     """``(name, n)`` of a release tag, or None for any other tag."""
-    match = _TAG.fullmatch(tag.removeprefix("refs/tags/"))
-    if match is None:
-        return None
-    try:
-        return check_name(match["name"]), int(match["n"])
-    except InvalidInput:
-        return None
+    return _named(_TAG.fullmatch(tag.removeprefix("refs/tags/")))
 
 
 def release_file(name: str, n: int) -> str:
@@ -132,7 +126,10 @@ def release_file(name: str, n: int) -> str:
 
 def parse_release_path(path: str) -> tuple[str, int] | None:
     """``(name, n)`` of a release file's path, or None for any other path."""
-    match = _PATH.fullmatch(path)
+    return _named(_PATH.fullmatch(path))
+
+
+def _named(match: re.Match[str] | None) -> tuple[str, int] | None:
     if match is None:
         return None
     try:

@@ -226,7 +226,8 @@ class FolderStorage:
                 f"{exc.strerror or exc}; check that folder and run the command again"
             ) from None
 
-    def download(self, md5: str, cache: Path, report: Report | None) -> None:
+    def _open(self, md5: str) -> BinaryIO:
+        """The remote's object ``md5``, open for reading."""
         try:
             handle = object_path(self.path, md5).open("rb")
         except FileNotFoundError:
@@ -236,20 +237,14 @@ class FolderStorage:
                 f"could not read weights from DVC remote {self.name!r} ({self.url}): "
                 f"{exc.strerror or exc}"
             ) from None
-        with handle:
+        return handle
+
+    def download(self, md5: str, cache: Path, report: Report | None) -> None:
+        with self._open(md5) as handle:
             put(handle, cache, md5, report)
 
     def read_into(self, md5: str, out: BinaryIO, path: Path, report: Report | None) -> str:
-        try:
-            handle = object_path(self.path, md5).open("rb")
-        except FileNotFoundError:
-            raise ObjectMissing(md5) from None
-        except OSError as exc:
-            raise ToolFailed(
-                f"could not read weights from DVC remote {self.name!r} ({self.url}): "
-                f"{exc.strerror or exc}"
-            ) from None
-        with handle:
+        with self._open(md5) as handle:
             # A kernel copy if this object is known to hold md5 (hashes.py), else hashed as
             # it is copied: one pass over the bytes either way.
             return hashes.copy(handle, out, md5, report)
