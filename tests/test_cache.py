@@ -374,3 +374,13 @@ lineage: {code_commit: 0123456789abcdef0123456789abcdef01234567, data: {train: a
     assert (again, again_order) == (record, order)
     assert again.lineage.depends_on == ("features@2.1.0",)
     assert again.hyperparameters["grid"] == {"depth": [4, 8, 16]}
+    # An entry of another shape (a changed class, a damaged file) is refused, never half
+    # rebuilt: the cache then parses the file instead.
+    values, _ = packed
+    for bad in ((values[:-1], order), ((*values, "extra"), order)):
+        with pytest.raises((ValueError, IndexError)):  # what ParsedFiles._value catches
+            parsers.VERSIONS.unpack(bad)
+    artifact = parsers._RECORD.index("artifact")
+    short = (*values[:artifact], values[artifact][:-1], *values[artifact + 1:])
+    with pytest.raises(ValueError):
+        parsers.VERSIONS.unpack((short, order))

@@ -110,6 +110,15 @@ def test_stage_map_round_trip_and_one_line_per_exclusive_stage() -> None:
     assert stages_from_dict(yamlio.loads(text, "s"), "s") == stage_map
 
 
+def test_stages_by_version_is_stages_of_every_version_at_once() -> None:
+    stage_map = StageMap("churn", {"production": ("1.2.0",), "canary": ("1.3.0", "1.2.0"),
+                                   "dev": ("1.3.0", "1.3.0")})
+    held = stage_map.by_version()
+    for version in ("1.2.0", "1.3.0", "9.9.9"):
+        assert held.get(version, ()) == stage_map.stages_of(version)
+    assert held == {"1.2.0": ("production", "canary"), "1.3.0": ("canary", "dev")}
+
+
 def test_validation_names_file_and_key() -> None:
     data = version_to_dict(RECORD)
     data["metrics"]["accuracy"] = "high"

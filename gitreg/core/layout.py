@@ -13,6 +13,7 @@ Paths are relative to the registry's root, with ``/`` separators, as git spells 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -50,6 +51,11 @@ class Layout:
 
     def version_file(self, name: str, version: str) -> str:
         return f"{self.versions(name)}/{version}{YAML}"
+
+    def version_files(self, name: str, versions: Iterable[str]) -> list[str]:
+        """``version_file`` of each of ``versions`` (one model's 100 at a time, in a list)."""
+        folder = self.versions(name)
+        return [f"{folder}/{version}{YAML}" for version in versions]
 
     def stages_file(self, name: str) -> str:
         return f"{self.model(name)}/{STAGES_FILE}"

@@ -46,6 +46,13 @@ def query(**fields: object) -> Query:
     return made
 
 
+def unfiltered(q: Query) -> bool:
+    """Whether ``q`` keeps every version but, unless it says otherwise, the deprecated ones."""
+    return (q.stage is None and not q.min_metrics and not q.max_metrics and not q.labels
+            and q.model_type is None and q.registered_after is None
+            and q.registered_before is None and q.by is None)
+
+
 def matches(q: Query, record: VersionRecord, stages: Sequence[str], deprecated: bool) -> bool:
     if deprecated and not q.include_deprecated:
         return False

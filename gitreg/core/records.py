@@ -78,6 +78,16 @@ class StageMap:
     def stages_of(self, version: str) -> tuple[str, ...]:
         return tuple(stage for stage, held in self.stages.items() if version in held)
 
+    def by_version(self) -> dict[str, tuple[str, ...]]:
+        """``stages_of`` of every version in a stage, at once (a version in none is absent)."""
+        found: dict[str, tuple[str, ...]] = {}
+        for stage, held in self.stages.items():
+            for version in held:
+                before = found.get(version, ())
+                if stage not in before:  # a version listed twice in a stage: once
+                    found[version] = (*before, stage)
+        return found
+
     def with_stage(self, stage: str, versions: tuple[str, ...]) -> StageMap:
         stages = dict(self.stages)
         if versions:

@@ -37,7 +37,7 @@ from gitreg.core.names import (
 from gitreg.core.newversion import Bump as Bump
 from gitreg.core.newversion import NewVersion as NewVersion
 from gitreg.core.newversion import draft
-from gitreg.core.query import Query, matches, ordered
+from gitreg.core.query import Query, matches, ordered, unfiltered
 from gitreg.core.records import (
     StageMap,
     VersionRecord,
@@ -271,7 +271,7 @@ class Registry:
     ) -> list[tuple[VersionRecord, parsers.Order]]:
         """Version files with their SemVer order, parsed once per content (cache.py);
         ``whole``: all of the model's."""
-        rels = [self._version_path(name, version) for version in versions]
+        rels = self.config.layout.version_files(name, versions)
         records = []
         root = f"{self.root}{os.sep}"
         parsed = self.parsed.read(parsers.VERSIONS, self._model_path(name),
@@ -339,17 +339,24 @@ class Registry:
         names = [self.require_model(name)] if name else self.models()
         if query.stage is not None:
             self.config.check_stage(query.stage)
-        found: list[VersionRecord] = []
-        stages_of: dict[tuple[str, str], tuple[str, ...]] = {}
+        found: list[tuple[VersionRecord, tuple[str, ...]]] = []
+        plain = unfiltered(query)  # only deprecation decides: no call per version
         for model in names:
-            stage_map = self.stage_map(model)
-            deprecations = self.deprecations(model)
+            held = self.stage_map(model).by_version()
+            retired = self.deprecations(model).versions
+            if plain:
+                found += [(record, held.get(record.version, ())) for record in self.versions(model)
+                          if query.include_deprecated or record.version not in retired]
+                continue
             for record in self.versions(model):
-                stages = stage_map.stages_of(record.version)
-                if matches(query, record, stages, deprecations.reason(record.version) is not None):
-                    found.append(record)
-                    stages_of[record.name, record.version] = stages
-        return [(r, stages_of[r.name, r.version]) for r in ordered(query, found)]
+                stages = held.get(record.version, ())
+                if matches(query, record, stages, record.version in retired):
+                    found.append((record, stages))
+        if query.sort is None:
+            return found if query.limit is None else found[:query.limit]
+        stages_of = {(r.name, r.version): stages for r, stages in found}
+        return [(r, stages_of[r.name, r.version])
+                for r in ordered(query, [r for r, _ in found])]
 
     def history_events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         if name is not None:
