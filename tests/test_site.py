@@ -405,11 +405,19 @@ def test_each_version_page_links_its_model_card(sample: Registry) -> None:
     assert card.strip() == exported.stdout.strip() and "accuracy" in card
 
 
+# "split": the event index in files of about 200 bytes (AUDIT_CHUNK), as a registry whose
+# events pass 1 MB has it: the filters see the same events.
+@pytest.mark.parametrize("index", ["whole", "split"])
 def test_audit_filters_search_every_event_not_only_the_page(
-        sample: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sample: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: str) -> None:
     monkeypatch.setattr(website, "PAGE_ROWS", 2)  # every event but two on later pages
+    if index == "split":
+        monkeypatch.setattr(website, "AUDIT_CHUNK", 200)
     site = website.build(collect(Registry(sample.root)), tmp_path / "site").index.parent
     assert (site / "audit-2.html").is_file()
+    parts = sorted(p.name for p in site.glob("audit-events*.js"))
+    assert (len(parts) > 3) == (index == "split"), parts
+    assert all(p.stat().st_size < 1_000_000 for p in site.rglob("*") if p.is_file())
     probe = site / "audit-probe.html"
     probe.write_text((site / "audit.html").read_text().replace("</body>", (
         "<script>var out = {};"

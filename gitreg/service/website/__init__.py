@@ -40,6 +40,8 @@ from gitreg.service.website.difftable import diff_table
 
 PAGE_ROWS = 500  # rows of a paginated table (audit, versions): keeps each page small
 AUDIT_INDEX = "audit-events.js"  # every event, for the audit filters (_audit_index)
+# Bytes of events per file of that index: like a page, no file of the site passes 1 MB.
+AUDIT_CHUNK = 900_000
 BUILD_SCRIPT = "assets/build.js"  # the commit built from, for the model and version pages
 CARD_SUFFIX = ".model-card.md"  # beside each version page: its Hugging Face model card
 PARALLEL_FROM, MAX_WORKERS = 2000, 4  # versions from which model pages render in processes
@@ -236,32 +238,57 @@ def _audit(writer: _Writer) -> None:
     audit = list(_pages(data.events[::-1]))
     models = sorted({e.model for e in data.events})
     people = sorted({e.author for e in data.events})
-    writer.file(AUDIT_INDEX, _audit_index(data, models, people).encode())
+    scripts = []
+    for rel, text in _audit_index(data, models, people):
+        writer.file(rel, text.encode())
+        scripts.append(rel)
     for number, rows in audit:
         writer.page(_paged("audit", number), "audit.html.j2", rows=rows, number=number,
                     pager=_pager("audit", audit), count=len(data.events),
                     holdings=_picker_json(data) if number == 1 else "",
-                    people=people, models=models, index=AUDIT_INDEX)
+                    people=people, models=models, index=scripts)
 
 
-def _audit_index(data: SiteData, models: list[str], people: list[str]) -> str:
-    """Every event, newest first, as a script the audit pages load (a page opened from a
+def _audit_index(data: SiteData, models: list[str],
+                 people: list[str]) -> list[tuple[str, str]]:
+    """Every event, newest first, as scripts the audit pages load (a page opened from a
     folder, file://, may load a script but not fetch a JSON file): its filters search all
     events, not the 500 of one page. Each event is [when, model, what, stage, person,
-    reason, commit, tag], model and person as indexes into their lists."""
+    reason, commit, tag], model and person as indexes into their lists. The events are
+    split over files of at most AUDIT_CHUNK bytes (``audit-events.js``, then
+    ``audit-events-2.js``, ...), each adding its part to ``window.gitregAudit.events``."""
     model_at = {m: i for i, m in enumerate(models)}
     person_at = {p: i for i, p in enumerate(people)}
     links = data.links
-    index = {
+    head = {
         "models": models, "people": people,
         "commit_url": links.commit if links else None,
         "tag_url": links.tag if links else None,
-        "events": [[(e.date or "")[:19].replace("T", " "), model_at[e.model], event_text(e),
-                    e.stage or "", person_at[e.author], e.reason or "", e.commit or "",
-                    e.tag or ""] for e in reversed(data.events)],
+        "events": [],
     }
-    return ("// Every event of the registry for the audit page's filters (gitreg site).\n"
-            f"window.gitregAudit = {json.dumps(index, separators=(',', ':'))};\n")
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for e in reversed(data.events):
+        row = json.dumps([(e.date or "")[:19].replace("T", " "), model_at[e.model],
+                          event_text(e), e.stage or "", person_at[e.author], e.reason or "",
+                          e.commit or "", e.tag or ""], separators=(",", ":"))
+        if chunks[-1] and size + len(row) > AUDIT_CHUNK:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += len(row) + 1
+    files = [(AUDIT_INDEX, "// Every event of the registry for the audit page's filters "
+              f"(gitreg site).\nwindow.gitregAudit = {json.dumps(head, separators=(',', ':'))};\n")]
+    stem = AUDIT_INDEX.removesuffix(".js")
+    for number, rows in enumerate(chunks, start=1):
+        rel = AUDIT_INDEX if number == 1 else f"{stem}-{number}.js"
+        part = ("window.gitregAudit.events = window.gitregAudit.events.concat(["
+                + ",".join(rows) + "]);\n")
+        if number == 1:
+            files[0] = (rel, files[0][1] + part)
+        else:
+            files.append((rel, part))
+    return files
 
 
 def _build_script(data: SiteData) -> str:
