@@ -37,8 +37,11 @@ from gitreg.service.registry import NewVersion, Registry
 _VERSION_TAG = re.compile(r"^(?P<name>[^@#!]+)@v(?P<version>\d+\.\d+\.\d+)(?P<bang>!?)$")
 _DEPRECATED_TAG = re.compile(r"^(?P<name>[^@#!]+)@deprecated$")
 _STAGE_TAG = re.compile(r"^(?P<name>[^@#!]+)#(?P<stage>[^@#!]+)(?P<bang>!?)(?:#(?P<n>\d+))?$")
-# Events at the same second: registrations first, then stage changes by their counter.
-_RANK = {"register": 0, "assign": 1, "unassign": 1, "deregister": 2, "deprecate": 2}
+# Events at the same second (GTO's tags keep whole seconds): registrations first, then
+# stage changes by their counter, then a version's deregistration, then the deprecation of
+# the whole model (which a tag name order would put first: "churn@deprecated" sorts before
+# "churn@v1.0.0!").
+_RANK = {"register": 0, "assign": 1, "unassign": 1, "deregister": 2, "deprecate": 3}
 # GTO's examples call production ``prod``; other names map to the stage of the same name.
 DEFAULT_STAGES = {"prod": "production"}
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
