@@ -226,3 +226,38 @@ def test_policies_are_overridden_unless_they_forbid_it(registry: Registry,
     reason = git(registry.root, "log", "-1", "--format=%(trailers:key=Gitreg-Reason,valueonly)",
                  "churn-model/staging/1")
     assert reason.strip() == "imported from MLflow: Churn Model champion -> version 2"
+
+
+def test_archived_versions_become_deprecations(registry: Registry, tmp_path: Path) -> None:
+    """MLflow's end of life (the ``Archived`` stage) is gitreg's deprecation; a version an
+    alias still serves is left in its stage, with a note; a rerun adds nothing."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    experiment = client.create_experiment("old", artifact_location=str(tmp_path / "art"))
+    client.create_registered_model("Old Model")
+    for number in (1, 2, 3):
+        run = client.create_run(experiment)
+        weights = tmp_path / f"old-{number}.bin"
+        weights.write_bytes(f"old weights {number}\n".encode() * 10)
+        client.log_artifact(run.info.run_id, str(weights), "model")
+        client.create_model_version("Old Model", f"runs:/{run.info.run_id}/model",
+                                    run_id=run.info.run_id)
+    for number in ("1", "2"):
+        client.transition_model_version_stage("Old Model", number, "Archived")
+    client.set_registered_model_alias("Old Model", "production", "2")
+
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    assert ("old-model 1.0.0 deprecated: imported from MLflow: Old Model version 1 Archived "
+            "[old-model/deprecated/1.0.0/1]") in proc.stdout.splitlines()
+    assert "skipped: Old Model version 2: Archived in MLflow, but old-model 2.0.0 is in " \
+           "production; not deprecated" in proc.stdout
+    shown = run_cli("show", "old-model@1.0.0", "--json", cwd=registry.root, check=True).stdout
+    assert "imported from MLflow: Old Model version 1 Archived" in shown
+    listed = run_cli("list", "old-model", cwd=registry.root, check=True).stdout
+    assert "1.0.0" not in listed and "2.0.0" in listed and "3.0.0" in listed
+    head = git(registry.root, "rev-parse", "HEAD")
+    again = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    assert git(registry.root, "rev-parse", "HEAD") == head, again.stdout
+    assert run_cli("check", cwd=registry.root).returncode == 0

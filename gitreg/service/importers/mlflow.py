@@ -5,7 +5,9 @@ Every model version becomes one registration, in creation order, with the versio
 creation time and user as the commit's date and author. MLflow's version ``N`` becomes
 SemVer ``N.0.0`` (the original number kept as the label ``mlflow_version=N``). Aliases (and
 the stages of older servers) become promotions after the registrations, through the stage
-map. What MLflow has that a version file has no field for is kept as labels.
+map. A version in MLflow's ``Archived`` stage (MLflow's end of life) becomes a deprecation
+(issue 16), unless an alias still points to it: then it is served, and is left as it is
+with a note. What MLflow has that a version file has no field for is kept as labels.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gitreg.core.names import check_name
 from gitreg.core.records import Lineage, is_number
 from gitreg.errors import InvalidInput, PolicyViolation, ToolFailed
 from gitreg.git.runner import Authorship
+from gitreg.service import lifecycle
 from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage, warm_caches
 from gitreg.service.registry import NewVersion, Registry
 
@@ -129,7 +132,9 @@ class _Import:
         for item in versions:
             self._register(item, by_model[item.model])
         for model in accepted:
-            self._stages(model, [v for v in versions if v.model == model.name])
+            mine = [v for v in versions if v.model == model.name]
+            self._stages(model, mine)
+            self._archived(model, mine)
         return ImportReport(tuple(self.written), tuple(self.skipped))
 
     def _models(self) -> Iterator[Any]:
@@ -214,6 +219,33 @@ class _Import:
                     item.name, item.version, target, force=True, reason=reason, push=self.push))
             except PolicyViolation as exc:  # a policy with allow_force: false
                 self.skipped.append(f"{model.name} alias or stage {alias!r}: {exc}")
+
+    def _archived(self, model: Any, versions: list[_Version]) -> None:
+        """MLflow's ``Archived`` stage as gitreg's deprecation, one commit per version, in
+        version order; a version a stage holds (an alias points to it) is not deprecated."""
+        for item in sorted(versions, key=lambda v: v.number):
+            if getattr(item.info, "current_stage", None) != "Archived":
+                continue
+            registry = self.registry
+            if not (registry.root / registry.config.layout.versions(item.name)
+                    / f"{item.version}.yaml").is_file():
+                continue  # not imported (skipped above, with its reason)
+            if registry.deprecations(item.name).reason(item.version) is not None:
+                continue  # imported by an earlier run, or deprecated here since
+            held = [stage for stage, held in registry.stage_map(item.name).stages.items()
+                    if item.version in held]
+            if held:
+                self.skipped.append(
+                    f"{model.name} version {item.number}: Archived in MLflow, but "
+                    f"{item.name} {item.version} is in {', '.join(held)}; not deprecated")
+                continue
+            # Dated now, as the promotions are: MLflow keeps no time of the stage change.
+            done = lifecycle.deprecate(
+                registry, item.name, item.version,
+                reason=f"{REASON_PREFIX}MLflow: {model.name} version {item.number} Archived",
+                push=self.push)
+            assert isinstance(done, list)  # not proposed
+            self.written.extend(done)
 
 
 def _param(value: str) -> Any:
