@@ -13,7 +13,7 @@ from sample_registries import churn, edit, with_policies
 from gitreg.repo import recent
 from gitreg.repo.history import History
 from gitreg.service import ci
-from gitreg.service.check import validate
+from gitreg.service.check import changed_since, validate
 from gitreg.service.registry import Registry
 
 STAGES = "models/churn/stages.yaml"
@@ -70,6 +70,50 @@ def test_a_tag_off_the_first_parent_chain_proves_nothing(tmp_path: Path) -> None
     assert _seen(root, "main") == full
 
 
+def test_check_base_judges_a_gated_move_from_the_pull_request_and_the_tags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """production from staging: back to 1.0.0, which staging held long before the merge
+    base (its tag proves it), is judged without reading the whole history; the same verdict
+    as a full check, passing or not."""
+    policies = {"production": {"from": "staging", "min_metrics": {"accuracy": 0.88}}}
+    registry = with_policies(churn(tmp_path), policies)
+    root = registry.root
+    registry.promote("churn", "1.2.0", "production")
+    git(root, "checkout", "--quiet", "-b", "pr")
+    edit(root, STAGES, "production: 1.2.0", "production: 1.0.0")
+    git(root, "commit", "--quiet", "-am", "Back to 1.0.0 by hand")
+    scope = changed_since(Registry(root), "main")
+    assert set(scope.recent) == {"churn"} and scope.recent["churn"][1] == {"production"}
+    assert validate(root).ok
+    with monkeypatch.context() as patch:
+        _no_walk(patch)
+        assert validate(root, base="main").ok
+    # 1.1.0, put in staging too, fails the metric whatever history says: judged without it.
+    edit(root, STAGES, "production: 1.0.0", "production: 1.1.0")
+    edit(root, STAGES, "staging: 1.2.0", "staging: 1.1.0")
+    full = _seen(root)
+    assert full and all("accuracy" in p[2] for p in full)
+    with monkeypatch.context() as patch:
+        _no_walk(patch)
+        assert _seen(root, "main") == full
+
+
+def test_check_base_reads_the_whole_history_when_a_problem_depends_on_it(
+    tmp_path: Path,
+) -> None:
+    """A version never in staging, and no tag to look at: only the whole history can tell,
+    and it is read (the verdict a full check gives)."""
+    registry = with_policies(churn(tmp_path), {"production": {"from": "staging"}})
+    root = registry.root
+    git(root, "checkout", "--quiet", "-b", "pr")
+    edit(root, STAGES, "production: 1.0.0", "production: 1.1.0")
+    git(root, "commit", "--quiet", "-am", "Hand edit")
+    full = _seen(root)
+    assert len(full) == 1 and "must be in staging before production" in next(iter(full))[2]
+    assert _seen(root, "main") == full
+
+
 def test_ci_event_of_a_promotion_reads_no_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -82,3 +126,18 @@ def test_ci_event_of_a_promotion_reads_no_history(
         # The rollback's claim is proved by churn/production/1, on the first-parent chain.
         said = ci.event(Registry(registry.root), "churn/production/3")
         assert (said.action.value, said.version) == ("rollback", "1.0.0")
+
+
+def test_check_base_warns_of_uncommitted_changes_as_a_full_check_does(tmp_path: Path) -> None:
+    """The warning comes from check --base's own diff against HEAD (no second read of git's
+    index): none for what is committed, one for an edit, or for a commit an edit undid."""
+    root = churn(tmp_path).root
+    git(root, "checkout", "--quiet", "-b", "pr")
+    edit(root, STAGES, "production: 1.0.0", "production: 1.2.0")
+    git(root, "commit", "--quiet", "-am", "Hand edit")
+    assert validate(root, base="main").warnings == validate(root).warnings == ()
+    edit(root, STAGES, "production: 1.2.0", "production: 1.0.0")  # the commit undone
+    (root / "models/churn/versions/notes.txt").write_text("untracked\n")
+    full = validate(root).warnings
+    assert len(full) == 1 and "uncommitted changes to models/churn/" in full[0]
+    assert validate(root, base="main").warnings == full
