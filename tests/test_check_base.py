@@ -218,3 +218,32 @@ def test_the_command_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "gitreg: error: unknown git revision 'no-such-branch' for --base; fetch it first "
         "(in CI: git fetch origin main, then --base origin/main)"]
+
+
+def test_untracked_files_are_found_as_git_lists_them(tmp_path: Path) -> None:
+    """check --base finds files not yet added without git's read of its index: the same list
+    as ``git ls-files --others --exclude-standard``, ignored weights, staged, unstaged and
+    removed-from-the-index files included; a folder holding a link is left to git."""
+    root = two_models(tmp_path).root
+    model = root / "models" / "churn"
+    (model / "versions" / "9.9.9.yaml").write_text("new\n")  # untracked
+    (model / "notes").mkdir()
+    (model / "notes" / "todo.txt").write_text("todo\n")  # untracked, in a new folder
+    (model / "artifacts" / "1.0.0" / "model.pkl").write_text("more\n")  # beside ignored weights
+    (model / "staged.txt").write_text("staged\n")
+    git(root, "add", "models/churn/staged.txt")
+    git(root, "rm", "--quiet", "--cached", "models/churn/versions/1.1.0.yaml")  # untracked now
+    (model / "versions" / "1.2.0.yaml").write_text("edited\n")  # tracked, edited
+    (root / "releases").mkdir()
+    (root / "releases" / "web.yaml").write_text("name: web\n")
+    where = ["models/churn", "models/fraud", "releases/"]
+    registry = Registry(root)
+    diff = git(root, "diff", "--name-status", "--no-renames", "-z", "HEAD", "--").split("\0")
+    uncommitted = list(zip(diff[0::2], diff[1::2], strict=False))
+    listed = git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", *where)
+    expected = sorted(p for p in listed.split("\0") if p)
+    assert "models/churn/versions/1.1.0.yaml" in expected and len(expected) == 5
+    assert (model / "artifacts" / "1.0.0" / "model-1.0.0.bin").is_file()  # ignored: not listed
+    assert check.untracked(registry.git, root, where, uncommitted) == expected
+    (model / "notes" / "link").symlink_to(root / "releases")
+    assert check.untracked(registry.git, root, where, uncommitted) is None
