@@ -141,3 +141,23 @@ def test_check_base_warns_of_uncommitted_changes_as_a_full_check_does(tmp_path: 
     full = validate(root).warnings
     assert len(full) == 1 and "uncommitted changes to models/churn/" in full[0]
     assert validate(root, base="main").warnings == full
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+def test_check_base_after_merging_the_base_branch_in(tmp_path: Path, version: str) -> None:
+    """A pull request that merged main in (its merge base is then main's tip, off its
+    first-parent chain): the merge's stage moves are its own, judged as a full check does."""
+    registry = with_policies(churn(tmp_path), {"production": {"min_metrics": {"accuracy": 0.88}}})
+    root = registry.root
+    git(root, "checkout", "--quiet", "-b", "pr")
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "Start")
+    git(root, "checkout", "--quiet", "main")
+    Registry(root).promote("churn", "1.2.0", "production")
+    git(root, "checkout", "--quiet", "pr")
+    git(root, "merge", "--quiet", "--no-ff", "--no-edit", "main")
+    assert _seen(root, "main") == _seen(root) == set()
+    edit(root, STAGES, "production: 1.2.0", f"production: {version}")
+    git(root, "commit", "--quiet", "-am", "Hand edit")
+    full = _seen(root)
+    assert bool(full) == (version == "1.1.0")
+    assert _seen(root, "main") == full

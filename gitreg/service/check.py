@@ -77,7 +77,7 @@ from gitreg.core.records import StageMap, VersionRecord
 from gitreg.core.release import RELEASES_DIR
 from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
 from gitreg.git.runner import Git, TagRef
-from gitreg.repo import signing, yamlio
+from gitreg.repo import parsers, signing, yamlio
 from gitreg.repo.paths import check_real
 from gitreg.repo.recent import Recent, held_before, since
 from gitreg.repo.recent import events as recent_events
@@ -319,8 +319,9 @@ def _stage_moves(registry: Registry, merge_base: str, models: dict[str, set[str]
     merge base, and what it passed still passes (issue 19: a stage move's check without a
     walk of the model's whole history).
 
-    A stage moved if any state of it along the pull request differs from the one before:
-    each commit's on HEAD's first-parent chain since the merge base, then the work tree's.
+    A stage moved if any state of it along the pull request differs from the one before
+    (each commit's on HEAD's first-parent chain since the merge base, then the work tree's),
+    or the work tree's from the merge base's.
     """
     layout, config, git = registry.config.layout, registry.config, registry.git
     head = git.head()
@@ -330,15 +331,22 @@ def _stage_moves(registry: Registry, merge_base: str, models: dict[str, set[str]
         return frozenset(), {}
     settled: set[str] = set()
     judged: dict[str, tuple[Recent, frozenset[str]]] = {}
-    for name, found in since(git, layout, candidates, merge_base, head).items():
+    # And the merge base's own stages (when HEAD merged the base branch in, they are not on
+    # HEAD's first-parent chain): what differs from them moved too.
+    at_base = git.cat_files([f"{merge_base}:{layout.stages_file(n)}" for n in candidates])
+    found_since = since(git, layout, candidates, merge_base, head)
+    for name, blob in zip(candidates, at_base, strict=True):
+        found = found_since[name]
         try:
             now = registry.stage_map(name)
+            based = StageMap(name) if blob is None else parsers.STAGES.parse(
+                blob, layout.stages_file(name))
         except (CorruptRegistry, NotFound, InvalidInput):
             continue  # read the usual way, which reports it
         if found.before is None:
             continue  # unreadable where the pull request starts: read the whole history
         states = [*found.maps(), now]
-        moved = {stage for before, after in pairwise(states)
+        moved = {stage for before, after in [*pairwise(states), (based, now)]
                  for stage in {*before.stages, *after.stages}
                  if before.versions_in(stage) != after.versions_in(stage)}
         gated = frozenset(s for s in moved if config.policy(s, name) is not None)
