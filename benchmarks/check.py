@@ -11,6 +11,11 @@ no gitreg cache), and times, each in a new process, in that clone:
     check             a full `gitreg check` (no cache: what a push to main runs)
     check --base      on a branch with one hand-edited stages.yaml, against main (a pull
                       request's check; no cache)
+    check --base, gated   the same with ``production: from: staging`` on the base: a hand
+                      rollback to a version staging held before (passes: the stage's tag
+                      proves it) and one to a version it never held (fails: that takes the
+                      model's whole history)
+    ci event, rollback    the event of a rollback's tag (its claim proved from the tags)
     list (first)      `gitreg list` with no cache
     list (warm)       `gitreg list` again (median of --repeat)
 
@@ -58,12 +63,46 @@ def build(base: Path, models: int, versions: int) -> Path:
 
 
 def row(name: str, wall: float, cpu: float, floor: tuple[str, float, float] | None) -> str:
-    text = f"{name:<22} {wall:8.2f} s {cpu:8.2f} s cpu"
+    text = f"{name:<30} {wall:8.2f} s {cpu:8.2f} s cpu"
     if floor is not None:
         label, floor_wall, floor_cpu = floor
         text += (f"   {label}: {floor_wall:.2f} s ({floor_cpu:.2f} s cpu), "
                  f"x{wall / max(floor_wall, 1e-3):.1f} wall, x{cpu / max(floor_cpu, 1e-3):.1f} cpu")
     return text
+
+
+def gated(clone: Path, gitreg: list[str], floor: tuple[str, float, float]) -> list[str]:
+    """The gated rows (see the docstring), on branches of ``clone``; ends on branch pr."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=clone, check=True, stdout=subprocess.DEVNULL)
+
+    git("checkout", "--quiet", "-b", "gated", "main")
+    config = clone / "registry.yaml"
+    config.write_text(config.read_text().replace(
+        "policies: {}\n", "policies:\n  production:\n    from: staging\n"))
+    git("commit", "--quiet", "-am", "Gate production")
+    lines = []
+    for label, version in (("passes", "1.8.9"), ("fails", "1.9.8")):
+        git("checkout", "--quiet", "-b", f"gated-{version}", "gated")
+        stages = clone / "models" / MODEL / "stages.yaml"
+        stages.write_text(stages.read_text().replace("production: 1.9.9",
+                                                     f"production: {version}"))
+        git("commit", "--quiet", "-am", "Hand rollback")
+        shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
+        wall, cpu, _ = timed([*gitreg, "check", "--base", "gated"], clone, check=False)
+        lines.append(row(f"check --base, gated, {label}", wall, cpu, floor))
+    # A rollback's tag, made by hand as ci tag would on main (writes on a branch get none).
+    git("checkout", "--quiet", "-b", "rollback", "main")
+    timed([*gitreg, "rollback", MODEL, "production"], clone)
+    tags = subprocess.run(["git", "tag", "--list", f"{MODEL}/production/*"], cwd=clone,
+                          check=True, capture_output=True, text=True).stdout.split()
+    tag = f"{MODEL}/production/{max(int(t.rsplit('/', 1)[1]) for t in tags) + 1}"
+    git("tag", "--annotate", "--message", "rollback", tag)
+    shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
+    wall, cpu, _ = timed([*gitreg, "ci", "event", tag], clone)
+    lines.append(row("ci event, rollback", wall, cpu, None))
+    git("checkout", "--quiet", "pr")
+    return lines
 
 
 def main() -> int:
@@ -112,6 +151,7 @@ def main() -> int:
         wall, cpu, _ = timed([*gitreg, "check", "--base", "main"], clone)
         lines.append(row("check --base main", wall, cpu, floor("log", "git log -- one model")))
         lines.append(row("  git diff main (floor)", diff[0], diff[1], None))
+        lines += gated(clone, gitreg, floor("log", "git log -- one model"))
         subprocess.run(["git", "checkout", "--quiet", "main"], cwd=clone, check=True)
         shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
         wall, cpu, _ = timed([*gitreg, "list"], clone)

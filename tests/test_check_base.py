@@ -49,7 +49,7 @@ step = st.one_of(
     st.tuples(st.just("tamper"), model, version),
     st.tuples(st.just("uncommitted"), model, version),
     st.tuples(st.just("staging"), model, version),  # an ungated stage: no history read
-    st.tuples(st.just("policy"), st.sampled_from([0.8, 0.91])),
+    st.tuples(st.just("policy"), st.sampled_from([0.8, 0.91, "from"])),
 )
 
 
@@ -76,7 +76,10 @@ def _apply(root: Path, op: tuple[object, ...]) -> None:
     registry = Registry(root)
     if kind == "policy":
         data = yaml.safe_load((root / "registry.yaml").read_text())
-        data["policies"] = {"production": {"min_metrics": {"accuracy": op[1]}}}
+        # "from": production only from staging, which history or the stage's tags prove
+        rule = ({"from": "staging", "min_metrics": {"accuracy": 0.8}} if op[1] == "from"
+                else {"min_metrics": {"accuracy": op[1]}})
+        data["policies"] = {"production": rule}
         (root / "registry.yaml").write_text(yamlio.dumps(data))
         git(root, "commit", "--quiet", "--allow-empty", "-am", "Change the policy")
         return
@@ -143,11 +146,21 @@ def test_check_base_gives_a_full_checks_verdict(
     full, based = validate(root), validate(root, base="main")
     # Notices (forced versions, on record) are not problems: those of the models the pull
     # request touches are the same; the others were on record before it.
-    # (Not those of a model whose history was not read: no gated stage moved.)
+    # (Not those of a model whose history was not read: no gated stage moved; of one whose
+    # history since the merge base was enough, those of the stages it moved.)
     scope = check.changed_since(Registry(root), "main")
-    notices = {n for n in _seen(full.notices) if scope.models is None or (
-        n[0].split("/")[1] in scope.models and n[0].split("/")[1] not in scope.settled)}
-    assert _seen(based.notices) == notices, (on_main, in_pr)
+
+    def moved(notice: tuple[str, str, str]) -> bool:
+        name = notice[0].split("/")[1]
+        if scope.models is None:
+            return True
+        if name not in scope.models or name in scope.settled:
+            return False
+        return name not in scope.recent or notice[1].removeprefix("stages.") in \
+            scope.recent[name][1]
+
+    notices = {n for n in _seen(full.notices) if moved(n)}
+    assert notices <= _seen(based.notices) <= _seen(full.notices), (on_main, in_pr)
     if main_ok:
         assert _seen(based.problems) == _seen(full.problems), (on_main, in_pr)
     else:
@@ -205,3 +218,32 @@ def test_the_command_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "gitreg: error: unknown git revision 'no-such-branch' for --base; fetch it first "
         "(in CI: git fetch origin main, then --base origin/main)"]
+
+
+def test_untracked_files_are_found_as_git_lists_them(tmp_path: Path) -> None:
+    """check --base finds files not yet added without git's read of its index: the same list
+    as ``git ls-files --others --exclude-standard``, ignored weights, staged, unstaged and
+    removed-from-the-index files included; a folder holding a link is left to git."""
+    root = two_models(tmp_path).root
+    model = root / "models" / "churn"
+    (model / "versions" / "9.9.9.yaml").write_text("new\n")  # untracked
+    (model / "notes").mkdir()
+    (model / "notes" / "todo.txt").write_text("todo\n")  # untracked, in a new folder
+    (model / "artifacts" / "1.0.0" / "model.pkl").write_text("more\n")  # beside ignored weights
+    (model / "staged.txt").write_text("staged\n")
+    git(root, "add", "models/churn/staged.txt")
+    git(root, "rm", "--quiet", "--cached", "models/churn/versions/1.1.0.yaml")  # untracked now
+    (model / "versions" / "1.2.0.yaml").write_text("edited\n")  # tracked, edited
+    (root / "releases").mkdir()
+    (root / "releases" / "web.yaml").write_text("name: web\n")
+    where = ["models/churn", "models/fraud", "releases/"]
+    registry = Registry(root)
+    diff = git(root, "diff", "--name-status", "--no-renames", "-z", "HEAD", "--").split("\0")
+    uncommitted = list(zip(diff[0::2], diff[1::2], strict=False))
+    listed = git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", *where)
+    expected = sorted(p for p in listed.split("\0") if p)
+    assert "models/churn/versions/1.1.0.yaml" in expected and len(expected) == 5
+    assert (model / "artifacts" / "1.0.0" / "model-1.0.0.bin").is_file()  # ignored: not listed
+    assert check.untracked(registry.git, root, where, uncommitted) == expected
+    (model / "notes" / "link").symlink_to(root / "releases")
+    assert check.untracked(registry.git, root, where, uncommitted) is None

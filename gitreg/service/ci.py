@@ -46,6 +46,7 @@ from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFail
 from gitreg.git.runner import Git, identity_env, last_lines
 from gitreg.repo import yamlio
 from gitreg.repo.history import Commit, brought_in, stage_changes
+from gitreg.repo.recent import Held, Prover
 from gitreg.repo.transaction import Transaction
 from gitreg.service import release_history
 from gitreg.service.registry import Registry
@@ -83,7 +84,11 @@ def event(registry: Registry, ref: str) -> Event:
                               parsed)
     else:
         assert parsed is not None
-        held = registry.history.held(parsed.name, commit.parents[0]) if commit.parents else {}
+        # Read only if a trailer claims a rollback: proved from the stage's tags, or else
+        # from the model's whole history (4 s of CPU at 100,000 versions, issue 19).
+        model, parent = parsed.name, commit.parents[0] if commit.parents else None
+        held = Held({}, Prover(git, layout, model, parent), lambda: registry.history.held(
+            model, parent)) if parent else {}
         found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
     return replace(found, tag=name)
 
