@@ -165,3 +165,52 @@ def test_paths_and_choices_are_converted_as_typer_converts_them() -> None:
     assert argv.parse(cli.register, ["churn", ""]) is None
     assert argv.parse(cli.register, ["churn", "model.bin", "--bump", "MINOR"]) is None
     assert argv.parse(cli.import_mlflow, []) is None  # a required option left out
+
+
+def test_reads_declares_what_app_declares() -> None:
+    """reads.py answers `which` and `show` without typer, from declarations of its own:
+    they are what the lane reads from app.py's (issue 19 point 5)."""
+    from gitreg.cli import reads
+
+    for name, (_, declared) in reads.DECLARED.items():
+        assert declared == argv.declarations(getattr(cli, name)), name
+
+
+@pytest.mark.parametrize("call", [c for c in CALLS if c[0] in ("which", "show")] + [
+    ["which", "--release", "nosuch"], ["which", "churn", "production", "--at", "x", "--rev",
+                                       "HEAD"],
+    ["show", "release"], ["show", "churn#production"], ["show", "churn@9.9.9", "--json"],
+    ["show", "churn", "extra", "--json"], ["show"],
+], ids=" ".join)
+def test_without_typer_the_same_outcome_as_typer(
+    call: list[str], registry_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitreg.cli import console
+
+    code = console.main(call)
+    fast = code, *capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_FAST", {})
+        slow = outcome(call, capsys)
+    assert fast == slow
+
+
+def test_echo_writes_what_typer_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """outcome.echo, which the commands print with, writes the bytes typer.echo writes: on
+    a UTF-8 stream, and on one that click would mend (ASCII)."""
+    import io
+
+    import typer
+
+    from gitreg.cli import outcome
+
+    for encoding in ("utf-8", "ascii"):
+        written = []
+        for echo in (outcome.echo, typer.echo):
+            raw = io.BytesIO()
+            stream = io.TextIOWrapper(raw, encoding=encoding, write_through=True)
+            monkeypatch.setattr("sys.stdout", stream)
+            echo("caf\u00e9 \x1b[31mred\x1b[0m")
+            written.append(raw.getvalue())
+        assert written[0] == written[1], encoding

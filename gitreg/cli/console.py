@@ -1,5 +1,6 @@
 """The ``gitreg`` console script: ``gitreg --help`` (and ``gitreg COMMAND --help``) from a
-cache, everything else to cli.py.
+cache, well-formed ``which`` and ``show`` calls without typer (reads.py), everything else to
+app.py.
 
 (``gitreg --version`` is answered here too, from ``gitreg.__version__``, as cli.py would.)
 
@@ -42,6 +43,10 @@ FORMAT = b"gitreg-help 1\n"
 KEEP = 64  # entries kept: the commands' helps at a few terminal widths
 
 
+# The read commands answered without typer when their arguments are well formed (reads.py;
+# issue 19 point 5): the rest, and any mistake, go to typer's command line.
+READS = (("which",), ("show",))
+
 INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing more before the handler
 
 
@@ -79,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         sys.stderr.write(err)
         return code
+    if args[:1] in READS and COMPLETE_VAR not in os.environ:
+        from gitreg.cli import reads
+
+        answered = reads.main(args)
+        if answered is not None:
+            return answered
     from gitreg.cli import app as cli
 
     return cli.main(None if argv is None else list(argv))
