@@ -45,7 +45,6 @@ from gitreg.core.records import (
     stages_to_dict,
     version_to_dict,
 )
-from gitreg.core.release import check_release_model
 from gitreg.errors import (
     Conflict,
     CorruptRegistry,
@@ -391,6 +390,8 @@ class Registry:
         ``propose``: pushed to a new branch for review instead, untagged (``proposal``
         names it); the checkout does not change.
         """
+        from gitreg.core.release import check_release_model
+
         check_release_model(check_name(name))
         info = info or NewVersion()
         source = Path(source)
