@@ -8,21 +8,23 @@ import enum
 import functools
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from gitreg.cli import reads
+from gitreg.cli import reads, registration
 from gitreg.cli.outcome import echo_text as _echo
 from gitreg.cli.outcome import funnel
 from gitreg.cli.outcome import open_registry as _open
 from gitreg.cli.outcome import said_recovery as _said_recovery
 from gitreg.cli.params import Argument, Option
+from gitreg.cli.progress import meter as _meter
+from gitreg.cli.values import metric as _metric
+from gitreg.cli.values import pairs as _pairs
 from gitreg.core.names import ModelRef
-from gitreg.core.newversion import Bump, NewVersion
+from gitreg.core.newversion import Bump
 from gitreg.errors import (
     EXIT_CHECK_FAILED,
     EXIT_CODES,
@@ -32,7 +34,6 @@ from gitreg.errors import (
 )
 
 if TYPE_CHECKING:
-    from gitreg.cli import progress
     from gitreg.core.release import Release
     from gitreg.service import remotes
     from gitreg.service.registry import Registry
@@ -132,51 +133,6 @@ def _remote_options(endpoint_url: str | None, profile: str | None, keyfile: str 
     return {key: value for key, value in given.items() if value is not None}
 
 
-@contextmanager
-def _meter(label: str, quiet: bool) -> Iterator["progress.TerminalProgress | None"]:
-    from gitreg.cli import progress
-
-    meter = progress.for_terminal(label, quiet=quiet)
-    try:
-        yield meter
-    finally:
-        if meter is not None:
-            meter.close()
-
-
-def _pairs(values: list[str], what: str, convert: Any) -> dict[str, Any]:
-    """``k=v`` options as a mapping; ``convert`` types each value."""
-    result = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE")
-        result[key.strip()] = convert(key.strip(), value.strip())
-    return result
-
-
-def _metric(key: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidInput(f"metric {key}={value!r} is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise InvalidInput(f"metric {key}={value!r} is not a finite number")
-    return int(number) if value.lstrip("-").isdigit() else number
-
-
-def _param(key: str, value: str) -> Any:
-    """Numbers and booleans stay what they are; everything else is a string."""
-    if value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
 @app.command(cls=Command)
 def init(
     remote: Annotated[OptStr, Option(metavar="URL",
@@ -221,28 +177,10 @@ def register(
     sign: SignOpt = False,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
-    from gitreg.cli import render
-    from gitreg.repo import yamlio
-    from gitreg.service import sharing
-
-    registry = _open()
-    info = NewVersion.from_options(
-        meta=None if meta is None else yamlio.load_input(meta), meta_source=str(meta),
-        metrics=_pairs(metric, "--metric", _metric),
-        hyperparameters=_pairs(param, "--param", _param), features=tuple(feature),
-        model_type=type, trained_at=trained_at,
-    )
-    with _meter(f"{name}: pushing weights", quiet) as meter:
-        if propose and not push:
-            _echo(render.proposal(sharing.propose_registration(
-                registry, name, path, version=version, bump=bump, info=info, stage=stage,
-                progress=meter, sign=sign)))
-            return
-        result = registry.register(name, path, version=version, bump=bump, info=info,
-                                   stage=stage, push=push, progress=meter, sign=sign,
-                                   propose=propose)
-    for event in result.events:
-        _echo(render.event_line(event))
+    registration.register(
+        name=name, path=path, version=version, bump=bump, metric=metric, param=param,
+        feature=feature, type=type, trained_at=trained_at, meta=meta, stage=stage, push=push,
+        propose=propose, quiet=quiet, sign=sign)
 
 
 @app.command(cls=Command)

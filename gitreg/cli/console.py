@@ -41,9 +41,11 @@ FORMAT = b"gitreg-help 1\n"
 KEEP = 64  # entries kept: the commands' helps at a few terminal widths
 
 
-# The read commands answered without typer when their arguments are well formed (reads.py;
-# issue 19 point 5): the rest, and any mistake, go to typer's command line.
+# The commands run without typer when their arguments are well formed (reads.py,
+# registration.py; issue 19 points 4 and 5): the rest, and any mistake, go to typer's
+# command line.
 READS = (("which",), ("show",))
+DIRECT = (*READS, ("register",))
 
 INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing more before the handler
 
@@ -82,19 +84,33 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         sys.stderr.write(err)
         return code
-    if args[:1] in READS and COMPLETE_VAR not in os.environ:
-        # A read this short makes no garbage worth collecting, but its imports would set
-        # off ~20 collections: ~5% of its time (issue 19 point 5).
-        gc.disable()
-        from gitreg.cli import reads
-
-        answered = reads.main(args)
+    if args[:1] in DIRECT and COMPLETE_VAR not in os.environ:
+        if args[:1] in READS:
+            # A read this short makes no garbage worth collecting, but its imports would
+            # set off ~20 collections: ~5% of its time (issue 19 point 5).
+            gc.disable()
+        answered = direct(args)
         if answered is not None:
             return answered
         gc.enable()
     from gitreg.cli import app as cli
 
     return cli.main(None if argv is None else list(argv))
+
+
+def direct(args: tuple[str, ...]) -> int | None:
+    """The exit code of a command of ``DIRECT`` run without typer, or None if the fast lane
+    does not read ``args`` (nothing was run)."""
+    from gitreg.cli.outcome import run
+
+    if args[0] == "register":
+        from gitreg.cli import registration
+
+        return run(registration.register, registration.DECLARED, args[1:])
+    from gitreg.cli import reads
+
+    command, declared = reads.DECLARED[args[0]]
+    return run(command, declared, args[1:])
 
 
 def is_help(args: tuple[str, ...]) -> bool:

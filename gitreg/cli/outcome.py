@@ -13,12 +13,13 @@ import codecs
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, TYPE_CHECKING
 
 from gitreg.errors import EXIT_BUG, EXIT_INTERRUPTED, FileSystemRefused, GitregError, printable
 
 if TYPE_CHECKING:
+    from gitreg.cli.fastlane import Declarations
     from gitreg.service.registry import Registry
 
 # What click.echo strips when the stream is not a terminal (click's `_compat._ansi_re`).
@@ -99,6 +100,23 @@ def open_registry() -> Registry:
     registry.note = said_recovery
     warn(registry)
     return registry
+
+
+def run(command: Callable[..., None], declared: Declarations, argv: Sequence[str]) -> int | None:
+    """Run ``command`` with ``argv`` read by the fast lane from ``declared``, without typer,
+    and return its exit code; or None, having run nothing, if the lane does not read
+    ``argv`` (typer's command line then takes it: --help, a mistake)."""
+    from gitreg.cli.fastlane import parse_declared
+
+    values = parse_declared(declared, argv)
+    if values is None:
+        return None
+
+    def call() -> int:
+        command(**values)
+        return 0
+
+    return funnel(call)
 
 
 def funnel(call: Callable[[], int]) -> int:

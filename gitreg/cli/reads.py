@@ -5,7 +5,7 @@ versions, only to declare commands that were not going to be parsed by them: the
 (fastlane.py) already read the arguments. So console.py hands ``gitreg which ...`` and
 ``gitreg show ...`` here first; a call this lane reads (the same lane, on the declarations
 below) runs the same function the typer command runs (app.py's ``which``/``show`` call these)
-through the same error funnel (outcome.py). Anything else (``--help``, a mistake, an unknown
+through the same error funnel (outcome.run). Anything else (``--help``, a mistake, an unknown
 option) returns ``None`` and goes to typer, which answers as before.
 
 The declarations repeat what app.py's ``Annotated`` parameters say, as the lane reads them;
@@ -14,12 +14,11 @@ tests/test_argv.py holds that they are the same.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gitreg.cli.fastlane import Declarations, Param, parse_declared
-from gitreg.cli.outcome import echo_text, funnel, open_registry
+from gitreg.cli.fastlane import Declarations, Param
+from gitreg.cli.outcome import echo_text, open_registry
 from gitreg.core.names import ModelRef
 from gitreg.errors import InvalidInput, NotFound
 
@@ -108,19 +107,3 @@ DECLARED: dict[str, tuple[Callable[..., None], Declarations]] = {
     "show": (show, ([Param("ref", str, True, None), _optional("release")], _JSON)),
 }
 
-
-def main(args: Sequence[str]) -> int | None:
-    """``gitreg ARGS``'s exit code, having run it, if this lane reads ``ARGS``; else None
-    (nothing run: typer's command line takes it)."""
-    if not args or args[0] not in DECLARED:
-        return None
-    command, declarations = DECLARED[args[0]]
-    values = parse_declared(declarations, args[1:])
-    if values is None:
-        return None
-    return funnel(functools.partial(_run, command, values))
-
-
-def _run(command: Callable[..., None], values: dict[str, object]) -> int:
-    command(**values)
-    return 0
