@@ -165,3 +165,66 @@ def test_paths_and_choices_are_converted_as_typer_converts_them() -> None:
     assert argv.parse(cli.register, ["churn", ""]) is None
     assert argv.parse(cli.register, ["churn", "model.bin", "--bump", "MINOR"]) is None
     assert argv.parse(cli.import_mlflow, []) is None  # a required option left out
+
+
+def test_reads_declares_what_app_declares() -> None:
+    """reads.py and registration.py run `which`, `show` and `register` without typer, from
+    declarations of their own: they are what the lane reads from app.py's (issue 19)."""
+    from gitreg.cli import reads, registration
+
+    for name, (_, declared) in reads.DECLARED.items():
+        assert declared == argv.declarations(getattr(cli, name)), name
+    assert argv.declarations(cli.register) == registration.DECLARED
+
+
+@pytest.mark.parametrize("call", [c for c in CALLS if c[0] in ("which", "show", "register")] + [
+    ["which", "--release", "nosuch"], ["which", "churn", "production", "--at", "x", "--rev",
+                                       "HEAD"],
+    ["show", "release"], ["show", "churn#production"], ["show", "churn@9.9.9", "--json"],
+    ["show", "churn", "extra", "--json"], ["show"],
+    ["register", "churn", "model.bin", "--version", "1.3.0", "--metric", "accuracy=0.9",
+     "--param", "depth=3", "--feature", "age", "--type", "Forest", "-q"],
+    ["register", "churn", "model.bin", "--bump", "patch", "--metric", "accuracy=x"],
+    ["register", "churn", "model.bin", "--version", "1.3.0", "--stage", "nosuchstage"],
+], ids=" ".join)
+def test_without_typer_the_same_outcome_as_typer(
+    call: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitreg.cli import console
+
+    def fresh(where: str) -> None:  # a registration changes the registry: one each
+        root = sample_registries.churn(tmp_path / where).root
+        (root / "model.bin").write_bytes(b"weights")
+        monkeypatch.chdir(root)
+
+    fresh("without")
+    code = console.main(call)
+    fast = code, *capsys.readouterr()
+    fresh("with")
+    with monkeypatch.context() as patch:
+        patch.setattr(cli, "_FAST", {})
+        slow = outcome(call, capsys)
+    assert fast == slow
+    if call[0] == "register" and "model.bin" in call and "-q" in call:
+        assert fast[0] == 0, fast  # a registration that went through, too
+
+
+def test_echo_writes_what_typer_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """outcome.echo, which the commands print with, writes the bytes typer.echo writes: on
+    a UTF-8 stream, and on one that click would mend (ASCII)."""
+    import io
+
+    import typer
+
+    from gitreg.cli import outcome
+
+    for encoding in ("utf-8", "ascii"):
+        written = []
+        for echo in (outcome.echo, typer.echo):
+            raw = io.BytesIO()
+            stream = io.TextIOWrapper(raw, encoding=encoding, write_through=True)
+            monkeypatch.setattr("sys.stdout", stream)
+            echo("caf\u00e9 \x1b[31mred\x1b[0m")
+            written.append(raw.getvalue())
+        assert written[0] == written[1], encoding

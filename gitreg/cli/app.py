@@ -6,34 +6,34 @@
 
 import enum
 import functools
-import os
 import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from gitreg.cli import reads, registration
+from gitreg.cli.outcome import echo_text as _echo
+from gitreg.cli.outcome import funnel
+from gitreg.cli.outcome import open_registry as _open
+from gitreg.cli.outcome import said_recovery as _said_recovery
 from gitreg.cli.params import Argument, Option
+from gitreg.cli.progress import meter as _meter
+from gitreg.cli.values import metric as _metric
+from gitreg.cli.values import pairs as _pairs
 from gitreg.core.names import ModelRef
-from gitreg.core.newversion import Bump, NewVersion
+from gitreg.core.newversion import Bump
 from gitreg.errors import (
-    EXIT_BUG,
     EXIT_CHECK_FAILED,
     EXIT_CODES,
-    EXIT_INTERRUPTED,
     EXIT_VERIFY_FAILED,
-    FileSystemRefused,
-    GitregError,
     InvalidInput,
-    NotFound,
     printable,
 )
 
 if TYPE_CHECKING:
-    from gitreg.cli import progress
     from gitreg.core.release import Release
     from gitreg.service import remotes
     from gitreg.service.registry import Registry
@@ -133,80 +133,6 @@ def _remote_options(endpoint_url: str | None, profile: str | None, keyfile: str 
     return {key: value for key, value in given.items() if value is not None}
 
 
-@contextmanager
-def _meter(label: str, quiet: bool) -> Iterator["progress.TerminalProgress | None"]:
-    from gitreg.cli import progress
-
-    meter = progress.for_terminal(label, quiet=quiet)
-    try:
-        yield meter
-    finally:
-        if meter is not None:
-            meter.close()
-
-
-def _echo(text: str) -> None:
-    from gitreg.cli import render
-
-    if text:
-        typer.echo(render.terminal(text))
-
-
-def _warn(registry: "Registry") -> None:
-    for warning in registry.config.warnings:
-        typer.echo(f"gitreg: warning: {printable(warning)}", err=True)
-
-
-def _open() -> "Registry":
-    from gitreg.service.registry import Registry
-
-    registry = Registry.find()
-    _said_recovery(registry.recovered)
-    registry.note = _said_recovery
-    _warn(registry)
-    return registry
-
-
-def _said_recovery(note: str | None) -> None:
-    """Opening a registry undoes (or keeps, if it was pushed) a write that was killed
-    part-way (service/registry.py); say what it did."""
-    if note:
-        typer.echo(f"gitreg: {note}", err=True)
-
-
-def _pairs(values: list[str], what: str, convert: Any) -> dict[str, Any]:
-    """``k=v`` options as a mapping; ``convert`` types each value."""
-    result = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInput(f"invalid {what} {item!r}: expected KEY=VALUE")
-        result[key.strip()] = convert(key.strip(), value.strip())
-    return result
-
-
-def _metric(key: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidInput(f"metric {key}={value!r} is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise InvalidInput(f"metric {key}={value!r} is not a finite number")
-    return int(number) if value.lstrip("-").isdigit() else number
-
-
-def _param(key: str, value: str) -> Any:
-    """Numbers and booleans stay what they are; everything else is a string."""
-    if value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
 @app.command(cls=Command)
 def init(
     remote: Annotated[OptStr, Option(metavar="URL",
@@ -251,28 +177,10 @@ def register(
     sign: SignOpt = False,
 ) -> None:
     """Register a new version of a model: version file, weights in DVC, tagged commit."""
-    from gitreg.cli import render
-    from gitreg.repo import yamlio
-    from gitreg.service import sharing
-
-    registry = _open()
-    info = NewVersion.from_options(
-        meta=None if meta is None else yamlio.load_input(meta), meta_source=str(meta),
-        metrics=_pairs(metric, "--metric", _metric),
-        hyperparameters=_pairs(param, "--param", _param), features=tuple(feature),
-        model_type=type, trained_at=trained_at,
-    )
-    with _meter(f"{name}: pushing weights", quiet) as meter:
-        if propose and not push:
-            _echo(render.proposal(sharing.propose_registration(
-                registry, name, path, version=version, bump=bump, info=info, stage=stage,
-                progress=meter, sign=sign)))
-            return
-        result = registry.register(name, path, version=version, bump=bump, info=info,
-                                   stage=stage, push=push, progress=meter, sign=sign,
-                                   propose=propose)
-    for event in result.events:
-        _echo(render.event_line(event))
+    registration.register(
+        name=name, path=path, version=version, bump=bump, metric=metric, param=param,
+        feature=feature, type=type, trained_at=trained_at, meta=meta, stage=stage, push=push,
+        propose=propose, quiet=quiet, sign=sign)
 
 
 @app.command(cls=Command)
@@ -486,44 +394,7 @@ def show(
 ) -> None:
     """Show a model, a version (NAME@1.2.0, NAME@latest), what a stage holds
     (NAME#production), or a release (show release NAME)."""
-    from gitreg.cli import render
-
-    registry = _open()
-    if release is not None or ref == "release":
-        if ref != "release" or release is None:
-            raise InvalidInput("to show a release, run `gitreg show release NAME`")
-        _show_release(registry, release, json)
-        return
-    target = ModelRef.parse(ref, latest=True)
-    if target.version is None and target.stage is None:
-        stage_map = registry.stage_map(target.name)
-        gone = {(target.name, v): why for v, why in
-                registry.deprecations(target.name).versions.items()}
-        rows = [(r, stage_map.stages_of(r.version)) for r in registry.versions(target.name)]
-        stages = render.stage_map_json(stage_map, registry.config.stages)
-        if json:
-            _echo(render.to_json({"model": target.name, "stages": stages, "versions": [
-                render.version_json(r, s, gone) for r, s in rows]}))
-            return
-        _echo("\n".join(f"{s}: {', '.join(v) or '-'}" for s, v in stages.items()))
-        _echo("\n" + render.versions_table(rows, gone))
-        return
-    version = target.version or registry.version_in(target.name, target.stage or "")
-    record = registry.record(target.name, version)
-    stages_of = registry.stage_map(target.name).stages_of(record.version)
-    why = registry.deprecations(target.name).reason(record.version)
-    _echo(render.to_json(render.version_json(record, stages_of, {
-        (record.name, record.version): why} if why else {})) if json
-          else render.version_detail(record, stages_of, why))
-
-
-def _show_release(registry: "Registry", name: str, json: bool) -> None:
-    from gitreg.cli import render
-    from gitreg.service import release_history
-
-    standing = release_history.standing(registry, name)
-    _echo(render.to_json(render.release_json(standing.release, standing)) if json
-          else render.release_standing(standing))
+    reads.show(ref=ref, release=release, json=json)
 
 
 @app.command(cls=Command)
@@ -539,25 +410,7 @@ def which(
     json: JsonOpt = False,
 ) -> None:
     """Print the version in STAGE (now, at a date, or at a git revision), or a release's."""
-    from gitreg.cli import render
-
-    if release is not None:
-        if name is not None or stage is not None or at is not None or rev is not None:
-            raise InvalidInput("--release names the release: give no NAME, STAGE, --at or "
-                               "--rev with it")
-        _show_release(_open(), release, json)
-        return
-    if name is None or stage is None:
-        raise InvalidInput("give NAME and STAGE (or --release RELEASE)")
-    held = _open().which(name, stage, at=at, rev=rev)
-    if json:
-        _echo(render.to_json({"model": name, "stage": stage, "versions": list(held),
-                              "version": held[-1] if held else None}))
-    elif held:
-        _echo("\n".join(held))
-    else:
-        when = f" at {at or rev}" if at or rev else ""
-        raise NotFound(f"{name} has no version in {stage}{when}")
+    reads.which(name=name, stage=stage, at=at, rev=rev, release=release, json=json)
 
 
 @app.command(cls=Command)
@@ -1103,17 +956,6 @@ def _fast_call(args: list[str]) -> Callable[[], None] | None:
     return None
 
 
-# How an error's parameters (their Python API names, errors.py) read on the command line.
-_FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
-          "remove_label": "--remove-label KEY", "description": "--description TEXT",
-          "limit": "--limit N", "keep_days": "--keep-days N", "output": "-o PATH",
-          "rev": "--rev REV", "model": "--model MODEL@VERSION", "base": "--base REF"}
-
-
-def _flag(param: str) -> str:
-    return _FLAGS.get(param, f"--{param.replace('_', '-')}")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one funnel turning every outcome into a documented exit code.
 
@@ -1121,6 +963,10 @@ def main(argv: list[str] | None = None) -> int:
     through its public API only: typer 0.29 vendors its own click, so click's exception
     classes are not the ones raised (STYLE.md 14). Everyday calls skip typer (``_FAST``).
     """
+    return funnel(functools.partial(_typer_or_fast, argv))
+
+
+def _typer_or_fast(argv: list[str] | None) -> int:
     try:
         fast = _fast_call(sys.argv[1:] if argv is None else list(argv))
         if fast is None:
@@ -1129,31 +975,6 @@ def main(argv: list[str] | None = None) -> int:
             fast()
     except typer.Exit as exc:  # what typer's standalone mode does for a fast call
         return exc.exit_code
-    except BrokenPipeError:  # likewise: `gitreg list | head` stops reading, exit 1
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent exit 130
-            typer.echo("gitreg: interrupted; nothing was changed", err=True)
-        return code
-    except GitregError as exc:
-        typer.echo(f"gitreg: error: {exc.worded(_flag)}", err=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        typer.echo("gitreg: interrupted; nothing was changed", err=True)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        refused = FileSystemRefused.of(exc)  # a full disk, a read-only checkout (issue 13)
-        if refused is not None:
-            typer.echo(f"gitreg: error: {refused}", err=True)
-            return refused.exit_code
-        import traceback
-
-        traceback.print_exc()
-        typer.echo("gitreg: internal error: this is a bug, please report it with the "
-                   "traceback above", err=True)
-        return EXIT_BUG
     return 0
 
 

@@ -15,18 +15,18 @@ typer, which parses it or explains the mistake exactly as before.
 from __future__ import annotations
 
 import enum
-import inspect
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitreg.cli.params import Declared, declared
+if TYPE_CHECKING:
+    from gitreg.cli.params import Declared
 
 
 @dataclass(frozen=True)
-class _Param:
+class Param:
     name: str
     kind: type  # str, Path, an Enum, bool or list (of str)
     required: bool
@@ -48,13 +48,19 @@ class _Param:
 
 _REFUSED = object()
 
+# A command's arguments in order, and its options by flag (with the value a flag gives).
+Declarations = tuple[list[Param], dict[str, tuple[Param, bool]]]
+
 
 def parse(func: Callable[..., Any], argv: Sequence[str]) -> dict[str, Any] | None:
     """The keyword arguments typer would call ``func`` with for ``argv``, or ``None`` when
     this lane does not handle ``argv`` (typer then will)."""
-    declared = _declarations(func)
-    if declared is None:
-        return None
+    found = declarations(func)
+    return None if found is None else parse_declared(found, argv)
+
+
+def parse_declared(declared: Declarations, argv: Sequence[str]) -> dict[str, Any] | None:
+    """``parse`` on declarations already read (reads.py keeps them, to run without typer)."""
     positional, options = declared
     values: dict[str, Any] = {}
     given: list[str] = []
@@ -99,13 +105,13 @@ def parse(func: Callable[..., Any], argv: Sequence[str]) -> dict[str, Any] | Non
     return values
 
 
-def _declarations(
-    func: Callable[..., Any],
-) -> tuple[list[_Param], dict[str, tuple[_Param, bool]]] | None:
+def declarations(func: Callable[..., Any]) -> Declarations | None:
     """``func``'s arguments in order and its options by flag (with a flag's value)."""
+    import inspect  # ~10 ms: only when declarations are read from a signature
+
     hints = typing.get_type_hints(func, include_extras=True)
-    positional: list[_Param] = []
-    options: dict[str, tuple[_Param, bool]] = {}
+    positional: list[Param] = []
+    options: dict[str, tuple[Param, bool]] = {}
     for name, signature in inspect.signature(func).parameters.items():
         annotation, info = _unwrap(hints[name])
         required = signature.default is inspect.Parameter.empty
@@ -119,7 +125,7 @@ def _declarations(
             # A value the lane cannot convert (a number): it keeps its default, and using
             # the option goes to typer (its flag is unknown here).
             continue
-        param = _Param(name, kind, required, list(default or ()) if kind is list else default)
+        param = Param(name, kind, required, list(default or ()) if kind is list else default)
         if (info is not None and info.option) or (info is None and not required):
             flags = [d for d in (info.flags if info else ()) if d.startswith("-")]
             if any("/" in flag for flag in flags):
@@ -140,6 +146,8 @@ def _declarations(
 def _unwrap(hint: Any) -> tuple[Any, Declared | None]:
     """The type of an ``Annotated`` hint and its declaration; a parameter declared with
     typer directly (unknown here) is not plain, so the lane leaves the command to typer."""
+    from gitreg.cli.params import Declared, declared  # typer: not for reads.py's commands
+
     if typing.get_origin(hint) is typing.Annotated:
         base, *extras = typing.get_args(hint)
         for extra in extras:

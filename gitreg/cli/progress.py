@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 THRESHOLD = 64 << 20  # bytes: smaller transfers take about a second at most
@@ -71,3 +72,14 @@ def for_terminal(
     if quiet or not stream.isatty():
         return None
     return TerminalProgress(label, stream)
+
+
+@contextmanager
+def meter(label: str, quiet: bool) -> Iterator[TerminalProgress | None]:
+    """``for_terminal``'s meter for the length of a transfer, closed after it."""
+    shown = for_terminal(label, quiet=quiet)
+    try:
+        yield shown
+    finally:
+        if shown is not None:
+            shown.close()

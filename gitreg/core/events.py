@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitreg.core.names import Version, check_name, check_stage_name
-from gitreg.core.release import TAG_PREFIX as RELEASE_TAG_PREFIX
 from gitreg.errors import InvalidInput
+
+# Where a release's tags start (core/release.py's TAG_PREFIX, defined here so that reading
+# a model's tags does not import the releases' module and its classes: issue 19).
+RELEASE_TAG_PREFIX = "release/"
 
 
 class Action(str, enum.Enum):

@@ -20,11 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gitreg.core.events import RELEASE_TAG_PREFIX
 from gitreg.core.names import Version, check_name, check_ref, check_stage_name
 from gitreg.errors import CorruptRegistry, InvalidInput
 
 RELEASES_DIR = "releases"
-TAG_PREFIX = "release/"
+TAG_PREFIX = RELEASE_TAG_PREFIX
 RESERVED_MODEL = "release"  # its stage tags would read as release tags
 MAX_MODELS = 100
 

@@ -8,18 +8,23 @@ Identity and dates go per call through ``env``; ``os.environ`` is never mutated.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import stat
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitreg import faults
 from gitreg.errors import ToolFailed
 from gitreg.git import partial
+
+if TYPE_CHECKING:
+    import subprocess
+
+# subprocess (with selectors, signal, threading, locale), socket and getpass are imported
+# where git or a hook is run: `which` and `show` answer from the cache without running git,
+# and each millisecond of their start counts (issue 19 point 5).
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Git:
         self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
         """Run git and hand back whatever happened, for callers that read failures."""
+        import subprocess
+
         faults.point("git", " ".join(args[:2]))  # crash tests only (faults.py)
         try:
             return subprocess.run(
@@ -84,6 +91,8 @@ class Git:
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         """Start git and return at once (``communicate`` for its outcome): for a caller that
         must note the child's pid before it waits (a push that may outlive gitreg)."""
+        import subprocess
+
         faults.point("git", " ".join(args[:2]))  # crash tests only (faults.py)
         try:
             return subprocess.Popen(["git", *args], cwd=self.root, stdout=subprocess.PIPE,
@@ -424,6 +433,8 @@ class Git:
         """Run a git hook the way ``git commit`` does, if there is one (``path``)."""
         if path is None:
             return
+        import subprocess
+
         proc = subprocess.run([str(path), *args], cwd=self.root, capture_output=True,
                               env={**self.env, **env}, check=False)
         if check and proc.returncode != 0:
@@ -491,6 +502,9 @@ def identity_env(git: Git) -> dict[str, str]:
     """
     if git.succeeds("var", "GIT_AUTHOR_IDENT") and git.succeeds("var", "GIT_COMMITTER_IDENT"):
         return {}
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

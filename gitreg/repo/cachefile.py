@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 _DIGEST = 16
@@ -37,6 +36,8 @@ def read(path: Path, fmt: bytes) -> bytes | None:
 
 def write(path: Path, fmt: bytes, payload: bytes) -> bool:
     """Replace ``path`` in one step; False if it could not be (read-only, full disk)."""
+    import tempfile  # with shutil and random: not for a read that writes nothing (issue 19)
+
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -299,6 +298,8 @@ def _roll_back(git: Git, git_dir: Path, begin: Entry, entries: Sequence[Entry]) 
     for entry in reversed([e for e in entries if "created" in e]):
         created = git.root / str(entry["created"])
         if created.is_dir() and not created.is_symlink():
+            import shutil  # only to undo a killed write: reads start without it
+
             shutil.rmtree(created, ignore_errors=True)
         else:
             created.unlink(missing_ok=True)

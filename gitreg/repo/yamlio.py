@@ -7,7 +7,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -268,6 +267,8 @@ def _scalar(value: Any) -> str:
 
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Replace ``path`` in one step, so that a reader never sees half a file."""
+    import tempfile  # with shutil and random: only writes need it (issue 19)
+
     path.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode() if isinstance(text, str) else text
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

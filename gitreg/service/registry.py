@@ -45,7 +45,6 @@ from gitreg.core.records import (
     stages_to_dict,
     version_to_dict,
 )
-from gitreg.core.release import check_release_model
 from gitreg.errors import (
     Conflict,
     CorruptRegistry,
@@ -56,7 +55,7 @@ from gitreg.errors import (
     PolicyViolation,
 )
 from gitreg.git.runner import Authorship, Git, authored_env, identity_env
-from gitreg.repo import parsers, signing, yamlio
+from gitreg.repo import parsers, yamlio
 from gitreg.repo.cache import CACHE_DIR, ParsedFiles, Store
 from gitreg.repo.history import History, next_stage_tag, rollback_target
 from gitreg.repo.journal import pending
@@ -66,8 +65,8 @@ if TYPE_CHECKING:
     from gitreg.repo.transaction import Transaction
     from gitreg.weights.storage import Progress
 
-# Writes import what they need (transaction, sharing, policy, weights, DVC's config) when
-# they run: the read commands start without them (issue 5).
+# Writes import what they need (transaction, sharing, policy, weights, DVC's config, the
+# signing gate) when they run: the read commands start without them (issues 5, 19).
 
 
 SITE_IGNORE = "/site/"
@@ -391,6 +390,8 @@ class Registry:
         ``propose``: pushed to a new branch for review instead, untagged (``proposal``
         names it); the checkout does not change.
         """
+        from gitreg.core.release import check_release_model
+
         check_release_model(check_name(name))
         info = info or NewVersion()
         source = Path(source)
@@ -670,6 +671,8 @@ class Registry:
     def _apply(self, tx: Transaction, stage_map: StageMap, event: Event,
                sign: bool = False, authored: Authorship | None = None) -> Event:
         assert event.stage is not None
+        from gitreg.repo import signing
+
         gated = self.requires_signed(event.stage, stage_map.name)
         if gated:
             signing.require_sign(event.stage, sign)  # the policy may have come with a catch-up
@@ -714,6 +717,8 @@ class Registry:
 
     def gate_signing(self, stage: str, sign: bool, name: str) -> None:
         if self.requires_signed(stage, name):
+            from gitreg.repo import signing
+
             signing.require_sign(stage, sign)
 
     def stages_text(self, stage_map: StageMap) -> str:
