@@ -46,3 +46,28 @@ def test_the_same_commands_answer_once_deepened(shallow: Path) -> None:
 def test_which_now_needs_no_history_in_a_shallow_clone(shallow: Path) -> None:
     proc = run_cli("which", "churn", "production", cwd=shallow)
     assert proc.returncode == 0 and "1.0.0" in proc.stdout
+
+
+def test_ci_event_of_a_rollback_in_a_depth_2_clone_fetches_the_history_to_prove_it(
+    tmp_path: Path,
+) -> None:
+    """The deploy example clones at depth 2: a rollback there must not be reported as a
+    promotion because the history that proves it is missing (issue 19's review)."""
+    registry = churn(tmp_path)
+    registry.rollback("churn", "staging")  # 1.2.0 -> 1.0.0, which staging held before
+    tag = git(registry.root, "describe", "--tags", "--exact-match", "HEAD").strip()
+    clone = tmp_path / "deploy"
+    git(tmp_path, "clone", "--quiet", "--depth", "2", f"file://{registry.root}", str(clone))
+    assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "true"
+    proc = run_cli("ci", "event", tag, "--format", "json", cwd=clone, check=True)
+    assert '"action": "rollback"' in proc.stdout, proc.stdout
+    assert git(clone, "rev-parse", "--is-shallow-repository").strip() == "false"
+
+    # No origin to fetch from: one line saying what to do, nothing claimed.
+    cut = tmp_path / "cut"
+    git(tmp_path, "clone", "--quiet", "--depth", "2", f"file://{registry.root}", str(cut))
+    git(cut, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    refused = run_cli("ci", "event", tag, cwd=cut)
+    assert refused.returncode == 4, refused.stderr
+    assert len(refused.stderr.splitlines()) == 1 and "fetch-depth: 0" in refused.stderr
+    assert refused.stdout == ""

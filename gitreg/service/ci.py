@@ -87,10 +87,28 @@ def event(registry: Registry, ref: str) -> Event:
         # Read only if a trailer claims a rollback: proved from the stage's tags, or else
         # from the model's whole history (4 s of CPU at 100,000 versions, issue 19).
         model, parent = parsed.name, commit.parents[0] if commit.parents else None
-        held = Held({}, Prover(git, layout, model, parent), lambda: registry.history.held(
-            model, parent)) if parent else {}
+        held = Held({}, Prover(git, layout, model, parent),
+                    lambda: _held_all(registry, model, parent)) if parent else {}
         found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
     return replace(found, tag=name)
+
+
+def _held_all(registry: Registry, model: str, parent: str) -> dict[str, set[str]]:
+    """Every version each stage of ``model`` held up to ``parent``: the whole history. A
+    shallow clone (the deploy example's depth of 2) lacks it, and would call a rollback a
+    promotion: the history is fetched first (``git fetch --unshallow --tags``; a rollback
+    whose claim the tags cannot prove is rare, and must not be reported as anything else)."""
+    git = registry.git
+    if _shallow(git):
+        proc = git.attempt("fetch", "--quiet", "--unshallow", "--tags", REMOTE)
+        if proc.returncode != 0:
+            said = last_lines(proc.stderr.decode("utf-8", "replace")) or "git printed no reason"
+            raise NotFound(
+                f"the tag's commit says it is a rollback, which only the history this shallow "
+                f"clone lacks can prove, and fetching it from {REMOTE} failed ({said}); fetch "
+                "it all (git fetch --unshallow --tags, or actions/checkout with fetch-depth: "
+                "0) and run it again")
+    return registry.history.held(model, parent)
 
 
 def _lifecycle_change(git: Git, commit: Commit, path: str, tag: LifecycleTag,
