@@ -152,35 +152,52 @@ def test_a_broken_file_fails_as_without_the_cache(populated: Registry) -> None:
 
 
 def _tamper(path: Path, change: str) -> None:
+    """Rewrite the catalog file, with a right checksum, changed as ``change`` says."""
     payload = cachefile.read(path, catalog.FORMAT)
     assert payload is not None
-    data = json.loads(payload)
-    entry = data["models"]["churn"]
-    rows, gone = entry[1][:2]
+    head, _, body = payload.partition(b"\n")
+    header, text = json.loads(head), body.decode()
+    models: dict[str, list[object]] = {}
+    for model, (sign, lengths) in header["models"].items():
+        parts = []
+        for length in lengths:
+            parts.append(text[:length])
+            text = text[length:]
+        models[model] = [sign, parts]
+    entry = models["churn"]
+    parts = entry[1]
+    assert isinstance(parts, list)
+    rows = parts[0]
     if change == "tab in a cell":
-        entry[1][0] = rows.replace("churn", "ch\turn", 1)
+        parts[0] = rows.replace("churn", "ch\turn", 1)
     elif change == "escape sequence":
-        entry[1][0] = rows.replace("churn", "\x1b[2Jchurn", 1)
+        parts[0] = rows.replace("churn", "\x1b[2Jchurn", 1)
     elif change == "line break":
-        entry[1][0] = rows.replace("\t", "\n", 1)
+        parts[0] = rows.replace("\t", "\n", 1)
     elif change == "row out of range":
-        entry[1][1] = "99"
+        parts[1] = "99"
     elif change == "widths":
-        entry[1][2] = "1,2,x"
+        parts[2] = "1,2,x"
     elif change == "shape":
-        entry[1] = [rows, gone]
-    elif change == "entry":
-        data["models"]["churn"] = "oops"
-    elif change == "models":
-        data["models"] = []
+        del parts[2:]
     elif change == "number":
-        entry[1][3] = ",".join(["99999999999"] * 6)
-    cachefile.write(path, catalog.FORMAT, json.dumps(data).encode())
+        parts[3] = ",".join(["99999999999"] * 6)
+    lengths = {m: [len(p) for p in e[1]] for m, e in models.items()}  # type: ignore[attr-defined]
+    header["models"] = {m: [e[0], lengths[m]] for m, e in models.items()}
+    if change == "lengths":
+        header["models"]["churn"][1][0] += 1
+    elif change == "entry":
+        header["models"]["churn"] = "oops"
+    elif change == "models":
+        header["models"] = []
+    body = "".join(p for e in models.values() for p in e[1]).encode()  # type: ignore[attr-defined]
+    cachefile.write(path, catalog.FORMAT, json.dumps(header).encode() + b"\n" + body)
 
 
 @pytest.mark.parametrize("change", [
     "garbage", "truncated", "empty", "not json", "tab in a cell", "escape sequence",
-    "line break", "row out of range", "widths", "shape", "entry", "models", "number"])
+    "line break", "row out of range", "widths", "shape", "entry", "models", "number",
+    "lengths"])
 def test_a_damaged_or_tampered_catalog_is_ignored_and_rebuilt(
     populated: Registry, change: str
 ) -> None:

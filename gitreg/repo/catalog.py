@@ -34,7 +34,7 @@ from gitreg.core.layout import VERSIONS_DIR
 from gitreg.repo import cachefile
 from gitreg.repo.cache import key_of
 
-FORMAT = b"gitreg-catalog 1\n"
+FORMAT = b"gitreg-catalog 2\n"
 SETTLED = 2.0  # seconds: as cache.ParsedFiles.SETTLED
 
 Payload = tuple[str, ...]
@@ -91,30 +91,43 @@ class Catalog:
         self.settled = time.time() - SETTLED
 
     def _load(self) -> dict[str, tuple[str, Payload]]:
-        payload = None if self.path is None else cachefile.read(self.path, FORMAT)
-        if payload is None:
+        """The file: a line of JSON, ``{"kind": ..., "models": {model: [signature, [length
+        of each payload string]]}}``, then the strings one after the other (UTF-8), so that
+        12 MB of rows are one decode and a few slices, not a JSON string each."""
+        data = None if self.path is None else cachefile.read(self.path, FORMAT)
+        if data is None:
             return {}
+        head, _, body = data.partition(b"\n")
         try:
-            data = json.loads(payload)
+            header, text = json.loads(head), body.decode()
         except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             return {}
-        if not isinstance(data, dict) or data.get("kind") != self.kind:
+        if not isinstance(header, dict) or header.get("kind") != self.kind:
             return {}
-        models = data.get("models")
-        return models if isinstance(models, dict) else {}
+        models = header.get("models")
+        if not isinstance(models, dict):
+            return {}
+        stored: dict[str, tuple[str, Payload]] = {}
+        at = 0
+        for model, entry in models.items():
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                    and isinstance(entry[1], list)
+                    and all(type(n) is int and n >= 0 for n in entry[1])):
+                return {}
+            parts = []
+            for length in entry[1]:
+                parts.append(text[at:at + length])
+                at += length
+            stored[model] = (entry[0], tuple(parts))
+        return stored if at == len(text) else {}
 
     def get(self, model: str, sign: str) -> Payload | None:
         """The payload kept for ``model`` if its files' signature is still ``sign``."""
         entry = self._stored.get(model)
-        if (not isinstance(entry, list) or len(entry) != 2 or entry[0] != sign
-                or not isinstance(entry[1], list)
-                or not all(isinstance(part, str) for part in entry[1])):
+        if entry is None or entry[0] != sign or not self.valid(entry[1]):
             return None
-        payload = tuple(entry[1])
-        if not self.valid(payload):
-            return None
-        self._kept[model] = (sign, payload)
-        return payload
+        self._kept[model] = entry
+        return entry[1]
 
     def put(self, model: str, sign: str, stats: list[os.stat_result], payload: Payload) -> None:
         """Keep ``payload`` for ``model``'s files of this signature, if it can be."""
@@ -129,7 +142,13 @@ class Catalog:
             return
         if not (self._changed or (whole and self._kept.keys() != self._stored.keys())):
             return
-        models: dict[str, object] = {} if whole else dict(self._stored)
-        models.update((m, [sign, list(payload)]) for m, (sign, payload) in self._kept.items())
-        data = {"kind": self.kind, "models": models}
-        cachefile.write(self.path, FORMAT, json.dumps(data, separators=(",", ":")).encode())
+        models = {} if whole else dict(self._stored)
+        models.update(self._kept)
+        header = {"kind": self.kind, "models": {
+            m: [sign, [len(part) for part in payload]] for m, (sign, payload) in models.items()}}
+        body = "".join(part for _, payload in models.values() for part in payload)
+        try:
+            data = json.dumps(header, separators=(",", ":")).encode() + b"\n" + body.encode()
+        except UnicodeEncodeError:  # a lone surrogate (a name from a non-UTF-8 file name)
+            return
+        cachefile.write(self.path, FORMAT, data)
