@@ -63,6 +63,11 @@ def catalog_file(root: Path) -> Path:
     return path
 
 
+def key_of_current(root: Path) -> str:
+    return next(p.name for p in (root / ".git" / CACHE_DIR / "catalog").iterdir()
+                if p.name != "0" * 40)
+
+
 @pytest.fixture
 def populated(registry: Registry, tmp_path: Path) -> Registry:
     """Two models, promoted, one version deprecated; files settled (cache.SETTLED)."""
@@ -176,6 +181,9 @@ def _tamper(path: Path, change: str) -> None:
         parts[0] = rows.replace("\t", "\n", 1)
     elif change == "row out of range":
         parts[1] = "99"
+    elif change == "superscript":
+        parts[1] = "\u00b2"
+        parts[2] = ",".join(["\u00b2"] * 6)
     elif change == "widths":
         parts[2] = "1,2,x"
     elif change == "shape":
@@ -197,7 +205,7 @@ def _tamper(path: Path, change: str) -> None:
 @pytest.mark.parametrize("change", [
     "garbage", "truncated", "empty", "not json", "tab in a cell", "escape sequence",
     "line break", "row out of range", "widths", "shape", "entry", "models", "number",
-    "lengths"])
+    "lengths", "superscript"])
 def test_a_damaged_or_tampered_catalog_is_ignored_and_rebuilt(
     populated: Registry, change: str
 ) -> None:
@@ -277,3 +285,19 @@ def test_padding_is_tables_padding() -> None:
         old = "\n".join([line(*(h.upper() for h in headers)).rstrip()]
                         + [line(*r).rstrip() for r in shown])
         assert render.table(headers, rows) == old
+
+
+def test_a_catalog_of_another_kind_is_removed_when_this_one_is_written(
+    populated: Registry,
+) -> None:
+    root = populated.root
+    listed(root)
+    folder = catalog_file(root).parent
+    other = folder / ("0" * 40)
+    other.write_bytes(b"made by another gitreg")
+    listed(root)
+    assert other.exists()  # nothing written: nothing removed
+    current = key_of_current(root)
+    (folder / current).unlink()
+    assert listed(root) == expected(root)
+    assert [p.name for p in folder.iterdir()] == [current]

@@ -177,9 +177,10 @@ def list_rows_valid(payload: Sequence[str]) -> bool:
     return ((not text or (min(map(str.count, text.split("\n"), repeat("\t"))) == tabs
                           and text.count("\t") == tabs * count
                           and text.replace("\t", "").replace("\n", "").isprintable()))
-            and (not gone or all(n.isdigit() and int(n) < count for n in gone.split(",")))
+            # isdecimal, not isdigit: int() refuses "²", which isdigit accepts.
+            and (not gone or all(n.isdecimal() and int(n) < count for n in gone.split(",")))
             and all(len(w.split(",")) == len(VERSION_HEADERS)
-                    and all(n.isdigit() and len(n) < 9 for n in w.split(",")) for w in widths))
+                    and all(n.isdecimal() and len(n) < 9 for n in w.split(",")) for w in widths))
 
 
 def listed_table(payloads: Sequence[Sequence[str]], *, include_deprecated: bool,

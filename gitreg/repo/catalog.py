@@ -151,4 +151,10 @@ class Catalog:
             data = json.dumps(header, separators=(",", ":")).encode() + b"\n" + body.encode()
         except UnicodeEncodeError:  # a lone surrogate (a name from a non-UTF-8 file name)
             return
-        cachefile.write(self.path, FORMAT, data)
+        if cachefile.write(self.path, FORMAT, data):
+            # A catalog of another kind (made by another gitreg) is ~10 MB at 100,000
+            # versions: only the current one is kept.
+            with contextlib.suppress(OSError), os.scandir(self.path.parent) as entries:
+                for entry in list(entries):
+                    if entry.name != self.path.name and not entry.name.startswith("."):
+                        os.unlink(entry.path)
