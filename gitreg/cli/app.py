@@ -358,7 +358,7 @@ def list_(
 ) -> None:
     """List versions, with their stages and metrics (deprecated ones only with --all)."""
     from gitreg.cli import render
-    from gitreg.core.query import query
+    from gitreg.core.query import query, unfiltered
 
     wanted = query(
         stage=stage, min_metrics=_pairs(min_metric, "--min-metric", _metric),
@@ -367,6 +367,13 @@ def list_(
         registered_before=registered_before, by=by, include_deprecated=all, sort=sort,
         limit=_count(limit, "--limit"))
     registry = _open()
+    if not json and unfiltered(wanted) and wanted.sort is None:
+        # Rows kept per model in one cache file: a warm list reads no YAML (issue 19).
+        made = registry.by_model(render.LIST_ROWS, render.list_rows, render.list_rows_valid,
+                                 name)
+        _echo(render.listed_table(made, include_deprecated=all, limit=wanted.limit)
+              or "no versions match")
+        return
     rows = registry.catalog(name, query=wanted)
     retired = {model: registry.deprecations(model) for model in {r.name for r, _ in rows}}
     gone = {(r.name, r.version): why for r, _ in rows

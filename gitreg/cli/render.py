@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
+from itertools import repeat
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from gitreg.core.events import Action, Event, commit_message
@@ -13,6 +16,7 @@ from gitreg.errors import printable
 
 if TYPE_CHECKING:  # the formatters of check, diff and proposals import what they need
     from gitreg.core.diff import FieldChange, VersionDiff
+    from gitreg.core.lifecycle import Deprecations
     from gitreg.core.release import Member, Release, Standing
     from gitreg.git.signatures import Check
     from gitreg.service.check import Problem, Report
@@ -49,16 +53,38 @@ def _lines(lines: Sequence[str]) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     if not rows:
         return ""
-    # One call per row and one format per line, not per cell: `gitreg list` prints
-    # 100,000 rows at 100,000 versions.
-    rows = [row if "".join(row).isprintable() else [printable(cell) for cell in row]
-            for row in rows]
-    widths = [max(len(h), *map(len, column))
-              for h, column in zip(headers, zip(*rows, strict=True), strict=True)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths).format
-    lines = [line(*(h.upper() for h in headers)).rstrip()]
-    lines += [line(*r).rstrip() for r in rows]
-    return "\n".join(lines)
+    return _aligned(headers, [row if "".join(row).isprintable()
+                              else [printable(cell) for cell in row] for row in rows])
+
+
+def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]],
+             widths: Sequence[int] | None = None) -> str:
+    """``table`` of cells known to be printable (``widths``: of the columns, if known)."""
+    if not rows:
+        return ""
+    if widths is None:
+        widths = [max(len(h), *map(len, column))
+                  for h, column in zip(headers, zip(*rows, strict=True), strict=True)]
+    return _padded([h.upper() for h in headers] + [cell for row in rows for cell in row],
+                   len(rows) + 1, widths)
+
+
+def _padded(cells: Sequence[str], count: int, widths: Sequence[int]) -> str:
+    """``count`` lines of cells padded to ``widths``, each line without trailing blanks.
+
+    In one ``%`` of all lines, not a call per line: `gitreg list` prints 100,000 rows at
+    100,000 versions. The last column is not padded, so only a line whose last cell is
+    empty or ends in a blank has any to strip."""
+    line = "  ".join([f"%-{w}s" for w in widths[:-1]] + ["%s"])
+    text = "\n".join([line] * count) % tuple(cells)
+    last = cells[len(widths) - 1::len(widths)]
+    if "" in last or _BLANK_END.search("\n".join(last)):
+        text = "\n".join([line.rstrip() for line in text.split("\n")])
+    return text
+
+
+# A blank at the end of a line, as str.rstrip strips it (re's \s and str.isspace agree).
+_BLANK_END = re.compile(r"[^\S\n](?=\n|\Z)")
 
 
 def metrics_text(metrics: Mapping[str, float], limit: int = 4) -> str:
@@ -83,20 +109,111 @@ def version_json(record: VersionRecord, stages: Sequence[str],
     return data
 
 
+VERSION_HEADERS = ("model", "version", "stages", "registered", "type", "metrics")
+
+
 def versions_table(rows: Sequence[tuple[VersionRecord, Sequence[str]]],
                    deprecated: Mapping[tuple[str, str], str] | None = None) -> str:
     """A deprecated version says so in its stages column."""
     gone = deprecated or {}
-    return table(
-        ["model", "version", "stages", "registered", "type", "metrics"],
-        [
-            [r.name, r.version,
-             ",".join([*s, *(["deprecated"] if (r.name, r.version) in gone else [])]) or "-",
-             r.registered_at[:19].replace("T", " "), r.model_type or "-",
-             metrics_text(r.metrics)]
-            for r, s in rows
-        ],
-    )
+    return table(VERSION_HEADERS,
+                 [_version_row(r, s, (r.name, r.version) in gone) for r, s in rows])
+
+
+def _version_row(record: VersionRecord, stages: Sequence[str], deprecated: bool) -> list[str]:
+    return [record.name, record.version,
+            ",".join([*stages, *(["deprecated"] if deprecated else [])]) or "-",
+            record.registered_at[:19].replace("T", " "), record.model_type or "-",
+            metrics_text(record.metrics)]
+
+
+def list_rows(records: Sequence[VersionRecord], held: Mapping[str, Sequence[str]],
+              retired: Deprecations) -> tuple[str, str, str, str]:
+    """One model's rows of `gitreg list --all`'s table, for the catalog cache
+    (Registry.by_model): one row a line, its cells separated by tabs, each cell as
+    ``table`` prints it (escaped, so no tab or line break is left in one); which rows are
+    deprecated versions (their numbers from 0); and the widths of the columns with and
+    without those rows (numbers, comma-separated)."""
+    rows: list[str] = []
+    gone: list[str] = []
+    widths = [0] * len(VERSION_HEADERS)
+    plain = list(widths)
+    for record in records:
+        deprecated = record.version in retired.versions
+        cells = _version_row(record, held.get(record.version, ()), deprecated)
+        if not "".join(cells).isprintable():
+            cells = [printable(cell) for cell in cells]
+        lengths = list(map(len, cells))
+        widths = list(map(max, widths, lengths))
+        if deprecated:
+            gone.append(str(len(rows)))
+        else:
+            plain = list(map(max, plain, lengths))
+        rows.append("\t".join(cells))
+    return ("\n".join(rows), ",".join(gone), ",".join(map(str, widths)),
+            ",".join(map(str, plain)))
+
+
+def _code_of(code: CodeType) -> str:
+    """What a function does, for a cache key: its bytecode and constants (nested code too,
+    never a memory address)."""
+    return code.co_code.hex() + "".join(
+        _code_of(c) if isinstance(c, CodeType) else repr(c) for c in code.co_consts)
+
+
+# What made the rows kept in the cache: a gitreg whose rows differ reads its own.
+LIST_ROWS = "list rows 1 " + "".join(
+    _code_of(f.__code__) for f in (list_rows, _version_row, metrics_text))
+
+
+def list_rows_valid(payload: Sequence[str]) -> bool:
+    """Whether a kept payload has ``list_rows``' shape (the cache is untrusted input): each
+    line of its rows printable cells, as many as the table has columns; numbers."""
+    if len(payload) != 4:
+        return False
+    text, gone, *widths = payload
+    tabs = len(VERSION_HEADERS) - 1
+    count = text.count("\n") + 1 if text else 0
+    return ((not text or (min(map(str.count, text.split("\n"), repeat("\t"))) == tabs
+                          and text.count("\t") == tabs * count
+                          and text.replace("\t", "").replace("\n", "").isprintable()))
+            # isdecimal, not isdigit: int() refuses "²", which isdigit accepts.
+            and (not gone or all(n.isdecimal() and int(n) < count for n in gone.split(",")))
+            and all(len(w.split(",")) == len(VERSION_HEADERS)
+                    and all(n.isdecimal() and len(n) < 9 for n in w.split(",")) for w in widths))
+
+
+def listed_table(payloads: Sequence[Sequence[str]], *, include_deprecated: bool,
+                 limit: int | None) -> str:
+    """``versions_table`` of the models' valid ``list_rows`` (deprecated versions only if
+    ``include_deprecated``), in one piece: the same text."""
+    blocks: list[str] = []
+    count = 0
+    widths = list(map(len, VERSION_HEADERS))
+    for text, gone, every, plain in payloads:
+        if not text:
+            continue
+        if gone and not include_deprecated:
+            dropped = {int(n) for n in gone.split(",")}
+            text = "\n".join(line for n, line in enumerate(text.split("\n"))
+                             if n not in dropped)
+            if not text:
+                continue
+        blocks.append(text)
+        count += text.count("\n") + 1
+        widths = list(map(max, widths, map(int, (every if include_deprecated
+                                                 else plain).split(","))))
+        if limit is not None and count >= limit:
+            break
+    if not blocks:
+        return ""
+    if limit is not None and count > limit:
+        # The widths of exactly the rows shown, as versions_table has them.
+        lines = "\n".join(blocks).split("\n")[:limit]
+        return _aligned(VERSION_HEADERS, [line.split("\t") for line in lines])
+    cells = [h.upper() for h in VERSION_HEADERS]
+    cells += "\n".join(blocks).replace("\n", "\t").split("\t")
+    return _padded(cells, count + 1, widths)
 
 
 def version_detail(record: VersionRecord, stages: Sequence[str],

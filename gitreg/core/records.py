@@ -103,9 +103,12 @@ class StageMap:
 class _Fields:
     """A mapping read from ``source``, whose problems are reported at ``prefix``."""
 
+    # The checks below try the exact types YAML builds first (``type(x) is str``): a first
+    # `gitreg list` in a fresh clone checks 100,000 version files (issue 19).
+
     def __init__(self, data: Any, source: str, prefix: str = "") -> None:
         self.source, self.prefix = source, prefix
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             self.fail("", "expected a mapping of keys to values")
         self.data: Mapping[str, Any] = data
 
@@ -117,10 +120,12 @@ class _Fields:
         value = self.data.get(key)
         if value is None and optional:
             value = {}
-        return _Fields(value, self.source, ".".join(p for p in (self.prefix, key) if p))
+        return _Fields(value, self.source, f"{self.prefix}.{key}" if self.prefix else key)
 
     def text(self, key: str, optional: bool = False) -> Any:
         value = self.data.get(key)
+        if type(value) is str and value:
+            return value
         if value is None and optional:
             return None
         if isinstance(value, (datetime, date)):  # an unquoted timestamp in a hand edit
@@ -139,6 +144,8 @@ class _Fields:
 
     def strings(self, key: str) -> tuple[str, ...]:
         value = self.data.get(key) or []
+        if type(value) is list and all(type(v) is str for v in value):
+            return tuple(value)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             return self.fail(key, "expected a list of strings")  # type: ignore[no-any-return]
         return tuple(value)
@@ -179,6 +186,8 @@ _FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max
 
 
 def is_number(value: object) -> bool:
+    if type(value) is float:
+        return math.isfinite(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     if isinstance(value, int):

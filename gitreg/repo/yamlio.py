@@ -160,15 +160,20 @@ def read_file(path: str | Path, source: str, *, follow_links: bool = False) -> b
             raise CorruptRegistry.at(source, None, LINK_REFUSED) from None
         raise CorruptRegistry.at(source, None, f"cannot be read: {exc.strerror}") from None
     try:
-        # os.fdopen itself refuses a folder's descriptor (issue 13: a registry file
-        # committed as a folder), and reading one fails on other systems.
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return handle.read()
+        # Reading a folder's descriptor fails (issue 13: a registry file committed as a
+        # folder). os.read, not a file object: a third of the cost of reading 100,000
+        # version files in a fresh clone's first `gitreg list` (issue 19).
+        chunks = []
+        while chunk := os.read(fd, _CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
     except IsADirectoryError:
         raise CorruptRegistry.at(source, None, "expected a file, found a directory") from None
     finally:
         os.close(fd)
 
+
+_CHUNK = 1 << 16  # a version file's size is ~1 KB; not so large that each read maps memory
 
 LINK_REFUSED = (
     "is a symbolic link; a registry's files and folders must be real ones, not links that "

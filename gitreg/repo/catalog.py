@@ -1,0 +1,160 @@
+"""What a whole-registry read made of each model, in ONE cache file, checked by stat.
+
+``gitreg list`` at 100,000 versions read ~1,000 cache files and rebuilt 100,000 records on
+every run (issue 19). What it prints of a model depends only on the model's files
+(``versions/*.yaml``, ``stages.yaml``, ``deprecated.yaml``), so this file keeps, per model,
+a *signature* of those files as the work tree holds them (each file's name, inode, size,
+modification and change times: cache.py's rule, git's rule for its index) beside what the
+caller made of them (``payload``: strings, such as the rows of a table). A model whose
+signature is the same is not read again; any write to any of its files (by gitreg, git, an
+editor), a file added or removed, moves its signature, and only that model is read again.
+A file changed within ``SETTLED`` seconds is not vouched for (a second write in the same
+clock tick could go unseen): its model is read, and not kept, until it has settled.
+
+So a warm read costs one ``stat`` per file and one small file to load: no YAML, no record
+objects. The file is JSON, not pickle: it is read as untrusted input (a tampered or damaged
+file, or an entry of another shape, is ignored and rebuilt; ``valid`` checks a payload's
+shape before anything uses it) and can make a command slower, never wrong about what its
+files say, never fail. ``GITREG_NO_CACHE=1`` turns it off (cachefile.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat as stat_module
+import time
+from array import array
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from gitreg.core.layout import VERSIONS_DIR
+from gitreg.repo import cachefile
+from gitreg.repo.cache import key_of
+
+FORMAT = b"gitreg-catalog 2\n"
+SETTLED = 2.0  # seconds: as cache.ParsedFiles.SETTLED
+
+Payload = tuple[str, ...]
+
+
+def signature(folder: str, names: Iterable[str]) -> tuple[str, list[str], list[os.stat_result]]:
+    """The signature of ``folder``'s files ``names`` and of the ``*.yaml`` files in its
+    ``versions`` folder; those versions (file names without ``.yaml``, unsorted, as
+    parsers.yaml_stems gives them); and the files' stats, for ``vouched``."""
+    try:
+        with os.scandir(f"{folder}/{VERSIONS_DIR}") as entries:
+            files = [e for e in entries if e.name.endswith(".yaml")]
+        found = [(e.name, e.stat(follow_symlinks=False)) for e in files]
+    except OSError:
+        found = []
+    stems = [name[:-5] if len(name) > 5 else name for name, _ in found]
+    for name in names:
+        # A missing file shows in the names; reading one reports any other problem.
+        with contextlib.suppress(OSError):
+            found.append((f"../{name}", os.stat(f"{folder}/{name}", follow_symlinks=False)))
+    stats = [st for _, st in found]
+    # The names, then each file's device, inode, size and times, hashed: a few calls per
+    # model (a warm `gitreg list` makes 1,000 of these of 100 files each), and a short key.
+    digest = hashlib.sha1("/".join([name for name, _ in found]).encode(errors="surrogateescape"),
+                          usedforsecurity=False)
+    try:
+        digest.update(array("q", [n for st in stats for n in (
+            st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)]).tobytes())
+    except OverflowError:  # an inode number past 2**63 on some file system
+        return "", stems, []
+    return digest.hexdigest(), stems, stats
+
+
+def vouched(stats: list[os.stat_result], settled: float) -> bool:
+    """Whether a signature of files with these stats can be kept: every file a regular
+    one, none changed after ``settled`` (a time). A kept signature that matches again is
+    of the same files, so only a signature about to be kept is asked."""
+    return bool(stats) and all(
+        stat_module.S_ISREG(st.st_mode) and max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 < settled
+        for st in stats)
+
+
+class Catalog:
+    """One cache file of per-model payloads of one ``kind`` (what made them, and how)."""
+
+    def __init__(self, folder: Path | None, kind: str,
+                 valid: Callable[[Payload], bool]) -> None:
+        self.path = (None if folder is None or not cachefile.enabled()
+                     else folder / "catalog" / key_of(kind))
+        self.kind, self.valid = kind, valid
+        self._stored = self._load()
+        self._kept: dict[str, tuple[str, Payload]] = {}
+        self._changed = False
+        self.settled = time.time() - SETTLED
+
+    def _load(self) -> dict[str, tuple[str, Payload]]:
+        """The file: a line of JSON, ``{"kind": ..., "models": {model: [signature, [length
+        of each payload string]]}}``, then the strings one after the other (UTF-8), so that
+        12 MB of rows are one decode and a few slices, not a JSON string each."""
+        data = None if self.path is None else cachefile.read(self.path, FORMAT)
+        if data is None:
+            return {}
+        head, _, body = data.partition(b"\n")
+        try:
+            header, text = json.loads(head), body.decode()
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return {}
+        if not isinstance(header, dict) or header.get("kind") != self.kind:
+            return {}
+        models = header.get("models")
+        if not isinstance(models, dict):
+            return {}
+        stored: dict[str, tuple[str, Payload]] = {}
+        at = 0
+        for model, entry in models.items():
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                    and isinstance(entry[1], list)
+                    and all(type(n) is int and n >= 0 for n in entry[1])):
+                return {}
+            parts = []
+            for length in entry[1]:
+                parts.append(text[at:at + length])
+                at += length
+            stored[model] = (entry[0], tuple(parts))
+        return stored if at == len(text) else {}
+
+    def get(self, model: str, sign: str) -> Payload | None:
+        """The payload kept for ``model`` if its files' signature is still ``sign``."""
+        entry = self._stored.get(model)
+        if entry is None or entry[0] != sign or not self.valid(entry[1]):
+            return None
+        self._kept[model] = entry
+        return entry[1]
+
+    def put(self, model: str, sign: str, stats: list[os.stat_result], payload: Payload) -> None:
+        """Keep ``payload`` for ``model``'s files of this signature, if it can be."""
+        if sign and vouched(stats, self.settled):
+            self._kept[model] = (sign, payload)
+        self._changed = True
+
+    def save(self, *, whole: bool) -> None:
+        """Write the file again if this read changed it. ``whole``: every model was read,
+        so models no longer there leave it; else the others are kept as they were."""
+        if self.path is None:
+            return
+        if not (self._changed or (whole and self._kept.keys() != self._stored.keys())):
+            return
+        models = {} if whole else dict(self._stored)
+        models.update(self._kept)
+        header = {"kind": self.kind, "models": {
+            m: [sign, [len(part) for part in payload]] for m, (sign, payload) in models.items()}}
+        body = "".join(part for _, payload in models.values() for part in payload)
+        try:
+            data = json.dumps(header, separators=(",", ":")).encode() + b"\n" + body.encode()
+        except UnicodeEncodeError:  # a lone surrogate (a name from a non-UTF-8 file name)
+            return
+        if cachefile.write(self.path, FORMAT, data):
+            # A catalog of another kind (made by another gitreg) is ~10 MB at 100,000
+            # versions: only the current one is kept.
+            with contextlib.suppress(OSError), os.scandir(self.path.parent) as entries:
+                for entry in list(entries):
+                    if entry.name != self.path.name and not entry.name.startswith("."):
+                        os.unlink(entry.path)
