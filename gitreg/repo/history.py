@@ -61,6 +61,10 @@ class History:
         self.git, self.layout = git, layout
         self.store = store or Store(None)
         self._shallow: bool | None = None
+        # The logs read in this process, by cache key: (head, commits). ``check`` asks for
+        # the same one twice (events, then file_log): unpickling 137,000 commits again
+        # from the cache file took seconds (issue 19).
+        self._logs: dict[str, tuple[str, list[Commit]]] = {}
 
     def events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         """Registrations and stage changes, oldest first; tags attached where they exist."""
@@ -234,17 +238,22 @@ class History:
         reads it all again.
         """
         key = key_of("log", cache_schema(Commit), folder, *patterns)
+        memo = self._logs.get(key)
+        if memo is not None and memo[0] == head:
+            return list(memo[1])
         cached = self.store.load("log", key)
         commits: list[Commit] | None = None
         if isinstance(cached, tuple) and len(cached) == 2 and _is_commit_id(cached[0]):
             tip, known = cached
             if tip == head:
+                self._logs[key] = (head, list(known))
                 return list(known)
             if self._extends(tip, head):
                 commits = [*known, *self._read_log(folder, patterns, f"{tip}..{head}")]
         if commits is None:
             commits = self._read_log(folder, patterns, head)
         self.store.save("log", key, (head, commits))
+        self._logs[key] = (head, list(commits))
         return commits
 
     def _extends(self, tip: str, head: str) -> bool:
