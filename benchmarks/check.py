@@ -20,10 +20,12 @@ no gitreg cache), and times, each in a new process, in that clone:
     list (warm)       `gitreg list` again (median of --repeat)
 
 and git's floors in the same clone: ``git ls-tree -r HEAD`` (every file's name and blob),
-``git cat-file --batch-all-objects --batch`` (every object's bytes), ``git diff`` against the
-merge base (what --base asks first) and ``git log --first-parent -- models/NAME`` (one
-model's history, what --base reads per model). Wall and CPU seconds (user+sys, with the git
-processes run) are both printed: CPU is what a shared machine's load disturbs least.
+``git cat-file --batch-all-objects --batch`` (every object's bytes), ``git log --first-parent
+--raw -- models`` (every commit's changed files: a full check's floor, which it reads in a
+thread while it parses the files), ``git diff`` against the merge base (what --base asks
+first) and ``git log --first-parent -- models/NAME`` (one model's history, what --base
+reads per model). Wall and CPU seconds (user+sys, with the git processes run) are both
+printed: CPU is what a shared machine's load disturbs least.
 """
 
 from __future__ import annotations
@@ -134,13 +136,20 @@ def main() -> int:
             "cat-file": git_floor(["cat-file", "--batch-all-objects", "--batch"], clone),
             "log": git_floor(["log", "--first-parent", "--format=%H", "HEAD", "--",
                               f"models/{MODEL}"], clone),
+            # What a full check cannot do without: every first-parent commit's changed
+            # files with their blob ids (history.py reads this, in a thread, while it
+            # parses the work tree's files).
+            "log --raw": git_floor(["log", "--first-parent", "--no-renames", "--raw",
+                                    "--no-abbrev", "--format=%H", "HEAD", "--", "models"],
+                                   clone),
         }
 
         def floor(name: str, label: str) -> tuple[str, float, float]:
             return label, floors[name][0], floors[name][1]
 
         wall, cpu, _ = timed([*gitreg, "check"], clone)
-        lines.append(row("check", wall, cpu, floor("cat-file", "cat-file --batch-all")))
+        lines.append(row("check", wall, cpu, floor("log --raw", "git log --raw -- models")))
+        lines.append(row("  cat-file --batch-all", *floors["cat-file"][:2], None))
         # A pull request: one hand edit of a stages.yaml, committed on a branch.
         subprocess.run(["git", "checkout", "--quiet", "-b", "pr"], cwd=clone, check=True)
         stages = clone / "models" / MODEL / "stages.yaml"

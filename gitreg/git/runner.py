@@ -139,6 +139,8 @@ class Git:
         """
         if not paths:
             return []  # no pathspec would mean every file
+        wanted = paths
+        paths = _collapsed(paths)
         listing = self.run_bytes("ls-files", "-z", "-t", "--stage", "--others",
                                  "--exclude-standard", "--", *paths)
         head = self.head()
@@ -168,6 +170,9 @@ class Git:
             dirty.update(self._worktree_changes(paths))
         else:
             dirty.update(self._unstaged(compare))
+        if paths is not wanted:
+            kept = frozenset(path.rstrip("/") for path in wanted)
+            dirty = {path for path in dirty if _under(path, kept)}
         return sorted(dirty)
 
     HASH_LIMIT = 2000
@@ -491,6 +496,37 @@ class Git:
                          env=index)
             tree = self.run("write-tree", env=index).strip()
         return self._commit_tree(tree, ["-p", base], message, env, sign)
+
+
+_MAGIC = frozenset("*?[]\\:!")
+_COLLAPSE_FROM = 32
+
+
+def _collapsed(paths: Sequence[str]) -> Sequence[str]:
+    """``paths`` with each group of more than ``_COLLAPSE_FROM`` sharing a parent folder
+    asked as that folder (``changed`` then keeps what is under ``paths``): git matches
+    every index entry against every pathspec, and a full ``check`` asks for each of 1,000
+    model folders, 12 s of git's CPU at 100,000 versions, against 2 s for ``models``
+    (issue 19). Paths with pathspec magic are left as they are."""
+    if len(paths) <= _COLLAPSE_FROM or any(_MAGIC & set(path) for path in paths):
+        return paths
+    by_parent: dict[str, list[str]] = {}
+    for path in paths:
+        parent, _, name = path.rstrip("/").rpartition("/")
+        by_parent.setdefault(parent if name else path, []).append(path)
+    asked: list[str] = []
+    for parent, group in by_parent.items():
+        asked += [parent] if parent and len(group) > _COLLAPSE_FROM else group
+    return asked if len(asked) < len(paths) else paths
+
+
+def _under(path: str, wanted: frozenset[str]) -> bool:
+    """Whether ``path`` is one of ``wanted`` or inside one of them (as a pathspec matches)."""
+    while path:
+        if path in wanted:
+            return True
+        path = path.rpartition("/")[0]
+    return False
 
 
 def identity_env(git: Git) -> dict[str, str]:

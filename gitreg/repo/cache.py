@@ -79,6 +79,11 @@ class Store:
         except Exception:  # a class that moved: as good as no entry
             return None
 
+    def exists(self, kind: str, key: str) -> bool:
+        """Whether there is an entry ``kind``/``key`` (good or not: ``load`` says)."""
+        path = self._path(kind, key)
+        return path is not None and path.exists()
+
     def save(self, kind: str, key: str, value: Any) -> None:
         """Replace ``kind``/``key`` in one step; a failure (read-only, full disk) is ignored."""
         path = self._path(kind, key)
