@@ -85,7 +85,7 @@ from gitreg.repo.recent import Recent, held_before, since
 from gitreg.repo.recent import events as recent_events
 from gitreg.repo.registrations import edits
 from gitreg.service import release_review
-from gitreg.service.registry import Registry
+from gitreg.service.registry import Registry, check_place
 
 
 @dataclass(frozen=True)
@@ -576,10 +576,7 @@ class _ModelCheck:
             try:  # no link (read_file), the schema, and the name and version it says
                 data = yamlio.read_file(os.path.join(self.root, rel), rel)
                 record = parsers.VERSIONS.parse(data, rel)[0]
-                if (record.name, record.version) != (self.name, stem):
-                    raise CorruptRegistry.at(
-                        rel, "name/version", f"says {record.name}@{record.version}, "
-                        f"but the file's place says {self.name}@{stem}")
+                check_place(record, self.name, stem, rel)
             except CorruptRegistry as exc:
                 self.problems.append(problem_from(exc, rel))
                 continue

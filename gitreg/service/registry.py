@@ -277,7 +277,7 @@ class Registry:
         parsed = self.parsed.read(parsers.VERSIONS, self._model_path(name),
                                   [(root + rel, rel) for rel in rels], whole=whole)
         for (record, order), rel, version in zip(parsed, rels, versions, strict=True):
-            _check_place(record, name, version, rel)
+            check_place(record, name, version, rel)
             records.append((record, order))
         return records
 
@@ -396,7 +396,7 @@ class Registry:
         parsed = []
         for rel, version in zip(rels, versions, strict=True):
             record, order = parsers.VERSIONS.parse(yamlio.read_file(root + rel, rel), rel)
-            _check_place(record, name, version, rel)
+            check_place(record, name, version, rel)
             parsed.append((order, record))
         parsed.sort(key=lambda pair: pair[0])
         return [record for _, record in parsed]
@@ -860,7 +860,8 @@ class Registry:
 
 
 
-def _check_place(record: VersionRecord, name: str, version: str, rel: str) -> None:
+def check_place(record: VersionRecord, name: str, version: str, rel: str) -> None:
+    """Refuse a version file whose content names another model or version than its path."""
     if (record.name, record.version) != (name, version):
         raise CorruptRegistry.at(rel, "name/version", f"says {record.name}@{record.version}, "
                                  f"but the file's place says {name}@{version}")
