@@ -427,6 +427,34 @@ def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_che
            says=("[churn/production/9]",))
 
 
+def test_separator_characters_in_commit_text_do_not_break_history(
+    origin: Path, tmp_path: Path
+) -> None:
+    """gitreg splits `git log` output on control characters: a commit whose message,
+    trailers or author hold them (and a rollback claim) must not split a record, stop a
+    command with a traceback, or be read as another commit's fields."""
+    bad = "x\x1ey\x1fz\x1c\x00"[:-1]
+    git(origin, "config", "user.name", f"Mallory{bad}")
+    stages = (origin / STAGES).read_text().replace("staging: 1.1.0", "staging: 1.0.0")
+    commit(origin, {STAGES: stages}, message=(
+        f"Promote churn 1.0.0 to staging{bad}\n\nGitreg-Action: promote\n"
+        f"Gitreg-Model: churn\nGitreg-Stage: staging\nGitreg-Reason: because{bad}\n"))
+    work = clone(origin, tmp_path)
+    history = gitreg(work, "history", "churn", "--json", code=OK)
+    events = json.loads(history)
+    assert [e["version"] for e in events if e.get("stage") == "staging"][-1] == "1.0.0"
+    assert any("Mallory" in str(e.get("by", "")) + str(e.get("author", "")) for e in events)
+    gitreg(work, "ci", "tag", code=OK, says=("churn/staging/2",))
+    gitreg(work, "ci", "event", "churn/staging/2", "--format", "json", code=OK,
+           says=('"action": "promote"',))
+    gitreg(work, "check", code=OK)
+    gitreg(work, "site", "-o", str(tmp_path / "site"), code=OK)
+    verified = subprocess.run([sys.executable, "-m", "gitreg", "verify", "--offline"], cwd=work,
+                              capture_output=True, text=True, check=False)
+    assert verified.returncode == 12 and "Traceback" not in verified.stderr  # unsigned
+    assert "stage tag churn/staging/2: unsigned" in verified.stdout, verified.stdout
+
+
 # -- gitreg get --repo: blobs read from a bare clone -------------------------------------------
 
 

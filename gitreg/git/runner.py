@@ -19,6 +19,14 @@ from gitreg import faults
 from gitreg.errors import ToolFailed
 from gitreg.git import partial
 
+# Separators for `git log --format` output whose fields hold text from the commits (author
+# names, trailers): random per process, so that no commit can hold one. A cloned registry
+# is untrusted, and a "\x1f" or "\x1e" in a trailer used to split a record and stop
+# history, check, ci tag and site with a traceback.
+_TOKEN = os.urandom(8).hex()
+LOG_RECORD = f"\x1e{_TOKEN}\x1e"
+LOG_FIELD = f"\x1f{_TOKEN}\x1f"
+
 if TYPE_CHECKING:
     import subprocess
 

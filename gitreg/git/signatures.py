@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitreg.git.runner import Git, last_lines
+from gitreg.git.runner import LOG_FIELD, LOG_RECORD, Git, last_lines
 
 
 class Status(str, enum.Enum):
@@ -76,11 +76,11 @@ def commit_signatures(git: Git, commits: Sequence[str]) -> dict[str, Check]:
             signed.append(sha)
     if signed:
         out = git.run("log", "--no-walk=unsorted", "--stdin",
-                      "--format=%H%x1f%G?%x1f%GS%x1f%GF%x1f%GK%x1e",
-                      input="".join(f"{sha}\n" for sha in signed).encode())
-        for record in out.split("\x1e"):
+                      f"--format=%H{LOG_FIELD}%G?{LOG_FIELD}%GS{LOG_FIELD}%GF{LOG_FIELD}%GK"
+                      f"{LOG_RECORD}", input="".join(f"{sha}\n" for sha in signed).encode())
+        for record in out.split(LOG_RECORD):
             if record.strip():
-                sha, code, signer, fingerprint, key = record.strip("\n").split("\x1f")
+                sha, code, signer, fingerprint, key = record.strip("\n").split(LOG_FIELD)
                 status, detail = _SEAL_STATUS.get(code, (Status.BAD, f"git says {code!r}"))
                 result[sha] = Check("commit", sha, status, signer, fingerprint or key, detail)
     return result

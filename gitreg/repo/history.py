@@ -37,12 +37,12 @@ from gitreg.core.lifecycle import (
 )
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.errors import CorruptRegistry, NotFound
-from gitreg.git.runner import Git
+from gitreg.git.runner import LOG_FIELD, LOG_RECORD, Git
 from gitreg.repo import parsers, yamlio
 from gitreg.repo.cache import Store, key_of
 from gitreg.repo.cache import schema as cache_schema
 
-_RECORD, _FIELD = "\x1e", "\x1f"
+_RECORD, _FIELD = LOG_RECORD, LOG_FIELD
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 

@@ -26,11 +26,11 @@ from gitreg.core.events import Event, parse_tag, parse_trailers
 from gitreg.core.layout import Layout
 from gitreg.core.records import StageMap
 from gitreg.errors import CorruptRegistry
-from gitreg.git.runner import Git
+from gitreg.git.runner import LOG_FIELD, LOG_RECORD, Git
 from gitreg.repo import parsers
 from gitreg.repo.history import Commit, brought_in, stage_changes
 
-_RECORD, _FIELD = "\x1e", "\x1f"
+_RECORD, _FIELD = LOG_RECORD, LOG_FIELD
 # How far back a tag's commit may be on the first-parent chain for a proof (a walk of
 # commits only: ~10 ms per 1,000); further back, the caller reads the whole history.
 REACH = 40_000

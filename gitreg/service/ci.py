@@ -43,7 +43,7 @@ from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.core.release import parse_release_tag, release_tag
 from gitreg.core.release import tag_message as release_message
 from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFailed
-from gitreg.git.runner import Git, identity_env, last_lines
+from gitreg.git.runner import LOG_FIELD, Git, identity_env, last_lines
 from gitreg.repo import yamlio
 from gitreg.repo.history import Commit, brought_in, stage_changes
 from gitreg.repo.recent import Held, Prover
@@ -51,7 +51,7 @@ from gitreg.repo.transaction import Transaction
 from gitreg.service import release_history
 from gitreg.service.registry import Registry
 
-_FIELD = "\x1f"
+_FIELD = LOG_FIELD
 REMOTE = "origin"
 
 

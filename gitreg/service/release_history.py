@@ -22,11 +22,12 @@ from gitreg.core.release import (
     release_tag,
 )
 from gitreg.errors import CorruptRegistry, NotFound
+from gitreg.git.runner import LOG_FIELD, LOG_RECORD
 from gitreg.repo import yamlio
 from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry
 
-_RECORD, _FIELD = "\x1e", "\x1f"
+_RECORD, _FIELD = LOG_RECORD, LOG_FIELD
 RELEASES_TAG_ROOT = "release"  # git's literal pattern: every ref below refs/tags/release/
 
 

@@ -22,6 +22,7 @@ from gitreg.core.release import (
     release_tag,
 )
 from gitreg.errors import CorruptRegistry, InvalidInput, NotFound
+from gitreg.git.runner import LOG_FIELD
 from gitreg.repo import yamlio
 from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry
@@ -57,9 +58,9 @@ def event(registry: Registry, ref: str) -> Release:
         raise CorruptRegistry.at(rel, "release/number", f"says {release.name} {release.n}")
     for problem in _disagreements(registry, release, sha):
         raise InvalidInput(f"tag {tag}: {problem}")
-    fmt = "%an <%ae>\x1f%cI"
+    fmt = f"%an <%ae>{LOG_FIELD}%cI"
     author, _, date = git.run("log", "-1", f"--format={fmt}", sha, "--").strip().partition(
-        "\x1f")
+        LOG_FIELD)
     return replace(release, commit=sha, tag=tag, author=author, date=date)
 
 

@@ -92,7 +92,9 @@ def _events(git: Git) -> list[GtoEvent]:
         "%(taggername)%00%(taggeremail)%00%(authorname)%00%(authoremail)%00"
         "%(creatordate:iso-strict)", "refs/tags")
     events = []
-    for line in out.splitlines():
+    # Lines by "\n" only: str.splitlines also breaks at "\x1c".."\x1e", which a tagger's
+    # name in a cloned repository may hold.
+    for line in filter(None, out.split("\n")):
         tag, obj, peeled, tname, temail, aname, aemail, date = line.split("\0")
         who = Authorship(tname or aname, (temail or aemail).strip("<>"), date)
         commit = peeled or obj
