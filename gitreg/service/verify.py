@@ -18,9 +18,7 @@ verified: whoever can push could add their own key to a file in it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitreg.core.events import Event
@@ -33,8 +31,6 @@ from gitreg.repo.registrations import edits
 
 if TYPE_CHECKING:
     from gitreg.service.registry import Registry
-
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -166,6 +162,7 @@ def weights_check(registry: Registry, record: VersionRecord, registered: str, *,
             return Check("weights", artifact.md5, Status.BAD, detail=(
                 f"{rel} now records md5 {artifact.md5}, but registered {then.md5} at "
                 f"{registered[:12]}: the version file was edited after registration"))
+    from gitreg.weights import hashes
     from gitreg.weights.dvc import Weights
 
     weights = Weights(registry.root)
@@ -188,7 +185,7 @@ def weights_check(registry: Registry, record: VersionRecord, registered: str, *,
     try:
         for md5 in weights.objects(artifact):
             path = weights.object_path(md5)
-            if _md5_of(path) != md5.removesuffix(".dir"):
+            if hashes.md5_read(path) != md5.removesuffix(".dir"):
                 return Check("weights", artifact.md5, Status.CORRUPT, detail=(
                     f"cached object {path} does not match its md5 {md5}: the weights were "
                     "modified; delete it and run gitreg pull"))
@@ -197,11 +194,5 @@ def weights_check(registry: Registry, record: VersionRecord, registered: str, *,
     return Check("weights", artifact.md5, Status.OK)
 
 
-def _md5_of(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 

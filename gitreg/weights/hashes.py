@@ -343,14 +343,26 @@ def md5_of(path: Path) -> str:
         if found is not None:
             return found
         settled = _settled(before)
-        digest = hashlib.md5(usedforsecurity=False)
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-        actual = digest.hexdigest()
+        actual = _digest(handle)
         store = _store()
         if store is not None and settled and _same(os.fstat(handle.fileno()), before):
             store.put(_key(before), _state(before, actual))
     return actual
+
+
+def md5_read(path: Path) -> str:
+    """The md5 of the bytes of the file at ``path``, read now, never taken from the record
+    of earlier reads: for what must see a change the file's times may hide (``verify``) and
+    for a file another program has just written."""
+    with path.open("rb") as handle:
+        return _digest(handle)
+
+
+def _digest(handle: BinaryIO) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    while chunk := handle.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _kernel_copy(src: int, dst: int, size: int, report: Report | None,

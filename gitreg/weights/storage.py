@@ -21,7 +21,6 @@ another), and every write of weights runs it first (issue 14).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
@@ -35,7 +34,7 @@ from gitreg import faults
 from gitreg.errors import CorruptRegistry, InvalidInput, ToolFailed
 from gitreg.weights import dvcconfig, hashes
 
-CHUNK = 1 << 20
+CHUNK = hashes.CHUNK
 MD5 = re.compile(r"[0-9a-f]{32}(\.dir)?")
 
 Progress = Callable[[int, int], None]
@@ -320,7 +319,7 @@ class FsStorage:
         try:
             self._call("read weights from", self.fs.get_file, self._remote_path(md5), name,
                        callback=_callback(report))
-            _settle(tmp, cache, _md5_of_written(tmp), md5)
+            _settle(tmp, cache, hashes.md5_read(tmp), md5)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -333,7 +332,7 @@ class FsStorage:
         # parallel); it is hashed once whole, from the page cache.
         self._call("read weights from", self.fs.get_file, self._remote_path(md5), str(path),
                    callback=_callback(report))
-        return _md5_of_written(path)
+        return hashes.md5_read(path)
 
     def _call(self, doing: str, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -360,14 +359,6 @@ class FsStorage:
             hint = "check the remote (gitreg remote list) and run the command again"
         return ToolFailed(f"could not {doing} DVC remote {self.name!r} ({self.url}): "
                           f"{detail}; {hint}")
-
-
-def _md5_of_written(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _callback(report: Report | None) -> Any:
