@@ -102,6 +102,26 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
+def forge_merge(root: Path, branch: str, how: str) -> None:
+    """Merge the fetched ``origin/<branch>`` into main as a forge's button does ("merge",
+    "squash" or "rebase"), after a commit of someone else's on main so that the merge is a
+    real one, and push main."""
+    (root / "NOTES.md").write_text("notes\n")
+    git(root, "add", "NOTES.md")
+    git(root, "commit", "--quiet", "-m", "Notes")
+    ref = f"origin/{branch}"
+    if how == "merge":
+        git(root, "merge", "--quiet", "--no-ff", "--no-edit", ref)
+    elif how == "squash":
+        message = git(root, "log", "--reverse", "--format=%B", f"HEAD..{ref}")
+        git(root, "merge", "--quiet", "--squash", ref)
+        git(root, "commit", "--quiet", "-m", f"{branch} (#12)", "-m", message.strip())
+    else:
+        for sha in git(root, "rev-list", "--reverse", f"HEAD..{ref}").split():
+            git(root, "cherry-pick", "--quiet", sha)
+    git(root, "push", "--quiet", "origin", "main")
+
+
 def snapshot(root: Path) -> dict[str, object]:
     """Everything a failed command must leave unchanged: refs, index, files (not .git)."""
     files = {}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git, write_weights
+from conftest import forge_merge, git, write_weights
 
 from gitreg.cli.app import main as gitreg_main
 from gitreg.service.registry import Registry
@@ -55,21 +55,7 @@ def merge(forge: Path, branch: str, how: str) -> None:
     """Merge ``origin/<branch>`` into main as a forge's merge button does, and push main."""
     git(forge, "pull", "--quiet", "--ff-only", "origin", "main")
     git(forge, "fetch", "--quiet", "origin", branch)
-    notes = forge / "NOTES.md"  # main moved on meanwhile: the merge is a real one
-    notes.write_text("notes\n")
-    git(forge, "add", "NOTES.md")
-    git(forge, "commit", "--quiet", "-m", "Notes")
-    ref = f"origin/{branch}"
-    if how == "merge":
-        git(forge, "merge", "--quiet", "--no-ff", "--no-edit", ref)
-    elif how == "squash":
-        message = git(forge, "log", "--reverse", "--format=%B", f"HEAD..{ref}")
-        git(forge, "merge", "--quiet", "--squash", ref)
-        git(forge, "commit", "--quiet", "-m", f"{branch} (#12)", "-m", message.strip())
-    else:
-        for sha in git(forge, "rev-list", "--reverse", f"HEAD..{ref}").split():
-            git(forge, "cherry-pick", "--quiet", sha)
-    git(forge, "push", "--quiet", "origin", "main")
+    forge_merge(forge, branch, how)
 
 
 def ci_tags(site: Path, gitreg: Gitreg) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git, run_cli, snapshot
+from conftest import forge_merge, git, run_cli, snapshot
 from sample_registries import with_policies
 
 from gitreg.core.events import Action, parse_tag, parse_trailers, speaks_for
@@ -502,20 +502,7 @@ def merge(root: Path, branch: str, how: str) -> None:
     """Merge ``origin/<branch>`` into main as a forge's button does (main moved on
     meanwhile, so the merge is a real one), and push main."""
     git(root, "fetch", "--quiet", "origin")
-    (root / "NOTES.md").write_text("notes\n")
-    git(root, "add", "NOTES.md")
-    git(root, "commit", "--quiet", "-m", "Notes")
-    ref = f"origin/{branch}"
-    if how == "merge":
-        git(root, "merge", "--quiet", "--no-ff", "--no-edit", ref)
-    elif how == "squash":
-        message = git(root, "log", "--reverse", "--format=%B", f"HEAD..{ref}")
-        git(root, "merge", "--quiet", "--squash", ref)
-        git(root, "commit", "--quiet", "-m", f"{branch} (#12)", "-m", message.strip())
-    else:
-        for sha in git(root, "rev-list", "--reverse", f"HEAD..{ref}").split():
-            git(root, "cherry-pick", "--quiet", sha)
-    git(root, "push", "--quiet", "origin", "main")
+    forge_merge(root, branch, how)
 
 
 @pytest.mark.parametrize("how", ["merge", "rebase"])
