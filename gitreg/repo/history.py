@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
@@ -271,7 +271,7 @@ class History:
         key = key_of("log", cache_schema(Commit), folder, *patterns)
         if key in self._logs or (self.store.folder is not None and self.store.exists("log", key)):
             return  # read from the cache, or only what is new since it: not worth a thread
-        self._ahead = _Ahead(self.git, _log_args(folder, head))
+        self._ahead = _Ahead(self.git, log_args(head, folder))
 
     def _extends(self, tip: str, head: str) -> bool:
         """Whether ``tip`` is on ``head``'s first-parent chain (walking only what is new)."""
@@ -282,28 +282,14 @@ class History:
         return bool(last) and last[0].split()[1:2] == [tip.encode()]
 
     def _read_log(self, folder: str, patterns: Sequence[str], revs: str) -> list[Commit]:
-        args = _log_args(folder, revs)
+        args = log_args(revs, folder)
         ahead = self._ahead
         if ahead is not None and ahead.args == args:
             self._ahead = None
             out = ahead.output()
         else:
             out = self.git.run(*args)
-        commits = []
-        for record in out.split(_RECORD)[1:]:
-            sha, date, author, trailer_text, parents, changes = record.split(_FIELD)
-            files, blobs = [], []
-            for line in changes.strip("\n").splitlines():
-                # :<old mode> <new mode> <old blob> <new blob> <status>\t<path>
-                meta, _, path = line.partition("\t")
-                fields = meta.split()
-                if len(fields) == 5 and any(fnmatchcase(path, p) for p in patterns):
-                    files.append((fields[4][:1], path))
-                    blobs.append("" if fields[1] in ("000000", "160000") else fields[3])
-            if files:
-                commits.append(Commit(sha, date, author, parse_trailers(trailer_text),
-                                      tuple(files), tuple(parents.split()), tuple(blobs)))
-        return commits
+        return parse_log(out, lambda path: any(fnmatchcase(path, p) for p in patterns))
 
     def _stage_map(self, model: str, blob: bytes | None, rev: str) -> StageMap:
         if blob is None:
@@ -341,11 +327,33 @@ class History:
         return result
 
 
-def _log_args(folder: str, revs: str) -> tuple[str, ...]:
+def log_args(revs: str, *paths: str) -> tuple[str, ...]:
+    """The ``git log`` of the first-parent commits in ``revs`` that change ``paths``, oldest
+    first, with each file's blob ids, as ``parse_log`` reads it."""
     fmt = (f"{_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold){_FIELD}"
            f"%P{_FIELD}")
     return ("log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
-            f"--format={fmt}", revs, "--", folder)
+            f"--format={fmt}", revs, "--", *paths)
+
+
+def parse_log(out: str, wanted: Callable[[str], bool]) -> list[Commit]:
+    """The commits of a ``log_args`` output that change a ``wanted`` path, each with those
+    files (status, path) and their blob ids after it (\"\" if deleted)."""
+    commits = []
+    for record in out.split(_RECORD)[1:]:
+        sha, date, author, trailer_text, parents, changes = record.split(_FIELD)
+        files, blobs = [], []
+        for line in changes.strip("\n").splitlines():
+            # :<old mode> <new mode> <old blob> <new blob> <status>\t<path>
+            meta, _, path = line.partition("\t")
+            fields = meta.split()
+            if len(fields) == 5 and wanted(path):
+                files.append((fields[4][:1], path))
+                blobs.append("" if fields[1] in ("000000", "160000") else fields[3])
+        if files:
+            commits.append(Commit(sha, date, author, parse_trailers(trailer_text),
+                                  tuple(files), tuple(parents.split()), tuple(blobs)))
+    return commits
 
 
 class _Ahead:

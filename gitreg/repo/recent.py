@@ -22,15 +22,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from gitreg.core.events import Event, parse_tag, parse_trailers
+from gitreg.core.events import Event, parse_tag
 from gitreg.core.layout import Layout
 from gitreg.core.records import StageMap
 from gitreg.errors import CorruptRegistry
-from gitreg.git.runner import LOG_FIELD, LOG_RECORD, Git
+from gitreg.git.runner import Git
 from gitreg.repo import parsers
-from gitreg.repo.history import Commit, brought_in, stage_changes
+from gitreg.repo.history import Commit, brought_in, log_args, parse_log, stage_changes
 
-_RECORD, _FIELD = LOG_RECORD, LOG_FIELD
 # How far back a tag's commit may be on the first-parent chain for a proof (a walk of
 # commits only: ~10 ms per 1,000); further back, the caller reads the whole history.
 REACH = 40_000
@@ -62,21 +61,11 @@ def since(git: Git, layout: Layout, names: Sequence[str], merge_base: str,
     if not names:
         return {}
     paths = {layout.stages_file(name): name for name in names}
-    fmt = (f"{_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold){_FIELD}"
-           f"%P{_FIELD}")
-    out = git.run("log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
-                  f"--format={fmt}", f"{merge_base}..{head}", "--", *sorted(paths))
+    out = git.run(*log_args(f"{merge_base}..{head}", *sorted(paths)))
     changes: dict[str, list[tuple[Commit, str]]] = {name: [] for name in names}
-    for record in out.split(_RECORD)[1:]:
-        sha, date, author, trailer_text, parents, raw = record.split(_FIELD)
-        commit = Commit(sha, date, author, parse_trailers(trailer_text),
-                        parents=tuple(parents.split()))
-        for line in raw.strip("\n").splitlines():
-            meta, _, path = line.partition("\t")
-            fields = meta.split()
-            if len(fields) == 5 and path in paths:
-                blob = "" if fields[1] in ("000000", "160000") else fields[3]
-                changes[paths[path]].append((commit, blob))
+    for commit in parse_log(out, paths.__contains__):
+        for (_, path), blob in zip(commit.files, commit.blobs, strict=True):
+            changes[paths[path]].append((commit, blob))
     starts = {name: (found[0][0].parents[0] if found and found[0][0].parents else head)
               for name, found in changes.items()}
     specs = [f"{starts[name]}:{layout.stages_file(name)}" for name in names]
