@@ -128,6 +128,8 @@ def test_changed_lists_what_git_status_lists(steps: list[tuple[str, str]],
     for op, path in steps:
         _apply(root, op, path)
     assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE)
+    # What a full `gitreg check` asks: git status's own listing, parsed (issue 19).
+    assert Git(root).status(IN_SCOPE) == _status(root, IN_SCOPE)
 
 
 def test_changed_matches_status_for_conflicts_line_endings_and_sparse_entries(
@@ -236,3 +238,24 @@ def test_changed_of_a_whole_registry_lists_what_git_status_lists(
         _apply(root, op, path)
     with mock.patch.object(Git, "HASH_LIMIT", 0):
         assert Git(root).changed(IN_SCOPE) == _status(root, IN_SCOPE)
+
+
+def test_every_tag_is_listed_with_what_it_names(tmp_path: Path) -> None:
+    """Git.tags() reads every tag from show-ref's peeled lines (issue 19): the same names,
+    targets and kinds as for-each-ref, loose or packed; a tag of a tag names the commit."""
+    root = _scratch_repo(tmp_path)
+    head = git(root, "rev-parse", "HEAD").strip()
+    assert Git(root).tags() == []
+    git(root, "tag", "light")
+    git(root, "tag", "-a", "-m", "annotated", "m/dev/1")
+    git(root, "tag", "-a", "-m", "nested", "outer", "m/dev/1")
+    tree = git(root, "rev-parse", "HEAD^{tree}").strip()
+    git(root, "tag", "a-tree", tree)
+    expected = sorted([("a-tree", tree, False), ("light", head, False),
+                       ("m/dev/1", head, True), ("outer", head, True)])
+    for packed in (False, True):
+        if packed:
+            git(root, "pack-refs", "--all")
+        found = Git(root).tags()
+        assert [(t.name, t.target, t.annotated) for t in found] == expected
+        assert [t.name for t in Git(root).tags("m")] == ["m/dev/1"]  # for-each-ref's globs

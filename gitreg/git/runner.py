@@ -118,6 +118,26 @@ class Git:
         out = self.run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False).strip()
         return out or None
 
+    def _all_tags(self) -> list[TagRef]:
+        """Every tag, from ``show-ref -d``: it takes what a tag names from packed-refs' peeled
+        lines, where for-each-ref's ``%(*objectname)`` reads every tag object (137,000 at
+        100,000 versions: 1.2 s, this 0.14 s; issue 19). A tag that names a tag is peeled to
+        what the innermost one names (for-each-ref stops one level in)."""
+        proc = self.attempt("show-ref", "--tags", "--dereference")
+        if proc.returncode == 1 and not proc.stdout:
+            return []  # no tag at all
+        if proc.returncode != 0:
+            self.run("show-ref", "--tags", "--dereference")  # raises, with git's reason
+        found: list[tuple[str, str, bool]] = []  # name, target, annotated
+        for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+            obj, _, ref = line.partition(" ")
+            if ref.endswith("^{}"):
+                # What the tag before it names: an annotated tag (no ref name holds "^").
+                found[-1] = (found[-1][0], obj, True)
+            else:
+                found.append((ref.removeprefix("refs/tags/"), obj, False))
+        return [TagRef(*entry) for entry in found]
+
     def resolve(self, rev: str) -> str | None:
         out = self.run("rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}",
                        check=False).strip()
@@ -125,6 +145,8 @@ class Git:
 
     def tags(self, *patterns: str) -> list[TagRef]:
         """Tags matching ``patterns`` (for-each-ref globs under refs/tags/), in one call."""
+        if not patterns:
+            return self._all_tags()
         out = self.run(
             "for-each-ref",
             "--format=%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)",
@@ -184,6 +206,26 @@ class Git:
         return sorted(dirty)
 
     HASH_LIMIT = 2000
+
+    def status(self, paths: Sequence[str]) -> list[str]:
+        """``changed`` for a whole registry: what ``git status`` lists under ``paths``, from
+        git status itself (its index refresh, diff and untracked walk, all in C). ``changed``
+        hashes what it compares and parses two listings of every file in Python: 4 s for a
+        full ``check`` at 100,000 versions, against 1 s for this (issue 19). No optional
+        lock: a read must not write the index a concurrent write holds."""
+        if not paths:
+            return []
+        wanted = paths
+        paths = _collapsed(paths)
+        out = self.run_bytes("--no-optional-locks", "status", "--porcelain=v1", "-z",
+                             "--untracked-files=all", "--no-renames", "--", *paths)
+        # "XY PATH" entries; no renames, so no second path follows one.
+        dirty = {entry[3:] for entry in out.decode("utf-8", "surrogateescape").split("\0")
+                 if len(entry) > 3}
+        if paths is not wanted:
+            kept = frozenset(path.rstrip("/") for path in wanted)
+            dirty = {path for path in dirty if _under(path, kept)}
+        return sorted(dirty)
 
     def _worktree_changes(self, paths: Sequence[str]) -> list[str]:
         """Tracked paths under ``paths`` whose work-tree file differs from the index, as
