@@ -198,7 +198,8 @@ def validate(start: Path | None = None, *, base: str | None = None) -> Report:
             problems += check.run(registry, touched)
     warnings = list(registry.config.warnings)
     watched = [CONFIG_FILE, ".dvc/config", *(registry.config.layout.model(n) for n in names)]
-    dirty = registry.git.changed(watched) if scope.dirty is None else [
+    # A whole registry: git status itself (Git.status); a pull request's: its scope's diff.
+    dirty = registry.git.status(watched) if scope.dirty is None else [
         path for path in scope.dirty if any(path == w or path.startswith(f"{w}/")
                                             for w in watched)]
     if dirty:
@@ -535,6 +536,7 @@ class _ModelCheck:
         self.problems: list[Problem] = []
         self.notices: list[Problem] = []
         self.stage_map: StageMap | Literal[False] | None = False  # False: not read yet
+        self.real: set[str] = set()  # folders found to be no link (paths.check_real)
 
     def add(self, file: str, key: str, message: str) -> None:
         self.problems.append(Problem(file, key, message))
@@ -600,7 +602,7 @@ class _ModelCheck:
             self.add(rel, "artifact.path", f"the weights pointer {pointer} is missing; {restore}")
             return
         try:
-            check_real(self.registry.root, pointer)
+            check_real(self.registry.root, pointer, self.real)
             text = yamlio.read_file(path, pointer)
             if text == _pointer_text(artifact.md5, artifact.size, artifact.nfiles, file_name):
                 return  # what `dvc add` writes for the registered weights: nothing to parse
