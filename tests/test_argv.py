@@ -173,11 +173,15 @@ def test_reads_declares_what_app_declares() -> None:
     from gitreg.cli import reads, registration
 
     for name, (_, declared) in reads.DECLARED.items():
-        assert declared == argv.declarations(getattr(cli, name)), name
+        command = getattr(cli, name if name != "check" else "check_")
+        assert declared == argv.declarations(command), name
     assert argv.declarations(cli.register) == registration.DECLARED
 
 
-@pytest.mark.parametrize("call", [c for c in CALLS if c[0] in ("which", "show", "register")] + [
+@pytest.mark.parametrize("call", [c for c in CALLS if c[0] in ("which", "show", "register",
+                                                                 "check")] + [
+    ["check"], ["check", "--json"], ["check", "--base", "HEAD"], ["check", "--base", "nosuch"],
+    ["check", "--base"],
     ["which", "--release", "nosuch"], ["which", "churn", "production", "--at", "x", "--rev",
                                        "HEAD"],
     ["show", "release"], ["show", "churn#production"], ["show", "churn@9.9.9", "--json"],

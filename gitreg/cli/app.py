@@ -18,7 +18,6 @@ from gitreg.cli import reads, registration
 from gitreg.cli.outcome import echo_text as _echo
 from gitreg.cli.outcome import funnel
 from gitreg.cli.outcome import open_registry as _open
-from gitreg.cli.outcome import said_recovery as _said_recovery
 from gitreg.cli.params import Argument, Option
 from gitreg.cli.progress import meter as _meter
 from gitreg.cli.values import metric as _metric
@@ -26,11 +25,9 @@ from gitreg.cli.values import pairs as _pairs
 from gitreg.core.names import ModelRef
 from gitreg.core.newversion import Bump
 from gitreg.errors import (
-    EXIT_CHECK_FAILED,
     EXIT_CODES,
     EXIT_VERIFY_FAILED,
     InvalidInput,
-    printable,
 )
 
 if TYPE_CHECKING:
@@ -895,17 +892,7 @@ def check_(
 ) -> None:
     """Validate the registry as the work tree holds it: files, stages, weights pointers,
     dependencies and promotion policies. Exits 10 with one line per problem."""
-    from gitreg.cli import render
-    from gitreg.service import check
-
-    report = check.validate(Path.cwd(), base=base)
-    _said_recovery(report.recovered)
-    for warning in report.warnings:
-        typer.echo(f"gitreg: warning: {printable(warning)}", err=True)
-    _echo(render.to_json(render.check_json(report)) if json else render.check_text(report))
-    if not report.ok:
-        typer.echo(f"gitreg: check found {len(report.problems)} problem(s)", err=True)
-        raise typer.Exit(EXIT_CHECK_FAILED)
+    reads.check(base=base, json=json)
 
 
 @app.command("verify", cls=Command)

@@ -45,7 +45,7 @@ KEEP = 64  # entries kept: the commands' helps at a few terminal widths
 # registration.py; issue 19 points 4 and 5): the rest, and any mistake, go to typer's
 # command line.
 READS = (("which",), ("show",))
-DIRECT = (*READS, ("register",))
+DIRECT = (*READS, ("register",), ("check",))  # check: what CI runs on every pull request
 
 INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing more before the handler
 
