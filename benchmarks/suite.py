@@ -65,6 +65,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import generate  # the sibling module, found through the path above
 from isolation import isolate  # benchmarks/isolation.py
 
+from gitreg.repo.history import whole_walk
+
 STAGE = "production"
 GTO_VENV = Path("/tmp/gitreg-bench-gto-venv")
 COMMANDS = ["--help", "which", "show NAME", "history NAME", "list", "ci event",
@@ -513,8 +515,8 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
             table[kind] = rows
             continue
         rows["check"] = (ours([*gitreg, "check"], clone),
-                         fig(["git", "log", "--first-parent", "--raw", "--no-abbrev",
-                              "--format=%H", "--", "models"], clone))
+                         fig(["git", *whole_walk(("log", "--first-parent", "--raw",
+                                                  "--no-abbrev", "--format=%H"))], clone))
         list_floor = fig(["git", "ls-tree", "-r", "HEAD", "--", "models"], clone)
         shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
         rows["list (first)"] = (ours([*gitreg, "list"], clone), list_floor)
