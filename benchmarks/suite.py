@@ -445,7 +445,9 @@ def loadavg() -> str:
 # -- --fresh-clone: what CI pays -----------------------------------------------------------
 
 FRESH_MODEL, FRESH_VERSION = "model-0042", "99.0.0"
-FRESH_ROWS = ["git clone", "check", "list (first)", "list (warm)", "ci event", "which", "get"]
+FRESH_ROWS = ["git clone", "check", "check --base", "list (first)", "list (warm)", "ci event",
+              "which", "get"]
+PR_VERSION = "1.0.0"  # what the measured pull request puts in production
 
 
 def fresh_origin(sized: Sized, gitreg: list[str], base: Path, mib: int) -> tuple[str, Path]:
@@ -517,6 +519,7 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
         rows["check"] = (ours([*gitreg, "check"], clone),
                          fig(["git", *whole_walk(("log", "--first-parent", "--raw",
                                                   "--no-abbrev", "--format=%H"))], clone))
+        rows["check --base"] = pull_request_check(clone, gitreg, stages_file, ours, fig)
         list_floor = fig(["git", "ls-tree", "-r", "HEAD", "--", "models"], clone)
         shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
         rows["list (first)"] = (ours([*gitreg, "list"], clone), list_floor)
@@ -536,6 +539,26 @@ def fresh_clone_runs(sized: Sized, gitreg: list[str], base: Path, filters: list[
         for folder in (clone, bare, out):
             shutil.rmtree(folder, ignore_errors=True)
     return table
+
+
+def pull_request_check(clone: Path, gitreg: list[str], stages_file: str,
+                       ours: Callable[[list[str], Path], str],
+                       fig: Callable[[list[str], Path], str]) -> tuple[str, str]:
+    """What the CI examples run on a pull request, ``check --base main``, on a branch of
+    ``clone`` whose one commit moves FRESH_MODEL's production by hand (no policy in the
+    generated registry); git's floor, the diff it asks first. Back on main after."""
+    if not (clone / stages_file).is_file():
+        return "-", "-"
+    stages = clone / stages_file
+    generate.git(clone, "checkout", "--quiet", "-b", "pr")
+    stages.write_text(stages.read_text().replace(f"production: {FRESH_VERSION}",
+                                                 f"production: {PR_VERSION}"))
+    generate.git(clone, "commit", "--quiet", "-am", "Hand rollback")
+    shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
+    result = ours([*gitreg, "check", "--base", "main"], clone), fig(
+        ["git", "diff", "--name-status", "main"], clone)
+    generate.git(clone, "checkout", "--quiet", "main")
+    return result
 
 
 class _Printed(dict[str, tuple[str, str]]):
