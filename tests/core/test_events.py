@@ -111,3 +111,21 @@ def test_gits_reading_of_the_last_paragraph_stays_the_newest() -> None:
     last = "Gitreg-Action: promote\nGitreg-Model: churn\n"
     assert trailer_blocks(body, last) == ({"action": "promote", "model": "churn"},
                                           {"action": "register", "model": "churn"})
+
+
+def test_gits_own_squash_message_is_read_newest_first() -> None:
+    """``git merge --squash`` then ``git commit`` keeping git's message: each commit as
+    ``git log`` shows it, newest first, the message indented (git's reading finds none)."""
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    body = "".join(
+        f"commit {sha}\nAuthor: Ann <ann@example.com>\nDate:   Fri Dec 4 20:33:13 2026 +0000"
+        f"\n\n    {subject}\n\n" + "\n".join(f"    {line}" for line in trailer_lines) + "\n\n"
+        for subject, trailer_lines in (
+            ("Roll back churn staging to 1.0.0",
+             ["Gitreg-Action: rollback", "Gitreg-Model: churn", "Gitreg-Stage: staging",
+              "Gitreg-Reason: a long", "     reason"]),
+            ("Register churn 2.0.0", ["Gitreg-Action: register", "Gitreg-Model: churn"])))
+    assert trailer_blocks(body, "") == (
+        {"action": "rollback", "model": "churn", "stage": "staging",
+         "reason": "a long reason"},
+        {"action": "register", "model": "churn"})
