@@ -247,3 +247,26 @@ def test_untracked_files_are_found_as_git_lists_them(tmp_path: Path) -> None:
     assert check.untracked(registry.git, root, where, uncommitted) == expected
     (model / "notes" / "link").symlink_to(root / "releases")
     assert check.untracked(registry.git, root, where, uncommitted) is None
+
+
+def test_a_squash_merge_of_several_gitreg_commits_keeps_the_forced_reason(
+    tmp_path: Path,
+) -> None:
+    """A pull request that forces churn 1.1.0 into production and then rolls its staging
+    back, squash-merged: the forced promotion's trailers are no longer the message's last
+    paragraph (git's reading), and ``check --base`` on main still reads its reason: a
+    notice, as in a full check, not a policy violation."""
+    registry = two_models(tmp_path)
+    root = registry.root
+    git(root, "checkout", "--quiet", "-b", "pr")
+    registry.promote("churn", "1.1.0", "production", force=True, reason="on call")
+    registry.rollback("churn", "staging")
+    messages = git(root, "log", "--reverse", "--format=%B", "main..pr")
+    git(root, "checkout", "--quiet", "main")
+    git(root, "merge", "--quiet", "--squash", "pr")
+    git(root, "commit", "--quiet", "-m", "Churn fixes (#5)", "-m", messages.strip())
+    full, based = validate(root), validate(root, base="main~1")
+    assert full.ok and based.ok, (full.problems, based.problems)
+    assert [n.message.split(" at ")[0] for n in based.notices] == [
+        "1.1.0 was forced into production"]
+    assert _seen(based.notices) == _seen(full.notices)

@@ -201,3 +201,70 @@ def test_propose_and_push_do_not_combine(site: Path, capsys: pytest.CaptureFixtu
         assert err == ("gitreg: error: --propose pushes a branch for review; it cannot be "
                        "combined with --push\n")
     assert git(site / "author", "rev-parse", "HEAD") == before
+
+
+def squash(forge: Path, branch: str, style: str) -> None:
+    """Squash-merge ``origin/<branch>`` into main, the message written as the forge does:
+    "plain" (conftest.forge_merge: the commits' messages one after the other), or "github"
+    (each message after "* ", then the co-authors after a rule, the default of GitHub's
+    squash button for a pull request of several commits)."""
+    if style == "plain":
+        merge(forge, branch, "squash")
+        return
+    git(forge, "pull", "--quiet", "--ff-only", "origin", "main")
+    git(forge, "fetch", "--quiet", "origin", branch)
+    ref = f"origin/{branch}"
+    messages = [git(forge, "log", "-1", "--format=%B", sha).strip()
+                for sha in git(forge, "rev-list", "--reverse", f"HEAD..{ref}").split()]
+    body = "\n\n".join(f"* {m}" for m in messages)
+    git(forge, "merge", "--quiet", "--squash", ref)
+    git(forge, "commit", "--quiet", "-m", f"Train churn 2.0 ({branch}) (#12)", "-m", body,
+        "-m", "---------", "-m", "Co-authored-by: Ann <ann@example.com>")
+    git(forge, "push", "--quiet", "origin", "main")
+
+
+@pytest.mark.parametrize("style", ["plain", "github"])
+def test_a_squash_merge_keeps_every_commits_trailers(site: Path, gitreg: Gitreg,
+                                                     style: str) -> None:
+    """A pull request of three gitreg commits (a registration, a forced promotion, a
+    rollback), squash-merged: the squash commit's message holds three trailer blocks, and
+    git's own reading keeps only the last one (or, after GitHub's Co-authored-by, none).
+    history, check and ci event still see the forced promotion's reason and the rollback."""
+    author = site / "author"
+    data = (author / "registry.yaml").read_text()
+    (author / "registry.yaml").write_text(
+        data + "policies:\n  production:\n    from: staging\n")
+    git(author, "commit", "--quiet", "-am", "Production only from staging")
+    gitreg("register", "churn", str(write_weights(site / "w1", b"1.1")), "--version", "1.1.0",
+           "--stage", "staging", "--push", "--quiet", cwd=author)
+    git(author, "switch", "--quiet", "-c", "train-2.0")
+    gitreg("register", "churn", str(write_weights(site / "w2", b"two")), "--version", "2.0.0",
+           "--quiet", cwd=author)
+    gitreg("promote", "churn", "2.0.0", "production", "--force", "--reason", "load test passed",
+           cwd=author)
+    gitreg("rollback", "churn", "staging", cwd=author)
+    git(author, "push", "--quiet", "origin", "train-2.0")
+    squash(site / "forge", "train-2.0", style)
+    message = git(site / "origin.git", "log", "-1", "--format=%B", "main")
+    assert message.count("Gitreg-Action: ") == 3, message
+
+    assert sorted(ci_tags(site, gitreg)) == ["churn/production/1", "churn/staging/3",
+                                             "churn@v2.0.0"]
+    ci = site / "ci"
+    events = json.loads(gitreg("history", "churn", "--json", cwd=ci))
+    assert [(e["action"], e["stage"], e["version"], e["previous"], e["reason"], e["tag"])
+            for e in events][-3:] == [
+        ("register", None, "2.0.0", None, None, "churn@v2.0.0"),
+        ("promote", "production", "2.0.0", None, "load test passed", "churn/production/1"),
+        ("rollback", "staging", "1.0.0", "1.1.0", None, "churn/staging/3")]
+    # The forced version is a notice, not a policy violation.
+    report = json.loads(gitreg("check", "--json", cwd=ci))
+    assert report["ok"] and report["problems"] == [], report
+    assert [n["message"] for n in report["notices"]] == [
+        f"2.0.0 was forced into production at {events[-2]['commit'][:12]} (reason: load test "
+        "passed) although churn 2.0.0 must be in staging before production "
+        "(policies.production in registry.yaml)"], report
+    said = json.loads(gitreg("ci", "event", "churn/production/1", "--format", "json", cwd=ci))
+    assert (said["action"], said["reason"]) == ("promote", "load test passed")
+    said = json.loads(gitreg("ci", "event", "churn/staging/3", "--format", "json", cwd=ci))
+    assert (said["action"], said["version"], said["previous"]) == ("rollback", "1.0.0", "1.1.0")

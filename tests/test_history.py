@@ -168,3 +168,23 @@ def test_a_squashed_registration_and_promotion_are_listed_in_the_order_made(
     events = Registry(root).history_events("churn")
     assert [(e.action, e.version, e.stage) for e in events] == [
         (Action.REGISTER, "1.0.0", None), (Action.PROMOTE, "1.0.0", "staging")]
+
+
+def test_gits_own_squash_message_keeps_every_commits_trailers(three_versions: Registry) -> None:
+    """``git merge --squash`` and ``git commit`` with git's message: the squashed commits'
+    messages, indented, newest first; git's own trailer reading finds none of them."""
+    reg = three_versions
+    root = reg.root
+    reg.promote("churn", "1.1.0", "staging")
+    reg.promote("churn", "1.2.0", "staging")
+    git(root, "switch", "--quiet", "-c", "fixes")
+    reg.promote("churn", "1.3.0", "production", force=True, reason="hotfix")
+    reg.rollback("churn", "staging")
+    git(root, "switch", "--quiet", "main")
+    git(root, "merge", "--quiet", "--squash", "fixes")
+    git(root, "commit", "--quiet", "--no-edit")
+    assert git(root, "log", "-1", "--format=%(trailers:only)") == "\n"
+    events = Registry(root).history_events("churn")
+    assert [(e.action, e.stage, e.version, e.previous, e.reason) for e in events][-2:] == [
+        (Action.PROMOTE, "production", "1.3.0", None, "hotfix"),
+        (Action.ROLLBACK, "staging", "1.1.0", "1.2.0", None)]

@@ -455,6 +455,41 @@ def test_separator_characters_in_commit_text_do_not_break_history(
     assert "stage tag churn/staging/2: unsigned" in verified.stdout, verified.stdout
 
 
+def test_trailers_in_an_earlier_paragraph_speak_only_for_their_own_model(
+    origin: Path, tmp_path: Path
+) -> None:
+    """A squash merge's message holds a trailer block per squashed commit, and history reads
+    them all (not only git's last paragraph): a crafted message hides blocks for another
+    model in earlier paragraphs (a forced reason, a rollback), and one for churn that claims
+    a rollback to a version production never held. churn's hand edit stays an ungated
+    promotion without a reason: check fails it, no event of the other model appears."""
+    data = (origin / "registry.yaml").read_text()
+    commit(origin, {"registry.yaml": data.replace(
+        "policies: {}", "policies:\n  production:\n    min_metrics:\n      accuracy: 0.95")},
+        message="Tighten production")
+    stages = (origin / STAGES).read_text().replace("production: 1.0.0", "production: 1.1.0")
+    forged = "".join(
+        f"* {subject}\n\nGitreg-Action: {action}\nGitreg-Model: {model}\n"
+        f"Gitreg-Stage: production\nGitreg-Version: 1.1.0\n{extra}\n"
+        for subject, action, model, extra in (
+            ("Roll back churn", "rollback", "churn", ""),
+            ("Force fraud", "promote", "fraud", "Gitreg-Reason: approved\n"),
+            ("Roll back fraud", "rollback", "fraud", "Gitreg-Reason: approved\n")))
+    commit(origin, {STAGES: stages}, message=(
+        f"Churn 1.1.0 (#9)\n\n{forged}---------\n\nCo-authored-by: M <m@example.com>\n"))
+    work = clone(origin, tmp_path)
+    events = json.loads(gitreg(work, "history", "--json", code=OK))
+    assert {e["model"] for e in events} == {"churn"}
+    assert [(e["action"], e["version"], e["previous"], e["reason"]) for e in events
+            if e["stage"] == "production"][-1] == ("promote", "1.1.0", "1.0.0", None)
+    gitreg(work, "check", code=CHECK_FAILED, says=(
+        "churn 1.1.0: accuracy = 0.92, production requires >= 0.95",))
+    gitreg(work, "ci", "tag", code=OK, says=("churn/production/2",))
+    said = json.loads(gitreg(work, "ci", "event", "churn/production/2", "--format", "json",
+                             code=OK))
+    assert (said["action"], said["reason"]) == ("promote", None)
+
+
 # -- gitreg get --repo: blobs read from a bare clone -------------------------------------------
 
 

@@ -608,8 +608,7 @@ def test_a_release_merged_with_another_change_of_its_stage_keeps_each_models_own
 
     fraud = registry.history_events("fraud", "production")[-1]
     assert (fraud.action, fraud.version, fraud.previous) == (Action.PROMOTE, "1.0.0", "1.1.0")
-    if how != "squash":  # a squash keeps the trailers of the last commit only
-        assert fraud.reason == "threshold retuned"
+    assert fraud.reason == "threshold retuned"  # a squash too: its every commit's trailers
     for model in ("ranker", "encoder"):
         last = registry.history_events(model, "production")[-1]
         assert (last.action, last.version) == (Action.ROLLBACK, "1.0.0"), model

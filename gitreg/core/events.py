@@ -184,3 +184,61 @@ def parse_trailers(text: str) -> dict[str, str]:
         if sep and key.startswith(TRAILER_PREFIX):
             found[key[len(TRAILER_PREFIX):].lower()] = value.strip()
     return found
+
+
+# A line of a trailer block as git reads one: a token of letters, digits and "-", then ":"
+# (git's find_separator); a line that starts with whitespace continues the one before.
+_TRAILER_LINE = re.compile(r"[A-Za-z0-9-]+[ \t]*:")
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+# git's own squash message (``git merge --squash``, then ``git commit`` keeping it): each
+# commit as ``git log`` shows it, newest first, its message indented by four spaces.
+_GIT_SQUASH = re.compile(r"^commit [0-9a-f]{40,64}\nAuthor: ", re.MULTILINE)
+_GIT_INDENT = "    "
+
+
+def trailer_blocks(body: str, last: str) -> tuple[dict[str, str], ...]:
+    """The ``Gitreg-*`` trailers of a commit message, one dict per trailer paragraph that
+    holds some, the newest (the message's last) first.
+
+    ``last`` is git's own reading of the message (``%(trailers:only,unfold)``: its last
+    paragraph only) and ``body`` the message without its subject (``%b``). One commit says
+    one block; a squash merge's message concatenates the messages of the commits it
+    squashed (GitHub: "* subject", body and trailers of each, then maybe "Co-authored-by:"
+    lines; GitLab's ``%{all_commits}`` alike; git's own: newest first, indented), so each
+    of them left a block, and git's reading keeps only the last one: a forced promotion's
+    reason, or a rollback's claim, of an earlier commit would be lost. A paragraph is a
+    block when every line, continuation lines unfolded as git does, is a ``Token: value``
+    line, and one of them is ``Gitreg-Action``.
+
+    Only a message that mentions ``Gitreg-`` beyond git's block is split into paragraphs
+    (history reads 137,000 messages at 100,000 versions). The blocks are claims, as git's
+    is: history weighs them against the files (``speaks_for``, ``stage_changes``).
+    """
+    newest = parse_trailers(last)
+    if body.count(TRAILER_PREFIX) <= last.count(TRAILER_PREFIX):
+        return (newest,)
+    # A block names its action (gitreg writes one per commit): a lone "Gitreg-" line, such
+    # as a --reason paragraph that looks like one, is no commit's block.
+    blocks = [said for said in map(_block, _BLANK_LINES.split(body.strip("\n")))
+              if "action" in said]
+    if not _GIT_SQUASH.search(body):
+        blocks.reverse()
+    if newest and blocks[:1] != [newest]:
+        blocks.insert(0, newest)  # git saw a block this reading does not (e.g. cherry-pick -x)
+    return tuple(blocks) or (newest,)
+
+
+def _block(paragraph: str) -> dict[str, str]:
+    """A paragraph's ``Gitreg-*`` trailers if it is a trailer block, else nothing."""
+    lines: list[str] = []
+    given = paragraph.splitlines()
+    if all(line.startswith(_GIT_INDENT) for line in given):
+        given = [line[len(_GIT_INDENT):] for line in given]  # git's squash message
+    for line in given:
+        if line[:1] in (" ", "\t") and lines:
+            lines[-1] += " " + line.strip()
+        elif _TRAILER_LINE.match(line):
+            lines.append(line)
+        else:
+            return {}
+    return parse_trailers("\n".join(lines))

@@ -22,9 +22,9 @@ from gitreg.core.events import (
     Action,
     Event,
     parse_tag,
-    parse_trailers,
     speaks_for,
     stage_tag,
+    trailer_blocks,
     version_tag,
 )
 from gitreg.core.layout import Kind, Layout, Place
@@ -52,10 +52,33 @@ class Commit:
     sha: str
     date: str
     author: str
-    trailers: dict[str, str]
+    trailers: dict[str, str]  # the message's last trailer block, as git reads it
     files: tuple[tuple[str, str], ...] = ()  # (status letter, path)
     parents: tuple[str, ...] = ()
     blobs: tuple[str, ...] = ()  # each file's blob id after the commit ("" if deleted)
+    # The blocks of earlier paragraphs, newest first: a squash merge's message holds one
+    # per commit it squashed (core/events.trailer_blocks).
+    earlier: tuple[dict[str, str], ...] = ()
+
+    @property
+    def said(self) -> tuple[dict[str, str], ...]:
+        """Every trailer block of the message, newest first."""
+        return (self.trailers, *self.earlier)
+
+
+def commit_of(sha: str, date: str, author: str, trailer_text: str, body: str, *,
+              files: tuple[tuple[str, str], ...] = (), parents: tuple[str, ...] = (),
+              blobs: tuple[str, ...] = ()) -> Commit:
+    """A ``Commit`` from git's ``%(trailers:only,unfold)`` and ``%b`` of its message."""
+    newest, *earlier = trailer_blocks(body, trailer_text)
+    return Commit(sha, date, author, newest, files, parents, blobs, tuple(earlier))
+
+
+def claims(commit: Commit, merged: Mapping[str, Sequence[Commit]]) -> list[dict[str, str]]:
+    """The trailers that speak for a first-parent ``commit``, as ``stage_changes`` weighs
+    them: its own blocks, newest first (several for a squash merge), then, for a merge
+    (whose own message has none), those of the commits it brought in (``brought_in``)."""
+    return [*commit.said, *(said for c in merged.get(commit.sha, ()) for said in c.said)]
 
 
 class History:
@@ -111,7 +134,7 @@ class History:
                     after = maps.get(blob) or StageMap(model)  # deleted or absent: empty
                     before = last.get(model, StageMap(model))
                     last[model] = after
-                    said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
+                    said = claims(commit, merged)
                     held = ever.setdefault(model, {})
                     events += stage_changes(before, after, commit, said, held=held)
                     for held_stage, versions in after.stages.items():
@@ -128,7 +151,7 @@ class History:
                     after_r = retired.get(blob) or Deprecations(model)
                     before_r = last_retired.get(model, Deprecations(model))
                     last_retired[model] = after_r
-                    said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
+                    said = claims(commit, merged)
                     events += _lifecycle(commit, model, before_r, after_r, said)
         if stage is not None:
             events = [e for e in events if e.stage == stage]
@@ -339,7 +362,7 @@ def log_args(revs: str, *paths: str) -> tuple[str, ...]:
     """The ``git log`` of the first-parent commits in ``revs`` that change ``paths``, oldest
     first, with each file's blob ids, as ``parse_log`` reads it."""
     fmt = (f"{_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold){_FIELD}"
-           f"%P{_FIELD}")
+           f"%b{_FIELD}%P{_FIELD}")
     return ("log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
             f"--format={fmt}", revs, "--", *paths)
 
@@ -367,7 +390,7 @@ def parse_log(out: str, wanted: Callable[[str], bool]) -> list[Commit]:
     files (status, path) and their blob ids after it (\"\" if deleted)."""
     commits = []
     for record in out.split(_RECORD)[1:]:
-        sha, date, author, trailer_text, parents, changes = record.split(_FIELD)
+        sha, date, author, trailer_text, body, parents, changes = record.split(_FIELD)
         files, blobs = [], []
         for line in changes.strip("\n").splitlines():
             # :<old mode> <new mode> <old blob> <new blob> <status>\t<path>
@@ -377,8 +400,8 @@ def parse_log(out: str, wanted: Callable[[str], bool]) -> list[Commit]:
                 files.append((fields[4][:1], path))
                 blobs.append("" if fields[1] in ("000000", "160000") else fields[3])
         if files:
-            commits.append(Commit(sha, date, author, parse_trailers(trailer_text),
-                                  tuple(files), tuple(parents.split()), tuple(blobs)))
+            commits.append(commit_of(sha, date, author, trailer_text, body, files=tuple(files),
+                                     parents=tuple(parents.split()), blobs=tuple(blobs)))
     return commits
 
 
@@ -457,12 +480,13 @@ def stage_changes(
     change says it is one; otherwise it is a promotion, and policies gate it (issue 12:
     derive, never trust). A stage that only loses versions is demoted.
 
-    ``said`` is the trailers to consult, first match wins: the commit's own, then (for a
-    merge, whose own message has none) those of the commits it brought in, newest first.
-    They name the action and carry a ``--force`` reason, for people and for squash and
+    ``said`` is the trailers to consult, first match wins (``claims``): the commit's own
+    blocks, newest first (a squash merge's message holds one per commit it squashed), then
+    (for a merge, whose own message has none) those of the commits it brought in, newest
+    first. They name the action and carry a ``--force`` reason, for people and for squash and
     rebase merges; no gate opens on them alone.
     """
-    said = said or [commit.trailers]
+    said = said or commit.said
     events = []
     for stage in sorted(set(before.stages) | set(after.stages)):
         old, new = before.versions_in(stage), after.versions_in(stage)
@@ -503,14 +527,15 @@ def brought_in(git: Git, chain: Sequence[Commit]) -> dict[str, list[Commit]]:
     merges = [c for c in chain if len(c.parents) > 1]
     if not merges:
         return {}
-    fmt = f"{_RECORD}%H{_FIELD}%P{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold)"
+    fmt = (f"{_RECORD}%H{_FIELD}%P{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold)"
+           f"{_FIELD}%b")
     out = git.run("log", "--topo-order", f"--format={fmt}", merges[-1].sha,
                   "--not", merges[0].parents[0], "--")
     graph: dict[str, Commit] = {}
     for record in out.split(_RECORD)[1:]:
-        sha, parents, date, author, trailer_text = record.split(_FIELD)
-        graph[sha] = Commit(sha, date, author, parse_trailers(trailer_text),
-                            parents=tuple(parents.split()))
+        sha, parents, date, author, trailer_text, body = record.split(_FIELD)
+        graph[sha] = commit_of(sha, date, author, trailer_text, body,
+                               parents=tuple(parents.split()))
     order = {sha: i for i, sha in enumerate(graph)}  # topological, newest first
     spine = []
     sha = merges[-1].sha

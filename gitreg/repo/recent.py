@@ -28,7 +28,14 @@ from gitreg.core.records import StageMap
 from gitreg.errors import CorruptRegistry
 from gitreg.git.runner import Git
 from gitreg.repo import parsers
-from gitreg.repo.history import Commit, brought_in, log_args, parse_log, stage_changes
+from gitreg.repo.history import (
+    Commit,
+    brought_in,
+    claims,
+    log_args,
+    parse_log,
+    stage_changes,
+)
 
 # How far back a tag's commit may be on the first-parent chain for a proof (a walk of
 # commits only: ~10 ms per 1,000); further back, the caller reads the whole history.
@@ -176,8 +183,7 @@ def events(git: Git, recent: Recent, layout: Layout) -> tuple[list[Event], Held]
     for commit, after in recent.states:
         if after is None:
             continue  # unreadable: the next readable state is compared with the last
-        said = [commit.trailers, *(c.trailers for c in merged.get(commit.sha, ()))]
-        found += stage_changes(last, after, commit, said, held=held)
+        found += stage_changes(last, after, commit, claims(commit, merged), held=held)
         for stage, versions in after.stages.items():
             known.setdefault(stage, set()).update(versions)
         last = after

@@ -24,7 +24,6 @@ from gitreg.core.events import (
     Event,
     TagName,
     parse_tag,
-    parse_trailers,
     stage_tag,
     tag_message,
 )
@@ -45,7 +44,7 @@ from gitreg.core.release import tag_message as release_message
 from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFailed
 from gitreg.git.runner import LOG_FIELD, Git, identity_env, last_lines
 from gitreg.repo import yamlio
-from gitreg.repo.history import Commit, brought_in, stage_changes
+from gitreg.repo.history import Commit, brought_in, claims, commit_of, stage_changes
 from gitreg.repo.recent import Held, Prover
 from gitreg.repo.transaction import Transaction
 from gitreg.service import release_history
@@ -160,7 +159,7 @@ def _stage_change(git: Git, commit: Commit, path: str, tag: TagName,
     ``held`` before (history.stage_changes)."""
     before, after = _before_after(git, commit, path)
     # A merge's own message carries no trailers: those of the commits it merged speak.
-    said = [commit.trailers, *(c.trailers for c in brought_in(git, [commit]).get(commit.sha, ()))]
+    said = claims(commit, brought_in(git, [commit]))
     old = _stage_map(tag.name, before, f"{path} before {commit.sha[:12]}")
     new = _stage_map(tag.name, after, f"{path} at {commit.sha[:12]}")
     changes = [e for e in stage_changes(old, new, commit, said, held=held)
@@ -200,10 +199,10 @@ def _shallow(git: Git) -> bool:
 
 
 def _commit(git: Git, sha: str) -> Commit:
-    fmt = _FIELD.join(["%H", "%P", "%cI", "%an <%ae>", "%(trailers:only,unfold)"])
+    fmt = _FIELD.join(["%H", "%P", "%cI", "%an <%ae>", "%(trailers:only,unfold)", "%b"])
     out = git.run("log", "-1", f"--format={fmt}", sha, "--")
-    sha, parents, date, author, trailer_text = out.split(_FIELD)
-    return Commit(sha, date, author, parse_trailers(trailer_text), parents=tuple(parents.split()))
+    sha, parents, date, author, trailer_text, body = out.split(_FIELD)
+    return commit_of(sha, date, author, trailer_text, body, parents=tuple(parents.split()))
 
 
 # -- tagging what reached the branch untagged -------------------------------------------
