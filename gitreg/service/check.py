@@ -479,11 +479,18 @@ class _Histories:
         self._events: dict[str, list[Event]] | None = None if whole else {}
         self._tags: dict[str, list[TagRef]] | None = None
         self._parsed: dict[str, TagName] = {}
+        self._every: list[TagRef] | None = None
+
+    def _every_tag(self) -> list[TagRef]:
+        """Every tag of the repository, read once for history's events and ``tags``."""
+        if self._every is None:
+            self._every = self.registry.git.tags()
+        return self._every
 
     def events(self, name: str) -> list[Event]:
         if self._events is None:
             try:
-                every = self.registry.history.events()
+                every = self.registry.history.events(tags=self._every_tag())
             except (CorruptRegistry, NotFound):
                 self._events = {}  # one model's history is unreadable: read each on its own
             else:
@@ -503,7 +510,7 @@ class _Histories:
                     if (tag := parse_tag(ref.name)) is not None and tag.name == name]
         if self._tags is None:
             self._tags = {}
-            for ref in self.registry.git.tags():
+            for ref in self._every_tag():
                 tag = parse_tag(ref.name)
                 if tag is not None:
                     self._tags.setdefault(tag.name, []).append(ref)
