@@ -573,7 +573,10 @@ class _ModelCheck:
         but not through the per-model cache: a check in a fresh clone has none, and
         writing one for 100,000 versions was a tenth of its time (issue 19)."""
         folder = self.registry.root / self.layout.versions(self.name)
-        for path in sorted(folder.iterdir(), key=_version_order):
+        # Directory entries, not paths: their type comes with the listing (no stat each).
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=_version_order)
+        for path in entries:
             if path.name.startswith("."):
                 continue
             rel = f"{self.layout.versions(self.name)}/{path.name}"
@@ -902,7 +905,7 @@ def _normal(text: str) -> str | None:
         return None
 
 
-def _version_order(path: Path) -> tuple[int, Version, str]:
+def _version_order(path: os.DirEntry[str]) -> tuple[int, Version, str]:
     version = _normal(path.name.removesuffix(".yaml"))
     if version is None:
         return (1, Version(0, 0, 0), path.name)
