@@ -379,11 +379,14 @@ def whole_walk(args: tuple[str, ...]) -> tuple[str, ...]:
     whole history. Without a path, git diffs each commit's trees once; with one, it diffs
     them once to decide whether the commit touched the path and again for ``--raw``. And each
     commit rewrites the registry's large trees (``models/``: one entry per model, stored as
-    deltas of each other): with git's default 96 MB cache they are rebuilt from their
-    deltas over and over. At 100,000 versions in a fresh clone: 45 s of git's CPU with the
-    path and the default cache, 25 s without the path, 15 s with a 2 GiB cache (issue 19).
-    The cache is an eighth of the machine's memory, from 96 MiB (git's default) to 2 GiB;
-    only this walk's git process uses it."""
+    deltas of each other). Where each is a delta of the one before (packs as pushes and
+    ``fast-import`` build them, until the origin repacks), git's default 96 MB cache
+    rebuilds them from their deltas over and over. At 100,000 versions in a fresh clone
+    of such a pack (the benchmarks'): 45 s of git's CPU with the path and the default cache,
+    25 s without the path, 15 s with a 2 GiB cache; of the same history repacked (``git
+    repack -adf``, as a forge serves it): 34 s with the path, 13 s without, with either
+    cache (issue 19). The cache is an eighth of the machine's memory, from 96 MiB (git's
+    default) to 2 GiB; only this walk's git process uses it."""
     try:
         memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):  # not on this system: git's default
