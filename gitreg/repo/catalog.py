@@ -12,10 +12,15 @@ A file changed within ``SETTLED`` seconds is not vouched for (a second write in 
 clock tick could go unseen): its model is read, and not kept, until it has settled.
 
 So a warm read costs one ``stat`` per file and one small file to load: no YAML, no record
-objects. The file is JSON, not pickle: it is read as untrusted input (a tampered or damaged
-file, or an entry of another shape, is ignored and rebuilt; ``valid`` checks a payload's
-shape before anything uses it) and can make a command slower, never wrong about what its
-files say, never fail. ``GITREG_NO_CACHE=1`` turns it off (cachefile.py).
+objects. What the caller made of all the payloads together (the whole table,
+Registry.joined) is kept too, in a second file (``.whole``), under a key of every model's
+signature: a read whose files all have the signatures they had loads that text alone.
+
+The file is JSON, not pickle: it is read as untrusted input (a tampered or damaged file, or
+an entry of another shape, is ignored and rebuilt; ``valid`` checks a payload's shape
+before anything uses it; the whole text is only printed, as a registry file's text is, and
+the command line escapes what is not printable) and can make a command slower, never
+wrong about what its files say, never fail. ``GITREG_NO_CACHE=1`` turns it off (cachefile.py).
 """
 
 from __future__ import annotations
@@ -35,12 +40,15 @@ from gitreg.repo import cachefile
 from gitreg.repo.cache import key_of
 
 FORMAT = b"gitreg-catalog 2\n"
+WHOLE = b"gitreg-catalog-whole 1\n"
 SETTLED = 2.0  # seconds: as cache.ParsedFiles.SETTLED
 
 Payload = tuple[str, ...]
+# A model's signature, its versions and its files' stats (``signature``).
+Signature = tuple[str, list[str], list[os.stat_result]]
 
 
-def signature(folder: str, names: Iterable[str]) -> tuple[str, list[str], list[os.stat_result]]:
+def signature(folder: str, names: Iterable[str]) -> Signature:
     """The signature of ``folder``'s files ``names`` and of the ``*.yaml`` files in its
     ``versions`` folder; those versions (file names without ``.yaml``, unsorted, as
     parsers.yaml_stems gives them); and the files' stats, for ``vouched``."""
@@ -85,10 +93,48 @@ class Catalog:
         self.path = (None if folder is None or not cachefile.enabled()
                      else folder / "catalog" / key_of(kind))
         self.kind, self.valid = kind, valid
-        self._stored = self._load()
+        self._loaded: dict[str, tuple[str, Payload]] | None = None  # on first use
         self._kept: dict[str, tuple[str, Payload]] = {}
         self._changed = False
+        self._whole: tuple[str, str] | None = None  # (key, text) to write
         self.settled = time.time() - SETTLED
+
+    @property
+    def _stored(self) -> dict[str, tuple[str, Payload]]:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def _whole_path(self) -> Path | None:
+        return None if self.path is None else self.path.with_name(f"{self.path.name}.whole")
+
+    def whole(self, key: str) -> str | None:
+        """The text kept whole under ``key`` (``whole_key``), if it is."""
+        path = self._whole_path()
+        data = None if path is None else cachefile.read(path, WHOLE)
+        if data is None:
+            return None
+        head, _, body = data.partition(b"\n")
+        if head != key.encode():
+            return None
+        try:
+            return body.decode()
+        except UnicodeDecodeError:
+            return None
+
+    def keep_whole(self, key: str, text: str) -> None:
+        """Keep ``text`` under ``key`` when the catalog is saved, if every model's payload
+        in it is kept (its files settled)."""
+        self._whole = (key, text)
+
+    def whole_key(self, variant: str, signatures: Iterable[tuple[str, str]]) -> str:
+        """The key of a whole text of ``variant`` made of the payloads of these models
+        (model, signature) in this order."""
+        digest = hashlib.sha1(f"{self.kind}\0{variant}".encode(errors="surrogateescape"),
+                              usedforsecurity=False)
+        for model, sign in signatures:
+            digest.update(f"\0{model}\0{sign}".encode(errors="surrogateescape"))
+        return digest.hexdigest()
 
     def _load(self) -> dict[str, tuple[str, Payload]]:
         """The file: a line of JSON, ``{"kind": ..., "models": {model: [signature, [length
@@ -135,11 +181,17 @@ class Catalog:
             self._kept[model] = (sign, payload)
         self._changed = True
 
-    def save(self, *, whole: bool) -> None:
+    def save(self, *, whole: bool, models: Iterable[str] = ()) -> None:
         """Write the file again if this read changed it. ``whole``: every model was read,
-        so models no longer there leave it; else the others are kept as they were."""
+        so models no longer there leave it; else the others are kept as they were. A text
+        to keep whole (``keep_whole``) of ``models`` is written if all of theirs are kept."""
         if self.path is None:
             return
+        if self._whole is not None and all(m in self._kept for m in models):
+            key, text = self._whole
+            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: not kept
+                cachefile.write(self._whole_path() or self.path, WHOLE,
+                                key.encode() + b"\n" + text.encode())
         if not (self._changed or (whole and self._kept.keys() != self._stored.keys())):
             return
         models = {} if whole else dict(self._stored)
@@ -156,5 +208,6 @@ class Catalog:
             # versions: only the current one is kept.
             with contextlib.suppress(OSError), os.scandir(self.path.parent) as entries:
                 for entry in list(entries):
-                    if entry.name != self.path.name and not entry.name.startswith("."):
+                    if (not entry.name.startswith(self.path.name)
+                            and not entry.name.startswith(".")):
                         os.unlink(entry.path)
