@@ -39,10 +39,18 @@ def terminal(text: str) -> str:
     printable escaped (``\\x1b``), so that text from a cloned registry (a description, a
     label, a metric name) cannot send escape sequences, rewrite the screen or forge lines
     (issue 13)."""
+    if text.isascii() and not text.encode().translate(None, _PLAIN_ASCII):
+        # The usual case, in a few scans in C: isprintable looks up each character (the
+        # 12,000,000 of a list at 100,000 versions: ~50 ms; this, ~12 ms; issue 19).
+        return text
     lines = text.split("\n")
-    if "".join(lines).isprintable():  # the usual case, in one call (100,000 lines: list)
+    if "".join(lines).isprintable():
         return text
     return "\n".join(map(printable, lines))
+
+
+# Printable ASCII and the line break: what is left of a text without them is not printable.
+_PLAIN_ASCII = bytes(range(0x20, 0x7f)) + b"\n"
 
 
 def _lines(lines: Sequence[str]) -> str:

@@ -19,6 +19,7 @@ summary read here is the full parse's, and a file refused by the full parse is r
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -63,7 +64,7 @@ def _mapping(key: str, value: str, indent: str = "") -> str:
     return rf"{indent}{key}:(?: \{{\}}\n|\n(?:{indent}  {_KEY}: (?:{value})\n)+)"
 
 
-_FILE = re.compile(
+_FILE = (
     rf"name: (?P<name>{_TEXT})\n"
     rf"version: (?P<version>{_VERSION})\n"
     rf"registered_at: (?P<registered_at>{_TEXT})\n"
@@ -80,12 +81,19 @@ _FILE = re.compile(
 _METRIC = re.compile(r"  ([^:]+): ([^\n]+)\n")
 
 
+@functools.lru_cache(maxsize=1)
+def _compiled() -> re.Pattern[str]:
+    """``_FILE``, compiled on first use (~10 ms: not for reads that parse no version file,
+    such as a warm list, which or show)."""
+    return re.compile(_FILE)
+
+
 def read(data: bytes, name: str, version: str) -> VersionSummary | None:
     """The summary of the version file ``data`` of ``name``'s ``version`` (a valid model
     name, which the caller checked), or ``None``: parse the file in full, it is not in
     gitreg's form or does not name this place (the full parse says why, if it is wrong)."""
     # Latin-1 maps each byte to one character: anything but printable ASCII fails to match.
-    match = _FILE.fullmatch(data.decode("latin-1"))
+    match = _compiled().fullmatch(data.decode("latin-1"))
     if match is None:
         return None
     said, said_version, registered_at, model_type, metrics = match.group(

@@ -59,7 +59,7 @@ from gitreg.errors import (
 from gitreg.git.runner import Authorship, Git, authored_env, identity_env
 from gitreg.repo import parsers, summary, yamlio
 from gitreg.repo.cache import CACHE_DIR, ParsedFiles, Store
-from gitreg.repo.catalog import Catalog, Payload, Signature, signature
+from gitreg.repo.catalog import Catalog, Payload, Signature, signature, stems
 from gitreg.repo.history import History, next_stage_tag, rollback_target
 from gitreg.repo.journal import pending
 from gitreg.repo.paths import check_real, check_tree
@@ -424,11 +424,11 @@ class Registry:
                        Payload],
     ) -> list[Payload]:
         made: list[Payload] = []
-        for model, (sign, stems, stats) in signed:
+        for model, (sign, files, stats) in signed:
             payload = catalog.get(model, sign)
             if payload is None:  # read in catalog()'s order: the same file fails first
                 held, retired = self.stage_map(model).by_version(), self.deprecations(model)
-                payload = make(self._fresh_summaries(model, stems), held, retired)
+                payload = make(self._fresh_summaries(model, stems(files)), held, retired)
                 catalog.put(model, sign, stats, payload)
             made.append(payload)
         if failed is not None:
