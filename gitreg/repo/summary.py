@@ -9,9 +9,9 @@ line, and every value in a narrow form whose YAML value is known without a YAML 
 passes ``version_from_dict``'s check of its field (a non-empty string that is no number,
 bool, null or date; a decimal integer or float; a relative path; ...). A file that
 matches is one the full parse accepts, with the same five fields; anything else (a hand
-edit in another style, a comma in a description, a nested hyperparameter, a negative
-metric, a file naming another place) returns ``None``, and the caller parses the file in
-full, which reads it or explains the problem exactly as before.
+edit in another style, a comma in a description, a nested hyperparameter, a model name
+that starts with a digit, a file naming another place) returns ``None``, and the caller
+parses the file in full, which reads it or explains the problem exactly as before.
 
 tests/test_summary.py holds that on generated version files and on edits of them: a
 summary read here is the full parse's, and a file refused by the full parse is refused here.
@@ -32,9 +32,9 @@ from gitreg.errors import InvalidInput
 # with a letter, are typed by the resolver: such a scalar is otherwise a string.
 _WORDS = ("yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
           "|null|Null|NULL|y|Y|n|N")
-# Inside a plain string: printable ASCII without YAML's indicators ("#", ",", flow
-# brackets, quotes, "&", "*", "!", "|", "%", "`", "?"), a ":" only before another of these
-# characters (md5:9fda...), and single spaces between words.
+# Inside a plain string (after its first character, a letter): printable ASCII without
+# YAML's indicators ("#", ",", flow brackets, '"', "&", "*", "!", "|", "%", "`", "?"), a
+# ":" only before another of these characters (md5:9fda...), single spaces between words.
 _CHAR = r"[A-Za-z0-9_./@<>()+='-]"
 _PLAIN = rf"(?!(?:{_WORDS})\n)[A-Za-z]{_CHAR}*(?::{_CHAR}+)*(?: {_CHAR}+(?::{_CHAR}+)*)*"
 _QUOTED = r"'(?:[ -&(-~]|'')+'"  # single-quoted, not empty
