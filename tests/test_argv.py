@@ -168,18 +168,21 @@ def test_paths_and_choices_are_converted_as_typer_converts_them() -> None:
 
 
 def test_reads_declares_what_app_declares() -> None:
-    """reads.py and registration.py run `which`, `show` and `register` without typer, from
-    declarations of their own: they are what the lane reads from app.py's (issue 19)."""
+    """reads.py and registration.py run `which`, `show`, `list` and `register` without
+    typer, from declarations of their own: they are what the lane reads from app.py's
+    (issue 19)."""
     from gitreg.cli import reads, registration
 
     for name, (_, declared) in reads.DECLARED.items():
-        command = getattr(cli, name if name != "check" else "check_")
+        command = getattr(cli, name, None) or getattr(cli, f"{name}_")  # list_: not list
         assert declared == argv.declarations(command), name
     assert argv.declarations(cli.register) == registration.DECLARED
 
 
-@pytest.mark.parametrize("call", [c for c in CALLS if c[0] in ("which", "show", "register",
-                                                                 "check")] + [
+@pytest.mark.parametrize("call", [c for c in CALLS if c[0] in ("which", "show", "list",
+                                                                 "register", "check")] + [
+    ["list", "--all"], ["list", "churn", "--limit", "2"], ["list", "nosuch"],
+    ["list", "--limit", "0"], ["list", "--stage", "nosuchstage", "--all"],
     ["check"], ["check", "--json"], ["check", "--base", "HEAD"], ["check", "--base", "nosuch"],
     ["check", "--base"],
     ["which", "--release", "nosuch"], ["which", "churn", "production", "--at", "x", "--rev",

@@ -495,7 +495,8 @@ runpy.run_module("gitreg", run_name="__main__", alter_sys=True)
 
 @pytest.mark.parametrize(("module", "args"), [
     ("gitreg.cli.console", ("list",)),
-    ("gitreg.cli.app", ("list",)),
+    ("gitreg.cli.reads", ("list",)),  # list runs without typer (issue 19)
+    ("gitreg.cli.app", ("history",)),
     ("typer", ("promote", "churn", "1.1.0", "production")),
     ("gitreg.service.registry", ("list",)),
     ("gitreg.weights.dvc", ("register", "churn", "model.bin", "--version", "3.0.0")),

@@ -1,4 +1,4 @@
-"""`gitreg list`'s catalog cache (repo/catalog.py, Registry.by_model, render.list_rows):
+"""`gitreg list`'s catalog cache (repo/catalog.py, Registry.joined, render.list_rows):
 the table it prints is the one the records give, warm or cold, after edits by gitreg, by
 git and by hand, and with its cache file damaged or tampered with (issue 19)."""
 
@@ -15,7 +15,7 @@ from conftest import git, run_cli, write_weights
 
 from gitreg.cli import render
 from gitreg.core.query import Query
-from gitreg.core.records import VersionRecord
+from gitreg.core.records import VersionSummary
 from gitreg.errors import printable
 from gitreg.repo import cachefile, catalog
 from gitreg.repo.cache import CACHE_DIR
@@ -26,9 +26,9 @@ from gitreg.service.registry import NewVersion, Registry
 def listed(root: Path, name: str | None = None, *, every: bool = False,
            limit: int | None = None) -> str:
     """What `gitreg list` prints through the catalog cache."""
-    made = Registry(root).by_model(render.LIST_ROWS, render.list_rows, render.list_rows_valid,
-                                   name)
-    return render.listed_table(made, include_deprecated=every, limit=limit)
+    shown = render.Listed(include_deprecated=every, limit=limit)
+    return Registry(root).joined(render.LIST_ROWS, render.list_rows, render.list_rows_valid,
+                                 shown.join, variant=shown.variant, name=name)
 
 
 def expected(root: Path, name: str | None = None, *, every: bool = False,
@@ -59,13 +59,19 @@ def assert_same(root: Path) -> None:
 
 
 def catalog_file(root: Path) -> Path:
-    (path,) = (root / ".git" / CACHE_DIR / "catalog").iterdir()
+    """The payloads' file (beside it, the table kept whole: ``.whole``)."""
+    (path,) = [p for p in (root / ".git" / CACHE_DIR / "catalog").iterdir()
+               if not p.name.endswith(".whole")]
     return path
+
+
+def whole_file(root: Path) -> Path:
+    return catalog_file(root).with_name(f"{catalog_file(root).name}.whole")
 
 
 def key_of_current(root: Path) -> str:
     return next(p.name for p in (root / ".git" / CACHE_DIR / "catalog").iterdir()
-                if p.name != "0" * 40)
+                if p.name != "0" * 40 and not p.name.endswith(".whole"))
 
 
 @pytest.fixture
@@ -86,13 +92,13 @@ def populated(registry: Registry, tmp_path: Path) -> Registry:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The models whose version files are read (not served by the catalog)."""
     seen: list[str] = []
-    fresh = Registry._fresh_versions
+    fresh = Registry._fresh_summaries
 
-    def spy(self: Registry, name: str, versions: list[str]) -> list[VersionRecord]:
+    def spy(self: Registry, name: str, versions: list[str]) -> list[VersionSummary]:
         seen.append(name)
         return fresh(self, name, versions)
 
-    monkeypatch.setattr(Registry, "_fresh_versions", spy)
+    monkeypatch.setattr(Registry, "_fresh_summaries", spy)
     return seen
 
 
@@ -223,8 +229,46 @@ def test_a_damaged_or_tampered_catalog_is_ignored_and_rebuilt(
         cachefile.write(path, catalog.FORMAT, b"\xff{not json")
     else:
         _tamper(path, change)
+    whole_file(root).unlink()  # else the table kept whole answers, without the rows
     assert_same(root)
     assert path.read_bytes() == good  # rebuilt as it was
+
+
+@pytest.mark.parametrize("change", ["garbage", "truncated", "empty", "key", "not utf-8"])
+def test_a_damaged_table_kept_whole_is_ignored_and_rebuilt(
+    populated: Registry, change: str
+) -> None:
+    root = populated.root
+    want = expected(root)
+    assert listed(root) == want
+    path = whole_file(root)
+    good = path.read_bytes()
+    if change == "garbage":
+        path.write_bytes(os.urandom(len(good)))
+    elif change == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif change == "empty":
+        path.write_bytes(b"")
+    elif change == "key":  # the right checksum, another key: of other files
+        kept = cachefile.read(path, catalog.WHOLE)
+        assert kept is not None
+        cachefile.write(path, catalog.WHOLE, b"0" * 40 + kept[40:].replace(b"churn", b"chum"))
+    elif change == "not utf-8":
+        kept = cachefile.read(path, catalog.WHOLE)
+        assert kept is not None
+        cachefile.write(path, catalog.WHOLE, kept + b"\xff")
+    assert listed(root) == want
+    assert path.read_bytes() == good  # rebuilt as it was
+    assert listed(root) == want
+
+
+def test_the_table_kept_whole_is_of_these_options_and_files(populated: Registry) -> None:
+    root = populated.root
+    for every, limit in ((False, None), (True, None), (False, 2), (True, 5), (False, None)):
+        assert listed(root, every=every, limit=limit) == expected(root, every=every,
+                                                                  limit=limit)
+        assert listed(root, "churn", every=every, limit=limit) == expected(
+            root, "churn", every=every, limit=limit)
 
 
 def test_no_cache_and_a_read_only_cache(populated: Registry,
@@ -299,5 +343,6 @@ def test_a_catalog_of_another_kind_is_removed_when_this_one_is_written(
     assert other.exists()  # nothing written: nothing removed
     current = key_of_current(root)
     (folder / current).unlink()
+    (folder / f"{current}.whole").unlink()
     assert listed(root) == expected(root)
-    assert [p.name for p in folder.iterdir()] == [current]
+    assert sorted(p.name for p in folder.iterdir()) == [current, f"{current}.whole"]

@@ -135,13 +135,13 @@ _IMPORTED = (
 def test_read_commands_import_neither_dvc_nor_pydantic(walkthrough: Path, call: list[str]) -> None:
     """typer 0.29 converts option values with pydantic (~0.1 s of CPU to import) and DVC
     takes longer still: a read needs neither (issues 5, 19); fastlane.py parses it. `which`,
-    `show` and `check` need not even typer (reads.py; issue 19 points 1 and 5)."""
+    `show`, `list` and `check` need not even typer (reads.py; issue 19 points 1, 2, 5)."""
     import subprocess
     import sys
 
     proc = subprocess.run([sys.executable, "-c", _IMPORTED, *call], cwd=walkthrough,
                           capture_output=True, text=True)
-    typer = call[0] not in ("which", "show", "check")
+    typer = call[0] not in ("which", "show", "list", "check")
     assert proc.stdout.splitlines()[-1] == f"0 False False {typer}", proc.stderr
 
 

@@ -20,7 +20,6 @@ from gitreg.cli.outcome import funnel
 from gitreg.cli.outcome import open_registry as _open
 from gitreg.cli.params import Argument, Option
 from gitreg.cli.progress import meter as _meter
-from gitreg.cli.values import metric as _metric
 from gitreg.cli.values import pairs as _pairs
 from gitreg.core.names import ModelRef
 from gitreg.core.newversion import Bump
@@ -354,39 +353,10 @@ def list_(
     json: JsonOpt = False,
 ) -> None:
     """List versions, with their stages and metrics (deprecated ones only with --all)."""
-    from gitreg.cli import render
-    from gitreg.core.query import query, unfiltered
-
-    wanted = query(
-        stage=stage, min_metrics=_pairs(min_metric, "--min-metric", _metric),
-        max_metrics=_pairs(max_metric, "--max-metric", _metric), labels=tuple(label),
-        model_type=type, registered_after=registered_after,
-        registered_before=registered_before, by=by, include_deprecated=all, sort=sort,
-        limit=_count(limit, "--limit"))
-    registry = _open()
-    if not json and unfiltered(wanted) and wanted.sort is None:
-        # Rows kept per model in one cache file: a warm list reads no YAML (issue 19).
-        made = registry.by_model(render.LIST_ROWS, render.list_rows, render.list_rows_valid,
-                                 name)
-        _echo(render.listed_table(made, include_deprecated=all, limit=wanted.limit)
-              or "no versions match")
-        return
-    rows = registry.catalog(name, query=wanted)
-    retired = {model: registry.deprecations(model) for model in {r.name for r, _ in rows}}
-    gone = {(r.name, r.version): why for r, _ in rows
-            if (why := retired[r.name].reason(r.version)) is not None}
-    if json:
-        _echo(render.to_json([render.version_json(r, s, gone) for r, s in rows]))
-    else:
-        _echo(render.versions_table(rows, gone) or "no versions match")
-
-
-def _count(value: str | None, flag: str) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise InvalidInput(f"{flag} {value!r}: expected a whole number of at least 1")
-    return int(value)
+    reads.list_versions(
+        name=name, stage=stage, min_metric=min_metric, max_metric=max_metric, label=label,
+        type=type, registered_after=registered_after, registered_before=registered_before,
+        by=by, all=all, sort=sort, limit=limit, json=json)
 
 
 @app.command(cls=Command)

@@ -48,7 +48,7 @@ def echo(message: str, *, err: bool = False) -> None:
         typer.echo(message, err=err)
         return
     out = message + "\n"
-    if not _is_terminal(stream):
+    if "\033" in out and not _is_terminal(stream):  # a scan in C first: a list is ~12 MB
         out = _ANSI.sub("", out)
     stream.write(out)
     stream.flush()

@@ -1,12 +1,14 @@
-"""``which``, ``show`` and ``check``, answered without importing typer (issue 19 point 5).
+"""``which``, ``show``, ``list`` and ``check``, answered without importing typer (issue 19
+points 1, 2 and 5).
 
 Importing typer and click is ~0.05 s of the ~0.14 s these everyday reads took at 10,000
 versions, only to declare commands that were not going to be parsed by them: the fast lane
-(fastlane.py) already read the arguments. So console.py hands ``gitreg which ...`` and
-``gitreg show ...`` here first; a call this lane reads (the same lane, on the declarations
-below) runs the same function the typer command runs (app.py's ``which``/``show`` call these)
-through the same error funnel (outcome.run). Anything else (``--help``, a mistake, an unknown
-option) returns ``None`` and goes to typer, which answers as before.
+(fastlane.py) already read the arguments. So console.py hands ``gitreg which ...``,
+``show``, ``list`` and ``check`` calls here first; a call this lane reads (the same lane,
+on the declarations below) runs the same function the typer command runs (app.py's
+commands call these) through the same error funnel (outcome.run).
+Anything else (``--help``, a mistake, an unknown option) returns ``None`` and goes to
+typer, which answers as before.
 
 The declarations repeat what app.py's ``Annotated`` parameters say, as the lane reads them;
 tests/test_argv.py holds that they are the same.
@@ -104,6 +106,48 @@ def check(*, base: str | None, json: bool) -> None:
         raise SystemExit(EXIT_CHECK_FAILED)
 
 
+def list_versions(*, name: str | None, stage: str | None, min_metric: list[str],
+                  max_metric: list[str], label: list[str], type: str | None,
+                  registered_after: str | None, registered_before: str | None, by: str | None,
+                  all: bool, sort: str | None, limit: str | None, json: bool) -> None:
+    """``gitreg list``: versions with their stages and metrics, filtered."""
+    from gitreg.cli import render
+    from gitreg.cli.values import metric, pairs
+    from gitreg.core.query import query, unfiltered
+
+    wanted = query(
+        stage=stage, min_metrics=pairs(min_metric, "--min-metric", metric),
+        max_metrics=pairs(max_metric, "--max-metric", metric), labels=tuple(label),
+        model_type=type, registered_after=registered_after,
+        registered_before=registered_before, by=by, include_deprecated=all, sort=sort,
+        limit=_count(limit, "--limit"))
+    registry = open_registry()
+    if not json and unfiltered(wanted) and wanted.sort is None:
+        # Rows kept per model in one cache file, and the table whole: a warm list reads
+        # no YAML, and only one file when no model changed (issue 19).
+        shown = render.Listed(include_deprecated=all, limit=wanted.limit)
+        echo_text(registry.joined(render.LIST_ROWS, render.list_rows, render.list_rows_valid,
+                                  shown.join, variant=shown.variant, name=name)
+                  or "no versions match")
+        return
+    rows = registry.catalog(name, query=wanted)
+    retired = {model: registry.deprecations(model) for model in {r.name for r, _ in rows}}
+    gone = {(r.name, r.version): why for r, _ in rows
+            if (why := retired[r.name].reason(r.version)) is not None}
+    if json:
+        echo_text(render.to_json([render.version_json(r, s, gone) for r, s in rows]))
+    else:
+        echo_text(render.versions_table(rows, gone) or "no versions match")
+
+
+def _count(value: str | None, flag: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidInput(f"{flag} {value!r}: expected a whole number of at least 1")
+    return int(value)
+
+
 def show_release(registry: Registry, name: str, json: bool) -> None:
     from gitreg.cli import render
     from gitreg.service import release_history
@@ -120,11 +164,23 @@ def _optional(name: str) -> Param:
 _JSON = {"--json": (Param("json", bool, False, False), True)}
 
 # What app.py declares for each command, as fastlane.declarations reads it there.
+def _strings(name: str) -> Param:
+    return Param(name, list, False, [])
+
+
 DECLARED: dict[str, tuple[Callable[..., None], Declarations]] = {
     "which": (which, ([_optional("name"), _optional("stage")], {
         "--at": (_optional("at"), True), "--rev": (_optional("rev"), True),
         "--release": (_optional("release"), True), **_JSON})),
     "show": (show, ([Param("ref", str, True, None), _optional("release")], _JSON)),
+    "list": (list_versions, ([_optional("name")], {
+        "--stage": (_optional("stage"), True), "--min-metric": (_strings("min_metric"), True),
+        "--max-metric": (_strings("max_metric"), True), "--label": (_strings("label"), True),
+        "--type": (_optional("type"), True),
+        "--registered-after": (_optional("registered_after"), True),
+        "--registered-before": (_optional("registered_before"), True),
+        "--by": (_optional("by"), True), "--all": (Param("all", bool, False, False), True),
+        "--sort": (_optional("sort"), True), "--limit": (_optional("limit"), True), **_JSON})),
     "check": (check, ([], {"--base": (_optional("base"), True), **_JSON})),
 }
 

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitreg.core.names import Version, check_name, check_stage_name
 from gitreg.errors import CorruptRegistry, InvalidInput
@@ -58,6 +58,22 @@ class VersionRecord:
     @property
     def semver(self) -> Version:
         return Version.parse(self.version)
+
+
+class VersionSummary(NamedTuple):
+    """What ``gitreg list`` shows of a version: a row of its table. A tuple, not a
+    dataclass: a first list at 100,000 versions makes one per version file (issue 19)."""
+
+    name: str
+    version: str
+    registered_at: str
+    model_type: str | None
+    metrics: Mapping[str, float]
+
+
+def summary_of(record: VersionRecord) -> VersionSummary:
+    return VersionSummary(record.name, record.version, record.registered_at,
+                          record.model_type, record.metrics)
 
 
 # What may change in a version file after its registration (through a command: annotate,

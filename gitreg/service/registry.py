@@ -41,8 +41,10 @@ from gitreg.core.query import Query, matches, ordered, unfiltered
 from gitreg.core.records import (
     StageMap,
     VersionRecord,
+    VersionSummary,
     iso_timestamp,
     stages_to_dict,
+    summary_of,
     version_to_dict,
 )
 from gitreg.errors import (
@@ -55,9 +57,9 @@ from gitreg.errors import (
     PolicyViolation,
 )
 from gitreg.git.runner import Authorship, Git, authored_env, identity_env
-from gitreg.repo import parsers, yamlio
+from gitreg.repo import parsers, summary, yamlio
 from gitreg.repo.cache import CACHE_DIR, ParsedFiles, Store
-from gitreg.repo.catalog import Catalog, Payload, signature
+from gitreg.repo.catalog import Catalog, Payload, Signature, signature, stems
 from gitreg.repo.history import History, next_stage_tag, rollback_target
 from gitreg.repo.journal import pending
 from gitreg.repo.paths import check_real, check_tree
@@ -289,9 +291,17 @@ class Registry:
             return StageMap(name)
         (stage_map,) = self.parsed.read(parsers.STAGES, self._model_path(name),
                                         [(str(path), rel)], whole=True)
-        if stage_map.name != name:
-            raise CorruptRegistry.at(rel, "model", f"says {stage_map.name!r}, expected {name!r}")
-        return stage_map
+        return _named(stage_map, name, rel)
+
+    def _fresh_stage_map(self, name: str) -> StageMap:
+        """``stage_map`` of a model ``require_model`` let through, read and parsed as it
+        reads it but not through the per-file cache (``joined`` keeps its own: a first list
+        at 100,000 versions wrote 1,000 cache files of one stage map each)."""
+        rel = self.stages_path(name)
+        path = f"{self.root}{os.sep}{rel}"
+        if not os.path.exists(path):
+            return StageMap(name)
+        return _named(parsers.STAGES.parse(yamlio.read_file(path, rel), rel), name, rel)
 
     def which(
         self, name: str, stage: str, *, at: str | datetime | None = None, rev: str | None = None
@@ -354,52 +364,105 @@ class Registry:
         return [(r, stages_of[r.name, r.version])
                 for r in ordered(query, [r for r, _ in found])]
 
-    def by_model(
+    def joined(
         self,
         kind: str,
-        make: Callable[[list[VersionRecord], dict[str, tuple[str, ...]], Deprecations], Payload],
+        make: Callable[[list[VersionSummary], dict[str, tuple[str, ...]], Deprecations],
+                       Payload],
         valid: Callable[[Payload], bool],
+        join: Callable[[list[Payload]], str],
+        *,
+        variant: str,
         name: str | None = None,
-    ) -> list[Payload]:
-        """What ``make`` makes of each model (or ``name`` alone), in model order: of its
-        versions in SemVer order, the stages each is in and its deprecations.
+    ) -> str:
+        """What ``join`` makes of what ``make`` makes of each model (or ``name`` alone),
+        in model order: of its versions' summaries in SemVer order, the stages each is in
+        and its deprecations.
 
         Kept in one cache file per ``kind`` (catalog.py): a model whose files did not
         change since is not read again (a warm `gitreg list` at 100,000 versions reads no
         YAML). ``make`` must be a pure function of what it is given, ``kind`` must change
-        when it does, and ``valid`` says whether a kept payload has ``make``'s shape."""
+        when it does, and ``valid`` says whether a kept payload has ``make``'s shape. The
+        joined text is kept whole as well: when every model's files have the signatures
+        they had (and the models are the same), it is read back as it was, without the
+        payloads (a warm list: one ``stat`` per file and one file read, issue 19).
+        ``join`` must be a pure function of the payloads, ``variant`` change when it does."""
+        catalog = self._catalog(kind, valid)
+        signed, failed = self._signed(name)
+        key = None
+        if failed is None:
+            key = catalog.whole_key(variant, [(model, sign) for model, (sign, _, _) in signed])
+            kept = catalog.whole(key)
+            if kept is not None:
+                return kept
+        text = join(self._payloads(catalog, signed, failed, make))
+        if key is not None:
+            catalog.keep_whole(key, text)
+        catalog.save(whole=name is None, models=[model for model, _ in signed])
+        return text
+
+    def _catalog(self, kind: str, valid: Callable[[Payload], bool]) -> Catalog:
+        kind = "\0".join((kind, self.config.layout.models_dir, parsers.VERSIONS.kind))
+        return Catalog(self.cache.folder, kind, valid)
+
+    def _signed(self, name: str | None) -> tuple[list[tuple[str, Signature]], GitregError | None]:
+        """The models (or ``name`` alone) with their files' signatures (catalog.py), up to
+        the first that may not be read (a link), and why not: ``_payloads`` raises that in
+        its turn, after the models before it, as a read of each in turn would."""
         names = [self.require_model(name)] if name else self.models()
         layout = self.config.layout
-        catalog = Catalog(self.cache.folder,
-                          "\0".join((kind, layout.models_dir, parsers.VERSIONS.kind)), valid)
         root = f"{self.root}{os.sep}"
-        made: list[Payload] = []
+        signed: list[tuple[str, Signature]] = []
         for model in names:
             if not name:
-                self.require_model(model)  # as versions() does: no links
-            sign, stems, stats = signature(root + layout.model(model),
-                                           (STAGES_FILE, DEPRECATED_FILE))
+                try:
+                    self.require_model(model)  # as versions() does: no links
+                except GitregError as exc:
+                    return signed, exc
+            signed.append((model, signature(root + layout.model(model),
+                                            (STAGES_FILE, DEPRECATED_FILE))))
+        return signed, None
+
+    def _payloads(
+        self,
+        catalog: Catalog,
+        signed: list[tuple[str, Signature]],
+        failed: GitregError | None,
+        make: Callable[[list[VersionSummary], dict[str, tuple[str, ...]], Deprecations],
+                       Payload],
+    ) -> list[Payload]:
+        made: list[Payload] = []
+        for model, (sign, files, stats) in signed:
             payload = catalog.get(model, sign)
             if payload is None:  # read in catalog()'s order: the same file fails first
-                held, retired = self.stage_map(model).by_version(), self.deprecations(model)
-                payload = make(self._fresh_versions(model, stems), held, retired)
+                held = self._fresh_stage_map(model).by_version()
+                retired = self.deprecations(model)
+                payload = make(self._fresh_summaries(model, stems(files)), held, retired)
                 catalog.put(model, sign, stats, payload)
             made.append(payload)
-        catalog.save(whole=name is None)
+        if failed is not None:
+            raise failed
         return made
 
-    def _fresh_versions(self, name: str, versions: list[str]) -> list[VersionRecord]:
-        """``versions``' records in SemVer order, read and parsed as ``versions()`` does
-        but not through the per-model cache (``by_model`` keeps its own)."""
+    def _fresh_summaries(self, name: str, versions: list[str]) -> list[VersionSummary]:
+        """``versions``' summaries in SemVer order, read as ``versions()`` reads them but
+        not through the per-model cache (``joined`` keeps its own): a file in gitreg's
+        own form straight from its text (summary.py), any other parsed in full."""
         rels = self.config.layout.version_files(name, versions)
         root = f"{self.root}{os.sep}"
         parsed = []
         for rel, version in zip(rels, versions, strict=True):
-            record, order = parsers.VERSIONS.parse(yamlio.read_file(root + rel, rel), rel)
-            check_place(record, name, version, rel)
-            parsed.append((order, record))
+            data = yamlio.read_file(root + rel, rel)
+            found = summary.read(data, name, version)
+            if found is None:
+                record, order = parsers.VERSIONS.parse(data, rel)
+                check_place(record, name, version, rel)
+                found = summary_of(record)
+            else:
+                order = Version.parse(version)._key()
+            parsed.append((order, found))
         parsed.sort(key=lambda pair: pair[0])
-        return [record for _, record in parsed]
+        return [found for _, found in parsed]
 
     def history_events(self, name: str | None = None, stage: str | None = None) -> list[Event]:
         if name is not None:
@@ -858,6 +921,13 @@ class Registry:
         weights.fetch(record.artifact, record.artifact.path + ".dvc")
         return record, weights.read_file(record.artifact)
 
+
+
+def _named(stage_map: StageMap, name: str, rel: str) -> StageMap:
+    """``stage_map``, if its file names the model whose file it is."""
+    if stage_map.name != name:
+        raise CorruptRegistry.at(rel, "model", f"says {stage_map.name!r}, expected {name!r}")
+    return stage_map
 
 
 def check_place(record: VersionRecord, name: str, version: str, rel: str) -> None:
