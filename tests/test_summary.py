@@ -103,9 +103,12 @@ def version_files(draw: st.DrawFn) -> tuple[dict[str, Any], str, str]:
 
 
 def agree(text: str | bytes, name: str, version: str) -> bool:
-    """Whether ``read`` takes the file (and then gives the full parse's summary)."""
+    """Whether ``read`` takes the file (and then gives the full parse's summary), and
+    ``checked`` with it (and then the full parse's weights and dependencies)."""
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     fast = summary.read(data, name, version)
+    checked = summary.checked(data, name, version)
+    assert (fast is None) == (checked is None), data
     if fast is None:
         return False
     try:
@@ -115,6 +118,9 @@ def agree(text: str | bytes, name: str, version: str) -> bool:
         raise AssertionError(f"read {data!r} as {fast!r}; the full parse: {exc}") from None
     # repr: 1 and 1.0 (and 0.0 and -0.0) are equal but print differently.
     assert repr(fast) == repr(summary_of(record)), data
+    artifact = record.artifact
+    assert checked == (artifact.path, artifact.md5, artifact.size, artifact.nfiles,
+                       tuple(record.lineage.depends_on)), data
     return True
 
 

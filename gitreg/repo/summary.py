@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from typing import NamedTuple
 
 from gitreg.core.names import Version
 from gitreg.core.records import VersionSummary
@@ -74,10 +75,12 @@ _FILE = (
     rf"description: {_OPTIONAL}\n"
     rf"metrics:(?: \{{\}}\n|\n(?P<metrics>(?:  {_KEY}: (?:{_NUMBER})\n)+))"
     + _mapping("hyperparameters", _SCALAR) + _strings("features") + _strings("labels")
-    + rf"artifact:\n  path: {_PATH}\n  format: {_TEXT}\n  md5: {_TEXT}\n  size: {_INT}\n"
-    rf"(?:  nfiles: {_INT}\n)?"
+    + rf"artifact:\n  path: (?P<path>{_PATH})\n  format: {_TEXT}\n  md5: (?P<md5>{_TEXT})\n"
+    rf"  size: (?P<size>{_INT})\n(?:  nfiles: (?P<nfiles>{_INT})\n)?"
     rf"lineage:\n  code_commit: {_OPTIONAL}\n" + _mapping("data", _TEXT, "  ")
-    + _strings("depends_on", "  ") + rf"  parent: {_OPTIONAL}\n")
+    + rf"  depends_on:(?: \[\]\n|\n(?P<depends_on>(?:  - {_TEXT}\n)+))"
+    + rf"  parent: {_OPTIONAL}\n")
+_ITEM = re.compile(r"  - ([^\n]+)\n")
 _METRIC = re.compile(r"  ([^:]+): ([^\n]+)\n")
 
 
@@ -92,26 +95,59 @@ def read(data: bytes, name: str, version: str) -> VersionSummary | None:
     """The summary of the version file ``data`` of ``name``'s ``version`` (a valid model
     name, which the caller checked), or ``None``: parse the file in full, it is not in
     gitreg's form or does not name this place (the full parse says why, if it is wrong)."""
+    matched = _matched(data, name, version)
+    if matched is None:
+        return None
+    match, metrics = matched
+    registered_at, model_type = match.group("registered_at", "model_type")
+    return VersionSummary(name, version, _unquoted(registered_at),
+                          None if model_type == "null" else _unquoted(model_type), metrics)
+
+
+class Checked(NamedTuple):
+    """What ``gitreg check`` asks of a version file besides its validity: where its weights
+    are and what they are, and what it depends on."""
+
+    path: str
+    md5: str
+    size: int
+    nfiles: int | None
+    depends_on: tuple[str, ...]
+
+
+def checked(data: bytes, name: str, version: str) -> Checked | None:
+    """``read``'s verdict for ``check``: None where ``read`` says None (parse the file in
+    full); else the file is one the full parse accepts, for this place, and these are its
+    fields. So a check builds no record for a version no policy asks about (issue 19)."""
+    matched = _matched(data, name, version)
+    if matched is None:
+        return None
+    path, md5, size, nfiles, depends_on = matched[0].group("path", "md5", "size", "nfiles",
+                                                           "depends_on")
+    return Checked(path, _unquoted(md5), int(size), None if nfiles is None else int(nfiles),
+                   tuple(_unquoted(item) for item in _ITEM.findall(depends_on or "")))
+
+
+def _matched(data: bytes, name: str,
+             version: str) -> tuple[re.Match[str], dict[str, float]] | None:
+    """The match of ``data`` in gitreg's form for this place, with its metrics; or None."""
     # Latin-1 maps each byte to one character: anything but printable ASCII fails to match.
     match = _compiled().fullmatch(data.decode("latin-1"))
     if match is None:
         return None
-    said, said_version, registered_at, model_type, metrics = match.group(
-        "name", "version", "registered_at", "model_type", "metrics")
+    said, said_version, metrics = match.group("name", "version", "metrics")
     if _unquoted(said) != name or said_version != version or not _normal(version):
         return None
     found: dict[str, float] = {}
-    if metrics:
-        for key, text in _METRIC.findall(metrics):
-            if "." in text:
-                number = float(text)
-                if not math.isfinite(number):  # 1.0e+999: not a number for gitreg
-                    return None
-                found[key] = number
-            else:
-                found[key] = int(text)
-    return VersionSummary(name, version, _unquoted(registered_at),
-                          None if model_type == "null" else _unquoted(model_type), found)
+    for key, text in _METRIC.findall(metrics or ""):
+        if "." in text:
+            number = float(text)
+            if not math.isfinite(number):  # 1.0e+999: not a number for gitreg
+                return None
+            found[key] = number
+        else:
+            found[key] = int(text)
+    return match, found
 
 
 def _unquoted(text: str) -> str:

@@ -79,7 +79,7 @@ from gitreg.core.records import StageMap, VersionRecord
 from gitreg.core.release import RELEASES_DIR
 from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
 from gitreg.git.runner import Git, TagRef
-from gitreg.repo import parsers, signing, yamlio
+from gitreg.repo import parsers, signing, summary, yamlio
 from gitreg.repo.paths import check_real
 from gitreg.repo.recent import Recent, held_before, since
 from gitreg.repo.recent import events as recent_events
@@ -538,7 +538,8 @@ class _ModelCheck:
         self.layout = layout = registry.config.layout
         self.base = layout.model(name)
         self.root = os.fspath(registry.root)
-        self.records: dict[str, VersionRecord] = {}  # the readable version files
+        self.records: dict[str, VersionRecord] = {}  # those parsed in full (self.record)
+        self.readable: dict[str, str] = {}  # version -> its version file, readable and valid
         self.files: dict[str, bytes] = {}  # their content, by path
         self.problems: list[Problem] = []
         self.notices: list[Problem] = []
@@ -587,19 +588,40 @@ class _ModelCheck:
                 continue
             try:  # no link (read_file), the schema, and the name and version it says
                 data = yamlio.read_file(os.path.join(self.root, rel), rel)
-                record = parsers.VERSIONS.parse(data, rel)[0]
-                check_place(record, self.name, stem, rel)
+                # A file in the form gitreg writes is valid as it matches (summary.py): its
+                # record is built only if a policy asks about it (self.record), ~70 us a file
+                # saved at 100,000 versions (issue 19). Any other form: the full parse.
+                fields = summary.checked(data, self.name, stem)
+                if fields is None:
+                    record = parsers.VERSIONS.parse(data, rel)[0]
+                    check_place(record, self.name, stem, rel)
+                    self.records[stem] = record
+                    artifact = record.artifact
+                    fields = summary.Checked(artifact.path, artifact.md5, artifact.size,
+                                             artifact.nfiles, tuple(record.lineage.depends_on))
             except CorruptRegistry as exc:
                 self.problems.append(problem_from(exc, rel))
                 continue
-            self.records[stem] = record
+            self.readable[stem] = rel
             self.files[rel] = data
-            self._weights(rel, record)
-            self._depends_on(rel, record)
+            self._weights(rel, stem, fields)
+            self._depends_on(rel, fields.depends_on)
 
-    def _weights(self, rel: str, record: VersionRecord) -> None:
-        artifact = record.artifact
-        folder = f"{self.layout.artifacts(self.name, record.version)}/"
+    def record(self, version: str) -> VersionRecord | None:
+        """The record of the readable version file of ``version`` (None if there is none),
+        parsed in full on first ask (``_versions`` checked it without a record)."""
+        found = self.records.get(version)
+        rel = self.readable.get(version)
+        if found is None and rel is not None:
+            try:  # summary.checked took it: the full parse does (tests/test_summary.py)
+                found = self.records[version] = parsers.VERSIONS.parse(self.files[rel], rel)[0]
+            except CorruptRegistry as exc:  # were they ever to disagree: said, not raised
+                self.problems.append(problem_from(exc, rel))
+                del self.readable[version]
+        return found
+
+    def _weights(self, rel: str, version: str, artifact: summary.Checked) -> None:
+        folder = f"{self.layout.artifacts(self.name, version)}/"
         file_name = artifact.path.removeprefix(folder)
         if file_name == artifact.path or "/" in file_name or file_name in ("", ".", ".."):
             self.add(rel, "artifact.path", f"{artifact.path!r} is not in the version's own "
@@ -635,8 +657,8 @@ class _ModelCheck:
                          f"the pointer no longer names the registered weights; {restore}, and "
                          "register new weights as a new version")
 
-    def _depends_on(self, rel: str, record: VersionRecord) -> None:
-        for i, entry in enumerate(record.lineage.depends_on):
+    def _depends_on(self, rel: str, depends_on: Sequence[str]) -> None:
+        for i, entry in enumerate(depends_on):
             key = f"lineage.depends_on[{i}]"
             try:
                 ref: ModelRef | None = ModelRef.parse(entry)
@@ -675,7 +697,7 @@ class _ModelCheck:
             for version in held:
                 if _normal(version) != version:
                     self.add(rel, key, f"{version!r}: write the version as {_normal(version)}")
-                elif version not in self.records and not (
+                elif version not in self.readable and not (
                     self.registry.root / self.layout.version_file(self.name, version)
                 ).is_file():
                     self.add(rel, key, f"{self.name} {version} is not registered (no "
@@ -724,7 +746,7 @@ class _ModelCheck:
             self.problems.append(problem_from(exc, rel))
             return
         for version, reason in deprecations.versions.items():
-            if version not in self.records:
+            if version not in self.readable:
                 self.add(rel, f"versions.{version}", f"{self.name} has no version {version}; "
                          "remove the entry")
             held = stage_map.stages_of(version) if stage_map is not None else ()
@@ -753,7 +775,7 @@ class _ModelCheck:
             rule = rules[stage]
             assert rule is not None
             for version in stage_map.versions_in(stage):
-                record = self.records.get(version)
+                record = self.record(version)
                 if record is None:
                     continue  # reported above
                 if rule.require_signed:  # no exemption: forced ones too
@@ -764,7 +786,7 @@ class _ModelCheck:
                 if entry.action is Action.ROLLBACK:
                     continue  # to a version the stage held (history.stage_changes)
                 been = frozenset(e.stage for e in events if e.version == version and e.stage)
-                previous = self.records.get(entry.previous) if entry.previous else None
+                previous = self.record(entry.previous) if entry.previous else None
                 found = policy.violations(config, stage, record, previous, stage_map, been)
                 self._judge(rel, stage, version, entry, found, rule)
 
@@ -797,7 +819,7 @@ class _ModelCheck:
             if rule.require_signed:
                 return False
             for version in stage_map.versions_in(stage):
-                record = self.records.get(version)
+                record = self.record(version)
                 if record is None:
                     continue  # reported above
                 entered = [e for e in events if e.stage == stage and e.version == version
@@ -818,7 +840,7 @@ class _ModelCheck:
                         been.add(wanted)
                     else:
                         unsure = True
-                previous = self.records.get(entry.previous) if entry.previous else None
+                previous = self.record(entry.previous) if entry.previous else None
                 violations = policy.violations(config, stage, record, previous, stage_map,
                                                frozenset(been))
                 if violations and unsure:
