@@ -7,7 +7,8 @@
 Targets (issue 19; issue 4's were 1.3 and 1.5), each a ratio measured in the same run:
 
     gitreg register          <= 1.15 x (md5 of the file + copy of the file)
-    gitreg get, fresh clone  <= 1.2 x copy of the file   (weights from the local DVC remote)
+    gitreg get, fresh clone  <= 1.2 x copy of the file   (weights from the local DVC remote;
+                                                        the copy is of the object get reads)
 
 and for comparison the same for plain DVC: ``dvc add`` + ``dvc push``, and ``dvc pull`` in
 a fresh clone. "copy" is ``shutil.copyfile`` (``sendfile`` on Linux, as ``cp``); "md5" reads
@@ -56,7 +57,8 @@ from pathlib import Path
 from isolation import isolate  # benchmarks/isolation.py, beside this script
 
 CHUNK = 1 << 20
-STEPS = ("copy", "md5", "register", "dvc add+push", "get", "dvc pull")
+STEPS = ("copy", "md5", "register", "dvc add+push", "get", "copy of the stored object",
+         "dvc pull")
 STARTUP = ("gitreg start-up", "dvc start-up")
 
 
@@ -164,8 +166,20 @@ def repetition(base: Path, source: Path, n: int, settle: Callable[[], None]) -> 
     git(work, "clone", "-q", str(registry), str(clone))
     timed(times, "get",
           settle, lambda: gitreg(clone, "get", "big", "--version", "1.0.0", "-o", "out.bin"))
-    if md5_of(clone / "out.bin") != md5_of(source):
+    digest = md5_of(source)
+    if md5_of(clone / "out.bin") != digest:
         raise SystemExit("gitreg get wrote different bytes")
+    # The floor for get: a copy of the very file it read, timed after it. The source file is
+    # read by every step before (copy, md5, register, dvc add), and on a virtual machine the
+    # host caches its disk's blocks below the guest's page cache: a copy of it ran ~1.7x
+    # faster than one of a file as new as the stored object. Timed after get, this copy is
+    # the one that profits from such a cache, if any.
+    stored = work / "registry-storage" / "files" / "md5" / digest[:2] / digest[2:]
+
+    def copy_stored() -> None:
+        shutil.copyfile(stored, work / "copy2.bin")
+
+    timed(times, "copy of the stored object", settle, copy_stored)
 
     dvc_clone = work / "dvc-clone"
     git(work, "clone", "-q", str(project), str(dvc_clone))
@@ -184,13 +198,14 @@ def ratios(times: dict[str, float]) -> dict[str, float]:
     both = times["md5"] + times["copy"]
     return {
         "register / (md5 + copy)": times["register"] / both,
-        "get / copy": times["get"] / times["copy"],
+        "get / copy of the stored object": times["get"] / times["copy of the stored object"],
+        "get / copy of the source file": times["get"] / times["copy"],
         "dvc add+push / (md5 + copy)": times["dvc add+push"] / both,
         "dvc pull / copy": times["dvc pull"] / times["copy"],
     }
 
 
-LIMITS = {"register / (md5 + copy)": 1.15, "get / copy": 1.2}
+LIMITS = {"register / (md5 + copy)": 1.15, "get / copy of the stored object": 1.2}
 
 
 def report(runs: list[dict[str, float]], size_mib: int, warm: bool) -> None:

@@ -177,6 +177,7 @@ def test_reads_declares_what_app_declares() -> None:
         command = getattr(cli, name, None) or getattr(cli, f"{name}_")  # list_: not list
         assert declared == argv.declarations(command), name
     assert argv.declarations(cli.register) == registration.DECLARED
+    assert argv.declarations(cli.get) == registration.GET_DECLARED
 
 
 @pytest.mark.parametrize("call", [c for c in CALLS if c[0] in ("which", "show", "list",
@@ -184,7 +185,9 @@ def test_reads_declares_what_app_declares() -> None:
     ["list", "--all"], ["list", "churn", "--limit", "2"], ["list", "nosuch"],
     ["list", "--limit", "0"], ["list", "--stage", "nosuchstage", "--all"],
     ["check"], ["check", "--json"], ["check", "--base", "HEAD"], ["check", "--base", "nosuch"],
-    ["check", "--base"],
+    ["check", "--base"],  # and get's refusals (its success prints where it wrote: elsewhere)
+    ["get", "churn", "--version", "9.9.9"], ["get", "churn", "--rev", "HEAD"],
+    ["get", "churn", "-o", "model.bin"], ["get", "churn", "--stage", "nosuch", "-o", "d/"],
     ["which", "--release", "nosuch"], ["which", "churn", "production", "--at", "x", "--rev",
                                        "HEAD"],
     ["show", "release"], ["show", "churn#production"], ["show", "churn@9.9.9", "--json"],

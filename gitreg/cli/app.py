@@ -425,31 +425,8 @@ def get(
     quiet: QuietOpt = False,
 ) -> None:
     """Write a version's weights, checked against their md5, to -o PATH."""
-    from gitreg.service import remote_registry
-
-    target = Path(output) if output else None
-    # `-o model/` means "into the folder model", as with cp; Path() drops the slash, and
-    # the weights would become a file named model. Made here, removed again on failure.
-    folder = target if target and str(output).endswith("/") and not target.exists() else None
-    if folder is not None:
-        folder.mkdir(parents=True)
-    try:
-        with _meter(f"{name}: fetching weights", quiet) as meter:
-            if repo is not None:
-                record, path = remote_registry.get(repo, name, version=version, stage=stage,
-                                                   output=target, progress=meter, rev=rev,
-                                                   force=force)
-            elif rev is not None:
-                raise InvalidInput("{rev} reads another registry: give it with {repo}",
-                                   params=("rev", "repo"))
-            else:
-                record, path = _open().get(name, version=version, stage=stage, output=target,
-                                           progress=meter, force=force)
-    except BaseException:
-        if folder is not None:
-            folder.rmdir()
-        raise
-    _echo(f"{record.name} {record.version} -> {path}")
+    registration.get(name=name, version=version, stage=stage, output=output, repo=repo,
+                     rev=rev, force=force, quiet=quiet)
 
 
 @app.command(cls=Command)

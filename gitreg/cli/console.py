@@ -45,7 +45,7 @@ KEEP = 64  # entries kept: the commands' helps at a few terminal widths
 # registration.py; issue 19 points 4 and 5): the rest, and any mistake, go to typer's
 # command line.
 READS = (("which",), ("show",), ("list",))
-DIRECT = (*READS, ("register",), ("check",))  # check: what CI runs on every pull request
+DIRECT = (*READS, ("register",), ("get",), ("check",))  # check: CI runs it on every PR
 
 INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing more before the handler
 
@@ -104,9 +104,11 @@ def direct(args: tuple[str, ...]) -> int | None:
     does not read ``args`` (nothing was run)."""
     from gitreg.cli.outcome import run
 
-    if args[0] == "register":
+    if args[0] in ("register", "get"):
         from gitreg.cli import registration
 
+        if args[0] == "get":
+            return run(registration.get, registration.GET_DECLARED, args[1:])
         return run(registration.register, registration.DECLARED, args[1:])
     from gitreg.cli import reads
 
