@@ -188,3 +188,42 @@ def test_gits_own_squash_message_keeps_every_commits_trailers(three_versions: Re
     assert [(e.action, e.stage, e.version, e.previous, e.reason) for e in events][-2:] == [
         (Action.PROMOTE, "production", "1.3.0", None, "hotfix"),
         (Action.ROLLBACK, "staging", "1.1.0", "1.2.0", None)]
+
+
+@pytest.mark.parametrize("parts", [2, 3, 4])
+def test_a_walk_split_into_parts_reads_what_one_walk_reads(
+    three_versions: Registry, monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    # A full check's walk of all history runs in parts, one git each (issue 19). Cut at
+    # commits of the first-parent chain, the parts together must be the one walk: every
+    # commit once, in order, with a merged branch's commits left out as --first-parent
+    # leaves them, and the events the same.
+    from gitreg.repo import history
+
+    reg = three_versions
+    for version in ("1.1.0", "1.2.0", "1.3.0", "1.1.0"):
+        reg.promote("churn", version, "production")
+    git(reg.root, "switch", "--quiet", "-c", "review")
+    reg.rollback("churn", "production")
+    reg.promote("churn", "1.3.0", "staging")
+    git(reg.root, "switch", "--quiet", "main")
+    (reg.root / "NOTES.md").write_text("notes\n")
+    git(reg.root, "add", "NOTES.md")
+    git(reg.root, "commit", "--quiet", "-m", "Add notes")
+    git(reg.root, "merge", "--quiet", "--no-ff", "--no-edit", "review")
+    reg.demote("churn", "staging")
+    head = git(reg.root, "rev-parse", "HEAD").strip()
+    folder = reg.config.layout.models_dir
+
+    whole = Registry(reg.root)
+    monkeypatch.setattr(history, "_processors", lambda: 1)
+    one = whole.history._walk(head, folder)
+    expected = whole.history_events("churn")
+
+    monkeypatch.setattr(history, "_processors", lambda: parts)
+    monkeypatch.setattr(history, "_PART", 2)  # a part of two commits at least
+    ranges = history._parts(reg.git, head, parts)
+    assert len(ranges) == parts and ".." not in ranges[0]
+    split = Registry(reg.root)
+    assert split.history._walk(head, folder) == one
+    assert split.history_events("churn") == expected
