@@ -283,8 +283,12 @@ class Registry:
             records.append((record, order))
         return records
 
-    def stage_map(self, name: str) -> StageMap:
+    def stage_map(self, name: str, *, cached: bool = True) -> StageMap:
+        """What each stage of ``name`` holds (``stages.yaml``); ``cached=False``: read and
+        parsed without the per-file cache, for a caller that reads each model's once."""
         self.require_model(name)
+        if not cached:
+            return self._fresh_stage_map(name)
         rel = self.stages_path(name)
         path = self.root / rel
         if not path.exists():
