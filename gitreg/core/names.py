@@ -105,7 +105,9 @@ class Version:
             text += f"+{self.build}"
         return text
 
-    def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:
+    def precedence(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:
+        """What SemVer orders versions by, as a tuple: sort by it rather than by the
+        versions, whose comparisons run in Python."""
         # A release sorts after all of its pre-releases.
         pre = _prerelease_key(self.prerelease) if self.prerelease else ()
         return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, pre)
@@ -113,7 +115,7 @@ class Version:
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self._key() < other._key()
+        return self.precedence() < other.precedence()
 
     def bump(self, part: str) -> Version:
         if part == "major":

@@ -66,7 +66,7 @@ _MAKE_NESTED = [(_RECORD.index(name), _maker(cls))
 
 def _parse_version(data: bytes, source: str) -> tuple[VersionRecord, Order]:
     record = version_from_dict(yamlio.loads(data, source), source)
-    return record, record.semver._key()
+    return record, record.semver.precedence()
 
 
 def _pack_version(value: tuple[VersionRecord, Order]) -> tuple[Any, Order]:

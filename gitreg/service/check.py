@@ -61,6 +61,7 @@ compares the two on generated histories).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -942,16 +943,19 @@ def _pointer_text(md5: str, size: int, nfiles: int | None, file_name: str) -> by
             f"  path: {file_name}\n").encode()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _normal(text: str) -> str | None:
-    """``text`` as a normal SemVer string, or None if it is no version at all."""
+    """``text`` as a normal SemVer string, or None if it is no version at all (remembered:
+    a full check asks it twice of each version file, and versions repeat across models)."""
     try:
         return str(Version.parse(text))
     except InvalidInput:
         return None
 
 
-def _version_order(path: os.DirEntry[str]) -> tuple[int, Version, str]:
+def _version_order(path: os.DirEntry[str]) -> tuple[int, tuple[object, ...], str]:
+    # Plain tuples: a sort by Version objects compared each pair in Python (issue 19).
     version = _normal(path.name.removesuffix(".yaml"))
     if version is None:
-        return (1, Version(0, 0, 0), path.name)
-    return (0, Version.parse(version), path.name)
+        return (1, (), path.name)
+    return (0, Version.parse(version).precedence(), path.name)

@@ -463,7 +463,7 @@ class Registry:
                 check_place(record, name, version, rel)
                 found = summary_of(record)
             else:
-                order = Version.parse(version)._key()
+                order = Version.parse(version).precedence()
             parsed.append((order, found))
         parsed.sort(key=lambda pair: pair[0])
         return [found for _, found in parsed]
