@@ -38,12 +38,12 @@ from gitreg.core.release import (
     release_to_dict,
     tag_message,
 )
-from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import identity_env
 from gitreg.repo import yamlio
 from gitreg.repo.history import next_stage_tag
 from gitreg.service.registry import Registry, _identity
-from gitreg.service.release_history import latest, releases
+from gitreg.service.release_history import latest, made, releases, replaced_problems
 
 if TYPE_CHECKING:
     from gitreg.repo.transaction import Transaction
@@ -208,6 +208,7 @@ def _rollback_target(registry: Registry, name: str) -> Release:
 
 def _plan_rollback(registry: Registry, name: str) -> tuple[Release, list[_Change]]:
     target = _rollback_target(registry, name)
+    _require_history_agrees(registry, target)
     stage = target.stage
     exclusive = registry.config.is_exclusive(stage)
     changes = []
@@ -239,6 +240,23 @@ def _plan_rollback(registry: Registry, name: str) -> tuple[Release, list[_Change
                       tuple(c.member for c in changes), ReleaseAction.ROLLBACK,
                       rolls_back=target.n)
     return planned, changes
+
+
+def _require_history_agrees(registry: Registry, target: Release) -> None:
+    """Refuse to restore what a release file says its models replaced unless history says
+    so too: an edited file must not put a version in a stage that never held it there."""
+    rel = release_file(target.name, target.n)
+    registry.history.require_full()
+    added = [r for r in made(registry).values() if (r.name, r.n) == (target.name, target.n)]
+    if not added or added[0] != replace(target, commit=added[0].commit, date=added[0].date,
+                                        author=added[0].author, tag=added[0].tag):
+        raise CorruptRegistry.at(rel, None, "it differs from the file its commit added (or no "
+                                 "commit on this branch added it); release files are written "
+                                 "once: restore it, and run `gitreg check`")
+    wrong = replaced_problems(registry, target, f"{added[0].commit}^")
+    if wrong:
+        raise CorruptRegistry.at(rel, "models", f"{'; '.join(wrong)}; nothing was rolled "
+                                 "back: run `gitreg check`")
 
 
 def _next_number(registry: Registry, name: str) -> int:

@@ -156,6 +156,27 @@ def history(registry: Registry, events: Sequence[Event]) -> list[Event | Release
     return result
 
 
+def replaced_problems(registry: Registry, release: Release, before: str) -> list[str]:
+    """Where ``release`` says a model's stage held a ``previous`` that the stages at
+    ``before`` (the first parent of the commit that added it, or HEAD for a file not yet
+    committed) contradict. ``rollback --release`` restores ``previous``, so it is never taken
+    on the file's word alone (a cloned registry is untrusted input): in an exclusive stage it
+    is the version that stage held, elsewhere one of those it held, or nothing."""
+    exclusive = registry.config.is_exclusive(release.stage)
+    found = []
+    for member in release.members:
+        held = registry.history.stage_map_at(member.model, before).versions_in(release.stage)
+        if exclusive:
+            right = member.previous == (held[0] if held else None)
+        else:
+            right = member.previous is None or member.previous in held
+        if not right:
+            found.append(f"{member.model}: says it replaced {member.previous or 'nothing'} "
+                         f"in {release.stage}, but the stage held "
+                         f"{', '.join(held) or 'nothing'} before the release")
+    return found
+
+
 def untagged(registry: Registry) -> list[Release]:
     """The releases on HEAD's first-parent history without their tag (``ci tag``: a
     proposal merged by squash, rebase or merge commit)."""

@@ -26,7 +26,7 @@ from gitreg.git.runner import LOG_FIELD
 from gitreg.repo import yamlio
 from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry
-from gitreg.service.release_history import made, numbered, tagged
+from gitreg.service.release_history import made, numbered, replaced_problems, tagged
 
 if TYPE_CHECKING:
     from gitreg.core.diff import VersionDiff
@@ -98,6 +98,10 @@ def problems(registry: Registry,
     except CorruptRegistry as exc:
         return [(RELEASES_DIR, "path", str(exc))]
     committed = {(r.name, r.n): r for r in made(registry).values()}
+    head = registry.git.head() is not None
+    # a shallow clone's oldest commit has no parent here: what it replaced cannot be read
+    parents = dict(zip(committed, (blob is not None for blob in registry.git.cat_files(
+        [f"{r.commit}^" for r in committed.values()])), strict=True))
     for folder in sorted(os.listdir(base)):
         for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
             rel = f"{RELEASES_DIR}/{folder}/{entry}"
@@ -120,9 +124,18 @@ def problems(registry: Registry,
                 continue
             found += [(rel, key, text) for key, text in _member_problems(registry, release)]
             at = committed.get(place)
+            if at is not None and at != replace(release, commit=at.commit, date=at.date,
+                                                author=at.author, tag=at.tag):
+                found.append((rel, "file", f"edited since commit {at.commit[:12]} added it; "
+                              "release files are written once (a rollback is a new release)"))
             found += [(rel, "models", f"{text}; a release changes the stages with it, in the "
                        "same commit") for text in _disagreements(
                            registry, release, at.commit if at else None)]
+            before = (None if at is not None and not parents[place] else
+                      f"{at.commit}^" if at is not None else "HEAD" if head else None)
+            if before is not None:
+                found += [(rel, "models", f"{text} (what `rollback --release` would restore)")
+                          for text in replaced_problems(registry, release, before)]
             tag = release_tag(*place)
             refs = registry.git.tags(tag)
             if refs and at is not None and refs[0].target != at.commit:

@@ -1,0 +1,92 @@
+"""A release file is untrusted input (issue 18, as an attacker meets it): what it says a
+model replaced is what ``rollback --release`` restores, so ``check`` holds it against history
+and the rollback refuses a file that history contradicts, changing nothing.
+
+The registry is test_releases.py's five models (production: from staging, accuracy >= 0.8;
+1.2.0 of each was never in staging).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import git, run_cli, snapshot
+from test_releases import five
+
+from gitreg.service import release as releases
+from gitreg.service.check import validate
+
+CHECK_FAILED, CORRUPT = 10, 7
+
+
+def _commit_edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    git(root, "commit", "--quiet", "-am", "tidy up the release file")
+
+
+def test_an_edited_previous_is_reported_by_check_and_refused_by_rollback(
+    tmp_path: Path,
+) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    assert validate(root).ok
+    # a later commit says ranker replaced 1.2.0, a version production never held (it never
+    # passed the policy): rolling the release back would put it there
+    _commit_edit(root, "releases/ranking/1.yaml", "previous: 1.0.0", "previous: 1.2.0")
+
+    said = [f"{p.file}: {p.key}: {p.message}" for p in validate(root).problems]
+    assert any("releases/ranking/1.yaml: file: edited since commit" in s for s in said), said
+    assert any("ranker: says it replaced 1.2.0 in production, but the stage held 1.0.0 before"
+               in s for s in said), said
+    assert run_cli("check", cwd=root).returncode == CHECK_FAILED
+    assert run_cli("check", "--base", "HEAD~1", cwd=root).returncode == CHECK_FAILED
+
+    before = snapshot(root)
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == CORRUPT, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("gitreg: error: releases/ranking/1.yaml: ")
+    assert snapshot(root) == before
+    assert registry.which("ranker", "production") == ("1.1.0",)
+
+
+def test_a_hand_added_release_whose_previous_lies_is_reported(tmp_path: Path) -> None:
+    """A pull request that writes the release file itself, with a stage change that passes
+    the policy but a ``previous`` the stage never held."""
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0"], "production")
+    text = (root / "releases/ranking/1.yaml").read_text()
+    (root / "releases/ranking/2.yaml").write_text(
+        text.replace("number: 1", "number: 2").replace("ranker", "encoder")
+        .replace("previous: 1.0.0", "previous: 1.2.0"))
+    stages = root / "models/encoder/stages.yaml"
+    stages.write_text(stages.read_text().replace("production: 1.0.0", "production: 1.1.0"))
+    said = [p.message for p in validate(root).problems]  # in the work tree: against HEAD
+    assert len(said) == 1 and said[0].startswith(
+        "encoder: says it replaced 1.2.0 in production, but the stage held 1.0.0"), said
+    git(root, "add", "-A")
+    git(root, "commit", "--quiet", "-m", "release ranking 2 by hand")
+    said = [p.message for p in validate(root).problems]  # committed: against its parent
+    assert len(said) == 1 and said[0].startswith("encoder: says it replaced 1.2.0"), said
+    # the same file with the truth passes
+    _commit_edit(root, "releases/ranking/2.yaml", "previous: 1.2.0", "previous: 1.0.0")
+    said = [p.message for p in validate(root).problems]
+    assert len(said) == 1 and said[0].startswith("edited since commit"), said
+
+
+def test_releases_and_their_rollbacks_made_by_gitreg_pass(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.0.0"], "production")
+    releases.release(registry, "ranking", ["encoder@1.1.0", "fraud@1.1.0"], "production")
+    registry.promote("fraud", "1.0.0", "production")
+    releases.rollback(registry, "ranking")
+    releases.rollback(registry, "ranking")
+    assert validate(root).ok, validate(root)
+    assert [registry.which(m, "production") for m in ("ranker", "encoder", "fraud")] == [
+        ("1.0.0",), ("1.0.0",), ("1.0.0",)]
