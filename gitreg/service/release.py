@@ -121,7 +121,7 @@ def rollback(
 def resolve(registry: Registry, models: Sequence[str]) -> list[VersionRecord]:
     """``MODEL@VERSION``, ``MODEL@latest`` or ``MODEL#STAGE`` as version records."""
     if not models:
-        raise InvalidInput("name the release's models with {model} MODEL@VERSION (repeatable)",
+        raise InvalidInput("name the release's models with {model} (repeatable)",
                            params=("model",))
     if len(models) > MAX_MODELS:
         raise InvalidInput(f"a release holds at most {MAX_MODELS} models")

@@ -1,0 +1,70 @@
+"""Releases as a reviewer and a Python user meet them (issue 18): the markdown comment of a
+proposed rollback says what it undoes and what each model held, and the Python API reads
+releases as the command line does (``show release``, ``diff --release``, ``ci event``).
+
+The registry is test_releases.py's five models (production: from staging, accuracy >= 0.8).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from test_releases import five
+
+from gitreg.errors import InvalidInput, NotFound
+from gitreg.service import release as releases
+
+
+def test_the_comment_of_a_rollback_says_what_it_undoes_and_what_each_model_held(
+    tmp_path: Path,
+) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "dev")
+    releases.rollback(registry, "ranking")  # dev held nothing before: emptied
+    proc = run_cli("diff", "--release", "ranking", "--format", "markdown", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n\n") == [
+        "## Release `ranking` 2: rolls back release 1 in dev",
+        "### `ranker`: nothing (emptied: was 1.1.0)",
+        "### `encoder`: nothing (emptied: was 1.1.0)\n"]
+
+
+def test_no_model_says_the_option_once(tmp_path: Path) -> None:
+    proc = run_cli("release", "ranking", "--stage", "production", cwd=five(tmp_path).root)
+    assert proc.returncode == 3
+    assert proc.stderr == ("gitreg: error: name the release's models with --model "
+                           "MODEL@VERSION (repeatable)\n")
+
+
+def test_the_python_api_reads_releases_as_the_command_line_does(tmp_path: Path) -> None:
+    from gitreg import ModelRegistry
+
+    api = ModelRegistry(five(tmp_path).root)
+    api.release("pair", ["ranker@1.1.0", "encoder#staging"], "production")
+    api.release("solo", ["fraud@1.1.0"], "production")
+    api.promote_model("1.0.0", "production", name="ranker")
+    api.rollback_release("solo")
+
+    assert [(r.name, r.n) for r in api.list_releases()] == [("pair", 1), ("solo", 1),
+                                                            ("solo", 2)]
+    assert [r.n for r in api.list_releases("solo")] == [1, 2]
+    assert api.release_standing("pair").state == "partial"
+    assert api.release_standing("solo", 1).state == "replaced"
+    found = api.release_diff("pair")
+    assert [(m.model, m.version, m.previous) for m, _ in found.diffs] == [
+        ("ranker", "1.1.0", "1.0.0"), ("encoder", "1.1.0", "1.0.0")]
+    assert all(d is not None and d.b == "1.1.0" for _, d in found.diffs)
+    between = api.release_diff("solo", 1, 2)
+    assert [(m.model, m.version, m.previous) for m, _ in between.diffs] == [
+        ("fraud", "1.0.0", "1.1.0")]
+    event = api.release_event("release/pair/1")
+    assert (event.tag, event.stage, [(m.model, m.version, m.previous) for m in event.members]
+            ) == ("release/pair/1", "production", [("ranker", "1.1.0", "1.0.0"),
+                                                   ("encoder", "1.1.0", "1.0.0")])
+    with pytest.raises(InvalidInput):
+        api.list_releases("../x")
+    with pytest.raises(NotFound):
+        api.release_standing("pair", 7)
