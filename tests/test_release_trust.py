@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import git, run_cli, snapshot
-from test_releases import five
+from test_releases import five, merge, with_origin
 
 from gitreg.service import release as releases
 from gitreg.service.check import validate
@@ -90,3 +91,30 @@ def test_releases_and_their_rollbacks_made_by_gitreg_pass(tmp_path: Path) -> Non
     assert validate(root).ok, validate(root)
     assert [registry.which(m, "production") for m in ("ranker", "encoder", "fraud")] == [
         ("1.0.0",), ("1.0.0",), ("1.0.0",)]
+
+
+@pytest.mark.parametrize("how", ["merge", "rebase", "squash"])
+def test_a_branch_that_moves_a_model_then_releases_it(tmp_path: Path, how: str) -> None:
+    """What the release replaced is read at the branch's own commit before it, through a
+    merge commit too. A squash leaves no commit where the stage held what the release file
+    says it replaced, so check reports it (README: merge such a branch otherwise)."""
+    registry = five(tmp_path)
+    root = registry.root
+    with_origin(registry)
+    git(root, "switch", "--quiet", "-c", "ship")
+    registry.promote("encoder", "1.1.0", "production")
+    releases.release(registry, "ranking", ["encoder@1.0.0", "ranker@1.1.0"], "production")
+    git(root, "push", "--quiet", "origin", "ship")
+    git(root, "switch", "--quiet", "main")
+    merge(root, "ship", how)
+    assert run_cli("ci", "tag", "--push", cwd=root).returncode == 0
+    said = [p.message for p in validate(root).problems]
+    if how == "squash":
+        assert len(said) == 1 and said[0].startswith(
+            "encoder: says it replaced 1.1.0 in production, but the stage held 1.0.0"), said
+        return
+    assert said == []
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert registry.which("encoder", "production") == ("1.1.0",)
+    assert registry.which("ranker", "production") == ("1.0.0",)

@@ -43,7 +43,13 @@ from gitreg.git.runner import identity_env
 from gitreg.repo import yamlio
 from gitreg.repo.history import next_stage_tag
 from gitreg.service.registry import Registry, _identity
-from gitreg.service.release_history import latest, made, releases, replaced_problems
+from gitreg.service.release_history import (
+    latest,
+    made,
+    releases,
+    replaced_at,
+    replaced_problems,
+)
 
 if TYPE_CHECKING:
     from gitreg.repo.transaction import Transaction
@@ -253,7 +259,8 @@ def _require_history_agrees(registry: Registry, target: Release) -> None:
         raise CorruptRegistry.at(rel, None, "it differs from the file its commit added (or no "
                                  "commit on this branch added it); release files are written "
                                  "once: restore it, and run `gitreg check`")
-    wrong = replaced_problems(registry, target, f"{added[0].commit}^")
+    before = replaced_at(registry, added[0])
+    wrong = replaced_problems(registry, target, before) if before is not None else []
     if wrong:
         raise CorruptRegistry.at(rel, "models", f"{'; '.join(wrong)}; nothing was rolled "
                                  "back: run `gitreg check`")

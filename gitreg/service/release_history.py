@@ -18,6 +18,7 @@ from gitreg.core.release import (
     check_release_name,
     parse_release_path,
     parse_release_tag,
+    release_file,
     release_from_dict,
     release_tag,
 )
@@ -175,6 +176,26 @@ def replaced_problems(registry: Registry, release: Release, before: str) -> list
                          f"in {release.stage}, but the stage held "
                          f"{', '.join(held) or 'nothing'} before the release")
     return found
+
+
+def replaced_at(registry: Registry, release: Release) -> str | None:
+    """The commit whose stages a committed release replaced: the parent of the commit that
+    added its file, or for a merge commit, of the merged branch's commit that added it (a
+    branch may change a model's stage, then release it); None where this clone lacks it
+    (the oldest commit of a shallow clone)."""
+    git = registry.git
+    (body,) = git.cat_files([release.commit])
+    header = (body or b"").partition(b"\n\n")[0].split(b"\n")
+    parents = [line[7:].decode() for line in header if line.startswith(b"parent ")]
+    if not parents:
+        return None
+    before = parents[0]
+    if len(parents) > 1:
+        added = git.run("log", "--diff-filter=A", "--format=%H", "-1",
+                        f"{parents[0]}..{release.commit}", "--",
+                        release_file(release.name, release.n)).strip()
+        before = f"{added}^" if added else before
+    return before if git.cat_files([before]) != [None] else None
 
 
 def untagged(registry: Registry) -> list[Release]:

@@ -26,7 +26,13 @@ from gitreg.git.runner import LOG_FIELD
 from gitreg.repo import yamlio
 from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry
-from gitreg.service.release_history import made, numbered, replaced_problems, tagged
+from gitreg.service.release_history import (
+    made,
+    numbered,
+    replaced_at,
+    replaced_problems,
+    tagged,
+)
 
 if TYPE_CHECKING:
     from gitreg.core.diff import VersionDiff
@@ -99,9 +105,6 @@ def problems(registry: Registry,
         return [(RELEASES_DIR, "path", str(exc))]
     committed = {(r.name, r.n): r for r in made(registry).values()}
     head = registry.git.head() is not None
-    # a shallow clone's oldest commit has no parent here: what it replaced cannot be read
-    parents = dict(zip(committed, (blob is not None for blob in registry.git.cat_files(
-        [f"{r.commit}^" for r in committed.values()])), strict=True))
     for folder in sorted(os.listdir(base)):
         for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
             rel = f"{RELEASES_DIR}/{folder}/{entry}"
@@ -131,8 +134,8 @@ def problems(registry: Registry,
             found += [(rel, "models", f"{text}; a release changes the stages with it, in the "
                        "same commit") for text in _disagreements(
                            registry, release, at.commit if at else None)]
-            before = (None if at is not None and not parents[place] else
-                      f"{at.commit}^" if at is not None else "HEAD" if head else None)
+            before = (replaced_at(registry, at) if at is not None
+                      else "HEAD" if head else None)
             if before is not None:
                 found += [(rel, "models", f"{text} (what `rollback --release` would restore)")
                           for text in replaced_problems(registry, release, before)]
