@@ -7,14 +7,19 @@ The registry is test_releases.py's five models (production: from staging, accura
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+import yaml
+from conftest import git, run_cli
 from test_releases import five
 
 from gitreg.errors import InvalidInput, NotFound
 from gitreg.service import release as releases
+from gitreg.service import release_history
+from gitreg.service.check import validate
+from gitreg.service.registry import Registry
 
 
 def test_the_comment_of_a_rollback_says_what_it_undoes_and_what_each_model_held(
@@ -68,3 +73,29 @@ def test_the_python_api_reads_releases_as_the_command_line_does(tmp_path: Path) 
         api.list_releases("../x")
     with pytest.raises(NotFound):
         api.release_standing("pair", 7)
+
+
+def test_a_release_in_a_stage_of_several_versions_and_its_rollback(tmp_path: Path) -> None:
+    """Rolling back takes the release's versions out and leaves the others: the rollback
+    holds, for check, show release and ci event alike, until a later promotion."""
+    registry = five(tmp_path)
+    root = registry.root
+    config = yaml.safe_load((root / "registry.yaml").read_text())
+    config["stages"].append({"name": "shadow", "exclusive": False})
+    (root / "registry.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(root, "commit", "--quiet", "-am", "a shadow stage of several versions")
+    registry = Registry(root)
+    registry.promote("ranker", "1.0.0", "shadow")
+    releases.release(registry, "shadowing", ["ranker@1.1.0", "encoder@1.1.0"], "shadow")
+    back = releases.rollback(registry, "shadowing")
+    assert [(m.model, m.version, m.previous) for m in back.members] == [
+        ("ranker", None, "1.1.0"), ("encoder", None, "1.1.0")]
+    assert registry.which("ranker", "shadow") == ("1.0.0",)
+    assert validate(root).ok, validate(root)
+    assert release_history.standing(registry, "shadowing").state == "complete"
+    proc = run_cli("ci", "event", "release/shadowing/2", "--format", "json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    registry.promote("ranker", "1.1.0", "shadow")
+    proc = run_cli("show", "release", "shadowing", "--json", cwd=root)
+    said = json.loads(proc.stdout)
+    assert (said["state"], [m["holds"] for m in said["models"]]) == ("partial", [False, True])

@@ -76,7 +76,7 @@ def standing(registry: Registry, name: str, n: int | None = None) -> Standing:
     with_tag = tagged(registry, release)
     now = {m.model: registry.stage_map(m.model).versions_in(release.stage)
            for m in release.members}
-    return Standing(with_tag, now)
+    return Standing(with_tag, now, registry.config.is_exclusive(release.stage))
 
 
 def numbered(registry: Registry, name: str, n: int | None) -> Release:

@@ -15,6 +15,7 @@ from gitreg.core.release import (
     RELEASES_DIR,
     Member,
     Release,
+    member_holds,
     parse_release_path,
     parse_release_tag,
     release_file,
@@ -74,16 +75,18 @@ def _disagreements(registry: Registry, release: Release, rev: str | None) -> lis
     """Where the stages (at ``rev``, or in the work tree) do not hold what ``release``
     says its models hold."""
     found = []
+    exclusive = registry.config.is_exclusive(release.stage)
     for member in release.members:
         if rev is None:
             held = registry.stage_map(member.model).versions_in(release.stage)
         else:
             held = registry.history.stage_map_at(member.model, rev).versions_in(release.stage)
-        holds = member.version in held if member.version is not None else not held
-        if not holds:
-            found.append(f"{member.model}'s {release.stage} holds "
-                         f"{', '.join(held) or 'nothing'} there, not "
-                         f"{member.version or 'nothing'} as the release says")
+        if member_holds(member, held, exclusive=exclusive):
+            continue
+        said = (member.version or "nothing" if exclusive or member.previous is None
+                else f"without {member.previous}")
+        found.append(f"{member.model}'s {release.stage} holds {', '.join(held) or 'nothing'} "
+                     f"there, not {said} as the release says")
     return found
 
 

@@ -159,7 +159,8 @@ def _releases(registry: Registry) -> tuple[Standing, ...]:
             if key not in now:
                 now[key] = registry.stage_map(member.model).versions_in(release.stage)
         standings.append(Standing(release, {m.model: now[m.model, release.stage]
-                                            for m in release.members}))
+                                            for m in release.members},
+                                  registry.config.is_exclusive(release.stage)))
     return tuple(standings)
 
 
