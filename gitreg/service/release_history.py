@@ -193,7 +193,7 @@ def replaced_at(registry: Registry, release: Release) -> str | None:
     if len(parents) > 1:
         added = git.run("log", "--diff-filter=A", "--format=%H", "-1",
                         f"{parents[0]}..{release.commit}", "--",
-                        release_file(release.name, release.n)).strip()
+                        release_file(release.name, release.n), check=False).strip()
         before = f"{added}^" if added else before
     return before if git.cat_files([before]) != [None] else None
 
