@@ -118,3 +118,28 @@ def test_a_branch_that_moves_a_model_then_releases_it(tmp_path: Path, how: str) 
     assert proc.returncode == 0, proc.stderr
     assert registry.which("encoder", "production") == ("1.1.0",)
     assert registry.which("ranker", "production") == ("1.0.0",)
+
+
+def test_a_deleted_release_file_is_reported_and_rollback_refuses(tmp_path: Path) -> None:
+    """Deleting the latest release file would make rollback --release undo the one before
+    it instead, leaving the deleted release's versions in the stage."""
+    registry = five(tmp_path)
+    root = registry.root
+    releases.release(registry, "ranking", ["ranker@1.1.0"], "production")
+    releases.release(registry, "ranking", ["encoder@1.1.0"], "production")
+    git(root, "rm", "--quiet", "releases/ranking/2.yaml")
+    git(root, "commit", "--quiet", "-m", "tidy up")
+    said = [(p.file, p.message) for p in validate(root).problems]
+    assert len(said) == 1 and said[0][0] == "releases/ranking/2.yaml", said
+    assert said[0][1].startswith("deleted since commit"), said
+    assert [p.file for p in validate(root, base="HEAD~1").problems] == [
+        "releases/ranking/2.yaml"]
+    before = snapshot(root)
+    proc = run_cli("rollback", "--release", "ranking", cwd=root)
+    assert proc.returncode == CORRUPT, proc.stderr
+    assert snapshot(root) == before
+    # every release file gone: a pull request that does it is still caught
+    git(root, "rm", "-r", "--quiet", "releases")
+    git(root, "commit", "--quiet", "-m", "no more releases")
+    assert {p.file for p in validate(root, base="HEAD~2").problems} == {
+        "releases/ranking/1.yaml", "releases/ranking/2.yaml"}

@@ -253,7 +253,13 @@ def _require_history_agrees(registry: Registry, target: Release) -> None:
     so too: an edited file must not put a version in a stage that never held it there."""
     rel = release_file(target.name, target.n)
     registry.history.require_full()
-    added = [r for r in made(registry).values() if (r.name, r.n) == (target.name, target.n)]
+    committed = [r for r in made(registry).values() if r.name == target.name]
+    for gone in committed:  # a deleted later release would make this one look the latest
+        if not (registry.root / release_file(gone.name, gone.n)).is_file():
+            raise CorruptRegistry.at(release_file(gone.name, gone.n), None, "deleted since "
+                                     f"commit {gone.commit[:12]} added it; release files are "
+                                     "written once: restore it, and run `gitreg check`")
+    added = [r for r in committed if r.n == target.n]
     if not added or added[0] != replace(target, commit=added[0].commit, date=added[0].date,
                                         author=added[0].author, tag=added[0].tag):
         raise CorruptRegistry.at(rel, None, "it differs from the file its commit added (or no "

@@ -103,13 +103,15 @@ def tagged(registry: Registry, release: Release) -> Release:
     return replace(release, tag=tag, commit=sha, date=date, author=author)
 
 
-def made(registry: Registry) -> dict[str, Release]:
+def made(registry: Registry, *, even_without_folder: bool = False) -> dict[str, Release]:
     """The releases along HEAD's first-parent history, by the commit that added each file
     (one ``git log`` and one ``cat-file --batch``); a file that does not parse is left out
-    (``gitreg check`` reports it)."""
+    (``gitreg check`` reports it). Without a ``releases`` folder, none (``history`` spends
+    no git call on them) unless ``even_without_folder`` (its files deleted since)."""
     git = registry.git
-    if not (registry.root / RELEASES_DIR).is_dir() or git.head() is None:
-        return {}  # no release here: `history` spends no git call on them
+    if git.head() is None or not (
+            even_without_folder or (registry.root / RELEASES_DIR).is_dir()):
+        return {}
     out = git.run("log", "--first-parent", "--no-renames", "--diff-filter=A", "--name-only",
                   f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}", "HEAD", "--",
                   f"{RELEASES_DIR}/")

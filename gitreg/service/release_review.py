@@ -100,13 +100,21 @@ def problems(registry: Registry,
     (``check --base``); None for all."""
     found: list[tuple[str, str, str]] = []
     base = registry.root / RELEASES_DIR
-    if not base.is_dir():
-        return found
     try:
         check_real(registry.root, RELEASES_DIR)
     except CorruptRegistry as exc:
         return [(RELEASES_DIR, "path", str(exc))]
-    committed = {(r.name, r.n): r for r in made(registry).values()}
+    # A pull request that deletes the folder is asked about its files; a full check of a
+    # registry without one reads no history for them.
+    committed = {(r.name, r.n): r for r in made(
+        registry, even_without_folder=only is not None).values()}
+    for added in committed.values():
+        rel = release_file(added.name, added.n)
+        if (only is None or rel in only) and not (registry.root / rel).is_file():
+            found.append((rel, "file", f"deleted since commit {added.commit[:12]} added it; "
+                          "release files are written once (rollback --release reads them)"))
+    if not base.is_dir():
+        return found
     head = registry.git.head() is not None
     for folder in sorted(os.listdir(base)):
         for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
