@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import git, run_cli
-from test_releases import five
+from test_releases import five, merge, with_origin
 
 from gitreg.errors import InvalidInput, NotFound
 from gitreg.service import release as releases
@@ -99,3 +99,29 @@ def test_a_release_in_a_stage_of_several_versions_and_its_rollback(tmp_path: Pat
     proc = run_cli("show", "release", "shadowing", "--json", cwd=root)
     said = json.loads(proc.stdout)
     assert (said["state"], [m["holds"] for m in said["models"]]) == ("partial", [False, True])
+
+
+def test_a_squash_of_two_releases_and_a_promotion_keeps_each(tmp_path: Path) -> None:
+    """One squashed commit adds two release files and a single-model promotion of the same
+    stage: ci tag tags both releases, history shows each release with its models and the
+    promotion as its own, and check passes."""
+    registry = five(tmp_path)
+    root = registry.root
+    with_origin(registry)
+    git(root, "switch", "--quiet", "-c", "batch")
+    releases.release(registry, "ranking", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    registry.promote("fraud", "1.1.0", "production")
+    releases.release(registry, "blending", ["blend@1.1.0"], "production")
+    git(root, "push", "--quiet", "origin", "batch")
+    git(root, "switch", "--quiet", "main")
+    merge(root, "batch", "squash")
+    proc = run_cli("ci", "tag", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert {"release/ranking/1", "release/blending/1"} <= set(proc.stdout.split())
+    entries = json.loads(run_cli("history", "--stage", "production", "--json",
+                                 cwd=root).stdout)
+    last = [(e["action"], e.get("release"), e.get("model")) for e in entries[-3:]]
+    assert sorted(last, key=str) == sorted([("release", "ranking", None),
+                                            ("promote", None, "fraud"),
+                                            ("release", "blending", None)], key=str), last
+    assert validate(root).ok, validate(root)

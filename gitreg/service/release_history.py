@@ -103,9 +103,11 @@ def tagged(registry: Registry, release: Release) -> Release:
     return replace(release, tag=tag, commit=sha, date=date, author=author)
 
 
-def made(registry: Registry, *, even_without_folder: bool = False) -> dict[str, Release]:
-    """The releases along HEAD's first-parent history, by the commit that added each file
-    (one ``git log`` and one ``cat-file --batch``); a file that does not parse is left out
+def made(registry: Registry, *,
+         even_without_folder: bool = False) -> dict[tuple[str, int], Release]:
+    """The releases along HEAD's first-parent history, by name and number, each with the
+    commit that added its file (one ``git log`` and one ``cat-file --batch``; a squash can
+    add several in one commit); a file that does not parse is left out
     (``gitreg check`` reports it). Without a ``releases`` folder, none (``history`` spends
     no git call on them) unless ``even_without_folder`` (its files deleted since)."""
     git = registry.git
@@ -125,7 +127,7 @@ def made(registry: Registry, *, even_without_folder: bool = False) -> dict[str, 
         parsed = parse_release_tag(ref.name)
         if parsed is not None:
             tags[parsed] = (ref.name, ref.target)
-    found: dict[str, Release] = {}
+    found: dict[tuple[str, int], Release] = {}
     blobs = git.cat_files([f"{sha}:{path}" for sha, _, _, path in added])
     for (sha, date, author, path), blob in zip(added, blobs, strict=True):
         place = parse_release_path(path)
@@ -138,23 +140,28 @@ def made(registry: Registry, *, even_without_folder: bool = False) -> dict[str, 
         if (release.name, release.n) != place:
             continue
         tag, target = tags.get(place, (None, ""))
-        found[sha] = replace(release, commit=sha, date=date, author=author,
-                             tag=tag if target == sha else None)
+        found[place] = replace(release, commit=sha, date=date, author=author,
+                               tag=tag if target == sha else None)
     return found
 
 
 def history(registry: Registry, events: Sequence[Event]) -> list[Event | Release]:
     """``events`` with each release's stage changes folded into one entry, where its first
-    one was: a release is one event with its models (issue 18)."""
-    by_commit = made(registry) if events else {}
+    one was: a release is one event with its models (issue 18). Only a change of one of
+    its models in its stage is folded: a squash may bring other changes (another release,
+    a single promotion) in the same commit."""
+    by_commit: dict[str, list[Release]] = {}
+    for found in (made(registry) if events else {}).values():
+        by_commit.setdefault(found.commit, []).append(found)
     result: list[Event | Release] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, int]] = set()
     for event in events:
-        release = by_commit.get(event.commit)
-        if release is None or event.stage != release.stage:
+        release = next((r for r in by_commit.get(event.commit, ())
+                        if r.stage == event.stage and event.model in r.models), None)
+        if release is None:
             result.append(event)
-        elif event.commit not in seen:
-            seen.add(event.commit)
+        elif (release.name, release.n) not in seen:
+            seen.add((release.name, release.n))
             result.append(release)
     return result
 

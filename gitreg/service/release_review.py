@@ -106,8 +106,7 @@ def problems(registry: Registry,
         return [(RELEASES_DIR, "path", str(exc))]
     # A pull request that deletes the folder is asked about its files; a full check of a
     # registry without one reads no history for them.
-    committed = {(r.name, r.n): r for r in made(
-        registry, even_without_folder=only is not None).values()}
+    committed = made(registry, even_without_folder=only is not None)
     for added in committed.values():
         rel = release_file(added.name, added.n)
         if (only is None or rel in only) and not (registry.root / rel).is_file():

@@ -149,7 +149,7 @@ def _releases(registry: Registry) -> tuple[Standing, ...]:
     found = release_history.releases(registry)
     if not found:
         return ()
-    committed = {(r.name, r.n): r for r in release_history.made(registry).values()}
+    committed = release_history.made(registry)
     now: dict[tuple[str, str], tuple[str, ...]] = {}
     standings = []
     for release in found:
