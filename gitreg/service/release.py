@@ -265,8 +265,11 @@ def _require_history_agrees(registry: Registry, target: Release) -> None:
         raise CorruptRegistry.at(rel, None, "it differs from the file its commit added (or no "
                                  "commit on this branch added it); release files are written "
                                  "once: restore it, and run `gitreg check`")
-    before = replaced_at(registry, added[0])
-    wrong = replaced_problems(registry, target, before) if before is not None else []
+    (before,) = replaced_at(registry, added[:1])
+    wrong = [] if before is None else replaced_problems(
+        target, [m.versions_in(target.stage) for m in registry.history.stage_maps_at(
+            [(member.model, before) for member in target.members])],
+        exclusive=registry.config.is_exclusive(target.stage))
     if wrong:
         raise CorruptRegistry.at(rel, "models", f"{'; '.join(wrong)}; nothing was rolled "
                                  "back: run `gitreg check`")

@@ -166,16 +166,15 @@ def history(registry: Registry, events: Sequence[Event]) -> list[Event | Release
     return result
 
 
-def replaced_problems(registry: Registry, release: Release, before: str) -> list[str]:
-    """Where ``release`` says a model's stage held a ``previous`` that the stages at
-    ``before`` (the first parent of the commit that added it, or HEAD for a file not yet
+def replaced_problems(release: Release, held_before: Sequence[Sequence[str]], *,
+                      exclusive: bool) -> list[str]:
+    """Where ``release`` says a model's stage held a ``previous`` that the stages just
+    before it (``held_before``, per member: see ``replaced_at``; HEAD's for a file not yet
     committed) contradict. ``rollback --release`` restores ``previous``, so it is never taken
     on the file's word alone (a cloned registry is untrusted input): in an exclusive stage it
     is the version that stage held, elsewhere one of those it held, or nothing."""
-    exclusive = registry.config.is_exclusive(release.stage)
     found = []
-    for member in release.members:
-        held = registry.history.stage_map_at(member.model, before).versions_in(release.stage)
+    for member, held in zip(release.members, held_before, strict=True):
         if exclusive:
             right = member.previous == (held[0] if held else None)
         else:
@@ -187,24 +186,27 @@ def replaced_problems(registry: Registry, release: Release, before: str) -> list
     return found
 
 
-def replaced_at(registry: Registry, release: Release) -> str | None:
-    """The commit whose stages a committed release replaced: the parent of the commit that
-    added its file, or for a merge commit, of the merged branch's commit that added it (a
-    branch may change a model's stage, then release it); None where this clone lacks it
-    (the oldest commit of a shallow clone)."""
+def replaced_at(registry: Registry, added: Sequence[Release]) -> list[str | None]:
+    """For each committed release, the commit whose stages it replaced: the parent of the
+    commit that added its file, or for a merge commit, of the merged branch's commit that
+    added it (a branch may change a model's stage, then release it); None where this clone
+    lacks it (the oldest commit of a shallow clone). Two ``cat-file --batch`` for them all."""
     git = registry.git
-    (body,) = git.cat_files([release.commit])
-    header = (body or b"").partition(b"\n\n")[0].split(b"\n")
-    parents = [line[7:].decode() for line in header if line.startswith(b"parent ")]
-    if not parents:
-        return None
-    before = parents[0]
-    if len(parents) > 1:
-        added = git.run("log", "--diff-filter=A", "--format=%H", "-1",
-                        f"{parents[0]}..{release.commit}", "--",
-                        release_file(release.name, release.n), check=False).strip()
-        before = f"{added}^" if added else before
-    return before if git.cat_files([before]) != [None] else None
+    befores: list[str | None] = []
+    for release, body in zip(added, git.cat_files([r.commit for r in added]), strict=True):
+        header = (body or b"").partition(b"\n\n")[0].split(b"\n")
+        parents = [line[7:].decode() for line in header if line.startswith(b"parent ")]
+        before = parents[0] if parents else None
+        if len(parents) > 1:
+            found = git.run("log", "--diff-filter=A", "--format=%H", "-1",
+                            f"{parents[0]}..{release.commit}", "--",
+                            release_file(release.name, release.n), check=False).strip()
+            before = f"{found}^" if found else before
+        befores.append(before)
+    asked = [b for b in befores if b is not None]
+    present = {b for b, body in zip(asked, git.cat_files(asked), strict=True)
+               if body is not None}
+    return [b if b in present else None for b in befores]
 
 
 def untagged(registry: Registry) -> list[Release]:
