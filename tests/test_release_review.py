@@ -125,3 +125,18 @@ def test_a_squash_of_two_releases_and_a_promotion_keeps_each(tmp_path: Path) -> 
                                             ("promote", None, "fraud"),
                                             ("release", "blending", None)], key=str), last
     assert validate(root).ok, validate(root)
+
+
+def test_a_proposed_release_in_json_names_its_branch(tmp_path: Path) -> None:
+    registry = five(tmp_path)
+    root = registry.root
+    origin = with_origin(registry)
+    proc = run_cli("release", "ranking", "--model", "ranker@1.1.0", "--stage", "production",
+                   "--propose", "--json", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    said = json.loads(proc.stdout)
+    assert (said["proposed_branch"], said["tag"]) == ("gitreg/release-ranking-1", None)
+    assert "gitreg/release-ranking-1" in git(origin, "branch", "--list")
+    proc = run_cli("release", "ranking", "--model", "ranker@1.1.0", "--stage", "production",
+                   "--json", cwd=root)
+    assert json.loads(proc.stdout)["proposed_branch"] is None
