@@ -22,14 +22,25 @@ from gitreg.core.events import Event
 from gitreg.core.newversion import NewVersion
 from gitreg.core.query import query
 from gitreg.core.records import Lineage, StageMap, VersionRecord, iso_timestamp
-from gitreg.core.release import Release, Standing
-from gitreg.service import check, compare, lifecycle, modelcard, sharing, verify, website
+from gitreg.core.release import Release, Standing, check_release_name
+from gitreg.service import (
+    check,
+    compare,
+    lifecycle,
+    modelcard,
+    release_review,
+    sharing,
+    verify,
+    website,
+)
 from gitreg.service import release as releases
 from gitreg.service.check import Report
 from gitreg.service.importers import ImportReport, gto, mlflow, parse_stage_map
 from gitreg.service.lifecycle import LifecycleProposal
 from gitreg.service.registry import Registry
+from gitreg.service.release_history import releases as release_files
 from gitreg.service.release_history import standing as standing_of
+from gitreg.service.release_review import ReleaseDiff
 from gitreg.service.remote_registry import RemoteRegistry
 from gitreg.service.sharing import Proposal
 from gitreg.service.verify import Verification
@@ -392,9 +403,27 @@ class ModelRegistry:
         return releases.rollback(self.registry, release_name, push=push, propose=propose,
                                  sign=sign)
 
-    def release_standing(self, release_name: str) -> Standing:
-        """What the release holds, and whether the stages still do (``state``)."""
-        return standing_of(self.registry, release_name)
+    def release_standing(self, release_name: str, number: int | None = None) -> Standing:
+        """What the release (its latest, or ``number``) holds, and whether the stages still
+        do (``state``: complete, partial or replaced)."""
+        return standing_of(self.registry, release_name, number)
+
+    def list_releases(self, release_name: str | None = None) -> list[Release]:
+        """Every release (of ``release_name``, or all), by name and number."""
+        if release_name is not None:
+            check_release_name(release_name)
+        return release_files(self.registry, release_name)
+
+    def release_diff(self, release_name: str, n: int | None = None,
+                     m: int | None = None) -> ReleaseDiff:
+        """``gitreg diff --release``: release ``n`` (default the latest) against what each
+        model replaced, or with ``m`` too, release ``m`` against release ``n``."""
+        return release_review.diff(self.registry, release_name, n, m)
+
+    def release_event(self, tag: str) -> Release:
+        """``gitreg ci event release/NAME/N``: what a release tag marks, read from its
+        commit (every model, version and previous version)."""
+        return release_review.event(self.registry, tag)
 
     def which(
         self,

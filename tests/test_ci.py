@@ -382,8 +382,9 @@ def test_ci_event_says_not_a_gitreg_event(site: Path, gitreg: Gitreg) -> None:
     proc = run_cli("ci", "event", "refs/heads/main", cwd=site / "main")  # the real process
     assert (proc.returncode, proc.stdout) == (NOT_AN_EVENT, "")
     assert proc.stderr == ("gitreg: error: refs/heads/main is not a gitreg event: gitreg tags "
-                           "are NAME@vVERSION (a registration), NAME/STAGE/N (a stage change) "
-                           "or NAME/deprecated|restored/VERSION/N\n")
+                           "are NAME@vVERSION (a registration), NAME/STAGE/N (a stage change), "
+                           "NAME/deprecated|restored/VERSION/N or release/NAME/N (a release of "
+                           "several models)\n")
     for ref in ("main", "v1.0.0", "churn#production#1", "churn@1.0.0", "churn@vlatest",
                 "refs/heads/churn/production/1", "churn/production/0", "churn/Prod/1",
                 "refs/remotes/origin/main", "churn/production/1/x"):

@@ -291,8 +291,13 @@ def release_(
         raise InvalidInput("say which stage with --stage STAGE")
     done = releases.release(_open(), name, model, stage, reason=reason, push=push,
                             propose=propose, sign=sign)
-    _echo(render.to_json(render.release_json(done)) if json
-          else render.release_line(done) + _proposed_on(done, propose))
+    if json:  # a script that proposed it learns the branch to open the pull request from
+        from gitreg.core.release import proposal_branch
+
+        branch = proposal_branch(done) if propose else None
+        _echo(render.to_json({**render.release_json(done), "proposed_branch": branch}))
+    else:
+        _echo(render.release_line(done) + _proposed_on(done, propose))
 
 
 def _proposed_on(done: "Release", propose: bool) -> str:

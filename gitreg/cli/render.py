@@ -739,7 +739,9 @@ def release_diff(found: ReleaseDiff, form: str) -> str:
             {"model": m.model, "version": m.version, "previous": m.previous,
              "diff": diff_json(d) if d is not None else None} for m, d in found.diffs]})
     markdown = form == "markdown"
-    if against is None:
+    if against is None and release.rolls_back is not None:  # a reviewer sees what it undoes
+        head = f"{release.n}: rolls back release {release.rolls_back} in {release.stage}"
+    elif against is None:
         head = f"{release.n} to {release.stage}"
     elif against.stage == release.stage:
         head = f"{against.n} → {release.n} in {release.stage}"
@@ -763,7 +765,8 @@ def _release_change(found: ReleaseDiff, member: Member) -> tuple[str, str]:
     release, against = found.release, found.against
     if against is None:
         was = ("stays" if member.version == member.previous
-               else f"new in {release.stage}" if member.previous is None else "emptied")
+               else f"new in {release.stage}" if member.previous is None
+               else f"emptied: was {member.previous}")
         return member.version or "nothing", was
     if member.model not in release.models:
         return member.previous or "nothing", f"only in release {against.n}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,17 +69,28 @@ class Release:
         return tuple(m.model for m in self.members)
 
 
+def member_holds(member: Member, held: Sequence[str], *, exclusive: bool) -> bool:
+    """Whether a stage holding ``held`` holds what ``member`` says a release left there. A
+    member without a version emptied an exclusive stage; in a stage of several versions it
+    took ``previous`` out (a rollback), leaving the others."""
+    if member.version is not None:
+        return member.version in held
+    if not exclusive and member.previous is not None:
+        return member.previous not in held
+    return not held
+
+
 @dataclass(frozen=True)
 class Standing:
     """Whether the stages still hold what a release put there: ``now`` maps each model to
-    what its stage holds today."""
+    what its stage holds today; ``exclusive``: whether that stage holds one version."""
 
     release: Release
     now: Mapping[str, tuple[str, ...]]
+    exclusive: bool = True
 
     def holds(self, member: Member) -> bool:
-        held = self.now.get(member.model, ())
-        return member.version in held if member.version is not None else not held
+        return member_holds(member, self.now.get(member.model, ()), exclusive=self.exclusive)
 
     @property
     def state(self) -> str:

@@ -244,9 +244,14 @@ class History:
         return found
 
     def stage_map_at(self, name: str, rev: str) -> StageMap:
-        path = self.layout.stages_file(name)
-        (blob,) = self.git.cat_files([f"{rev}:{path}"])
-        return self._stage_map(name, blob, rev)
+        return self.stage_maps_at([(name, rev)])[0]
+
+    def stage_maps_at(self, wanted: Sequence[tuple[str, str]]) -> list[StageMap]:
+        """``stage_map_at`` of many (model, revision) pairs, in one ``cat-file --batch``."""
+        blobs = self.git.cat_files([f"{rev}:{self.layout.stages_file(name)}"
+                                    for name, rev in wanted])
+        return [self._stage_map(name, blob, rev)
+                for (name, rev), blob in zip(wanted, blobs, strict=True)]
 
     def commit_before(self, when: str) -> str | None:
         """The last first-parent commit made at or before ``when`` (ISO 8601)."""

@@ -62,7 +62,8 @@ def event(registry: Registry, ref: str) -> Event:
     if parsed is None and lifecycle is None:
         raise NotAnEvent(
             f"{ref} is not a gitreg event: gitreg tags are NAME@vVERSION (a registration), "
-            "NAME/STAGE/N (a stage change) or NAME/deprecated|restored/VERSION/N"
+            "NAME/STAGE/N (a stage change), NAME/deprecated|restored/VERSION/N or "
+            "release/NAME/N (a release of several models)"
         )
     git = registry.git
     sha = git.resolve(f"refs/tags/{name}")

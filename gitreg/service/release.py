@@ -38,12 +38,18 @@ from gitreg.core.release import (
     release_to_dict,
     tag_message,
 )
-from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import identity_env
 from gitreg.repo import yamlio
 from gitreg.repo.history import next_stage_tag
 from gitreg.service.registry import Registry, _identity
-from gitreg.service.release_history import latest, releases
+from gitreg.service.release_history import (
+    latest,
+    made,
+    releases,
+    replaced_at,
+    replaced_problems,
+)
 
 if TYPE_CHECKING:
     from gitreg.repo.transaction import Transaction
@@ -121,7 +127,7 @@ def rollback(
 def resolve(registry: Registry, models: Sequence[str]) -> list[VersionRecord]:
     """``MODEL@VERSION``, ``MODEL@latest`` or ``MODEL#STAGE`` as version records."""
     if not models:
-        raise InvalidInput("name the release's models with {model} MODEL@VERSION (repeatable)",
+        raise InvalidInput("name the release's models with {model} (repeatable)",
                            params=("model",))
     if len(models) > MAX_MODELS:
         raise InvalidInput(f"a release holds at most {MAX_MODELS} models")
@@ -208,6 +214,7 @@ def _rollback_target(registry: Registry, name: str) -> Release:
 
 def _plan_rollback(registry: Registry, name: str) -> tuple[Release, list[_Change]]:
     target = _rollback_target(registry, name)
+    _require_history_agrees(registry, target)
     stage = target.stage
     exclusive = registry.config.is_exclusive(stage)
     changes = []
@@ -239,6 +246,33 @@ def _plan_rollback(registry: Registry, name: str) -> tuple[Release, list[_Change
                       tuple(c.member for c in changes), ReleaseAction.ROLLBACK,
                       rolls_back=target.n)
     return planned, changes
+
+
+def _require_history_agrees(registry: Registry, target: Release) -> None:
+    """Refuse to restore what a release file says its models replaced unless history says
+    so too: an edited file must not put a version in a stage that never held it there."""
+    rel = release_file(target.name, target.n)
+    registry.history.require_full()
+    committed = [r for r in made(registry).values() if r.name == target.name]
+    for gone in committed:  # a deleted later release would make this one look the latest
+        if not (registry.root / release_file(gone.name, gone.n)).is_file():
+            raise CorruptRegistry.at(release_file(gone.name, gone.n), None, "deleted since "
+                                     f"commit {gone.commit[:12]} added it; release files are "
+                                     "written once: restore it, and run `gitreg check`")
+    added = [r for r in committed if r.n == target.n]
+    if not added or added[0] != replace(target, commit=added[0].commit, date=added[0].date,
+                                        author=added[0].author, tag=added[0].tag):
+        raise CorruptRegistry.at(rel, None, "it differs from the file its commit added (or no "
+                                 "commit on this branch added it); release files are written "
+                                 "once: restore it, and run `gitreg check`")
+    (before,) = replaced_at(registry, added[:1])
+    wrong = [] if before is None else replaced_problems(
+        target, [m.versions_in(target.stage) for m in registry.history.stage_maps_at(
+            [(member.model, before) for member in target.members])],
+        exclusive=registry.config.is_exclusive(target.stage))
+    if wrong:
+        raise CorruptRegistry.at(rel, "models", f"{'; '.join(wrong)}; nothing was rolled "
+                                 "back: run `gitreg check`")
 
 
 def _next_number(registry: Registry, name: str) -> int:

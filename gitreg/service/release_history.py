@@ -18,6 +18,7 @@ from gitreg.core.release import (
     check_release_name,
     parse_release_path,
     parse_release_tag,
+    release_file,
     release_from_dict,
     release_tag,
 )
@@ -75,7 +76,7 @@ def standing(registry: Registry, name: str, n: int | None = None) -> Standing:
     with_tag = tagged(registry, release)
     now = {m.model: registry.stage_map(m.model).versions_in(release.stage)
            for m in release.members}
-    return Standing(with_tag, now)
+    return Standing(with_tag, now, registry.config.is_exclusive(release.stage))
 
 
 def numbered(registry: Registry, name: str, n: int | None) -> Release:
@@ -102,13 +103,17 @@ def tagged(registry: Registry, release: Release) -> Release:
     return replace(release, tag=tag, commit=sha, date=date, author=author)
 
 
-def made(registry: Registry) -> dict[str, Release]:
-    """The releases along HEAD's first-parent history, by the commit that added each file
-    (one ``git log`` and one ``cat-file --batch``); a file that does not parse is left out
-    (``gitreg check`` reports it)."""
+def made(registry: Registry, *,
+         even_without_folder: bool = False) -> dict[tuple[str, int], Release]:
+    """The releases along HEAD's first-parent history, by name and number, each with the
+    commit that added its file (one ``git log`` and one ``cat-file --batch``; a squash can
+    add several in one commit); a file that does not parse is left out
+    (``gitreg check`` reports it). Without a ``releases`` folder, none (``history`` spends
+    no git call on them) unless ``even_without_folder`` (its files deleted since)."""
     git = registry.git
-    if not (registry.root / RELEASES_DIR).is_dir() or git.head() is None:
-        return {}  # no release here: `history` spends no git call on them
+    if git.head() is None or not (
+            even_without_folder or (registry.root / RELEASES_DIR).is_dir()):
+        return {}
     out = git.run("log", "--first-parent", "--no-renames", "--diff-filter=A", "--name-only",
                   f"--format={_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}", "HEAD", "--",
                   f"{RELEASES_DIR}/")
@@ -122,7 +127,7 @@ def made(registry: Registry) -> dict[str, Release]:
         parsed = parse_release_tag(ref.name)
         if parsed is not None:
             tags[parsed] = (ref.name, ref.target)
-    found: dict[str, Release] = {}
+    found: dict[tuple[str, int], Release] = {}
     blobs = git.cat_files([f"{sha}:{path}" for sha, _, _, path in added])
     for (sha, date, author, path), blob in zip(added, blobs, strict=True):
         place = parse_release_path(path)
@@ -135,25 +140,73 @@ def made(registry: Registry) -> dict[str, Release]:
         if (release.name, release.n) != place:
             continue
         tag, target = tags.get(place, (None, ""))
-        found[sha] = replace(release, commit=sha, date=date, author=author,
-                             tag=tag if target == sha else None)
+        found[place] = replace(release, commit=sha, date=date, author=author,
+                               tag=tag if target == sha else None)
     return found
 
 
 def history(registry: Registry, events: Sequence[Event]) -> list[Event | Release]:
     """``events`` with each release's stage changes folded into one entry, where its first
-    one was: a release is one event with its models (issue 18)."""
-    by_commit = made(registry) if events else {}
+    one was: a release is one event with its models (issue 18). Only a change of one of
+    its models in its stage is folded: a squash may bring other changes (another release,
+    a single promotion) in the same commit."""
+    by_commit: dict[str, list[Release]] = {}
+    for found in (made(registry) if events else {}).values():
+        by_commit.setdefault(found.commit, []).append(found)
     result: list[Event | Release] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, int]] = set()
     for event in events:
-        release = by_commit.get(event.commit)
-        if release is None or event.stage != release.stage:
+        release = next((r for r in by_commit.get(event.commit, ())
+                        if r.stage == event.stage and event.model in r.models), None)
+        if release is None:
             result.append(event)
-        elif event.commit not in seen:
-            seen.add(event.commit)
+        elif (release.name, release.n) not in seen:
+            seen.add((release.name, release.n))
             result.append(release)
     return result
+
+
+def replaced_problems(release: Release, held_before: Sequence[Sequence[str]], *,
+                      exclusive: bool) -> list[str]:
+    """Where ``release`` says a model's stage held a ``previous`` that the stages just
+    before it (``held_before``, per member: see ``replaced_at``; HEAD's for a file not yet
+    committed) contradict. ``rollback --release`` restores ``previous``, so it is never taken
+    on the file's word alone (a cloned registry is untrusted input): in an exclusive stage it
+    is the version that stage held, elsewhere one of those it held, or nothing."""
+    found = []
+    for member, held in zip(release.members, held_before, strict=True):
+        if exclusive:
+            right = member.previous == (held[0] if held else None)
+        else:
+            right = member.previous is None or member.previous in held
+        if not right:
+            found.append(f"{member.model}: says it replaced {member.previous or 'nothing'} "
+                         f"in {release.stage}, but the stage held "
+                         f"{', '.join(held) or 'nothing'} before the release")
+    return found
+
+
+def replaced_at(registry: Registry, added: Sequence[Release]) -> list[str | None]:
+    """For each committed release, the commit whose stages it replaced: the parent of the
+    commit that added its file, or for a merge commit, of the merged branch's commit that
+    added it (a branch may change a model's stage, then release it); None where this clone
+    lacks it (the oldest commit of a shallow clone). Two ``cat-file --batch`` for them all."""
+    git = registry.git
+    befores: list[str | None] = []
+    for release, body in zip(added, git.cat_files([r.commit for r in added]), strict=True):
+        header = (body or b"").partition(b"\n\n")[0].split(b"\n")
+        parents = [line[7:].decode() for line in header if line.startswith(b"parent ")]
+        before = parents[0] if parents else None
+        if len(parents) > 1:
+            found = git.run("log", "--diff-filter=A", "--format=%H", "-1",
+                            f"{parents[0]}..{release.commit}", "--",
+                            release_file(release.name, release.n), check=False).strip()
+            before = f"{found}^" if found else before
+        befores.append(before)
+    asked = [b for b in befores if b is not None]
+    present = {b for b, body in zip(asked, git.cat_files(asked), strict=True)
+               if body is not None}
+    return [b if b in present else None for b in befores]
 
 
 def untagged(registry: Registry) -> list[Release]:

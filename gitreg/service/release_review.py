@@ -6,8 +6,9 @@ files. Reads only: the writes are in release.py.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitreg.core.config import CONFIG_FILE
@@ -15,6 +16,7 @@ from gitreg.core.release import (
     RELEASES_DIR,
     Member,
     Release,
+    member_holds,
     parse_release_path,
     parse_release_tag,
     release_file,
@@ -26,7 +28,14 @@ from gitreg.git.runner import LOG_FIELD
 from gitreg.repo import yamlio
 from gitreg.repo.paths import check_real
 from gitreg.service.registry import Registry
-from gitreg.service.release_history import made, numbered, tagged
+from gitreg.service.release_history import (
+    RELEASES_TAG_ROOT,
+    made,
+    numbered,
+    replaced_at,
+    replaced_problems,
+    tagged,
+)
 
 if TYPE_CHECKING:
     from gitreg.core.diff import VersionDiff
@@ -56,7 +65,7 @@ def event(registry: Registry, ref: str) -> Release:
     release = release_from_dict(yamlio.loads(after, f"{rel} at {sha[:12]}"), rel)
     if (release.name, release.n) != parsed:
         raise CorruptRegistry.at(rel, "release/number", f"says {release.name} {release.n}")
-    for problem in _disagreements(registry, release, sha):
+    for problem in _disagreements(registry, release, _held_at(registry, release, sha)):
         raise InvalidInput(f"tag {tag}: {problem}")
     fmt = f"%an <%ae>{LOG_FIELD}%cI"
     author, _, date = git.run("log", "-1", f"--format={fmt}", sha, "--").strip().partition(
@@ -64,21 +73,25 @@ def event(registry: Registry, ref: str) -> Release:
     return replace(release, commit=sha, tag=tag, author=author, date=date)
 
 
-def _disagreements(registry: Registry, release: Release, rev: str | None) -> list[str]:
-    """Where the stages (at ``rev``, or in the work tree) do not hold what ``release``
-    says its models hold."""
+def _disagreements(registry: Registry, release: Release,
+                   held: Sequence[Sequence[str]]) -> list[str]:
+    """Where the stages (``held``, per member: at the commit that added the release, or in
+    the work tree) do not hold what ``release`` says its models hold."""
     found = []
-    for member in release.members:
-        if rev is None:
-            held = registry.stage_map(member.model).versions_in(release.stage)
-        else:
-            held = registry.history.stage_map_at(member.model, rev).versions_in(release.stage)
-        holds = member.version in held if member.version is not None else not held
-        if not holds:
-            found.append(f"{member.model}'s {release.stage} holds "
-                         f"{', '.join(held) or 'nothing'} there, not "
-                         f"{member.version or 'nothing'} as the release says")
+    exclusive = registry.config.is_exclusive(release.stage)
+    for member, versions in zip(release.members, held, strict=True):
+        if member_holds(member, versions, exclusive=exclusive):
+            continue
+        said = (member.version or "nothing" if exclusive or member.previous is None
+                else f"without {member.previous}")
+        found.append(f"{member.model}'s {release.stage} holds "
+                     f"{', '.join(versions) or 'nothing'} there, not {said} as the release says")
     return found
+
+
+def _held_at(registry: Registry, release: Release, rev: str) -> list[tuple[str, ...]]:
+    return [m.versions_in(release.stage) for m in registry.history.stage_maps_at(
+        [(member.model, rev) for member in release.members])]
 
 
 def problems(registry: Registry,
@@ -86,48 +99,107 @@ def problems(registry: Registry,
     """What ``gitreg check`` reports about release files, as (file, key, message): each must
     parse, name registered versions of known models and a stage of the registry, and agree
     with the stages at the commit that added it (in the work tree: with the stages there);
-    a release tag must mark that commit. Policies gate each model's ``stages.yaml`` as for
-    any promotion (check.py). ``only``: the release files a pull request touches
-    (``check --base``); None for all."""
+    what it says each model replaced must be what the stage held before that commit; a
+    committed file is never edited or deleted; a release tag must mark that commit.
+    Policies gate each model's ``stages.yaml`` as for any promotion (check.py). ``only``:
+    the release files a pull request touches (``check --base``); None for all. History is
+    read in a few batches for all the files, not per file."""
     found: list[tuple[str, str, str]] = []
     base = registry.root / RELEASES_DIR
-    if not base.is_dir():
-        return found
     try:
         check_real(registry.root, RELEASES_DIR)
     except CorruptRegistry as exc:
         return [(RELEASES_DIR, "path", str(exc))]
-    committed = {(r.name, r.n): r for r in made(registry).values()}
+    # A pull request that deletes the folder is asked about its files; a full check of a
+    # registry without one reads no history for them.
+    committed = made(registry, even_without_folder=only is not None)
+    for added in committed.values():
+        rel = release_file(added.name, added.n)
+        if (only is None or rel in only) and not (registry.root / rel).is_file():
+            found.append((rel, "file", f"deleted since commit {added.commit[:12]} added it; "
+                          "release files are written once (rollback --release reads them)"))
+    if not base.is_dir():
+        return found
+    parsed: list[tuple[str, Release, list[tuple[str, str, str]]]] = []
+    for rel in _files(base, only):
+        place = parse_release_path(rel)
+        if place is None:
+            found.append((rel, "path", "not a release file: releases/NAME/N.yaml, N a whole "
+                          "number from 1"))
+            continue
+        try:
+            check_real(registry.root, rel)
+            release = release_from_dict(yamlio.load_file(registry.root / rel, rel), rel)
+        except CorruptRegistry as exc:
+            found.append((rel, "file", str(exc)))
+            continue
+        if (release.name, release.n) != place:
+            found.append((rel, "release/number", f"says {release.name} {release.n}, but the "
+                          "file's place says otherwise"))
+            continue
+        said = [(rel, key, text) for key, text in _member_problems(registry, release)]
+        at = committed.get(place)
+        if at is not None and at != replace(release, commit=at.commit, date=at.date,
+                                            author=at.author, tag=at.tag):
+            said.append((rel, "file", f"edited since commit {at.commit[:12]} added it; "
+                         "release files are written once (a rollback is a new release)"))
+        parsed.append((rel, release, said))
+    found += _against_history(registry, parsed, committed)
+    return found
+
+
+def _files(base: Path, only: Sequence[str] | None) -> list[str]:
+    files = []
     for folder in sorted(os.listdir(base)):
         for entry in sorted(os.listdir(base / folder)) if (base / folder).is_dir() else ():
             rel = f"{RELEASES_DIR}/{folder}/{entry}"
-            if only is not None and rel not in only:
-                continue
-            place = parse_release_path(rel)
-            if place is None:
-                found.append((rel, "path", "not a release file: releases/NAME/N.yaml, N a "
-                              "whole number from 1"))
-                continue
-            try:
-                check_real(registry.root, rel)
-                release = release_from_dict(yamlio.load_file(registry.root / rel, rel), rel)
-            except CorruptRegistry as exc:
-                found.append((rel, "file", str(exc)))
-                continue
-            if (release.name, release.n) != place:
-                found.append((rel, "release/number", f"says {release.name} {release.n}, but "
-                              "the file's place says otherwise"))
-                continue
-            found += [(rel, key, text) for key, text in _member_problems(registry, release)]
-            at = committed.get(place)
-            found += [(rel, "models", f"{text}; a release changes the stages with it, in the "
-                       "same commit") for text in _disagreements(
-                           registry, release, at.commit if at else None)]
-            tag = release_tag(*place)
-            refs = registry.git.tags(tag)
-            if refs and at is not None and refs[0].target != at.commit:
-                found.append((rel, "tag", f"{tag} marks {refs[0].target[:12]}, not the commit "
-                              f"that added this file ({at.commit[:12]})"))
+            if only is None or rel in only:
+                files.append(rel)
+    return files
+
+
+def _against_history(registry: Registry,
+                     parsed: Sequence[tuple[str, Release, list[tuple[str, str, str]]]],
+                     committed: Mapping[tuple[str, int], Release]) -> list[tuple[str, str, str]]:
+    """Each parsed release file's problems, then where the stages at its commit (or in the
+    work tree), the stages before it, and its tag disagree with it: every stage map in one
+    ``cat-file --batch``, every tag in one ``for-each-ref``."""
+    git = registry.git
+    adders = [committed[(r.name, r.n)] for _, r, _ in parsed if (r.name, r.n) in committed]
+    befores = dict(zip(((a.name, a.n) for a in adders), replaced_at(registry, adders),
+                       strict=True))
+    head = "HEAD" if git.head() is not None else None
+    wanted: list[tuple[str, str]] = []
+    for _, release, _ in parsed:
+        at = committed.get((release.name, release.n))
+        before = befores[release.name, release.n] if at is not None else head
+        for rev in (at.commit if at is not None else None, before):
+            if rev is not None:
+                wanted += [(member.model, rev) for member in release.members]
+    maps = iter(registry.history.stage_maps_at(wanted))
+    tags = {ref.name: ref.target for ref in git.tags(RELEASES_TAG_ROOT)}
+    found: list[tuple[str, str, str]] = []
+    for rel, release, said in parsed:
+        found += said
+        place = (release.name, release.n)
+        at = committed.get(place)
+        before = befores[place] if at is not None else head
+        exclusive = registry.config.is_exclusive(release.stage)
+        held: list[list[tuple[str, ...]]] = []
+        for rev in (at.commit if at is not None else None, before):
+            if rev is not None:
+                held.append([next(maps).versions_in(release.stage) for _ in release.members])
+        now = held.pop(0) if at is not None else [
+            registry.stage_map(m.model).versions_in(release.stage) for m in release.members]
+        found += [(rel, "models", f"{text}; a release changes the stages with it, in the "
+                   "same commit") for text in _disagreements(registry, release, now)]
+        if before is not None:
+            found += [(rel, "models", f"{text} (what `rollback --release` would restore)")
+                      for text in replaced_problems(release, held[0], exclusive=exclusive)]
+        tag = release_tag(*place)
+        if tag in tags and at is not None and tags[tag] != at.commit:
+            found.append((rel, "tag", f"{tag} marks {tags[tag][:12]}, not the commit that "
+                          f"added this file ({at.commit[:12]})"))
     return found
 
 

@@ -149,7 +149,7 @@ def _releases(registry: Registry) -> tuple[Standing, ...]:
     found = release_history.releases(registry)
     if not found:
         return ()
-    committed = {(r.name, r.n): r for r in release_history.made(registry).values()}
+    committed = release_history.made(registry)
     now: dict[tuple[str, str], tuple[str, ...]] = {}
     standings = []
     for release in found:
@@ -159,7 +159,8 @@ def _releases(registry: Registry) -> tuple[Standing, ...]:
             if key not in now:
                 now[key] = registry.stage_map(member.model).versions_in(release.stage)
         standings.append(Standing(release, {m.model: now[m.model, release.stage]
-                                            for m in release.members}))
+                                            for m in release.members},
+                                  registry.config.is_exclusive(release.stage)))
     return tuple(standings)
 
 
