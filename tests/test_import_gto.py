@@ -185,3 +185,29 @@ def test_import_refuses_unknown_stage_map_and_non_repo(registry: Registry,
     proc = run_cli("import", "gto", str(tmp_path), cwd=registry.root)
     assert proc.returncode == 3 and "is not a git repository" in proc.stderr
     assert git(registry.root, "rev-parse", "HEAD") == head
+
+
+def test_a_bare_repository_imports_and_a_hostile_path_is_skipped(registry: Registry,
+                                                                  tmp_path: Path) -> None:
+    """A bare repository (what a server keeps) is a source like a URL; an artifact whose
+    path leaves the repository is listed as skipped, and the rest still comes over."""
+    (Path.home() / ".gitconfig").write_text(Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text())
+    root = tmp_path / "gto-repo"
+    root.mkdir()
+    _run(root, "git", "init", "-q")
+    (root / "model.bin").write_bytes(b"weights in git\n")
+    (root / "dvc.yaml").write_text("artifacts:\n  churn:\n    path: model.bin\n"
+                                   "  evil:\n    path: ../../etc/passwd\n")
+    _run(root, "git", "add", "-A")
+    _run(root, "git", "commit", "-qm", "model")
+    _run(root, str(GTO), "register", "evil", "--version", "v1.0.0")
+    _run(root, str(GTO), "register", "churn", "--version", "v1.0.0")
+    bare = tmp_path / "gto.git"
+    _run(tmp_path, "git", "clone", "-q", "--bare", str(root), str(bare))
+
+    proc = run_cli("import", "gto", str(bare), cwd=registry.root)
+    assert proc.returncode == 0, proc.stderr
+    assert "churn 1.0.0 registered [churn@v1.0.0]" in proc.stdout.splitlines()
+    assert ("skipped: evil@v1.0.0: dvc.yaml@" in proc.stdout
+            and "'../../etc/passwd' is not a plain relative path" in proc.stdout)
+    assert not (registry.root / "models" / "evil").exists()

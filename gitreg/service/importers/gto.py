@@ -78,11 +78,17 @@ def _checkout(source: str) -> Iterator[Path]:
     if (path / ".git").exists():
         yield path.absolute()
         return
-    if path.exists():
+    if path.exists() and not _bare(path):
         raise InvalidInput(f"{source} is not a git repository; give a GTO registry's path or URL")
     with tempfile.TemporaryDirectory(prefix="gitreg-gto-") as tmp:
         Git(Path(tmp)).run("clone", "--quiet", "--no-checkout", "--", source, "src")
         yield Path(tmp) / "src"
+
+
+def _bare(path: Path) -> bool:
+    """Whether ``path`` is a bare repository (cloned like a URL: it has no DVC cache)."""
+    return path.is_dir() and Git(path).run(
+        "rev-parse", "--is-bare-repository", check=False).strip() == "true"
 
 
 def _events(git: Git) -> list[GtoEvent]:
@@ -144,7 +150,11 @@ class _Replay:
         if event.name in registry.models() and any(
                 r.version == event.version for r in registry.versions(event.name)):
             return  # imported by an earlier run
-        declared = _declaration(self.source, event.commit, event.name)
+        try:
+            declared = _declaration(self.source, event.commit, event.name)
+        except CorruptRegistry as exc:  # a hostile or broken declaration: this version only
+            self.skipped.append(f"{event.tag}: {exc}")
+            return
         if declared is None:
             self.skipped.append(f"{event.tag}: {event.name} is declared in neither dvc.yaml "
                                 "nor artifacts.yaml at its commit")
