@@ -155,7 +155,7 @@ def test_gto_deprecations_become_gitreg_deprecations(registry: Registry,
     assert lines[-4:-1] == [
         "churn 1.0.0 deprecated: imported from GTO tag churn@v1.0.0! "
         "[churn/deprecated/1.0.0/1]",
-        "churn 1.0.0 demoted from production",
+        "churn 1.0.0 demoted from production [churn/production/2]",
         "churn all versions deprecated: imported from GTO tag churn@deprecated "
         "[churn/deprecated/all/1]"]
     registry = Registry(registry.root)

@@ -96,12 +96,21 @@ def test_deprecating_a_staged_version_needs_demote(reg: Registry) -> None:
     assert missing.returncode == 3 and "--reason TEXT" in missing.stderr
     done = run_cli("deprecate", "churn@1.0.0", "--reason", "old", "--demote", cwd=root)
     assert done.returncode == 0, done.stderr
-    assert "churn 1.0.0 demoted from production" in done.stdout
+    assert "churn 1.0.0 demoted from production [churn/production/2]" in done.stdout
     assert run_cli("which", "churn", "production", cwd=root).returncode == 4
+    # The demotion is a stage change: it has the stage's next tag on the same commit, so a
+    # pipeline on churn/production/* sees it, and `ci tag` has nothing left to tag.
+    assert sorted(git(root, "tag", "--points-at", "HEAD").split()) == [
+        "churn/deprecated/1.0.0/1", "churn/production/2"]
+    event = json.loads(run_cli("ci", "event", "churn/production/2", cwd=root,
+                               check=True).stdout)
+    assert (event["event"], event["previous"], event["version"]) == ("demoted", "1.0.0", None)
+    assert run_cli("ci", "tag", cwd=root, check=True).stdout.strip() == "nothing to tag"
     assert sorted(git(root, "show", "--name-only", "--format=", "HEAD").split()) == [
         "models/churn/deprecated.yaml", "models/churn/stages.yaml"]
     history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
     assert [e["action"] for e in history[-2:]] == ["deprecate", "demote"]
+    assert history[-1]["tag"] == "churn/production/2"
 
 
 def test_deprecate_a_whole_model(reg: Registry) -> None:
@@ -260,8 +269,10 @@ def test_deprecate_and_annotate_can_be_proposed(reg: Registry, tmp_path: Path) -
 def test_history_reads_deprecations_from_the_file_through_a_merge(reg: Registry) -> None:
     root = reg.root
     git(root, "switch", "--quiet", "-c", "retire")
-    run_cli("deprecate", "churn@1.1.0", "--reason", "bad", cwd=root, check=True)
-    git(root, "tag", "-d", "churn/deprecated/1.1.0/1")
+    done = run_cli("deprecate", "churn@1.1.0", "--reason", "bad", cwd=root, check=True)
+    # Off the main branch, as a promotion, it is not tagged: `ci tag` tags it after the merge.
+    assert done.stdout.strip() == "churn 1.1.0 deprecated: bad"
+    assert git(root, "tag", "-l", "churn/deprecated/*") == ""
     git(root, "switch", "--quiet", "-")
     git(root, "merge", "--quiet", "--no-ff", "-m", "Merge retire", "retire")
     history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
