@@ -104,6 +104,11 @@ def test_gc_keeps_files_a_kept_folder_shares(reg: Registry, tmp_path: Path,
 def test_gc_keep_days_from_registry_yaml_and_bad_values(reg: Registry) -> None:
     bad = run_cli("gc", "--keep-days", "-1", cwd=reg.root)
     assert bad.returncode == 3 and "--keep-days" in bad.stderr
+    # More days than a date can go back is "keep every holding", not a traceback.
+    lifecycle.deprecate(reg, "churn", "1.1.0", reason="old")
+    for days in ("99999999999", "1000000"):
+        huge = run_cli("gc", "--keep-days", days, cwd=reg.root)
+        assert huge.returncode == 0, huge.stderr
     (reg.root / "registry.yaml").write_text(
         (reg.root / "registry.yaml").read_text() + "gc:\n  keep_days: 0\n")
     assert Registry(reg.root).config.gc_keep_days == 0
@@ -138,6 +143,10 @@ def test_gc_cut_short_leaves_what_is_needed_and_finishes_when_run_again(
     rest = gc.collect(reg, delete=True)
     assert {(g.store, g.md5) for g in rest.garbage} == (
         {(g.store, g.md5) for g in planned.garbage} - {("local cache", m) for m in calls})
+    # Done: a third run has nothing to delete and nothing to warn about (the listing it
+    # deleted is not "a listing that could not be read").
+    after = run_cli("gc", cwd=reg.root, check=True)
+    assert after.stdout.strip() == "would delete 0 objects, 0 bytes"
     for version in ("1.2.0", "1.3.0"):
         got = run_cli("get", "churn", "--version", version, "-o",
                       str(tmp_path / f"o{version}"), cwd=reg.root)

@@ -79,7 +79,11 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
                 reasons[model, record.version] = why
     if not candidates:
         return Collection((), delete, 0)
-    held = _recently_held(registry, now - timedelta(days=keep_days))
+    try:
+        cutoff = now - timedelta(days=keep_days)
+    except OverflowError:  # more days than a date can count back: every holding is kept
+        cutoff = datetime.min.replace(tzinfo=timezone.utc)
+    held = _recently_held(registry, cutoff)
     held |= _alive_elsewhere(registry, candidates)
     for key in list(candidates):
         if key in held:
@@ -101,6 +105,10 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
         if md5.endswith(".dir"):
             files = None if blind else _listing(places, md5)
             if files is None:
+                # Gone from every store: a run before deleted it, after its files (a folder's
+                # files go first). Nothing left to collect, nothing to warn about.
+                if not blind and all(store.stat(md5) is None for store in places):
+                    continue
                 unreadable.append(md5)
                 continue
             plan += [(f, f"a file of {why}") for f in files]
