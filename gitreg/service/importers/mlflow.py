@@ -25,7 +25,7 @@ from typing import Any
 from gitreg.core.events import Event
 from gitreg.core.names import check_name
 from gitreg.core.records import Lineage, is_number
-from gitreg.errors import InvalidInput, PolicyViolation, ToolFailed
+from gitreg.errors import InvalidInput, PolicyViolation, ToolFailed, printable
 from gitreg.git.runner import Authorship
 from gitreg.service import lifecycle
 from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage, warm_caches
@@ -118,11 +118,13 @@ class _Import:
         for model in models:
             name = gitreg_name(model.name)
             if name is None:
-                self.skipped.append(f"model {model.name!r}: no valid gitreg name can be made")
+                self.skipped.append(f"model {_shown(model.name)}: no valid gitreg name can "
+                                    "be made")
                 continue
             if taken.setdefault(name, model.name) != model.name:
-                self.skipped.append(f"model {model.name!r}: its gitreg name {name} is taken by "
-                                    f"{taken[name]!r}; rename one of them in MLflow")
+                self.skipped.append(f"model {_shown(model.name)}: its gitreg name {name} is "
+                                    f"taken by {_shown(taken[name])}; rename one of them in "
+                                    "MLflow")
                 continue
             accepted.append(model)
             versions += [_Version(model.name, name, int(v.version), int(v.creation_timestamp), v)
@@ -171,6 +173,9 @@ class _Import:
             labels.append(f"mlflow_run_id={info.run_id}")
         if info.source:
             labels.append(f"mlflow_source={info.source}")
+        # A label is one printable line (as `annotate` takes them): a server's line breaks
+        # and terminal escapes come over as visible text, \n and \x1b.
+        labels = [printable(label) for label in labels]
         metrics = dict(run.data.metrics) if run else {}
         code_commit = run.data.tags.get("mlflow.source.git.commit") if run else None
         new = NewVersion(
@@ -206,10 +211,12 @@ class _Import:
             target = map_stage(alias, self.stage_map, stages, DEFAULT_STAGES)
             item = by_number.get(number)
             if target is None or item is None:
-                self.skipped.append(f"{model.name} alias or stage {alias!r} (version {number}): "
+                self.skipped.append(f"{_shown(model.name, quote=False)} alias or stage "
+                                    f"{_shown(alias)} (version {number}): "
                                     "no stage of this registry; map it with --stage-map")
                 continue
-            reason = f"{REASON_PREFIX}MLflow: {model.name} {alias} -> version {number}"
+            reason = (f"{REASON_PREFIX}MLflow: {_shown(model.name, quote=False)} "
+                      f"{_shown(alias, quote=False)} -> version {number}")
             held = self.registry.stage_map(item.name).versions_in(target)
             done = {e.reason for e in self.registry.history.events(item.name, target)}
             if reason in done or item.version in held:
@@ -218,7 +225,8 @@ class _Import:
                 self.written.append(self.registry.promote(
                     item.name, item.version, target, force=True, reason=reason, push=self.push))
             except PolicyViolation as exc:  # a policy with allow_force: false
-                self.skipped.append(f"{model.name} alias or stage {alias!r}: {exc}")
+                self.skipped.append(f"{_shown(model.name, quote=False)} alias or stage "
+                                    f"{_shown(alias)}: {exc}")
 
     def _archived(self, model: Any, versions: list[_Version]) -> None:
         """MLflow's ``Archived`` stage as gitreg's deprecation, one commit per version, in
@@ -236,16 +244,27 @@ class _Import:
                     if item.version in held]
             if held:
                 self.skipped.append(
-                    f"{model.name} version {item.number}: Archived in MLflow, but "
+                    f"{_shown(model.name, quote=False)} version {item.number}: Archived in "
+                    "MLflow, but "
                     f"{item.name} {item.version} is in {', '.join(held)}; not deprecated")
                 continue
             # Dated now, as the promotions are: MLflow keeps no time of the stage change.
             done = lifecycle.deprecate(
                 registry, item.name, item.version,
-                reason=f"{REASON_PREFIX}MLflow: {model.name} version {item.number} Archived",
+                reason=(f"{REASON_PREFIX}MLflow: {_shown(model.name, quote=False)} version "
+                        f"{item.number} Archived"),
                 push=self.push)
             assert isinstance(done, list)  # not proposed
             self.written.extend(done)
+
+
+def _shown(text: str, *, quote: bool = True, limit: int = 120) -> str:
+    """A name from the server for a message or a reason: printable (escapes shown as
+    ``\\x1b``), one line, and cut short past ``limit`` characters."""
+    shown = printable(text)
+    if len(shown) > limit:
+        shown = shown[:limit] + "..."
+    return f"'{shown}'" if quote else shown
 
 
 def _param(value: str) -> Any:
