@@ -229,6 +229,16 @@ def test_check_reports_a_stage_holding_a_deprecated_version(reg: Registry) -> No
     checked = run_cli("check", cwd=root)
     assert checked.returncode == 10 and "models/churn/deprecated.yaml: versions:" in (
         checked.stdout)
+    # A hand edit gets no more than `deprecate --reason` accepts, in gitreg's spelling.
+    for entry, problem in (
+            ('1.1.0:\n    reason: ""', "versions.1.1.0.reason: expected one printable line"),
+            ('1.1.0:\n    reason: "a\\x1b[2Jb"', "versions.1.1.0.reason: expected one printable"),
+            ("v1.1.0:\n    reason: old", "versions.v1.1.0: write it as 1.1.0")):
+        (root / "models/churn/deprecated.yaml").write_text(
+            f"model: churn\nversions:\n  {entry}\n")
+        checked = run_cli("check", cwd=root)
+        assert checked.returncode == 10, entry
+        assert f"models/churn/deprecated.yaml: {problem}" in checked.stdout, checked.stdout
 
 
 def test_ci_tag_tags_a_deprecation_that_arrived_untagged(reg: Registry) -> None:
