@@ -168,6 +168,16 @@ def test_list_sorts_by_metric_in_its_direction(reg: Registry) -> None:
     assert bad.returncode == 3 and "--limit" in bad.stderr
     bad = run_cli("list", "--registered-after", "yesterday", cwd=root)
     assert bad.returncode == 3 and "--registered-after" in bad.stderr
+    # A typo is said, not answered with the unsorted or an empty list.
+    typo = run_cli("list", "churn", "--sort", "acuracy", cwd=root)
+    assert typo.returncode == 4 and typo.stdout == ""
+    assert "no version listed has the metric 'acuracy'" in typo.stderr
+    assert "accuracy" in typo.stderr.split("(metrics:")[1]
+    for args, flag in ((["--label", "=x"], "--label"), (["--type", ""], "--type"),
+                       (["--sort", ""], "--sort"), (["--by", " "], "--by")):
+        bad = run_cli("list", *args, cwd=root)
+        assert bad.returncode == 3 and bad.stderr.startswith(f"gitreg: error: {flag} "), args
+        assert len(bad.stderr.splitlines()) == 1
 
 
 def test_annotate_changes_only_description_and_labels(reg: Registry) -> None:
