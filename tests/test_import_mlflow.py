@@ -304,3 +304,25 @@ def test_hostile_names_tags_and_huge_values_come_over_escaped(registry: Registry
     head = git(registry.root, "rev-parse", "HEAD")
     again = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
     assert git(registry.root, "rev-parse", "HEAD") == head, again.stdout
+
+
+def test_a_uri_mlflow_cannot_open_or_an_unknown_model_is_one_line(
+        registry: Registry, tmp_path: Path) -> None:
+    """A scheme MLflow has no store for, a folder that is not there, a --model MLflow does
+    not know: one line, the documented code, nothing written."""
+    from mlflow import MlflowClient
+
+    head = git(registry.root, "rev-parse", "HEAD")
+    for uri in ("ftp://example.com/x", str(tmp_path / "no-such-mlruns")):
+        proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root)
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.startswith(f"gitreg: error: --tracking-uri {uri}: ")
+        assert len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "no-such-mlruns").exists()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri, uri).create_registered_model("Churn")
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, "--model", "Chrun",
+                   cwd=registry.root)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr == f"gitreg: error: MLflow at {uri} has no registered model 'Chrun'\n"
+    assert git(registry.root, "rev-parse", "HEAD") == head

@@ -25,7 +25,7 @@ from typing import Any
 from gitreg.core.events import Event
 from gitreg.core.names import check_name
 from gitreg.core.records import Lineage, is_number
-from gitreg.errors import InvalidInput, PolicyViolation, ToolFailed, printable
+from gitreg.errors import InvalidInput, NotFound, PolicyViolation, ToolFailed, printable
 from gitreg.git.runner import Authorship
 from gitreg.service import lifecycle
 from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage, warm_caches
@@ -92,6 +92,13 @@ def _client(tracking_uri: str) -> Any:
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
         raise InvalidInput(f"{{tracking_uri}} {tracking_uri}: no such SQLite file",
                            params=("tracking_uri",))
+    # A file store (a path, file://): MLflow would likewise make an empty one.
+    if tracking_uri.startswith("file://") or (
+            ":" not in tracking_uri and not tracking_uri.startswith(("databricks", "uc"))):
+        folder = Path(tracking_uri.removeprefix("file://"))
+        if not folder.is_dir():
+            raise InvalidInput(f"{{tracking_uri}} {tracking_uri}: no such folder",
+                               params=("tracking_uri",))
     # MLflow logs its store's set-up at INFO on stderr: not the import's output.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
@@ -99,7 +106,14 @@ def _client(tracking_uri: str) -> Any:
     except ImportError:
         raise ToolFailed("MLflow's client is not installed; "
                          "pip install 'gitreg-registry[mlflow]'") from None
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    except Exception as exc:  # a scheme MLflow has no store for, a store it will not open
+        if not type(exc).__module__.startswith("mlflow"):
+            raise
+        said = " ".join(str(exc).split())
+        raise InvalidInput(f"{{tracking_uri}} {tracking_uri}: MLflow cannot open it: "
+                           f"{said[:600]}", params=("tracking_uri",)) from None
 
 
 class _Import:
@@ -111,7 +125,7 @@ class _Import:
         self.skipped: list[str] = []
 
     def run(self, wanted: Sequence[str]) -> ImportReport:
-        models = [self.client.get_registered_model(m) for m in wanted] or list(self._models())
+        models = [self._model(m) for m in wanted] or list(self._models())
         versions: list[_Version] = []
         taken: dict[str, str] = {}
         accepted = []
@@ -138,6 +152,17 @@ class _Import:
             self._stages(model, mine)
             self._archived(model, mine)
         return ImportReport(tuple(self.written), tuple(self.skipped))
+
+    def _model(self, name: str) -> Any:
+        """``--model NAME``, before anything is written: a name MLflow does not know is the
+        user's typo, said as such (exit 4), not MLflow's failure."""
+        try:
+            return self.client.get_registered_model(name)
+        except Exception as exc:
+            if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+                raise NotFound(f"MLflow at {self.tracking_uri} has no registered model "
+                               f"{_shown(name)}") from None
+            raise
 
     def _models(self) -> Iterator[Any]:
         token = None
