@@ -206,6 +206,11 @@ def test_annotate_changes_only_description_and_labels(reg: Registry) -> None:
     assert [e["action"] for e in history[-2:]] == ["annotate", "annotate"]
     nothing = run_cli("annotate", "churn@1.2.0", cwd=root)
     assert nothing.returncode == 3 and "--description TEXT" in nothing.stderr
+    head = git(root, "rev-parse", "HEAD")
+    for args in (["--label", "=x"], ["--label", " =x"], ["--remove-label", "pii=yes"]):
+        bad = run_cli("annotate", "churn@1.2.0", *args, cwd=root)
+        assert bad.returncode == 3 and len(bad.stderr.splitlines()) == 1, (args, bad.stderr)
+    assert git(root, "rev-parse", "HEAD") == head
     assert run_cli("check", cwd=root).returncode == 0
 
 

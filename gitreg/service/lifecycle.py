@@ -140,6 +140,14 @@ def annotate(registry: Registry, name: str, version: str, *, description: str | 
         if not label.strip() or len(label) > MAX_LABEL or not label.isprintable():
             raise InvalidInput(f"invalid label {label!r}: one printable line of at most "
                                f"{MAX_LABEL} characters", params=("label",))
+    for label in labels:  # "=x" would be a label no --label KEY can find or remove
+        if not label.partition("=")[0].strip():
+            raise InvalidInput(f"invalid label {label!r}: expected KEY=VALUE or KEY",
+                               params=("label",))
+    for key in remove_labels:
+        if "=" in key:
+            raise InvalidInput(f"{{remove_label}} takes a KEY, not {key!r}",
+                               params=("remove_label",))
     rel = registry.config.layout.version_file(name, record.version)
 
     def plan() -> _Plan:
