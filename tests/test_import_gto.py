@@ -197,6 +197,7 @@ def test_a_bare_repository_imports_and_a_hostile_path_is_skipped(registry: Regis
     _run(root, "git", "init", "-q")
     (root / "model.bin").write_bytes(b"weights in git\n")
     (root / "dvc.yaml").write_text("artifacts:\n  churn:\n    path: model.bin\n"
+                                   "    labels: [\"two\\nlines\\e[2J\"]\n"
                                    "  evil:\n    path: ../../etc/passwd\n")
     _run(root, "git", "add", "-A")
     _run(root, "git", "commit", "-qm", "model")
@@ -211,3 +212,4 @@ def test_a_bare_repository_imports_and_a_hostile_path_is_skipped(registry: Regis
     assert ("skipped: evil@v1.0.0: dvc.yaml@" in proc.stdout
             and "'../../etc/passwd' is not a plain relative path" in proc.stdout)
     assert not (registry.root / "models" / "evil").exists()
+    assert Registry(registry.root).record("churn", "1.0.0").labels == ("two\\nlines\\x1b[2J",)

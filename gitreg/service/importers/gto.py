@@ -27,7 +27,7 @@ from typing import Any
 from gitreg.core.events import Event
 from gitreg.core.names import check_name
 from gitreg.core.records import Lineage
-from gitreg.errors import CorruptRegistry, InvalidInput, PolicyViolation
+from gitreg.errors import CorruptRegistry, InvalidInput, PolicyViolation, printable
 from gitreg.git.runner import Authorship, Git
 from gitreg.repo import yamlio
 from gitreg.service import lifecycle
@@ -249,7 +249,8 @@ def _declaration(git: Git, commit: str, name: str) -> tuple[str, NewVersion] | N
         description = entry.get("desc") or entry.get("description")
         return path, NewVersion(
             description=description if isinstance(description, str) else None,
-            labels=tuple(str(v) for v in labels) if isinstance(labels, list) else (),
+            # One printable line each, as `annotate` takes them (and MLflow's come over).
+            labels=tuple(printable(str(v)) for v in labels) if isinstance(labels, list) else (),
         )
     return None
 
