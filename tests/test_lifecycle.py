@@ -85,6 +85,25 @@ def test_deprecate_commits_tags_and_blocks_promotion(reg: Registry) -> None:
     assert again.returncode == 4 and "not deprecated" in again.stderr
 
 
+def test_a_rollback_does_not_return_a_stage_to_a_deprecated_version(reg: Registry) -> None:
+    """A rollback is a stage change as a promotion is: it refuses a deprecated version (exit
+    9, naming it), or the commit it made would fail `check`."""
+    root = reg.root
+    run_cli("promote", "churn", "1.2.0", "production", cwd=root, check=True)
+    run_cli("deprecate", "churn@1.0.0", "--reason", "leaks labels", cwd=root, check=True)
+    head = git(root, "rev-parse", "HEAD")
+    for args in ([], ["--to", "1.0.0"]):
+        refused = run_cli("rollback", "churn", "production", *args, cwd=root)
+        assert refused.returncode == 9, (args, refused.stderr)
+        assert "churn 1.0.0 is deprecated (leaks labels)" in refused.stderr
+        assert len(refused.stderr.splitlines()) == 1
+    assert git(root, "rev-parse", "HEAD") == head
+    assert run_cli("which", "churn", "production", cwd=root).stdout.strip() == "1.2.0"
+    run_cli("restore", "churn@1.0.0", cwd=root, check=True)
+    run_cli("rollback", "churn", "production", cwd=root, check=True)
+    assert run_cli("check", cwd=root).returncode == 0
+
+
 def test_deprecating_a_staged_version_needs_demote(reg: Registry) -> None:
     root = reg.root
     before = snapshot(root)
