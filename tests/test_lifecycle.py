@@ -134,6 +134,11 @@ def test_deprecating_a_staged_version_needs_demote(reg: Registry) -> None:
 
 def test_deprecate_a_whole_model(reg: Registry) -> None:
     root = reg.root
+    # NAME#STAGE is not NAME: it deprecated every version of the model.
+    head = git(root, "rev-parse", "HEAD")
+    staged = run_cli("deprecate", "churn#production", "--reason", "x", "--demote", cwd=root)
+    assert staged.returncode == 3 and "not a stage" in staged.stderr
+    assert git(root, "rev-parse", "HEAD") == head
     done = run_cli("deprecate", "churn", "--reason", "replaced by churn2", "--demote",
                    cwd=root)
     assert done.returncode == 0, done.stderr

@@ -764,6 +764,10 @@ def deprecate(
     from gitreg.service import lifecycle
 
     target = ModelRef.parse(ref, latest=True)
+    if target.stage is not None:  # not "the whole model", which NAME alone means
+        raise InvalidInput(f"deprecate takes NAME or NAME@VERSION, not a stage ({ref!r}); "
+                           f"see which version it holds with `gitreg which {target.name} "
+                           f"{target.stage}`")
     _echo(render.lifecycle_result(lifecycle.deprecate(
         _open(), target.name, target.version, reason=reason or "", demote=demote, push=push,
         sign=sign, propose=propose)))
