@@ -184,6 +184,11 @@ def test_import_refuses_unknown_stage_map_and_non_repo(registry: Registry,
     assert proc.stderr.startswith("gitreg: error: --stage-map prod=live: 'live' is not a stage")
     proc = run_cli("import", "gto", str(tmp_path), cwd=registry.root)
     assert proc.returncode == 3 and "is not a git repository" in proc.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    git(plain, "init", "-q")
+    proc = run_cli("import", "gto", str(plain), cwd=registry.root, check=True)
+    assert "note: no GTO tags there" in proc.stdout
     assert git(registry.root, "rev-parse", "HEAD") == head
 
 

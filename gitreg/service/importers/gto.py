@@ -142,6 +142,10 @@ class _Replay:
             else:
                 self._deprecate(event)
         notes = ("metrics, hyperparameters and features are empty: GTO's grammar has none",)
+        if not events:  # the wrong repository, most likely: say so rather than "nothing new"
+            notes = ("no GTO tags there (NAME@vX.Y.Z, NAME#STAGE#N, NAME@deprecated): is it "
+                     "a GTO registry, with its tags fetched?",)
+            return ImportReport((), tuple(self.skipped), notes)
         return ImportReport(tuple(self.written), tuple(self.skipped), notes if self.written else ())
 
     def _register(self, event: GtoEvent) -> None:
