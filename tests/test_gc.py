@@ -151,3 +151,23 @@ def test_gc_cut_short_leaves_what_is_needed_and_finishes_when_run_again(
         got = run_cli("get", "churn", "--version", version, "-o",
                       str(tmp_path / f"o{version}"), cwd=reg.root)
         assert got.returncode == 0, got.stderr
+
+
+def test_gc_reads_a_hostile_folder_listing_as_unreadable(reg: Registry, storage: Path) -> None:
+    """A listing is read from the stores, which a shared remote's other users can write:
+    an entry that is no md5 (a path, say) makes the folder unreadable and kept whole, and
+    gc neither fails nor touches anything outside the store."""
+    listing = _md5(reg, "1.4.0")
+    lifecycle.deprecate(reg, "churn", "1.4.0", reason="bad")
+    outside = reg.root.parent / "precious.txt"
+    outside.write_text("keep me\n")
+    for base in (reg.root / ".dvc" / "cache", storage):
+        path = object_path(base, listing)
+        path.chmod(0o644)
+        path.write_text('[{"md5": "../../../../precious.txt", "relpath": "x"}]')
+        _age(base)
+    result = run_cli("gc", "--yes", cwd=reg.root)
+    assert result.returncode == 0, result.stderr
+    assert f"kept folder {listing}: its listing could not be read" in result.stdout
+    assert outside.read_text() == "keep me\n"
+    assert object_path(storage, listing).exists()

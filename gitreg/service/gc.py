@@ -21,6 +21,7 @@ a run cut short leaves objects that are still referenced or still collectable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,6 +35,7 @@ from gitreg.service.registry import Registry
 from gitreg.weights.collect import ObjectStore, stores
 
 GRACE_SECONDS = 3600
+_FILE_MD5 = re.compile(r"[0-9a-f]{32}")  # a file's object: no .dir in a listing
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,10 @@ def _listing(places: list[ObjectStore], md5: str) -> list[str] | None:
         if data is None:
             continue
         try:
-            return [str(entry["md5"]) for entry in json.loads(data)]
+            files = [str(entry["md5"]) for entry in json.loads(data)]
         except (ValueError, KeyError, TypeError):
             return None
+        # A store is written by others too (a shared remote): an entry that is no md5 of a
+        # file makes the listing unreadable, so the folder is kept whole.
+        return files if all(_FILE_MD5.fullmatch(f) for f in files) else None
     return None
