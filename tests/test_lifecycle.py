@@ -144,6 +144,9 @@ def test_deprecate_a_whole_model(reg: Registry) -> None:
     assert done.returncode == 0, done.stderr
     assert "churn all versions deprecated" in done.stdout
     assert "churn/deprecated/all/1" in git(root, "tag", "--points-at", "HEAD")
+    table = run_cli("history", "churn", cwd=root, check=True).stdout
+    assert [line.split()[3:7] for line in table.splitlines() if " deprecated " in line] == [
+        ["deprecated", "-", "all", "-"]]
     assert run_cli("list", "churn", cwd=root, check=True).stdout.strip() == "no versions match"
     none = run_cli("show", "churn@latest", cwd=root)
     assert none.returncode == 4 and "no latest" in none.stderr
@@ -228,6 +231,10 @@ def test_annotate_changes_only_description_and_labels(reg: Registry) -> None:
         "no versions match")
     history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
     assert [e["action"] for e in history[-2:]] == ["annotate", "annotate"]
+    # Never tagged, by design: not "(untagged)", which says `ci tag` has work to do.
+    table = run_cli("history", "churn", cwd=root, check=True).stdout
+    rows = [line.split() for line in table.splitlines() if " annotated " in line]
+    assert len(rows) == 2 and all(row[6:8] == ["-", "-"] for row in rows), rows
     nothing = run_cli("annotate", "churn@1.2.0", cwd=root)
     assert nothing.returncode == 3 and "--description TEXT" in nothing.stderr
     head = git(root, "rev-parse", "HEAD")
