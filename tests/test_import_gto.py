@@ -203,10 +203,17 @@ def test_a_bare_repository_imports_and_a_hostile_path_is_skipped(registry: Regis
     (root / "model.bin").write_bytes(b"weights in git\n")
     (root / "dvc.yaml").write_text("artifacts:\n  churn:\n    path: model.bin\n"
                                    "    labels: [\"two\\nlines\\e[2J\"]\n"
-                                   "  evil:\n    path: ../../etc/passwd\n")
+                                   "  evil:\n    path: ../../etc/passwd\n"
+                                   "  bomb:\n    path: bomb.bin\n")
+    (root / "bomb.bin").write_bytes(b"x")
+    # A DVC pointer of nine aliases of nine aliases...: no YAML gitreg reads.
+    laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    (root / "bomb.bin.dvc").write_text(laughs)
     _run(root, "git", "add", "-A")
     _run(root, "git", "commit", "-qm", "model")
     _run(root, str(GTO), "register", "evil", "--version", "v1.0.0")
+    _run(root, str(GTO), "register", "bomb", "--version", "v1.0.0")
     _run(root, str(GTO), "register", "churn", "--version", "v1.0.0")
     bare = tmp_path / "gto.git"
     _run(tmp_path, "git", "clone", "-q", "--bare", str(root), str(bare))
@@ -217,4 +224,5 @@ def test_a_bare_repository_imports_and_a_hostile_path_is_skipped(registry: Regis
     assert ("skipped: evil@v1.0.0: dvc.yaml@" in proc.stdout
             and "'../../etc/passwd' is not a plain relative path" in proc.stdout)
     assert not (registry.root / "models" / "evil").exists()
+    assert "skipped: bomb@v1.0.0: bomb.bin.dvc@" in proc.stdout
     assert Registry(registry.root).record("churn", "1.0.0").labels == ("two\\nlines\\x1b[2J",)

@@ -166,7 +166,10 @@ class _Replay:
         path, info = declared
         with tempfile.TemporaryDirectory(prefix="gitreg-gto-") as tmp:
             weights = Path(tmp) / PurePosixPath(path).name
-            problem = _weights(self.source, event.commit, path, weights)
+            try:
+                problem = _weights(self.source, event.commit, path, weights)
+            except CorruptRegistry as exc:  # a pointer that is no YAML, or blows up
+                problem = str(exc)
             if problem:
                 self.skipped.append(f"{event.tag}: {problem}")
                 return
