@@ -339,3 +339,42 @@ def test_history_reads_deprecations_from_the_file_through_a_merge(reg: Registry)
     event = json.loads(run_cli("ci", "event", "churn/deprecated/1.1.0/1", cwd=root,
                                check=True).stdout)
     assert (event["event"], event["reason"]) == ("deprecated", "bad")
+
+
+@pytest.mark.slow
+def test_a_deprecation_killed_at_any_point_leaves_all_or_nothing(reg: Registry,
+                                                                 tmp_path: Path) -> None:
+    """SIGKILL at every step of `deprecate --demote` (no undo runs): the next command finds
+    either the registry as before or the whole change with both its tags, and `check` passes."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    args = ["deprecate", "churn@1.0.0", "--reason", "old", "--demote"]
+
+    def gitreg(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gitreg", *args], cwd=cwd, text=True,
+                              capture_output=True, env={**os.environ, **env}, check=False)
+
+    traced = tmp_path / "traced"
+    shutil.copytree(reg.root, traced, symlinks=True)
+    trace = tmp_path / "trace.txt"
+    assert gitreg(traced, GITREG_FAULT_TRACE=str(trace)).returncode == 0
+    points = len(trace.read_text().splitlines())
+    assert points > 2
+    whole = {"churn/deprecated/1.0.0/1", "churn/production/2"}
+    for point in range(1, points + 1):
+        copy = tmp_path / f"kill-{point}"
+        shutil.copytree(reg.root, copy, symlinks=True)
+        before = git(copy, "rev-parse", "HEAD")
+        assert gitreg(copy, GITREG_FAULT_KILL_AT=str(point)).returncode == -9
+        run_cli("list", cwd=copy, check=True)  # opening the registry recovers
+        tags = set(git(copy, "tag", "--points-at", "HEAD").split())
+        if git(copy, "rev-parse", "HEAD") == before:
+            assert not tags & whole, point
+            assert gitreg(copy).returncode == 0, point  # and running it again finishes
+        assert whole <= set(git(copy, "tag", "--points-at", "HEAD").split()), point
+        assert git(copy, "status", "--porcelain") == "", point
+        assert run_cli("check", cwd=copy).returncode == 0, point
+        shutil.rmtree(copy)
