@@ -104,6 +104,11 @@ def test_gc_keeps_files_a_kept_folder_shares(reg: Registry, tmp_path: Path,
 def test_gc_keep_days_from_registry_yaml_and_bad_values(reg: Registry) -> None:
     bad = run_cli("gc", "--keep-days", "-1", cwd=reg.root)
     assert bad.returncode == 3 and "--keep-days" in bad.stderr
+    # More days than a date can go back is "keep every holding", not a traceback.
+    lifecycle.deprecate(reg, "churn", "1.1.0", reason="old")
+    for days in ("99999999999", "1000000"):
+        huge = run_cli("gc", "--keep-days", days, cwd=reg.root)
+        assert huge.returncode == 0, huge.stderr
     (reg.root / "registry.yaml").write_text(
         (reg.root / "registry.yaml").read_text() + "gc:\n  keep_days: 0\n")
     assert Registry(reg.root).config.gc_keep_days == 0
@@ -138,7 +143,31 @@ def test_gc_cut_short_leaves_what_is_needed_and_finishes_when_run_again(
     rest = gc.collect(reg, delete=True)
     assert {(g.store, g.md5) for g in rest.garbage} == (
         {(g.store, g.md5) for g in planned.garbage} - {("local cache", m) for m in calls})
+    # Done: a third run has nothing to delete and nothing to warn about (the listing it
+    # deleted is not "a listing that could not be read").
+    after = run_cli("gc", cwd=reg.root, check=True)
+    assert after.stdout.strip() == "would delete 0 objects, 0 bytes"
     for version in ("1.2.0", "1.3.0"):
         got = run_cli("get", "churn", "--version", version, "-o",
                       str(tmp_path / f"o{version}"), cwd=reg.root)
         assert got.returncode == 0, got.stderr
+
+
+def test_gc_reads_a_hostile_folder_listing_as_unreadable(reg: Registry, storage: Path) -> None:
+    """A listing is read from the stores, which a shared remote's other users can write:
+    an entry that is no md5 (a path, say) makes the folder unreadable and kept whole, and
+    gc neither fails nor touches anything outside the store."""
+    listing = _md5(reg, "1.4.0")
+    lifecycle.deprecate(reg, "churn", "1.4.0", reason="bad")
+    outside = reg.root.parent / "precious.txt"
+    outside.write_text("keep me\n")
+    for base in (reg.root / ".dvc" / "cache", storage):
+        path = object_path(base, listing)
+        path.chmod(0o644)
+        path.write_text('[{"md5": "../../../../precious.txt", "relpath": "x"}]')
+        _age(base)
+    result = run_cli("gc", "--yes", cwd=reg.root)
+    assert result.returncode == 0, result.stderr
+    assert f"kept folder {listing}: its listing could not be read" in result.stdout
+    assert outside.read_text() == "keep me\n"
+    assert object_path(storage, listing).exists()

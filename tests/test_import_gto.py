@@ -155,7 +155,7 @@ def test_gto_deprecations_become_gitreg_deprecations(registry: Registry,
     assert lines[-4:-1] == [
         "churn 1.0.0 deprecated: imported from GTO tag churn@v1.0.0! "
         "[churn/deprecated/1.0.0/1]",
-        "churn 1.0.0 demoted from production",
+        "churn 1.0.0 demoted from production [churn/production/2]",
         "churn all versions deprecated: imported from GTO tag churn@deprecated "
         "[churn/deprecated/all/1]"]
     registry = Registry(registry.root)
@@ -184,4 +184,45 @@ def test_import_refuses_unknown_stage_map_and_non_repo(registry: Registry,
     assert proc.stderr.startswith("gitreg: error: --stage-map prod=live: 'live' is not a stage")
     proc = run_cli("import", "gto", str(tmp_path), cwd=registry.root)
     assert proc.returncode == 3 and "is not a git repository" in proc.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    git(plain, "init", "-q")
+    proc = run_cli("import", "gto", str(plain), cwd=registry.root, check=True)
+    assert "note: no GTO tags there" in proc.stdout
     assert git(registry.root, "rev-parse", "HEAD") == head
+
+
+def test_a_bare_repository_imports_and_a_hostile_path_is_skipped(registry: Registry,
+                                                                  tmp_path: Path) -> None:
+    """A bare repository (what a server keeps) is a source like a URL; an artifact whose
+    path leaves the repository is listed as skipped, and the rest still comes over."""
+    (Path.home() / ".gitconfig").write_text(Path(os.environ["GIT_CONFIG_GLOBAL"]).read_text())
+    root = tmp_path / "gto-repo"
+    root.mkdir()
+    _run(root, "git", "init", "-q")
+    (root / "model.bin").write_bytes(b"weights in git\n")
+    (root / "dvc.yaml").write_text("artifacts:\n  churn:\n    path: model.bin\n"
+                                   "    labels: [\"two\\nlines\\e[2J\"]\n"
+                                   "  evil:\n    path: ../../etc/passwd\n"
+                                   "  bomb:\n    path: bomb.bin\n")
+    (root / "bomb.bin").write_bytes(b"x")
+    # A DVC pointer of nine aliases of nine aliases...: no YAML gitreg reads.
+    laughs = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    (root / "bomb.bin.dvc").write_text(laughs)
+    _run(root, "git", "add", "-A")
+    _run(root, "git", "commit", "-qm", "model")
+    _run(root, str(GTO), "register", "evil", "--version", "v1.0.0")
+    _run(root, str(GTO), "register", "bomb", "--version", "v1.0.0")
+    _run(root, str(GTO), "register", "churn", "--version", "v1.0.0")
+    bare = tmp_path / "gto.git"
+    _run(tmp_path, "git", "clone", "-q", "--bare", str(root), str(bare))
+
+    proc = run_cli("import", "gto", str(bare), cwd=registry.root)
+    assert proc.returncode == 0, proc.stderr
+    assert "churn 1.0.0 registered [churn@v1.0.0]" in proc.stdout.splitlines()
+    assert ("skipped: evil@v1.0.0: dvc.yaml@" in proc.stdout
+            and "'../../etc/passwd' is not a plain relative path" in proc.stdout)
+    assert not (registry.root / "models" / "evil").exists()
+    assert "skipped: bomb@v1.0.0: bomb.bin.dvc@" in proc.stdout
+    assert Registry(registry.root).record("churn", "1.0.0").labels == ("two\\nlines\\x1b[2J",)

@@ -261,3 +261,68 @@ def test_archived_versions_become_deprecations(registry: Registry, tmp_path: Pat
     again = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
     assert git(registry.root, "rev-parse", "HEAD") == head, again.stdout
     assert run_cli("check", cwd=registry.root).returncode == 0
+
+
+def test_hostile_names_tags_and_huge_values_come_over_escaped(registry: Registry,
+                                                               tmp_path: Path) -> None:
+    """What an MLflow server hands over is untrusted: a terminal escape or a line break in a
+    model's name or tags becomes printable text, a name too long to be a gitreg name is
+    listed (shortened) as skipped, and the import goes on to the end."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri, uri)
+    experiment = client.create_experiment("x", artifact_location=str(tmp_path / "art"))
+    evil = "Evil\x1b[31m Model"
+    client.create_registered_model(evil, tags={"note": "two\nlines\x1b[2J"})
+    client.create_registered_model("x" * 300)
+    for model in (evil, evil, "x" * 300):
+        run = client.create_run(experiment)
+        weights = tmp_path / "w.bin"
+        weights.write_bytes(f"{model} {time.time()}\n".encode())
+        client.log_artifact(run.info.run_id, str(weights), "model")
+        client.create_model_version(model, f"runs:/{run.info.run_id}/model",
+                                    run_id=run.info.run_id)
+    client.transition_model_version_stage(evil, "1", "Archived")
+    client.set_registered_model_alias(evil, "production", "2")
+
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.isprintable() or all(line.isprintable()
+                                            for line in proc.stdout.splitlines())
+    name = "evil-31m-model"
+    assert f"{name} 2.0.0 promoted to production [{name}/production/1]" in proc.stdout
+    assert (f"{name} 1.0.0 deprecated: imported from MLflow: Evil\\x1b[31m Model version 1 "
+            f"Archived [{name}/deprecated/1.0.0/1]") in proc.stdout.splitlines()
+    skipped = [line for line in proc.stdout.splitlines() if "no valid gitreg name" in line]
+    assert len(skipped) == 1 and len(skipped[0]) < 200
+    record = Registry(registry.root).record(name, "1.0.0")
+    assert "note=two\\nlines\\x1b[2J" in record.labels
+    assert "mlflow_model=Evil\\x1b[31m Model" in record.labels
+    assert all(label.isprintable() for label in record.labels)
+    assert run_cli("check", cwd=registry.root).returncode == 0
+    head = git(registry.root, "rev-parse", "HEAD")
+    again = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root, check=True)
+    assert git(registry.root, "rev-parse", "HEAD") == head, again.stdout
+
+
+def test_a_uri_mlflow_cannot_open_or_an_unknown_model_is_one_line(
+        registry: Registry, tmp_path: Path) -> None:
+    """A scheme MLflow has no store for, a folder that is not there, a --model MLflow does
+    not know: one line, the documented code, nothing written."""
+    from mlflow import MlflowClient
+
+    head = git(registry.root, "rev-parse", "HEAD")
+    for uri in ("ftp://example.com/x", str(tmp_path / "no-such-mlruns")):
+        proc = run_cli("import", "mlflow", "--tracking-uri", uri, cwd=registry.root)
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.startswith(f"gitreg: error: --tracking-uri {uri}: ")
+        assert len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "no-such-mlruns").exists()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri, uri).create_registered_model("Churn")
+    proc = run_cli("import", "mlflow", "--tracking-uri", uri, "--model", "Chrun",
+                   cwd=registry.root)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr == f"gitreg: error: MLflow at {uri} has no registered model 'Chrun'\n"
+    assert git(registry.root, "rev-parse", "HEAD") == head

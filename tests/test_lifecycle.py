@@ -85,6 +85,25 @@ def test_deprecate_commits_tags_and_blocks_promotion(reg: Registry) -> None:
     assert again.returncode == 4 and "not deprecated" in again.stderr
 
 
+def test_a_rollback_does_not_return_a_stage_to_a_deprecated_version(reg: Registry) -> None:
+    """A rollback is a stage change as a promotion is: it refuses a deprecated version (exit
+    9, naming it), or the commit it made would fail `check`."""
+    root = reg.root
+    run_cli("promote", "churn", "1.2.0", "production", cwd=root, check=True)
+    run_cli("deprecate", "churn@1.0.0", "--reason", "leaks labels", cwd=root, check=True)
+    head = git(root, "rev-parse", "HEAD")
+    for args in ([], ["--to", "1.0.0"]):
+        refused = run_cli("rollback", "churn", "production", *args, cwd=root)
+        assert refused.returncode == 9, (args, refused.stderr)
+        assert "churn 1.0.0 is deprecated (leaks labels)" in refused.stderr
+        assert len(refused.stderr.splitlines()) == 1
+    assert git(root, "rev-parse", "HEAD") == head
+    assert run_cli("which", "churn", "production", cwd=root).stdout.strip() == "1.2.0"
+    run_cli("restore", "churn@1.0.0", cwd=root, check=True)
+    run_cli("rollback", "churn", "production", cwd=root, check=True)
+    assert run_cli("check", cwd=root).returncode == 0
+
+
 def test_deprecating_a_staged_version_needs_demote(reg: Registry) -> None:
     root = reg.root
     before = snapshot(root)
@@ -96,21 +115,38 @@ def test_deprecating_a_staged_version_needs_demote(reg: Registry) -> None:
     assert missing.returncode == 3 and "--reason TEXT" in missing.stderr
     done = run_cli("deprecate", "churn@1.0.0", "--reason", "old", "--demote", cwd=root)
     assert done.returncode == 0, done.stderr
-    assert "churn 1.0.0 demoted from production" in done.stdout
+    assert "churn 1.0.0 demoted from production [churn/production/2]" in done.stdout
     assert run_cli("which", "churn", "production", cwd=root).returncode == 4
+    # The demotion is a stage change: it has the stage's next tag on the same commit, so a
+    # pipeline on churn/production/* sees it, and `ci tag` has nothing left to tag.
+    assert sorted(git(root, "tag", "--points-at", "HEAD").split()) == [
+        "churn/deprecated/1.0.0/1", "churn/production/2"]
+    event = json.loads(run_cli("ci", "event", "churn/production/2", cwd=root,
+                               check=True).stdout)
+    assert (event["event"], event["previous"], event["version"]) == ("demoted", "1.0.0", None)
+    assert run_cli("ci", "tag", cwd=root, check=True).stdout.strip() == "nothing to tag"
     assert sorted(git(root, "show", "--name-only", "--format=", "HEAD").split()) == [
         "models/churn/deprecated.yaml", "models/churn/stages.yaml"]
     history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
     assert [e["action"] for e in history[-2:]] == ["deprecate", "demote"]
+    assert history[-1]["tag"] == "churn/production/2"
 
 
 def test_deprecate_a_whole_model(reg: Registry) -> None:
     root = reg.root
+    # NAME#STAGE is not NAME: it deprecated every version of the model.
+    head = git(root, "rev-parse", "HEAD")
+    staged = run_cli("deprecate", "churn#production", "--reason", "x", "--demote", cwd=root)
+    assert staged.returncode == 3 and "not a stage" in staged.stderr
+    assert git(root, "rev-parse", "HEAD") == head
     done = run_cli("deprecate", "churn", "--reason", "replaced by churn2", "--demote",
                    cwd=root)
     assert done.returncode == 0, done.stderr
     assert "churn all versions deprecated" in done.stdout
     assert "churn/deprecated/all/1" in git(root, "tag", "--points-at", "HEAD")
+    table = run_cli("history", "churn", cwd=root, check=True).stdout
+    assert [line.split()[3:7] for line in table.splitlines() if " deprecated " in line] == [
+        ["deprecated", "-", "all", "-"]]
     assert run_cli("list", "churn", cwd=root, check=True).stdout.strip() == "no versions match"
     none = run_cli("show", "churn@latest", cwd=root)
     assert none.returncode == 4 and "no latest" in none.stderr
@@ -159,6 +195,16 @@ def test_list_sorts_by_metric_in_its_direction(reg: Registry) -> None:
     assert bad.returncode == 3 and "--limit" in bad.stderr
     bad = run_cli("list", "--registered-after", "yesterday", cwd=root)
     assert bad.returncode == 3 and "--registered-after" in bad.stderr
+    # A typo is said, not answered with the unsorted or an empty list.
+    typo = run_cli("list", "churn", "--sort", "acuracy", cwd=root)
+    assert typo.returncode == 4 and typo.stdout == ""
+    assert "no version listed has the metric 'acuracy'" in typo.stderr
+    assert "accuracy" in typo.stderr.split("(metrics:")[1]
+    for args, flag in ((["--label", "=x"], "--label"), (["--type", ""], "--type"),
+                       (["--sort", ""], "--sort"), (["--by", " "], "--by")):
+        bad = run_cli("list", *args, cwd=root)
+        assert bad.returncode == 3 and bad.stderr.startswith(f"gitreg: error: {flag} "), args
+        assert len(bad.stderr.splitlines()) == 1
 
 
 def test_annotate_changes_only_description_and_labels(reg: Registry) -> None:
@@ -185,8 +231,17 @@ def test_annotate_changes_only_description_and_labels(reg: Registry) -> None:
         "no versions match")
     history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
     assert [e["action"] for e in history[-2:]] == ["annotate", "annotate"]
+    # Never tagged, by design: not "(untagged)", which says `ci tag` has work to do.
+    table = run_cli("history", "churn", cwd=root, check=True).stdout
+    rows = [line.split() for line in table.splitlines() if " annotated " in line]
+    assert len(rows) == 2 and all(row[6:8] == ["-", "-"] for row in rows), rows
     nothing = run_cli("annotate", "churn@1.2.0", cwd=root)
     assert nothing.returncode == 3 and "--description TEXT" in nothing.stderr
+    head = git(root, "rev-parse", "HEAD")
+    for args in (["--label", "=x"], ["--label", " =x"], ["--remove-label", "pii=yes"]):
+        bad = run_cli("annotate", "churn@1.2.0", *args, cwd=root)
+        assert bad.returncode == 3 and len(bad.stderr.splitlines()) == 1, (args, bad.stderr)
+    assert git(root, "rev-parse", "HEAD") == head
     assert run_cli("check", cwd=root).returncode == 0
 
 
@@ -220,6 +275,16 @@ def test_check_reports_a_stage_holding_a_deprecated_version(reg: Registry) -> No
     checked = run_cli("check", cwd=root)
     assert checked.returncode == 10 and "models/churn/deprecated.yaml: versions:" in (
         checked.stdout)
+    # A hand edit gets no more than `deprecate --reason` accepts, in gitreg's spelling.
+    for entry, problem in (
+            ('1.1.0:\n    reason: ""', "versions.1.1.0.reason: expected one printable line"),
+            ('1.1.0:\n    reason: "a\\x1b[2Jb"', "versions.1.1.0.reason: expected one printable"),
+            ("v1.1.0:\n    reason: old", "versions.v1.1.0: write it as 1.1.0")):
+        (root / "models/churn/deprecated.yaml").write_text(
+            f"model: churn\nversions:\n  {entry}\n")
+        checked = run_cli("check", cwd=root)
+        assert checked.returncode == 10, entry
+        assert f"models/churn/deprecated.yaml: {problem}" in checked.stdout, checked.stdout
 
 
 def test_ci_tag_tags_a_deprecation_that_arrived_untagged(reg: Registry) -> None:
@@ -260,8 +325,10 @@ def test_deprecate_and_annotate_can_be_proposed(reg: Registry, tmp_path: Path) -
 def test_history_reads_deprecations_from_the_file_through_a_merge(reg: Registry) -> None:
     root = reg.root
     git(root, "switch", "--quiet", "-c", "retire")
-    run_cli("deprecate", "churn@1.1.0", "--reason", "bad", cwd=root, check=True)
-    git(root, "tag", "-d", "churn/deprecated/1.1.0/1")
+    done = run_cli("deprecate", "churn@1.1.0", "--reason", "bad", cwd=root, check=True)
+    # Off the main branch, as a promotion, it is not tagged: `ci tag` tags it after the merge.
+    assert done.stdout.strip() == "churn 1.1.0 deprecated: bad"
+    assert git(root, "tag", "-l", "churn/deprecated/*") == ""
     git(root, "switch", "--quiet", "-")
     git(root, "merge", "--quiet", "--no-ff", "-m", "Merge retire", "retire")
     history = json.loads(run_cli("history", "churn", "--json", cwd=root, check=True).stdout)
@@ -272,3 +339,42 @@ def test_history_reads_deprecations_from_the_file_through_a_merge(reg: Registry)
     event = json.loads(run_cli("ci", "event", "churn/deprecated/1.1.0/1", cwd=root,
                                check=True).stdout)
     assert (event["event"], event["reason"]) == ("deprecated", "bad")
+
+
+@pytest.mark.slow
+def test_a_deprecation_killed_at_any_point_leaves_all_or_nothing(reg: Registry,
+                                                                 tmp_path: Path) -> None:
+    """SIGKILL at every step of `deprecate --demote` (no undo runs): the next command finds
+    either the registry as before or the whole change with both its tags, and `check` passes."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    args = ["deprecate", "churn@1.0.0", "--reason", "old", "--demote"]
+
+    def gitreg(cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "gitreg", *args], cwd=cwd, text=True,
+                              capture_output=True, env={**os.environ, **env}, check=False)
+
+    traced = tmp_path / "traced"
+    shutil.copytree(reg.root, traced, symlinks=True)
+    trace = tmp_path / "trace.txt"
+    assert gitreg(traced, GITREG_FAULT_TRACE=str(trace)).returncode == 0
+    points = len(trace.read_text().splitlines())
+    assert points > 2
+    whole = {"churn/deprecated/1.0.0/1", "churn/production/2"}
+    for point in range(1, points + 1):
+        copy = tmp_path / f"kill-{point}"
+        shutil.copytree(reg.root, copy, symlinks=True)
+        before = git(copy, "rev-parse", "HEAD")
+        assert gitreg(copy, GITREG_FAULT_KILL_AT=str(point)).returncode == -9
+        run_cli("list", cwd=copy, check=True)  # opening the registry recovers
+        tags = set(git(copy, "tag", "--points-at", "HEAD").split())
+        if git(copy, "rev-parse", "HEAD") == before:
+            assert not tags & whole, point
+            assert gitreg(copy).returncode == 0, point  # and running it again finishes
+        assert whole <= set(git(copy, "tag", "--points-at", "HEAD").split()), point
+        assert git(copy, "status", "--porcelain") == "", point
+        assert run_cli("check", cwd=copy).returncode == 0, point
+        shutil.rmtree(copy)

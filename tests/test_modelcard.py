@@ -82,6 +82,34 @@ def test_card_of_unknown_version_or_no_version(registry: Registry, weights: Path
     assert proc.returncode == 3 and "NAME@VERSION" in proc.stderr
 
 
+def test_card_output_keeps_a_file_unless_forced_and_fills_a_folder(
+        registry: Registry, weights: Path, tmp_path: Path) -> None:
+    """A model repository's README.md is often written by hand: -o does not replace it
+    without --force (as `get -o`); -o FOLDER writes FOLDER/README.md, where the Hub reads
+    a card; NAME@latest is accepted as everywhere else."""
+    _registered(registry, weights)
+    readme = tmp_path / "hf-repo" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text("# written by hand\n")
+    kept = run_cli("export", "model-card", "churn@1.1.0", "-o", str(readme), cwd=registry.root)
+    assert kept.returncode == 5 and "--force" in kept.stderr
+    assert len(kept.stderr.splitlines()) == 1
+    assert readme.read_text() == "# written by hand\n"
+    into = run_cli("export", "model-card", "churn@1.1.0", "-o", str(readme.parent),
+                   cwd=registry.root)
+    assert into.returncode == 5 and readme.read_text() == "# written by hand\n"
+    done = run_cli("export", "model-card", "churn@latest", "-o", str(readme.parent),
+                   "--force", cwd=registry.root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"model card of churn 1.1.0 written to {readme}"
+    assert ModelCard.load(readme).data.base_model == "churn@1.0.0"
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    run_cli("export", "model-card", "churn@1.1.0", "-o", str(fresh), cwd=registry.root,
+            check=True)
+    assert ModelCard.load(fresh / "README.md").data.license == "apache-2.0"
+
+
 # The card's front matter is written by yamlio.dumps_plain, not PyYAML's representer (issue
 # 15: a quarter of `gitreg site` at 10,000 versions): whatever a card holds loads back as it
 # was, with huggingface_hub's parser (PyYAML's safe loader), and reads as PyYAML writes it.

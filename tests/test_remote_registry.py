@@ -123,3 +123,25 @@ def test_a_home_relative_remote_is_found(tmp_path: Path, weights: Path) -> None:
     out = ModelRegistry.get_weights_from(str(registry.root), tmp_path / "o.bin", name="churn",
                                          version="1.0.0")
     assert out.read_bytes() == weights.read_bytes()
+
+
+def test_latest_from_a_url_skips_deprecated_and_prereleases(
+        tmp_path: Path, bare: Path, registry: Registry) -> None:
+    """`get --repo URL --version latest` means what it means in a clone (issue 16)."""
+    from gitreg.service import lifecycle
+
+    registry.register("churn", write_weights(tmp_path / "rc", b"rc\n"), version="2.0.0-rc.1")
+    lifecycle.deprecate(registry, "churn", "1.2.0", reason="drift")
+    branch = git(bare, "symbolic-ref", "--short", "HEAD").strip()
+    git(registry.root, "push", "-q", str(bare), f"HEAD:refs/heads/{branch}")
+    elsewhere = tmp_path / "deploy"
+    elsewhere.mkdir()
+    proc = run_cli("get", "churn", "--version", "latest", "--repo", str(bare), "-o", "m.bin",
+                   cwd=elsewhere, check=True)
+    assert proc.stdout.strip() == f"churn 1.1.0 -> {elsewhere / 'm.bin'}"
+    assert (elsewhere / "m.bin").read_bytes() == b"churn 1\n" * 50
+    lifecycle.deprecate(registry, "churn", None, reason="gone", demote=True)
+    git(registry.root, "push", "-q", str(bare), f"HEAD:refs/heads/{branch}")
+    none = run_cli("get", "churn", "--version", "latest", "--repo", str(bare), "-o", "n.bin",
+                   cwd=elsewhere)
+    assert none.returncode == 4 and "no latest" in none.stderr

@@ -680,21 +680,25 @@ def export_model_card(
         metavar="NAME@VERSION", help="The version, e.g. churn@1.2.0.")],
     output: Annotated[OptPath, Option(
         "--output", "-o", metavar="FILE",
-        help="Write the card to this file (default: print it).")] = None,
+        help="Write the card to this file, or to README.md in this folder (default: print "
+        "it).")] = None,
+    force: Annotated[bool, Option(
+        "--force", help="Replace the file at -o FILE if there is one.")] = False,
 ) -> None:
     """A version as a Hugging Face model card: metrics, lineage, labels, description."""
-    from gitreg.repo import yamlio
     from gitreg.service import modelcard
 
-    target = ModelRef.parse(ref)
+    target = ModelRef.parse(ref, latest=True)
     if target.version is None:
         raise InvalidInput(f"{ref!r} names no version; give NAME@VERSION, e.g. churn@1.2.0")
-    text = modelcard.model_card(_open(), target.name, target.version)
+    registry = _open()
+    version = registry.resolve_version(target.name, target.version)
+    text = modelcard.model_card(registry, target.name, version)
     if output is None:
         _echo(text)  # control characters were dropped (core/modelcard.py)
         return
-    yamlio.write_atomic(output, text)
-    _echo(f"model card of {target.name} {target.version} written to {output}")
+    written = modelcard.write_card(output, text, force=force)
+    _echo(f"model card of {target.name} {version} written to {written}")
 
 
 class DiffFormat(str, enum.Enum):
@@ -765,6 +769,10 @@ def deprecate(
     from gitreg.service import lifecycle
 
     target = ModelRef.parse(ref, latest=True)
+    if target.stage is not None:  # not "the whole model", which NAME alone means
+        raise InvalidInput(f"deprecate takes NAME or NAME@VERSION, not a stage ({ref!r}); "
+                           f"see which version it holds with `gitreg which {target.name} "
+                           f"{target.stage}`")
     _echo(render.lifecycle_result(lifecycle.deprecate(
         _open(), target.name, target.version, reason=reason or "", demote=demote, push=push,
         sign=sign, propose=propose)))

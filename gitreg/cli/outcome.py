@@ -29,7 +29,9 @@ _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
 FLAGS = {"reason": "--reason TEXT", "to": "--to VERSION", "label": "--label KEY=VALUE",
          "remove_label": "--remove-label KEY", "description": "--description TEXT",
          "limit": "--limit N", "keep_days": "--keep-days N", "output": "-o PATH",
-         "rev": "--rev REV", "model": "--model MODEL@VERSION", "base": "--base REF"}
+         "rev": "--rev REV", "model": "--model MODEL@VERSION", "base": "--base REF",
+         "labels": "--label KEY=VALUE", "model_type": "--type TYPE", "sort": "--sort METRIC",
+         "by": "--by PERSON"}
 
 
 def flag(param: str) -> str:

@@ -315,13 +315,20 @@ def event_line(event: Event) -> str:
     return printable(text + tag)
 
 
+# An annotation is never tagged (so not "untagged", which `ci tag` would fix), and a
+# deprecation without a version is of the whole model (its tag says `all`).
+_NO_TAG = {Action.ANNOTATE: "-"}
+_NO_VERSION = {Action.DEPRECATE: "all"}
+
+
 def history_table(events: Sequence[Event | Release]) -> str:
     """One row per event; a release (issue 18) is one row naming each of its models."""
     return table(
         ["date", "model", "event", "stage", "version", "previous", "tag", "by"],
         [
             [e.date[:19].replace("T", " "), e.model, e.action.past, e.stage or "-",
-             e.version or "-", e.previous or "-", e.tag or "(untagged)", e.author]
+             e.version or _NO_VERSION.get(e.action, "-"), e.previous or "-",
+             e.tag or _NO_TAG.get(e.action, "(untagged)"), e.author]
             if isinstance(e, Event) else _release_row(e)
             for e in events
         ],

@@ -71,9 +71,17 @@ def deprecations_from_dict(data: Any, source: str) -> Deprecations:
             text = str(Version.parse(str(version)))
         except InvalidInput:
             raise CorruptRegistry.at(source, f"versions.{version}", "not a SemVer") from None
+        if text != version:  # one spelling per version, as gitreg writes it
+            raise CorruptRegistry.at(source, f"versions.{version}", f"write it as {text}")
         reason = entry.get("reason") if isinstance(entry, dict) else None
         if not isinstance(reason, str):
             raise CorruptRegistry.at(source, f"versions.{version}.reason", "expected text")
+        try:
+            check_reason(reason)  # what `deprecate --reason` accepts: a hand edit too
+        except InvalidInput:
+            raise CorruptRegistry.at(
+                source, f"versions.{version}.reason",
+                f"expected one printable line of 1 to {MAX_REASON} characters") from None
         result[text] = reason
     return Deprecations(name, result)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from gitreg.core.metrics import lower_is_better
 from gitreg.core.records import VersionRecord, iso_timestamp
-from gitreg.errors import InvalidInput
+from gitreg.errors import InvalidInput, NotFound
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,14 @@ def query(**fields: object) -> Query:
             object.__setattr__(made, name, normal)
     if made.limit is not None and made.limit < 1:
         raise InvalidInput("{limit} must be at least 1", params=("limit",))
+    # An empty value matches nothing (or, for a sort, orders nothing): a slip, not a query.
+    for name, value in (("model_type", made.model_type), ("sort", made.sort), ("by", made.by)):
+        if value is not None and not value.strip():
+            raise InvalidInput(f"{{{name}}} needs a value", params=(name,))
+    for label in made.labels:
+        if not label.partition("=")[0].strip():
+            raise InvalidInput(f"{{labels}} {label!r}: expected KEY=VALUE or KEY",
+                               params=("labels",))
     return made
 
 
@@ -83,6 +91,10 @@ def ordered(q: Query, records: list[VersionRecord]) -> list[VersionRecord]:
         sign = 1.0 if lower_is_better(metric) else -1.0
         with_metric = [r for r in records if metric in r.metrics]
         without = [r for r in records if metric not in r.metrics]
+        if records and not with_metric:  # a typo would silently order nothing
+            known = sorted({k for r in records for k in r.metrics})
+            raise NotFound(f"no version listed has the metric {metric!r} to sort by "
+                           f"(metrics: {', '.join(known) or 'none'})")
         with_metric.sort(key=lambda r: (sign * float(r.metrics[metric]), r.semver),
                          reverse=False)
         records = with_metric + without

@@ -21,6 +21,7 @@ a run cut short leaves objects that are still referenced or still collectable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,6 +35,7 @@ from gitreg.service.registry import Registry
 from gitreg.weights.collect import ObjectStore, stores
 
 GRACE_SECONDS = 3600
+_FILE_MD5 = re.compile(r"[0-9a-f]{32}")  # a file's object: no .dir in a listing
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,11 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
                 reasons[model, record.version] = why
     if not candidates:
         return Collection((), delete, 0)
-    held = _recently_held(registry, now - timedelta(days=keep_days))
+    try:
+        cutoff = now - timedelta(days=keep_days)
+    except OverflowError:  # more days than a date can count back: every holding is kept
+        cutoff = datetime.min.replace(tzinfo=timezone.utc)
+    held = _recently_held(registry, cutoff)
     held |= _alive_elsewhere(registry, candidates)
     for key in list(candidates):
         if key in held:
@@ -101,6 +107,10 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
         if md5.endswith(".dir"):
             files = None if blind else _listing(places, md5)
             if files is None:
+                # Gone from every store: a run before deleted it, after its files (a folder's
+                # files go first). Nothing left to collect, nothing to warn about.
+                if not blind and all(store.stat(md5) is None for store in places):
+                    continue
                 unreadable.append(md5)
                 continue
             plan += [(f, f"a file of {why}") for f in files]
@@ -192,7 +202,10 @@ def _listing(places: list[ObjectStore], md5: str) -> list[str] | None:
         if data is None:
             continue
         try:
-            return [str(entry["md5"]) for entry in json.loads(data)]
+            files = [str(entry["md5"]) for entry in json.loads(data)]
         except (ValueError, KeyError, TypeError):
             return None
+        # A store is written by others too (a shared remote): an entry that is no md5 of a
+        # file makes the listing unreadable, so the folder is kept whole.
+        return files if all(_FILE_MD5.fullmatch(f) for f in files) else None
     return None

@@ -28,6 +28,7 @@ from gitreg.core.records import version_from_dict
 from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import Authorship, authored_env, identity_env
 from gitreg.repo import yamlio
+from gitreg.repo.history import next_stage_tag
 from gitreg.repo.transaction import Transaction
 from gitreg.service.registry import Registry
 
@@ -139,6 +140,14 @@ def annotate(registry: Registry, name: str, version: str, *, description: str | 
         if not label.strip() or len(label) > MAX_LABEL or not label.isprintable():
             raise InvalidInput(f"invalid label {label!r}: one printable line of at most "
                                f"{MAX_LABEL} characters", params=("label",))
+    for label in labels:  # "=x" would be a label no --label KEY can find or remove
+        if not label.partition("=")[0].strip():
+            raise InvalidInput(f"invalid label {label!r}: expected KEY=VALUE or KEY",
+                               params=("label",))
+    for key in remove_labels:
+        if "=" in key:
+            raise InvalidInput(f"{{remove_label}} takes a KEY, not {key!r}",
+                               params=("remove_label",))
     rel = registry.config.layout.version_file(name, record.version)
 
     def plan() -> _Plan:
@@ -175,12 +184,27 @@ def _run(registry: Registry, plan: Callable[[], _Plan], *, push: bool, sign: boo
             tx.write(rel, text)
         env = authored_env(registry.git, authored)
         commit = tx.commit(commit_message(event), list(planned.files), env, sign)
-        if event.action is not Action.ANNOTATE:
+        # Tagged as a promotion is: now on the main branch, by `ci tag` after a merge.
+        tagging = registry.tags_here()
+        if tagging and event.action is not Action.ANNOTATE:
             tag = next_lifecycle_tag(registry, event)
             tx.tag(tag, commit, tag_message(event), env, sign)
             event = replace(event, tag=tag)
+        demotions = []
+        for demotion in planned.also:
+            # A demotion is a stage change like any other: it takes the stage's next tag
+            # (DESIGN.md 2), or a pipeline on `churn/production/*` would not see it and the
+            # stage's numbers would have a gap until `ci tag` filled it.
+            if tagging and demotion.stage is not None:
+                position = len({e.commit for e in registry.history.events(demotion.model,
+                                                                           demotion.stage)})
+                stage_tag = next_stage_tag(registry.git, demotion.model, demotion.stage,
+                                           position)
+                tx.tag(stage_tag, commit, tag_message(demotion), env, sign)
+                demotion = replace(demotion, tag=stage_tag)
+            demotions.append(demotion)
         author = _identity(registry, env)
-        return [replace(e, commit=commit, author=author) for e in (event, *planned.also)]
+        return [replace(e, commit=commit, author=author) for e in (event, *demotions)]
 
     return registry.publish(change, push=push)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from gitreg.core import modelcard
 from gitreg.core.records import VersionRecord
+from gitreg.errors import Conflict
 from gitreg.repo import yamlio
 from gitreg.service.registry import Registry
 
@@ -18,3 +21,16 @@ def card_text(record: VersionRecord) -> str:
     meta = modelcard.front_matter(record)
     head = f"---\n{yamlio.dumps_plain(meta)}---\n\n" if meta else ""
     return head + modelcard.body(record)
+
+
+def write_card(output: Path, text: str, *, force: bool = False) -> Path:
+    """Write a card to ``output``, or to ``README.md`` in it when it is a folder (where the
+    Hugging Face Hub reads a card). An existing file is replaced only with ``force``: a
+    model repository's README.md is often written by hand (as ``get -o`` keeps files)."""
+    target = output / "README.md" if output.is_dir() else output
+    if target.is_dir():
+        raise Conflict(f"{target} is a folder; give a file to write the card to")
+    if (target.exists() or target.is_symlink()) and not force:
+        raise Conflict(f"{target} exists; pass {{force}} to replace it", params=("force",))
+    yamlio.write_atomic(target, text)
+    return target

@@ -754,6 +754,14 @@ class Registry:
             if target == current:
                 raise Conflict(f"{name} {target} is already in {stage}; nothing to roll back")
             self.record(name, target)  # it must still be registered
+            why = self.deprecations(name).reason(target)
+            if why is not None:
+                # As for a promotion (issue 16): a stage never holds a deprecated version,
+                # or `check` fails the very commit a rollback makes.
+                raise PolicyViolation(
+                    f"{name} {target} is deprecated ({why}), so {stage} cannot roll back to "
+                    f"it; restore it first (gitreg restore {name}@{target}), or pick another "
+                    "version with --to VERSION")
             if self.config.is_exclusive(stage):
                 new: tuple[str, ...] = (target,)
             elif current is None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gitreg.core import config as config_module
 from gitreg.core.config import CONFIG_FILE, RegistryConfig
 from gitreg.core.layout import VERSIONS_DIR
+from gitreg.core.lifecycle import LATEST, Deprecations, deprecations_from_dict, latest
 from gitreg.core.names import Version, check_name, parse_version
 from gitreg.core.records import StageMap, VersionRecord, stages_from_dict, version_from_dict
 from gitreg.errors import CorruptRegistry, InvalidInput, NotARegistry, NotFound, ToolFailed
@@ -148,9 +149,25 @@ class RemoteRegistry:
                     f"({', '.join(held)}); say which with {{version}}", params=("version",))
             record, _ = self._version(name, str(max(Version.parse(v) for v in held)))
             return record, stage_map
+        if version == LATEST:  # as in a clone (issue 16): its deprecations say which
+            version = self._latest(name)
         # The stage map too (for the metadata), in the same batch.
         record, blobs = self._version(name, parse_version(version), stages_rel)
         return record, self._stage_map(name, blobs[stages_rel])
+
+    def _latest(self, name: str) -> str:
+        """The highest SemVer that is neither deprecated nor a prerelease, at the commit."""
+        layout = self.config.layout
+        rel = layout.deprecated_file(name)
+        blob = self._read([rel])[rel]
+        retired = (deprecations_from_dict(yamlio.loads(blob, rel), rel) if blob
+                   else Deprecations(name))
+        names = [n[:-5] for n in self._names(layout.versions(name)) if _is_version(n)]
+        found = latest(names, retired)
+        if found is None:
+            raise NotFound(f"{name} has no version that is neither deprecated nor a "
+                           f"prerelease at {self.url}, so no latest")
+        return found
 
     def _stage_map(self, name: str, blob: bytes | None) -> StageMap:
         rel = self.config.layout.stages_file(name)

@@ -27,7 +27,7 @@ from typing import Any
 from gitreg.core.events import Event
 from gitreg.core.names import check_name
 from gitreg.core.records import Lineage
-from gitreg.errors import CorruptRegistry, InvalidInput, PolicyViolation
+from gitreg.errors import CorruptRegistry, InvalidInput, PolicyViolation, printable
 from gitreg.git.runner import Authorship, Git
 from gitreg.repo import yamlio
 from gitreg.service import lifecycle
@@ -78,11 +78,17 @@ def _checkout(source: str) -> Iterator[Path]:
     if (path / ".git").exists():
         yield path.absolute()
         return
-    if path.exists():
+    if path.exists() and not _bare(path):
         raise InvalidInput(f"{source} is not a git repository; give a GTO registry's path or URL")
     with tempfile.TemporaryDirectory(prefix="gitreg-gto-") as tmp:
         Git(Path(tmp)).run("clone", "--quiet", "--no-checkout", "--", source, "src")
         yield Path(tmp) / "src"
+
+
+def _bare(path: Path) -> bool:
+    """Whether ``path`` is a bare repository (cloned like a URL: it has no DVC cache)."""
+    return path.is_dir() and Git(path).run(
+        "rev-parse", "--is-bare-repository", check=False).strip() == "true"
 
 
 def _events(git: Git) -> list[GtoEvent]:
@@ -136,6 +142,10 @@ class _Replay:
             else:
                 self._deprecate(event)
         notes = ("metrics, hyperparameters and features are empty: GTO's grammar has none",)
+        if not events:  # the wrong repository, most likely: say so rather than "nothing new"
+            notes = ("no GTO tags there (NAME@vX.Y.Z, NAME#STAGE#N, NAME@deprecated): is it "
+                     "a GTO registry, with its tags fetched?",)
+            return ImportReport((), tuple(self.skipped), notes)
         return ImportReport(tuple(self.written), tuple(self.skipped), notes if self.written else ())
 
     def _register(self, event: GtoEvent) -> None:
@@ -144,7 +154,11 @@ class _Replay:
         if event.name in registry.models() and any(
                 r.version == event.version for r in registry.versions(event.name)):
             return  # imported by an earlier run
-        declared = _declaration(self.source, event.commit, event.name)
+        try:
+            declared = _declaration(self.source, event.commit, event.name)
+        except CorruptRegistry as exc:  # a hostile or broken declaration: this version only
+            self.skipped.append(f"{event.tag}: {exc}")
+            return
         if declared is None:
             self.skipped.append(f"{event.tag}: {event.name} is declared in neither dvc.yaml "
                                 "nor artifacts.yaml at its commit")
@@ -152,7 +166,10 @@ class _Replay:
         path, info = declared
         with tempfile.TemporaryDirectory(prefix="gitreg-gto-") as tmp:
             weights = Path(tmp) / PurePosixPath(path).name
-            problem = _weights(self.source, event.commit, path, weights)
+            try:
+                problem = _weights(self.source, event.commit, path, weights)
+            except CorruptRegistry as exc:  # a pointer that is no YAML, or blows up
+                problem = str(exc)
             if problem:
                 self.skipped.append(f"{event.tag}: {problem}")
                 return
@@ -239,7 +256,8 @@ def _declaration(git: Git, commit: str, name: str) -> tuple[str, NewVersion] | N
         description = entry.get("desc") or entry.get("description")
         return path, NewVersion(
             description=description if isinstance(description, str) else None,
-            labels=tuple(str(v) for v in labels) if isinstance(labels, list) else (),
+            # One printable line each, as `annotate` takes them (and MLflow's come over).
+            labels=tuple(printable(str(v)) for v in labels) if isinstance(labels, list) else (),
         )
     return None
 

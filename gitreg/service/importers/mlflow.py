@@ -25,7 +25,7 @@ from typing import Any
 from gitreg.core.events import Event
 from gitreg.core.names import check_name
 from gitreg.core.records import Lineage, is_number
-from gitreg.errors import InvalidInput, PolicyViolation, ToolFailed
+from gitreg.errors import InvalidInput, NotFound, PolicyViolation, ToolFailed, printable
 from gitreg.git.runner import Authorship
 from gitreg.service import lifecycle
 from gitreg.service.importers import REASON_PREFIX, ImportReport, map_stage, warm_caches
@@ -92,6 +92,13 @@ def _client(tracking_uri: str) -> Any:
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).is_file():
         raise InvalidInput(f"{{tracking_uri}} {tracking_uri}: no such SQLite file",
                            params=("tracking_uri",))
+    # A file store (a path, file://): MLflow would likewise make an empty one.
+    if tracking_uri.startswith("file://") or (
+            ":" not in tracking_uri and not tracking_uri.startswith(("databricks", "uc"))):
+        folder = Path(tracking_uri.removeprefix("file://"))
+        if not folder.is_dir():
+            raise InvalidInput(f"{{tracking_uri}} {tracking_uri}: no such folder",
+                               params=("tracking_uri",))
     # MLflow logs its store's set-up at INFO on stderr: not the import's output.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     try:
@@ -99,7 +106,14 @@ def _client(tracking_uri: str) -> Any:
     except ImportError:
         raise ToolFailed("MLflow's client is not installed; "
                          "pip install 'gitreg-registry[mlflow]'") from None
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    except Exception as exc:  # a scheme MLflow has no store for, a store it will not open
+        if not type(exc).__module__.startswith("mlflow"):
+            raise
+        said = " ".join(str(exc).split())
+        raise InvalidInput(f"{{tracking_uri}} {tracking_uri}: MLflow cannot open it: "
+                           f"{said[:600]}", params=("tracking_uri",)) from None
 
 
 class _Import:
@@ -111,18 +125,20 @@ class _Import:
         self.skipped: list[str] = []
 
     def run(self, wanted: Sequence[str]) -> ImportReport:
-        models = [self.client.get_registered_model(m) for m in wanted] or list(self._models())
+        models = [self._model(m) for m in wanted] or list(self._models())
         versions: list[_Version] = []
         taken: dict[str, str] = {}
         accepted = []
         for model in models:
             name = gitreg_name(model.name)
             if name is None:
-                self.skipped.append(f"model {model.name!r}: no valid gitreg name can be made")
+                self.skipped.append(f"model {_shown(model.name)}: no valid gitreg name can "
+                                    "be made")
                 continue
             if taken.setdefault(name, model.name) != model.name:
-                self.skipped.append(f"model {model.name!r}: its gitreg name {name} is taken by "
-                                    f"{taken[name]!r}; rename one of them in MLflow")
+                self.skipped.append(f"model {_shown(model.name)}: its gitreg name {name} is "
+                                    f"taken by {_shown(taken[name])}; rename one of them in "
+                                    "MLflow")
                 continue
             accepted.append(model)
             versions += [_Version(model.name, name, int(v.version), int(v.creation_timestamp), v)
@@ -136,6 +152,17 @@ class _Import:
             self._stages(model, mine)
             self._archived(model, mine)
         return ImportReport(tuple(self.written), tuple(self.skipped))
+
+    def _model(self, name: str) -> Any:
+        """``--model NAME``, before anything is written: a name MLflow does not know is the
+        user's typo, said as such (exit 4), not MLflow's failure."""
+        try:
+            return self.client.get_registered_model(name)
+        except Exception as exc:
+            if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+                raise NotFound(f"MLflow at {self.tracking_uri} has no registered model "
+                               f"{_shown(name)}") from None
+            raise
 
     def _models(self) -> Iterator[Any]:
         token = None
@@ -171,6 +198,9 @@ class _Import:
             labels.append(f"mlflow_run_id={info.run_id}")
         if info.source:
             labels.append(f"mlflow_source={info.source}")
+        # A label is one printable line (as `annotate` takes them): a server's line breaks
+        # and terminal escapes come over as visible text, \n and \x1b.
+        labels = [printable(label) for label in labels]
         metrics = dict(run.data.metrics) if run else {}
         code_commit = run.data.tags.get("mlflow.source.git.commit") if run else None
         new = NewVersion(
@@ -206,10 +236,12 @@ class _Import:
             target = map_stage(alias, self.stage_map, stages, DEFAULT_STAGES)
             item = by_number.get(number)
             if target is None or item is None:
-                self.skipped.append(f"{model.name} alias or stage {alias!r} (version {number}): "
+                self.skipped.append(f"{_shown(model.name, quote=False)} alias or stage "
+                                    f"{_shown(alias)} (version {number}): "
                                     "no stage of this registry; map it with --stage-map")
                 continue
-            reason = f"{REASON_PREFIX}MLflow: {model.name} {alias} -> version {number}"
+            reason = (f"{REASON_PREFIX}MLflow: {_shown(model.name, quote=False)} "
+                      f"{_shown(alias, quote=False)} -> version {number}")
             held = self.registry.stage_map(item.name).versions_in(target)
             done = {e.reason for e in self.registry.history.events(item.name, target)}
             if reason in done or item.version in held:
@@ -218,7 +250,8 @@ class _Import:
                 self.written.append(self.registry.promote(
                     item.name, item.version, target, force=True, reason=reason, push=self.push))
             except PolicyViolation as exc:  # a policy with allow_force: false
-                self.skipped.append(f"{model.name} alias or stage {alias!r}: {exc}")
+                self.skipped.append(f"{_shown(model.name, quote=False)} alias or stage "
+                                    f"{_shown(alias)}: {exc}")
 
     def _archived(self, model: Any, versions: list[_Version]) -> None:
         """MLflow's ``Archived`` stage as gitreg's deprecation, one commit per version, in
@@ -236,16 +269,27 @@ class _Import:
                     if item.version in held]
             if held:
                 self.skipped.append(
-                    f"{model.name} version {item.number}: Archived in MLflow, but "
+                    f"{_shown(model.name, quote=False)} version {item.number}: Archived in "
+                    "MLflow, but "
                     f"{item.name} {item.version} is in {', '.join(held)}; not deprecated")
                 continue
             # Dated now, as the promotions are: MLflow keeps no time of the stage change.
             done = lifecycle.deprecate(
                 registry, item.name, item.version,
-                reason=f"{REASON_PREFIX}MLflow: {model.name} version {item.number} Archived",
+                reason=(f"{REASON_PREFIX}MLflow: {_shown(model.name, quote=False)} version "
+                        f"{item.number} Archived"),
                 push=self.push)
             assert isinstance(done, list)  # not proposed
             self.written.extend(done)
+
+
+def _shown(text: str, *, quote: bool = True, limit: int = 120) -> str:
+    """A name from the server for a message or a reason: printable (escapes shown as
+    ``\\x1b``), one line, and cut short past ``limit`` characters."""
+    shown = printable(text)
+    if len(shown) > limit:
+        shown = shown[:limit] + "..."
+    return f"'{shown}'" if quote else shown
 
 
 def _param(value: str) -> Any:
