@@ -511,3 +511,71 @@ def test_diff_table_rows_and_escaping() -> None:
     assert "<td>RandomForest</td><td>&lt;b&gt;GB</td><td>changed</td>" in html
     assert html.count("<tr>") == 1 + len(d.metrics) + len(d.hyperparameters) + len(
         d.features_added) + len(d.features_removed) + 1 + len(d.lineage) + 1  # head, weights
+
+
+# -- bad input: one line, a documented exit code, nothing changed --------------------------
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["--rev", "nope"], 4, "unknown git revision 'nope'"),
+    # a range names two commits, not the one a site is built from
+    (["--rev", "HEAD~1..HEAD"], 4, "unknown git revision 'HEAD~1..HEAD'"),
+    (["--rev", "HEAD:registry.yaml"], 4, "unknown git revision"),
+    (["-o", "{file}/site"], 3, "cannot write the site to"),
+    (["-o", "/proc/gitreg-site"], 3, "cannot write the site to /proc/gitreg-site"),
+    (["--serve", "--port", "70000"], 3, "--port: expected 0 to 65535"),
+    (["--serve", "--port", "-1"], 3, "--port: expected 0 to 65535"),
+    (["--serve", "--port", "{busy}"], 3, "cannot serve on 127.0.0.1:"),
+])
+def test_bad_input_is_one_line_and_changes_nothing(
+        sample: Registry, args: list[str], code: int, says: str) -> None:
+    import socket
+
+    keep = sample.root.parent / "keep.txt"
+    keep.write_text("mine")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = str(busy.getsockname()[1])
+    args = [a.replace("{file}", str(keep)).replace("{busy}", port) for a in args]
+    before = snapshot(sample.root)
+    try:
+        proc = run_cli("site", *args, cwd=sample.root)
+    finally:
+        busy.close()
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.startswith("gitreg: error: ") and proc.stderr.count("\n") == 1, \
+        proc.stderr
+    assert says in proc.stderr and proc.stdout == ""
+    # no site written (a port in use is found before the build), the registry as it was
+    assert not (sample.root / "site").exists() and snapshot(sample.root) == before
+    assert keep.read_text() == "mine"
+    assert git(sample.root, "worktree", "list").count("\n") == 1
+
+
+def test_which_and_check_refuse_a_range_as_a_revision(sample: Registry) -> None:
+    """git rev-parse answers a range with two lines: not one commit (git/runner.resolve)."""
+    proc = run_cli("which", "churn", "production", "--rev", "HEAD~2..HEAD", cwd=sample.root)
+    assert proc.returncode == 4 and "unknown git revision" in proc.stderr, proc.stderr
+
+
+def test_serve_with_json_keeps_stdout_json(sample: Registry) -> None:
+    """With --json, stdout is the JSON alone; the serving line goes to stderr."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "gitreg", "site", "--json", "--serve",
+                             "--port", "0"], cwd=sample.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 60)  # never hang on a wrong stream
+        line = proc.stderr.readline() if ready else ""
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert line.startswith("serving http://127.0.0.1:"), (line, out)
+    assert json.loads(out)["pages"] == 7
+

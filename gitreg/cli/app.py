@@ -455,9 +455,17 @@ def site(
 ) -> None:
     """Build a static web view of the registry: models, stage timelines, metric trends,
     versions and the audit trail. Offline: nothing is fetched from elsewhere."""
+    from gitreg.cli import serve as serving
     from gitreg.service import website
 
-    built = website.build_registry_site(_open(), output, rev=rev, title=title)
+    registry = _open()
+    server = serving.listen(port, output.absolute()) if serve else None
+    try:
+        built = website.build_registry_site(registry, output, rev=rev, title=title)
+    except BaseException:
+        if server is not None:
+            server.server_close()
+        raise
     if json:
         from gitreg.cli import render
 
@@ -466,10 +474,8 @@ def site(
     else:
         _echo(f"site: {built.pages} pages, largest {built.largest[0]} "
               f"({built.largest[1] // 1024} KB)\n{built.index}")
-    if serve:
-        from gitreg.cli.serve import serve_folder
-
-        serve_folder(built.index.parent, port, echo=typer.echo)
+    if server is not None:  # with --json, stdout stays the JSON alone
+        serving.serve(server, echo=functools.partial(typer.echo, err=json))
 
 
 remote_app = typer.Typer(

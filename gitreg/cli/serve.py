@@ -15,14 +15,22 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass  # one line per request would bury the URL
 
 
-def serve_folder(folder: Path, port: int, *, echo: Callable[[str], None]) -> None:
-    """Serve ``folder`` on 127.0.0.1 only (never on every interface) until Ctrl-C."""
+def listen(port: int, folder: Path) -> ThreadingHTTPServer:
+    """A server for ``folder`` bound to 127.0.0.1 only (never to every interface). Called
+    before the site is built, so that a port out of range or in use changes nothing."""
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"{{port}}: expected 0 to 65535 (0: any free port), not {port}",
+                           params=("port",))
     handler = functools.partial(_Quiet, directory=str(folder))
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        return ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:
         raise InvalidInput(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}; "
                            "choose another {port}", params=("port",)) from None
+
+
+def serve(server: ThreadingHTTPServer, *, echo: Callable[[str], None]) -> None:
+    """Answer requests until Ctrl-C."""
     echo(f"serving http://127.0.0.1:{server.server_address[1]}/index.html (Ctrl-C stops)")
     try:
         server.serve_forever()

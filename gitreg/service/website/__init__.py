@@ -30,7 +30,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from gitreg.core.events import Action, Event
-from gitreg.errors import Conflict
+from gitreg.errors import Conflict, FileSystemRefused, InvalidInput
 from gitreg.service import site
 from gitreg.service.modelcard import card_text
 from gitreg.service.registry import Registry
@@ -63,8 +63,13 @@ def build(data: SiteData, output: Path, *, workers: int | None = None) -> Built:
             not output.is_dir() or any(output.iterdir())):
         raise Conflict(f"{output} exists and is not a site gitreg built; choose another "
                        "{output} folder or remove it", params=("output",))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".gitreg-site-", dir=output.parent))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".gitreg-site-", dir=output.parent))
+    except OSError as exc:  # under a file, in /proc, read-only: before anything is written
+        raise FileSystemRefused.of(exc) or InvalidInput(
+            f"cannot write the site to {output}: {exc.strerror or exc}; choose another "
+            "{output} folder", params=("output",)) from None
     try:
         sizes = _write(data, staging, output if output.is_dir() else None,
                        _workers(data) if workers is None else workers)
@@ -191,7 +196,7 @@ class _Writer:
                       trends=[(m, charts.trend(model, m, f"trend-{i}"))
                               for i, m in enumerate(model.metrics)] if number == 1 else [])
         for index, (record, held) in enumerate(model.versions):
-            previous, against = diffs(model, index, data.stages[-1])
+            previous, against = diffs(model, index, data.stages[-1], data.config)
             rel = f"models/{model.name}/{record.version}"
             self.page(f"{rel}.html", "version.html.j2",
                       model=model, record=record, held=held, previous=previous,
