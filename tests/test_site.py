@@ -579,3 +579,75 @@ def test_serve_with_json_keeps_stdout_json(sample: Registry) -> None:
     assert line.startswith("serving http://127.0.0.1:"), (line, out)
     assert json.loads(out)["pages"] == 7
 
+
+# -- what a person sees, checked again as a new user met it ---------------------------------
+
+
+def test_extreme_metric_values_draw_finite_charts(sample: Registry, tmp_path: Path) -> None:
+    """A cloned registry's metrics may span the whole float range: the charts' coordinates
+    stay numbers (NaN would be a console error and a broken line)."""
+    for version, value in (("1.0.0", "1.0e+308"), ("1.1.0", "-1.0e+308"), ("1.2.0", "1.0e+308")):
+        path = sample.root / f"models/churn/versions/{version}.yaml"
+        path.write_text(re.sub(r"accuracy: .*", f"accuracy: {value}", path.read_text()))
+    site = build(sample)
+    for rel in ("index.html", "models/churn/index.html"):
+        assert "nan" not in (site / rel).read_text().lower(), rel
+        page = open_page((site / rel).as_uri(), tmp_path / "profile")
+        assert page.console == () and page.requests == (), rel
+
+
+def test_diff_against_production_says_what_gitreg_diff_says(sample: Registry) -> None:
+    """The version page's diff against production carries the policy verdict and the
+    deprecations, as `gitreg diff NAME production VERSION` does."""
+    from sample_registries import with_policies
+
+    registry = with_policies(sample, {"production": {"min_metrics": {"accuracy": 0.99}}})
+    lifecycle.deprecate(registry, "churn", "1.1.0", reason="leaks <PII>")
+    site = build(registry)
+    cli = json.loads(run_cli("diff", "churn", "production", "1.3.0", "--format", "json",
+                             cwd=sample.root, check=True).stdout)
+    problems = cli["policy"]["problems"]
+    assert problems and cli["policy"]["applies"] == "policies.production"
+    dom = Dom((site / "models/churn/1.3.0.html").read_text())
+    table = next(t for t in dom.tables.values() if t and t[0][1] == "production (1.0.0)")
+    policy = next(r for r in table if r[0] == "policy")
+    assert policy[1] == f"policies.production, for 1.3.0 in production: refuses it: " \
+        f"{'; '.join(problems)}"
+    # the version before 1.2.0 is deprecated: its page's first diff says so, as diff does
+    dom = Dom((site / "models/churn/1.2.0.html").read_text())
+    table = next(t for t in dom.tables.values() if t and t[0][1] == "1.1.0 (1.1.0)")
+    assert ["deprecated", "leaks <PII>", "", ""] in table
+    assert "leaks &lt;PII&gt;" in (site / "models/churn/1.2.0.html").read_text()
+
+
+def test_timeline_names_who_ended_each_holding(sample: Registry) -> None:
+    """A demotion marks the end of a bar: the table beneath says when, who and its tag, as
+    for the promotions and rollbacks that start bars."""
+    site = build(sample)
+    dom = Dom((site / "models/churn/index.html").read_text())
+    events = json.loads(run_cli("history", "churn", "--json", cwd=sample.root,
+                                check=True).stdout)
+    demotion = next(e for e in events if e["action"] == "demote")
+    row = next(r for r in dom.tables["holdings"][1:] if r[0] == "dev")
+    assert demotion["date"][:19].replace("T", " ") in row[-1]
+    assert "demoted" in row[-1] and demotion["author"] in row[-1] and demotion["tag"] in row[-1]
+    # each bar's own text names how it started and ended, with the tags
+    text = (site / "models/churn/index.html").read_text()
+    assert f"until {demotion['date'][:19].replace('T', ' ')} (demoted by " in text
+
+
+def test_charts_stay_readable_on_a_phone(sample: Registry, tmp_path: Path) -> None:
+    """On a 390 px wide screen the charts keep a readable size (they scroll sideways)
+    rather than shrink their 12 px labels to 6 px."""
+    site = build(sample)
+    probe = site / "models/churn/probe.html"
+    probe.write_text((site / "models/churn/index.html").read_text().replace("</body>", (
+        "<script>var pre = document.createElement('pre'); pre.id = 'answers';"
+        "pre.textContent = JSON.stringify(Array.prototype.map.call("
+        "document.querySelectorAll('svg.timeline, svg.trend'), function (s) {"
+        "return s.getBoundingClientRect().width; }));"
+        "document.body.appendChild(pre);</script></body>")))
+    page = open_page(probe.as_uri(), tmp_path / "profile", size="390,844")
+    widths = json.loads(re.search(r'<pre id="answers">(.*?)</pre>', page.dom, re.S)[1])
+    assert widths and all(w * 12 / 720 >= 9 for w in widths), widths  # 12 px text: >= 9 px
+

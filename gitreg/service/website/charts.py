@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from gitreg.core.events import Action
+from gitreg.core.events import Action, Event
 from gitreg.service.site import ModelView
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
@@ -22,6 +22,14 @@ WIDTH, ROW, LABEL = 720, 30, 90
 
 def stage_colour(stages: Sequence[str], stage: str) -> str:
     return PALETTE[stages.index(stage) % len(PALETTE)] if stage in stages else "#777777"
+
+
+def _share(value: float, low: float, high: float) -> float:
+    """Where ``value`` lies from ``low`` (0) to ``high`` (1). Halved first: a cloned
+    registry's metrics may span the whole float range, whose width overflows to inf (and
+    inf / inf is NaN, which no SVG coordinate may be)."""
+    spread = high / 2 - low / 2
+    return (value / 2 - low / 2) / spread if spread else 0.0
 
 
 def timeline(model: ModelView, stages: Sequence[str]) -> Markup:
@@ -50,15 +58,14 @@ def timeline(model: ModelView, stages: Sequence[str]) -> Markup:
         kind = "holding deprecated" if why is not None else "holding"
         hatch = f' class="{kind} rollback" fill="url(#hatch)"' if h.start.action is \
             Action.ROLLBACK else f' class="{kind}" fill="{stage_colour(stages, h.stage)}"'
-        until = "now" if h.end is None else (h.end.date[:19].replace("T", " "))
+        until = "now" if h.end is None else _event(h.end)
         if why is not None:
             until += f"; deprecated: {why}"
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{ROW - 6}" rx="3"{hatch} '
             f'data-stage="{escape(h.stage)}" data-version="{escape(h.version)}">'
-            f'<title>{escape(h.version)} in {escape(h.stage)}: '
-            f'{escape(h.start.action.past)} {escape(h.start.date[:19].replace("T", " "))} '
-            f'by {escape(h.start.author)}, until {escape(until)}</title></rect>')
+            f'<title>{escape(h.version)} in {escape(h.stage)}: {escape(_event(h.start))}, '
+            f'until {escape(until)}</title></rect>')
         if w > 40:
             parts.append(f'<text x="{x + 4:.1f}" y="{y + 17}" class="bar-label">'
                          f'{escape(h.version)}{" (deprecated)" if why is not None else ""}'
@@ -70,6 +77,14 @@ def timeline(model: ModelView, stages: Sequence[str]) -> Markup:
                  '<line x1="0" y1="0" x2="0" y2="6" stroke="#fff" stroke-width="2"/>'
                  '</pattern></defs></svg>')
     return Markup("".join(parts))
+
+
+def _event(event: Event) -> str:
+    """``2030-01-02 10:00:00 (rolled back by Ana <ana@x>, churn/production/3: why)``."""
+    tag = f", {event.tag}" if event.tag else ""
+    reason = f": {event.reason}" if event.reason else ""
+    return (f"{event.date[:19].replace('T', ' ')} ({event.action.past} by {event.author}"
+            f"{tag}{reason})")
 
 
 def trend(model: ModelView, metric: str, chart_id: str) -> Markup:
@@ -84,9 +99,8 @@ def trend(model: ModelView, metric: str, chart_id: str) -> Markup:
              f'{escape(model.name)}; the versions table lists the values</title>']
     if points:
         low, high = min(v for _, v in points), max(v for _, v in points)
-        spread = (high - low) or 1.0
         step = (WIDTH - 2 * pad) / max(len(points) - 1, 1)
-        xy = [(pad + i * step, height - pad - (value - low) / spread * (height - 2 * pad))
+        xy = [(pad + i * step, height - pad - _share(value, low, high) * (height - 2 * pad))
               for i, (_, value) in enumerate(points)]
         parts.append(f'<text x="0" y="{pad - 8}" class="axis">{high:g}</text>'
                      f'<text x="0" y="{height - 8}" class="axis">{low:g}</text>')
@@ -112,9 +126,8 @@ def sparkline(model: ModelView, metric: str | None, last: int = 40) -> Markup:
     if not values:
         return Markup("")
     low, high = min(values), max(values)
-    spread = (high - low) or 1.0
     step = 116 / max(len(values) - 1, 1)
-    points = " ".join(f"{2 + i * step:.1f},{22 - (v - low) / spread * 20:.1f}"
+    points = " ".join(f"{2 + i * step:.1f},{22 - _share(v, low, high) * 20:.1f}"
                       for i, v in enumerate(values))
     return Markup(f'<svg class="spark" viewBox="0 0 120 24" width="120" height="24" role="img" '
                   f'aria-label="{escape(metric)}: {values[0]:g} to {values[-1]:g} over the last '
