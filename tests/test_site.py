@@ -651,3 +651,22 @@ def test_charts_stay_readable_on_a_phone(sample: Registry, tmp_path: Path) -> No
     widths = json.loads(re.search(r'<pre id="answers">(.*?)</pre>', page.dom, re.S)[1])
     assert widths and all(w * 12 / 720 >= 9 for w in widths), widths  # 12 px text: >= 9 px
 
+
+def test_the_screenshot_script_makes_the_readme_images(tmp_path: Path) -> None:
+    """scripts/screenshots.py makes docs/site-model.png and docs/site-audit.png (README)."""
+    import subprocess
+    import sys
+
+    from browser import chromium
+
+    chromium()
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    names = re.findall(r"\]\(docs/(site-[a-z]+\.png)\)", readme)
+    assert len(names) == 2 and all((root / "docs" / n).is_file() for n in names)
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "screenshots.py"),
+                           "--out", str(tmp_path)], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in names:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
