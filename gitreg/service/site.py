@@ -173,20 +173,26 @@ def diffs(model: ModelView, index: int, stage: str, config: RegistryConfig | Non
     nothing to compare): with the deprecations of both sides and, given the ``config``,
     the verdict of the policy gating the version's entry to ``stage``, as ``diff`` has them."""
     record = model.versions[index][0]
-    why = model.deprecated.get
     previous = None
     if index:
         before = model.versions[index - 1][0]
-        previous = replace(diff_records(before, record),
-                           deprecated=(why(before.version), why(record.version)))
+        previous = _noted(model, diff_records(before, record), None)
     held = model.stages.get(stage, ())
     target = model.record(str(max(Version.parse(v) for v in held))) if held else None
     against = None
     if target is not None and target.version != record.version:
-        against = replace(diff_records(target, record, a=stage),
-                          deprecated=(why(target.version), why(record.version)),
-                          gate=_gate(model, record, stage, config) if config else None)
+        against = _noted(model, diff_records(target, record, a=stage),
+                         _gate(model, record, stage, config) if config else None)
     return previous, against
+
+
+def _noted(model: ModelView, diff: VersionDiff, gate: Gate | None) -> VersionDiff:
+    """``diff`` with its sides' deprecations and ``gate`` (a copy only where there are any:
+    10,000 version pages, issue 15)."""
+    deprecated = (model.deprecated.get(diff.old.version), model.deprecated.get(diff.new.version))
+    if gate is None and deprecated == (None, None):
+        return diff
+    return replace(diff, deprecated=deprecated, gate=gate)
 
 
 def _gate(model: ModelView, record: VersionRecord, stage: str, config: RegistryConfig
