@@ -670,3 +670,15 @@ def test_the_screenshot_script_makes_the_readme_images(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     for name in names:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_default_site_is_the_registrys_from_any_folder_in_it(sample: Registry) -> None:
+    """Run from models/churn, `gitreg site` writes the registry's site/ (git-ignored by
+    init), as git's commands work from any folder; not models/churn/site, which `check`
+    then reported as uncommitted files. The API's default is the same folder."""
+    from gitreg import ModelRegistry
+
+    proc = run_cli("site", cwd=sample.root / "models" / "churn", check=True)
+    assert proc.stdout.splitlines()[-1] == str(sample.root / "site" / "index.html")
+    assert git(sample.root, "status", "--porcelain") == ""
+    assert ModelRegistry(sample.root).build_site() == sample.root / "site" / "index.html"

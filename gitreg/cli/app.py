@@ -442,8 +442,10 @@ def demo(
 
 @app.command(cls=Command)
 def site(
-    output: Annotated[Path, Option(
-        "-o", "--output", metavar="DIR", help="Where to write the site.")] = Path("site"),
+    output: Annotated[OptPath, Option(
+        "-o", "--output", metavar="DIR",
+        help="Where to write the site (default: site/ at the registry's top, git-ignored).")
+    ] = None,
     rev: Annotated[OptStr, Option(
         metavar="REV", help="Build from this git revision (default: the work tree).")] = None,
     title: Annotated[OptStr, Option(metavar="TEXT", help="The site's title.")] = None,
@@ -459,6 +461,9 @@ def site(
     from gitreg.service import website
 
     registry = _open()
+    # The registry's site/ (git-ignored by init) wherever in it the command runs, as git's
+    # commands do; not a site/ inside models/ that `check` then reports as uncommitted.
+    output = registry.root / "site" if output is None else output
     server = serving.listen(port, output.absolute()) if serve else None
     try:
         built = website.build_registry_site(registry, output, rev=rev, title=title)
