@@ -338,13 +338,24 @@ def test_the_browser_check_sees_a_remote_request_and_a_console_error(tmp_path: P
     assert any("undefinedFunction" in c for c in seen.console)
 
 
-def test_a_screenshot_on_a_phone_and_a_wide_screen(sample: Registry, tmp_path: Path) -> None:
+def test_screenshots_of_every_kind_of_page_on_a_phone_and_a_wide_screen(
+        sample: Registry, tmp_path: Path) -> None:
+    """Saved for a person to look at: into $GITREG_SCREENSHOTS when it is set (a CI job can
+    keep that folder as an artifact), else into this test's tmp_path/screenshots (pytest
+    keeps the last three runs' folders)."""
+    import os
+
     site = build(sample)
-    for size in ("390,844", "1600,1000"):
-        shot = tmp_path / f"shot-{size.replace(',', 'x')}.png"
-        open_page((site / "models/churn/index.html").as_uri(), tmp_path / "profile",
-                  screenshot=shot, size=size)
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    shots = Path(os.environ.get("GITREG_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    pages = {"registry": "index.html", "model": "models/churn/index.html",
+             "version": "models/churn/1.3.0.html", "audit": "audit.html"}
+    for kind, rel in pages.items():
+        for device, size in (("phone", "390,844"), ("wide", "1600,1000")):
+            shot = shots / f"site-{kind}-{device}.png"
+            open_page((site / rel).as_uri(), tmp_path / "profile", screenshot=shot, size=size)
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", shot
+            assert shot.stat().st_size > 10_000, shot
 
 
 def test_serve_answers_on_loopback(sample: Registry) -> None:
