@@ -693,3 +693,31 @@ def test_the_default_site_is_the_registrys_from_any_folder_in_it(sample: Registr
     assert proc.stdout.splitlines()[-1] == str(sample.root / "site" / "index.html")
     assert git(sample.root, "status", "--porcelain") == ""
     assert ModelRegistry(sample.root).build_site() == sample.root / "site" / "index.html"
+
+
+def test_versions_held_together_get_their_own_lanes(sample: Registry) -> None:
+    """In a non-exclusive stage two versions hold it at once: their bars sit one above the
+    other in the stage's row, not one over the other (which hid the first)."""
+    config = sample.root / "registry.yaml"
+    config.write_text(re.sub(r"(- name: dev\n\s+exclusive:) true", r"\1 false",
+                             config.read_text()))
+    git(sample.root, "commit", "-qm", "dev holds several versions", "registry.yaml")
+    registry = Registry(sample.root)
+    registry.promote("churn", "1.2.0", "dev")
+    registry.promote("churn", "1.3.0", "dev")
+    assert registry.which("churn", "dev") == ("1.2.0", "1.3.0")
+    site = build(registry)
+    bars = Dom((site / "models/churn/index.html").read_text()).having("rect", "holding")
+
+    def box(bar: dict[str, str]) -> tuple[float, float, float, float]:
+        x, y = float(bar["x"]), float(bar["y"])
+        return x, x + float(bar["width"]), y, y + float(bar["height"])
+
+    for i, a in enumerate(bars):
+        for b in bars[i + 1:]:
+            (ax1, ax2, ay1, ay2), (bx1, bx2, by1, by2) = box(a), box(b)
+            overlap = ax1 < bx2 and bx1 < ax2 and ay1 < by2 and by1 < ay2
+            assert not overlap, (a["data-stage"], a["data-version"], b["data-version"])
+    held = [b for b in bars if b["data-stage"] == "dev"]
+    assert len(held) == 3  # 1.3.0 (demoted), then 1.2.0 and 1.3.0 together
+    assert len({box(b)[2] for b in held}) == 2  # two lanes

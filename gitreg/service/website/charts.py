@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 from gitreg.core.events import Action, Event
-from gitreg.service.site import ModelView
+from gitreg.service.site import Holding, ModelView
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 WIDTH, ROW, LABEL = 720, 30, 90
@@ -32,25 +32,50 @@ def _share(value: float, low: float, high: float) -> float:
     return (value / 2 - low / 2) / spread if spread else 0.0
 
 
+def _lanes(model: ModelView, stages: Sequence[str], count: int
+           ) -> tuple[dict[Holding, int], dict[str, int]]:
+    """Each holding's lane within its stage's row, and each stage's number of lanes: a
+    stage that is not exclusive holds several versions at once, whose bars would otherwise
+    cover one another. A bar takes the first lane free from its start."""
+    ends: dict[str, list[int]] = {s: [] for s in stages}
+    lane: dict[Holding, int] = {}
+    for h in model.holdings:  # by start
+        if h.stage not in ends:
+            continue
+        free = ends[h.stage]
+        at = next((i for i, end in enumerate(free) if end <= h.start_index), len(free))
+        if at == len(free):
+            free.append(0)
+        free[at] = h.end_index if h.end_index is not None else count + 1
+        lane[h] = at
+    return lane, {s: max(len(e), 1) for s, e in ends.items()}
+
+
 def timeline(model: ModelView, stages: Sequence[str]) -> Markup:
-    """One row per stage, one bar per holding, positioned by event number (not clock time:
-    the order of git's first-parent chain is what gitreg trusts)."""
+    """One row per stage (a lane per version it held at once), one bar per holding,
+    positioned by event number (not clock time: the order of git's first-parent chain is
+    what gitreg trusts)."""
     count = max(len(model.events), 1)
     span = WIDTH - LABEL - 10
-    height = ROW * len(stages) + 24
+    lane, lanes = _lanes(model, stages, count)
+    top: dict[str, int] = {}
+    for stage in stages:
+        top[stage] = sum(lanes[s] for s in top) * ROW + 4
+    height = ROW * sum(lanes.values()) + 24
     parts = [f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" role="img" '
              f'aria-labelledby="tl-title" preserveAspectRatio="xMinYMin meet">',
              f'<title id="tl-title">Stage timeline of {escape(model.name)}: '
              f'{len(model.holdings)} holdings; the table below lists them</title>']
-    for row, stage in enumerate(stages):
-        y = row * ROW + 4
+    for stage in stages:
+        y = top[stage]
         parts.append(f'<text x="0" y="{y + 18}" class="axis">{escape(stage)}</text>')
-        parts.append(f'<line x1="{LABEL}" x2="{WIDTH - 10}" y1="{y + 13}" y2="{y + 13}" '
-                     'class="lane"/>')
+        for row in range(lanes[stage]):
+            parts.append(f'<line x1="{LABEL}" x2="{WIDTH - 10}" y1="{y + row * ROW + 13}" '
+                         f'y2="{y + row * ROW + 13}" class="lane"/>')
     for h in model.holdings:
         if h.stage not in stages:
             continue
-        y = stages.index(h.stage) * ROW + 4
+        y = top[h.stage] + lane[h] * ROW
         end = h.end_index if h.end_index is not None else count
         x = LABEL + span * h.start_index / count
         w = max(span * (end - h.start_index) / count - 1, 3)  # 1: a gap between bars
