@@ -721,3 +721,13 @@ def test_versions_held_together_get_their_own_lanes(sample: Registry) -> None:
     held = [b for b in bars if b["data-stage"] == "dev"]
     assert len(held) == 3  # 1.3.0 (demoted), then 1.2.0 and 1.3.0 together
     assert len({box(b)[2] for b in held}) == 2  # two lanes
+
+
+def test_the_site_asks_github_pages_not_to_run_jekyll(sample: Registry) -> None:
+    """Published from a branch, GitHub Pages runs Jekyll, which renders a file with front
+    matter (each model card) as HTML with its markup live: a version's description would
+    run as script on the Pages site. .nojekyll turns that off."""
+    site = build(sample)
+    card = (site / "models/churn/1.3.0.model-card.md").read_text()
+    assert card.startswith("---\n") and "<script>" in card  # what Jekyll would render
+    assert (site / ".nojekyll").is_file()

@@ -74,6 +74,10 @@ def build(data: SiteData, output: Path, *, workers: int | None = None) -> Built:
         sizes = _write(data, staging, output if output.is_dir() else None,
                        _workers(data) if workers is None else workers)
         (staging / MARKER).write_text("built by gitreg site; rebuilt as a whole\n")
+        # GitHub Pages published from a branch runs Jekyll, which would turn each model
+        # card (front matter, then the description as a cloned registry wrote it) into an
+        # HTML page, its markup live: this file says to publish the folder as it is.
+        (staging / ".nojekyll").write_bytes(b"")
         if output.exists():
             old = output.with_name(f"{staging.name}-old")
             output.rename(old)
