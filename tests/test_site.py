@@ -362,6 +362,7 @@ def test_serve_answers_on_loopback(sample: Registry) -> None:
     import os
     import subprocess
     import sys
+    import urllib.error
     import urllib.request
 
     proc = subprocess.Popen([sys.executable, "-m", "gitreg", "site", "--serve", "--port", "0"],
@@ -377,6 +378,11 @@ def test_serve_answers_on_loopback(sample: Registry) -> None:
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url, timeout=10) as response:
             assert "churn" in response.read().decode()
+        # a page of another site whose name resolves to 127.0.0.1 (DNS rebinding) is refused
+        rebound = urllib.request.Request(url, headers={"Host": "attacker.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=10)
+        assert refused.value.code == 403
     finally:
         proc.terminate()
         proc.wait(10)

@@ -14,6 +14,25 @@ class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass  # one line per request would bury the URL
 
+    def do_GET(self) -> None:
+        if self._local():
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if self._local():
+            super().do_HEAD()
+
+    def _local(self) -> bool:
+        """Whether the request names this server by a loopback name. A web page elsewhere
+        could point its own host name at 127.0.0.1 (DNS rebinding) and read a private
+        registry's site from the reader's browser: its requests carry its host name, and
+        are refused."""
+        port = self.server.server_address[1]
+        if self.headers.get("Host", "") in {f"127.0.0.1:{port}", f"localhost:{port}"}:
+            return True
+        self.send_error(403, "only http://127.0.0.1 or http://localhost may ask")
+        return False
+
 
 def listen(port: int, folder: Path) -> ThreadingHTTPServer:
     """A server for ``folder`` bound to 127.0.0.1 only (never to every interface). Called
