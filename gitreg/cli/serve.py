@@ -27,7 +27,8 @@ class _Quiet(SimpleHTTPRequestHandler):
         could point its own host name at 127.0.0.1 (DNS rebinding) and read a private
         registry's site from the reader's browser: its requests carry its host name, and
         are refused."""
-        port = self.server.server_address[1]
+        address = self.server.server_address
+        port = address[1] if isinstance(address, tuple) else None
         if self.headers.get("Host", "") in {f"127.0.0.1:{port}", f"localhost:{port}"}:
             return True
         self.send_error(403, "only http://127.0.0.1 or http://localhost may ask")
