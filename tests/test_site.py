@@ -737,3 +737,16 @@ def test_the_site_asks_github_pages_not_to_run_jekyll(sample: Registry) -> None:
     card = (site / "models/churn/1.3.0.model-card.md").read_text()
     assert card.startswith("---\n") and "<script>" in card  # what Jekyll would render
     assert (site / ".nojekyll").is_file()
+
+
+def test_a_symbolic_link_as_the_output_is_refused(sample: Registry) -> None:
+    """A cloned registry may commit site/ as a link to a folder elsewhere: building over it
+    failed with a traceback and left the link behind under another name."""
+    target = sample.root.parent / "elsewhere"
+    target.mkdir()
+    (sample.root / "site").symlink_to(target)
+    proc = run_cli("site", cwd=sample.root)
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "is a symbolic link" in proc.stderr
+    assert (sample.root / "site").is_symlink() and not any(target.iterdir())
+    assert sorted(p.name for p in sample.root.iterdir() if "gitreg-site" in p.name) == []

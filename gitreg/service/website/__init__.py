@@ -59,6 +59,9 @@ def build(data: SiteData, output: Path, *, workers: int | None = None) -> Built:
     """Write the site for ``data`` to ``output`` (replacing a site built there before);
     ``workers``: processes rendering the model pages (default: ``_workers``)."""
     output = Path(output).absolute()
+    if output.is_symlink():  # replaced whole, the link would go and its target stay
+        raise Conflict(f"{output} is a symbolic link; give {{output}} the folder itself, or "
+                       "another folder", params=("output",))
     if output.exists() and not (output / MARKER).exists() and (
             not output.is_dir() or any(output.iterdir())):
         raise Conflict(f"{output} exists and is not a site gitreg built; choose another "
