@@ -545,12 +545,13 @@ class ModelRegistry:
         """``version`` as a Hugging Face model card (README.md text with YAML front matter)."""
         return modelcard.model_card(self.registry, self._name(name), version)
 
-    def build_site(self, output: Path | str = Path("site"), *, rev: str | None = None,
+    def build_site(self, output: Path | str | None = None, *, rev: str | None = None,
                    title: str | None = None) -> Path:
-        """Write the registry's static web view (``gitreg site``) to ``output``; the path of
-        its ``index.html``. ``rev``: as that git revision holds the registry."""
-        return website.build_registry_site(self.registry, Path(output), rev=rev,
-                                           title=title).index
+        """Write the registry's static web view (``gitreg site``) to ``output`` (default: the
+        registry's ``site/``, which ``init`` git-ignores); the path of its ``index.html``.
+        ``rev``: as that git revision holds the registry."""
+        folder = self.registry.root / "site" if output is None else Path(output)
+        return website.build_registry_site(self.registry, folder, rev=rev, title=title).index
 
     def push(self) -> None:
         """Push the branch, gitreg tags and weights to ``origin``."""

@@ -1,14 +1,17 @@
 """Make the README's screenshots of `gitreg site` (docs/site-*.png) with headless Chromium.
 
-    .venv/bin/python scripts/screenshots.py      # needs `apt-get install chromium`
+    .venv/bin/python scripts/screenshots.py [--out DIR]   # needs `apt-get install chromium`
 
 Builds a small registry in a temporary folder (two models, eight versions, promotions, a
-rollback and a demotion, each event a day apart), builds its site and photographs the
-model page and the audit page (with the date picker set) at a laptop's width.
+rollback and a demotion, each event a day apart, registrations dated like their commits),
+builds its site and photographs the model page and the audit page (with the date picker
+set to a moment when every stage of churn held a version) at a laptop's width, into
+``docs/`` or ``--out DIR`` (tests/test_site.py runs it so).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -21,10 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from gitreg.core.newversion import NewVersion  # noqa: E402 (after the path is set)
 from gitreg.core.records import Lineage  # noqa: E402
+from gitreg.git.runner import Authorship  # noqa: E402
 from gitreg.service.registry import Registry  # noqa: E402
 
 SHOTS = {"site-model.png": ("models/churn/index.html", "1200,1500"),
-         "site-audit.png": ("audit.html#at=2026-05-08T12:00:00", "1200,1100")}
+         "site-audit.png": ("audit.html#at=2026-05-18T12:00:00", "1200,1100")}
 
 
 def history(base: Path) -> Registry:
@@ -40,6 +44,9 @@ def history(base: Path) -> Registry:
         os.environ["GIT_AUTHOR_DATE"] = os.environ["GIT_COMMITTER_DATE"] = when
         return Registry(registry.root)  # git's environment is read when a registry opens
 
+    def authored() -> Authorship:  # registered_at as the commit's date, not the clock's
+        return Authorship("Ana Lima", "ana@example.com", os.environ["GIT_AUTHOR_DATE"])
+
     for name, rows in (("churn", [("1.0.0", 0.88, 80), ("1.1.0", 0.90, 70), ("1.2.0", 0.87, 95),
                                   ("1.3.0", 0.92, 60), ("2.0.0", 0.94, 55)]),
                        ("fraud", [("0.1.0", 0.71, 12), ("0.2.0", 0.78, 11),
@@ -48,10 +55,11 @@ def history(base: Path) -> Registry:
             registry = at()
             weights = base / f"{name}-{version}.bin"
             weights.write_bytes(f"{name} {version}\n".encode() * 50)
-            registry.register(name, weights, version=version, info=NewVersion(
+            info = NewVersion(
                 metrics={"accuracy": accuracy, "latency_ms": latency},
                 model_type="RandomForest", features=("age", "plan", "usage"),
-                lineage=Lineage(code_commit="3f2c1d0e9b8a", data={"train.csv": "md5:aaa"})))
+                lineage=Lineage(code_commit="3f2c1d0e9b8a", data={"train.csv": "md5:aaa"}))
+            registry.register(name, weights, version=version, info=info, authored=authored())
     for name, version, stage in (("churn", "1.0.0", "staging"), ("churn", "1.0.0", "production"),
                                  ("churn", "1.1.0", "staging"), ("churn", "1.1.0", "production"),
                                  ("churn", "1.2.0", "staging"), ("churn", "1.2.0", "production"),
@@ -70,6 +78,10 @@ def history(base: Path) -> Registry:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs",
+                        help="where to write the images (default: docs/)")
+    out = parser.parse_args().out
     chromium = shutil.which("chromium")
     if chromium is None:
         print("install Chromium first: apt-get install chromium", file=sys.stderr)
@@ -83,10 +95,10 @@ def main() -> int:
             subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                             "--hide-scrollbars", "--no-first-run",
                             f"--user-data-dir={base / 'profile'}", f"--window-size={size}",
-                            f"--screenshot={ROOT / 'docs' / name}",
+                            f"--screenshot={out / name}",
                             (registry.root / "site").as_uri() + "/" + page],
                            check=True, capture_output=True)
-            print(ROOT / "docs" / name)
+            print(out / name)
     return 0
 
 

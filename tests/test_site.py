@@ -338,19 +338,31 @@ def test_the_browser_check_sees_a_remote_request_and_a_console_error(tmp_path: P
     assert any("undefinedFunction" in c for c in seen.console)
 
 
-def test_a_screenshot_on_a_phone_and_a_wide_screen(sample: Registry, tmp_path: Path) -> None:
+def test_screenshots_of_every_kind_of_page_on_a_phone_and_a_wide_screen(
+        sample: Registry, tmp_path: Path) -> None:
+    """Saved for a person to look at: into $GITREG_SCREENSHOTS when it is set (a CI job can
+    keep that folder as an artifact), else into this test's tmp_path/screenshots (pytest
+    keeps the last three runs' folders)."""
+    import os
+
     site = build(sample)
-    for size in ("390,844", "1600,1000"):
-        shot = tmp_path / f"shot-{size.replace(',', 'x')}.png"
-        open_page((site / "models/churn/index.html").as_uri(), tmp_path / "profile",
-                  screenshot=shot, size=size)
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    shots = Path(os.environ.get("GITREG_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    pages = {"registry": "index.html", "model": "models/churn/index.html",
+             "version": "models/churn/1.3.0.html", "audit": "audit.html"}
+    for kind, rel in pages.items():
+        for device, size in (("phone", "390,844"), ("wide", "1600,1000")):
+            shot = shots / f"site-{kind}-{device}.png"
+            open_page((site / rel).as_uri(), tmp_path / "profile", screenshot=shot, size=size)
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", shot
+            assert shot.stat().st_size > 10_000, shot
 
 
 def test_serve_answers_on_loopback(sample: Registry) -> None:
     import os
     import subprocess
     import sys
+    import urllib.error
     import urllib.request
 
     proc = subprocess.Popen([sys.executable, "-m", "gitreg", "site", "--serve", "--port", "0"],
@@ -366,6 +378,11 @@ def test_serve_answers_on_loopback(sample: Registry) -> None:
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url, timeout=10) as response:
             assert "churn" in response.read().decode()
+        # a page of another site whose name resolves to 127.0.0.1 (DNS rebinding) is refused
+        rebound = urllib.request.Request(url, headers={"Host": "attacker.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=10)
+        assert refused.value.code == 403
     finally:
         proc.terminate()
         proc.wait(10)
@@ -511,3 +528,225 @@ def test_diff_table_rows_and_escaping() -> None:
     assert "<td>RandomForest</td><td>&lt;b&gt;GB</td><td>changed</td>" in html
     assert html.count("<tr>") == 1 + len(d.metrics) + len(d.hyperparameters) + len(
         d.features_added) + len(d.features_removed) + 1 + len(d.lineage) + 1  # head, weights
+
+
+# -- bad input: one line, a documented exit code, nothing changed --------------------------
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["--rev", "nope"], 4, "unknown git revision 'nope'"),
+    # a range names two commits, not the one a site is built from
+    (["--rev", "HEAD~1..HEAD"], 4, "unknown git revision 'HEAD~1..HEAD'"),
+    (["--rev", "HEAD:registry.yaml"], 4, "unknown git revision"),
+    (["-o", "{file}/site"], 3, "cannot write the site to"),
+    (["-o", "/proc/gitreg-site"], 3, "cannot write the site to /proc/gitreg-site"),
+    (["--serve", "--port", "70000"], 3, "--port: expected 0 to 65535"),
+    (["--serve", "--port", "-1"], 3, "--port: expected 0 to 65535"),
+    (["--serve", "--port", "{busy}"], 3, "cannot serve on 127.0.0.1:"),
+])
+def test_bad_input_is_one_line_and_changes_nothing(
+        sample: Registry, args: list[str], code: int, says: str) -> None:
+    import socket
+
+    keep = sample.root.parent / "keep.txt"
+    keep.write_text("mine")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = str(busy.getsockname()[1])
+    args = [a.replace("{file}", str(keep)).replace("{busy}", port) for a in args]
+    before = snapshot(sample.root)
+    try:
+        proc = run_cli("site", *args, cwd=sample.root)
+    finally:
+        busy.close()
+    assert proc.returncode == code, proc.stderr
+    assert proc.stderr.startswith("gitreg: error: ") and proc.stderr.count("\n") == 1, \
+        proc.stderr
+    assert says in proc.stderr and proc.stdout == ""
+    # no site written (a port in use is found before the build), the registry as it was
+    assert not (sample.root / "site").exists() and snapshot(sample.root) == before
+    assert keep.read_text() == "mine"
+    assert git(sample.root, "worktree", "list").count("\n") == 1
+
+
+def test_which_and_check_refuse_a_range_as_a_revision(sample: Registry) -> None:
+    """git rev-parse answers a range with two lines: not one commit (git/runner.resolve)."""
+    proc = run_cli("which", "churn", "production", "--rev", "HEAD~2..HEAD", cwd=sample.root)
+    assert proc.returncode == 4 and "unknown git revision" in proc.stderr, proc.stderr
+
+
+def test_serve_with_json_keeps_stdout_json(sample: Registry) -> None:
+    """With --json, stdout is the JSON alone; the serving line goes to stderr."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "gitreg", "site", "--json", "--serve",
+                             "--port", "0"], cwd=sample.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 60)  # never hang on a wrong stream
+        line = proc.stderr.readline() if ready else ""
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert line.startswith("serving http://127.0.0.1:"), (line, out)
+    assert json.loads(out)["pages"] == 7
+
+
+# -- what a person sees, checked again as a new user met it ---------------------------------
+
+
+def test_extreme_metric_values_draw_finite_charts(sample: Registry, tmp_path: Path) -> None:
+    """A cloned registry's metrics may span the whole float range: the charts' coordinates
+    stay numbers (NaN would be a console error and a broken line)."""
+    for version, value in (("1.0.0", "1.0e+308"), ("1.1.0", "-1.0e+308"), ("1.2.0", "1.0e+308")):
+        path = sample.root / f"models/churn/versions/{version}.yaml"
+        path.write_text(re.sub(r"accuracy: .*", f"accuracy: {value}", path.read_text()))
+    site = build(sample)
+    for rel in ("index.html", "models/churn/index.html"):
+        assert "nan" not in (site / rel).read_text().lower(), rel
+        page = open_page((site / rel).as_uri(), tmp_path / "profile")
+        assert page.console == () and page.requests == (), rel
+
+
+def test_diff_against_production_says_what_gitreg_diff_says(sample: Registry) -> None:
+    """The version page's diff against production carries the policy verdict and the
+    deprecations, as `gitreg diff NAME production VERSION` does."""
+    from sample_registries import with_policies
+
+    registry = with_policies(sample, {"production": {"min_metrics": {"accuracy": 0.99}}})
+    lifecycle.deprecate(registry, "churn", "1.1.0", reason="leaks <PII>")
+    site = build(registry)
+    cli = json.loads(run_cli("diff", "churn", "production", "1.3.0", "--format", "json",
+                             cwd=sample.root, check=True).stdout)
+    problems = cli["policy"]["problems"]
+    assert problems and cli["policy"]["applies"] == "policies.production"
+    dom = Dom((site / "models/churn/1.3.0.html").read_text())
+    table = next(t for t in dom.tables.values() if t and t[0][1] == "production (1.0.0)")
+    policy = next(r for r in table if r[0] == "policy")
+    assert policy[1] == f"policies.production, for 1.3.0 in production: refuses it: " \
+        f"{'; '.join(problems)}"
+    # the version before 1.2.0 is deprecated: its page's first diff says so, as diff does
+    dom = Dom((site / "models/churn/1.2.0.html").read_text())
+    table = next(t for t in dom.tables.values() if t and t[0][1] == "1.1.0 (1.1.0)")
+    assert ["deprecated", "leaks <PII>", "", ""] in table
+    assert "leaks &lt;PII&gt;" in (site / "models/churn/1.2.0.html").read_text()
+
+
+def test_timeline_names_who_ended_each_holding(sample: Registry) -> None:
+    """A demotion marks the end of a bar: the table beneath says when, who and its tag, as
+    for the promotions and rollbacks that start bars."""
+    site = build(sample)
+    dom = Dom((site / "models/churn/index.html").read_text())
+    events = json.loads(run_cli("history", "churn", "--json", cwd=sample.root,
+                                check=True).stdout)
+    demotion = next(e for e in events if e["action"] == "demote")
+    row = next(r for r in dom.tables["holdings"][1:] if r[0] == "dev")
+    assert demotion["date"][:19].replace("T", " ") in row[-1]
+    assert "demoted" in row[-1] and demotion["author"] in row[-1] and demotion["tag"] in row[-1]
+    # each bar's own text names how it started and ended, with the tags
+    text = (site / "models/churn/index.html").read_text()
+    assert f"until {demotion['date'][:19].replace('T', ' ')} (demoted by " in text
+
+
+def test_charts_stay_readable_on_a_phone(sample: Registry, tmp_path: Path) -> None:
+    """On a 390 px wide screen the charts keep a readable size (they scroll sideways)
+    rather than shrink their 12 px labels to 6 px."""
+    site = build(sample)
+    probe = site / "models/churn/probe.html"
+    probe.write_text((site / "models/churn/index.html").read_text().replace("</body>", (
+        "<script>var pre = document.createElement('pre'); pre.id = 'answers';"
+        "pre.textContent = JSON.stringify(Array.prototype.map.call("
+        "document.querySelectorAll('svg.timeline, svg.trend'), function (s) {"
+        "return s.getBoundingClientRect().width; }));"
+        "document.body.appendChild(pre);</script></body>")))
+    page = open_page(probe.as_uri(), tmp_path / "profile", size="390,844")
+    widths = json.loads(re.search(r'<pre id="answers">(.*?)</pre>', page.dom, re.S)[1])
+    assert widths and all(w * 12 / 720 >= 9 for w in widths), widths  # 12 px text: >= 9 px
+
+
+def test_the_screenshot_script_makes_the_readme_images(tmp_path: Path) -> None:
+    """scripts/screenshots.py makes docs/site-model.png and docs/site-audit.png (README)."""
+    import subprocess
+    import sys
+
+    from browser import chromium
+
+    chromium()
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    names = re.findall(r"\]\(docs/(site-[a-z]+\.png)\)", readme)
+    assert len(names) == 2 and all((root / "docs" / n).is_file() for n in names)
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "screenshots.py"),
+                           "--out", str(tmp_path)], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for name in names:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_default_site_is_the_registrys_from_any_folder_in_it(sample: Registry) -> None:
+    """Run from models/churn, `gitreg site` writes the registry's site/ (git-ignored by
+    init), as git's commands work from any folder; not models/churn/site, which `check`
+    then reported as uncommitted files. The API's default is the same folder."""
+    from gitreg import ModelRegistry
+
+    proc = run_cli("site", cwd=sample.root / "models" / "churn", check=True)
+    assert proc.stdout.splitlines()[-1] == str(sample.root / "site" / "index.html")
+    assert git(sample.root, "status", "--porcelain") == ""
+    assert ModelRegistry(sample.root).build_site() == sample.root / "site" / "index.html"
+
+
+def test_versions_held_together_get_their_own_lanes(sample: Registry) -> None:
+    """In a non-exclusive stage two versions hold it at once: their bars sit one above the
+    other in the stage's row, not one over the other (which hid the first)."""
+    config = sample.root / "registry.yaml"
+    config.write_text(re.sub(r"(- name: dev\n\s+exclusive:) true", r"\1 false",
+                             config.read_text()))
+    git(sample.root, "commit", "-qm", "dev holds several versions", "registry.yaml")
+    registry = Registry(sample.root)
+    registry.promote("churn", "1.2.0", "dev")
+    registry.promote("churn", "1.3.0", "dev")
+    assert registry.which("churn", "dev") == ("1.2.0", "1.3.0")
+    site = build(registry)
+    bars = Dom((site / "models/churn/index.html").read_text()).having("rect", "holding")
+
+    def box(bar: dict[str, str]) -> tuple[float, float, float, float]:
+        x, y = float(bar["x"]), float(bar["y"])
+        return x, x + float(bar["width"]), y, y + float(bar["height"])
+
+    for i, a in enumerate(bars):
+        for b in bars[i + 1:]:
+            (ax1, ax2, ay1, ay2), (bx1, bx2, by1, by2) = box(a), box(b)
+            overlap = ax1 < bx2 and bx1 < ax2 and ay1 < by2 and by1 < ay2
+            assert not overlap, (a["data-stage"], a["data-version"], b["data-version"])
+    held = [b for b in bars if b["data-stage"] == "dev"]
+    assert len(held) == 3  # 1.3.0 (demoted), then 1.2.0 and 1.3.0 together
+    assert len({box(b)[2] for b in held}) == 2  # two lanes
+
+
+def test_the_site_asks_github_pages_not_to_run_jekyll(sample: Registry) -> None:
+    """Published from a branch, GitHub Pages runs Jekyll, which renders a file with front
+    matter (each model card) as HTML with its markup live: a version's description would
+    run as script on the Pages site. .nojekyll turns that off."""
+    site = build(sample)
+    card = (site / "models/churn/1.3.0.model-card.md").read_text()
+    assert card.startswith("---\n") and "<script>" in card  # what Jekyll would render
+    assert (site / ".nojekyll").is_file()
+
+
+def test_a_symbolic_link_as_the_output_is_refused(sample: Registry) -> None:
+    """A cloned registry may commit site/ as a link to a folder elsewhere: building over it
+    failed with a traceback and left the link behind under another name."""
+    target = sample.root.parent / "elsewhere"
+    target.mkdir()
+    (sample.root / "site").symlink_to(target)
+    proc = run_cli("site", cwd=sample.root)
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "is a symbolic link" in proc.stderr
+    assert (sample.root / "site").is_symlink() and not any(target.iterdir())
+    assert sorted(p.name for p in sample.root.iterdir() if "gitreg-site" in p.name) == []

@@ -447,8 +447,10 @@ def demo(
 
 @app.command(cls=Command)
 def site(
-    output: Annotated[Path, Option(
-        "-o", "--output", metavar="DIR", help="Where to write the site.")] = Path("site"),
+    output: Annotated[OptPath, Option(
+        "-o", "--output", metavar="DIR",
+        help="Where to write the site (default: site/ at the registry's top, git-ignored).")
+    ] = None,
     rev: Annotated[OptStr, Option(
         metavar="REV", help="Build from this git revision (default: the work tree).")] = None,
     title: Annotated[OptStr, Option(metavar="TEXT", help="The site's title.")] = None,
@@ -460,9 +462,20 @@ def site(
 ) -> None:
     """Build a static web view of the registry: models, stage timelines, metric trends,
     versions and the audit trail. Offline: nothing is fetched from elsewhere."""
+    from gitreg.cli import serve as serving
     from gitreg.service import website
 
-    built = website.build_registry_site(_open(), output, rev=rev, title=title)
+    registry = _open()
+    # The registry's site/ (git-ignored by init) wherever in it the command runs, as git's
+    # commands do; not a site/ inside models/ that `check` then reports as uncommitted.
+    output = registry.root / "site" if output is None else output
+    server = serving.listen(port, output.absolute()) if serve else None
+    try:
+        built = website.build_registry_site(registry, output, rev=rev, title=title)
+    except BaseException:
+        if server is not None:
+            server.server_close()
+        raise
     if json:
         from gitreg.cli import render
 
@@ -471,10 +484,8 @@ def site(
     else:
         _echo(f"site: {built.pages} pages, largest {built.largest[0]} "
               f"({built.largest[1] // 1024} KB)\n{built.index}")
-    if serve:
-        from gitreg.cli.serve import serve_folder
-
-        serve_folder(built.index.parent, port, echo=typer.echo)
+    if server is not None:  # with --json, stdout stays the JSON alone
+        serving.serve(server, echo=functools.partial(typer.echo, err=json))
 
 
 remote_app = typer.Typer(

@@ -107,11 +107,14 @@ def run(folder: Path | None, echo: Echo) -> Path:
         model = pickle.load(handle)
     echo(f"# loaded {type(model).__name__}: accuracy on held-out data "
          f"{model.score(x_test, y_test):.4f}")
-    echo("\n# The registry as a web page: stage timelines, metric trends, the audit trail.")
+    echo(f"\nExplore it: cd {registry} && gitreg history && git log --oneline --graph")
+    echo("\n# Last, the registry as a web page: stage timelines, metric trends, the audit trail.")
     shell.cwd = registry
     shell("gitreg", "site", "--title", "gitreg demo")
-    echo(f"# open {registry / 'site' / 'index.html'} in a browser (or: gitreg site --serve)")
-    echo(f"\nDone. Explore it: cd {registry} && gitreg history && git log --oneline --graph")
+    # The demo ends with the path of the site's index page, alone on the last line (issue
+    # 15), so that `xdg-open "$(gitreg demo | tail -1)"` opens it.
+    echo("\nDone. Open the site in a browser (or: gitreg site --serve):")
+    echo(str(registry / "site" / "index.html"))
     return base
 
 

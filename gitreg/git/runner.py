@@ -139,9 +139,11 @@ class Git:
         return [TagRef(*entry) for entry in found]
 
     def resolve(self, rev: str) -> str | None:
+        """The commit ``rev`` names, or None. A range (``A..B``) names no one commit: git
+        answers it with two lines, which are not a commit id."""
         out = self.run("rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}",
                        check=False).strip()
-        return out or None
+        return out if out and "\n" not in out else None
 
     def tags(self, *patterns: str) -> list[TagRef]:
         """Tags matching ``patterns`` (for-each-ref globs under refs/tags/), in one call."""

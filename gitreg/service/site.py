@@ -13,17 +13,18 @@ import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from gitreg.core.config import Policy
-from gitreg.core.diff import VersionDiff, diff_records
+from gitreg.core import policy
+from gitreg.core.config import Policy, RegistryConfig
+from gitreg.core.diff import Gate, VersionDiff, diff_records
 from gitreg.core.events import Action, Event
 from gitreg.core.forge import ForgeLinks, from_origin
 from gitreg.core.names import Version
 from gitreg.core.query import Query
-from gitreg.core.records import VersionRecord
+from gitreg.core.records import StageMap, VersionRecord
 from gitreg.core.release import Standing
 from gitreg.errors import NotFound
 from gitreg.service.registry import Registry
@@ -95,6 +96,7 @@ class SiteData:
     head: str | None
     # Every release (issue 18), oldest first by name and number, with what the stages hold now.
     releases: tuple[Standing, ...] = ()
+    config: RegistryConfig | None = None  # for the policy verdicts of the version pages' diffs
 
     def model(self, name: str) -> ModelView:
         found = next((m for m in self.models if m.name == name), None)
@@ -139,6 +141,7 @@ def collect(registry: Registry, *, title: str | None = None) -> SiteData:
         links=_links(registry),
         head=registry.git.head(),
         releases=_releases(registry),
+        config=registry.config,
     )
 
 
@@ -164,18 +167,52 @@ def _releases(registry: Registry) -> tuple[Standing, ...]:
     return tuple(standings)
 
 
-def diffs(model: ModelView, index: int, stage: str) -> tuple[
-        VersionDiff | None, VersionDiff | None]:
+def diffs(model: ModelView, index: int, stage: str, config: RegistryConfig | None = None
+          ) -> tuple[VersionDiff | None, VersionDiff | None]:
     """What ``gitreg diff`` shows between the model's ``index``-th version (SemVer order) and
     the version before it, and between what ``stage`` holds and it (None where there is
-    nothing to compare)."""
+    nothing to compare): with the deprecations of both sides and, given the ``config``,
+    the verdict of the policy gating the version's entry to ``stage``, as ``diff`` has them."""
     record = model.versions[index][0]
-    previous = diff_records(model.versions[index - 1][0], record) if index else None
+    previous = None
+    if index:
+        before = model.versions[index - 1][0]
+        previous = _noted(model, diff_records(before, record), None)
     held = model.stages.get(stage, ())
     target = model.record(str(max(Version.parse(v) for v in held))) if held else None
-    against = (diff_records(target, record, a=stage) if target is not None
-               and target.version != record.version else None)
+    against = None
+    if target is not None and target.version != record.version:
+        against = _noted(model, diff_records(target, record, a=stage),
+                         _gate(model, record, stage, config) if config else None)
     return previous, against
+
+
+def _noted(model: ModelView, diff: VersionDiff, gate: Gate | None) -> VersionDiff:
+    """``diff`` with its sides' deprecations and ``gate`` (a copy only where there are any:
+    10,000 version pages, issue 15)."""
+    deprecated = (model.deprecated.get(diff.old.version), model.deprecated.get(diff.new.version))
+    if gate is None and deprecated == (None, None):
+        return diff
+    return replace(diff, deprecated=deprecated, gate=gate)
+
+
+def _gate(model: ModelView, record: VersionRecord, stage: str, config: RegistryConfig
+          ) -> Gate | None:
+    """The policy gating ``record`` entering ``stage`` and what it refuses, judged as
+    ``gitreg diff`` (service/compare.py) judges it, from what the site has read."""
+    rules = config.policy(stage, record.name)
+    if rules is None:
+        return None
+    held = model.stages.get(stage, ())
+    if record.version in held:
+        return Gate(stage, record.version, rules.label, held=True)
+    previous = held[0] if held and config.is_exclusive(stage) else None
+    been = frozenset(e.stage for e in model.events_of(record.version)
+                     if e.version == record.version and e.stage)
+    problems = policy.violations(config, stage, record,
+                                 model.record(previous) if previous else None,
+                                 StageMap(model.name, dict(model.stages)), been)
+    return Gate(stage, record.version, rules.label, tuple(problems))
 
 
 def _holdings(events: tuple[Event, ...], exclusive: Callable[[str], bool]

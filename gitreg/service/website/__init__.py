@@ -30,7 +30,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from gitreg.core.events import Action, Event
-from gitreg.errors import Conflict
+from gitreg.errors import Conflict, FileSystemRefused, InvalidInput
 from gitreg.service import site
 from gitreg.service.modelcard import card_text
 from gitreg.service.registry import Registry
@@ -59,16 +59,28 @@ def build(data: SiteData, output: Path, *, workers: int | None = None) -> Built:
     """Write the site for ``data`` to ``output`` (replacing a site built there before);
     ``workers``: processes rendering the model pages (default: ``_workers``)."""
     output = Path(output).absolute()
+    if output.is_symlink():  # replaced whole, the link would go and its target stay
+        raise Conflict(f"{output} is a symbolic link; give {{output}} the folder itself, or "
+                       "another folder", params=("output",))
     if output.exists() and not (output / MARKER).exists() and (
             not output.is_dir() or any(output.iterdir())):
         raise Conflict(f"{output} exists and is not a site gitreg built; choose another "
                        "{output} folder or remove it", params=("output",))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".gitreg-site-", dir=output.parent))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".gitreg-site-", dir=output.parent))
+    except OSError as exc:  # under a file, in /proc, read-only: before anything is written
+        raise FileSystemRefused.of(exc) or InvalidInput(
+            f"cannot write the site to {output}: {exc.strerror or exc}; choose another "
+            "{output} folder", params=("output",)) from None
     try:
         sizes = _write(data, staging, output if output.is_dir() else None,
                        _workers(data) if workers is None else workers)
         (staging / MARKER).write_text("built by gitreg site; rebuilt as a whole\n")
+        # GitHub Pages published from a branch runs Jekyll, which would turn each model
+        # card (front matter, then the description as a cloned registry wrote it) into an
+        # HTML page, its markup live: this file says to publish the folder as it is.
+        (staging / ".nojekyll").write_bytes(b"")
         if output.exists():
             old = output.with_name(f"{staging.name}-old")
             output.rename(old)
@@ -191,7 +203,7 @@ class _Writer:
                       trends=[(m, charts.trend(model, m, f"trend-{i}"))
                               for i, m in enumerate(model.metrics)] if number == 1 else [])
         for index, (record, held) in enumerate(model.versions):
-            previous, against = diffs(model, index, data.stages[-1])
+            previous, against = diffs(model, index, data.stages[-1], data.config)
             rel = f"models/{model.name}/{record.version}"
             self.page(f"{rel}.html", "version.html.j2",
                       model=model, record=record, held=held, previous=previous,

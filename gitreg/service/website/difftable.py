@@ -23,8 +23,9 @@ def _cell(value: Any) -> Markup:
 
 
 def diff_table(d: VersionDiff, caption: str) -> Markup:
-    """The table of ``d`` under ``caption``: metrics, parameters, features, model type,
-    lineage and weights, each row with both sides and the change."""
+    """The table of ``d`` under ``caption``: the sides' deprecations, metrics, parameters,
+    features, model type, lineage and weights, each row with both sides and the change, and
+    the verdict of the policy when ``d`` has one (``gitreg diff``'s lines, as rows)."""
     rows = [
         '<div class="scroll"><table class="diff">\n'
         f"<caption>{escape(caption)}</caption>\n"
@@ -32,6 +33,10 @@ def diff_table(d: VersionDiff, caption: str) -> Markup:
         f'({escape(d.old.version)})</th><th scope="col">{escape(d.b)} '
         f'({escape(d.new.version)})</th><th scope="col">Change</th></tr></thead>\n<tbody>\n'
     ]
+    if any(d.deprecated):  # gitreg diff's "X is deprecated: why" lines
+        old_why, new_why = (_cell(why) for why in d.deprecated)
+        rows.append(f'<tr><th scope="row">deprecated</th><td>{old_why}</td><td>{new_why}</td>'
+                    "<td></td></tr>")
     for m in d.metrics:
         old = "" if m.old is None else escape(_number(m.old))
         new = "" if m.new is None else escape(_number(m.new))
@@ -59,5 +64,14 @@ def diff_table(d: VersionDiff, caption: str) -> Markup:
     rows.append(
         f'<tr><th scope="row">weights</th><td><code>{escape(d.old.artifact.md5)}</code></td>'
         f"<td><code>{escape(d.new.artifact.md5)}</code></td>"
-        f'<td>{"changed" if d.weights_changed else "same"}</td></tr>\n</tbody></table></div>\n')
+        f'<td>{"changed" if d.weights_changed else "same"}</td></tr>')
+    gate = d.gate
+    if gate is not None:  # gitreg diff's "policy:" line, in its words
+        judged = ("holds it already" if gate.held else
+                  "refuses it: " + "; ".join(gate.problems) if gate.problems else "passes")
+        rows.append(f'<tr><th scope="row">policy</th><td colspan="3" class="verdict-'
+                    f'{"worse" if gate.problems else "better"}">{escape(gate.policy)}, for '
+                    f"{escape(gate.version)} in {escape(gate.stage)}: {escape(judged)}"
+                    "</td></tr>")
+    rows.append("\n</tbody></table></div>\n")
     return Markup("".join(rows))
