@@ -810,3 +810,30 @@ def test_the_site_has_a_page_per_release(tmp_path: Path) -> None:
     for page in (out / "releases/ranking/1.html", out / "releases.html"):
         for href in re.findall(r'href="([^"#]+)"', page.read_text()):
             assert (page.parent / href).resolve().is_file(), (page, href)
+
+
+def test_a_release_is_not_rolled_back_to_a_deprecated_version(tmp_path: Path) -> None:
+    # As a model's own rollback (issue 16): no stage may hold a deprecated version, or the
+    # very commit the rollback makes fails `check`. The release itself names the deprecation
+    # without blaming registry.yaml's policies.
+    from gitreg.service import lifecycle
+
+    registry = five(tmp_path)
+    releases.release(registry, "pair", ["ranker@1.1.0", "encoder@1.1.0"], "production")
+    lifecycle.deprecate(registry, "encoder", "1.0.0", reason="leaks labels")
+    root = registry.root
+    before = snapshot(root)
+    proc = run_cli("rollback", "--release", "pair", cwd=root)
+    assert proc.returncode == POLICY_VIOLATION, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "encoder 1.0.0 is deprecated (leaks labels; gitreg restore encoder@1.0.0" in line
+    assert "ranker" not in line and "nothing was written" in line
+    assert snapshot(root) == before
+    assert validate(root).problems == ()
+
+    proc = run_cli("release", "again", "--model", "encoder@1.0.0", "--stage", "staging",
+                   cwd=root)
+    assert proc.returncode == POLICY_VIOLATION, proc.stderr
+    assert "encoder 1.0.0 is deprecated (leaks labels" in proc.stderr
+    assert "registry.yaml" not in proc.stderr
+    assert snapshot(root) == before

@@ -160,11 +160,13 @@ def _plan(registry: Registry, name: str, records: Sequence[VersionRecord], stage
     exclusive = config.is_exclusive(stage)
     changes: list[_Change] = []
     refused: list[str] = []
+    by_policy = False
     for record in records:
         model, version = record.name, record.version
         why = registry.deprecations(model).reason(version)
         if why is not None:
-            refused.append(f"{model} {version} is deprecated ({why})")
+            refused.append(f"{model} {version} is deprecated ({why}; gitreg restore "
+                           f"{model}@{version} first)")
             continue
         stage_map = registry.stage_map(model)
         held = stage_map.versions_in(stage)
@@ -177,6 +179,7 @@ def _plan(registry: Registry, name: str, records: Sequence[VersionRecord], stage
         if problems:
             assert rules is not None
             refused.append(f"{'; '.join(problems)} ({rules.label})")
+            by_policy = True
             continue
         event = Event(model, Action.PROMOTE, version, stage, previous,
                       policy=rules.label if rules is not None else None)
@@ -185,9 +188,9 @@ def _plan(registry: Registry, name: str, records: Sequence[VersionRecord], stage
                                stage_map.with_stage(stage, new)))
     if refused:
         count = f"{len(refused)} of its {len(records)} models"
-        raise PolicyViolation(f"release {name} refused, {count} fail: {' | '.join(refused)} "
-                              f"(in {CONFIG_FILE}); nothing was written: release versions "
-                              "that pass")
+        where = f" (policies in {CONFIG_FILE})" if by_policy else ""
+        raise PolicyViolation(f"release {name} refused, {count} fail: {' | '.join(refused)}"
+                              f"{where}; nothing was written: release versions that pass")
     if all(c.event is None for c in changes):
         raise Conflict(f"every model of release {name} already holds its version in {stage}; "
                        "nothing to do")
@@ -218,12 +221,18 @@ def _plan_rollback(registry: Registry, name: str) -> tuple[Release, list[_Change
     stage = target.stage
     exclusive = registry.config.is_exclusive(stage)
     changes = []
+    refused: list[str] = []
     for member in target.members:
         registry.require_model(member.model)
         stage_map = registry.stage_map(member.model)
         held = stage_map.versions_in(stage)
         if member.previous is not None:
             registry.record(member.model, member.previous)  # it must still be registered
+            why = registry.deprecations(member.model).reason(member.previous)
+            if why is not None:  # as a model's own rollback: no stage holds a deprecated one
+                refused.append(f"{member.model} {member.previous} is deprecated ({why}; "
+                               f"gitreg restore {member.model}@{member.previous} first)")
+                continue
         if exclusive:
             new: tuple[str, ...] = (member.previous,) if member.previous else ()
         else:
@@ -239,6 +248,9 @@ def _plan_rollback(registry: Registry, name: str) -> tuple[Release, list[_Change
         event = Event(member.model, action, member.previous, stage, went)
         changes.append(_Change(Member(member.model, member.previous, went), event,
                                stage_map.with_stage(stage, new)))
+    if refused:
+        raise PolicyViolation(f"rollback of release {name} {target.n} refused: "
+                              f"{' | '.join(refused)}; nothing was written")
     if all(c.event is None for c in changes):
         raise Conflict(f"the stages already hold what they held before release {name} "
                        f"{target.n}; nothing to roll back")
