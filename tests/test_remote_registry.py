@@ -86,7 +86,8 @@ def test_unknown_model_version_stage_and_non_registries_are_clear_errors(
     with RemoteRegistry.open(str(bare)) as remote:
         with pytest.raises(NotFound, match=r"no model 'nope' \(models: bert, churn\)"):
             remote.resolve("nope", stage="production")
-        with pytest.raises(NotFound, match=r"no version 9.0.0 .*latest: 1.0.0, 1.1.0, 1.2.0"):
+        with pytest.raises(NotFound,
+                           match=r"no version 9.0.0 .*newest registered: 1.0.0, 1.1.0, 1.2.0"):
             remote.resolve("churn", version="9.0.0")
         with pytest.raises(NotFound, match="no version in staging"):
             remote.resolve("churn", stage="staging")

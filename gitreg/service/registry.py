@@ -236,7 +236,8 @@ class Registry:
         if not (self.root / self._version_path(name, version)).is_file():
             known = ", ".join(r.version for r in self.versions(name)[-5:])
             raise NotFound(
-                f"{name} has no version {version} (latest: {known}); see `gitreg show {name}`"
+                f"{name} has no version {version} (the newest registered: {known}); see "
+                f"`gitreg show {name}`"
             )
         return self._read_version(name, version)
 

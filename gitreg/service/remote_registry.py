@@ -188,7 +188,8 @@ class RemoteRegistry:
             names = self._names(self.config.layout.versions(name))
             versions = sorted(Version.parse(n[:-5]) for n in names if _is_version(n))
             latest = ", ".join(str(v) for v in versions[-5:]) or "none"
-            raise NotFound(f"{name} has no version {version} at {self.url} (latest: {latest})")
+            raise NotFound(f"{name} has no version {version} at {self.url} (the newest "
+                           f"registered: {latest})")
         record = version_from_dict(yamlio.loads(blob, version_rel), version_rel)
         if (record.name, record.version) != (name, version):
             raise CorruptRegistry.at(
