@@ -242,6 +242,16 @@ def test_register_with_stage_undoes_both_commits_and_the_version_tag(
 # -- Ctrl-C --------------------------------------------------------------------------------
 
 
+def _as_a_shell_starts_it() -> None:
+    """In the child, before gitreg runs: SIGINT at its default and blocked nowhere, as a
+    shell starts a foreground job. Both are inherited: a suite started in the background of
+    a non-interactive shell (``.ci/run &``) runs with SIGINT ignored, as POSIX asks of such
+    jobs, and handed that on to gitreg and to the hook, whose sleep then outlasted the
+    test's wait."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_register_changes_nothing(
     churn: Path, weights2: Path, tmp_path: Path
 ) -> None:
@@ -253,6 +263,7 @@ def test_ctrl_c_during_register_changes_nothing(
     proc = subprocess.Popen(
         [sys.executable, "-m", "gitreg", *args], cwd=churn, env=os.environ.copy(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_as_a_shell_starts_it,
     )
     try:
         deadline = time.monotonic() + 20
