@@ -826,7 +826,8 @@ def test_a_release_is_not_rolled_back_to_a_deprecated_version(tmp_path: Path) ->
     proc = run_cli("rollback", "--release", "pair", cwd=root)
     assert proc.returncode == POLICY_VIOLATION, proc.stderr
     (line,) = proc.stderr.splitlines()
-    assert "encoder 1.0.0 is deprecated (leaks labels; gitreg restore encoder@1.0.0" in line
+    assert ("encoder 1.0.0 is deprecated (leaks labels); restore it first (gitreg restore "
+            "encoder@1.0.0)") in line
     assert "ranker" not in line and "nothing was written" in line
     assert snapshot(root) == before
     assert validate(root).problems == ()

@@ -265,6 +265,15 @@ class Registry:
             raise CorruptRegistry.at(rel, "model", f"says {found.name!r}, expected {name!r}")
         return found
 
+    def deprecated(self, name: str, version: str) -> str | None:
+        """Why no stage may take ``name`` ``version`` (issue 16), as the sentence every
+        write that would put it in one refuses with; None if it is not deprecated."""
+        why = self.deprecations(name).reason(version)
+        if why is None:
+            return None
+        return (f"{name} {version} is deprecated ({why}); restore it first (gitreg restore "
+                f"{name}@{version})")
+
     def _read_version(self, name: str, version: str) -> VersionRecord:
         ((record, _),) = self._read_versions(name, [version], whole=False)
         return record
@@ -655,11 +664,9 @@ class Registry:
         self, record: VersionRecord, stage: str, forced: str | None
     ) -> tuple[StageMap, Event]:
         name, version = record.name, record.version
-        why = self.deprecations(name).reason(version)
-        if why is not None:
-            raise PolicyViolation(
-                f"{name} {version} is deprecated ({why}); restore it first (gitreg restore "
-                f"{name}@{version})")
+        refused = self.deprecated(name, version)
+        if refused is not None:
+            raise PolicyViolation(refused)
         stage_map = self.stage_map(name)
         held = stage_map.versions_in(stage)
         if version in held:
@@ -755,14 +762,12 @@ class Registry:
             if target == current:
                 raise Conflict(f"{name} {target} is already in {stage}; nothing to roll back")
             self.record(name, target)  # it must still be registered
-            why = self.deprecations(name).reason(target)
-            if why is not None:
+            refused = self.deprecated(name, target)
+            if refused is not None:
                 # As for a promotion (issue 16): a stage never holds a deprecated version,
                 # or `check` fails the very commit a rollback makes.
-                raise PolicyViolation(
-                    f"{name} {target} is deprecated ({why}), so {stage} cannot roll back to "
-                    f"it; restore it first (gitreg restore {name}@{target}), or pick another "
-                    "version with --to VERSION")
+                raise PolicyViolation(f"{refused}, or roll {stage} back to another version "
+                                      "with --to VERSION")
             if self.config.is_exclusive(stage):
                 new: tuple[str, ...] = (target,)
             elif current is None:

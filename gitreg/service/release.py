@@ -163,10 +163,9 @@ def _plan(registry: Registry, name: str, records: Sequence[VersionRecord], stage
     by_policy = False
     for record in records:
         model, version = record.name, record.version
-        why = registry.deprecations(model).reason(version)
-        if why is not None:
-            refused.append(f"{model} {version} is deprecated ({why}; gitreg restore "
-                           f"{model}@{version} first)")
+        deprecated = registry.deprecated(model, version)
+        if deprecated is not None:
+            refused.append(deprecated)
             continue
         stage_map = registry.stage_map(model)
         held = stage_map.versions_in(stage)
@@ -228,10 +227,9 @@ def _plan_rollback(registry: Registry, name: str) -> tuple[Release, list[_Change
         held = stage_map.versions_in(stage)
         if member.previous is not None:
             registry.record(member.model, member.previous)  # it must still be registered
-            why = registry.deprecations(member.model).reason(member.previous)
-            if why is not None:  # as a model's own rollback: no stage holds a deprecated one
-                refused.append(f"{member.model} {member.previous} is deprecated ({why}; "
-                               f"gitreg restore {member.model}@{member.previous} first)")
+            deprecated = registry.deprecated(member.model, member.previous)
+            if deprecated is not None:  # as a model's own rollback: no stage holds one
+                refused.append(deprecated)
                 continue
         if exclusive:
             new: tuple[str, ...] = (member.previous,) if member.previous else ()
