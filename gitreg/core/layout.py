@@ -64,7 +64,11 @@ class Layout:
         return f"{self.model(name)}/{DEPRECATED_FILE}"
 
     def artifacts(self, name: str, version: str) -> str:
-        return f"{self.model(name)}/{ARTIFACTS_DIR}/{version}"
+        return f"{self.artifacts_dir(name)}/{version}"
+
+    def artifacts_dir(self, name: str) -> str:
+        """The folder of every version's weights folder."""
+        return f"{self.model(name)}/{ARTIFACTS_DIR}"
 
     def patterns(self, name: str | None = None) -> tuple[str, str, str]:
         """git pathspecs of the stages files, version files and deprecation files (of one

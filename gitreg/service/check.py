@@ -614,7 +614,7 @@ class _ModelCheck:
         its artifacts folder (an entry's type comes with it) into ``self.real``: a check of
         each weights pointer's five folders was a tenth of a full check's CPU at 100,000
         versions (issue 19). A link among them is then reported by ``paths.check_real``."""
-        artifacts = self.layout.artifacts(self.name, "").rstrip("/")
+        artifacts = self.layout.artifacts_dir(self.name)
         try:
             check_real(self.registry.root, artifacts, self.real)
             listing = os.scandir(os.path.join(self.root, artifacts))
