@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import marshal
 import os
 import pickle
 import stat as stat_module
@@ -41,6 +42,7 @@ T = TypeVar("T")
 
 CACHE_DIR = "gitreg-cache"  # in the git folder: never seen by git as a file to commit
 FORMAT = b"gitreg-cache 2\n"
+PLAIN_FORMAT = b"gitreg-cache marshal %d\n" % marshal.version
 
 
 def blob_id(data: bytes) -> str:
@@ -78,6 +80,30 @@ class Store:
             return pickle.loads(payload)
         except Exception:  # a class that moved: as good as no entry
             return None
+
+    def load_plain(self, kind: str, key: str) -> Any:
+        """What ``save_plain`` saved under ``kind``/``key``, or ``None``."""
+        path = self._path(kind, key)
+        payload = None if path is None else cachefile.read(path, PLAIN_FORMAT)
+        if payload is None:
+            return None
+        try:
+            return marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+
+    def save_plain(self, kind: str, key: str, value: Any) -> None:
+        """``save`` of a value of plain tuples, lists, dicts, strings and numbers only, in
+        ``marshal``'s format: four times quicker to write than a pickle, and quicker to
+        read (the log of 137,000 commits: 0.2 s against 0.8 s, issue 19)."""
+        path = self._path(kind, key)
+        if path is None:
+            return
+        try:
+            payload = marshal.dumps(value)
+        except ValueError:  # not plain
+            return
+        cachefile.write(path, PLAIN_FORMAT, payload)
 
     def exists(self, kind: str, key: str) -> bool:
         """Whether there is an entry ``kind``/``key`` (good or not: ``load`` says)."""
