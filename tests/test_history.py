@@ -194,8 +194,8 @@ def test_gits_own_squash_message_keeps_every_commits_trailers(three_versions: Re
 def test_a_walk_split_into_parts_reads_what_one_walk_reads(
     three_versions: Registry, monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
-    # A full check's walk of all history runs in parts, one git each (issue 19). Cut at
-    # commits of the first-parent chain, the parts together must be the one walk: every
+    # A full check's walk of all history runs in parts, one git each (issue 19). Runs of
+    # the first-parent chain (--skip, --max-count), the parts together must be the one walk: every
     # commit once, in order, with a merged branch's commits left out as --first-parent
     # leaves them, and the events the same.
     from gitreg.repo import history
@@ -222,8 +222,8 @@ def test_a_walk_split_into_parts_reads_what_one_walk_reads(
 
     monkeypatch.setattr(history, "_processors", lambda: parts)
     monkeypatch.setattr(history, "_PART", 2)  # a part of two commits at least
-    ranges = history._parts(reg.git, head, parts)
-    assert len(ranges) == parts and ".." not in ranges[0]
+    runs = history._parts(reg.git, head, parts)
+    assert len(runs) == parts and "--max-count" not in " ".join(runs[0])
     split = Registry(reg.root)
     assert split.history._walk(head, folder) == one
     assert split.history_events("churn") == expected

@@ -9,13 +9,12 @@ chain, never by clock time.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fnmatch import translate
 from typing import Any
 
@@ -39,7 +38,7 @@ from gitreg.core.lifecycle import (
 )
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.errors import CorruptRegistry, NotFound
-from gitreg.git.runner import LOG_FIELD, LOG_RECORD, Git, TagRef
+from gitreg.git.runner import LOG_FIELD, LOG_RECORD, Git, Spooled, TagRef
 from gitreg.repo import parsers, yamlio
 from gitreg.repo.cache import Store, key_of
 from gitreg.repo.cache import schema as cache_schema
@@ -92,12 +91,20 @@ class History:
         # from the cache file took seconds (issue 19).
         self._logs: dict[str, tuple[str, list[Commit]]] = {}
         self._ahead: _Ahead | None = None  # a log being read in the background (prefetch)
+        # With ``defer_saves``, the logs read are kept for ``flush`` rather than written to
+        # the cache at once: ``check`` has another process write them (1 s at 100,000
+        # versions) while it judges the registry.
+        self.defer_saves = False
+        self._unsaved: list[tuple[str, tuple[str, list[Commit]]]] = []
 
     def events(self, name: str | None = None, stage: str | None = None, *,
-               tags: Sequence[TagRef] | None = None) -> list[Event]:
+               tags: Sequence[TagRef] | None = None,
+               models: AbstractSet[str] | None = None) -> list[Event]:
         """Registrations and stage changes, oldest first; tags attached where they exist.
         ``tags``: every tag of the repository, when the caller has read them (``check``
-        reads them too: 137,000 at 100,000 versions); else they are read here."""
+        reads them too: 137,000 at 100,000 versions); else they are read here. ``models``:
+        only the events of these (of all, ``name`` None), each as the whole history tells
+        it (``check`` judges half of the models in each of two processes, issue 19)."""
         head = self.git.head()
         if head is None:
             return []
@@ -106,12 +113,19 @@ class History:
         prefix = layout.model(name or "*")
         commits = self._log(layout.model(name) if name else layout.models_dir,
                             list(layout.patterns(name)), head)
+        if models is not None:
+            start = len(layout.models_dir) + 1
+            commits = [c for c in commits if any(
+                path[start:].partition("/")[0] in models for _, path in c.files)]
         # Each path's place, read once: a stages.yaml is changed by many commits, and each
         # change is looked at three times below (137,000 commits at 100,000 versions).
         places = {path: layout.place(path) for c in commits for _, path in c.files}
+        if models is not None:  # another model's file, in a commit that touched both
+            places = {path: place if place is not None and place.model in models else None
+                      for path, place in places.items()}
         maps = self._stage_maps(
             {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
-             if blob and _is_stages(places[path])}, prefix)
+             if blob and _is_stages(places[path])}, prefix, save=models is None)
         merged = brought_in(self.git, commits)
         retired = self._deprecations(
             {blob for c in commits for (_, path), blob in zip(c.files, c.blobs, strict=True)
@@ -176,10 +190,12 @@ class History:
                 "(part of it is missing); fetch it all with `git fetch --unshallow --tags` (in "
                 "CI: actions/checkout with fetch-depth: 0, GIT_DEPTH: 0 on GitLab)")
 
-    def _stage_maps(self, blobs: set[str], group: str) -> dict[str, StageMap | None]:
+    def _stage_maps(self, blobs: set[str], group: str,
+                    save: bool = True) -> dict[str, StageMap | None]:
         """``stages.yaml`` blobs as stage maps, by blob id: from the cache, the rest read in
         one ``cat-file --batch``. None: the object is not in this clone (as an absent file);
-        left out: a blob that is no valid ``stages.yaml``."""
+        left out: a blob that is no valid ``stages.yaml``. ``save``: keep what was read in
+        the cache (not for a part of the models: it holds what its group's history names)."""
         key = key_of("stage maps", cache_schema(StageMap), group)
         stored = self.store.load("blobs", key)
         known: dict[str, Any] = stored if isinstance(stored, dict) else {}
@@ -196,9 +212,17 @@ class History:
             with contextlib.suppress(CorruptRegistry):
                 maps[blob] = parsers.STAGES.parse(data, f"{group}/stages.yaml blob {blob}")
         parsed = {b: parsers.STAGES.pack(m) for b, m in maps.items() if m is not None}
-        if parsed.keys() != known.keys():
+        if save and parsed.keys() != known.keys():
             self.store.save("blobs", key, parsed)
         return maps
+
+    def read(self) -> None:
+        """Read (and parse) the whole registry's log now, as ``events`` and ``file_log``
+        would on first use: the walk ``prefetch`` started ends here, with its thread."""
+        head = self.git.head()
+        if head is not None:
+            layout = self.layout
+            self._log(layout.models_dir, list(layout.patterns()), head)
 
     def file_log(self, name: str | None = None) -> dict[str, list[tuple[str, str, str]]]:
         """The model files (of model ``name``, or of all) as first-parent history changed
@@ -275,14 +299,16 @@ class History:
         rather than the length of history. Anything else (a rewritten or switched branch)
         reads it all again.
         """
-        key = key_of("log", cache_schema(Commit), folder, *patterns)
+        key = _log_key(folder, patterns)
         memo = self._logs.get(key)
         if memo is not None and memo[0] == head:
             return list(memo[1])
-        cached = self.store.load("log", key)
+        cached = self.store.load_plain("log", key)
         commits: list[Commit] | None = None
-        if isinstance(cached, tuple) and len(cached) == 2 and _is_commit_id(cached[0]):
-            tip, known = cached
+        known = _unpacked(cached[1]) if isinstance(cached, tuple) and len(cached) == 2 and \
+            _is_commit_id(cached[0]) else None
+        if known is not None:
+            tip = cached[0]
             if tip == head:
                 self._logs[key] = (head, list(known))
                 return list(known)
@@ -290,9 +316,22 @@ class History:
                 commits = [*known, *self._read_log(folder, patterns, f"{tip}..{head}")]
         if commits is None:
             commits = self._read_log(folder, patterns, head)
-        self.store.save("log", key, (head, commits))
+        if self.defer_saves:
+            self._unsaved.append((key, (head, commits)))
+        else:
+            self.store.save_plain("log", key, (head, _packed(commits)))
         self._logs[key] = (head, list(commits))
         return commits
+
+    def flush(self) -> None:
+        """Write the logs that ``defer_saves`` kept back to the cache."""
+        while self._unsaved:
+            key, (head, commits) = self._unsaved.pop()
+            self.store.save_plain("log", key, (head, _packed(commits)))
+
+    def discard(self) -> None:
+        """Forget the logs that ``defer_saves`` kept back (another process wrote them)."""
+        self._unsaved.clear()
 
     def prefetch(self) -> None:
         """Start reading the whole registry's log (what ``events()`` and ``file_log()``
@@ -304,7 +343,7 @@ class History:
         if head is None or self._ahead is not None:
             return
         folder, patterns = self.layout.models_dir, list(self.layout.patterns())
-        key = key_of("log", cache_schema(Commit), folder, *patterns)
+        key = _log_key(folder, patterns)
         if key in self._logs or (self.store.folder is not None and self.store.exists("log", key)):
             return  # read from the cache, or only what is new since it: not worth a thread
         self._ahead = _Ahead(self._log_args(head, folder), lambda: self._walk(head, folder))
@@ -317,46 +356,39 @@ class History:
         last = [line for line in lines if line.strip()][-1:]
         return bool(last) and last[0].split()[1:2] == [tip.encode()]
 
-    def _log_args(self, revs: str, folder: str, share: int = 1) -> tuple[str, ...]:
+    def _log_args(self, revs: str, folder: str, share: int = 1,
+                  part: tuple[str, ...] = ()) -> tuple[str, ...]:
         """``log_args`` for ``folder``; for the whole registry, no path at all (every path
         matched here) and a delta cache sized for a walk of all history (whole_walk), of
-        which this run walks one of ``share`` parts."""
+        which this run walks one of ``share`` parts (``part``: its --skip and --max-count,
+        from ``_parts``)."""
         if folder != self.layout.models_dir:
             return log_args(revs, folder)
-        return whole_walk(log_args(revs), share)
+        return whole_walk(log_args(revs, limits=part), share)
 
     def _walk(self, revs: str, folder: str) -> str:
         """The output of ``git log`` (``_log_args``) for ``revs``. A walk of all the
         registry's history up to a commit is split into as many parts as this machine has
         processors (up to 4), each walked by its own git at the same time: git diffs one
         commit at a time, on one core, and that diff of each commit's trees is what a full
-        `check` in a fresh clone waits for longest (~14 s of CPU at 100,000 versions,
-        issue 19). The parts are cut at commits of the first-parent chain, so their outputs,
-        oldest first, are exactly the one walk's."""
-        ranges = [revs]
+        `check` in a fresh clone waits for longest (~12 s of CPU at 100,000 versions,
+        issue 19). The parts are runs of the first-parent chain (``_parts``), so their
+        outputs, oldest first, are exactly the one walk's."""
+        parts: list[tuple[str, ...]] = [()]
         if folder == self.layout.models_dir and ".." not in revs:
-            ranges = _parts(self.git, revs, _processors())
-        if len(ranges) == 1:
+            parts = _parts(self.git, revs, _processors())
+        if len(parts) == 1:
             return self.git.run(*self._log_args(revs, folder))
-        outputs: list[str | BaseException] = [""] * len(ranges)
-
-        def walk(i: int) -> None:
-            try:
-                outputs[i] = self.git.run(*self._log_args(ranges[i], folder, len(ranges)))
-            except BaseException as exc:  # raised by the caller, below
-                outputs[i] = exc
-
-        threads = [threading.Thread(target=walk, args=(i,), daemon=True)
-                   for i in range(1, len(ranges))]
-        for thread in threads:
-            thread.start()
-        walk(0)
-        for thread in threads:
-            thread.join()
-        for out in outputs:
-            if isinstance(out, BaseException):
-                raise out
-        return "".join(str(out) for out in outputs)
+        # Each part's git writes to a file of its own: through pipes, each stalled whenever
+        # the thread draining it waited for the interpreter lock (git.Spooled).
+        walks: list[Spooled] = []
+        try:
+            for part in parts:
+                walks.append(self.git.spool(*self._log_args(revs, folder, len(parts), part)))
+            return "".join([walk.output() for walk in walks])
+        finally:
+            for walk in walks:
+                walk.close()
 
     def _read_log(self, folder: str, patterns: Sequence[str], revs: str) -> list[Commit]:
         args = self._log_args(revs, folder)
@@ -386,35 +418,58 @@ class History:
         for ref in self.git.tags(*patterns) if tags is None else tags:
             if parse_tag(ref.name) is not None or parse_lifecycle_tag(ref.name) is not None:
                 at.setdefault(ref.target, []).append(ref.name)
-        result = []
         for event in events:
+            on = at.get(event.commit)
+            if not on:
+                continue
             if event.action is Action.REGISTER and event.version:
                 wanted = version_tag(event.model, event.version)
-                candidates: Iterable[str] = (t for t in at.get(event.commit, ()) if t == wanted)
-            elif event.action in (Action.DEPRECATE, Action.RESTORE):
-                prefix = lifecycle_prefix(event)
-                candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
+                tag = wanted if wanted in on else None
             elif event.action is Action.ANNOTATE:
-                candidates = ()
+                continue
             else:
-                prefix = f"{event.model}/{event.stage}/"
-                candidates = (t for t in at.get(event.commit, ()) if t.startswith(prefix))
-            # Only a tag on the event's own commit names it: one in gitreg's grammar on any
-            # other commit (by hand, or a crafted clone) is ignored here, refused by `ci
-            # event` and reported by `gitreg check` (issue 6). Looked up by commit: the
-            # events of every model against every tag would be quadratic.
-            tag = next(iter(candidates), None)
-            result.append(replace(event, tag=tag) if tag else event)
-        return result
+                prefix = lifecycle_prefix(event) if event.action in (
+                    Action.DEPRECATE, Action.RESTORE) else f"{event.model}/{event.stage}/"
+                # Only a tag on the event's own commit names it: one in gitreg's grammar on
+                # any other commit (by hand, or a crafted clone) is ignored here, refused by
+                # `ci event` and reported by `gitreg check` (issue 6). Looked up by commit:
+                # the events of every model against every tag would be quadratic.
+                tag = next((t for t in on if t.startswith(prefix)), None)
+            if tag:
+                # Set on the event just made by ``events``, which nothing else holds yet:
+                # ``replace`` built 137,000 copies, a tenth of the events' cost (issue 19).
+                object.__setattr__(event, "tag", tag)
+        return events
 
 
-def log_args(revs: str, *paths: str) -> tuple[str, ...]:
+def _log_key(folder: str, patterns: Sequence[str]) -> str:
+    return key_of("log", cache_schema(Commit), "marshal", folder, *patterns)
+
+
+def _packed(commits: Sequence[Commit]) -> list[tuple[Any, ...]]:
+    """``commits`` as plain tuples of their fields, for ``Store.save_plain``."""
+    return [(c.sha, c.date, c.author, c.trailers, c.files, c.parents, c.blobs, c.earlier)
+            for c in commits]
+
+
+def _unpacked(value: object) -> list[Commit] | None:
+    """``_packed``'s commits again; None if ``value`` is not of that shape."""
+    if not isinstance(value, list):
+        return None
+    try:
+        return [Commit(*fields) for fields in value]
+    except TypeError:  # another shape: as good as no entry
+        return None
+
+
+def log_args(revs: str, *paths: str, limits: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The ``git log`` of the first-parent commits in ``revs`` that change ``paths``, oldest
-    first, with each file's blob ids, as ``parse_log`` reads it."""
+    first, with each file's blob ids, as ``parse_log`` reads it; ``limits``: a part of the
+    walk (``_parts``)."""
     fmt = (f"{_RECORD}%H{_FIELD}%cI{_FIELD}%an <%ae>{_FIELD}%(trailers:only,unfold){_FIELD}"
            f"%b{_FIELD}%P{_FIELD}")
     return ("log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
-            f"--format={fmt}", revs, "--", *paths)
+            f"--format={fmt}", *limits, revs, "--", *paths)
 
 
 def whole_walk(args: tuple[str, ...], share: int = 1) -> tuple[str, ...]:
@@ -452,23 +507,35 @@ def _processors() -> int:
     return max(1, min(count, 4))
 
 
-def _parts(git: Git, head: str, wanted: int) -> list[str]:
-    """``head``'s first-parent history as up to ``wanted`` revision ranges of about as many
-    commits each, oldest first: ``C1``, ``C1..C2``, ..., ``Ck..head``. Each commit of the
-    chain is in exactly one (a first-parent descendant of ``Ci`` is never reachable from
-    it), so ``git log --first-parent`` of each, in turn, lists what the one walk would."""
+def _parts(git: Git, head: str, wanted: int) -> list[tuple[str, ...]]:
+    """``head``'s first-parent history as up to ``wanted`` runs of about as many commits
+    each, oldest first, as the ``--skip`` and ``--max-count`` of a ``git log --first-parent
+    --reverse``: git limits the walk's commits, newest first, before it reverses them, so
+    that each commit of the chain is in exactly one run, and ``git log`` of each, in turn,
+    lists what the one walk would. Counting the chain costs git a walk without diffs (0.7 s
+    at 137,000 commits); cutting it at listed commits also cost reading the list.
+
+    Any count gives the one walk's commits: it only shares them out. So the chain's length
+    is guessed from the number of tags, one for each registration and stage change
+    (``Git.tags_on_disk``: a read of ``packed-refs``), and counted only where there are too
+    few for that to say (the count was 0.7 s at 137,000 commits before any git could start).
+    """
     if wanted < 2:
-        return [head]
-    chain = git.run("rev-list", "--first-parent", head, "--").split()
-    count = min(wanted, len(chain) // _PART)
+        return [()]
+    length = git.tags_on_disk()
+    if length < 2 * _PART:
+        found = git.attempt("rev-list", "--first-parent", "--count", head, "--")
+        length = int(found.stdout) if found.returncode == 0 and \
+            found.stdout.strip().isdigit() else 0
+    count = min(wanted, length // _PART)
     if count < 2:
-        return [head]
-    # Newest first: the cut of the oldest part is furthest down the chain.
-    cuts = [chain[len(chain) * i // count] for i in range(count - 1, 0, -1)]
-    ranges = [cuts[0]]
-    ranges += [f"{older}..{newer}" for older, newer in itertools.pairwise(cuts)]
-    ranges.append(f"{cuts[-1]}..{head}")
-    return ranges
+        return [()]
+    size = -(-length // count)  # rounded up: the oldest run ends the chain
+    runs = []
+    for i in range(count - 1, -1, -1):  # the oldest first: it skips the most
+        skip = (f"--skip={i * size}",) if i else ()
+        runs.append((*skip, f"--max-count={size}") if i < count - 1 else skip)
+    return runs
 
 
 def parse_log(out: str, wanted: Callable[[str], bool]) -> list[Commit]:
