@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import shutil
 from pathlib import Path
 
@@ -270,3 +271,52 @@ def test_a_squash_merge_of_several_gitreg_commits_keeps_the_forced_reason(
     assert [n.message.split(" at ")[0] for n in based.notices] == [
         "1.1.0 was forced into production"]
     assert _seen(based.notices) == _seen(full.notices)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=st.lists(step, min_size=1, max_size=6))
+def test_a_check_judged_in_two_processes_reports_what_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[object, ...]],
+) -> None:
+    # A full check of a large registry judges half of the models in a forked process
+    # (check._judged, issue 19). Its report must be the one process's, in the same order:
+    # policies, rollbacks, forced versions, tampered files and tags made by hand.
+    from gitreg.repo.history import History
+
+    run = tmp_path / f"fork{next(_RUNS)}"
+    run.mkdir()
+    root = two_models(run).root
+    # A third model, first by name: each process's half is then not a run of the names.
+    shutil.copytree(root / "models" / "fraud", root / "models" / "alpha")
+    for path in (root / "models" / "alpha").rglob("*"):
+        if path.is_file() and path.suffix in (".yaml", ".dvc"):
+            path.write_text(path.read_text().replace("fraud", "alpha"))
+    git(root, "add", "models/alpha")
+    git(root, "commit", "--quiet", "-m", "Add alpha")
+    for op in steps:
+        _apply(root, op)
+    git(root, "tag", "churn@v9.9.9")  # no such version
+    git(root, "tag", "alpha@v9.9.9")
+    first = git(root, "rev-list", "--max-parents=0", "HEAD").strip()
+    git(root, "tag", "fraud/production/99", first)  # no such stage change
+    monkeypatch.setattr(check, "PARALLEL_FROM", 0)
+    writers = run / "writers"
+    flush = History.flush
+
+    def noted(self: History) -> None:  # which processes write the log to the cache
+        if self._unsaved:
+            with writers.open("a") as out:
+                out.write(f"{os.getpid()}\n")
+        flush(self)
+
+    monkeypatch.setattr(History, "flush", noted)
+    monkeypatch.setattr(check, "_forkable", lambda: False)
+    one = validate(root)
+    shutil.rmtree(root / ".git" / "gitreg-cache", ignore_errors=True)
+    writers.unlink(missing_ok=True)
+    monkeypatch.setattr(check, "_forkable", lambda: True)
+    two = validate(root)
+    assert two == one, steps
+    assert writers.read_text().split() != [str(os.getpid())]  # the other process wrote it
+    assert "fraud/production/99" in {p.file.removeprefix("refs/tags/") for p in one.problems}
