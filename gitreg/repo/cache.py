@@ -56,9 +56,16 @@ def key_of(*parts: str) -> str:
 
 
 def schema(*classes: type) -> str:
-    """The field names of dataclasses, for keys: a changed class makes new keys."""
-    return ",".join(f"{c.__qualname__}({' '.join(f.name for f in dataclasses.fields(c))})"
-                    for c in classes)
+    """The field names of dataclasses (or named tuples), for keys: a changed class makes
+    new keys."""
+    return ",".join(f"{c.__qualname__}({' '.join(_fields(c))})" for c in classes)
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    named = getattr(cls, "_fields", None)
+    if isinstance(named, tuple):
+        return named
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 class Store:

@@ -14,9 +14,8 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from fnmatch import translate
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitreg.core.events import (
     Action,
@@ -47,8 +46,11 @@ _RECORD, _FIELD = LOG_RECORD, LOG_FIELD
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
-class Commit:
+class Commit(NamedTuple):
+    """A first-parent commit as history reads it. A tuple, not a frozen dataclass: 137,000
+    of them are built for a full check at 100,000 versions, and each frozen field set was a
+    third of reading the log (issue 19)."""
+
     sha: str
     date: str
     author: str
@@ -448,8 +450,7 @@ def _log_key(folder: str, patterns: Sequence[str]) -> str:
 
 def _packed(commits: Sequence[Commit]) -> list[tuple[Any, ...]]:
     """``commits`` as plain tuples of their fields, for ``Store.save_plain``."""
-    return [(c.sha, c.date, c.author, c.trailers, c.files, c.parents, c.blobs, c.earlier)
-            for c in commits]
+    return [tuple(commit) for commit in commits]
 
 
 def _unpacked(value: object) -> list[Commit] | None:
@@ -538,20 +539,26 @@ def _parts(git: Git, head: str, wanted: int) -> list[tuple[str, ...]]:
     return runs
 
 
+# A line of ``--raw``: ":<old mode> <new mode> <old blob> <new blob> <status>\t<path>". git
+# quotes a path with control characters (or, by default, any byte past ASCII) in C style, so
+# a path is the rest of its line.
+_RAW_LINE = re.compile(r"^:\S+ (\S+) \S+ (\S+) (\S)\S*\t(.*)$", re.MULTILINE)
+_NO_FILE = ("000000", "160000")  # deleted, or a submodule
+
+
 def parse_log(out: str, wanted: Callable[[str], bool]) -> list[Commit]:
     """The commits of a ``log_args`` output that change a ``wanted`` path, each with those
-    files (status, path) and their blob ids after it (\"\" if deleted)."""
+    files (status, path) and their blob ids after it (\"\" if deleted). Each commit's lines
+    are read by one regular expression (splitting each in Python was two thirds of reading
+    137,000 commits, issue 19)."""
     commits = []
     for record in out.split(_RECORD)[1:]:
         sha, date, author, trailer_text, body, parents, changes = record.split(_FIELD)
         files, blobs = [], []
-        for line in changes.strip("\n").splitlines():
-            # :<old mode> <new mode> <old blob> <new blob> <status>\t<path>
-            meta, _, path = line.partition("\t")
-            fields = meta.split()
-            if len(fields) == 5 and wanted(path):
-                files.append((fields[4][:1], path))
-                blobs.append("" if fields[1] in ("000000", "160000") else fields[3])
+        for mode, blob, status, path in _RAW_LINE.findall(changes):
+            if wanted(path):
+                files.append((status, path))
+                blobs.append("" if mode in _NO_FILE else blob)
         if files:
             commits.append(commit_of(sha, date, author, trailer_text, body, files=tuple(files),
                                      parents=tuple(parents.split()), blobs=tuple(blobs)))

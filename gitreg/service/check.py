@@ -190,23 +190,30 @@ def validate(start: Path | None = None, *, base: str | None = None) -> Report:
             model.read()  # every model's files first, while git reads history (prefetch)
         models.append(model)
     if scope.models is None:
-        histories.every_tag()  # and every tag (137,000 at 100,000 versions), as git ends
+        histories.indexed()  # and every tag (137,000 at 100,000 versions), as git ends
     watched = [CONFIG_FILE, ".dvc/config", *(registry.config.layout.model(n) for n in names)]
     # A whole registry: git status itself, on another core while history is judged below
     # (Git.status_started); a pull request's: its scope's diff.
     status = registry.git.status_started(watched) if scope.dirty is None else None
-    for model, (found, noticed) in zip(models, _judged(registry, models, histories),
-                                       strict=True):
+
+    def others() -> list[Problem]:
+        """What is not a model's own: fields fixed at registration, and FILE_CHECKS."""
+        for model in models:
+            files.update(model.files)
+        found = _edits(registry, files, None if scope.models is None else
+                       [n for n in names if n not in scope.settled and n not in scope.recent])
+        for check in FILE_CHECKS:
+            touched = None if scope.files is None else [
+                f for f in scope.files if f.startswith(check.prefix)]
+            if touched is None or touched:
+                found += check.run(registry, touched)
+        return found
+
+    judged, rest = _judged(registry, models, histories, others)
+    for found, noticed in judged:
         problems += found
         notices += noticed
-        files.update(model.files)
-    problems += _edits(registry, files, None if scope.models is None else
-                       [n for n in names if n not in scope.settled and n not in scope.recent])
-    for check in FILE_CHECKS:
-        touched = None if scope.files is None else [
-            f for f in scope.files if f.startswith(check.prefix)]
-        if touched is None or touched:
-            problems += check.run(registry, touched)
+    problems += rest
     warnings = list(registry.config.warnings)
     dirty = status() if status is not None else [
         path for path in scope.dirty or () if any(path == w or path.startswith(f"{w}/")
@@ -231,16 +238,17 @@ _Judged = tuple[list[Problem], list[Problem]]
 _half: tuple[_Histories, list[_ModelCheck]] | None = None  # a forked worker's part
 
 
-def _judged(registry: Registry, models: list[_ModelCheck],
-            histories: _Histories) -> list[_Judged]:
+def _judged(registry: Registry, models: list[_ModelCheck], histories: _Histories,
+            others: Callable[[], list[Problem]]) -> tuple[list[_Judged], list[Problem]]:
     """Each model's problems and notices (``_ModelCheck.run``), in order. For a whole
     registry of ``PARALLEL_FROM`` versions or more, half of the models are judged by a
     forked process, from the history read and parsed here, while this one judges the other
     half; that process also writes the parsed log to the cache. At 100,000 versions the
-    judging after the walk of history was 8 s on one core, with the other idle (issue 19)."""
+    judging after the walk of history was 8 s on one core, with the other idle (issue 19).
+    And ``others()``, the problems of no model, run here while that process ends."""
     history = registry.history
     if not histories.whole or sum(len(model.readable) for model in models) < PARALLEL_FROM:
-        return _judge(models, history)
+        return _judge(models, history), others()
     import concurrent.futures
     import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
@@ -252,7 +260,7 @@ def _judged(registry: Registry, models: list[_ModelCheck],
         # ends with it): the log, parsed once for both.
         history.read()
         if not _forkable():
-            return _judge(models, history)
+            return _judge(models, history), others()
         ours, theirs = models[0::2], models[1::2]
         _half = (histories, theirs)
         with concurrent.futures.ProcessPoolExecutor(
@@ -260,6 +268,7 @@ def _judged(registry: Registry, models: list[_ModelCheck],
             future = pool.submit(_judge_half)
             histories.only({model.name for model in ours})
             mine = [(model.run(), model.notices) for model in ours]
+            rest = others()
             try:
                 other: list[_Judged] | None = future.result()
             except BrokenProcessPool:  # killed, out of memory: judged here instead
@@ -275,7 +284,7 @@ def _judged(registry: Registry, models: list[_ModelCheck],
     found = []
     for pair in itertools.zip_longest(mine, other):
         found += [judged for judged in pair if judged is not None]
-    return found
+    return found, rest
 
 
 def _judge(models: Sequence[_ModelCheck], history: History) -> list[_Judged]:
@@ -606,6 +615,12 @@ class _Histories:
         if not self.whole:  # by prefix, as history.py asks: NAME@v*, NAME/...
             return [ref for ref in self.registry.git.tags(f"{name}@v*", name)
                     if (tag := parse_tag(ref.name)) is not None and tag.name == name]
+        return self.indexed().get(name, [])
+
+    def indexed(self) -> dict[str, list[TagRef]]:
+        """Every gitreg tag of the repository by model, each parsed once (``parse_tag``
+        remembers them for history's events too): 1.4 s at 100,000 versions, which a full
+        check spends while git walks history, once for both of its processes."""
         if self._tags is None:
             self._tags = {}
             for ref in self.every_tag():
@@ -613,7 +628,7 @@ class _Histories:
                 if tag is not None:
                     self._tags.setdefault(tag.name, []).append(ref)
                     self._parsed[ref.name] = tag
-        return self._tags.get(name, [])
+        return self._tags
 
     def parsed(self, name: str) -> TagName | None:
         """``parse_tag(name)``, read once for the whole registry's 137,000 tags."""
