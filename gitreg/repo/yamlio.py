@@ -146,11 +146,8 @@ def read_file(path: str | Path, source: str, *, follow_links: bool = False) -> b
     cloned registry is untrusted, and a link committed in place of a registry file could
     make gitreg read, and show, a file from outside the repository (issue 6).
     """
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-    if not follow_links:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _FOLLOW if follow_links else _NO_FOLLOW)
     except FileNotFoundError:
         raise CorruptRegistry.at(source, None, "file is missing") from None
     except IsADirectoryError:
@@ -173,6 +170,8 @@ def read_file(path: str | Path, source: str, *, follow_links: bool = False) -> b
         os.close(fd)
 
 
+_FOLLOW = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+_NO_FOLLOW = _FOLLOW | getattr(os, "O_NOFOLLOW", 0)
 _CHUNK = 1 << 16  # a version file's size is ~1 KB; not so large that each read maps memory
 
 LINK_REFUSED = (

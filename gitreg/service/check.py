@@ -62,6 +62,7 @@ compares the two on generated histories).
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import os
 import re
@@ -167,6 +168,20 @@ def validate(start: Path | None = None, *, base: str | None = None) -> Report:
         registry = Registry.find(start)
     except CorruptRegistry as exc:
         return Report((problem_from(exc, CONFIG_FILE),))
+    # Without the cyclic garbage collector: a full check at 100,000 versions makes millions
+    # of objects (commits, events, tags, files) and no cycles among them, and the
+    # collector's passes over them were 0.5 to 1 s of its CPU (issue 19). Memory is still
+    # freed as it is let go; what the collector would find waits until it runs again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _validate(registry, base)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _validate(registry: Registry, base: str | None) -> Report:
     # Policies look back (from, no_regression) and tags are checked against history: a
     # shallow clone would get a wrong verdict, so it is refused with how to deepen it.
     registry.history.require_full()
@@ -192,9 +207,13 @@ def validate(start: Path | None = None, *, base: str | None = None) -> Report:
     if scope.models is None:
         histories.indexed()  # and every tag (137,000 at 100,000 versions), as git ends
     watched = [CONFIG_FILE, ".dvc/config", *(registry.config.layout.model(n) for n in names)]
-    # A whole registry: git status itself, on another core while history is judged below
-    # (Git.status_started); a pull request's: its scope's diff.
-    status = registry.git.status_started(watched) if scope.dirty is None else None
+    # A whole registry: git status itself, once git has walked history, on the core left
+    # idle while this process parses what it read (Git.status_started); a pull request's:
+    # its scope's diff.
+    status = None
+    if scope.dirty is None:
+        registry.history.walked()
+        status = registry.git.status_started(watched)
 
     def others() -> list[Problem]:
         """What is not a model's own: fields fixed at registration, and FILE_CHECKS."""
@@ -628,6 +647,7 @@ class _Histories:
                 if tag is not None:
                     self._tags.setdefault(tag.name, []).append(ref)
                     self._parsed[ref.name] = tag
+            self.registry.history.tags_by_commit(self.every_tag())  # for the events
         return self._tags
 
     def parsed(self, name: str) -> TagName | None:
@@ -651,6 +671,7 @@ class _ModelCheck:
         self.layout = layout = registry.config.layout
         self.base = layout.model(name)
         self.root = os.fspath(registry.root)
+        self.under = os.path.join(self.root, "")  # + a relative path: its absolute path
         self.records: dict[str, VersionRecord] = {}  # those parsed in full (self.record)
         self.readable: dict[str, str] = {}  # version -> its version file, readable and valid
         self.files: dict[str, bytes] = {}  # their content, by path
@@ -701,7 +722,7 @@ class _ModelCheck:
                          "<semver>.yaml, e.g. 1.2.0.yaml; rename or remove it")
                 continue
             try:  # no link (read_file), the schema, and the name and version it says
-                data = yamlio.read_file(os.path.join(self.root, rel), rel)
+                data = yamlio.read_file(self.under + rel, rel)
                 # A file in the form gitreg writes is valid as it matches (summary.py): its
                 # record is built only if a policy asks about it (self.record), ~70 us a file
                 # saved at 100,000 versions (issue 19). Any other form: the full parse.
@@ -759,7 +780,7 @@ class _ModelCheck:
             return
         pointer = f"{artifact.path}.dvc"
         restore = f"restore it (git checkout -- {pointer})"
-        path = os.path.join(self.root, pointer)  # strings: 100,000 of them (issue 19)
+        path = self.under + pointer  # strings: 100,000 of them (issue 19)
         try:
             if folder.rstrip("/") not in self.real:  # else it and its parents are real
                 check_real(self.registry.root, pointer, self.real)
