@@ -38,6 +38,13 @@ How policies are judged for what a stage already holds (promote only ever sees o
 History needs the whole first-parent chain: a shallow clone (CI's default depth of one)
 is refused with how to fetch the rest (issue 14).
 
+How a full check spends its time (issue 19: 100,000 versions, 137,000 commits, a fresh
+clone, 2 cores, about 14 s): git walks the history in parts, one git per processor, each
+into a file (history.py), while this process reads every model's files and every tag;
+``git status`` then runs while the log is parsed, and the models are judged in two
+processes (``_judged``: a fork, where one exists, from 2,000 versions), the other of which
+also writes the log to the cache. The cyclic garbage collector is off meanwhile.
+
 ``validate(base=REF)`` (``gitreg check --base REF``, issue 19) checks what a pull request
 changes against its merge base with REF, in the same way: the models whose files it touches
 (committed, staged or edited since the merge base, and files not yet added in those models
