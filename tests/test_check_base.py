@@ -57,14 +57,18 @@ step = st.one_of(
 def two_models(tmp_path: Path) -> Registry:
     """churn (sample_registries) and fraud, its copy committed by hand, under a policy."""
     registry = churn(tmp_path)
-    root = registry.root
-    shutil.copytree(root / "models" / "churn", root / "models" / "fraud")
-    for path in (root / "models" / "fraud").rglob("*"):
-        if path.is_file() and path.suffix in (".yaml", ".dvc"):
-            path.write_text(path.read_text().replace("churn", "fraud"))
-    git(root, "add", "models/fraud")
-    git(root, "commit", "--quiet", "-m", "Add fraud")
+    copy_model(registry.root, "churn", "fraud")
     return with_policies(registry, {"production": {"min_metrics": {"accuracy": FLOOR}}})
+
+
+def copy_model(root: Path, name: str, copy: str) -> None:
+    """Commit a copy of model ``name``'s folder, by hand, as model ``copy``."""
+    shutil.copytree(root / "models" / name, root / "models" / copy)
+    for path in (root / "models" / copy).rglob("*"):
+        if path.is_file() and path.suffix in (".yaml", ".dvc"):
+            path.write_text(path.read_text().replace(name, copy))
+    git(root, "add", f"models/{copy}")
+    git(root, "commit", "--quiet", "-m", f"Add {copy}")
 
 
 def _stages(root: Path, name: str) -> tuple[str, dict[str, object]]:
@@ -288,12 +292,7 @@ def test_a_check_judged_in_two_processes_reports_what_one_process_does(
     run.mkdir()
     root = two_models(run).root
     # A third model, first by name: each process's half is then not a run of the names.
-    shutil.copytree(root / "models" / "fraud", root / "models" / "alpha")
-    for path in (root / "models" / "alpha").rglob("*"):
-        if path.is_file() and path.suffix in (".yaml", ".dvc"):
-            path.write_text(path.read_text().replace("fraud", "alpha"))
-    git(root, "add", "models/alpha")
-    git(root, "commit", "--quiet", "-m", "Add alpha")
+    copy_model(root, "fraud", "alpha")
     for op in steps:
         _apply(root, op)
     git(root, "tag", "churn@v9.9.9")  # no such version
