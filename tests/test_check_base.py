@@ -16,6 +16,11 @@ import contextlib
 import itertools
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -319,3 +324,59 @@ def test_a_check_judged_in_two_processes_reports_what_one_process_does(
     assert two == one, steps
     assert writers.read_text().split() != [str(os.getpid())]  # the other process wrote it
     assert "fraud/production/99" in {p.file.removeprefix("refs/tags/") for p in one.problems}
+
+
+@pytest.mark.parametrize("other", ["working", "done"])
+def test_ctrl_c_while_a_check_runs_in_two_processes_prints_no_traceback(
+    tmp_path: Path, other: str
+) -> None:
+    # Ctrl-C reaches the whole foreground process group: the forked process of a full
+    # check (check._judged), still judging its models or done and waiting, must end
+    # quietly, and the main one report the interruption.
+    root = two_models(tmp_path).root
+    script = tmp_path / "slow_check.py"
+    script.write_text(textwrap.dedent("""\
+        import os, sys, time
+        from gitreg.service import check
+        check.PARALLEL_FROM = 0
+        check._forkable = lambda: True
+        main, judge, edits = os.getpid(), check._judge_half, check._edits
+
+        def working():
+            print("forked", flush=True)
+            time.sleep(60)
+            return judge()
+
+        def done(*args):  # the main process's own work goes on; the other's has ended
+            print("forked", flush=True)
+            time.sleep(60)
+            return edits(*args)
+
+        if sys.argv[2] == "working":
+            check._judge_half = working
+        else:
+            check._edits = done
+        try:
+            check.validate(sys.argv[1])
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\\n")
+            sys.exit(130)
+    """))
+
+    def foreground() -> None:  # as a shell starts a job: SIGINT at its default
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen([sys.executable, str(script), str(root), other],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=foreground)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "forked\n"
+        time.sleep(1)  # the other process's few models judged, if it is done
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert err == "interrupted\n"

@@ -290,7 +290,8 @@ def _judged(registry: Registry, models: list[_ModelCheck], histories: _Histories
         ours, theirs = models[0::2], models[1::2]
         _half = (histories, theirs)
         with concurrent.futures.ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("fork")) as pool:
+                1, mp_context=multiprocessing.get_context("fork"),
+                initializer=_worker_start) as pool:
             future = pool.submit(_judge_half)
             histories.only({model.name for model in ours})
             mine = [(model.run(), model.notices) for model in ours]
@@ -318,6 +319,15 @@ def _judge(models: Sequence[_ModelCheck], history: History) -> list[_Judged]:
     found = [(model.run(), model.notices) for model in models]
     history.flush()
     return found
+
+
+def _worker_start() -> None:
+    """Ctrl-C (the whole foreground process group gets it) ends the forked process at
+    once, quietly: this one reports the interruption. With Python's own handler it printed
+    a traceback from inside the pool's machinery."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _judge_half() -> list[_Judged]:
