@@ -283,8 +283,10 @@ def _judged(registry: Registry, models: list[_ModelCheck], histories: _Histories
     history.defer_saves = True
     try:
         # Before the fork, which must find no other thread running (the walk of history's
-        # ends with it): the log, parsed once for both.
-        history.read()
+        # ends with it): the log, parsed once for both. What fails here fails again where
+        # the events are read, which reports it as before.
+        with suppress(CorruptRegistry, NotFound):
+            history.read()
         if not _forkable():
             return _judge(models, history), others()
         ours, theirs = models[0::2], models[1::2]
