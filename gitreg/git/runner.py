@@ -72,10 +72,7 @@ class Git:
         proc = self.attempt(*args, input=input, env=env)
         if check and proc.returncode != 0:
             # Some commands (fetch --quiet, push --porcelain) say why on stdout, or not at all.
-            said = (last_lines(proc.stderr.decode("utf-8", "replace"))
-                    or last_lines(proc.stdout.decode("utf-8", "replace"))
-                    or "git printed no reason")
-            raise ToolFailed(f"git {' '.join(args[:3])} failed (exit {proc.returncode}): {said}")
+            raise failed(args, proc.returncode, proc.stderr, proc.stdout)
         return proc.stdout
 
     def attempt(
@@ -717,6 +714,14 @@ def signing_failed(what: str, stderr: bytes) -> str:
             "commit.gpgSign and tag.gpgSign off); nothing was changed")
 
 
+def failed(args: Sequence[str], code: int, stderr: bytes, stdout: bytes = b"") -> ToolFailed:
+    """The error of a git that exited ``code``: the command, and the last lines it said
+    (some commands, such as fetch --quiet and push --porcelain, say why on stdout)."""
+    said = (last_lines(stderr.decode("utf-8", "replace"))
+            or last_lines(stdout.decode("utf-8", "replace")) or "git printed no reason")
+    return ToolFailed(f"git {' '.join(args[:3])} failed (exit {code}): {said}")
+
+
 def last_lines(text: str, count: int = 3) -> str:
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("hint:")]
     return " | ".join(lines[-count:])
@@ -739,9 +744,7 @@ class Spooled:
         try:
             _, err = self._proc.communicate()
             if self._proc.returncode != 0:
-                said = last_lines(err.decode("utf-8", "replace")) or "git printed no reason"
-                raise ToolFailed(f"git {' '.join(self.args[:3])} failed (exit "
-                                 f"{self._proc.returncode}): {said}")
+                raise failed(self.args, self._proc.returncode, err)
             self._out.seek(0)
             return self._out.read().decode("utf-8", "surrogateescape")
         finally:
