@@ -9,6 +9,7 @@ from conftest import git
 
 from gitreg.core.events import Action
 from gitreg.errors import NotFound
+from gitreg.git.runner import Git
 from gitreg.service.registry import Registry
 
 
@@ -224,6 +225,45 @@ def test_a_walk_split_into_parts_reads_what_one_walk_reads(
     monkeypatch.setattr(history, "_PART", 2)  # a part of two commits at least
     runs = history._parts(reg.git, head, parts)
     assert len(runs) == parts and "--max-count" not in " ".join(runs[0])
+    split = Registry(reg.root)
+    assert split.history._walk(head, folder) == one
+    assert split.history_events("churn") == expected
+
+
+@pytest.mark.parametrize("length", [4, 6, 9, 40])
+def test_a_walk_of_one_models_history_cut_in_two_reads_what_one_walk_reads(
+    three_versions: Registry, monkeypatch: pytest.MonkeyPatch, length: int
+) -> None:
+    # check --base reads one model's whole history when the stages' tags prove too
+    # little, in two gits cut at head~N, N from a guess of the chain's length (issue 19):
+    # the cut at each place, and past the root (the guess too large), gives the one walk.
+    from gitreg.repo import history
+
+    reg = three_versions
+    reg.promote("churn", "1.1.0", "production")
+    reg.promote("churn", "1.2.0", "production")
+    git(reg.root, "switch", "--quiet", "-c", "review")
+    reg.promote("churn", "1.3.0", "staging")
+    git(reg.root, "switch", "--quiet", "main")
+    (reg.root / "NOTES.md").write_text("notes\n")
+    git(reg.root, "add", "NOTES.md")
+    git(reg.root, "commit", "--quiet", "-m", "Add notes")
+    git(reg.root, "merge", "--quiet", "--no-ff", "--no-edit", "review")
+    reg.rollback("churn", "production")
+    head = git(reg.root, "rev-parse", "HEAD").strip()
+    folder = reg.config.layout.model("churn")
+    chain = int(git(reg.root, "rev-list", "--first-parent", "--count", "HEAD"))
+
+    monkeypatch.setattr(history, "_processors", lambda: 1)
+    whole = Registry(reg.root)
+    one = whole.history._walk(head, folder)
+    expected = whole.history_events("churn")
+    assert one.count(head) == 1
+
+    monkeypatch.setattr(history, "_processors", lambda: 2)
+    monkeypatch.setattr(history, "_PART", 1)
+    monkeypatch.setattr(Git, "tags_on_disk", lambda self: length)
+    assert history._cut(length) > 0 and (history._cut(length) > chain) == (length == 40)
     split = Registry(reg.root)
     assert split.history._walk(head, folder) == one
     assert split.history_events("churn") == expected
