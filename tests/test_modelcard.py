@@ -108,6 +108,30 @@ def test_card_output_keeps_a_file_unless_forced_and_fills_a_folder(
     run_cli("export", "model-card", "churn@1.1.0", "-o", str(fresh), cwd=registry.root,
             check=True)
     assert ModelCard.load(fresh / "README.md").data.license == "apache-2.0"
+    # FOLDER/ is a folder even where none is yet, as with `get -o` (it was a file "card").
+    made = tmp_path / "made" / "card"
+    run_cli("export", "model-card", "churn@1.1.0", "-o", f"{made}/", cwd=registry.root,
+            check=True)
+    assert ModelCard.load(made / "README.md").data.license == "apache-2.0"
+
+
+def test_a_card_or_weights_under_a_file_is_one_line(registry: Registry, weights: Path,
+                                                    tmp_path: Path) -> None:
+    # -o FILE/x was a FileExistsError traceback ("internal error: this is a bug").
+    _registered(registry, weights)
+    a_file = tmp_path / "model.pkl"
+    a_file.write_text("weights\n")
+    for args in (["export", "model-card", "churn@1.1.0", "-o", f"{a_file}/card.md"],
+                 ["export", "model-card", "churn@1.1.0", "-o", f"{a_file}/"],
+                 ["get", "churn", "--version", "1.1.0", "-o", f"{a_file}/x"],
+                 ["get", "churn", "--version", "1.1.0", "-o", f"{a_file}/x/"]):
+        proc = run_cli(*args, cwd=registry.root)
+        assert proc.returncode == 3, (args, proc.stderr)
+        assert proc.stderr.endswith(f"{a_file} is not a folder; give another -o PATH\n") \
+            or proc.stderr.endswith(f"{a_file} is not a folder; give another -o FILE\n"), \
+            proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and proc.stdout == ""
+    assert a_file.read_text() == "weights\n"
 
 
 # The card's front matter is written by yamlio.dumps_plain, not PyYAML's representer (issue

@@ -84,6 +84,8 @@ def test_ssh_options_and_list(registry: Registry, tmp_path: Path) -> None:
     assert next(r for r in listed if r["name"] == "storage")["default"] is True
     text = ok(root, "remote", "list")
     assert "s3cret" not in text and "password = ****  (.dvc/config.local)" in text
+    # Fields apart by tabs, as written (they were escaped as a literal backslash-t).
+    assert "box\tssh://models.internal/srv/weights\n" in text and "\\t" not in text
 
     ok(root, "remote", "default", "box")
     assert dvcconfig.default_remote(root).name == "box"

@@ -240,6 +240,33 @@ def test_a_clone_with_unpushed_commits_behind_the_remote_is_told_what_to_do(
     assert "churn/production/1" not in git(a.root, "tag").split()
 
 
+def test_the_documented_way_out_of_a_diverged_clone_works(origin: Path, tmp_path: Path) -> None:
+    # docs/gitops.md: delete the local tags, reset to origin/main, remove what the reset
+    # leaves (a registration's weights are not in git), run the command again with --push.
+    # The leftover weights were refused with "git checkout -- FILE", which cannot restore a
+    # file git never had.
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    model = weights(tmp_path, "1")
+    a.register("churn", model, version="1.1.0")  # committed here, never pushed
+    b.register("churn", weights(tmp_path, "2"), version="1.0.0", push=True)
+    said = run_cli("pull", cwd=a.root)
+    assert said.returncode == 5 and "git reset --hard origin/main" in said.stderr
+    assert "untracked" in said.stderr
+    git(a.root, "tag", "-d", "churn@v1.1.0")
+    git(a.root, "reset", "--quiet", "--hard", "origin/main")
+    left = run_cli("register", "churn", str(model), "--version", "1.1.0", "--push",
+                   cwd=a.root)
+    leftover = "models/churn/artifacts/1.1.0/" + model.name
+    assert left.returncode == 5 and left.stderr == (
+        f"gitreg: error: {leftover} is in the work tree but not in git (left by a change "
+        "that was never committed, or undone since); remove it (git clean -f -- "
+        f"{leftover}) or commit it, and try again\n")
+    git(a.root, "clean", "--quiet", "-f", "--", leftover)
+    run_cli("register", "churn", str(model), "--version", "1.1.0", "--push", cwd=a.root,
+            check=True)
+    assert "churn@v1.1.0" in origin_tags(origin)
+
+
 def test_pull_says_what_it_fetched(origin: Path, tmp_path: Path) -> None:
     # issue 14: it said "main is up to date" also after fetching commits.
     a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")

@@ -6,6 +6,7 @@
 
 import enum
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -15,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from gitreg.cli import reads, registration
+from gitreg.cli.outcome import echo, funnel
 from gitreg.cli.outcome import echo_text as _echo
-from gitreg.cli.outcome import funnel
 from gitreg.cli.outcome import open_registry as _open
 from gitreg.cli.params import Argument, Option
 from gitreg.cli.progress import meter as _meter
@@ -530,12 +531,17 @@ def remote_list(json: JsonOpt = False) -> None:
                                "options": dict(e.options), "local": dict(e.local)}
                               for e in entries]))
         return
+    if not entries:
+        _echo("no remotes; add one with `gitreg remote add NAME URL --default`")
+        return
+    safe = render.terminal  # each field: the tabs between them are gitreg's own
     lines = []
     for e in entries:
-        lines.append(f"{e.name}\t{e.url}" + ("\t(default)" if e.default else ""))
-        lines += [f"    {k} = {v}" for k, v in e.options.items()]
-        lines += [f"    {k} = {v}  (.dvc/config.local)" for k, v in e.local.items()]
-    _echo("\n".join(lines) or "no remotes; add one with `gitreg remote add NAME URL --default`")
+        lines.append("\t".join(safe(field) for field in (
+            e.name, e.url, *(["(default)"] if e.default else []))))
+        lines += [safe(f"    {k} = {v}") for k, v in e.options.items()]
+        lines += [safe(f"    {k} = {v}  (.dvc/config.local)") for k, v in e.local.items()]
+    echo("\n".join(lines))
 
 
 @remote_app.command("default", cls=Command)
@@ -689,10 +695,10 @@ app.add_typer(export_app, name="export")
 def export_model_card(
     ref: Annotated[str, Argument(
         metavar="NAME@VERSION", help="The version, e.g. churn@1.2.0.")],
-    output: Annotated[OptPath, Option(
+    output: Annotated[OptStr, Option(
         "--output", "-o", metavar="FILE",
-        help="Write the card to this file, or to README.md in this folder (default: print "
-        "it).")] = None,
+        help="Write the card to this file, or to README.md in this folder (FOLDER/: made "
+        "if missing; default: print it).")] = None,
     force: Annotated[bool, Option(
         "--force", help="Replace the file at -o FILE if there is one.")] = False,
 ) -> None:
@@ -708,7 +714,9 @@ def export_model_card(
     if output is None:
         _echo(text)  # control characters were dropped (core/modelcard.py)
         return
-    written = modelcard.write_card(output, text, force=force)
+    # `-o card/` means the folder card, as with `get -o`: Path() would drop the slash.
+    written = modelcard.write_card(Path(output), text, force=force,
+                                   folder=output.endswith(("/", os.sep)))
     _echo(f"model card of {target.name} {version} written to {written}")
 
 

@@ -56,6 +56,7 @@ def get(*, name: str, version: str | None, stage: str | None, output: str | None
         repo: str | None, rev: str | None, force: bool, quiet: bool) -> None:
     """``gitreg get``: a version's weights, checked against their md5, to -o PATH."""
     from gitreg.errors import InvalidInput
+    from gitreg.repo import paths
     from gitreg.service import remote_registry
 
     target = Path(output) if output else None
@@ -63,6 +64,7 @@ def get(*, name: str, version: str | None, stage: str | None, output: str | None
     # the weights would become a file named model. Made here, removed again on failure.
     folder = target if target and str(output).endswith("/") and not target.exists() else None
     if folder is not None:
+        paths.check_output(folder)
         folder.mkdir(parents=True)
     try:
         with progress.meter(f"{name}: fetching weights", quiet) as meter:

@@ -132,7 +132,8 @@ def from_dict(data: Any, source: str) -> RegistryConfig:
     if schema > SCHEMA_VERSION:
         raise CorruptRegistry(
             f"{source}: schema_version {schema} is newer than this gitreg understands "
-            f"({SCHEMA_VERSION}); upgrade gitreg (pip install -U gitreg)",
+            f"({SCHEMA_VERSION}); upgrade gitreg (the distribution is gitreg-registry: "
+            "README, Installing)",
             file=source, key="schema_version",
         )
 

@@ -129,7 +129,8 @@ class Sync:
         raise Conflict(
             f"{branch} has commits that {self.remote}/{branch} lacks, and {self.remote} has "
             f"moved on: redo them on top (delete the local tags they made, git reset --hard "
-            f"{self.remote}/{branch}, run the commands again with --push); see docs/gitops.md"
+            f"{self.remote}/{branch}, remove the files they leave that git status lists as "
+            "untracked, run the commands again with --push); see docs/gitops.md"
         )
 
     def push(self, branch: str, tags: Sequence[str],

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from gitreg.errors import CorruptRegistry
+from gitreg.errors import CorruptRegistry, InvalidInput
 from gitreg.repo.yamlio import LINK_REFUSED
 
 
@@ -59,3 +59,15 @@ def check_tree(root: Path, rel: str) -> Path:
                 link = Path(folder, name).relative_to(root).as_posix()
                 raise CorruptRegistry(f"{link}: {LINK_REFUSED}")
     return path
+
+
+def check_output(output: Path, param: str = "output") -> None:
+    """Refuse an output path (the user's ``-o``, outside the registry) under a file: its
+    folders would be made where a file is (``get -o model.pkl/x``), and the OS's error is
+    no answer. The first part of it that exists must be a folder (or a link to one)."""
+    for parent in output.absolute().parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise InvalidInput(f"cannot write {output}: {parent} is not a folder; "
+                                   f"give another {{{param}}}", params=(param,))
+            return

@@ -218,11 +218,16 @@ class Transaction:
             self.git.follow_head()  # else this change's own commits would look staged
         dirty = self.git.changed(todo)
         self._checked.update(todo)
-        if dirty:
-            raise Conflict(
-                f"{dirty[0]} has uncommitted changes; commit or discard them "
-                f"(git checkout -- {dirty[0]}) and try again"
-            )
+        if not dirty:
+            return
+        if not self.git.succeeds("ls-files", "--error-unmatch", "--", dirty[0]):
+            # Not in git at all: often a file of a commit thrown away since (a reset after
+            # a push that was refused), which git checkout cannot restore.
+            raise Conflict(f"{dirty[0]} is in the work tree but not in git (left by a "
+                           "change that was never committed, or undone since); remove it "
+                           f"(git clean -f -- {dirty[0]}) or commit it, and try again")
+        raise Conflict(f"{dirty[0]} has uncommitted changes; commit or discard them "
+                       f"(git checkout -- {dirty[0]}) and try again")
 
     def write(self, path: str, text: str) -> None:
         """Write a file under the registry root, remembering what was there."""

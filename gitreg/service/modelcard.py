@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gitreg.core import modelcard
 from gitreg.core.records import VersionRecord
 from gitreg.errors import Conflict
-from gitreg.repo import yamlio
+from gitreg.repo import paths, yamlio
 from gitreg.service.registry import Registry
 
 
@@ -23,14 +24,24 @@ def card_text(record: VersionRecord) -> str:
     return head + modelcard.body(record)
 
 
-def write_card(output: Path, text: str, *, force: bool = False) -> Path:
+def write_card(output: Path, text: str, *, force: bool = False, folder: bool = False) -> Path:
     """Write a card to ``output``, or to ``README.md`` in it when it is a folder (where the
-    Hugging Face Hub reads a card). An existing file is replaced only with ``force``: a
-    model repository's README.md is often written by hand (as ``get -o`` keeps files)."""
-    target = output / "README.md" if output.is_dir() else output
+    Hugging Face Hub reads a card); ``folder``: it is one, made if missing. An existing
+    file is replaced only with ``force``: a model repository's README.md is often written
+    by hand (as ``get -o`` keeps files)."""
+    made = folder and not os.path.lexists(output)
+    paths.check_output(output / "README.md" if folder else output)
+    target = output / "README.md" if folder or output.is_dir() else output
     if target.is_dir():
         raise Conflict(f"{target} is a folder; give a file to write the card to")
     if (target.exists() or target.is_symlink()) and not force:
         raise Conflict(f"{target} exists; pass {{force}} to replace it", params=("force",))
-    yamlio.write_atomic(target, text)
+    if made:
+        output.mkdir(parents=True)
+    try:
+        yamlio.write_atomic(target, text)
+    except BaseException:
+        if made:
+            output.rmdir()
+        raise
     return target

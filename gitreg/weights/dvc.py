@@ -32,7 +32,7 @@ from typing import BinaryIO
 from gitreg import faults
 from gitreg.core.records import Artifact
 from gitreg.errors import Conflict, GitregError, InvalidInput, NotFound, ToolFailed
-from gitreg.repo import yamlio
+from gitreg.repo import paths, yamlio
 from gitreg.weights import dvcconfig, hashes, storage
 from gitreg.weights.storage import Progress
 
@@ -247,6 +247,7 @@ class Weights:
         """Where ``export`` writes the weights for ``output``; what is there already is
         only replaced with ``force`` (as ``dvc get`` does: issue 14)."""
         output = output.absolute()
+        paths.check_output(output)
         if artifact.md5.endswith(".dir"):
             if output.exists() and not output.is_dir():
                 if not force:
