@@ -567,8 +567,17 @@ def _hostile_dvc_config(origin: Path, outside: Path, remote: str, extra: str) ->
     ("", "[cache]\n    dir = {canary}\n", "cache.dir"),
     ("", "[cache]\n    dir = ../..\n", "cache.dir"),
     ("", "[core]\n    site_cache_dir = {canary}\n", "core.site_cache_dir"),
+    # Read as DVC reads it (ConfigObj): gitreg's own parser once filed these keys under
+    # another section than DVC, or saw another value, and let them through.
+    ('[\'remote "evil"\']\n    url = s3://bucket/models\n'
+     "    endpointurl = http://127.0.0.1:9\n    grant_read = \'\'\'\n[feature]\na = b\'\'\'\n",
+     "    configpath = aws.ini\n", 'remote "evil".configpath'),
+    ('[feature]\n[\'remote "evil"\'] # a = b\n    url = s3://bucket/models\n'
+     "    endpointurl = http://127.0.0.1:9\n", "    configpath = aws.ini\n",
+     'remote "evil".configpath'),
+    ("", "[cache]\n    type = {canary}\n    dir = %(type)s\n", "cache.dir"),
 ], ids=["s3-configpath", "s3-credentialpath", "webdav-command", "ca-path", "cache-abs",
-        "cache-up", "site-cache"])
+        "cache-up", "site-cache", "multi-line-value", "header-comment", "interpolated"])
 def test_unsafe_dvc_options_from_a_clone_are_refused(
     origin: Path, outside: Path, tmp_path: Path, section: tuple[str, str, str]
 ) -> None:
@@ -584,6 +593,7 @@ def test_unsafe_dvc_options_from_a_clone_are_refused(
         gitreg(work, *args, code=CORRUPT, says=(".dvc/config", key, "config.local"))
     for args in READ_COMMANDS:
         gitreg(work, *args, code=OK)
+    assert key in gitreg(work, "check", code=CHECK_FAILED)
     assert not (work / "out").exists()
     # get --repo has no clone: its cache is a folder of its own, whatever the config says.
     bare = str(tmp_path / "origin.git")
@@ -607,6 +617,42 @@ def test_unsafe_options_set_in_config_local_are_this_machines_choice(
     gitreg(work, "pull", code=OK)
     assert (mine / "files" / "md5").is_dir()
     untouched(outside)
+
+
+def test_a_config_local_in_git_came_with_the_clone_and_is_checked_as_committed(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    """``git add -f`` gets .dvc/config.local past DVC's .gitignore: in a clone it is no
+    setting of this machine's, and was trusted as one (a command ran, a cache outside was
+    written). Out of git, it is the user's own again."""
+    _hostile_dvc_config(origin, outside, '[\'remote "evil"\']\n    url = s3://bucket/m\n'
+                        "    endpointurl = http://127.0.0.1:9\n", "")
+    commit(origin, {".dvc/config.local": '[\'remote "evil"\']\n    configpath = ../aws.ini\n'
+                                         f"[cache]\n    dir = {outside / 'canary'}\n"})
+    work = clone(origin, tmp_path)
+    shutil.copy(origin / "models" / "churn" / "versions" / "1.0.0.yaml", work / "model.bin")
+    says = (".dvc/config.local", "in git", "git rm --cached .dvc/config.local")
+    for args in WEIGHTS_COMMANDS:
+        gitreg(work, *args, code=CORRUPT, says=says)
+    for args in READ_COMMANDS:
+        gitreg(work, *args, code=OK)
+    assert "came with the clone" in gitreg(work, "check", code=CHECK_FAILED)
+    untouched(outside)
+    git(work, "rm", "--quiet", "--cached", ".dvc/config.local")
+    assert "came with the clone" not in gitreg(work, "check", code=OK)
+
+
+def test_a_dvc_folder_linked_out_of_the_repository_is_not_read(
+    origin: Path, outside: Path, tmp_path: Path
+) -> None:
+    (outside / "dvc").mkdir(exist_ok=True)
+    (outside / "dvc" / "config").write_text(f"[core]\n    remote = x\n# {SECRET}\n")
+    work = clone(origin, tmp_path)
+    shutil.rmtree(work / ".dvc")
+    (work / ".dvc").symlink_to(outside / "dvc")
+    out = gitreg(work, "pull", code=CORRUPT, says=(".dvc: is a symbolic link",))
+    assert SECRET not in out
+    assert ".dvc" in gitreg(work, "check", code=CHECK_FAILED)
 
 
 def test_a_committed_cache_link_out_of_the_repository_is_refused(

@@ -196,7 +196,7 @@ def _validate(registry: Registry, base: str | None) -> Report:
     if scope.models is None:
         registry.history.prefetch()  # git walks history while the files are read below
     names = _names(registry, scope)
-    problems = _model_folders(registry, scope)
+    problems = _dvc_config(registry) + _model_folders(registry, scope)
     notices: list[Problem] = []
     histories = _Histories(registry, whole=scope.models is None)
     files: dict[str, bytes] = {}  # every readable version file, for _edits
@@ -526,6 +526,19 @@ def _edits(registry: Registry, files: dict[str, bytes],
             f"and labels may change); restore them (git show {found.registered[:12]}:"
             f"{found.file}) and register a new version instead")))
     return problems
+
+
+def _dvc_config(registry: Registry) -> list[Problem]:
+    """DVC's config as the commands that move weights read it (weights/dvcconfig.py): what
+    a clone's config sets that could run a command or write outside the repository is a
+    problem here too, not only once weights move."""
+    from gitreg.weights import dvcconfig
+
+    try:
+        dvcconfig.read(registry.root)
+    except CorruptRegistry as exc:
+        return [problem_from(exc, exc.file or f"{dvcconfig.DVC_DIR}/config")]
+    return []
 
 
 def problem_from(error: CorruptRegistry, file: str) -> Problem:

@@ -6,13 +6,14 @@ need is where the cache and the default remote are.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitreg.errors import CorruptRegistry, NotFound
-from gitreg.repo import yamlio
+from gitreg.repo import paths, yamlio
 
 DVC_DIR = ".dvc"
 
@@ -24,11 +25,34 @@ def read(root: Path) -> dict[str, dict[str, str]]:
     """``{section: {key: value}}``; ``['remote "s3"']`` becomes section ``remote "s3"``.
 
     The committed file comes with a clone: what it sets is checked (``check_committed``)
-    before anything here, or DVC's filesystems, reads it.
+    before anything here, or DVC's filesystems, reads it. So does a ``config.local`` that
+    git tracks (``git add -f`` gets it past DVC's ``.gitignore``): it came with the clone
+    too, and is no setting of this machine's.
     """
     committed, local = read_file(root, "config"), read_file(root, "config.local")
+    if local and local_is_committed(root):
+        merged = merge(committed, local)
+        try:
+            check_committed(root, merged, {})
+        except CorruptRegistry as exc:
+            said = f"{exc.key}: {exc.problem}" if exc.problem else str(exc)
+            raise CorruptRegistry.at(f"{DVC_DIR}/config.local", None, (
+                f"this file is in git, so it came with the clone and is checked as "
+                f"{DVC_DIR}/config is ({said}); if it is your own, take it out of git "
+                f"(git rm --cached {DVC_DIR}/config.local)")) from None
+        return merged
     check_committed(root, committed, local)
     return merge(committed, local)
+
+
+def local_is_committed(root: Path) -> bool:
+    """Whether git tracks ``.dvc/config.local`` (in the index, as a clone's checkout puts
+    it): a file that came with the clone, not this machine's own."""
+    from gitreg.git.runner import Git
+
+    proc = Git(root).attempt("ls-files", "--error-unmatch", "--",
+                             f"{DVC_DIR}/config.local")
+    return proc.returncode == 0
 
 
 def merge(*levels: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
@@ -132,36 +156,51 @@ def _inside(root: Path, configured: str) -> bool:
 
 
 def read_file(root: Path, name: str) -> dict[str, dict[str, str]]:
-    """One of DVC's config files of the registry (``config`` or ``config.local``)."""
-    sections: dict[str, dict[str, str]] = {}
+    """One of DVC's config files of the registry (``config`` or ``config.local``), read as
+    DVC reads it (``dvc.config.Config.load_file``): by ConfigObj, with its multi-line
+    values, comments and ``%(key)s`` interpolation, then keys and section titles in lower
+    case. A parser of its own once filed a key under another section than DVC does (a
+    ``'''`` value spanning a section header), and so let through an option that runs a
+    command: what is checked must be what DVC will use."""
     path = root / DVC_DIR / name
+    # The config comes with a clone: no link on the way or out of it (issue 6), no bytes
+    # that are not UTF-8. (A config.local git does not track is this machine's own.)
+    paths.check_real(root, f"{DVC_DIR}/{name}")
     if not path.is_file():
-        return sections
-    section: dict[str, str] | None = None
+        return {}
     source = f"{DVC_DIR}/{name}"
-    # The committed config comes with a clone: no link out of it, no bytes that are not
-    # UTF-8 (issue 6). config.local is this machine's own.
-    data = yamlio.read_file(path, source, follow_links=name != "config")
+    data = yamlio.read_file(path, source)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise CorruptRegistry(f"{source}: not UTF-8 text; restore it (git checkout -- "
                               f"{source})") from None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            title = " ".join(line[1:-1].strip().strip("'").split())
-            section = sections.setdefault(title, {})
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or section is None:
-            raise CorruptRegistry(f"{DVC_DIR}/{name}: line {number}: expected 'key = value'")
-        value = value.strip()
-        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]  # ConfigObj quotes values holding a comma or a '#'
-        section[key.strip()] = value
+    return _sections(text, source)
+
+
+def _sections(text: str, source: str) -> dict[str, dict[str, str]]:
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        parsed = ConfigObj(io.StringIO(text)).dict()
+    except (ConfigObjError, ValueError, SyntaxError) as exc:
+        raise CorruptRegistry(f"{source}: DVC cannot read it ({exc}); fix it or restore it "
+                              f"(git checkout -- {source})") from None
+    sections: dict[str, dict[str, str]] = {}
+    for title, values in parsed.items():
+        if not isinstance(values, dict):
+            raise CorruptRegistry.at(source, title, "a key outside any section; put it in one")
+        kind = re.fullmatch(r'\s*(remote|machine|db)\s*"(.*)"\s*', title.lower())
+        found: dict[str, str] = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                raise CorruptRegistry.at(source, f"{title}.{key}", "a section inside a "
+                                         "section, which DVC does not read; remove it")
+            # ConfigObj reads "a, b" as a list: kept as written, for the checks below.
+            found[key.lower()] = ", ".join(value) if isinstance(value, list) else value
+        # DVC lower-cases titles and keys after reading (dvc.config._lower_keys): a later
+        # one that differs only in case replaces an earlier one, section or key, there too.
+        sections[f'{kind[1]} "{kind[2]}"' if kind else title.lower()] = found
     return sections
 
 
