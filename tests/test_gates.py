@@ -86,7 +86,73 @@ def test_a_hand_edit_back_to_a_version_the_stage_held_is_a_rollback(tmp_path: Pa
         "Gitreg-Stage: production")
     event = registry.history_events("churn", "production")[-1]
     assert (event.action.value, event.version) == ("rollback", "1.0.0")
-    assert validate(root).ok  # what `gitreg rollback` would have done, unchecked as it is
+    # A rollback passes when the hold it returns to passed today's policy (its history is
+    # judged under it, so that no step can launder another): 1.0.0 no longer does, and
+    # production now contradicts the policy, as for a version that stayed (module
+    # docstring of service/check.py).
+    (problem,) = validate(root).problems
+    assert problem.key == "stages.production" and "came back into production by a rollback" \
+        in problem.message and "promote a version that passes" in problem.message
+    with_policies(registry, {"production": {"min_metrics": {"accuracy": 0.9}}})
+    assert validate(root).ok  # its hold passed this one: what `gitreg rollback` did
+
+
+def _hand_edits(root: Path, *steps: tuple[str, str]) -> None:
+    """Commit one hand edit of production per step: (version, trailers)."""
+    for version, trailers in steps:
+        current = (root / STAGES).read_text().split("production: ")[1].split()[0]
+        edit(root, STAGES, f"production: {current}", f"production: {version}")
+        git(root, "commit", "--quiet", "-am", f"Hand edit\n\n{trailers}".rstrip())
+
+
+ROLLBACK = "Gitreg-Action: rollback\nGitreg-Model: churn\nGitreg-Stage: production"
+
+
+@pytest.mark.parametrize("where", ["main", "pull request"])
+def test_no_step_of_a_change_launders_another(tmp_path: Path, where: str) -> None:
+    """A security review: several commits, each of which check judged by itself, got a
+    failing version into production. (1) 1.1.0 in by hand, 1.0.0 back, then a "rollback"
+    to 1.1.0: the stage held it, but that hold never passed. (2) Under no_regression,
+    1.2.0 (0.93) replaced by 1.1.0 (0.85), then by 1.0.0 (0.90): better than 1.1.0, worse
+    than 1.2.0, the last version production held that passed."""
+    registry = _gated(tmp_path)
+    root = registry.root
+    base = "HEAD"
+    if where == "pull request":
+        git(root, "switch", "--quiet", "-c", "pr")
+        base = "main"
+    _hand_edits(root, ("1.1.0", ""), ("1.0.0", ""), ("1.1.0", ROLLBACK))
+    for report in (validate(root), validate(root, base="main")) if base == "main" else (
+            validate(root),):
+        (problem,) = report.problems
+        assert "churn 1.1.0 came back into production by a rollback" in problem.message
+
+    registry = with_policies(churn(tmp_path / "two"), {"production": {
+        "no_regression": ["accuracy"]}})
+    root = registry.root
+    registry.promote("churn", "1.2.0", "production")
+    if where == "pull request":
+        git(root, "switch", "--quiet", "-c", "pr")
+    _hand_edits(root, ("1.1.0", ""), ("1.0.0", ""))
+    for report in (validate(root), validate(root, base="main")) if where != "main" else (
+            validate(root),):
+        (problem,) = report.problems
+        assert "churn 1.0.0: accuracy = 0.9 is worse than 1.2.0's 0.93 in production" in \
+            problem.message and "1.1.0, which it replaced, came in past it" in problem.message
+    # Each step alone is what check judged before: 1.0.0 against 1.1.0 passes.
+    _hand_edits(root, ("1.2.0", ""))
+    assert validate(root).ok
+
+
+def test_a_mistake_put_right_later_in_the_same_change_passes(tmp_path: Path) -> None:
+    # The history is judged, not each commit: a failing version replaced by one that
+    # passes against what production held before the mistake is fine.
+    registry = with_policies(churn(tmp_path), {"production": {
+        "min_metrics": {"accuracy": 0.88}, "no_regression": ["accuracy"]}})
+    root = registry.root
+    git(root, "switch", "--quiet", "-c", "pr")
+    _hand_edits(root, ("1.1.0", ""), ("1.2.0", ""))
+    assert validate(root).ok and validate(root, base="main").ok
 
 
 def test_a_forged_force_reason_is_a_notice_never_a_silent_pass(tmp_path: Path) -> None:

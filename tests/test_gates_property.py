@@ -4,10 +4,11 @@ exactly what a reference model of the gate says (issue 12). Derandomized, 40 exa
 up to five steps: about 20 s.
 
 The reference model knows, for ``production`` (policy: ``accuracy >= 0.88``), which
-versions it has ever held and how its current version came in. A version may stay there if
-it passes the policy, came back by a rollback (only to a version production held before,
-whatever a trailer claims), or was forced in with a reason (then check gives a notice). A
-version file whose metrics changed after registration fails check from then on.
+versions it has ever held and how each came in. A version may stay there if it passes the
+policy, came back by a rollback to a hold that passed (only to a version production held
+before, whatever a trailer claims; a hold that came in past the policy launders nothing), or
+was forced in with a reason (then check gives a notice). A version file whose metrics
+changed after registration fails check from then on.
 """
 
 from __future__ import annotations
@@ -54,22 +55,34 @@ class Model:
         "1.0.0": 0.90, "1.1.0": 0.85, "1.2.0": 0.93})
     current: str = "1.0.0"
     held: set[str] = field(default_factory=lambda: {"1.0.0"})
-    exempt: bool = False  # came back by a rollback
-    forced: bool = False
+    # How each version came into production, in order: "promote", "forced" or "rollback".
+    entries: list[tuple[str, str]] = field(default_factory=lambda: [("1.0.0", "promote")])
     tampered: bool = False
 
     def passes(self, v: str) -> bool:
         return self.accuracy[v] >= FLOOR
 
     def enter(self, v: str, *, rollback: bool = False, forced: bool = False) -> None:
-        self.current, self.exempt, self.forced = v, rollback, forced and not rollback
+        self.current = v
         self.held.add(v)
+        self.entries.append((v, "rollback" if rollback else "forced" if forced else "promote"))
+
+    def _last(self) -> tuple[bool, str]:
+        """Whether the current version's entry passed, and how it came in: each entry
+        judged by today's numbers; a rollback passes if a hold of its version did."""
+        passed: set[str] = set()
+        ok, kind = True, "promote"
+        for v, kind in self.entries:
+            ok = v in passed if kind == "rollback" else self.passes(v) or kind == "forced"
+            if ok:
+                passed.add(v)
+        return ok, kind
 
     def gate_holds(self) -> bool:
-        return self.passes(self.current) or self.exempt or self.forced
+        return self._last()[0]
 
     def notice(self) -> bool:
-        return self.forced and not self.exempt and not self.passes(self.current)
+        return self._last()[1] == "forced" and not self.passes(self.current)
 
 
 def _apply(registry: Registry, model: Model, op: tuple[object, ...]) -> None:

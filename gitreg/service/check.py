@@ -24,10 +24,13 @@ How policies are judged for what a stage already holds (promote only ever sees o
   commit is the change under review, so a hand-edited ``stages.yaml`` is gated like
   ``promote``, whether or not the work tree has edits.
 - What the entry was is derived from history (repo/history.py ``stage_changes``): a rollback
-  only to a version the stage held before, whatever a trailer claims, and such a version is
-  exempt, as ``rollback`` is. A version whose entry carries a ``Gitreg-Reason`` trailer was
-  forced in: what it breaks is a notice, on record and never silent, or a problem when the
-  policy says ``allow_force: false`` (issue 12).
+  only to a version the stage held before, whatever a trailer claims. A version whose entry
+  carries a ``Gitreg-Reason`` trailer was forced in: what it breaks is a notice, on record
+  and never silent, or a problem when the policy says ``allow_force: false`` (issue 12).
+- The stage's history is followed under today's policy (``_Chain``), so that no step of a
+  change launders another: a promotion is judged against the last version the stage held
+  that passed (what it replaced, unless that came in past the policy), and a rollback passes
+  only if a hold it returns to passed.
 - The policy is the one that applies to the model (``RegistryConfig.policy``: by name, glob
   or for the whole stage), named by its ``label`` in every message.
 - ``from: STAGE`` passes if history shows the version was ever in STAGE, or it is there now.
@@ -73,7 +76,7 @@ import gc
 import itertools
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -960,9 +963,13 @@ class _ModelCheck:
             self.add(rel, "history", f"policies not checked: cannot read this model's history "
                      f"({exc})")
             return
+        been = _stages_been(events)
         for stage in gated:
             rule = rules[stage]
             assert rule is not None
+            exclusive = config.is_exclusive(stage)
+            chain = _Chain(self._violations(stage, stage_map, been.get), rule, exclusive)
+            chain.follow(e for e in events if e.stage == stage)
             for version in stage_map.versions_in(stage):
                 record = self.record(version)
                 if record is None:
@@ -970,14 +977,59 @@ class _ModelCheck:
                 if rule.require_signed:  # no exemption: forced ones too
                     self._signatures(rel, stage, version, events, version in committed[stage],
                                     rule.label)
-                entry = _entry(stage, version, committed[stage], events,
-                               exclusive=config.is_exclusive(stage))
-                if entry.action is Action.ROLLBACK:
-                    continue  # to a version the stage held (history.stage_changes)
-                been = frozenset(e.stage for e in events if e.version == version and e.stage)
-                previous = self.record(entry.previous) if entry.previous else None
-                found = policy.violations(config, stage, record, previous, stage_map, been)
-                self._judge(rel, stage, version, entry, found, rule)
+                entry = _entry(stage, version, committed[stage], events, exclusive=exclusive)
+                self._judge_entry(rel, stage, version, entry, chain, committed[stage], rule,
+                                  been.get(version, frozenset()), stage_map)
+
+    def _violations(self, stage: str, stage_map: StageMap,
+                    been: Callable[[str], frozenset[str] | None],
+                    ) -> Callable[[str, str | None], list[str] | None]:
+        """What keeps a version out of ``stage`` under today's policy, replacing ``base``
+        (for ``_Chain``); None where its version file does not read (nothing can show it
+        passed)."""
+        config = self.registry.config
+
+        def violations(version: str, base: str | None) -> list[str] | None:
+            record = self.record(version)
+            if record is None:
+                return None
+            previous = self.record(base) if base else None
+            return policy.violations(config, stage, record, previous, stage_map,
+                                     been(version) or frozenset())
+        return violations
+
+    def _judge_entry(self, rel: str, stage: str, version: str, entry: Event, chain: _Chain,
+                     committed: tuple[str, ...], rule: Policy, been: AbstractSet[str],
+                     stage_map: StageMap) -> None:
+        """Judge how ``version`` came into ``stage`` (``entry``), with the stage's history
+        followed by ``chain``: a rollback passes if it returns to a hold that passed; a
+        promotion is judged against the version the stage last held that passed (what it
+        replaced, unless that came in past the policy: then no step of a change can make the
+        next one look better than it is)."""
+        verdict = chain.verdicts.get((entry.commit, version)) if entry.commit else None
+        if entry.action is Action.ROLLBACK:
+            if verdict is None or verdict.passed:
+                return
+            self.add(rel, f"stages.{stage}", f"{self.name} {version} came back into {stage} "
+                     f"by a rollback at {entry.commit[:12]}, but no time {stage} held it before "
+                     f"passed {rule.label} in {CONFIG_FILE}; a rollback returns only to a "
+                     f"version that came in within the policy: promote a version that passes, "
+                     f"or override on record with `gitreg promote {self.name} {version} {stage} "
+                     "--force --reason TEXT`")
+            return
+        if version not in committed:  # an uncommitted edit, replacing what HEAD holds
+            base = chain.holder if chain.exclusive else None
+        else:
+            base = verdict.base if verdict is not None else None
+        record = self.record(version)
+        assert record is not None
+        previous = self.record(base) if base else None
+        found = policy.violations(self.registry.config, stage, record, previous, stage_map,
+                                  frozenset(been))
+        if found and base is not None and entry.previous not in (None, base):
+            found = [f"{text} (the last version {stage} held that passed {rule.label}: "
+                     f"{entry.previous}, which it replaced, came in past it)" for text in found]
+        self._judge(rel, stage, version, entry, found, rule)
 
     def _policies_since(self, stage_map: StageMap, found: Recent,
                         moved: frozenset[str]) -> bool:
@@ -985,12 +1037,16 @@ class _ModelCheck:
         ``_policies`` judges them, from the history since then (``found``) and what the
         stages' tags prove about before (repo/recent.py); False, with nothing reported,
         where that is not enough: a version that came into the stage before the merge base
-        (a stage of several), ``require_signed`` (the registration's commit), or a verdict
-        against the version that a fact not proved could turn (a rollback's claim, an earlier
-        stage for ``from``): then ``_policies`` reads the whole history.
+        (a stage of several), ``require_signed`` (the registration's commit), a rollback to a
+        version the stage did not hold at the merge base or since (whether the hold it
+        returns to passed is in the history before), or a verdict that a fact not proved
+        could turn (a rollback's claim, an earlier stage for ``from``): then ``_policies``
+        reads the whole history.
 
-        The stages no commit or edit moved are not judged again: their versions came in as
-        at the merge base, where they passed, and ``from`` only finds more history since.
+        What each moved stage held at the merge base passed there (a full check judges the
+        history before it as ``_Chain`` does here), so the history since is followed from
+        it. The stages no commit or edit moved are not judged again: their versions came in
+        as at the merge base, where they passed, and ``from`` only finds more history since.
         """
         config, git = self.registry.config, self.registry.git
         rel = self.layout.stages_file(self.name)
@@ -1000,13 +1056,46 @@ class _ModelCheck:
             committed = {s: self.registry.which(self.name, s, rev="HEAD") for s in moved}
         except (CorruptRegistry, NotFound, InvalidInput):
             return False
+        if found.before is None:
+            return False  # what the stages held at the merge base does not read
         maps = found.maps()
+        known: dict[str, set[str]] = {}  # version -> stages: since the merge base, and now
+        for event in events:
+            if event.version and event.stage:
+                known.setdefault(event.version, set()).add(event.stage)
+        for stage_map_then in maps:
+            for stage, versions in stage_map_then.stages.items():
+                for version in versions:
+                    known.setdefault(version, set()).add(stage)
+        unsure = False
+
+        def been(version: str) -> frozenset[str]:
+            """The stages ``version`` has been in, as far as ``rule.from_stage`` asks: an
+            earlier one only the tags can prove, or the whole history (``unsure``)."""
+            nonlocal unsure
+            stages = known.setdefault(version, set())
+            wanted = rule.from_stage if rule is not None else None
+            if wanted is not None and wanted not in stages | set(stage_map.stages_of(version)):
+                if held_before(git, self.layout, self.name, wanted, version, found.start):
+                    stages.add(wanted)
+                else:
+                    unsure = True
+            return frozenset(stages)
+
         for stage in sorted(moved):
             rule = config.policy(stage, self.name)
             if rule is None or stage not in stage_map.stages:
                 continue
-            if rule.require_signed:
-                return False
+            if rule.require_signed or any(s == stage for s, _ in held.unsure):
+                return self._undo(problems, notices)
+            exclusive = config.is_exclusive(stage)
+            start = found.before.versions_in(stage)
+            chain = _Chain(self._violations(stage, stage_map, been), rule, exclusive,
+                           holder=start[-1] if exclusive and start else None, held=start)
+            unsure = False
+            chain.follow(e for e in events if e.stage == stage)
+            if unsure or chain.unknown:
+                return self._undo(problems, notices)
             for version in stage_map.versions_in(stage):
                 record = self.record(version)
                 if record is None:
@@ -1014,29 +1103,18 @@ class _ModelCheck:
                 entered = [e for e in events if e.stage == stage and e.version == version
                            and e.action in (Action.PROMOTE, Action.ROLLBACK)]
                 if version in committed[stage] and not entered:
-                    del self.problems[problems:], self.notices[notices:]
-                    return False
-                entry = _entry(stage, version, committed[stage], entered,
-                               exclusive=config.is_exclusive(stage))
-                if entry.action is Action.ROLLBACK:
-                    continue
-                unsure = entry.commit != "" and (stage, version) in held.unsure
-                been = {e.stage for e in events if e.version == version and e.stage}
-                been.update(s for m in maps for s in m.stages_of(version))
-                wanted = rule.from_stage
-                if wanted is not None and wanted not in been | set(stage_map.stages_of(version)):
-                    if held_before(git, self.layout, self.name, wanted, version, found.start):
-                        been.add(wanted)
-                    else:
-                        unsure = True
-                previous = self.record(entry.previous) if entry.previous else None
-                violations = policy.violations(config, stage, record, previous, stage_map,
-                                               frozenset(been))
-                if violations and unsure:
-                    del self.problems[problems:], self.notices[notices:]
-                    return False
-                self._judge(rel, stage, version, entry, violations, rule)
+                    return self._undo(problems, notices)
+                entry = _entry(stage, version, committed[stage], entered, exclusive=exclusive)
+                self._judge_entry(rel, stage, version, entry, chain, committed[stage], rule,
+                                  been(version), stage_map)
+                if unsure:
+                    return self._undo(problems, notices)
         return True
+
+    def _undo(self, problems: int, notices: int) -> bool:
+        """Forget what ``_policies_since`` reported: ``_policies`` judges it all again."""
+        del self.problems[problems:], self.notices[notices:]
+        return False
 
     def _judge(self, rel: str, stage: str, version: str, entry: Event, found: list[str],
                rule: Policy) -> None:
@@ -1070,6 +1148,68 @@ class _ModelCheck:
                      f"{label}.require_signed in {CONFIG_FILE} asks for good "
                      f"signatures: promote it with --sign (gitreg verify {self.name}#{stage} "
                      "shows each)")
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    passed: bool  # came in within the policy (or forced where it allows that)
+    base: str | None  # what a promotion is judged against: the last hold that passed
+
+
+class _Chain:
+    """A stage's history followed under today's policy, each change judged against what the
+    stage last held that passed: so that no step of a change can launder another. A version
+    put in past the policy and then replaced does not become the yardstick of the next one
+    (``no_regression``), and a rollback to it does not pass as a return to a version that
+    once passed (a security review: both got a failing version into production through
+    several commits, each of which ``check`` judged by itself).
+
+    ``holder`` and ``held``: where the history given starts (``check --base``: what the
+    stage held at the merge base, which passed there); ``unknown``: a rollback to a version
+    outside them, whose earlier hold only the history before can judge."""
+
+    def __init__(self, violations: Callable[[str, str | None], list[str] | None],
+                 rule: Policy, exclusive: bool, *, holder: str | None = None,
+                 held: Sequence[str] = ()) -> None:
+        self.violations, self.rule, self.exclusive = violations, rule, exclusive
+        self.holder = holder  # the version the stage last held that passed (exclusive)
+        self.passed = set(held)  # every version the stage held within the policy
+        self.verdicts: dict[tuple[str, str], _Verdict] = {}
+        self.unknown = False
+
+    def follow(self, events: Iterable[Event]) -> None:
+        for event in events:
+            version = event.version
+            if event.action is Action.DEMOTE:
+                # Emptied, the stage compares the next one with nothing, as `promote` does
+                # (and a demotion needs no policy: judging it against an older hold would
+                # stop nothing).
+                self.holder = None
+                continue
+            if version is None or event.action not in (Action.PROMOTE, Action.ROLLBACK):
+                continue
+            base = self.holder if self.exclusive else None
+            if event.action is Action.ROLLBACK:
+                passed = version in self.passed
+                self.unknown |= not passed  # (a hold before ``held`` may have passed)
+            else:
+                found = self.violations(version, base)
+                passed = found is not None and (
+                    not found or (event.reason is not None and self.rule.allow_force))
+            self.verdicts[(event.commit, version)] = _Verdict(passed, base)
+            if passed:
+                self.passed.add(version)
+                if self.exclusive:
+                    self.holder = version
+
+
+def _stages_been(events: Sequence[Event]) -> dict[str, frozenset[str]]:
+    """Every stage each version has been in, by history (``from``)."""
+    been: dict[str, set[str]] = {}
+    for event in events:
+        if event.version and event.stage:
+            been.setdefault(event.version, set()).add(event.stage)
+    return {version: frozenset(stages) for version, stages in been.items()}
 
 
 def _entry(
