@@ -1190,7 +1190,11 @@ class _Chain:
                 continue
             base = self.holder if self.exclusive else None
             if event.action is Action.ROLLBACK:
-                passed = version in self.passed
+                # Without no_regression, any promotion of the version was judged as it
+                # would be now (its numbers and stages, nothing it replaced): if it passes
+                # today, the hold the rollback returns to passed, wherever that is.
+                passed = version in self.passed or (
+                    not self.rule.no_regression and self.violations(version, None) == [])
                 self.unknown |= not passed  # (a hold before ``held`` may have passed)
             else:
                 found = self.violations(version, base)
