@@ -1068,6 +1068,7 @@ class _ModelCheck:
                 for version in versions:
                     known.setdefault(version, set()).add(stage)
         unsure = False
+        unproved: set[tuple[str, str]] = set()  # (stage, version) the tags did not prove
 
         def been(version: str) -> frozenset[str]:
             """The stages ``version`` has been in, as far as ``rule.from_stage`` asks: an
@@ -1075,10 +1076,14 @@ class _ModelCheck:
             nonlocal unsure
             stages = known.setdefault(version, set())
             wanted = rule.from_stage if rule is not None else None
+            if unsure:
+                return frozenset(stages)  # the whole history decides: no more proofs
             if wanted is not None and wanted not in stages | set(stage_map.stages_of(version)):
-                if held_before(git, self.layout, self.name, wanted, version, found.start):
+                if (wanted, version) not in unproved and held_before(
+                        git, self.layout, self.name, wanted, version, found.start):
                     stages.add(wanted)
                 else:
+                    unproved.add((wanted, version))
                     unsure = True
             return frozenset(stages)
 
