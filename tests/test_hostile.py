@@ -427,6 +427,48 @@ def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_che
            says=("[churn/production/9]",))
 
 
+# -- names gitreg refuses, in a clone's history ------------------------------------------------
+
+REFUSED = ["models/-rf/versions/1.0.0.yaml", "models/.hidden/versions/1.0.0.yaml",
+           "models/A/versions/1.0.0.yaml", "models/a b/versions/1.0.0.yaml",
+           "models/churn/versions/01.1.0.yaml"]
+
+
+def test_files_whose_names_gitreg_refuses_make_no_event_and_no_tag(
+    origin: Path, tmp_path: Path
+) -> None:
+    text = (origin / V100).read_text()
+    commit(origin, {path: text for path in REFUSED})
+    work = clone(origin, tmp_path)
+    tags = git(work, "tag")
+    events = json.loads(gitreg(work, "history", "--json", code=OK))
+    assert {(e["model"], e["version"]) for e in events} == {("churn", "1.0.0"),
+                                                            ("churn", "1.1.0")}
+    gitreg(work, "ci", "tag", code=OK, says=(
+        "nothing to tag", f"gitreg: warning: not tagged: {REFUSED[0]} (and 4 more), "))
+    assert git(work, "tag") == tags
+    gitreg(work, "check", code=CHECK_FAILED, says=(
+        "models/-rf: folder name", "models/A: folder name", "models/a b: folder name",
+        "models/churn/versions/01.1.0.yaml: file name"))
+    assert gitreg(work, "which", "churn", "production", code=OK).strip() == "1.0.0"
+
+
+def test_a_refused_name_added_then_removed_does_not_wedge_ci_tag(
+    origin: Path, tmp_path: Path
+) -> None:
+    commit(origin, {REFUSED[0]: (origin / V100).read_text()})
+    git(origin, "rm", "-q", "-r", "models/-rf")
+    git(origin, "commit", "-q", "-m", "Removed")
+    stages = (origin / STAGES).read_text().replace("staging: 1.1.0", "staging: 1.0.0")
+    commit(origin, {STAGES: stages}, message="Promote churn 1.0.0 to staging")
+    work = clone(origin, tmp_path)
+    gitreg(work, "check", code=OK)  # nothing of it is left to report
+    gitreg(work, "check", "--base", "HEAD~3", code=OK)
+    gitreg(work, "ci", "tag", code=OK, says=("churn/staging/2", f"not tagged: {REFUSED[0]},"))
+    gitreg(work, "ci", "tag", code=OK, says=("nothing to tag", f"not tagged: {REFUSED[0]},"))
+    assert "-rf" not in git(work, "tag")
+
+
 def test_separator_characters_in_commit_text_do_not_break_history(
     origin: Path, tmp_path: Path
 ) -> None:

@@ -263,6 +263,19 @@ def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[s
     return [*unpushed, *created]
 
 
+def untaggable(registry: Registry) -> list[str]:
+    """The files on HEAD's first-parent history that ``tag`` leaves untagged, sorted: where a
+    registry file goes, but with a model name or version gitreg refuses
+    (``Layout.place``), such as ``models/-rf/versions/1.0.0.yaml``. History has no event
+    of them: a tag made of their names would be git's to refuse (wedging every later run)
+    or outside the grammar ``ci event`` reads. ``gitreg check`` reports those still in the
+    work tree. The log ``tag`` read, read again from memory."""
+    if registry.git.head() is None:
+        return []
+    layout = registry.config.layout
+    return sorted(path for path in registry.history.file_log() if layout.misnamed(path))
+
+
 def _unpushed(git: Git) -> list[str]:
     """The gitreg tags on HEAD's history that ``origin`` lacks, oldest first."""
     remote = {line.rpartition("\trefs/tags/")[2] for line in git.run(
