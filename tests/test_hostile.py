@@ -469,6 +469,27 @@ def test_a_refused_name_added_then_removed_does_not_wedge_ci_tag(
     assert "-rf" not in git(work, "tag")
 
 
+def test_a_stages_file_that_names_another_model_makes_no_event(
+    origin: Path, tmp_path: Path
+) -> None:
+    """Read by history, its changes were that model's: ci tag made the tag -rf/staging/1,
+    which git refuses, on every later run."""
+    stages = (origin / STAGES).read_text().replace("staging: 1.1.0", "staging: 1.0.0")
+    commit(origin, {STAGES: stages.replace("model: churn", 'model: "-rf"')})
+    commit(origin, {STAGES: stages}, message="Fixed")
+    work = clone(origin, tmp_path)
+    events = json.loads(gitreg(work, "history", "--json", code=OK))
+    assert {e["model"] for e in events} == {"churn"}
+    promoted = events[-1]  # the fix is the change, from the last file history could read
+    assert (promoted["stage"], promoted["version"]) == ("staging", "1.0.0")
+    gitreg(work, "ci", "tag", code=OK, says=("churn/staging/2",))
+    head = git(work, "rev-parse", "HEAD").strip()
+    assert git(work, "rev-parse", "churn/staging/2^{commit}").strip() == head
+    git(work, "tag", "churn/staging/9", "HEAD~1")
+    gitreg(work, "ci", "event", "churn/staging/9", code=CORRUPT,
+           says=("models/churn/stages.yaml at ", "model: says '-rf', expected 'churn'"))
+
+
 def test_separator_characters_in_commit_text_do_not_break_history(
     origin: Path, tmp_path: Path
 ) -> None:

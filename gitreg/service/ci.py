@@ -41,7 +41,14 @@ from gitreg.core.lifecycle import (
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.core.release import parse_release_tag, release_tag
 from gitreg.core.release import tag_message as release_message
-from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFailed
+from gitreg.errors import (
+    Conflict,
+    CorruptRegistry,
+    InvalidInput,
+    NotAnEvent,
+    NotFound,
+    ToolFailed,
+)
 from gitreg.git.runner import LOG_FIELD, Git, identity_env, last_lines
 from gitreg.repo import yamlio
 from gitreg.repo.history import Commit, brought_in, claims, commit_of, stage_changes
@@ -192,7 +199,10 @@ def _before_after(git: Git, commit: Commit, path: str) -> tuple[bytes | None, by
 def _stage_map(model: str, blob: bytes | None, source: str) -> StageMap:
     if blob is None:
         return StageMap(model)
-    return stages_from_dict(yamlio.loads(blob, source), source)
+    found = stages_from_dict(yamlio.loads(blob, source), source)
+    if found.name != model:  # its changes would be reported as another model's
+        raise CorruptRegistry.at(source, "model", f"says {found.name!r}, expected {model!r}")
+    return found
 
 
 def _shallow(git: Git) -> bool:
