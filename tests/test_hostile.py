@@ -405,10 +405,11 @@ def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_che
     work = clone(origin, tmp_path)
     for tag, says in (("churn@v9.9.9", "which did not add models/churn/versions/9.9.9.yaml"),
                       ("churn@v1.0.0-rc.1", "it marks no registration"),
-                      ("churn/production/7", "it marks no stage change"),
-                      ("churn/staging/9", "it marks no stage change")):
+                      ("churn/production/7", "it marks no stage change")):
         with pytest.raises(InvalidInput, match=f"tag {tag} is on commit .*{says}"):
             ci.event(Registry(work), tag)
+    with pytest.raises(InvalidInput, match=r"tag churn/staging/9 points at another tag \(inner\)"):
+        ci.event(Registry(work), "churn/staging/9")
     gitreg(work, "ci", "event", "churn/production/8", "--format", "json", code=INVALID_INPUT,
            says=("tag churn/production/8 points at a blob, not a commit",))
     history = gitreg(work, "history", "churn", "--json", code=OK)
@@ -425,6 +426,27 @@ def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_che
     # Writes go on, numbering past every tag (never reusing a name).
     gitreg(work, "promote", "churn", "1.1.0", "production", code=OK,
            says=("[churn/production/9]",))
+
+
+def test_a_tag_of_a_tag_is_refused_by_ci_event_and_named_by_check(
+    origin: Path, tmp_path: Path
+) -> None:
+    """Peeled all the way, a tag made of another tag's object is on that tag's commit: it
+    would be a second event of one change (a second deploy of one promotion)."""
+    Registry(origin).promote("churn", "1.1.0", "production")  # churn/production/2
+    # /10 sorts before /2, so history may show it with the change: check reads both.
+    git(origin, "tag", "-a", "-m", "again", "churn/production/10", "churn/production/2")
+    git(origin, "tag", "-a", "-m", "again", "churn/staging/2", "churn/staging/1")
+    work = clone(origin, tmp_path)
+    for tag, inner in (("churn/production/10", "churn/production/2"),
+                       ("churn/staging/2", "churn/staging/1")):
+        gitreg(work, "ci", "event", tag, code=INVALID_INPUT,
+               says=(f"tag {tag} points at another tag ({inner}), not a commit",))
+    gitreg(work, "ci", "event", "churn/production/2", code=OK, says=('"action": "promote"',))
+    report = gitreg(work, "check", code=CHECK_FAILED)
+    problems = [line.split(": ")[0] for line in report.splitlines()
+                if line.startswith("refs/tags/")]
+    assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/staging/2"], report
 
 
 # -- names gitreg refuses, in a clone's history ------------------------------------------------
