@@ -405,10 +405,11 @@ def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_che
     work = clone(origin, tmp_path)
     for tag, says in (("churn@v9.9.9", "which did not add models/churn/versions/9.9.9.yaml"),
                       ("churn@v1.0.0-rc.1", "it marks no registration"),
-                      ("churn/production/7", "it marks no stage change"),
-                      ("churn/staging/9", "it marks no stage change")):
+                      ("churn/production/7", "it marks no stage change")):
         with pytest.raises(InvalidInput, match=f"tag {tag} is on commit .*{says}"):
             ci.event(Registry(work), tag)
+    with pytest.raises(InvalidInput, match=r"tag churn/staging/9 points at another tag \(inner\)"):
+        ci.event(Registry(work), "churn/staging/9")
     gitreg(work, "ci", "event", "churn/production/8", "--format", "json", code=INVALID_INPUT,
            says=("tag churn/production/8 points at a blob, not a commit",))
     history = gitreg(work, "history", "churn", "--json", code=OK)
@@ -425,6 +426,90 @@ def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_che
     # Writes go on, numbering past every tag (never reusing a name).
     gitreg(work, "promote", "churn", "1.1.0", "production", code=OK,
            says=("[churn/production/9]",))
+
+
+def test_a_tag_of_a_tag_is_refused_by_ci_event_and_named_by_check(
+    origin: Path, tmp_path: Path
+) -> None:
+    """Peeled all the way, a tag made of another tag's object is on that tag's commit: it
+    would be a second event of one change (a second deploy of one promotion)."""
+    Registry(origin).promote("churn", "1.1.0", "production")  # churn/production/2
+    # /10 sorts before /2, so history may show it with the change: check reads both.
+    git(origin, "tag", "-a", "-m", "again", "churn/production/10", "churn/production/2")
+    git(origin, "tag", "-a", "-m", "again", "churn/staging/2", "churn/staging/1")
+    work = clone(origin, tmp_path)
+    for tag, inner in (("churn/production/10", "churn/production/2"),
+                       ("churn/staging/2", "churn/staging/1")):
+        gitreg(work, "ci", "event", tag, code=INVALID_INPUT,
+               says=(f"tag {tag} points at another tag ({inner}), not a commit",))
+    gitreg(work, "ci", "event", "churn/production/2", code=OK, says=('"action": "promote"',))
+    report = gitreg(work, "check", code=CHECK_FAILED)
+    problems = [line.split(": ")[0] for line in report.splitlines()
+                if line.startswith("refs/tags/")]
+    assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/staging/2"], report
+
+
+# -- names gitreg refuses, in a clone's history ------------------------------------------------
+
+REFUSED = ["models/-rf/versions/1.0.0.yaml", "models/.hidden/versions/1.0.0.yaml",
+           "models/A/versions/1.0.0.yaml", "models/a b/versions/1.0.0.yaml",
+           "models/churn/versions/01.1.0.yaml"]
+
+
+def test_files_whose_names_gitreg_refuses_make_no_event_and_no_tag(
+    origin: Path, tmp_path: Path
+) -> None:
+    text = (origin / V100).read_text()
+    commit(origin, {path: text for path in REFUSED})
+    work = clone(origin, tmp_path)
+    tags = git(work, "tag")
+    events = json.loads(gitreg(work, "history", "--json", code=OK))
+    assert {(e["model"], e["version"]) for e in events} == {("churn", "1.0.0"),
+                                                            ("churn", "1.1.0")}
+    gitreg(work, "ci", "tag", code=OK, says=(
+        "nothing to tag", f"gitreg: warning: not tagged: {REFUSED[0]} (and 4 more), "))
+    assert git(work, "tag") == tags
+    gitreg(work, "check", code=CHECK_FAILED, says=(
+        "models/-rf: folder name", "models/A: folder name", "models/a b: folder name",
+        "models/churn/versions/01.1.0.yaml: file name"))
+    assert gitreg(work, "which", "churn", "production", code=OK).strip() == "1.0.0"
+
+
+def test_a_refused_name_added_then_removed_does_not_wedge_ci_tag(
+    origin: Path, tmp_path: Path
+) -> None:
+    commit(origin, {REFUSED[0]: (origin / V100).read_text()})
+    git(origin, "rm", "-q", "-r", "models/-rf")
+    git(origin, "commit", "-q", "-m", "Removed")
+    stages = (origin / STAGES).read_text().replace("staging: 1.1.0", "staging: 1.0.0")
+    commit(origin, {STAGES: stages}, message="Promote churn 1.0.0 to staging")
+    work = clone(origin, tmp_path)
+    gitreg(work, "check", code=OK)  # nothing of it is left to report
+    gitreg(work, "check", "--base", "HEAD~3", code=OK)
+    gitreg(work, "ci", "tag", code=OK, says=("churn/staging/2", f"not tagged: {REFUSED[0]},"))
+    gitreg(work, "ci", "tag", code=OK, says=("nothing to tag", f"not tagged: {REFUSED[0]},"))
+    assert "-rf" not in git(work, "tag")
+
+
+def test_a_stages_file_that_names_another_model_makes_no_event(
+    origin: Path, tmp_path: Path
+) -> None:
+    """Read by history, its changes were that model's: ci tag made the tag -rf/staging/1,
+    which git refuses, on every later run."""
+    stages = (origin / STAGES).read_text().replace("staging: 1.1.0", "staging: 1.0.0")
+    commit(origin, {STAGES: stages.replace("model: churn", 'model: "-rf"')})
+    commit(origin, {STAGES: stages}, message="Fixed")
+    work = clone(origin, tmp_path)
+    events = json.loads(gitreg(work, "history", "--json", code=OK))
+    assert {e["model"] for e in events} == {"churn"}
+    promoted = events[-1]  # the fix is the change, from the last file history could read
+    assert (promoted["stage"], promoted["version"]) == ("staging", "1.0.0")
+    gitreg(work, "ci", "tag", code=OK, says=("churn/staging/2",))
+    head = git(work, "rev-parse", "HEAD").strip()
+    assert git(work, "rev-parse", "churn/staging/2^{commit}").strip() == head
+    git(work, "tag", "churn/staging/9", "HEAD~1")
+    gitreg(work, "ci", "event", "churn/staging/9", code=CORRUPT,
+           says=("models/churn/stages.yaml at ", "model: says '-rf', expected 'churn'"))
 
 
 def test_separator_characters_in_commit_text_do_not_break_history(

@@ -53,6 +53,14 @@ def test_semver_parse_normalise_and_order() -> None:
             Version.parse(bad)
 
 
+@pytest.mark.parametrize("text", ["1\u0661.0.0", "1.0.0-\u0661a", "1.0.0-rc.1\u0661"])
+def test_versions_are_ascii_as_semver_says(text: str) -> None:
+    # Python's \d matches digits of every script, and int() reads them: "1\u0661.0.0" was
+    # read as 11.0.0, so a file or tag spelled one way stood for a version spelled another.
+    with pytest.raises(InvalidInput):
+        Version.parse(text)
+
+
 @pytest.mark.parametrize("name,version", [("churn", "1.3.0"), ("a.b-c", "2.0.0-rc.1+b7")])
 def test_version_tag_round_trip(name: str, version: str) -> None:
     parsed = parse_tag(version_tag(name, version))

@@ -28,6 +28,7 @@ from gitreg.errors import (
     EXIT_CODES,
     EXIT_VERIFY_FAILED,
     InvalidInput,
+    printable,
 )
 
 if TYPE_CHECKING:
@@ -631,8 +632,15 @@ def ci_tag(
     --push, push them and any gitreg tag of this branch that origin lacks."""
     from gitreg.service import ci
 
-    tags = ci.tag(_open(), push=push, sign=sign)
+    registry = _open()
+    tags = ci.tag(registry, push=push, sign=sign)
     _echo("\n".join(tags) if tags else "nothing to tag or push" if push else "nothing to tag")
+    skipped = ci.untaggable(registry)
+    if skipped:
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        echo(f"gitreg: warning: not tagged: {printable(skipped[0])}{more}, in this branch's "
+             "history with a model name or version gitreg refuses; `gitreg check` reports "
+             "those still in the work tree", err=True)
 
 
 import_app = typer.Typer(

@@ -13,27 +13,31 @@ MAX_NAME_LENGTH = 100
 # (<name>@v<version>, one file under .git/refs/tags): both at most 255 bytes.
 MAX_VERSION_LENGTH = 128
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# A model name, every rule of ``check_name`` in one expression, so that ``layout.place`` can
+# check the names of 300,000 paths of a clone's history at the cost of one match each: no
+# "..", and git refuses ref components that end in "." or ".lock".
+NAME_PATTERN = (rf"(?![^/]*\.\.)[a-z0-9][a-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}"
+                r"(?<!\.)(?<!\.lock)")
+_NAME = re.compile(NAME_PATTERN)
 _STAGE = re.compile(r"[a-z][a-z0-9_-]*")
-# The regular expression published with SemVer 2.0.0, with an optional leading "v".
-_SEMVER = re.compile(
-    r"v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<pre>(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
-    r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+# The regular expression published with SemVer 2.0.0, in ASCII (SemVer's identifiers are
+# [0-9A-Za-z-]; Python's \d also matches other scripts' digits, which int() reads).
+_SEMVER_TEXT = (
+    r"(?P<major>0|[1-9][0-9]*)\.(?P<minor>0|[1-9][0-9]*)\.(?P<patch>0|[1-9][0-9]*)"
+    r"(?:-(?P<pre>(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
 )
+_SEMVER = re.compile(r"v?" + _SEMVER_TEXT)  # input may carry a leading "v"
+# A version as gitreg spells it (``str(Version.parse(text)) == text``), in a file name or a
+# tag: no "v", no leading zeros, not ending in ".lock" (``Version._parse``). Its length,
+# at most MAX_VERSION_LENGTH, is for the caller to check.
+VERSION_PATTERN = _SEMVER_TEXT + r"(?<!\.lock)"
 
 
 def check_name(name: str) -> str:
     """Return ``name`` if it may name a model, else raise ``InvalidInput``."""
-    if (
-        not isinstance(name, str)
-        or len(name) > MAX_NAME_LENGTH
-        or not _NAME.fullmatch(name)
-        or ".." in name
-        # git refuses ref components that end in "." or ".lock".
-        or name.endswith((".", ".lock"))
-    ):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInput(
             f"invalid model name {name!r}: use lowercase letters, digits, '-', '_' and '.', "
             f"starting with a letter or digit (no '/', '@', '#', spaces or '..'), "

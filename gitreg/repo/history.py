@@ -156,6 +156,8 @@ class History:
                         # the last state that was (gitreg check reports today's file).
                         continue
                     after = maps.get(blob) or StageMap(model)  # deleted or absent: empty
+                    if after.name != model:
+                        continue  # names another model: unreadable, as `which` reads it
                     before = last.get(model, StageMap(model))
                     last[model] = after
                     said = claims(commit, merged)

@@ -71,6 +71,7 @@ compares the two on generated histories).
 
 from __future__ import annotations
 
+import collections
 import functools
 import gc
 import itertools
@@ -903,8 +904,9 @@ class _ModelCheck:
         """Tags in gitreg's grammar that mark no event of this model: made by hand, or in a
         crafted clone (issue 6). History and ``which`` ignore them (a tag is only shown
         with the change its commit made); ``ci event`` refuses them; here they are named.
-        A tag on the commit of its event is read no further; any other gets ``ci event``'s
-        verdict, which reads the tag's commit and its first parent."""
+        A tag on the commit of its event is read no further, unless another marks the same
+        change (a tag made of that tag is, peeled, on its commit); any other gets ``ci
+        event``'s verdict, which reads the tag's commit and its first parent."""
         from gitreg.service import ci
 
         refs = self.histories.tags(self.name)
@@ -916,9 +918,12 @@ class _ModelCheck:
             return  # the files are broken: reported above
         marked = {(e.version if e.action is Action.REGISTER else e.stage, e.commit)
                   for e in events}
+        marks = {ref.name: (tag.version or tag.stage, ref.target) for ref in refs
+                 if (tag := self.histories.parsed(ref.name)) is not None}
+        twice = {mark for mark, n in collections.Counter(marks.values()).items() if n > 1}
         for ref in refs:
-            tag = self.histories.parsed(ref.name)
-            if tag is None or (tag.version or tag.stage, ref.target) in marked:
+            mark = marks.get(ref.name)
+            if mark is None or (mark in marked and mark not in twice):
                 continue
             try:
                 ci.event(self.registry, ref.name)

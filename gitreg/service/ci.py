@@ -41,7 +41,14 @@ from gitreg.core.lifecycle import (
 from gitreg.core.records import StageMap, stages_from_dict
 from gitreg.core.release import parse_release_tag, release_tag
 from gitreg.core.release import tag_message as release_message
-from gitreg.errors import Conflict, InvalidInput, NotAnEvent, NotFound, ToolFailed
+from gitreg.errors import (
+    Conflict,
+    CorruptRegistry,
+    InvalidInput,
+    NotAnEvent,
+    NotFound,
+    ToolFailed,
+)
 from gitreg.git.runner import LOG_FIELD, Git, identity_env, last_lines
 from gitreg.repo import yamlio
 from gitreg.repo.history import Commit, brought_in, claims, commit_of, stage_changes
@@ -66,15 +73,7 @@ def event(registry: Registry, ref: str) -> Event:
             "release/NAME/N (a release of several models)"
         )
     git = registry.git
-    sha = git.resolve(f"refs/tags/{name}")
-    if sha is None:
-        # A tag can name a tree or a blob (issue 6: a crafted clone): say so, not "fetch".
-        kind = git.run("cat-file", "-t", f"refs/tags/{name}^{{}}", check=False).strip()
-        if kind:
-            raise InvalidInput(f"tag {name} points at a {kind}, not a commit: it marks no "
-                               "gitreg event")
-        raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
-    commit = _commit(git, sha)
+    commit = _commit(git, _tagged(git, name))
     layout = registry.config.layout
     if lifecycle is not None:
         found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
@@ -91,6 +90,32 @@ def event(registry: Registry, ref: str) -> Event:
                     lambda: _held_all(registry, model, parent)) if parent else {}
         found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
     return replace(found, tag=name)
+
+
+def _tagged(git: Git, name: str) -> str:
+    """The commit tag ``name`` marks: the object it names, or (an annotated tag) the object
+    its tag object names, one level in and no further. A tag can name a tree or a blob
+    (issue 6: a crafted clone), or another tag: ``churn/dev/2`` made of the tag object
+    ``churn/dev/1`` is, peeled all the way, on the commit of ``churn/dev/1``, and would be a
+    second event of its change."""
+    out = git.run("for-each-ref", "--format=%(refname)%00%(objecttype)%00%(objectname)"
+                  "%00%(*objecttype)%00%(*objectname)%00%(*tag)", f"refs/tags/{name}")
+    for line in out.split("\n"):
+        # The inner tag's name last: its tag object says it, and may say anything.
+        fields = line.split("\0", 5)
+        if len(fields) < 6 or fields[0] != f"refs/tags/{name}":
+            continue  # for-each-ref also lists the refs below the one it is given
+        _, kind, sha, inner_kind, inner_sha, inner_name = fields
+        if kind == "tag":
+            kind, sha = inner_kind, inner_sha
+            if kind == "tag":
+                raise InvalidInput(f"tag {name} points at another tag ({inner_name}), not a "
+                                   "commit: it marks no gitreg event")
+        if kind != "commit":
+            raise InvalidInput(f"tag {name} points at a {kind}, not a commit: it marks no "
+                               "gitreg event")
+        return sha
+    raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
 
 
 def _held_all(registry: Registry, model: str, parent: str) -> dict[str, set[str]]:
@@ -192,7 +217,10 @@ def _before_after(git: Git, commit: Commit, path: str) -> tuple[bytes | None, by
 def _stage_map(model: str, blob: bytes | None, source: str) -> StageMap:
     if blob is None:
         return StageMap(model)
-    return stages_from_dict(yamlio.loads(blob, source), source)
+    found = stages_from_dict(yamlio.loads(blob, source), source)
+    if found.name != model:  # its changes would be reported as another model's
+        raise CorruptRegistry.at(source, "model", f"says {found.name!r}, expected {model!r}")
+    return found
 
 
 def _shallow(git: Git) -> bool:
@@ -261,6 +289,19 @@ def tag(registry: Registry, *, push: bool = False, sign: bool = False) -> list[s
             tx.publishing(REMOTE, [*unpushed, *created])
             _push(git, [*unpushed, *created])
     return [*unpushed, *created]
+
+
+def untaggable(registry: Registry) -> list[str]:
+    """The files on HEAD's first-parent history that ``tag`` leaves untagged, sorted: where a
+    registry file goes, but with a model name or version gitreg refuses
+    (``Layout.place``), such as ``models/-rf/versions/1.0.0.yaml``. History has no event
+    of them: a tag made of their names would be git's to refuse (wedging every later run)
+    or outside the grammar ``ci event`` reads. ``gitreg check`` reports those still in the
+    work tree. The log ``tag`` read, read again from memory."""
+    if registry.git.head() is None:
+        return []
+    layout = registry.config.layout
+    return sorted(path for path in registry.history.file_log() if layout.misnamed(path))
 
 
 def _unpushed(git: Git) -> list[str]:
