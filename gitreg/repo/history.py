@@ -279,7 +279,7 @@ class History:
         """``stage_map_at`` of many (model, revision) pairs, in one ``cat-file --batch``."""
         blobs = self.git.cat_files([f"{rev}:{self.layout.stages_file(name)}"
                                     for name, rev in wanted])
-        return [self._stage_map(name, blob, rev)
+        return [self.stage_map_of(name, blob, rev)
                 for (name, rev), blob in zip(wanted, blobs, strict=True)]
 
     def commit_before(self, when: str) -> str | None:
@@ -450,7 +450,8 @@ class History:
         wanted = re.compile("|".join(translate(p) for p in patterns))
         return parse_log(out, lambda path: wanted.match(path) is not None)
 
-    def _stage_map(self, model: str, blob: bytes | None, rev: str) -> StageMap:
+    def stage_map_of(self, model: str, blob: bytes | None, rev: str) -> StageMap:
+        """``model``'s ``stages.yaml`` at ``rev`` from its content (None: no such file)."""
         if blob is None:
             return StageMap(model)
         source = f"{self.layout.stages_file(model)} at {rev[:12]}"
