@@ -37,7 +37,7 @@ __all__ = [
 ]
 # The one place the version is written: pyproject.toml reads it (dynamic), `gitreg --version`
 # prints it, and a release is tagged v<this> (README "Releases", scripts/release.sh).
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def __getattr__(name: str) -> Any:
