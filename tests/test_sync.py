@@ -258,9 +258,9 @@ def test_the_documented_way_out_of_a_diverged_clone_works(origin: Path, tmp_path
                    cwd=a.root)
     leftover = "models/churn/artifacts/1.1.0/" + model.name
     assert left.returncode == 5 and left.stderr == (
-        f"gitreg: error: {leftover} is in the work tree but not in git (left by a change "
-        "that was never committed, or undone since); remove it (git clean -f -- "
-        f"{leftover}) or commit it, and try again\n")
+        f"gitreg: error: {leftover} has uncommitted changes: it is in the work tree but not "
+        "in git (left by a change that was never committed, or undone since); remove it (git "
+        f"clean -f -- {leftover}) or commit it, and try again\n")
     git(a.root, "clean", "--quiet", "-f", "--", leftover)
     run_cli("register", "churn", str(model), "--version", "1.1.0", "--push", cwd=a.root,
             check=True)

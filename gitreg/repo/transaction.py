@@ -223,9 +223,10 @@ class Transaction:
         if not self.git.succeeds("ls-files", "--error-unmatch", "--", dirty[0]):
             # Not in git at all: often a file of a commit thrown away since (a reset after
             # a push that was refused), which git checkout cannot restore.
-            raise Conflict(f"{dirty[0]} is in the work tree but not in git (left by a "
-                           "change that was never committed, or undone since); remove it "
-                           f"(git clean -f -- {dirty[0]}) or commit it, and try again")
+            raise Conflict(f"{dirty[0]} has uncommitted changes: it is in the work tree but "
+                           "not in git (left by a change that was never committed, or undone "
+                           f"since); remove it (git clean -f -- {dirty[0]}) or commit it, and "
+                           "try again")
         raise Conflict(f"{dirty[0]} has uncommitted changes; commit or discard them "
                        f"(git checkout -- {dirty[0]}) and try again")
 
