@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,18 @@ def test_gits_own_squash_message_keeps_every_commits_trailers(three_versions: Re
         (Action.ROLLBACK, "staging", "1.1.0", "1.2.0", None)]
 
 
+def _merge_a_branch(reg: Registry, work: Callable[[], object]) -> None:
+    """Do ``work`` on a branch while main gets a commit of its own, then merge it (--no-ff):
+    a history with commits that --first-parent leaves out."""
+    git(reg.root, "switch", "--quiet", "-c", "review")
+    work()
+    git(reg.root, "switch", "--quiet", "main")
+    (reg.root / "NOTES.md").write_text("notes\n")
+    git(reg.root, "add", "NOTES.md")
+    git(reg.root, "commit", "--quiet", "-m", "Add notes")
+    git(reg.root, "merge", "--quiet", "--no-ff", "--no-edit", "review")
+
+
 @pytest.mark.parametrize("parts", [2, 3, 4])
 def test_a_walk_split_into_parts_reads_what_one_walk_reads(
     three_versions: Registry, monkeypatch: pytest.MonkeyPatch, parts: int
@@ -204,14 +217,8 @@ def test_a_walk_split_into_parts_reads_what_one_walk_reads(
     reg = three_versions
     for version in ("1.1.0", "1.2.0", "1.3.0", "1.1.0"):
         reg.promote("churn", version, "production")
-    git(reg.root, "switch", "--quiet", "-c", "review")
-    reg.rollback("churn", "production")
-    reg.promote("churn", "1.3.0", "staging")
-    git(reg.root, "switch", "--quiet", "main")
-    (reg.root / "NOTES.md").write_text("notes\n")
-    git(reg.root, "add", "NOTES.md")
-    git(reg.root, "commit", "--quiet", "-m", "Add notes")
-    git(reg.root, "merge", "--quiet", "--no-ff", "--no-edit", "review")
+    _merge_a_branch(reg, lambda: (reg.rollback("churn", "production"),
+                                  reg.promote("churn", "1.3.0", "staging")))
     reg.demote("churn", "staging")
     head = git(reg.root, "rev-parse", "HEAD").strip()
     folder = reg.config.layout.models_dir
@@ -242,13 +249,7 @@ def test_a_walk_of_one_models_history_cut_in_two_reads_what_one_walk_reads(
     reg = three_versions
     reg.promote("churn", "1.1.0", "production")
     reg.promote("churn", "1.2.0", "production")
-    git(reg.root, "switch", "--quiet", "-c", "review")
-    reg.promote("churn", "1.3.0", "staging")
-    git(reg.root, "switch", "--quiet", "main")
-    (reg.root / "NOTES.md").write_text("notes\n")
-    git(reg.root, "add", "NOTES.md")
-    git(reg.root, "commit", "--quiet", "-m", "Add notes")
-    git(reg.root, "merge", "--quiet", "--no-ff", "--no-edit", "review")
+    _merge_a_branch(reg, lambda: reg.promote("churn", "1.3.0", "staging"))
     reg.rollback("churn", "production")
     head = git(reg.root, "rev-parse", "HEAD").strip()
     folder = reg.config.layout.model("churn")
