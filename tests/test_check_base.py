@@ -55,7 +55,7 @@ step = st.one_of(
     st.tuples(st.just("tamper"), model, version),
     st.tuples(st.just("uncommitted"), model, version),
     st.tuples(st.just("staging"), model, version),  # an ungated stage: no history read
-    st.tuples(st.just("policy"), st.sampled_from([0.8, 0.91, "from"])),
+    st.tuples(st.just("policy"), st.sampled_from([0.8, 0.91, "from", "no_regression"])),
 )
 
 
@@ -88,6 +88,7 @@ def _apply(root: Path, op: tuple[object, ...]) -> None:
         data = yaml.safe_load((root / "registry.yaml").read_text())
         # "from": production only from staging, which history or the stage's tags prove
         rule = ({"from": "staging", "min_metrics": {"accuracy": 0.8}} if op[1] == "from"
+                else {"no_regression": ["accuracy"]} if op[1] == "no_regression"
                 else {"min_metrics": {"accuracy": op[1]}})
         data["policies"] = {"production": rule}
         (root / "registry.yaml").write_text(yamlio.dumps(data))
