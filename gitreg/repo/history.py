@@ -99,6 +99,9 @@ class History:
         self.defer_saves = False
         self._by_commit: tuple[Sequence[TagRef], dict[str, list[str]]] | None = None
         self._unsaved: list[tuple[str, tuple[str, list[Commit]]]] = []
+        # The paths of the whole registry's log that place no registry file (a model name or
+        # version gitreg refuses), as the last ``events()`` of all found them (``ci tag``).
+        self.unplaced: list[str] | None = None
 
     def events(self, name: str | None = None, stage: str | None = None, *,
                tags: Sequence[TagRef] | None = None,
@@ -123,6 +126,8 @@ class History:
         # Each path's place, read once: a stages.yaml is changed by many commits, and each
         # change is looked at three times below (137,000 commits at 100,000 versions).
         places = {path: layout.place(path) for c in commits for _, path in c.files}
+        if name is None and models is None:
+            self.unplaced = sorted(path for path, place in places.items() if place is None)
         if models is not None:  # another model's file, in a commit that touched both
             places = {path: place if place is not None and place.model in models else None
                       for path, place in places.items()}

@@ -297,11 +297,13 @@ def untaggable(registry: Registry) -> list[str]:
     (``Layout.place``), such as ``models/-rf/versions/1.0.0.yaml``. History has no event
     of them: a tag made of their names would be git's to refuse (wedging every later run)
     or outside the grammar ``ci event`` reads. ``gitreg check`` reports those still in the
-    work tree. The log ``tag`` read, read again from memory."""
-    if registry.git.head() is None:
-        return []
+    work tree. What ``tag``'s reading of history found, not read again (placing every path
+    of 100,000 versions again took 0.8 s)."""
+    history = registry.history
+    if history.unplaced is None:
+        history.events()
     layout = registry.config.layout
-    return sorted(path for path in registry.history.file_log() if layout.misnamed(path))
+    return [path for path in history.unplaced or () if layout.misnamed(path)]
 
 
 def _unpushed(git: Git) -> list[str]:
