@@ -43,7 +43,6 @@ from gitreg.core.release import parse_release_tag, release_tag
 from gitreg.core.release import tag_message as release_message
 from gitreg.errors import (
     Conflict,
-    CorruptRegistry,
     InvalidInput,
     NotAnEvent,
     NotFound,
@@ -55,7 +54,7 @@ from gitreg.repo.history import Commit, brought_in, claims, commit_of, stage_cha
 from gitreg.repo.recent import Held, Prover
 from gitreg.repo.transaction import Transaction
 from gitreg.service import release_history
-from gitreg.service.registry import Registry
+from gitreg.service.registry import Registry, named
 
 _FIELD = LOG_FIELD
 REMOTE = "origin"
@@ -217,10 +216,8 @@ def _before_after(git: Git, commit: Commit, path: str) -> tuple[bytes | None, by
 def _stage_map(model: str, blob: bytes | None, source: str) -> StageMap:
     if blob is None:
         return StageMap(model)
-    found = stages_from_dict(yamlio.loads(blob, source), source)
-    if found.name != model:  # its changes would be reported as another model's
-        raise CorruptRegistry.at(source, "model", f"says {found.name!r}, expected {model!r}")
-    return found
+    # One that names another model: its changes would be reported as that model's.
+    return named(stages_from_dict(yamlio.loads(blob, source), source), model, source)
 
 
 def _shallow(git: Git) -> bool:

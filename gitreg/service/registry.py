@@ -305,7 +305,7 @@ class Registry:
             return StageMap(name)
         (stage_map,) = self.parsed.read(parsers.STAGES, self._model_path(name),
                                         [(str(path), rel)], whole=True)
-        return _named(stage_map, name, rel)
+        return named(stage_map, name, rel)
 
     def _fresh_stage_map(self, name: str) -> StageMap:
         """``stage_map`` of a model ``require_model`` let through, read and parsed as it
@@ -315,7 +315,7 @@ class Registry:
         path = f"{self.root}{os.sep}{rel}"
         if not os.path.exists(path):
             return StageMap(name)
-        return _named(parsers.STAGES.parse(yamlio.read_file(path, rel), rel), name, rel)
+        return named(parsers.STAGES.parse(yamlio.read_file(path, rel), rel), name, rel)
 
     def which(
         self, name: str, stage: str, *, at: str | datetime | None = None, rev: str | None = None
@@ -941,7 +941,7 @@ class Registry:
 
 
 
-def _named(stage_map: StageMap, name: str, rel: str) -> StageMap:
+def named(stage_map: StageMap, name: str, rel: str) -> StageMap:
     """``stage_map``, if its file names the model whose file it is."""
     if stage_map.name != name:
         raise CorruptRegistry.at(rel, "model", f"says {stage_map.name!r}, expected {name!r}")
