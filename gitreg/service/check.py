@@ -1008,8 +1008,7 @@ class _ModelCheck:
                     self._signatures(rel, stage, version, events, version in committed[stage],
                                     rule.label)
                 entry = _entry(stage, version, committed[stage], events, exclusive=exclusive)
-                self._judge_entry(rel, stage, version, entry, chain, committed[stage], rule,
-                                  been.get(version, frozenset()), stage_map)
+                self._judge_entry(rel, stage, version, entry, chain, committed[stage], rule)
 
     def _violations(self, stage: str, stage_map: StageMap,
                     been: Callable[[str], frozenset[str] | None],
@@ -1029,8 +1028,7 @@ class _ModelCheck:
         return violations
 
     def _judge_entry(self, rel: str, stage: str, version: str, entry: Event, chain: _Chain,
-                     committed: tuple[str, ...], rule: Policy, been: AbstractSet[str],
-                     stage_map: StageMap) -> None:
+                     committed: tuple[str, ...], rule: Policy) -> None:
         """Judge how ``version`` came into ``stage`` (``entry``), with the stage's history
         followed by ``chain``: a rollback passes if it returns to a hold that passed; a
         promotion is judged against the version the stage last held that passed (what it
@@ -1051,11 +1049,7 @@ class _ModelCheck:
             base = chain.holder if chain.exclusive else None
         else:
             base = verdict.base if verdict is not None else None
-        record = self.record(version)
-        assert record is not None
-        previous = self.record(base) if base else None
-        found = policy.violations(self.registry.config, stage, record, previous, stage_map,
-                                  frozenset(been))
+        found = chain.violations(version, base) or []  # (its file reads: the caller asked)
         if found and base is not None and entry.previous not in (None, base):
             found = [f"{text} (the last version {stage} held that passed {rule.label}: "
                      f"{entry.previous}, which it replaced, came in past it)" for text in found]
@@ -1083,16 +1077,15 @@ class _ModelCheck:
         problems, notices = len(self.problems), len(self.notices)
         events, held = recent_events(git, found, self.layout)
         try:
-            committed = {s: self.registry.which(self.name, s, rev="HEAD") for s in moved}
-        except (CorruptRegistry, NotFound, InvalidInput):
+            at_head = self.histories.committed(self.name)
+        except (CorruptRegistry, NotFound):
             return False
+        committed = {s: at_head.versions_in(s) for s in moved}
         if found.before is None:
             return False  # what the stages held at the merge base does not read
         maps = found.maps()
-        known: dict[str, set[str]] = {}  # version -> stages: since the merge base, and now
-        for event in events:
-            if event.version and event.stage:
-                known.setdefault(event.version, set()).add(event.stage)
+        # version -> stages: since the merge base, and now
+        known = {version: set(stages) for version, stages in _stages_been(events).items()}
         for stage_map_then in maps:
             for stage, versions in stage_map_then.stages.items():
                 for version in versions:
@@ -1140,8 +1133,7 @@ class _ModelCheck:
                 if version in committed[stage] and not entered:
                     return self._undo(problems, notices)
                 entry = _entry(stage, version, committed[stage], entered, exclusive=exclusive)
-                self._judge_entry(rel, stage, version, entry, chain, committed[stage], rule,
-                                  been(version), stage_map)
+                self._judge_entry(rel, stage, version, entry, chain, committed[stage], rule)
                 if unsure:
                     return self._undo(problems, notices)
         return True
