@@ -9,7 +9,7 @@ import pytest
 from conftest import git
 
 from gitreg.core.events import Action
-from gitreg.errors import NotFound
+from gitreg.errors import CorruptRegistry, NotFound
 from gitreg.git.runner import Git
 from gitreg.service.registry import Registry
 
@@ -104,10 +104,37 @@ def test_which_at_a_date_and_at_a_revision(
     assert reg.which("churn", "production", at="2026-03-05T11:59:59+00:00") == ("1.1.0",)
     assert reg.which("churn", "production", at="2026-03-07") == ("1.2.0",)
     assert reg.which("churn", "production", at="2030-01-01") == ("1.3.0",)
+    # git's date parser reads a year past 2099 as another date, and @N of fewer than nine
+    # digits likewise: gitreg gives it seconds and an offset, its raw form.
+    assert reg.which("churn", "production", at="2100-06-01") == ("1.3.0",)
+    assert reg.which("churn", "production", at="9999-12-31") == ("1.3.0",)
+    assert reg.which("churn", "production", at="1970-01-02") == ()
+    assert reg.which("churn", "production", at="1969-12-31T00:00:00+00:00") == ()
     assert reg.which("churn", "production", rev="churn/production/2") == ("1.2.0",)
     assert reg.which("churn", "production", rev="HEAD~2") == ("1.2.0",)
     with pytest.raises(NotFound, match="unknown git revision"):
         reg.which("churn", "production", rev="no-such-rev")
+
+
+def test_which_in_the_past_refuses_a_stages_file_that_names_another_model(
+    three_versions: Registry,
+) -> None:
+    # A stages.yaml copied from another model's folder says nothing about this model: today's
+    # file is refused (Registry.stage_map), and so is one at a revision or a date, and a
+    # rollback does not count what it names as held.
+    reg = three_versions
+    reg.promote("churn", "1.1.0", "production")
+    stages = reg.root / "models" / "churn" / "stages.yaml"
+    stages.write_text(stages.read_text().replace("model: churn", "model: fraud")
+                      .replace("1.1.0", "1.3.0"))
+    git(reg.root, "commit", "--quiet", "-am", "Copy another model's stages")
+    commit = git(reg.root, "rev-parse", "HEAD").strip()
+    with pytest.raises(CorruptRegistry, match="says 'fraud', expected 'churn'"):
+        reg.which("churn", "production", rev=commit)
+    with pytest.raises(CorruptRegistry, match="says 'fraud', expected 'churn'"):
+        reg.which("churn", "production", at="2100-01-01")
+    assert reg.which("churn", "production", rev="HEAD~1") == ("1.1.0",)
+    assert reg.history.held("churn", "HEAD") == {"production": {"1.1.0"}}
 
 
 def test_history_reads_a_merged_branch_by_the_trailers_it_brought_in(

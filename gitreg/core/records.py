@@ -307,6 +307,14 @@ def version_to_dict(record: VersionRecord) -> dict[str, Any]:
 # -- stage maps --------------------------------------------------------------------------
 
 
+def named(stage_map: StageMap, name: str, source: str) -> StageMap:
+    """``stage_map``, if its file (``source``) names the model whose file it is: a
+    ``stages.yaml`` copied from another model's folder says nothing about this one."""
+    if stage_map.name != name:
+        raise CorruptRegistry.at(source, "model", f"says {stage_map.name!r}, expected {name!r}")
+    return stage_map
+
+
 def stages_from_dict(data: Any, source: str) -> StageMap:
     if data is None:  # an emptied file
         data = {}

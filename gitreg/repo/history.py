@@ -9,11 +9,13 @@ chain, never by clock time.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from datetime import datetime
 from fnmatch import translate
 from typing import Any, NamedTuple
 
@@ -35,7 +37,7 @@ from gitreg.core.lifecycle import (
     deprecations_from_dict,
     parse_lifecycle_tag,
 )
-from gitreg.core.records import StageMap, stages_from_dict
+from gitreg.core.records import StageMap, named, stages_from_dict
 from gitreg.errors import CorruptRegistry, NotFound, ToolFailed
 from gitreg.git.runner import LOG_FIELD, LOG_RECORD, Git, Spooled, TagRef
 from gitreg.repo import parsers, yamlio
@@ -260,7 +262,9 @@ class History:
                  and fields[1] not in ("000000", "160000")}
         held: dict[str, set[str]] = {}
         for stage_map in self._stage_maps(blobs, self.layout.model(name)).values():
-            for stage, versions in (stage_map.stages.items() if stage_map else ()):
+            if stage_map is None or stage_map.name != name:
+                continue  # absent, or names another model: it held nothing here (events)
+            for stage, versions in stage_map.stages.items():
                 held.setdefault(stage, set()).update(versions)
         return held
 
@@ -292,7 +296,14 @@ class History:
         if self.git.head() is None:
             return None
         self.require_full()
-        out = self.git.run("rev-list", "-1", "--first-parent", f"--before={when}", "HEAD")
+        # In git's raw form (seconds since 1970, then an offset): its parser of other forms
+        # reads a year past 2099 as some other date (--before=2100-01-01 found a commit of
+        # 2024, not the newest), and a bare "@N" of fewer than nine digits likewise.
+        seconds = math.floor(datetime.fromisoformat(when).timestamp())
+        if seconds < 0:
+            return None  # before 1970: git keeps no commit times before it
+        out = self.git.run("rev-list", "-1", "--first-parent", f"--before=@{seconds} +0000",
+                           "HEAD")
         return out.strip() or None
 
     def _log(self, folder: str, patterns: Sequence[str], head: str) -> list[Commit]:
@@ -460,7 +471,7 @@ class History:
         if blob is None:
             return StageMap(model)
         source = f"{self.layout.stages_file(model)} at {rev[:12]}"
-        return stages_from_dict(yamlio.loads(blob, source), source)
+        return named(stages_from_dict(yamlio.loads(blob, source), source), model, source)
 
     def tags_by_commit(self, tags: Sequence[TagRef]) -> dict[str, list[str]]:
         """The gitreg tags among ``tags`` by the commit each is on; remembered for the last

@@ -38,7 +38,7 @@ from gitreg.core.lifecycle import (
     lifecycle_tag,
     parse_lifecycle_tag,
 )
-from gitreg.core.records import StageMap, stages_from_dict
+from gitreg.core.records import StageMap, named, stages_from_dict
 from gitreg.core.release import parse_release_tag, release_tag
 from gitreg.core.release import tag_message as release_message
 from gitreg.errors import (
@@ -54,7 +54,7 @@ from gitreg.repo.history import Commit, brought_in, claims, commit_of, stage_cha
 from gitreg.repo.recent import Held, Prover
 from gitreg.repo.transaction import Transaction
 from gitreg.service import release_history
-from gitreg.service.registry import Registry, named
+from gitreg.service.registry import Registry
 
 _FIELD = LOG_FIELD
 REMOTE = "origin"

@@ -43,6 +43,7 @@ from gitreg.core.records import (
     VersionRecord,
     VersionSummary,
     iso_timestamp,
+    named,
     stages_to_dict,
     summary_of,
     version_to_dict,
@@ -939,13 +940,6 @@ class Registry:
         weights.fetch(record.artifact, record.artifact.path + ".dvc")
         return record, weights.read_file(record.artifact)
 
-
-
-def named(stage_map: StageMap, name: str, rel: str) -> StageMap:
-    """``stage_map``, if its file names the model whose file it is."""
-    if stage_map.name != name:
-        raise CorruptRegistry.at(rel, "model", f"says {stage_map.name!r}, expected {name!r}")
-    return stage_map
 
 
 def check_place(record: VersionRecord, name: str, version: str, rel: str) -> None:
