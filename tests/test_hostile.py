@@ -32,6 +32,7 @@ from gitreg.service.registry import NewVersion, Registry
 
 OK = 0
 INVALID_INPUT = 3
+NOT_FOUND = 4
 CORRUPT = 7
 CHECK_FAILED = 10
 
@@ -447,6 +448,24 @@ def test_a_tag_of_a_tag_is_refused_by_ci_event_and_named_by_check(
     problems = [line.split(": ")[0] for line in report.splitlines()
                 if line.startswith("refs/tags/")]
     assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/staging/2"], report
+
+
+def test_a_release_tag_on_a_tree_or_made_of_another_tag_is_refused_by_ci_event(
+    origin: Path, tmp_path: Path
+) -> None:
+    gitreg(origin, "release", "pair", "--model", "churn@1.1.0", "--stage", "production",
+           code=OK, says=("release/pair/1",))
+    tree = git(origin, "rev-parse", "HEAD^{tree}").strip()
+    git(origin, "tag", "release/pair/2", tree)
+    git(origin, "tag", "-a", "-m", "again", "release/pair/3", "release/pair/1")
+    work = clone(origin, tmp_path)
+    gitreg(work, "ci", "event", "release/pair/1", code=OK, says=('"release": "pair"',))
+    gitreg(work, "ci", "event", "release/pair/2", code=INVALID_INPUT,
+           says=("tag release/pair/2 points at a tree, not a commit",))
+    gitreg(work, "ci", "event", "release/pair/3", code=INVALID_INPUT,
+           says=("tag release/pair/3 points at another tag (release/pair/1), not a commit",))
+    gitreg(work, "ci", "event", "release/pair/4", code=NOT_FOUND,
+           says=("no tag release/pair/4 in this clone",))
 
 
 # -- names gitreg refuses, in a clone's history ------------------------------------------------

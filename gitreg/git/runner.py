@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from gitreg import faults
-from gitreg.errors import ToolFailed
+from gitreg.errors import InvalidInput, NotFound, ToolFailed
 from gitreg.git import partial
 
 # Separators for `git log --format` output whose fields hold text from the commits (author
@@ -165,6 +165,31 @@ class Git:
         out = self.run("rev-parse", "--verify", "-q", "--end-of-options", f"{rev}^{{commit}}",
                        check=False).strip()
         return out if out and "\n" not in out else None
+
+    def tagged(self, name: str) -> str:
+        """The commit tag ``name`` marks: the object it names, or (an annotated tag) the object
+        its tag object names, one level in and no further. A tag can name a tree or a blob
+        (issue 6: a crafted clone), or another tag: ``churn/dev/2`` made of the tag object
+        ``churn/dev/1`` is, peeled all the way, on the commit of ``churn/dev/1``, and would be a
+        second event of its change."""
+        out = self.run("for-each-ref", "--format=%(refname)%00%(objecttype)%00%(objectname)"
+                       "%00%(*objecttype)%00%(*objectname)%00%(*tag)", f"refs/tags/{name}")
+        for line in out.split("\n"):
+            # The inner tag's name last: its tag object says it, and may say anything.
+            fields = line.split("\0", 5)
+            if len(fields) < 6 or fields[0] != f"refs/tags/{name}":
+                continue  # for-each-ref also lists the refs below the one it is given
+            _, kind, sha, inner_kind, inner_sha, inner_name = fields
+            if kind == "tag":
+                kind, sha = inner_kind, inner_sha
+                if kind == "tag":
+                    raise InvalidInput(f"tag {name} points at another tag ({inner_name}), not a "
+                                       "commit: it marks no gitreg event")
+            if kind != "commit":
+                raise InvalidInput(f"tag {name} points at a {kind}, not a commit: it marks no "
+                                   "gitreg event")
+            return sha
+        raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
 
     def tags(self, *patterns: str) -> list[TagRef]:
         """Tags matching ``patterns`` (for-each-ref globs under refs/tags/), in one call."""

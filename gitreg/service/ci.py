@@ -72,7 +72,7 @@ def event(registry: Registry, ref: str) -> Event:
             "release/NAME/N (a release of several models)"
         )
     git = registry.git
-    commit = _commit(git, _tagged(git, name))
+    commit = _commit(git, git.tagged(name))
     layout = registry.config.layout
     if lifecycle is not None:
         found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
@@ -89,32 +89,6 @@ def event(registry: Registry, ref: str) -> Event:
                     lambda: _held_all(registry, model, parent)) if parent else {}
         found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
     return replace(found, tag=name)
-
-
-def _tagged(git: Git, name: str) -> str:
-    """The commit tag ``name`` marks: the object it names, or (an annotated tag) the object
-    its tag object names, one level in and no further. A tag can name a tree or a blob
-    (issue 6: a crafted clone), or another tag: ``churn/dev/2`` made of the tag object
-    ``churn/dev/1`` is, peeled all the way, on the commit of ``churn/dev/1``, and would be a
-    second event of its change."""
-    out = git.run("for-each-ref", "--format=%(refname)%00%(objecttype)%00%(objectname)"
-                  "%00%(*objecttype)%00%(*objectname)%00%(*tag)", f"refs/tags/{name}")
-    for line in out.split("\n"):
-        # The inner tag's name last: its tag object says it, and may say anything.
-        fields = line.split("\0", 5)
-        if len(fields) < 6 or fields[0] != f"refs/tags/{name}":
-            continue  # for-each-ref also lists the refs below the one it is given
-        _, kind, sha, inner_kind, inner_sha, inner_name = fields
-        if kind == "tag":
-            kind, sha = inner_kind, inner_sha
-            if kind == "tag":
-                raise InvalidInput(f"tag {name} points at another tag ({inner_name}), not a "
-                                   "commit: it marks no gitreg event")
-        if kind != "commit":
-            raise InvalidInput(f"tag {name} points at a {kind}, not a commit: it marks no "
-                               "gitreg event")
-        return sha
-    raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
 
 
 def _held_all(registry: Registry, model: str, parent: str) -> dict[str, set[str]]:

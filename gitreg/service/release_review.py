@@ -23,7 +23,7 @@ from gitreg.core.release import (
     release_from_dict,
     release_tag,
 )
-from gitreg.errors import CorruptRegistry, InvalidInput, NotFound
+from gitreg.errors import CorruptRegistry, InvalidInput
 from gitreg.git.runner import LOG_FIELD
 from gitreg.repo import yamlio
 from gitreg.repo.paths import check_real
@@ -52,9 +52,7 @@ def event(registry: Registry, ref: str) -> Release:
     if parsed is None:
         raise NotAnEvent(f"{ref} is not a gitreg release tag (release/NAME/N)")
     git = registry.git
-    sha = git.resolve(f"refs/tags/{tag}")
-    if sha is None:
-        raise NotFound(f"no tag {tag} in this clone; fetch tags first (git fetch --tags)")
+    sha = git.tagged(tag)  # a commit, one level in: no tree, blob or tag of a tag
     rel = release_file(*parsed)
     parent = git.run("rev-parse", "-q", "--verify", f"{sha}^", check=False).strip()
     before, after = git.cat_files([f"{parent}:{rel}" if parent else f"{sha}:{rel}",
