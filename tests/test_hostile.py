@@ -768,6 +768,27 @@ def test_a_committed_cache_link_out_of_the_repository_is_refused(
     untouched(outside)
 
 
+def test_links_committed_inside_the_cache_are_refused_before_weights_move(
+    origin: Path, outside: Path, tmp_path: Path, weights: Path
+) -> None:
+    # Not the cache itself a link (above), but every folder inside it: DVC would write the
+    # weights it pulls, and the ones a victim registers, into the linked folder.
+    shutil.rmtree(origin / ".dvc" / "cache", ignore_errors=True)
+    commit(origin, {f".dvc/cache/files/md5/{i:02x}": outside / "canary" for i in range(256)})
+    work = clone(origin, tmp_path)
+    says = (".dvc/cache/files/md5/00", "is in git, inside DVC's cache",
+            "git rm -r --cached -- .dvc/cache")
+    gitreg(work, "pull", code=CORRUPT, says=says)
+    gitreg(work, "get", "churn", "--stage", "production", "-o", str(tmp_path / "model"),
+           code=CORRUPT, says=says)
+    gitreg(work, "register", "churn", str(weights), "--version", "3.0.0", code=CORRUPT,
+           says=says)
+    assert ".dvc/cache/files/md5/00" in gitreg(work, "check", code=CHECK_FAILED)
+    untouched(outside)
+    assert not (tmp_path / "model").exists()
+    assert not (work / "models" / "churn" / "versions" / "3.0.0.yaml").exists()
+
+
 # -- text from a clone on a terminal (issue 13, point 3) ---------------------------------------
 
 ESC = "\x1b]0;pwned\x07\x1b[2J"

@@ -40,9 +40,31 @@ def read(root: Path) -> dict[str, dict[str, str]]:
                 f"this file is in git, so it came with the clone and is checked as "
                 f"{DVC_DIR}/config is ({said}); if it is your own, take it out of git "
                 f"(git rm --cached {DVC_DIR}/config.local)")) from None
-        return merged
-    check_committed(root, committed, local)
-    return merge(committed, local)
+    else:
+        check_committed(root, committed, local)
+        merged = merge(committed, local)
+    _check_cache_untracked(root, cache_dir(root, merged))
+    return merged
+
+
+def _check_cache_untracked(root: Path, cache: Path) -> None:
+    """Refuse a cache in the repository that holds anything git tracks: it came with the
+    clone, and a link committed there (``files/md5/00`` pointing at any folder) makes DVC
+    write the weights that ``pull``, ``get`` and ``register`` move, and ``gc`` delete, out
+    of the repository. A cache of this machine's own is never in git (DVC's ``.gitignore``
+    keeps it out)."""
+    from gitreg.git.runner import Git
+
+    base, path = root.resolve(), cache.resolve()
+    if not path.is_relative_to(base):
+        return  # outside: this machine's own setting (config.local), checked above
+    rel = path.relative_to(base).as_posix()
+    tracked = Git(root).run("ls-files", "-z", "--", rel, check=False).split("\0")[0]
+    if tracked:
+        raise CorruptRegistry.at(tracked, None, (
+            f"is in git, inside DVC's cache ({rel}): it came with the clone, and a link "
+            "there would make DVC write weights out of the repository; take the cache out "
+            f"of git (git rm -r --cached -- {rel}) and remove it"))
 
 
 def local_is_committed(root: Path) -> bool:
