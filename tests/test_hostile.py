@@ -450,6 +450,29 @@ def test_a_tag_of_a_tag_is_refused_by_ci_event_and_named_by_check(
     assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/staging/2"], report
 
 
+def test_a_second_tag_on_an_old_changes_commit_is_refused_by_ci_event_and_named_by_check(
+    origin: Path, tmp_path: Path
+) -> None:
+    """One commit changes a stage once: a tag of a higher number made later on an old
+    promotion's commit would deploy that promotion again, past the rollback since."""
+    registry = Registry(origin)
+    registry.promote("churn", "1.1.0", "production")  # churn/production/2
+    registry.rollback("churn", "production")  # churn/production/3: back to 1.0.0
+    git(origin, "tag", "churn/production/10", "churn/production/2^{commit}")
+    git(origin, "tag", "-a", "-m", "again", "churn/production/11", "churn/production/2^{commit}")
+    work = clone(origin, tmp_path)
+    for tag in ("churn/production/10", "churn/production/11"):
+        gitreg(work, "ci", "event", tag, code=INVALID_INPUT,
+               says=(f"tag {tag} is on commit", "churn/production/2 already marks"))
+    gitreg(work, "ci", "event", "churn/production/2", code=OK, says=('"version": "1.1.0"',))
+    history = gitreg(work, "history", "churn", "--stage", "production", code=OK)
+    assert "churn/production/2" in history and "/10" not in history and "/11" not in history
+    report = gitreg(work, "check", code=CHECK_FAILED)
+    problems = [line.split(": ")[0] for line in report.splitlines()
+                if line.startswith("refs/tags/")]
+    assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/production/11"], report
+
+
 def test_a_release_tag_on_a_tree_or_made_of_another_tag_is_refused_by_ci_event(
     origin: Path, tmp_path: Path
 ) -> None:

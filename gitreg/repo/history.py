@@ -508,7 +508,10 @@ class History:
                 # any other commit (by hand, or a crafted clone) is ignored here, refused by
                 # `ci event` and reported by `gitreg check` (issue 6). Looked up by commit:
                 # the events of every model against every tag would be quadratic.
-                tag = next((t for t in on if t.startswith(prefix)), None)
+                # Of several (a second tag made on an old change's commit), the lowest
+                # number: the one its change was given, as `ci event` reads it.
+                tag = min((t for t in on if t.startswith(prefix)), default=None,
+                          key=lambda t: (len(t), t))
             if tag:
                 # Set on the event just made by ``events``, which nothing else holds yet:
                 # ``replace`` built 137,000 copies, a tenth of the events' cost (issue 19).

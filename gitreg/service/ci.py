@@ -82,6 +82,7 @@ def event(registry: Registry, ref: str) -> Event:
                               parsed)
     else:
         assert parsed is not None
+        _first_of_its_change(git, commit.sha, parsed, name)
         # Read only if a trailer claims a rollback: proved from the stage's tags, or else
         # from the model's whole history (4 s of CPU at 100,000 versions, issue 19).
         model, parent = parsed.name, commit.parents[0] if commit.parents else None
@@ -89,6 +90,26 @@ def event(registry: Registry, ref: str) -> Event:
                     lambda: _held_all(registry, model, parent)) if parent else {}
         found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
     return replace(found, tag=name)
+
+
+def _first_of_its_change(git: Git, commit: str, parsed: TagName, name: str) -> None:
+    """Refuse a stage tag on a commit that a tag of a lower number of the same model and
+    stage already marks: one commit changes a stage once, and its tag is the first number
+    given to it (``n`` counts the changes). A second tag made later on an old promotion's
+    commit (``churn/production/10`` on the commit of ``churn/production/2``) would deploy
+    that promotion again, past every rollback since."""
+    prefix = f"{parsed.name}/{parsed.stage}/"
+    out = git.run("for-each-ref", f"--points-at={commit}", "--format=%(refname)",
+                  f"refs/tags/{prefix}")
+    numbers = [other.n for ref in out.split("\n")
+               if (other := parse_tag(ref.removeprefix("refs/tags/"))) is not None
+               and (other.name, other.stage) == (parsed.name, parsed.stage)
+               and other.n is not None]
+    first = min(numbers, default=None)
+    if first is not None and parsed.n is not None and first < parsed.n:
+        raise InvalidInput(f"tag {name} is on commit {commit[:12]}, whose change tag "
+                           f"{prefix}{first} already marks: a second tag of one change marks "
+                           "no new event")
 
 
 def _held_all(registry: Registry, model: str, parent: str) -> dict[str, set[str]]:
