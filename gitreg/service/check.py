@@ -88,7 +88,7 @@ from typing import Literal
 from gitreg.core import policy
 from gitreg.core.config import CONFIG_FILE, Policy
 from gitreg.core.events import Action, Event, TagName, parse_tag
-from gitreg.core.layout import VERSIONS_DIR
+from gitreg.core.layout import VERSIONS_DIR, Kind
 from gitreg.core.names import ModelRef, Version, check_name
 from gitreg.core.records import StageMap, VersionRecord
 from gitreg.core.release import RELEASES_DIR
@@ -167,6 +167,10 @@ class Scope:
     # The paths that differ from HEAD in the work tree (untracked ones where they were
     # looked for), when a scope's diff found them; None: ask git (a full check).
     dirty: tuple[str, ...] | None = None
+    # A pull request's (``--base``): the merge base, and the models whose stages.yaml the
+    # pull request changes, committed or not (``_landing``).
+    merge_base: str | None = None
+    landing: tuple[str, ...] = ()
 
     def has(self, name: str) -> bool:
         return self.models is None or name in self.models
@@ -244,6 +248,7 @@ def _validate(registry: Registry, base: str | None) -> Report:
         problems += found
         notices += noticed
     problems += rest
+    problems += _landing(registry, scope, [*problems, *notices])
     warnings = list(registry.config.warnings)
     dirty = status() if status is not None else [
         path for path in scope.dirty or () if any(path == w or path.startswith(f"{w}/")
@@ -399,9 +404,13 @@ def changed_since(registry: Registry, base: str) -> Scope:
         changes += new_files
         uncommitted += new_files
     models: dict[str, set[str]] = {}  # model -> its paths that changed
+    landing = tuple(sorted({place.model for _, path in changes
+                            if (place := layout.place(path)) is not None
+                            and place.kind is Kind.STAGES}))
     for status, path in changes:
         if path == CONFIG_FILE or path.startswith(".dvc/"):
-            return Scope()  # stages, policies, layout or remotes: everything may change
+            # stages, policies, layout or remotes: everything may change
+            return Scope(merge_base=merge_base, landing=landing)
         place = layout.place(path)
         if status.startswith("D") and place is not None and place.version is not None:
             return Scope()  # a version another model's depends_on may name
@@ -409,8 +418,8 @@ def changed_since(registry: Registry, base: str) -> Scope:
             models.setdefault(path[len(prefix):].split("/", 1)[0], set()).add(path)
     settled, judged = _stage_moves(registry, merge_base, models)
     return Scope(frozenset(models), tuple(dict.fromkeys(path for _, path in changes)),
-                 settled, judged,
-                 tuple(sorted({path for _, path in uncommitted})))
+                 settled, judged, tuple(sorted({path for _, path in uncommitted})),
+                 merge_base, landing)
 
 
 def untracked(git: Git, root: Path, where: Sequence[str],
@@ -505,6 +514,79 @@ def _stage_moves(registry: Registry, merge_base: str, models: dict[str, set[str]
         else:
             judged[name] = (found, gated)
     return frozenset(settled), judged
+
+
+def _landing(registry: Registry, scope: Scope, said: Sequence[Problem]) -> list[Problem]:
+    """What a pull request (``--base``) is judged by as it will land: its net change on the
+    merge base, which is all a squash or a merge commit keeps on the main branch (its first
+    parent's history). The steps of the branch are judged as a full check judges them, and
+    two things pass there that the landed change would not (issue 19, found in review):
+
+    - a policy this pull request changes, for a stage it also moves: the change would be
+      judged by the policy it brings. A policy is changed in a pull request of its own.
+    - a version that entered a stage with ``from`` while it was in the earlier stage only
+      within the pull request (in staging, then production, then staging moved back): the
+      main branch never holds it in staging. It must have been there at the merge base or
+      before (the stage's tags prove it, else its history up to the merge base), or be there
+      still.
+
+    ``said``: what the check already reported; a version it reported for the stage (a
+    problem, or a forced one on record) is not reported again."""
+    merge_base = scope.merge_base
+    if merge_base is None or not scope.landing:
+        return []
+    git, config = registry.git, registry.config
+    layout = config.layout
+    base_text, *at_base = git.cat_files([f"{merge_base}:{CONFIG_FILE}",
+                                         *(f"{merge_base}:{layout.stages_file(name)}"
+                                           for name in scope.landing)])
+    try:
+        base_config = parsers.CONFIG.parse(base_text, f"{CONFIG_FILE} at {merge_base[:12]}") \
+            if base_text is not None else None
+    except CorruptRegistry:
+        base_config = None  # unreadable there: the merge base's own check failed
+    found: list[Problem] = []
+    policy_moves: dict[str, list[str]] = {}  # stage -> models it moves under a new policy
+    for name, blob in zip(scope.landing, at_base, strict=True):
+        rel = layout.stages_file(name)
+        try:
+            now = registry.stage_map(name)
+            before = registry.history.stage_map_of(name, blob, merge_base)
+        except (CorruptRegistry, NotFound, InvalidInput):
+            continue  # reported by the check itself
+        for stage in sorted({*before.stages, *now.stages}):
+            if before.versions_in(stage) == now.versions_in(stage) or stage not in config.stages:
+                continue
+            rule = config.policy(stage, name)
+            if base_config is not None and rule != base_config.policy(stage, name):
+                policy_moves.setdefault(stage, []).append(name)
+            wanted = rule.from_stage if rule is not None else None
+            if wanted is None:
+                continue
+            for version in now.versions_in(stage):
+                if version in before.versions_in(stage) or version in now.versions_in(wanted) \
+                        or version in before.versions_in(wanted):
+                    continue
+                if any(p.file == rel and p.key == f"stages.{stage}" and
+                       f" {version} " in f" {p.message} " for p in said):
+                    continue  # reported, or forced on record
+                if held_before(git, layout, name, wanted, version, merge_base) or version in \
+                        registry.history.held(name, merge_base).get(wanted, ()):
+                    continue
+                assert rule is not None
+                found.append(Problem(rel, f"stages.{stage}", (
+                    f"{name} {version} was in {wanted} only within this pull request, which a "
+                    f"squash or a merge commit does not keep, so the main branch would hold it "
+                    f"in {stage} without its ever being in {wanted} ({rule.label} in "
+                    f"{CONFIG_FILE}); put it in {wanted} in a pull request of its own, merged "
+                    "first")))
+    for stage, names in sorted(policy_moves.items()):
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        found.append(Problem(CONFIG_FILE, f"policies.{stage}", (
+            f"changes in this pull request, which also moves {names[0]}{more} in {stage}: "
+            f"the move would be judged by the policy it brings; change the policy in a pull "
+            f"request of its own, and move stages once it is merged")))
+    return found
 
 
 def _edits(registry: Registry, files: dict[str, bytes],
