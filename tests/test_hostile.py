@@ -270,6 +270,20 @@ def test_a_billion_laughs_is_refused_quickly(origin: Path, tmp_path: Path) -> No
     gitreg(work, "check", code=CHECK_FAILED, says=(V100, STAGES))
 
 
+def test_few_aliases_of_one_long_string_are_refused(origin: Path, tmp_path: Path) -> None:
+    # 3,000 aliases of one 100 KB string: few nodes, 300 MB once built (of 1 MB, 3 GB: a
+    # MemoryError in show, diff and site). The characters they add are counted too.
+    text = (origin / V100).read_text()
+    assert "features: []\n" in text and "description: null" in text
+    text = text.replace("description: null", f"description: &a {'x' * 100_000}").replace(
+        "features: []\n", "features:\n" + "- *a\n" * 3000, 1)
+    commit(origin, {V100: text})
+    work = clone(origin, tmp_path)
+    for args in (("show", "churn@1.0.0"), ("diff", "churn", "1.0.0", "1.1.0")):
+        gitreg(work, *args, code=CORRUPT, says=(V100, "characters beyond the file's own"))
+    gitreg(work, "check", code=CHECK_FAILED, says=(V100, "characters beyond"))
+
+
 def test_a_self_referencing_alias_is_refused(origin: Path, tmp_path: Path) -> None:
     commit(origin, {STAGES: "model: churn\nstages: &s {production: *s}\n"})
     gitreg(clone(origin, tmp_path), "which", "churn", "production", code=CORRUPT,

@@ -37,6 +37,10 @@ def _loader() -> Any:
 # which every walk over the value, such as the cache's or --json, would then expand). The
 # nodes aliases add are counted before anything is built; a file without them costs nothing.
 MAX_ALIAS_NODES = 100_000
+# And the characters they add: 3,000 aliases of one 1 MB string are few nodes, but 3 GB once
+# built (a MemoryError in show, diff and site). Expanded, a file may hold this much more text
+# than it is long.
+MAX_ALIAS_CHARS = 1 << 20
 
 
 def loads(text: str | bytes, source: str) -> Any:
@@ -56,7 +60,7 @@ def loads(text: str | bytes, source: str) -> Any:
         node = loader.get_single_node()
         anchors = "&" in text if isinstance(text, str) else b"&" in text
         if node is not None and anchors:
-            _check_aliases(node, source)
+            _check_aliases(node, source, len(text))
         return None if node is None else loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -82,10 +86,12 @@ def loads(text: str | bytes, source: str) -> Any:
             loader.dispose()
 
 
-def _check_aliases(root: Any, source: str) -> None:
-    """Refuse a node graph whose aliases add more than ``MAX_ALIAS_NODES`` nodes, or that
-    contains itself; iterative, so that depth cannot exhaust the stack."""
+def _check_aliases(root: Any, source: str, length: int) -> None:
+    """Refuse a node graph whose aliases add more than ``MAX_ALIAS_NODES`` nodes, or more
+    than ``MAX_ALIAS_CHARS`` characters to the ``length`` of the text, or that contains
+    itself; iterative, so that depth cannot exhaust the stack."""
     sizes: dict[int, int] = {}  # node id -> nodes in it once aliases are expanded
+    chars: dict[int, int] = {}  # node id -> characters of its scalars, expanded
     open_ids: set[int] = set()  # nodes whose children are being counted
     stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
@@ -95,10 +101,18 @@ def _check_aliases(root: Any, source: str) -> None:
         if done:
             open_ids.discard(key)
             sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            chars[key] = sum(chars[id(c)] for c in children) if children else \
+                len(node.value) if isinstance(node.value, str) else 0
             if sizes[key] - len(sizes) > MAX_ALIAS_NODES:
                 raise CorruptRegistry.at(
                     source, None, "not valid YAML for gitreg: its aliases (*name) expand to "
                     f"more than {MAX_ALIAS_NODES} values; write the values out"
+                )
+            if chars[key] > length + MAX_ALIAS_CHARS:
+                raise CorruptRegistry.at(
+                    source, None, "not valid YAML for gitreg: its aliases (*name) expand to "
+                    f"more than {MAX_ALIAS_CHARS} characters beyond the file's own; write the "
+                    "values out"
                 )
             continue
         if key in sizes:
