@@ -199,6 +199,13 @@ def test_unknown_model_version_or_stage_is_not_found(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("output", ["/proc/gitreg-x", "/proc/gitreg-x/", "/proc/gitreg/y"])
+def test_get_to_a_path_no_file_can_be_made_in_is_one_line(churn: Path, output: str) -> None:
+    # /proc takes no new files (as root too): the system's error, said as the -o it is.
+    refused(churn, "get", "churn", "--stage", "production", "-o", output, code=INVALID_INPUT,
+            says=(f"cannot write {output.rstrip('/')}", "give another -o PATH"))
+
+
 def test_rollback_with_nothing_to_roll_back_to_is_not_found(churn: Path) -> None:
     refused(churn, "rollback", "churn", "production", code=NOT_FOUND,
             says=("nothing to roll back to", "gitreg promote"))

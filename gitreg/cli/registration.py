@@ -65,7 +65,10 @@ def get(*, name: str, version: str | None, stage: str | None, output: str | None
     folder = target if target and str(output).endswith("/") and not target.exists() else None
     if folder is not None:
         paths.check_output(folder)
-        folder.mkdir(parents=True)
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            raise paths.output_refused(exc, folder) from None
     try:
         with progress.meter(f"{name}: fetching weights", quiet) as meter:
             if repo is not None:

@@ -13,7 +13,7 @@ import os
 import stat
 from pathlib import Path
 
-from gitreg.errors import CorruptRegistry, InvalidInput
+from gitreg.errors import CorruptRegistry, FileSystemRefused, GitregError, InvalidInput
 from gitreg.repo.yamlio import LINK_REFUSED
 
 
@@ -59,6 +59,25 @@ def check_tree(root: Path, rel: str) -> Path:
                 link = Path(folder, name).relative_to(root).as_posix()
                 raise CorruptRegistry(f"{link}: {LINK_REFUSED}")
     return path
+
+
+def output_refused(exc: OSError, output: Path, param: str = "output") -> GitregError:
+    """What to raise when the system refuses to write the user's output path (``-o``): a
+    full disk or a read-only folder as ``FileSystemRefused`` says them, anything else (a
+    path in /proc, a folder removed meanwhile) as the input it is, one line either way."""
+    return FileSystemRefused.of(exc) or InvalidInput(
+        f"cannot write {output}: {exc.strerror or exc}; give another {{{param}}}",
+        params=(param,))
+
+
+def written_under(exc: OSError, output: Path) -> bool:
+    """Whether ``exc`` is about ``output``: the path itself, a file in it, a folder on the way
+    to it, or a temporary file beside it or one of those folders."""
+    if not exc.filename:
+        return False
+    written, target = Path(os.fsdecode(exc.filename)).absolute(), output.absolute()
+    return written == target or target in written.parents or \
+        written.parent in (target, *target.parents)
 
 
 def check_output(output: Path, param: str = "output") -> None:

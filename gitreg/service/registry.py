@@ -63,7 +63,7 @@ from gitreg.repo.cache import CACHE_DIR, ParsedFiles, Store
 from gitreg.repo.catalog import Catalog, Payload, Signature, signature, stems
 from gitreg.repo.history import History, next_stage_tag, rollback_target
 from gitreg.repo.journal import pending
-from gitreg.repo.paths import check_real, check_tree
+from gitreg.repo.paths import check_real, check_tree, output_refused, written_under
 
 if TYPE_CHECKING:
     from gitreg.repo.transaction import Transaction
@@ -926,8 +926,15 @@ class Registry:
         record = self._resolve(name, version, stage)
         target = Path(output) if output is not None else Path.cwd()
         Weights.destination(record.artifact, target, force=force)  # before Weights() reads
-        return record, Weights(self.root).deliver(record.artifact, target, force=force,
-                                                  progress=progress)
+        try:
+            return record, Weights(self.root).deliver(record.artifact, target, force=force,
+                                                      progress=progress)
+        except OSError as exc:
+            # Where the user's -o cannot hold a file (in /proc, a folder removed meanwhile):
+            # a line naming it, not a traceback. Nothing was written (_write_out).
+            if not written_under(exc, target):
+                raise
+            raise output_refused(exc, target) from None
 
     def read_weights(
         self, name: str, *, version: str | None = None, stage: str | None = None
