@@ -831,6 +831,23 @@ def test_links_committed_inside_the_cache_are_refused_before_weights_move(
 ESC = "\x1b]0;pwned\x07\x1b[2J"
 
 
+def test_html_in_a_metric_name_is_text_in_the_pull_request_comment(
+    origin: Path, tmp_path: Path
+) -> None:
+    # A pull request's comment is the markdown of `diff --format markdown`: "<!--" in a
+    # metric's name hid the rest of it, "<img src=...>" loaded a picture from anywhere.
+    text = (origin / V100).read_text().replace(
+        "  accuracy: 0.9", "  accuracy: 0.9\n  '<!-- hidden': 1.0\n  '<img src=//x.test/a>': 2.0")
+    commit(origin, {V100: text})
+    work = clone(origin, tmp_path)
+    comment = gitreg(work, "diff", "churn", "1.1.0", "1.0.0", "--format", "markdown", code=OK)
+    assert "<!--" not in comment and "<img" not in comment
+    assert "| &lt;!-- hidden |" in comment and "| &lt;img src=//x.test/a&gt; |" in comment
+    card = gitreg(work, "export", "model-card", "churn@1.0.0", code=OK)
+    body = card.split("\n---\n", 1)[1]  # the front matter is YAML, read as data
+    assert "<!--" not in body and "<img" not in body and "&lt;!-- hidden" in body
+
+
 def test_registry_text_is_escaped_on_a_terminal_and_in_markdown_exact_in_json(
     origin: Path, tmp_path: Path
 ) -> None:

@@ -538,7 +538,10 @@ def _code(value: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text from a registry in a markdown table or heading: no column break, and no HTML
+    (``<!--`` would hide the rest of a pull request's comment, ``<img>`` would load)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|"))
 
 
 def proposal(item: Proposal) -> str:

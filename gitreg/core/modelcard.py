@@ -64,7 +64,10 @@ def front_matter(record: VersionRecord) -> dict[str, Any]:
 
 
 def _cell(value: object) -> str:
-    return _clean(str(value)).replace("|", "\\|").replace("\n", " ")
+    """A value in a table or a list item: one line, no column break and no HTML (the
+    description, written as markdown, is the card's only text that may carry some)."""
+    return (_clean(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|").replace("\n", " "))
 
 
 def body(record: VersionRecord) -> str:
