@@ -164,6 +164,13 @@ def test_allow_force_false_refuses_an_override(tmp_path: Path) -> None:
     (problem,) = validate(root).problems
     assert "1.1.0 was forced into production" in problem.message
     assert problem.message.endswith("and its allow_force is false: promote a version that passes")
+    # A hand edit without a reason: the advice does not offer the override it refuses.
+    git(root, "commit", "--quiet", "--amend", "-m", "Hand edit")
+    (problem,) = validate(root).problems
+    assert problem.message.endswith(
+        "promote a version that passes (policies.production.allow_force is false: nothing "
+        "overrides it)"), problem.message
+    assert "--force" not in problem.message
 
 
 @pytest.mark.parametrize("reason", ["two\nlines", "bell\a", "tab\there", " "])

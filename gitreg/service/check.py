@@ -1123,9 +1123,8 @@ class _ModelCheck:
             self.add(rel, f"stages.{stage}", f"{self.name} {version} came back into {stage} "
                      f"by a rollback at {entry.commit[:12]}, but no time {stage} held it before "
                      f"passed {rule.label} in {CONFIG_FILE}; a rollback returns only to a "
-                     f"version that came in within the policy: promote a version that passes, "
-                     f"or override on record with `gitreg promote {self.name} {version} {stage} "
-                     "--force --reason TEXT`")
+                     f"version that came in within the policy: promote a version that passes"
+                     f"{self._override(rule, version, stage)}")
             return
         if version not in committed:  # an uncommitted edit, replacing what HEAD holds
             base = chain.holder if chain.exclusive else None
@@ -1233,9 +1232,15 @@ class _ModelCheck:
             return
         for text in found:
             self.add(rel, f"stages.{stage}", f"{text} {where}; promote a version that "
-                     f"passes, or override on record with `gitreg promote {self.name} "
-                     f"{version} {stage} --force --reason TEXT` rather than editing "
-                     "stages.yaml by hand")
+                     f"passes{self._override(rule, version, stage)}")
+
+    def _override(self, rule: Policy, version: str, stage: str) -> str:
+        """The end of a problem's advice: how to override on record, where the policy
+        allows it (with ``allow_force: false``, ``promote --force`` is refused)."""
+        if not rule.allow_force:
+            return f" ({rule.label}.allow_force is false: nothing overrides it)"
+        return (f", or override on record with `gitreg promote {self.name} {version} {stage} "
+                "--force --reason TEXT` rather than editing stages.yaml by hand")
 
     def _forced(self, rel: str, stage: str, entry: Event, found: list[str], where: str, *,
                 allowed: bool) -> None:
