@@ -464,6 +464,27 @@ def test_a_tag_of_a_tag_is_refused_by_ci_event_and_named_by_check(
     assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/staging/2"], report
 
 
+def test_a_tag_on_a_commit_the_main_branch_does_not_hold_is_refused_by_ci_event(
+    origin: Path, tmp_path: Path
+) -> None:
+    """A change made on a branch that was never merged, tagged by hand and pushed: it never
+    passed review, and a deploy job triggered by the tag would ship it."""
+    git(origin, "switch", "-q", "-c", "evil")
+    edit_stage = (origin / STAGES).read_text().replace("production: 1.0.0", "production: 1.1.0")
+    commit(origin, {STAGES: edit_stage}, "Promote 1.1.0\n\nGitreg-Action: promote")
+    git(origin, "tag", "churn/production/2")
+    git(origin, "switch", "-q", "main")
+    git(origin, "branch", "-q", "-D", "evil")
+    work = clone(origin, tmp_path)  # git clone: origin/HEAD names main, with its history
+    assert git(work, "rev-parse", "churn/production/2^{commit}").strip()
+    gitreg(work, "ci", "event", "churn/production/2", code=INVALID_INPUT,
+           says=("tag churn/production/2 is on commit", "which origin/main does not hold",
+                 "git push origin :refs/tags/churn/production/2"))
+    gitreg(work, "ci", "event", "churn/production/1", code=OK, says=('"version": "1.0.0"',))
+    report = gitreg(work, "check", code=CHECK_FAILED)
+    assert "refs/tags/churn/production/2: target: tag churn/production/2 is on commit" in report
+
+
 def test_a_second_tag_on_an_old_changes_commit_is_refused_by_ci_event_and_named_by_check(
     origin: Path, tmp_path: Path
 ) -> None:

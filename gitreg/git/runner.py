@@ -191,6 +191,34 @@ class Git:
             return sha
         raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
 
+    def on_default_branch(self, commit: str) -> str | None:
+        """The remote's default branch (``origin/main``, from ``refs/remotes/origin/HEAD``,
+        which ``git clone`` sets) if ``commit`` is not in its history; None if it is, or
+        where this clone cannot tell: no such ref (CI checkouts at a tag), or a shallow
+        clone, whose history ends before the commit may."""
+        branch = self.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).strip()
+        if not branch or self.resolve(branch) is None:
+            return None
+        if self.run("rev-parse", "--is-shallow-repository").strip() == "true":
+            return None
+        if self.succeeds("merge-base", "--is-ancestor", commit, branch):
+            return None
+        return branch.removeprefix("refs/remotes/")
+
+    def require_held(self, tag: str, commit: str) -> None:
+        """Refuse gitreg tag ``tag`` on a commit the main branch does not hold: a change
+        made on a branch never merged (or deleted), tagged by hand and pushed. It never
+        passed review or ``check``, and a deploy job triggered by the tag would ship it.
+        Checked where the clone knows origin's default branch and its whole history
+        (``on_default_branch``); a CI checkout at the tag knows neither (protect the tag
+        names on the forge: README "Security")."""
+        branch = self.on_default_branch(commit)
+        if branch is not None:
+            raise InvalidInput(f"tag {tag} is on commit {commit[:12]}, which {branch} does "
+                               "not hold: a gitreg event is a change the main branch holds; "
+                               "if nobody made the tag on purpose, delete it (git push origin "
+                               f":refs/tags/{tag})")
+
     def tags(self, *patterns: str) -> list[TagRef]:
         """Tags matching ``patterns`` (for-each-ref globs under refs/tags/), in one call."""
         if not patterns:

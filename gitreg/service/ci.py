@@ -73,6 +73,7 @@ def event(registry: Registry, ref: str) -> Event:
         )
     git = registry.git
     commit = _commit(git, git.tagged(name))
+    git.require_held(name, commit.sha)
     layout = registry.config.layout
     if lifecycle is not None:
         found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
