@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import datetime, timedelta, timezone
@@ -99,6 +100,30 @@ def test_gc_keeps_files_a_kept_folder_shares(reg: Registry, tmp_path: Path,
     assert run_cli("get", "churn", "--version", "1.4.0", "-o", f"{out}/",
                    cwd=reg.root).returncode == 0
     assert (out / "shared.bin").read_bytes() == b"shared\n" * 10
+
+
+def test_gc_frees_what_a_release_no_longer_needs(reg: Registry, storage: Path) -> None:
+    """A release tag marks an event of the main history, as a stage tag does: it keeps
+    nothing alive by itself (it kept every version registered before it), while what the
+    release put in a stage stays as long as the stage holds it."""
+    release = run_cli("release", "bundle", "--model", "churn@1.3.0", "--stage", "production",
+                      cwd=reg.root)
+    assert release.returncode == 0, release.stderr
+    lifecycle.deprecate(reg, "churn", "1.1.0", reason="bad")
+    lifecycle.deprecate(reg, "churn", "1.2.0", reason="old")  # the release replaced it
+    _age(reg.root / ".dvc" / "cache")
+    _age(storage)
+    bad, old, current = _md5(reg, "1.1.0"), _md5(reg, "1.2.0"), _md5(reg, "1.3.0")
+    dry = run_cli("gc", "--keep-days", "0", "--json", cwd=reg.root, check=True)
+    planned = json.loads(dry.stdout)
+    assert {(g["store"], g["md5"]) for g in planned["garbage"]} == {
+        (store, md5) for store in ("local cache", "remote storage") for md5 in (bad, old)}
+    # Within the window, what production held until the release is kept.
+    assert {g.md5 for g in gc.collect(reg).garbage} == {bad}
+    done = run_cli("gc", "--keep-days", "0", "--yes", cwd=reg.root, check=True)
+    assert done.stdout.splitlines()[-1] == "deleted 4 objects, 2000 bytes"
+    assert not object_path(storage, bad).exists() and not object_path(storage, old).exists()
+    assert object_path(storage, current).exists()  # what the release put in production
 
 
 def test_gc_keep_days_from_registry_yaml_and_bad_values(reg: Registry) -> None:

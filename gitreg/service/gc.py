@@ -10,8 +10,12 @@ still needs it:
 - a version any stage held in the last ``keep_days`` (by the commit dates of the stage
   changes: a retention window is about time, not order);
 - a version that is not deprecated at the tip of any branch of the clone or of ``origin``
-  (as last fetched), or at any tag that is not one of gitreg's event tags (those mark
-  history: a registration tag would otherwise keep every version forever);
+  (as last fetched), or at any tag that is not one of gitreg's tags. Registration, stage,
+  lifecycle and release tags mark events of the main history, which the stages and the
+  files at ``HEAD`` already account for: counted as snapshots, a registration tag would keep
+  every version forever, and one release tag every version registered before it. What a
+  release still needs, its stages hold (a held version is deprecated only with
+  ``--demote``, which empties the stage);
 - an object younger than ``grace`` seconds in the store that holds it, so that a
   registration in another clone that wrote it a moment ago keeps its weights.
 
@@ -29,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from gitreg.core.events import parse_tag
 from gitreg.core.lifecycle import Deprecations, deprecations_from_dict, parse_lifecycle_tag
 from gitreg.core.records import VersionRecord
+from gitreg.core.release import parse_release_tag
 from gitreg.errors import CorruptRegistry, InvalidInput
 from gitreg.repo import yamlio
 from gitreg.service.registry import Registry
@@ -149,6 +154,11 @@ def _recently_held(registry: Registry, cutoff: datetime) -> set[str]:
     return held
 
 
+def _is_gitreg_tag(name: str) -> bool:
+    return (parse_tag(name) is not None or parse_lifecycle_tag(name) is not None
+            or parse_release_tag(name) is not None)
+
+
 def _alive_elsewhere(registry: Registry, candidates: Mapping[str, VersionRecord]) -> set[str]:
     """Candidates that a branch (here or on origin) or a tag other than gitreg's still has
     as a version that is not deprecated there."""
@@ -159,8 +169,7 @@ def _alive_elsewhere(registry: Registry, candidates: Mapping[str, VersionRecord]
     tips = set()
     for line in out.splitlines():
         ref, obj, peeled = line.split("\0")
-        name = ref.removeprefix("refs/tags/")
-        if ref.startswith("refs/tags/") and (parse_tag(name) or parse_lifecycle_tag(name)):
+        if ref.startswith("refs/tags/") and _is_gitreg_tag(ref.removeprefix("refs/tags/")):
             continue
         tips.add(peeled or obj)
     tips.discard(head or "")
