@@ -59,6 +59,8 @@ def test_gc_keeps_what_is_needed_and_deletes_the_rest(reg: Registry, storage: Pa
                         "(deprecated: bad)")
     assert lines[1].startswith(f"would delete remote storage {old} ")
     assert lines[2] == "would delete 2 objects, 1000 bytes; run with --yes to delete"
+    assert lines[3:] == ["kept churn 1.2.0 (deprecated: old): production held it in the last "
+                         "30 days"]
     assert object_path(storage, old).exists()  # a dry run deletes nothing
     # Another branch that still uses 1.1.0 keeps it.
     git(reg.root, "branch", "keep", "HEAD~2")
@@ -66,7 +68,7 @@ def test_gc_keeps_what_is_needed_and_deletes_the_rest(reg: Registry, storage: Pa
     git(reg.root, "branch", "-D", "keep")
     done = run_cli("gc", "--yes", cwd=reg.root)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "deleted 2 objects, 1000 bytes"
+    assert done.stdout.splitlines()[-2] == "deleted 2 objects, 1000 bytes"
     assert not object_path(storage, old).exists() and not object_path(cache, old).exists()
     assert object_path(storage, held).exists()
     # With a keep window of 0 days, what production held no longer counts.
@@ -102,10 +104,12 @@ def test_gc_keeps_files_a_kept_folder_shares(reg: Registry, tmp_path: Path,
     assert (out / "shared.bin").read_bytes() == b"shared\n" * 10
 
 
-def test_gc_frees_what_a_release_no_longer_needs(reg: Registry, storage: Path) -> None:
+def test_gc_frees_what_a_release_no_longer_needs_and_names_what_keeps_the_rest(
+        reg: Registry, storage: Path) -> None:
     """A release tag marks an event of the main history, as a stage tag does: it keeps
     nothing alive by itself (it kept every version registered before it), while what the
-    release put in a stage stays as long as the stage holds it."""
+    release put in a stage stays as long as the stage holds it. A tag of the user's keeps
+    its snapshot, and gc says which tag keeps what."""
     release = run_cli("release", "bundle", "--model", "churn@1.3.0", "--stage", "production",
                       cwd=reg.root)
     assert release.returncode == 0, release.stderr
@@ -118,8 +122,20 @@ def test_gc_frees_what_a_release_no_longer_needs(reg: Registry, storage: Path) -
     planned = json.loads(dry.stdout)
     assert {(g["store"], g["md5"]) for g in planned["garbage"]} == {
         (store, md5) for store in ("local cache", "remote storage") for md5 in (bad, old)}
-    # Within the window, what production held until the release is kept.
-    assert {g.md5 for g in gc.collect(reg).garbage} == {bad}
+    assert planned["kept"] == []
+    # Within the window, what production held until the release is kept, and said so.
+    windowed = run_cli("gc", "--json", cwd=reg.root, check=True)
+    assert {g["md5"] for g in json.loads(windowed.stdout)["garbage"]} == {bad}
+    assert json.loads(windowed.stdout)["kept"] == [
+        {"model": "churn", "version": "1.2.0", "deprecated": "old",
+         "why": "production held it in the last 30 days"}]
+    # A tag of the user's at the release commit is a snapshot: it keeps both, by name.
+    git(reg.root, "tag", "snapshot", "release/bundle/1")
+    pinned = run_cli("gc", "--keep-days", "0", cwd=reg.root, check=True).stdout.splitlines()
+    assert pinned == ["would delete 0 objects, 0 bytes",
+                      "kept churn 1.1.0 (deprecated: bad): not deprecated at refs/tags/snapshot",
+                      "kept churn 1.2.0 (deprecated: old): not deprecated at refs/tags/snapshot"]
+    git(reg.root, "tag", "-d", "snapshot")
     done = run_cli("gc", "--keep-days", "0", "--yes", cwd=reg.root, check=True)
     assert done.stdout.splitlines()[-1] == "deleted 4 objects, 2000 bytes"
     assert not object_path(storage, bad).exists() and not object_path(storage, old).exists()

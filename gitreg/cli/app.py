@@ -860,7 +860,7 @@ def gc_(
 ) -> None:
     """Free the weights of deprecated versions that nothing needs any more, in the local
     DVC cache and on the remote. A dry run unless --yes: it lists each object, why nothing
-    needs it, and the total."""
+    needs it, and the total; then each deprecated version it keeps, and what needs it."""
     from gitreg.cli import render
     from gitreg.service import gc
 

@@ -616,6 +616,8 @@ def gc_text(result: Collection) -> str:
                  + ("" if result.deleted or not result.garbage else "; run with --yes to delete"))
     if result.young:
         lines.append(f"kept {result.young} objects younger than the grace period")
+    lines += [f"kept {k.model} {k.version} (deprecated: {printable(k.deprecated)}): "
+              f"{printable(k.why)}" for k in result.kept]
     lines += [f"kept folder {md5}: its listing could not be read" for md5 in result.unreadable]
     return "\n".join(lines)
 
@@ -623,7 +625,8 @@ def gc_text(result: Collection) -> str:
 def gc_json(result: Collection) -> dict[str, Any]:
     return {"deleted": result.deleted, "objects": len(result.garbage), "bytes": result.size,
             "young": result.young, "unreadable": list(result.unreadable),
-            "garbage": [asdict(g) for g in result.garbage]}
+            "garbage": [asdict(g) for g in result.garbage],
+            "kept": [asdict(k) for k in result.kept]}
 
 
 def import_report(report: ImportReport) -> str:

@@ -19,6 +19,9 @@ still needs it:
 - an object younger than ``grace`` seconds in the store that holds it, so that a
   registration in another clone that wrote it a moment ago keeps its weights.
 
+Each kept candidate is reported with the first reason found, so that a dry run says
+which stage or ref to look at.
+
 Deleting removes objects only, never a pointer, a folder's files before its listing:
 a run cut short leaves objects that are still referenced or still collectable.
 """
@@ -52,11 +55,22 @@ class Garbage:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A deprecated version whose weights stay, and what still needs them."""
+
+    model: str
+    version: str
+    deprecated: str  # the deprecation's reason
+    why: str  # "production held it in the last 30 days", "not deprecated at refs/tags/x"
+
+
+@dataclass(frozen=True)
 class Collection:
     garbage: tuple[Garbage, ...]
     deleted: bool
     young: int  # candidates kept because they are younger than the grace period
     unreadable: tuple[str, ...] = ()  # folder listings that could not be read: kept whole
+    kept: tuple[Kept, ...] = ()  # deprecated versions a stage or another ref still needs
 
     @property
     def size(self) -> int:
@@ -90,12 +104,20 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
         cutoff = now - timedelta(days=keep_days)
     except OverflowError:  # more days than a date can count back: every holding is kept
         cutoff = datetime.min.replace(tzinfo=timezone.utc)
-    held = _recently_held(registry, cutoff)
-    held |= _alive_elsewhere(registry, candidates)
-    for key in list(candidates):
-        if key in held:
-            kept.append(candidates.pop(key))
+    needed = {key: f"{stage} held it in the last {keep_days} days"
+              for key, stage in _recently_held(registry, cutoff).items() if key in candidates}
+    needed |= _alive_elsewhere(registry, {k: r for k, r in candidates.items()
+                                          if k not in needed})
     places = list(stores(registry.root) if where is None else where)
+    explained = []
+    for key, why in sorted(needed.items()):
+        record = candidates.pop(key)
+        kept.append(record)
+        # Said only while its weights are somewhere (a folder's listing goes last): once
+        # a run has freed them, "kept" would send the user looking for nothing.
+        if any(store.stat(record.artifact.md5) is not None for store in places):
+            explained.append(Kept(record.name, record.version,
+                                  reasons[record.name, record.version], why))
     keep_md5 = {r.artifact.md5 for r in kept}
     unreadable: list[str] = []
     blind = False  # a kept folder whose files are unknown: no folder's files are deleted
@@ -137,20 +159,24 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
         by_label = {store.label: store for store in places}
         for item in garbage:
             by_label[item.store].delete(item.md5)
-    return Collection(tuple(garbage), delete, young, tuple(unreadable))
+    return Collection(tuple(garbage), delete, young, tuple(unreadable), tuple(explained))
 
 
-def _recently_held(registry: Registry, cutoff: datetime) -> set[str]:
-    """``model@version`` of everything a stage holds now or held since ``cutoff``."""
-    held = set()
+def _recently_held(registry: Registry, cutoff: datetime) -> dict[str, str]:
+    """``model@version`` of everything a stage holds now or held since ``cutoff``, and that
+    stage (the first found)."""
+    held: dict[str, str] = {}
     for model in registry.models():
-        for versions in registry.stage_map(model).stages.values():
-            held |= {f"{model}@{v}" for v in versions}
+        for stage, versions in registry.stage_map(model).stages.items():
+            for v in versions:
+                held.setdefault(f"{model}@{v}", stage)
     for event in registry.history.events():
         if event.stage is None or not event.date:
             continue
         if datetime.fromisoformat(event.date) >= cutoff:
-            held |= {f"{event.model}@{v}" for v in (event.version, event.previous) if v}
+            for version in (event.version, event.previous):
+                if version:
+                    held.setdefault(f"{event.model}@{version}", event.stage)
     return held
 
 
@@ -159,23 +185,26 @@ def _is_gitreg_tag(name: str) -> bool:
             or parse_release_tag(name) is not None)
 
 
-def _alive_elsewhere(registry: Registry, candidates: Mapping[str, VersionRecord]) -> set[str]:
+def _alive_elsewhere(registry: Registry,
+                     candidates: Mapping[str, VersionRecord]) -> dict[str, str]:
     """Candidates that a branch (here or on origin) or a tag other than gitreg's still has
-    as a version that is not deprecated there."""
+    as a version that is not deprecated there, each with why: the first such ref by name."""
+    if not candidates:
+        return {}
     git = registry.git
     head = git.head()
     out = git.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)",
                   "refs/heads", "refs/remotes/origin", "refs/tags")
-    tips = set()
+    tips: dict[str, list[str]] = {}  # commit -> the refs at it
     for line in out.splitlines():
         ref, obj, peeled = line.split("\0")
         if ref.startswith("refs/tags/") and _is_gitreg_tag(ref.removeprefix("refs/tags/")):
             continue
-        tips.add(peeled or obj)
-    tips.discard(head or "")
+        tips.setdefault(peeled or obj, []).append(ref)
+    tips.pop(head or "", None)
     layout = registry.config.layout
     models = sorted({r.name for r in candidates.values()})
-    alive = set()
+    alive: dict[str, list[str]] = {}
     for tip in sorted(tips):
         if git.run("cat-file", "-t", tip, check=False).strip() != "commit":
             continue
@@ -190,8 +219,14 @@ def _alive_elsewhere(registry: Registry, candidates: Mapping[str, VersionRecord]
         for key, blob in zip(keys, found, strict=True):
             record = candidates[key]
             if blob is not None and retired[record.name].reason(record.version) is None:
-                alive.add(key)
-    return alive
+                alive.setdefault(key, []).extend(tips[tip])
+    return {key: _at(refs) for key, refs in alive.items()}
+
+
+def _at(refs: list[str]) -> str:
+    first, *more = sorted(refs)
+    others = f" (and {len(more)} more ref{'s' if len(more) > 1 else ''})" if more else ""
+    return f"not deprecated at {first}{others}"
 
 
 def _deprecations(blob: bytes, model: str) -> Deprecations:
