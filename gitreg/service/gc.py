@@ -104,8 +104,8 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
         cutoff = now - timedelta(days=keep_days)
     except OverflowError:  # more days than a date can count back: every holding is kept
         cutoff = datetime.min.replace(tzinfo=timezone.utc)
-    needed = {key: f"{stage} held it in the last {keep_days} days"
-              for key, stage in _recently_held(registry, cutoff).items() if key in candidates}
+    needed = {key: why for key, why in _recently_held(registry, cutoff, keep_days).items()
+              if key in candidates}
     needed |= _alive_elsewhere(registry, {k: r for k, r in candidates.items()
                                           if k not in needed})
     places = list(stores(registry.root) if where is None else where)
@@ -162,21 +162,22 @@ def collect(registry: Registry, *, keep_days: int | None = None, grace: float = 
     return Collection(tuple(garbage), delete, young, tuple(unreadable), tuple(explained))
 
 
-def _recently_held(registry: Registry, cutoff: datetime) -> dict[str, str]:
-    """``model@version`` of everything a stage holds now or held since ``cutoff``, and that
-    stage (the first found)."""
+def _recently_held(registry: Registry, cutoff: datetime, days: int) -> dict[str, str]:
+    """``model@version`` of everything a stage holds now or held since ``cutoff`` (``days``
+    ago), each with the first stage found, as a reason to keep it."""
     held: dict[str, str] = {}
     for model in registry.models():
         for stage, versions in registry.stage_map(model).stages.items():
             for v in versions:
-                held.setdefault(f"{model}@{v}", stage)
+                held.setdefault(f"{model}@{v}", f"{stage} holds it")
     for event in registry.history.events():
         if event.stage is None or not event.date:
             continue
         if datetime.fromisoformat(event.date) >= cutoff:
             for version in (event.version, event.previous):
                 if version:
-                    held.setdefault(f"{event.model}@{version}", event.stage)
+                    held.setdefault(f"{event.model}@{version}",
+                                    f"{event.stage} held it in the last {days} days")
     return held
 
 
