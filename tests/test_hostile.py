@@ -405,6 +405,11 @@ def test_an_escape_sequence_in_a_value_is_not_sent_to_the_terminal(
 # -- tags that look like gitreg's but mark nothing -------------------------------------------
 
 
+def tag_problems(report: str) -> list[str]:
+    """The tags a `gitreg check` report names, in its order."""
+    return [line.split(": ")[0] for line in report.splitlines() if line.startswith("refs/tags/")]
+
+
 def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_check(
     origin: Path, tmp_path: Path
 ) -> None:
@@ -433,8 +438,7 @@ def test_misplaced_tags_are_refused_by_ci_ignored_by_history_and_reported_by_che
     assert "churn/production/1" in history
     assert gitreg(work, "which", "churn", "production", code=OK).strip() == "1.0.0"
     report = gitreg(work, "check", code=CHECK_FAILED)
-    problems = [line.split(": ")[0] for line in report.splitlines()
-                if line.startswith("refs/tags/")]
+    problems = tag_problems(report)
     assert problems == ["refs/tags/churn/production/7", "refs/tags/churn/production/8",
                         "refs/tags/churn/staging/9", "refs/tags/churn@v1.0.0-rc.1",
                         "refs/tags/churn@v9.9.9"], report
@@ -459,8 +463,7 @@ def test_a_tag_of_a_tag_is_refused_by_ci_event_and_named_by_check(
                says=(f"tag {tag} points at another tag ({inner}), not a commit",))
     gitreg(work, "ci", "event", "churn/production/2", code=OK, says=('"action": "promote"',))
     report = gitreg(work, "check", code=CHECK_FAILED)
-    problems = [line.split(": ")[0] for line in report.splitlines()
-                if line.startswith("refs/tags/")]
+    problems = tag_problems(report)
     assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/staging/2"], report
 
 
@@ -503,8 +506,7 @@ def test_a_second_tag_on_an_old_changes_commit_is_refused_by_ci_event_and_named_
     history = gitreg(work, "history", "churn", "--stage", "production", code=OK)
     assert "churn/production/2" in history and "/10" not in history and "/11" not in history
     report = gitreg(work, "check", code=CHECK_FAILED)
-    problems = [line.split(": ")[0] for line in report.splitlines()
-                if line.startswith("refs/tags/")]
+    problems = tag_problems(report)
     assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/production/11"], report
 
 
