@@ -280,6 +280,27 @@ def test_pull_says_what_it_fetched(origin: Path, tmp_path: Path) -> None:
     assert again.stdout == "main: up to date; weights present for 1 staged version\n"
 
 
+def test_push_says_what_origin_gained(origin: Path, tmp_path: Path) -> None:
+    # It said "pushed main and N gitreg tags", N every local tag, in a clone with nothing new.
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "1"), stage="production", push=True)
+    b = clone(origin, tmp_path / "b")
+    nothing = run_cli("push", "--quiet", cwd=b.root, check=True)
+    assert nothing.stdout == "main: up to date, no new commits or tags\n"
+    b.register("churn", weights(tmp_path, "2"), version="0.2.0")
+    b.promote("churn", "0.2.0", "staging")
+    some = run_cli("push", "--quiet", cwd=b.root, check=True)
+    assert some.stdout == "main: pushed 2 new commits and 2 new tags\n"
+    assert {"churn@v0.2.0", "churn/staging/1"} <= origin_tags(origin)
+    git(b.root, "tag", "-a", "-m", "tagged by hand", "churn/staging/2", "HEAD~1")
+    assert run_cli("push", "--quiet", cwd=b.root, check=True).stdout == (
+        "main: pushed 1 new tag\n")
+    git(b.root, "switch", "--quiet", "-c", "train-2.0")
+    b.register("churn", weights(tmp_path, "3"))  # off main: a commit, no tag
+    branch = run_cli("push", "--quiet", cwd=b.root, check=True)
+    assert branch.stdout == "train-2.0: pushed 1 new commit as a new branch\n"
+
+
 def test_a_tag_outside_gitregs_grammar_that_clashes_is_named(origin: Path, tmp_path: Path) -> None:
     # A tag that is not gitreg's is never replaced: the one line names it and both ways out
     # (issues 13, 14: "git fetch ... failed (exit 1): no message").

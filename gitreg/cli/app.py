@@ -314,11 +314,12 @@ def _proposed_on(done: "Release", propose: bool) -> str:
 @app.command("push", cls=Command)
 def push_(quiet: QuietOpt = False) -> None:
     """Push the branch, its gitreg tags (atomically) and any weights the remote lacks."""
+    from gitreg.cli import render
     from gitreg.service import sharing
 
     with _meter("pushing weights", quiet) as meter:
-        branch, tags = sharing.push(_open(), progress=meter)
-    _echo(f"pushed {branch} and {len(tags)} gitreg tags")
+        pushed = sharing.push(_open(), progress=meter)
+    _echo(render.pushed(pushed))
 
 
 @app.command(cls=Command)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the formatters of check, diff and proposals import what the
     from gitreg.core.lifecycle import Deprecations
     from gitreg.core.release import Member, Release, Standing
     from gitreg.git.signatures import Check
+    from gitreg.git.sync import Pushed
     from gitreg.service.check import Problem, Report
     from gitreg.service.gc import Collection
     from gitreg.service.importers import ImportReport
@@ -649,6 +650,19 @@ def pulled(result: Pulled) -> str:
     count = len(result.weights)
     return (f"{result.branch}: {what}; weights present for {count} staged "
             f"version{'s' if count != 1 else ''}")
+
+
+def pushed(result: Pushed) -> str:
+    """``push``'s one line: what origin gained, not every local tag (it said "pushed main
+    and 61 gitreg tags" in a fresh clone that pushed nothing)."""
+    parts = []
+    if result.commits or result.new_branch:
+        parts.append(f"{result.commits} new commit{'s' if result.commits != 1 else ''}"
+                     + (" as a new branch" if result.new_branch else ""))
+    if result.tags:
+        parts.append(f"{len(result.tags)} new tag{'s' if len(result.tags) != 1 else ''}")
+    what = f"pushed {' and '.join(parts)}" if parts else "up to date, no new commits or tags"
+    return f"{result.branch}: {what}"
 
 
 def _proposed(event: Event, index: int) -> str:

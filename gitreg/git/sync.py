@@ -29,6 +29,19 @@ class Fetched:
     replaced: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Pushed:
+    """What a push changed on the remote, as ``git push --porcelain`` reported it: the
+    commits ``branch`` gained there (``new_branch``: the remote had no such branch), and the
+    tags it did not have. Refs it already held are not counted: "pushed main and 61 gitreg
+    tags" once counted every local tag, most of which the remote had."""
+
+    branch: str
+    commits: int = 0
+    new_branch: bool = False
+    tags: tuple[str, ...] = ()
+
+
 class Sync:
     """``ours``: which tag names may be replaced by the remote's when they clash (gitreg's:
     the remote's tag is the one the merged commit carries, issue 14)."""
@@ -134,7 +147,7 @@ class Sync:
         )
 
     def push(self, branch: str, tags: Sequence[str],
-             started: Callable[[int], None] | None = None) -> None:
+             started: Callable[[int], None] | None = None) -> Pushed:
         """Push the branch and ``tags`` atomically; ``Rejected`` if the remote moved on.
 
         ``started`` gets the pid of the ``git push`` before it is waited for: if gitreg is
@@ -147,7 +160,7 @@ class Sync:
         out, err = child.communicate()
         status = self._statuses(out.decode("utf-8", "replace"))
         if child.returncode == 0:
-            return
+            return self._pushed(branch, status)
         # A refused ref means someone pushed first (`[rejected] (fetch first)`, a tag that
         # already exists, or the remote's `cannot lock ref` when two pushes meet there):
         # replay. But a hook that declined it (a protected branch: "pre-receive hook
@@ -164,12 +177,37 @@ class Sync:
         """Push one ref to a (new) branch on the remote, for a pull request."""
         self.git.run("push", "--quiet", self.remote, f"{local_ref}:refs/heads/{branch}")
 
+    def _pushed(self, branch: str, status: dict[str, tuple[str, str]]) -> Pushed:
+        """What the remote gained, from the porcelain statuses of a push that succeeded
+        (flag ``=``: it already had the ref, ``*``: a new ref, space: a fast-forward)."""
+        flag, summary = status.get(f"refs/heads/{branch}", ("=", ""))
+        commits = 0
+        if flag == " " and ".." in summary:
+            commits = self._count(summary)
+        elif flag == "*":
+            # A new branch gained only the commits no other branch of the remote has. The
+            # push already moved this branch's remote-tracking ref, which HEAD may name.
+            commits = self._count(f"refs/heads/{branch}", "--not",
+                                  f"--exclude={self.remote}/{branch}",
+                                  f"--exclude={self.remote}/HEAD", f"--remotes={self.remote}")
+        tags = tuple(sorted(ref.removeprefix("refs/tags/") for ref, (mark, _) in status.items()
+                            if mark == "*" and ref.startswith("refs/tags/")))
+        return Pushed(branch, commits, flag == "*", tags)
+
+    def _count(self, *revs: str) -> int:
+        """Commits in ``revs``; 0 if git cannot say: the push already succeeded, and only
+        its report would be wrong, which must not turn it into a failure."""
+        said = self.git.run("rev-list", "--count", *revs, "--", check=False).strip()
+        return int(said) if said.isdigit() else 0
+
     @staticmethod
     def _statuses(porcelain: str) -> dict[str, tuple[str, str]]:
-        """``ref -> (flag, summary)`` from ``git push --porcelain`` (flag ``!``: refused)."""
+        """``remote ref -> (flag, summary)`` from ``git push --porcelain`` (flag ``!``:
+        refused). A line is ``flag TAB from:to TAB summary``."""
         found = {}
         for line in porcelain.splitlines():
             fields = line.split("\t")
             if len(fields) >= 2 and len(fields[0]) == 1:
-                found[fields[1]] = (fields[0], fields[2] if len(fields) > 2 else "")
+                ref = fields[1].rpartition(":")[2]
+                found[ref] = (fields[0], fields[2] if len(fields) > 2 else "")
         return found

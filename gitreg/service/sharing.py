@@ -15,7 +15,7 @@ from gitreg.core.newversion import Bump, NewVersion
 from gitreg.core.records import VersionRecord
 from gitreg.core.release import parse_release_tag
 from gitreg.errors import Conflict
-from gitreg.git.sync import Rejected, Sync
+from gitreg.git.sync import Pushed, Rejected, Sync
 from gitreg.repo.publish import CaughtUp, Publisher, registry_sync, replaced_note
 from gitreg.service.registry import Registry
 from gitreg.weights.storage import Progress
@@ -82,8 +82,9 @@ class Pulled:
     weights: tuple[str, ...]
 
 
-def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, list[str]]:
-    """Publish the branch, its gitreg tags and any weights the remote lacks."""
+def push(registry: Registry, *, progress: Progress | None = None) -> Pushed:
+    """Publish the branch, its gitreg tags and any weights the remote lacks; returns what
+    the git remote gained (commits and tags it already had are not counted)."""
     from gitreg.weights.dvc import Weights
 
     sync = registry_sync(registry.git)
@@ -104,12 +105,11 @@ def push(registry: Registry, *, progress: Progress | None = None) -> tuple[str, 
             if parse_tag(t.name) is not None or parse_lifecycle_tag(t.name) is not None
             or parse_release_tag(t.name) is not None]
     try:
-        sync.push(branch, tags)
+        return sync.push(branch, tags)
     except Rejected:
         raise Conflict(
             f"{sync.remote} has commits this clone lacks; run `gitreg pull` first"
         ) from None
-    return branch, tags
 
 
 def pull(registry: Registry, *, progress: Progress | None = None) -> Pulled:
