@@ -267,6 +267,43 @@ def test_the_documented_way_out_of_a_diverged_clone_works(origin: Path, tmp_path
     assert "churn@v1.1.0" in origin_tags(origin)
 
 
+def test_push_of_a_diverged_clone_gives_the_way_out_pull_gives(origin: Path,
+                                                             tmp_path: Path) -> None:
+    # push said "run `gitreg pull` first", and pull said to reset by hand: a circle.
+    a = clone(origin, tmp_path / "a")
+    a.register("churn", weights(tmp_path, "1"), version="1.0.0", push=True)
+    b = clone(origin, tmp_path / "b")
+    a.promote("churn", "1.0.0", "staging")  # committed and tagged here, never pushed
+    b.promote("churn", "1.0.0", "production", push=True)
+    before = snapshot(a.root)
+    pushed = run_cli("push", "--quiet", cwd=a.root)
+    assert pushed.returncode == 5 and pushed.stdout == ""
+    assert pushed.stderr == (
+        "gitreg: error: main has commits that origin/main lacks, and origin has moved on: "
+        "redo them on top (delete the local tags they made: git tag -d churn/staging/1; git "
+        "reset --hard origin/main; remove the files they leave that git status lists as "
+        "untracked; run the commands again with --push); see docs/gitops.md\n")
+    assert run_cli("pull", "--quiet", cwd=a.root).stderr == pushed.stderr
+    assert snapshot(a.root)["head"] == before["head"]
+    # The way out works as said.
+    git(a.root, "tag", "-d", "churn/staging/1")
+    git(a.root, "reset", "--quiet", "--hard", "origin/main")
+    run_cli("promote", "churn", "1.0.0", "staging", "--push", cwd=a.root, check=True)
+    assert run_cli("push", "--quiet", cwd=a.root, check=True).stdout == (
+        "main: up to date, no new commits or tags\n")
+
+
+def test_push_of_a_clone_behind_origin_says_to_pull(origin: Path, tmp_path: Path) -> None:
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    b.register("churn", weights(tmp_path, "1"), push=True)
+    proc = run_cli("push", "--quiet", cwd=a.root)
+    assert proc.returncode == 5
+    assert proc.stderr == ("gitreg: error: origin has commits this clone lacks; run `gitreg "
+                           "pull` first\n")
+    run_cli("pull", "--quiet", cwd=a.root, check=True)
+    run_cli("push", "--quiet", cwd=a.root, check=True)
+
+
 def test_pull_says_what_it_fetched(origin: Path, tmp_path: Path) -> None:
     # issue 14: it said "main is up to date" also after fetching commits.
     a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")

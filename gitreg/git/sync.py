@@ -139,11 +139,32 @@ class Sync:
         if head is None or self.git.succeeds("merge-base", "--is-ancestor", head, tip):
             self.git.run("merge", "--quiet", "--ff-only", tip)
             return
-        raise Conflict(
+        raise self._diverged(branch, tip)
+
+    def refused(self, branch: str, tip: str | None) -> Conflict:
+        """Why the remote refused a push of ``branch``, given its ``tip`` fetched after the
+        refusal, and what works from here. A diverged branch gets the way out ``pull``
+        gives: sending it to ``pull``, which sent it back, was a circle."""
+        head = self.git.head()
+        if tip is None or head is None or self.git.succeeds("merge-base", "--is-ancestor",
+                                                            tip, head):
+            return Conflict(f"{self.remote} moved on while this push ran; run it again")
+        if self.git.succeeds("merge-base", "--is-ancestor", head, tip):
+            return Conflict(f"{self.remote} has commits this clone lacks; run `gitreg pull` "
+                            "first")
+        return self._diverged(branch, tip)
+
+    def _diverged(self, branch: str, tip: str) -> Conflict:
+        """The way out of a branch with commits the remote's lacks, while the remote moved
+        on (docs/gitops.md): the commits are redone on top, so their tags must go too."""
+        made = self.git.run("for-each-ref", "--format=%(refname:lstrip=2)", "--merged", "HEAD",
+                            "--no-merged", tip, "refs/tags/").split()
+        tags = f": git tag -d {' '.join(made)}" if 0 < len(made) <= 5 else ""
+        return Conflict(
             f"{branch} has commits that {self.remote}/{branch} lacks, and {self.remote} has "
-            f"moved on: redo them on top (delete the local tags they made, git reset --hard "
-            f"{self.remote}/{branch}, remove the files they leave that git status lists as "
-            "untracked, run the commands again with --push); see docs/gitops.md"
+            f"moved on: redo them on top (delete the local tags they made{tags}; git reset "
+            f"--hard {self.remote}/{branch}; remove the files they leave that git status lists "
+            "as untracked; run the commands again with --push); see docs/gitops.md"
         )
 
     def push(self, branch: str, tags: Sequence[str],

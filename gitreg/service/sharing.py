@@ -14,7 +14,6 @@ from gitreg.core.lifecycle import parse_lifecycle_tag
 from gitreg.core.newversion import Bump, NewVersion
 from gitreg.core.records import VersionRecord
 from gitreg.core.release import parse_release_tag
-from gitreg.errors import Conflict
 from gitreg.git.sync import Pushed, Rejected, Sync
 from gitreg.repo.publish import CaughtUp, Publisher, registry_sync, replaced_note
 from gitreg.service.registry import Registry
@@ -107,9 +106,10 @@ def push(registry: Registry, *, progress: Progress | None = None) -> Pushed:
     try:
         return sync.push(branch, tags)
     except Rejected:
-        raise Conflict(
-            f"{sync.remote} has commits this clone lacks; run `gitreg pull` first"
-        ) from None
+        pass
+    with registry.transaction():
+        tip = sync.fetch(branch).tip  # what the remote holds now, to say what works
+    raise sync.refused(branch, tip)
 
 
 def pull(registry: Registry, *, progress: Progress | None = None) -> Pulled:
