@@ -204,6 +204,88 @@ def test_propose_and_push_do_not_combine(site: Path, capsys: pytest.CaptureFixtu
     assert git(site / "author", "rev-parse", "HEAD") == before
 
 
+def test_a_proposal_starts_from_main_not_from_a_merged_proposal(
+    site: Path, gitreg: Gitreg, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The author looked at the proposal's branch and was still on it after its squash merge:
+    # the next --propose was built there, on the stale commit (which conflicts with main),
+    # and without main's newer versions ("churn has no version 2.0.0").
+    author, origin = site / "author", site / "origin.git"
+    first = "gitreg/promote-churn-1.0.0-to-production"
+    gitreg("promote", "churn", "1.0.0", "production", "--propose", cwd=author)
+    git(author, "fetch", "--quiet", "origin", first)
+    git(author, "switch", "--quiet", first)
+    merge(site / "forge", first, "squash")
+    ci_tags(site, gitreg)
+    gitreg("register", "churn", str(write_weights(site / "w2", b"two")), "--version", "2.0.0",
+           "--push", "--quiet", cwd=site / "other")
+    heads = git(origin, "for-each-ref", "refs/heads")
+
+    monkeypatch.chdir(author)
+    assert gitreg_main(["promote", "churn", "2.0.0", "staging", "--propose"]) == 5
+    said = capsys.readouterr()
+    assert said.out == "" and said.err == (
+        "gitreg: error: a proposal is one commit on top of origin/main, but this checkout is "
+        f"on {first}, a proposal branch (once merged, done with): a proposal made here would "
+        "carry that proposal's commit again; switch to main (git switch main) and run it "
+        "again\n")
+    assert git(origin, "for-each-ref", "refs/heads") == heads  # nothing pushed
+
+    git(author, "switch", "--quiet", "main")
+    gitreg("promote", "churn", "2.0.0", "staging", "--propose", cwd=author)
+    second = "gitreg/promote-churn-2.0.0-to-staging"
+    assert git(origin, "rev-parse", f"{second}~1") == git(origin, "rev-parse", "main")
+
+
+def test_every_kind_of_proposal_is_refused_off_main(site: Path) -> None:
+    from gitreg.errors import Conflict
+    from gitreg.service import lifecycle
+    from gitreg.service import release as releases
+
+    author = site / "author"
+    git(author, "switch", "--quiet", "-c", "train-2.0")
+    registry = Registry(author)
+    for write in (lambda: registry.demote("churn", "staging", propose=True),
+                  lambda: lifecycle.deprecate(registry, "churn", "1.0.0", reason="old",
+                                              demote=True, propose=True),
+                  lambda: releases.release(registry, "q3", ["churn@1.0.0"], "production",
+                                           propose=True)):
+        with pytest.raises(Conflict, match=r"this checkout is on train-2.0: .*git switch main"):
+            write()
+    assert git(site / "origin.git", "for-each-ref", "--format=%(refname)",
+               "refs/heads") == "refs/heads/main\n"
+
+
+def test_a_proposal_reads_origins_main_not_a_clone_behind_it(site: Path,
+                                                            gitreg: Gitreg) -> None:
+    # README: "gitreg catches up with origin, makes the change on top". The version was
+    # looked up before the catch-up: "churn has no version 2.0.0" although main had it.
+    gitreg("register", "churn", str(write_weights(site / "w2", b"two")), "--version", "2.0.0",
+           "--push", "--quiet", cwd=site / "other")
+    author = site / "author"
+    out = gitreg("promote", "churn", "2.0.0", "production", "--propose", cwd=author)
+    assert out.startswith("Pushed branch gitreg/promote-churn-2.0.0-to-production ")
+    assert git(author, "rev-parse", "HEAD") == git(site / "origin.git", "rev-parse", "main")
+
+
+def test_a_proposal_does_not_carry_unpushed_commits(site: Path, gitreg: Gitreg,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    author, origin = site / "author", site / "origin.git"
+    gitreg("register", "churn", str(write_weights(site / "w2", b"two")), "--version", "2.0.0",
+           "--quiet", cwd=author)  # committed and tagged here, never pushed
+    heads = git(origin, "for-each-ref", "refs/heads")
+    monkeypatch.chdir(author)
+    assert gitreg_main(["promote", "churn", "2.0.0", "production", "--propose"]) == 5
+    assert capsys.readouterr().err == (
+        "gitreg: error: main has 1 commit that origin/main lacks, which a proposal made here "
+        "would carry too; push them first (gitreg push), or see docs/gitops.md to redo them\n")
+    assert git(origin, "for-each-ref", "refs/heads") == heads
+    gitreg("push", "--quiet", cwd=author)
+    gitreg("promote", "churn", "2.0.0", "production", "--propose", cwd=author)
+
+
 def squash(forge: Path, branch: str, style: str) -> None:
     """Squash-merge ``origin/<branch>`` into main, the message written as the forge does:
     "plain" (conftest.forge_merge: the commits' messages one after the other), or "github"

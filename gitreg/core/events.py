@@ -140,6 +140,11 @@ def commit_message(event: Event) -> str:
     return f"{subject}{body}\n\n{trailer_lines}\n"
 
 
+# Every proposal branch starts so (these below, lifecycle's and release's alike), which tells
+# a checkout of one from a branch of work.
+PROPOSAL_PREFIX = "gitreg/"
+
+
 def proposal_branch(event: Event) -> str:
     """The branch a proposed change is pushed to for review, named after what it does."""
     if event.action is Action.REGISTER:

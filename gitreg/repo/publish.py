@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gitreg.core.events import Event, parse_tag
+from gitreg.core.events import PROPOSAL_PREFIX, Event, parse_tag
 from gitreg.core.release import parse_release_tag
 from gitreg.errors import Conflict
 from gitreg.git.runner import Git
@@ -81,15 +81,17 @@ class Publisher:
 
     def propose(self, change: Callable[[Transaction], list[Event]],
                 branch_of: Callable[[list[Event]], str]) -> tuple[list[Event], str]:
-        """Make ``change`` on top of the caught-up branch, push that commit to a new branch
-        named ``branch_of(events)`` for review, and undo it here: the checkout and its
-        branch stay as they were (issue 14: every write can be proposed)."""
+        """Make ``change`` on top of the caught-up main branch, push that commit to a new
+        branch named ``branch_of(events)`` for review, and undo it here: the checkout and
+        its branch stay as they were (issue 14: every write can be proposed)."""
         sync = self.sync
-        self.catch_up(sync.branch())
+        unpushed = unpushed_commits(sync, self.start_proposal())
         proposed: list[tuple[list[Event], str]] = []
         try:
             with self.transaction() as tx:
-                events = change(tx)
+                events = change(tx)  # first: a change refused anyway says why
+                if unpushed is not None:
+                    raise unpushed
                 branch = branch_of(events)
                 if sync.has_remote_branch(branch):
                     raise Conflict(f"a proposal branch {branch} already exists on "
@@ -102,6 +104,15 @@ class Publisher:
         except _Proposed:
             pass
         return proposed[0]
+
+    def start_proposal(self) -> str:
+        """Refuse a proposal off the main branch, and catch up with the remote's: what a
+        proposal checks (the version, the stage, the policy) must be read there, before it
+        is planned. Returns the branch."""
+        branch = self.sync.branch()
+        require_main(self.sync, branch)
+        self.catch_up(branch)
+        return branch
 
     def catch_up(self, branch: str) -> CaughtUp:
         """Fetch ``branch`` and fast-forward to it, under the registry's lock."""
@@ -140,6 +151,42 @@ def registry_sync(git: Git, remote: str = "origin") -> Sync:
     on a branch that was then squashed or rebased names a commit main never got."""
     return Sync(git, remote, ours=lambda name: parse_tag(name) is not None
                 or parse_release_tag(name) is not None)
+
+
+def require_main(sync: Sync, branch: str) -> None:
+    """A proposal is one commit on top of the remote's main branch, which any merge keeps
+    whole. Made on another branch it carried that branch's commits too: on a proposal
+    branch already squash-merged, the stale commit, which conflicts with main, and
+    without main's newer versions ("no version 5.0.0" although main has it)."""
+    main = sync.main_branch()
+    if main is None or branch == main:
+        return
+    remote = sync.remote
+    if branch.startswith(PROPOSAL_PREFIX):
+        why = (f"{branch}, a proposal branch (once merged, done with): a proposal made "
+               "here would carry that proposal's commit again")
+    else:
+        why = (f"{branch}: a proposal made here would carry {branch}'s own commits too "
+               f"(to propose those, push {branch} and open a pull request for it)")
+    raise Conflict(f"a proposal is one commit on top of {remote}/{main}, but this checkout "
+                   f"is on {why}; switch to {main} (git switch {main}) and run it again")
+
+
+def unpushed_commits(sync: Sync, branch: str) -> Conflict | None:
+    """The refusal of a proposal from a caught-up main branch that holds commits the
+    remote's lacks: the proposal would carry them (and their tags name commits a squash
+    replaces). None if there are none."""
+    tracking = sync.tracking_ref(branch)
+    if sync.git.resolve(tracking) is None:
+        return None  # the remote has no such branch yet: nothing to compare with
+    ahead = int(sync.git.run("rev-list", "--count", f"{tracking}..HEAD", "--").strip())
+    if not ahead:
+        return None
+    remote = sync.remote
+    return Conflict(
+        f"{branch} has {ahead} commit{'s' if ahead != 1 else ''} that {remote}/{branch} "
+        f"lacks, which a proposal made here would carry too; push them first (gitreg push), "
+        "or see docs/gitops.md to redo them")
 
 
 def replaced_note(tags: tuple[str, ...], remote: str) -> str:

@@ -29,6 +29,7 @@ from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import Authorship, authored_env, identity_env
 from gitreg.repo import yamlio
 from gitreg.repo.history import next_stage_tag
+from gitreg.repo.publish import unpushed_commits
 from gitreg.repo.transaction import Transaction
 from gitreg.service.registry import Registry
 
@@ -60,6 +61,8 @@ def deprecate(registry: Registry, name: str, version: str | None, *, reason: str
     deprecated; with ``demote``, take them out of the stages that hold them in the same
     commit. Returns the deprecation, then any demotions. ``authored``: the author and
     date of the commit (imports, as for ``Registry.register``)."""
+    if propose and not push:
+        registry.start_proposal()
     registry.require_model(name)
     why = check_reason(reason)
     if version is not None:
@@ -108,6 +111,8 @@ def restore(registry: Registry, name: str, version: str, *, push: bool = False,
             sign: bool = False, propose: bool = False) -> list[Event] | LifecycleProposal:
     """Undo the deprecation of ``version``: it can be promoted again, and counts for
     ``latest``."""
+    if propose and not push:
+        registry.start_proposal()
     registry.require_model(name)
     version = registry.record(name, parse_version(version)).version
 
@@ -128,6 +133,8 @@ def annotate(registry: Registry, name: str, version: str, *, description: str | 
              propose: bool = False) -> list[Event] | LifecycleProposal:
     """Change a version's description and labels: the one edit of a version file allowed;
     every other key keeps its value and its place."""
+    if propose and not push:
+        registry.start_proposal()
     record = registry.record(name, version)
     if description is None and not labels and not remove_labels:
         raise InvalidInput("say what to change: {description}, {label} or {remove_label}",
@@ -218,8 +225,11 @@ def _propose(registry: Registry, plan: Callable[[], _Plan], sign: bool) -> Lifec
     base = sync.branch()
     with registry.transaction():  # the lock: nobody moves the branch while we read it
         sync.fast_forward(base, sync.fetch(base).tip)
+        unpushed = unpushed_commits(sync, base)
         registry.reload_config()
-        planned = plan()
+        planned = plan()  # first: a change refused anyway says why
+        if unpushed is not None:
+            raise unpushed
         event = planned.event
         branch = (f"gitreg/{event.action.value}-{event.model}-"
                   f"{event.version or WHOLE_MODEL}")

@@ -515,6 +515,8 @@ class Registry:
         from gitreg.core.release import check_release_model
 
         check_release_model(check_name(name))
+        if propose and not push:
+            self.start_proposal()
         info = info or NewVersion()
         source = Path(source)
         if not source.exists():
@@ -637,6 +639,8 @@ class Registry:
         propose: bool = False,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
+        if propose and not push:
+            self.start_proposal()
         record = self.record(name, version)
         self.config.check_stage(stage)
         forced = self.override(force, reason)
@@ -711,6 +715,8 @@ class Registry:
         sign: bool = False, authored: Authorship | None = None, propose: bool = False,
     ) -> Event:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
+        if propose and not push:
+            self.start_proposal()
         self.require_model(name)
         self.config.check_stage(stage)
         self.gate_signing(stage, sign, name)
@@ -741,6 +747,8 @@ class Registry:
         sign: bool = False, propose: bool = False,
     ) -> Event:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
+        if propose and not push:
+            self.start_proposal()
         self.require_model(name)
         self.config.check_stage(stage)
         self.gate_signing(stage, sign, name)
@@ -896,6 +904,15 @@ class Registry:
             return publisher.publish(change, guard)
         with self.transaction() as tx:
             return change(tx)
+
+    def start_proposal(self) -> None:
+        """Before a proposal reads anything: refuse one off the main branch and catch up
+        with ``origin``'s, so that it is checked against, and made on, what main holds
+        there (repo/publish.py)."""
+        from gitreg.repo.publish import Publisher, registry_sync
+
+        Publisher(registry_sync(self.git), self.transaction, self.reload_config,
+                  self.note).start_proposal()
 
     # -- weights out --------------------------------------------------------------------
 
