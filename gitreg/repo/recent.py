@@ -190,11 +190,28 @@ def events(git: Git, recent: Recent, layout: Layout) -> tuple[list[Event], Held]
     return found, held
 
 
+# What held_before proved: (repository, file, stage, version, rev). A proof stays true (the
+# commits it read cannot change), so `check --base`, which asks twice (its judgement of the
+# stage's history, then of the pull request as it lands), reads the tags once.
+_PROVED: set[tuple[str, str, str, str, str]] = set()
+
+
 def held_before(git: Git, layout: Layout, name: str, stage: str, version: str,
                 rev: str) -> bool:
     """Whether ``stage`` of model ``name`` held ``version`` at some commit of ``rev``'s
     first-parent chain (``rev`` included), proved from the stage's tags (see the module's
     docstring); False: not proved, which is not "never"."""
+    key = (str(git.root), layout.stages_file(name), stage, version, rev)
+    if key in _PROVED:
+        return True
+    if _held_before(git, layout, name, stage, version, rev):
+        _PROVED.add(key)
+        return True
+    return False
+
+
+def _held_before(git: Git, layout: Layout, name: str, stage: str, version: str,
+                 rev: str) -> bool:
     tagged = []
     for ref in git.tags(f"{name}/{stage}/*"):
         parsed = parse_tag(ref.name)

@@ -59,7 +59,10 @@ def _check_cache_untracked(root: Path, cache: Path) -> None:
     if not path.is_relative_to(base):
         return  # outside: this machine's own setting (config.local), checked above
     rel = path.relative_to(base).as_posix()
-    tracked = Git(root).run("ls-files", "-z", "--", rel, check=False).split("\0")[0]
+    # What HEAD's tree holds there (the clone's checkout of it): ls-files would read the
+    # whole index, 36 MB at 100,000 versions, for each weights command and check.
+    tracked = Git(root).run("ls-tree", "-r", "-z", "--name-only", "HEAD", "--", rel,
+                            check=False).split("\0")[0]
     if tracked:
         raise CorruptRegistry.at(tracked, None, (
             f"is in git, inside DVC's cache ({rel}): it came with the clone, and a link "
