@@ -641,7 +641,8 @@ def ci_tag(
         more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
         echo(f"gitreg: warning: not tagged: {printable(skipped[0])}{more}, in this branch's "
              "history with a model name or version gitreg refuses; `gitreg check` reports "
-             "those still in the work tree", err=True)
+             "those still in the work tree, but for folders whose names start with '.', "
+             "which gitreg never reads", err=True)
 
 
 import_app = typer.Typer(
