@@ -216,6 +216,7 @@ class Git:
         if branch is not None:
             raise InvalidInput(f"tag {tag} is on commit {commit[:12]}, which {branch} does "
                                "not hold: a gitreg event is a change the main branch holds; "
+                               f"fetch it (git fetch origin) if {branch} is behind here, else, "
                                "if nobody made the tag on purpose, delete it (git push origin "
                                f":refs/tags/{tag})")
 
