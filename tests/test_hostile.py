@@ -486,6 +486,10 @@ def test_a_tag_on_a_commit_the_main_branch_does_not_hold_is_refused_by_ci_event(
     gitreg(work, "ci", "event", "churn/production/1", code=OK, says=('"version": "1.0.0"',))
     report = gitreg(work, "check", code=CHECK_FAILED)
     assert "refs/tags/churn/production/2: target: tag churn/production/2 is on commit" in report
+    # A promotion made in this clone and not pushed yet is main's: its tag is read.
+    git(work, "tag", "-d", "churn/production/2")
+    Registry(work).promote("churn", "1.1.0", "production")
+    gitreg(work, "ci", "event", "churn/production/2", code=OK, says=('"version": "1.1.0"',))
 
 
 def test_a_second_tag_on_an_old_changes_commit_is_refused_by_ci_event_and_named_by_check(

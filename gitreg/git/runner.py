@@ -193,16 +193,20 @@ class Git:
 
     def on_default_branch(self, commit: str) -> str | None:
         """The remote's default branch (``origin/main``, from ``refs/remotes/origin/HEAD``,
-        which ``git clone`` sets) if ``commit`` is not in its history; None if it is, or
-        where this clone cannot tell: no such ref (CI checkouts at a tag), or a shallow
-        clone, whose history ends before the commit may."""
+        which ``git clone`` sets) if ``commit`` is neither in its history nor in that of
+        the local branch of the same name (a promotion made here and not pushed yet); None
+        if it is, or where this clone cannot tell: no such ref (CI checkouts at a tag), or a
+        shallow clone, whose history ends before the commit may."""
         branch = self.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).strip()
         if not branch or self.resolve(branch) is None:
             return None
         if self.run("rev-parse", "--is-shallow-repository").strip() == "true":
             return None
-        if self.succeeds("merge-base", "--is-ancestor", commit, branch):
-            return None
+        local = "refs/heads/" + branch.removeprefix("refs/remotes/origin/")
+        for ref in (branch, local):
+            if self.resolve(ref) is not None and self.succeeds(
+                    "merge-base", "--is-ancestor", commit, ref):
+                return None
         return branch.removeprefix("refs/remotes/")
 
     def require_held(self, tag: str, commit: str) -> None:
