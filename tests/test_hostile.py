@@ -249,6 +249,31 @@ def test_a_crafted_pointer_path_is_reported_and_get_writes_only_the_output(
     untouched(outside)
 
 
+def test_a_hidden_weights_name_is_not_written_into_the_users_folder(
+    origin: Path, tmp_path: Path
+) -> None:
+    """`get` into a folder names the file after the registry's artifact: a crafted one named
+    `.envrc` would land where the user runs it (direnv, a shell, a tool reads it there)."""
+    pointer = next((origin / "models/churn/artifacts/1.0.0").glob("*.dvc"))
+    name = pointer.name.removesuffix(".dvc")
+    text = (origin / V100).read_text()
+    git(origin, "mv", str(pointer), str(pointer.with_name(".envrc.dvc")))
+    hidden = pointer.with_name(".envrc.dvc")
+    hidden.write_text(hidden.read_text().replace(f"path: {name}", "path: .envrc"))
+    commit(origin, {V100: text.replace(f"/1.0.0/{name}", "/1.0.0/.envrc"),
+                    hidden.relative_to(origin).as_posix(): hidden.read_text()})
+    work = clone(origin, tmp_path)
+    gitreg(work, "check", code=CHECK_FAILED,
+           says=(f"{V100}: artifact.path: ", "'.envrc' is not one gitreg gives"))
+    user = tmp_path / "project"
+    user.mkdir()
+    gitreg(work, "get", "churn", "--version", "1.0.0", "-o", str(user), code=CORRUPT,
+           says=("'.envrc' is not one gitreg gives", f"-o PATH, e.g. {user / 'envrc'}"))
+    assert list(user.iterdir()) == []
+    gitreg(work, "get", "churn", "--version", "1.0.0", "-o", str(user / "model.bin"), code=OK)
+    assert [p.name for p in user.iterdir()] == ["model.bin"]
+
+
 # -- YAML bombs --------------------------------------------------------------------------------
 
 

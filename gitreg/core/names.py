@@ -184,3 +184,11 @@ class ModelRef:
             name, _, stage = text.partition("#")
             return cls(check_name(name), stage=check_stage_name(stage))
         return cls(check_name(text))
+
+
+def safe_basename(name: str) -> str:
+    """The name weights get in the registry: plain characters only, never hidden. ``get``
+    into a folder writes no other name: a cloned registry could otherwise put ``.envrc`` or
+    ``.bashrc`` where the user runs it."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return cleaned or "weights"

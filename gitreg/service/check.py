@@ -89,7 +89,7 @@ from gitreg.core import policy
 from gitreg.core.config import CONFIG_FILE, Policy
 from gitreg.core.events import Action, Event, TagName, parse_tag
 from gitreg.core.layout import VERSIONS_DIR, Kind
-from gitreg.core.names import ModelRef, Version, check_name
+from gitreg.core.names import ModelRef, Version, check_name, safe_basename
 from gitreg.core.records import StageMap, VersionRecord
 from gitreg.core.release import RELEASES_DIR
 from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
@@ -919,6 +919,12 @@ class _ModelCheck:
         if file_name == artifact.path or "/" in file_name or file_name in ("", ".", ".."):
             self.add(rel, "artifact.path", f"{artifact.path!r} is not in the version's own "
                      f"folder {folder}; restore the version file (git checkout -- {rel})")
+            return
+        if safe_basename(file_name) != file_name:
+            self.add(rel, "artifact.path", f"the weights' name {file_name!r} is not one gitreg "
+                     "gives (hidden, or other characters than A-Z a-z 0-9 . _ -), and `get` "
+                     f"would write it into the user's folder; restore the version file "
+                     f"(git checkout -- {rel})")
             return
         pointer = f"{artifact.path}.dvc"
         restore = f"restore it (git checkout -- {pointer})"

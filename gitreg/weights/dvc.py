@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -30,8 +29,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gitreg import faults
+from gitreg.core.names import safe_basename
 from gitreg.core.records import Artifact
-from gitreg.errors import Conflict, GitregError, InvalidInput, NotFound, ToolFailed
+from gitreg.errors import Conflict, CorruptRegistry, GitregError, InvalidInput, NotFound, ToolFailed
 from gitreg.repo import paths, yamlio
 from gitreg.weights import dvcconfig, hashes, storage
 from gitreg.weights.storage import Progress
@@ -48,12 +48,6 @@ class Stored:
     gitignore: str  # relative path of the .gitignore beside it
     pointer_text: str
     gitignore_text: str
-
-
-def safe_basename(name: str) -> str:
-    """The name weights get in the registry: plain characters only, never hidden."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
-    return cleaned or "weights"
 
 
 class Weights:
@@ -258,7 +252,16 @@ class Weights:
                                "it", params=("force",))
             return output
         if output.is_dir():
-            output = output / Path(artifact.path).name
+            name = Path(artifact.path).name
+            if safe_basename(name) != name:
+                # A cloned registry chose it: `register` never names weights `.envrc` or
+                # `.bashrc`, which a shell or a tool would read from the folder (issue 19).
+                raise CorruptRegistry(
+                    f"{artifact.path}: the weights' name {name!r} is not one gitreg gives "
+                    f"(hidden, or other characters than A-Z a-z 0-9 . _ -); name the file "
+                    f"yourself with {{output}}, e.g. {output / safe_basename(name)}",
+                    params=("output",))
+            output = output / name
         if output.is_dir():
             raise InvalidInput(f"{output} is a folder; give another {{output}}",
                                params=("output",))
