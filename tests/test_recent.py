@@ -99,19 +99,108 @@ def test_check_base_judges_a_gated_move_from_the_pull_request_and_the_tags(
         assert _seen(root, "main") == full
 
 
-def test_check_base_reads_the_whole_history_when_a_problem_depends_on_it(
-    tmp_path: Path,
+def _hand(root: Path, stage: str, old: str, new: str) -> None:
+    edit(root, STAGES, f"{stage}: {old}", f"{stage}: {new}")
+    git(root, "commit", "--quiet", "-am", f"{stage}: {new}, by hand")
+
+
+def test_a_version_never_in_staging_is_judged_from_its_registration_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A version never in staging, and no tag to look at: only the whole history can tell,
-    and it is read (the verdict a full check gives)."""
+    """No stage tag proves 1.1.0 was in staging: its registration tag says where its
+    history starts, and the few changes of stages.yaml since are read, not the whole
+    history (the pull request most often failing ``from``: a new version straight to
+    production)."""
     registry = with_policies(churn(tmp_path), {"production": {"from": "staging"}})
     root = registry.root
     git(root, "checkout", "--quiet", "-b", "pr")
-    edit(root, STAGES, "production: 1.0.0", "production: 1.1.0")
-    git(root, "commit", "--quiet", "-am", "Hand edit")
+    _hand(root, "production", "1.0.0", "1.1.0")
     full = _seen(root)
     assert len(full) == 1 and "must be in staging before production" in next(iter(full))[2]
-    assert _seen(root, "main") == full
+    with monkeypatch.context() as patch:
+        _no_walk(patch)
+        assert _seen(root, "main") == full
+
+
+def test_a_hand_edit_of_staging_on_main_is_found_from_the_registration_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = with_policies(churn(tmp_path), {"production": {"from": "staging"}})
+    root = registry.root
+    _hand(root, "staging", "1.2.0", "1.1.0")  # no tag: a hand edit, merged
+    _hand(root, "staging", "1.1.0", "1.2.0")
+    git(root, "checkout", "--quiet", "-b", "pr")
+    _hand(root, "production", "1.0.0", "1.1.0")
+    assert validate(root).ok
+    with monkeypatch.context() as patch:
+        _no_walk(patch)
+        assert validate(root, base="main").ok
+
+
+@pytest.mark.parametrize("tag", ["deleted", "moved", "on a branch"])
+def test_a_registration_not_proved_by_its_tag_makes_check_base_read_the_whole_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tag: str,
+) -> None:
+    """The registration tag is only where to look: gone, on a commit that does not add the
+    version's file, or off the first-parent chain, it proves nothing, and the whole
+    history decides (a hold before it must count, as a full check counts it)."""
+    registry = with_policies(churn(tmp_path), {"production": {"from": "staging"}})
+    root = registry.root
+    _hand(root, "staging", "1.2.0", "1.1.0")
+    _hand(root, "staging", "1.1.0", "1.2.0")
+    if tag == "deleted":
+        git(root, "tag", "-d", "churn@v1.1.0")
+    elif tag == "moved":
+        git(root, "tag", "-f", "churn@v1.1.0", "HEAD")
+    else:
+        git(root, "checkout", "--quiet", "-b", "side", "churn@v1.1.0~1")
+        git(root, "cherry-pick", "churn@v1.1.0")
+        git(root, "tag", "-f", "churn@v1.1.0", "HEAD")
+        git(root, "checkout", "--quiet", "main")
+    head = registry.git.head()
+    assert head is not None
+    assert recent.held_since_registered(registry.git, registry.config.layout, "churn",
+                                        "staging", "1.1.0", head) is None
+    git(root, "checkout", "--quiet", "-b", "pr")
+    _hand(root, "production", "1.0.0", "1.1.0")
+    walked: list[str] = []
+    events = History.events
+
+    def counted(self: History, *args: object, **kwargs: object) -> object:
+        walked.append("events")
+        return events(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(History, "events", counted)
+    assert validate(root, base="main").ok and walked
+
+
+def test_a_stage_naming_a_version_before_its_registration_does_not_count_for_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """staging named 2.0.0 by hand before 2.0.0 was registered: no version of the registry
+    was in staging then. A full check and check --base both say it never was."""
+    registry = with_policies(churn(tmp_path), {"production": {"from": "staging"}})
+    root = registry.root
+    _hand(root, "staging", "1.2.0", "2.0.0")
+    _hand(root, "staging", "2.0.0", "1.2.0")
+    Registry(root).register("churn", root / "registry.yaml", version="2.0.0")
+    git(root, "checkout", "--quiet", "-b", "pr")
+    _hand(root, "production", "1.0.0", "2.0.0")
+    full = _seen(root)
+    assert [p[2].split(" (")[0] for p in full] == [
+        "churn 2.0.0 must be in staging before production"]
+    with monkeypatch.context() as patch:
+        _no_walk(patch)
+        assert _seen(root, "main") == full
+    git(root, "checkout", "--quiet", "main")
+    _hand(root, "staging", "1.2.0", "2.0.0")  # registered now: this one counts
+    _hand(root, "staging", "2.0.0", "1.2.0")
+    git(root, "checkout", "--quiet", "-b", "pr2")
+    _hand(root, "production", "1.0.0", "2.0.0")
+    assert validate(root).ok
+    with monkeypatch.context() as patch:
+        _no_walk(patch)
+        assert validate(root, base="main").ok
 
 
 def test_ci_event_of_a_promotion_reads_no_history(

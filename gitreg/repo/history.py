@@ -251,21 +251,40 @@ class History:
                 found.setdefault(path, []).append((commit.sha, status, blob))
         return found
 
-    def held(self, name: str, rev: str) -> dict[str, set[str]]:
+    def held(self, name: str, rev: str, *, registered: bool = False) -> dict[str, set[str]]:
         """Every version each stage of model ``name`` has held along the first-parent chain
-        up to ``rev`` (included): one ``git log`` and one ``cat-file --batch``."""
+        up to ``rev`` (included): one ``git log`` and one ``cat-file --batch``.
+        ``registered``: only once the version's file was added, as ``from`` counts a hold
+        (service/check.py ``_stages_been``)."""
         path = self.layout.stages_file(name)
-        out = self.git.run("log", "--first-parent", "--no-renames", "--raw", "--no-abbrev",
-                           "--format=", rev, "--", path)
-        blobs = {fields[3] for line in out.splitlines()
-                 if len(fields := line.partition("\t")[0].split()) == 5
-                 and fields[1] not in ("000000", "160000")}
+        paths = [path, self.layout.versions(name)] if registered else [path]
+        out = self.git.run("log", "--first-parent", "--reverse", "--no-renames", "--raw",
+                           "--no-abbrev", "--format=%x00", rev, "--", *paths)
+        states: list[tuple[str, frozenset[str] | None]] = []  # blob, versions registered
+        known: set[str] = set()
+        for chunk in out.split("\0")[1:]:
+            blob = None
+            for line in chunk.splitlines():
+                fields = line.partition("\t")[0].split()
+                if len(fields) != 5 or fields[1] in ("000000", "160000"):
+                    continue
+                file = line.partition("\t")[2]
+                if file == path:
+                    blob = fields[3]
+                elif fields[4] == "A" and (place := self.layout.place(file)) is not None \
+                        and place.kind is Kind.VERSION and place.version is not None:
+                    known.add(place.version)  # before the same commit's stages (events)
+            if blob is not None:
+                states.append((blob, frozenset(known) if registered else None))
+        maps = self._stage_maps({blob for blob, _ in states}, self.layout.model(name))
         held: dict[str, set[str]] = {}
-        for stage_map in self._stage_maps(blobs, self.layout.model(name)).values():
+        for blob, versions_then in states:
+            stage_map = maps.get(blob)
             if stage_map is None or stage_map.name != name:
                 continue  # absent, or names another model: it held nothing here (events)
             for stage, versions in stage_map.stages.items():
-                held.setdefault(stage, set()).update(versions)
+                held.setdefault(stage, set()).update(
+                    versions if versions_then is None else versions_then.intersection(versions))
         return held
 
     def _deprecations(self, blobs: set[str]) -> dict[str, Deprecations]:

@@ -88,7 +88,7 @@ from typing import Literal
 from gitreg.core import policy
 from gitreg.core.config import CONFIG_FILE, Policy
 from gitreg.core.events import Action, Event, TagName, parse_tag
-from gitreg.core.layout import VERSIONS_DIR, Kind
+from gitreg.core.layout import VERSIONS_DIR, Kind, Layout
 from gitreg.core.names import ModelRef, Version, check_name, safe_basename
 from gitreg.core.records import StageMap, VersionRecord
 from gitreg.core.release import RELEASES_DIR
@@ -97,7 +97,7 @@ from gitreg.git.runner import Git, TagRef
 from gitreg.repo import parsers, signing, summary, yamlio
 from gitreg.repo.history import History
 from gitreg.repo.paths import check_real
-from gitreg.repo.recent import Recent, held_before, since
+from gitreg.repo.recent import Recent, held_before, held_since_registered, since
 from gitreg.repo.recent import events as recent_events
 from gitreg.repo.registrations import edits
 from gitreg.service import release_review
@@ -564,14 +564,21 @@ def _landing(registry: Registry, scope: Scope, said: Sequence[Problem]) -> list[
             if wanted is None:
                 continue
             for version in now.versions_in(stage):
-                if version in before.versions_in(stage) or version in now.versions_in(wanted) \
-                        or version in before.versions_in(wanted):
+                if version in before.versions_in(stage) or version in now.versions_in(wanted):
                     continue
+                if version in before.versions_in(wanted) and (merge_base, version) in \
+                        _registered_at(git, layout, name, [(merge_base, version)]):
+                    continue  # there at the merge base, registered (_stages_been)
                 if any(p.file == rel and p.key == f"stages.{stage}" and
                        f" {version} " in f" {p.message} " for p in said):
                     continue  # reported, or forced on record
-                if held_before(git, layout, name, wanted, version, merge_base) or version in \
-                        registry.history.held(name, merge_base).get(wanted, ()):
+                if held_before(git, layout, name, wanted, version, merge_base, registered=True):
+                    continue
+                held = held_since_registered(git, layout, name, wanted, version, merge_base)
+                if held is None:  # the registration is not proved: the whole history
+                    held = version in registry.history.held(
+                        name, merge_base, registered=True).get(wanted, ())
+                if held:
                     continue
                 assert rule is not None
                 found.append(Problem(rel, f"stages.{stage}", (
@@ -1170,30 +1177,48 @@ class _ModelCheck:
         committed = {s: at_head.versions_in(s) for s in moved}
         if found.before is None:
             return False  # what the stages held at the merge base does not read
-        maps = found.maps()
+        # Each state since the merge base (its own included), by the commit it is at; a
+        # version counts in it once registered there (_stages_been).
+        states = [(found.start, found.before),
+                  *((commit.sha, after) for commit, after in found.states if after is not None)]
+        present = _registered_at(git, self.layout, self.name, (
+            *((at, version) for at, state in states for version in state.by_version()),
+            *((e.commit, e.version) for e in events if e.version and e.stage)))
         # version -> stages: since the merge base, and now
-        known = {version: set(stages) for version, stages in _stages_been(events).items()}
-        for stage_map_then in maps:
-            for stage, versions in stage_map_then.stages.items():
+        known = {version: set(stages) for version, stages in _stages_been(
+            events, lambda e: (e.commit, e.version) in present).items()}
+        for at, state in states:
+            for stage, versions in state.stages.items():
                 for version in versions:
-                    known.setdefault(version, set()).add(stage)
+                    if (at, version) in present:
+                        known.setdefault(version, set()).add(stage)
         unsure = False
-        unproved: set[tuple[str, str]] = set()  # (stage, version) the tags did not prove
+        # (stage, version) -> whether it was held before the range (None: not proved)
+        proofs: dict[tuple[str, str], bool | None] = {}
+
+        def held_earlier(wanted: str, version: str) -> bool | None:
+            """From the tags, else from the version's registration on (repo/recent.py)."""
+            if (wanted, version) not in proofs:
+                proofs[wanted, version] = held_before(
+                    git, self.layout, self.name, wanted, version, found.start,
+                    registered=True) or held_since_registered(
+                    git, self.layout, self.name, wanted, version, found.start)
+            return proofs[wanted, version]
 
         def been(version: str) -> frozenset[str]:
             """The stages ``version`` has been in, as far as ``rule.from_stage`` asks: an
-            earlier one only the tags can prove, or the whole history (``unsure``)."""
+            earlier one the tags or the history since its registration prove, else the
+            whole history decides (``unsure``)."""
             nonlocal unsure
             stages = known.setdefault(version, set())
             wanted = rule.from_stage if rule is not None else None
             if unsure:
                 return frozenset(stages)  # the whole history decides: no more proofs
             if wanted is not None and wanted not in stages | set(stage_map.stages_of(version)):
-                if (wanted, version) not in unproved and held_before(
-                        git, self.layout, self.name, wanted, version, found.start):
+                held = held_earlier(wanted, version)
+                if held:
                     stages.add(wanted)
-                else:
-                    unproved.add((wanted, version))
+                elif held is None:
                     unsure = True
             return frozenset(stages)
 
@@ -1327,13 +1352,37 @@ class _Chain:
                     self.holder = version
 
 
-def _stages_been(events: Sequence[Event]) -> dict[str, frozenset[str]]:
-    """Every stage each version has been in, by history (``from``)."""
+def _stages_been(events: Sequence[Event], registered: Callable[[Event], bool] | None = None,
+                 ) -> dict[str, frozenset[str]]:
+    """Every stage each version has been in since it was registered, by history (``from``).
+
+    A ``stages.yaml`` that names a version before its version file is added names no
+    version of the registry (``check`` reports such a file), and is no step towards a
+    stage. Counting it would also make ``check --base`` read a version's whole history to
+    say it was never in the earlier stage, where it now reads from the registration on
+    (repo/recent.py ``held_since_registered``; issue 19). ``registered``: whether an event's
+    version was registered at its commit; None: as ``events`` say, from the whole history."""
+    known: set[str] = set()
     been: dict[str, set[str]] = {}
     for event in events:
-        if event.version and event.stage:
+        if event.version is None:
+            continue
+        if event.action is Action.REGISTER:
+            known.add(event.version)
+        elif event.stage and (event.version in known if registered is None
+                              else registered(event)):
             been.setdefault(event.version, set()).add(event.stage)
     return {version: frozenset(stages) for version, stages in been.items()}
+
+
+def _registered_at(git: Git, layout: Layout, name: str,
+                   pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (commit, version) of ``pairs`` whose commit has the version's file, in one
+    ``cat-file --batch``: a few states of a pull request, at most."""
+    wanted = sorted(set(pairs))
+    found = git.cat_files([f"{commit}:{layout.version_file(name, version)}"
+                           for commit, version in wanted])
+    return {pair for pair, text in zip(wanted, found, strict=True) if text is not None}
 
 
 def _entry(
