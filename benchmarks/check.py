@@ -13,8 +13,10 @@ no gitreg cache), and times, each in a new process, in that clone:
                       request's check; no cache)
     check --base, gated   the same with ``production: from: staging`` on the base: a hand
                       rollback to a version staging held before (passes: the stage's tag
-                      proves it) and one to a version it never held (fails: that takes the
-                      model's whole history)
+                      proves it), and production set to a version staging never held:
+                      one registered lately (fails: its registration's tag bounds what
+                      is read) and one registered long ago (fails: that takes the
+                      model's whole history since, in a round-robin registry nearly all)
     ci event, rollback    the event of a rollback's tag (its claim proved from the tags)
     list (first)      `gitreg list` with no cache
     list (warm)       `gitreg list` again (median of --repeat)
@@ -68,7 +70,7 @@ def build(base: Path, models: int, versions: int) -> Path:
 
 
 def row(name: str, wall: float, cpu: float, floor: tuple[str, float, float] | None) -> str:
-    text = f"{name:<30} {wall:8.2f} s {cpu:8.2f} s cpu"
+    text = f"{name:<50} {wall:8.2f} s {cpu:8.2f} s cpu"
     if floor is not None:
         label, floor_wall, floor_cpu = floor
         text += (f"   {label}: {floor_wall:.2f} s ({floor_cpu:.2f} s cpu), "
@@ -87,7 +89,8 @@ def gated(clone: Path, gitreg: list[str], floor: tuple[str, float, float]) -> li
         "policies: {}\n", "policies:\n  production:\n    from: staging\n"))
     git("commit", "--quiet", "-am", "Gate production")
     lines = []
-    for label, version in (("passes", "1.8.9"), ("fails", "1.9.8")):
+    for label, version in (("passes", "1.8.9"), ("fails, registered lately", "1.9.8"),
+                           ("fails, registered long ago", "1.0.1")):
         git("checkout", "--quiet", "-b", f"gated-{version}", "gated")
         stages = clone / "models" / MODEL / "stages.yaml"
         stages.write_text(stages.read_text().replace("production: 1.9.9",
@@ -96,13 +99,12 @@ def gated(clone: Path, gitreg: list[str], floor: tuple[str, float, float]) -> li
         shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
         wall, cpu, _ = timed([*gitreg, "check", "--base", "gated"], clone, check=False)
         lines.append(row(f"check --base, gated, {label}", wall, cpu, floor))
-    # A rollback's tag, made by hand as ci tag would on main (writes on a branch get none).
-    git("checkout", "--quiet", "-b", "rollback", "main")
+    # A rollback on main, which tags it (ci event reads only a change the main branch holds).
+    git("checkout", "--quiet", "main")
     timed([*gitreg, "rollback", MODEL, "production"], clone)
     tags = subprocess.run(["git", "tag", "--list", f"{MODEL}/production/*"], cwd=clone,
                           check=True, capture_output=True, text=True).stdout.split()
-    tag = f"{MODEL}/production/{max(int(t.rsplit('/', 1)[1]) for t in tags) + 1}"
-    git("tag", "--annotate", "--message", "rollback", tag)
+    tag = f"{MODEL}/production/{max(int(t.rsplit('/', 1)[1]) for t in tags)}"
     shutil.rmtree(clone / ".git" / "gitreg-cache", ignore_errors=True)
     wall, cpu, _ = timed([*gitreg, "ci", "event", tag], clone)
     lines.append(row("ci event, rollback", wall, cpu, None))
