@@ -12,6 +12,7 @@ from conftest import git, run_cli, snapshot
 
 from gitreg.core.events import parse_tag
 from gitreg.errors import Conflict, NotFound
+from gitreg.git.sync import Sync
 from gitreg.service import sharing
 from gitreg.service.registry import Registry
 
@@ -55,6 +56,37 @@ def test_push_replays_on_a_moved_remote_and_renumbers(origin: Path, tmp_path: Pa
                                    "fraud@v0.2.0", "fraud/production/1", "fraud/production/2"}
     assert git(origin, "rev-list", "--merges", "main") == ""  # linear history
     assert git(origin, "rev-parse", "main") == git(b.root, "rev-parse", "HEAD")
+
+
+def test_a_write_that_pushes_reads_what_origin_holds_and_fetches_once(
+    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A teammate registered churn and pushed; this clone has not pulled. `--push` and
+    `--propose` catch up before they read the model (it said "unknown model 'churn'"),
+    and the write's publishing does not fetch a second time."""
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    a.register("churn", weights(tmp_path, "c1"), push=True)
+    fetches: list[str] = []
+    fetch = Sync.fetch
+
+    def counted(self: Sync, *args: object, **kwargs: object) -> object:
+        fetches.append("fetch")
+        return fetch(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Sync, "fetch", counted)
+    event = b.promote("churn", "0.1.0", "production", push=True)
+    assert event.tag == "churn/production/1" and fetches == ["fetch"]
+    assert git(origin, "rev-parse", "main") == git(b.root, "rev-parse", "HEAD")
+    a.register("churn", weights(tmp_path, "c2"), version="0.2.0", push=True)
+    fetches.clear()
+    b.promote("churn", "0.2.0", "staging", propose=True)
+    assert fetches == ["fetch"]
+    assert "gitreg/promote-churn-0.2.0-to-staging" in git(origin, "branch")
+    fetches.clear()
+    c = clone(origin, tmp_path / "c")
+    a.register("fraud", weights(tmp_path, "f1"), push=True)
+    with pytest.raises(NotFound, match="fraud has no version in production"):
+        c.demote("fraud", "production", push=True)  # the model is known: caught up first
 
 
 def race_on_next_commit(clone_root: Path, other: Path, *command: str) -> Path:

@@ -44,12 +44,15 @@ class Publisher:
         self.note = note
 
     def publish(self, change: Callable[[Transaction], list[Event]],
-                guard: Callable[[], object] | None = None) -> list[Event]:
+                guard: Callable[[], object] | None = None, *,
+                caught_up: bool = False) -> list[Event]:
         """Run ``change`` in a transaction and push what it made, replaying it on the
-        remote's new tip while ``guard`` reads the same there."""
+        remote's new tip while ``guard`` reads the same there. ``caught_up``: the caller
+        has just caught up (``catch_up``), so the first fetch is not made again."""
         sync = self.sync
         branch = sync.branch()
-        self.catch_up(branch)
+        if not caught_up:
+            self.catch_up(branch)
         expected = guard() if guard else None
         started, attempt = time.monotonic(), 0
         while True:
@@ -80,12 +83,14 @@ class Publisher:
                     ) from None
 
     def propose(self, change: Callable[[Transaction], list[Event]],
-                branch_of: Callable[[list[Event]], str]) -> tuple[list[Event], str]:
+                branch_of: Callable[[list[Event]], str], *,
+                caught_up: bool = False) -> tuple[list[Event], str]:
         """Make ``change`` on top of the caught-up main branch, push that commit to a new
         branch named ``branch_of(events)`` for review, and undo it here: the checkout and
-        its branch stay as they were (issue 14: every write can be proposed)."""
+        its branch stay as they were (issue 14: every write can be proposed). ``caught_up``:
+        the caller has just run ``start_proposal``."""
         sync = self.sync
-        unpushed = unpushed_commits(sync, self.start_proposal())
+        unpushed = unpushed_commits(sync, sync.branch() if caught_up else self.start_proposal())
         proposed: list[tuple[list[Event], str]] = []
         try:
             with self.transaction() as tx:

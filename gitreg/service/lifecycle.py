@@ -61,8 +61,7 @@ def deprecate(registry: Registry, name: str, version: str | None, *, reason: str
     deprecated; with ``demote``, take them out of the stages that hold them in the same
     commit. Returns the deprecation, then any demotions. ``authored``: the author and
     date of the commit (imports, as for ``Registry.register``)."""
-    if propose and not push:
-        registry.start_proposal()
+    registry.start_shared(push=push, propose=propose)
     registry.require_model(name)
     why = check_reason(reason)
     if version is not None:
@@ -111,8 +110,7 @@ def restore(registry: Registry, name: str, version: str, *, push: bool = False,
             sign: bool = False, propose: bool = False) -> list[Event] | LifecycleProposal:
     """Undo the deprecation of ``version``: it can be promoted again, and counts for
     ``latest``."""
-    if propose and not push:
-        registry.start_proposal()
+    registry.start_shared(push=push, propose=propose)
     registry.require_model(name)
     version = registry.record(name, parse_version(version)).version
 
@@ -133,8 +131,7 @@ def annotate(registry: Registry, name: str, version: str, *, description: str | 
              propose: bool = False) -> list[Event] | LifecycleProposal:
     """Change a version's description and labels: the one edit of a version file allowed;
     every other key keeps its value and its place."""
-    if propose and not push:
-        registry.start_proposal()
+    registry.start_shared(push=push, propose=propose)
     record = registry.record(name, version)
     if description is None and not labels and not remove_labels:
         raise InvalidInput("say what to change: {description}, {label} or {remove_label}",

@@ -66,6 +66,7 @@ from gitreg.repo.journal import pending
 from gitreg.repo.paths import check_real, check_tree, output_refused, written_under
 
 if TYPE_CHECKING:
+    from gitreg.repo.publish import Publisher
     from gitreg.repo.transaction import Transaction
     from gitreg.weights.storage import Progress
 
@@ -123,6 +124,7 @@ class Registry:
         # origin's): the CLI prints it on stderr, the API warns.
         self.note: Callable[[str], None] = lambda _message: None
         self._proposing = False
+        self._fetched_at: str | None = None  # HEAD after start_shared caught up (publish)
 
     def _read_config(self) -> RegistryConfig:
         (config,) = self.parsed.read(
@@ -515,8 +517,7 @@ class Registry:
         from gitreg.core.release import check_release_model
 
         check_release_model(check_name(name))
-        if propose and not push:
-            self.start_proposal()
+        self.start_shared(push=push, propose=propose)
         info = info or NewVersion()
         source = Path(source)
         if not source.exists():
@@ -639,8 +640,7 @@ class Registry:
         propose: bool = False,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
-        if propose and not push:
-            self.start_proposal()
+        self.start_shared(push=push, propose=propose)
         record = self.record(name, version)
         self.config.check_stage(stage)
         forced = self.override(force, reason)
@@ -715,8 +715,7 @@ class Registry:
         sign: bool = False, authored: Authorship | None = None, propose: bool = False,
     ) -> Event:
         """Empty ``stage`` (or take ``version`` out of a non-exclusive one)."""
-        if propose and not push:
-            self.start_proposal()
+        self.start_shared(push=push, propose=propose)
         self.require_model(name)
         self.config.check_stage(stage)
         self.gate_signing(stage, sign, name)
@@ -747,8 +746,7 @@ class Registry:
         sign: bool = False, propose: bool = False,
     ) -> Event:
         """Return ``stage`` to the version it held before the current one, or to ``to``."""
-        if propose and not push:
-            self.start_proposal()
+        self.start_shared(push=push, propose=propose)
         self.require_model(name)
         self.config.check_stage(stage)
         self.gate_signing(stage, sign, name)
@@ -884,35 +882,49 @@ class Registry:
         if push and propose:
             raise InvalidInput("{propose} pushes a branch for review; it cannot be combined "
                                "with {push}", params=("propose", "push"))
+        # What start_shared fetched, if this write began there and HEAD has not moved since.
+        fresh, self._fetched_at = self._fetched_at, None
+        caught_up = fresh is not None and fresh == self.git.head()
         if propose:
-            from gitreg.repo.publish import Publisher, registry_sync
-
-            publisher = Publisher(registry_sync(self.git), self.transaction,
-                                  self.reload_config, self.note)
+            publisher = self._publisher()
             self._proposing = True
             try:
                 events, _ = publisher.propose(
-                    change, branch_of or (lambda made: proposal_branch(made[0])))
+                    change, branch_of or (lambda made: proposal_branch(made[0])),
+                    caught_up=caught_up)
             finally:
                 self._proposing = False
             return events
         if push:
-            from gitreg.repo.publish import Publisher, registry_sync
-
-            publisher = Publisher(registry_sync(self.git), self.transaction, self.reload_config,
-                                  self.note)
-            return publisher.publish(change, guard)
+            return self._publisher().publish(change, guard, caught_up=caught_up)
         with self.transaction() as tx:
             return change(tx)
 
-    def start_proposal(self) -> None:
-        """Before a proposal reads anything: refuse one off the main branch and catch up
-        with ``origin``'s, so that it is checked against, and made on, what main holds
-        there (repo/publish.py)."""
+    def start_shared(self, *, push: bool, propose: bool) -> None:
+        """The first step of every write: with ``propose``, refuse one off the main branch
+        (repo/publish.py); with ``propose`` or ``push``, catch up with ``origin``'s main
+        branch before anything is read, so that the model, the version and the policy are
+        what ``origin`` holds (a version a teammate registered and pushed is there: a stale
+        clone said "unknown model"), and the write is planned on that. Its publishing then
+        does not fetch again (``_fetched_at``), unless something moved ``HEAD`` in between."""
+        self._fetched_at = None
+        if not (push or propose):
+            return
+        if push and propose:
+            raise InvalidInput("{propose} pushes a branch for review; it cannot be combined "
+                               "with {push}", params=("propose", "push"))
+        publisher = self._publisher()
+        if propose:
+            publisher.start_proposal()
+        else:
+            publisher.catch_up(publisher.sync.branch())
+        self._fetched_at = self.git.head()
+
+    def _publisher(self) -> Publisher:
         from gitreg.repo.publish import Publisher, registry_sync
 
-        Publisher(registry_sync(self.git), self.transaction, self.reload_config,
-                  self.note).start_proposal()
+        return Publisher(registry_sync(self.git), self.transaction, self.reload_config,
+                         self.note)
 
     # -- weights out --------------------------------------------------------------------
 

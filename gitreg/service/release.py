@@ -77,8 +77,7 @@ def release(
     ``stage`` in one commit, tagged ``release/NAME/N`` and per model; every model's policy
     first, and one failure refuses it all, naming every model that fails."""
     check_release_name(name)
-    if propose and not push:
-        registry.start_proposal()
+    registry.start_shared(push=push, propose=propose)
     if name in registry.config.stages:
         # release/production/1 would match the stage-tag filters of per-model pipelines
         # (*/production/*, README "GitOps") and hand them a release instead of a model.
@@ -110,8 +109,7 @@ def rollback(
     """Return every model of release ``name`` to what its stage held before it, in one
     commit with its own release number and tag. Rolling back twice goes two releases back."""
     check_release_name(name)
-    if propose and not push:
-        registry.start_proposal()
+    registry.start_shared(push=push, propose=propose)
     made: list[Release] = []
 
     def change(tx: Transaction) -> list[Event]:
