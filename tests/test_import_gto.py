@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,19 @@ def _run(cwd: Path, *args: str, who: str = "Ana", date: str = "") -> None:
     subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True)
 
 
+_LAST_TAG = [0.0]
+
+
+def _gto(cwd: Path, *args: str, who: str = "Ana") -> None:
+    """``gto ARGS``, in a second of its own: gto dates its tags by the clock, in whole
+    seconds, and at the same second orders a registration before an assignment (as the
+    import does). The expected order below is the order the commands ran in."""
+    while int(time.time()) <= int(_LAST_TAG[0]):
+        time.sleep(0.05)
+    _run(cwd, str(GTO), *args, who=who)
+    _LAST_TAG[0] = time.time()
+
+
 def _gto_registry(tmp_path: Path) -> Path:
     """churn v1.0.0 and v1.1.0 (weights in DVC), in prod and staging, one unassignment,
     a deregistration; every tag with its own author and date."""
@@ -45,18 +59,17 @@ def _gto_registry(tmp_path: Path) -> Path:
         "    desc: Churn classifier\n    labels: [tabular, team=growth]\n")
     _run(root, "git", "add", "-A")
     _run(root, "git", "commit", "-qm", "first model", date="2024-03-01T09:00:00+00:00")
-    gto = str(GTO)
-    _run(root, gto, "register", "churn", "--version", "v1.0.0")
-    _run(root, gto, "assign", "churn", "--version", "v1.0.0", "--stage", "prod", who="Bob")
+    _gto(root, "register", "churn", "--version", "v1.0.0")
+    _gto(root, "assign", "churn", "--version", "v1.0.0", "--stage", "prod", who="Bob")
     (root / "models" / "churn.bin").write_bytes(b"gto weights two\n" * 50)
     _run(root, *dvc, "add", "-q", "models/churn.bin")
     _run(root, "git", "commit", "-qam", "second model", date="2024-03-03T09:00:00+00:00")
-    _run(root, gto, "register", "churn", "--bump-minor")
-    _run(root, gto, "assign", "churn", "--version", "v1.1.0", "--stage", "staging")
-    _run(root, gto, "assign", "churn", "--version", "v1.1.0", "--stage", "prod", who="Bob")
-    _run(root, gto, "deprecate", "churn", "v1.1.0", "staging", who="Cy")
-    _run(root, gto, "deprecate", "churn", "v1.0.0", who="Cy")
-    _run(root, gto, "assign", "churn", "--version", "v1.1.0", "--stage", "qa")
+    _gto(root, "register", "churn", "--bump-minor")
+    _gto(root, "assign", "churn", "--version", "v1.1.0", "--stage", "staging")
+    _gto(root, "assign", "churn", "--version", "v1.1.0", "--stage", "prod", who="Bob")
+    _gto(root, "deprecate", "churn", "v1.1.0", "staging", who="Cy")
+    _gto(root, "deprecate", "churn", "v1.0.0", who="Cy")
+    _gto(root, "assign", "churn", "--version", "v1.1.0", "--stage", "qa")
     return root
 
 
