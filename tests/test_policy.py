@@ -141,6 +141,30 @@ def test_force_with_a_reason_is_recorded_and_check_reports_it_as_a_notice(
     assert [f"{n['file']}: {n['key']}: {n['message']}" for n in report["notices"]] == [notice]
 
 
+def test_force_on_a_version_that_passes_says_it_passed_and_records_the_reason(
+    tmp_path: Path,
+) -> None:
+    """Nothing was overridden: the line says the policy passed, not "overridden"."""
+    registry = with_policies(churn(tmp_path), {"production": {"no_regression": "accuracy"}})
+    root = registry.root
+    event = registry.promote("churn", "1.2.0", "production", force=True,
+                             reason="planned release")
+    assert (event.policy, event.overridden, event.reason) == (
+        "policies.production", False, "planned release")
+    assert registry.promote("churn", "1.1.0", "production", force=True,
+                            reason="hotfix").overridden
+    run_cli("rollback", "churn", "production", "--to", "1.0.0", cwd=root, check=True)
+    proc = run_cli("promote", "churn", "1.2.0", "production", "--force", "--reason",
+                   "planned release", cwd=root)
+    assert proc.stdout.endswith(
+        "; passed policies.production (--force was not needed; the reason is recorded: "
+        "planned release)\n"), proc.stdout
+    assert "overridden" not in proc.stdout
+    assert "Gitreg-Reason: planned release" in git(root, "log", "-1", "--format=%B")
+    proc = run_cli("check", cwd=root)
+    assert (proc.returncode, proc.stdout) == (0, "ok: no problems found\n"), proc.stderr
+
+
 def test_allow_force_false_refuses_an_override(tmp_path: Path) -> None:
     registry = with_policies(churn(tmp_path), {"production": {
         "no_regression": "accuracy", "allow_force": False}})

@@ -290,7 +290,7 @@ def event_json(event: Event) -> dict[str, Any]:
     data = asdict(event)
     data["action"] = event.action.value
     if event.policy is None:  # only a change made just now knows its policy
-        del data["policy"]
+        del data["policy"], data["overridden"]
     return data
 
 
@@ -309,8 +309,11 @@ def event_line(event: Event) -> str:
     else:
         was = f" (was {event.previous})" if event.previous else ""
         text = f"{event.model} {event.version} promoted to {event.stage}{was}"
-    if event.policy and event.reason:
+    if event.policy and event.overridden:
         return printable(f"{text}{tag}; {event.policy} overridden with --force: {event.reason}")
+    if event.policy and event.reason:  # --force, not needed: the reason is on record anyway
+        return printable(f"{text}{tag}; passed {event.policy} (--force was not needed; the "
+                         f"reason is recorded: {event.reason})")
     if event.policy:
         return printable(f"{text}{tag}; passed {event.policy}")
     return printable(text + tag)

@@ -58,8 +58,10 @@ class Event:
     tag: str | None = None
     reason: str | None = None
     # The policy that gated a promotion as it was made (``policies.production``, or
-    # ``policies.production.models["churn*"]``); history does not record it.
+    # ``policies.production.models["churn*"]``), and whether ``--force`` overrode it (the
+    # version broke it; a ``reason`` alone is only recorded); history records neither.
     policy: str | None = None
+    overridden: bool = False
 
 
 @dataclass(frozen=True)

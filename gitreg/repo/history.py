@@ -731,11 +731,13 @@ def _is_commit_id(text: object) -> bool:
 
 def _event(
     commit: Commit, model: str, action: Action, version: str | None,
-    said: Mapping[str, str] | None = None, **kw: str | None,
+    said: Mapping[str, str] | None = None, *, stage: str | None = None,
+    previous: str | None = None,
 ) -> Event:
     return Event(
-        model=model, action=action, version=version, commit=commit.sha, author=commit.author,
-        date=commit.date, reason=(said or commit.trailers).get("reason"), **kw,
+        model=model, action=action, version=version, stage=stage, previous=previous,
+        commit=commit.sha, author=commit.author, date=commit.date,
+        reason=(said or commit.trailers).get("reason"),
     )
 
 

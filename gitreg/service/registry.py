@@ -688,7 +688,8 @@ class Registry:
                                   params=("force", "reason"))
         new = (version,) if exclusive else (*held, version)
         event = Event(name, Action.PROMOTE, version, stage, previous,
-                      reason=forced, policy=rules.label if rules is not None else None)
+                      reason=forced, policy=rules.label if rules is not None else None,
+                      overridden=bool(problems) and forced is not None)
         return stage_map.with_stage(stage, new), event
 
     def policy_problems(
