@@ -108,8 +108,13 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     it into; the venv sees this environment's packages (gitreg's dependencies) through a
     .pth file, so that the install steps run offline."""
     base = tmp_path_factory.mktemp("ci-runner")
+    # Built from a copy: setuptools builds in the source tree's build/, which two test
+    # processes building at once (pytest -n) trip over ("No such file or directory").
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
     build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir",
-                            str(base / "dist"), str(ROOT)], capture_output=True, text=True,
+                            str(base / "dist"), str(source)], capture_output=True, text=True,
                            check=False)
     assert build.returncode == 0, build.stdout + build.stderr
     (wheel,) = (base / "dist").glob("gitreg_registry-*.whl")
@@ -712,6 +717,51 @@ def test_the_ci_examples_take_a_proposal_to_production(site: Path, runner: Runne
         assert "deploying churn 1.1.0 from model/:" in log
     assert event == "promoted"
     check_deployed(site, checkout)
+
+
+def forged_tag(site: Path) -> str:
+    """A production tag on a commit main never held: a hand edit on a branch that is never
+    pushed, tagged, and the tag pushed (no review, no check)."""
+    dev = site / "dev"
+    git(dev, "checkout", "--quiet", "-b", "unreviewed")
+    stages = dev / "models" / "churn" / "stages.yaml"
+    stages.write_text(stages.read_text().replace("production: 1.0.0", "production: 1.1.0"))
+    git(dev, "commit", "--quiet", "-am", "Ship 1.1.0")
+    tag = "churn/production/2"
+    git(dev, "tag", tag)
+    git(dev, "push", "--quiet", "origin", f"refs/tags/{tag}")
+    git(dev, "checkout", "--quiet", "main")
+    return tag
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", ["github", "gitlab"])
+def test_the_deploy_job_refuses_a_tag_on_a_commit_main_never_held(
+    site: Path, runner: Runner, system: str,
+) -> None:
+    """The deploy job runs for any matching tag, whoever pushed it. Its checkout is two
+    commits deep, which cannot tell; the job fetches main's commits first, and ci event
+    refuses the tag: nothing is deployed."""
+    tag = forged_tag(site)
+    refused = "which is not among the last 1000 commits of main: not deployed"
+    if system == "github":
+        assert started_by("push", f"refs/tags/{tag}") == ["gitreg-deploy.yml"]
+        _, _, depth = github_job("gitreg-deploy.yml")
+        checkout = actions_checkout(site, "gh-deploy", f"refs/tags/{tag}", depth)
+        env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="push",
+                         GITHUB_REF=f"refs/tags/{tag}", GITHUB_REF_NAME=tag,
+                         GITHUB_REF_TYPE="tag")
+        with pytest.raises(AssertionError, match=refused):
+            run_github("gitreg-deploy.yml", checkout, env, github_context(), runner)
+    else:
+        tagged = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": tag, "CI_COMMIT_REF_NAME": tag}
+        assert gitlab_pipeline(tagged) == ["gitreg-deploy"]
+        checkout = gitlab_checkout(site, "gl-deploy", [f"+refs/tags/{tag}:refs/tags/{tag}"],
+                                   gitlab_depth("gitreg-deploy"))
+        with pytest.raises(AssertionError, match=refused):
+            run_gitlab("gitreg-deploy", checkout, gitlab_env(site, checkout, runner, **tagged),
+                       runner)
+    assert not (checkout / "model").exists()
 
 
 def test_the_pre_commit_hook_runs_gitreg_check(site: Path, runner: Runner) -> None:

@@ -511,6 +511,28 @@ def test_a_tag_on_a_commit_the_main_branch_does_not_hold_is_refused_by_ci_event(
     gitreg(work, "ci", "event", "churn/production/1", code=OK, says=('"version": "1.0.0"',))
     report = gitreg(work, "check", code=CHECK_FAILED)
     assert "refs/tags/churn/production/2: target: tag churn/production/2 is on commit" in report
+    # A CI checkout at a tag (two commits deep) cannot tell, and says so (the deploy
+    # examples refuse such a tag themselves); with main's commits fetched (here all of
+    # them: the clone is no longer shallow), it refuses the tag, and reads one main holds
+    # without a word.
+    cannot_tell = ("gitreg: warning: cannot tell whether origin's main branch holds the "
+                   "commit of churn/production/")
+    for tag in ("churn/production/2", "churn/production/1"):
+        ci_job = tmp_path / f"ci-job-{tag[-1]}"
+        git(tmp_path, "init", "-q", str(ci_job))
+        git(ci_job, "remote", "add", "origin", f"file://{tmp_path / 'origin.git'}")
+        git(ci_job, "fetch", "-q", "--no-tags", "--depth=2", "origin",
+            f"+refs/tags/{tag}:refs/tags/{tag}")
+        git(ci_job, "checkout", "-q", "--detach", tag)
+        assert cannot_tell in gitreg(ci_job, "ci", "event", tag, code=OK)
+        git(ci_job, "fetch", "-q", "--no-tags", "--depth=1000", "origin",
+            "+refs/heads/main:refs/remotes/origin/main")
+        git(ci_job, "remote", "set-head", "origin", "main")
+        if tag == "churn/production/2":
+            gitreg(ci_job, "ci", "event", tag, code=INVALID_INPUT,
+                   says=("which origin/main does not hold",))
+        else:
+            assert "warning" not in gitreg(ci_job, "ci", "event", tag, code=OK)
     # A promotion made in this clone and not pushed yet is main's: its tag is read.
     git(work, "tag", "-d", "churn/production/2")
     Registry(work).promote("churn", "1.1.0", "production")

@@ -191,38 +191,32 @@ class Git:
             return sha
         raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
 
-    def on_default_branch(self, commit: str) -> str | None:
-        """The remote's default branch (``origin/main``, from ``refs/remotes/origin/HEAD``,
-        which ``git clone`` sets) if ``commit`` is neither in its history nor in that of
-        the local branch of the same name (a promotion made here and not pushed yet); None
-        if it is, or where this clone cannot tell: no such ref (CI checkouts at a tag), or a
-        shallow clone, whose history ends before the commit may."""
-        branch = self.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).strip()
-        if not branch or self.resolve(branch) is None:
-            return None
-        if self.run("rev-parse", "--is-shallow-repository").strip() == "true":
-            return None
-        local = "refs/heads/" + branch.removeprefix("refs/remotes/origin/")
-        for ref in (branch, local):
-            if self.resolve(ref) is not None and self.succeeds(
-                    "merge-base", "--is-ancestor", commit, ref):
-                return None
-        return branch.removeprefix("refs/remotes/")
-
-    def require_held(self, tag: str, commit: str) -> None:
+    def require_held(self, tag: str, commit: str) -> bool:
         """Refuse gitreg tag ``tag`` on a commit the main branch does not hold: a change
         made on a branch never merged (or deleted), tagged by hand and pushed. It never
         passed review or ``check``, and a deploy job triggered by the tag would ship it.
-        Checked where the clone knows origin's default branch and its whole history
-        (``on_default_branch``); a CI checkout at the tag knows neither (protect the tag
-        names on the forge: README "Security")."""
-        branch = self.on_default_branch(commit)
-        if branch is not None:
-            raise InvalidInput(f"tag {tag} is on commit {commit[:12]}, which {branch} does "
-                               "not hold: a gitreg event is a change the main branch holds; "
-                               f"fetch it (git fetch origin) if {branch} is behind here, else, "
-                               "if nobody made the tag on purpose, delete it (git push origin "
-                               f":refs/tags/{tag})")
+
+        The main branch is origin's default (``refs/remotes/origin/HEAD``, which ``git
+        clone`` sets), or the local branch of that name (a promotion made here, not pushed
+        yet). True: it holds the commit. False: this clone cannot tell, having no
+        ``origin/HEAD`` (a CI checkout at the tag), or a shallow history that may end
+        before the commit (the deploy examples fetch the branch's last commits first, and
+        fail the job themselves: README "Security")."""
+        branch = self.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).strip()
+        if not branch or self.resolve(branch) is None:
+            return False
+        local = "refs/heads/" + branch.removeprefix("refs/remotes/origin/")
+        if any(self.resolve(ref) is not None and self.succeeds(
+                "merge-base", "--is-ancestor", commit, ref) for ref in (branch, local)):
+            return True
+        if self.run("rev-parse", "--is-shallow-repository").strip() == "true":
+            return False
+        branch = branch.removeprefix("refs/remotes/")
+        raise InvalidInput(f"tag {tag} is on commit {commit[:12]}, which {branch} does "
+                           "not hold: a gitreg event is a change the main branch holds; "
+                           f"fetch it (git fetch origin) if {branch} is behind here, else, "
+                           "if nobody made the tag on purpose, delete it (git push origin "
+                           f":refs/tags/{tag})")
 
     def tags(self, *patterns: str) -> list[TagRef]:
         """Tags matching ``patterns`` (for-each-ref globs under refs/tags/), in one call."""

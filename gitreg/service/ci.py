@@ -73,7 +73,7 @@ def event(registry: Registry, ref: str) -> Event:
         )
     git = registry.git
     commit = _commit(git, git.tagged(name))
-    git.require_held(name, commit.sha)
+    unverified = registry.require_held(name, commit.sha)
     layout = registry.config.layout
     if lifecycle is not None:
         found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
@@ -90,6 +90,7 @@ def event(registry: Registry, ref: str) -> Event:
         held = Held({}, Prover(git, layout, model, parent),
                     lambda: _held_all(registry, model, parent)) if parent else {}
         found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
+    unverified()
     return replace(found, tag=name)
 
 

@@ -901,6 +901,21 @@ class Registry:
         with self.transaction() as tx:
             return change(tx)
 
+    def require_held(self, tag: str, commit: str) -> Callable[[], None]:
+        """Refuse a gitreg tag on a commit origin's main branch does not hold (``Git.
+        require_held``). Returns what to say once the event is read: where this clone
+        cannot tell (a CI checkout at the tag), a warning, since a tag made on a branch
+        never merged would read as an event, and a deploy job would ship it (the deploy
+        examples check it themselves first: README "Security"); else nothing."""
+        if self.git.require_held(tag, commit) or not self.git.run(
+                "config", "--get", "remote.origin.url", check=False).strip():
+            return lambda: None
+        return lambda: self.note(
+            f"warning: cannot tell whether origin's main branch holds the commit of {tag}: "
+            "this clone has no origin/HEAD, or a shallow history without it; fetch the "
+            "branch (git fetch --depth=1000 origin main, then git remote set-head origin "
+            "main), as the deploy examples do")
+
     def start_shared(self, *, push: bool, propose: bool) -> None:
         """The first step of every write: with ``propose``, refuse one off the main branch
         (repo/publish.py); with ``propose`` or ``push``, catch up with ``origin``'s main

@@ -53,7 +53,7 @@ def event(registry: Registry, ref: str) -> Release:
         raise NotAnEvent(f"{ref} is not a gitreg release tag (release/NAME/N)")
     git = registry.git
     sha = git.tagged(tag)  # a commit, one level in: no tree, blob or tag of a tag
-    git.require_held(tag, sha)
+    unverified = registry.require_held(tag, sha)
     rel = release_file(*parsed)
     parent = git.run("rev-parse", "-q", "--verify", f"{sha}^", check=False).strip()
     before, after = git.cat_files([f"{parent}:{rel}" if parent else f"{sha}:{rel}",
@@ -69,6 +69,7 @@ def event(registry: Registry, ref: str) -> Release:
     fmt = f"%an <%ae>{LOG_FIELD}%cI"
     author, _, date = git.run("log", "-1", f"--format={fmt}", sha, "--").strip().partition(
         LOG_FIELD)
+    unverified()
     return replace(release, commit=sha, tag=tag, author=author, date=date)
 
 
