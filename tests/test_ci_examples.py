@@ -400,8 +400,8 @@ def github_env(site: Path, checkout: Path, runner: Runner, **variables: str) -> 
     return env
 
 
-def github_context() -> dict[str, Any]:
-    return {"github": {"token": "ghs_not-a-token",
+def github_context(ref_type: str = "branch") -> dict[str, Any]:
+    return {"github": {"token": "ghs_not-a-token", "ref_type": ref_type,
                        "event": {"pull_request": {"number": int(PR_NUMBER)}}},
             "secrets": {"GITREG_DEPLOY_KEY": "not a key", "AWS_ACCESS_KEY_ID": "",
                         "AWS_SECRET_ACCESS_KEY": ""}}
@@ -478,7 +478,7 @@ def github_flow(site: Path, how: str, runner: Runner) -> tuple[Run, Path, str]:
     assert git(checkout, "cat-file", "-t", tag).strip() == "commit"  # lightweight now
     env = github_env(site, checkout, runner, GITHUB_EVENT_NAME="push",
                      GITHUB_REF=f"refs/tags/{tag}", GITHUB_REF_NAME=tag, GITHUB_REF_TYPE="tag")
-    deploy = run_github("gitreg-deploy.yml", checkout, env, github_context(), runner)
+    deploy = run_github("gitreg-deploy.yml", checkout, env, github_context("tag"), runner)
     return deploy, checkout, deploy.outputs["event"]["event"]
 
 
@@ -752,7 +752,7 @@ def test_the_deploy_job_refuses_a_tag_on_a_commit_main_never_held(
                          GITHUB_REF=f"refs/tags/{tag}", GITHUB_REF_NAME=tag,
                          GITHUB_REF_TYPE="tag")
         with pytest.raises(AssertionError, match=refused):
-            run_github("gitreg-deploy.yml", checkout, env, github_context(), runner)
+            run_github("gitreg-deploy.yml", checkout, env, github_context("tag"), runner)
     else:
         tagged = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": tag, "CI_COMMIT_REF_NAME": tag}
         assert gitlab_pipeline(tagged) == ["gitreg-deploy"]
@@ -762,6 +762,28 @@ def test_the_deploy_job_refuses_a_tag_on_a_commit_main_never_held(
             run_gitlab("gitreg-deploy", checkout, gitlab_env(site, checkout, runner, **tagged),
                        runner)
     assert not (checkout / "model").exists()
+
+
+def test_the_deploy_check_keeps_a_full_checkout_full(site: Path) -> None:
+    """With fetch-depth: 0 (or GIT_DEPTH "0"), the check fetches main whole: a --depth fetch
+    would make the clone shallow, and every history command stop (found in review)."""
+    _, job, _ = github_job("gitreg-deploy.yml")
+    (step,) = [s for s in job["steps"] if s.get("name") == "Check that the main branch holds "
+               "the tag"]
+    (_, jobs) = gitlab_jobs()
+    gitlab = "\n".join(line for line in jobs["gitreg-deploy"]["script"]
+                       if "MAIN_DEPTH" in line or "deepen" in line or "set-head" in line)
+    for system, script in (("github", str(step["run"])), ("gitlab", gitlab)):
+        checkout = site / f"full-{system}"
+        git(site, "clone", "--quiet", url(site), str(checkout))
+        git(checkout, "remote", "set-head", "origin", "-d")
+        git(checkout, "checkout", "--quiet", "--detach", "churn/production/1")
+        env = {**os.environ, "MAIN_DEPTH": "1", "GITHUB_REF_NAME": "churn/production/1",
+               "CI_DEFAULT_BRANCH": "main", "CI_COMMIT_TAG": "churn/production/1"}
+        bash(script, cwd=checkout, env=env, args=["-eo", "pipefail"])
+        assert git(checkout, "rev-parse", "--is-shallow-repository").strip() == "false"
+        assert git(checkout, "symbolic-ref", "refs/remotes/origin/HEAD").strip() == \
+            "refs/remotes/origin/main"
 
 
 def test_the_pre_commit_hook_runs_gitreg_check(site: Path, runner: Runner) -> None:

@@ -82,6 +82,27 @@ def test_a_listing_that_names_a_path_twice_or_as_file_and_folder_is_refused(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
+@pytest.mark.parametrize("name", [".git/config", "sub/.git/hooks/post-checkout", ".GIT/config",
+                                  ".hg/hgrc", ".dvc/config"])
+def test_a_listing_that_writes_into_a_repositorys_own_folder_is_refused(
+    tmp_path: Path, registry: Registry, folder: Path, name: str
+) -> None:
+    """register never stores .git, .hg or .dvc (DVC leaves them out): a crafted listing
+    that names one would put a .git/config into the user's folder, whose core.fsmonitor
+    runs at the next `git status` there (found in review)."""
+    weights = Weights(registry.root)
+    inner = registry.register("ckpt", folder).record.artifact
+    some_file = weights.objects(inner)[1]
+    data = tree_bytes([("a.bin", some_file), (name, some_file)])
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
+    storage.receive(io.BytesIO(data), weights.cache, md5)
+    crafted = Artifact(inner.path, "directory", md5, 2, 2)
+    out = tmp_path / "out"
+    with pytest.raises(ToolFailed, match="a repository's own folder"):
+        weights.export(crafted, out)
+    assert not out.exists()
+
+
 def test_get_model_never_loads_bytes_that_fail_the_check(
     tmp_path: Path, registry: Registry
 ) -> None:

@@ -203,6 +203,34 @@ def test_a_stage_naming_a_version_before_its_registration_does_not_count_for_fro
         assert validate(root, base="main").ok
 
 
+def test_a_hold_that_spans_the_registration_counts_for_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """staging named 2.0.0 before it was registered, and still did once it was: from its
+    registration on, 2.0.0 was in staging. promote's gate, a full check, check --base and
+    main's check after a squash all say so (found in review: the full check counted only
+    entries after the registration, and failed main after check --base had passed)."""
+    registry = with_policies(churn(tmp_path), {"production": {"from": "staging"}})
+    root = registry.root
+    _hand(root, "staging", "1.2.0", "2.0.0")
+    Registry(root).register("churn", root / "registry.yaml", version="2.0.0")
+    _hand(root, "staging", "2.0.0", "1.2.0")
+    assert validate(root).ok
+    git(root, "checkout", "--quiet", "-b", "pr")
+    _hand(root, "production", "1.0.0", "2.0.0")
+    assert validate(root).ok, validate(root).problems
+    with monkeypatch.context() as patch:
+        _no_walk(patch)
+        assert validate(root, base="main").ok
+    git(root, "checkout", "--quiet", "main")
+    git(root, "merge", "--quiet", "--squash", "pr")
+    git(root, "commit", "--quiet", "-m", "Squashed")
+    assert validate(root).ok
+    git(root, "reset", "--quiet", "--hard", "HEAD~1")
+    event = Registry(root).promote("churn", "2.0.0", "production")  # the gate agrees
+    assert event.version == "2.0.0" and validate(root).ok
+
+
 def test_ci_event_of_a_promotion_reads_no_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -741,6 +741,55 @@ def _event(
     )
 
 
+class Been:
+    """The stages each version of model ``name`` has been in since it was registered, what
+    ``from: STAGE`` asks (issue 19): a hold before the version's file was added names no
+    registered version. ``events``: the model's whole history, oldest first. A version was
+    in a stage if it entered it at or after its (first) registration, or if the stage held
+    it right after the registering commit (a hand edit that named it first): ``check
+    --base`` reads the stage files from the registration on (repo/recent.py), and counts
+    the same holds. The second is read only where the first does not answer, one
+    ``stages.yaml`` at a time: a registry whose versions go through the stages never asks."""
+
+    def __init__(self, git: Git, layout: Layout, name: str, events: Sequence[Event]) -> None:
+        self.git, self.path, self.name = git, layout.stages_file(name), name
+        self.registered: dict[str, str] = {}  # version -> the commit that first added it
+        entered: dict[str, set[str]] = {}
+        for event in events:
+            if event.version is None or event.model != name:
+                continue
+            if event.action is Action.REGISTER:
+                self.registered.setdefault(event.version, event.commit)
+            elif event.stage and event.version in self.registered:
+                entered.setdefault(event.version, set()).add(event.stage)
+        self.entered = {version: frozenset(stages) for version, stages in entered.items()}
+        self._at_registration: dict[str, StageMap | None] = {}
+
+    def __call__(self, version: str, wanted: str | None = None) -> frozenset[str]:
+        """The stages ``version`` has been in, as far as ``wanted`` (a ``from`` stage) asks."""
+        stages = self.entered.get(version, frozenset())
+        if wanted is None or wanted in stages:
+            return stages
+        held = self._registered_with(version)
+        return stages | {wanted} if held is not None and version in held.versions_in(
+            wanted) else stages
+
+    def _registered_with(self, version: str) -> StageMap | None:
+        """The ``stages.yaml`` right after the commit that registered ``version``."""
+        commit = self.registered.get(version)
+        if commit is None:
+            return None
+        if version not in self._at_registration:
+            (text,) = self.git.cat_files([f"{commit}:{self.path}"])
+            found = None
+            if text is not None:
+                with contextlib.suppress(CorruptRegistry):
+                    found = parsers.STAGES.parse(text, f"{self.path} at {commit[:12]}")
+            self._at_registration[version] = (
+                found if found is not None and found.name == self.name else None)
+        return self._at_registration[version]
+
+
 def stage_changes(
     before: StageMap, after: StageMap, commit: Commit, said: Sequence[Mapping[str, str]] = (),
     *, held: Mapping[str, AbstractSet[str]],

@@ -95,7 +95,7 @@ from gitreg.core.release import RELEASES_DIR
 from gitreg.errors import CorruptRegistry, GitregError, InvalidInput, NotFound, printable
 from gitreg.git.runner import Git, TagRef
 from gitreg.repo import parsers, signing, summary, yamlio
-from gitreg.repo.history import History
+from gitreg.repo.history import Been, History
 from gitreg.repo.paths import check_real
 from gitreg.repo.recent import Recent, held_before, held_since_registered, since
 from gitreg.repo.recent import events as recent_events
@@ -568,7 +568,7 @@ def _landing(registry: Registry, scope: Scope, said: Sequence[Problem]) -> list[
                     continue
                 if version in before.versions_in(wanted) and (merge_base, version) in \
                         _registered_at(git, layout, name, [(merge_base, version)]):
-                    continue  # there at the merge base, registered (_stages_been)
+                    continue  # there at the merge base, registered (history.Been)
                 if any(p.file == rel and p.key == f"stages.{stage}" and
                        f" {version} " in f" {p.message} " for p in said):
                     continue  # reported, or forced on record
@@ -1088,12 +1088,13 @@ class _ModelCheck:
             self.add(rel, "history", f"policies not checked: cannot read this model's history "
                      f"({exc})")
             return
-        been = _stages_been(events)
+        been = Been(self.registry.git, self.layout, self.name, events)
         for stage in gated:
             rule = rules[stage]
             assert rule is not None
             exclusive = config.is_exclusive(stage)
-            chain = _Chain(self._violations(stage, stage_map, been.get), rule, exclusive)
+            chain = _Chain(self._violations(stage, stage_map, functools.partial(
+                _been_for, been, rule.from_stage)), rule, exclusive)
             chain.follow(e for e in events if e.stage == stage)
             for version in stage_map.versions_in(stage):
                 record = self.record(version)
@@ -1178,7 +1179,7 @@ class _ModelCheck:
         if found.before is None:
             return False  # what the stages held at the merge base does not read
         # Each state since the merge base (its own included), by the commit it is at; a
-        # version counts in it once registered there (_stages_been).
+        # version counts in it once registered there (history.Been).
         states = [(found.start, found.before),
                   *((commit.sha, after) for commit, after in found.states if after is not None)]
         present = _registered_at(git, self.layout, self.name, (
@@ -1352,25 +1353,18 @@ class _Chain:
                     self.holder = version
 
 
-def _stages_been(events: Sequence[Event], registered: Callable[[Event], bool] | None = None,
-                 ) -> dict[str, frozenset[str]]:
-    """Every stage each version has been in since it was registered, by history (``from``).
+def _been_for(been: Been, wanted: str | None, version: str) -> frozenset[str]:
+    return been(version, wanted)
 
-    A ``stages.yaml`` that names a version before its version file is added names no
-    version of the registry (``check`` reports such a file), and is no step towards a
-    stage. Counting it would also make ``check --base`` read a version's whole history to
-    say it was never in the earlier stage, where it now reads from the registration on
-    (repo/recent.py ``held_since_registered``; issue 19). ``registered``: whether an event's
-    version was registered at its commit; None: as ``events`` say, from the whole history."""
-    known: set[str] = set()
+
+def _stages_been(events: Sequence[Event], registered: Callable[[Event], bool],
+                 ) -> dict[str, frozenset[str]]:
+    """The stages each version entered in ``events`` (a pull request's) at a commit where
+    it was registered (``registered``), as ``from`` counts a hold (repo/history.py
+    ``Been``, which the whole history's judgement uses)."""
     been: dict[str, set[str]] = {}
     for event in events:
-        if event.version is None:
-            continue
-        if event.action is Action.REGISTER:
-            known.add(event.version)
-        elif event.stage and (event.version in known if registered is None
-                              else registered(event)):
+        if event.version is not None and event.stage and registered(event):
             been.setdefault(event.version, set()).add(event.stage)
     return {version: frozenset(stages) for version, stages in been.items()}
 

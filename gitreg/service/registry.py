@@ -640,10 +640,10 @@ class Registry:
         propose: bool = False,
     ) -> Event:
         """Put ``version`` in ``stage`` (replacing an exclusive stage's holder); tag it."""
+        forced = self.override(force, reason)  # the arguments alone: before any fetch
         self.start_shared(push=push, propose=propose)
         record = self.record(name, version)
         self.config.check_stage(stage)
-        forced = self.override(force, reason)
         self.gate_signing(stage, sign, name)
         return self._stage_change(
             name, stage, lambda: self.plan_promotion(record, stage, forced), push=push,
@@ -702,11 +702,11 @@ class Registry:
             return []
         replaced = self.record(record.name, previous) if previous else None
         been: frozenset[str] = frozenset()
-        if rules.from_stage is not None:
-            been = frozenset(
-                e.stage for e in self.history.events(record.name)
-                if e.version == record.version and e.stage
-            )
+        if rules.from_stage is not None:  # as check counts it: since its registration
+            from gitreg.repo.history import Been
+
+            been = Been(self.git, self.config.layout, record.name,
+                        self.history.events(record.name))(record.version, rules.from_stage)
         from gitreg.core import policy
 
         return policy.violations(self.config, stage, record, replaced, stage_map, been)
@@ -910,11 +910,14 @@ class Registry:
         if self.git.require_held(tag, commit) or not self.git.run(
                 "config", "--get", "remote.origin.url", check=False).strip():
             return lambda: None
-        return lambda: self.note(
-            f"warning: cannot tell whether origin's main branch holds the commit of {tag}: "
-            "this clone has no origin/HEAD, or a shallow history without it; fetch the "
-            "branch (git fetch --depth=1000 origin main, then git remote set-head origin "
-            "main), as the deploy examples do")
+        if self.git.run("rev-parse", "--is-shallow-repository").strip() == "true":
+            how = ("its history is shallow; fetch the main branch's last commits (git fetch "
+                   "--depth=1000 origin main, then git remote set-head origin main), as the "
+                   "deploy examples do")
+        else:
+            how = ("it has no origin/HEAD; set it (git remote set-head origin --auto)")
+        return lambda: self.note(f"warning: cannot tell whether origin's main branch holds the "
+                                 f"commit of {tag}: {how}")
 
     def start_shared(self, *, push: bool, propose: bool) -> None:
         """The first step of every write: with ``propose``, refuse one off the main branch

@@ -153,6 +153,14 @@ class Weights:
             # or break a path (issue 6).
             if relpath.startswith("/") or {"", ".", ".."} & set(parts) or "\0" in relpath:
                 raise ToolFailed(f"weights listing {artifact.md5} has an unsafe path {relpath!r}")
+            # Nor a repository's own folder, which register leaves out (_walk): a crafted
+            # .git/config written into the user's folder runs its commands at the next
+            # `git status` there, or at a shell prompt that shows git's state (found in
+            # review). Any case: macOS and Windows file systems ignore it.
+            if {part.casefold() for part in parts} & _NOT_WEIGHTS:
+                raise ToolFailed(f"weights listing {artifact.md5} has a path in a repository's "
+                                 f"own folder ({relpath!r}), which register never stores; "
+                                 "refused")
             self.object_path(md5)  # validates the md5
         # A name listed twice, or both as a file and as a folder of others ("a" and "a/b"),
         # cannot be written out: refused, not left to fail half-way (issue 6).
@@ -381,10 +389,13 @@ class _Meter:
             self.progress(min(self.done, self.total), self.total)
 
 
+_NOT_WEIGHTS = frozenset({".git", ".hg", ".dvc"})
+
+
 def _walk(folder: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(folder):
         # DVC leaves these out of a folder's listing; so must we, for the same md5.
-        dirnames[:] = [d for d in dirnames if d not in (".git", ".hg", ".dvc")]
+        dirnames[:] = [d for d in dirnames if d not in _NOT_WEIGHTS]
         for name in dirnames + filenames:
             path = Path(dirpath, name)
             if path.is_symlink():
