@@ -255,7 +255,7 @@ class History:
         """Every version each stage of model ``name`` has held along the first-parent chain
         up to ``rev`` (included): one ``git log`` and one ``cat-file --batch``.
         ``registered``: only once the version's file was added, as ``from`` counts a hold
-        (service/check.py ``_stages_been``)."""
+        (``Been``)."""
         path = self.layout.stages_file(name)
         paths = [path, self.layout.versions(name)] if registered else [path]
         out = self.git.run("log", "--first-parent", "--reverse", "--no-renames", "--raw",
