@@ -273,19 +273,16 @@ def _holds(name: str, text: bytes | None, stage: str, version: str) -> bool:
 
 def on_chain(git: Git, commit: str, rev: str, reach: int = REACH) -> bool:
     """Whether ``commit`` is ``rev`` or on its first-parent chain within ``reach`` commits:
-    the chain's first thousand commits, then up to ``reach``. (Not ``rev-list COMMIT..REV``,
-    whose walk goes all the way back to an old ``commit`` however few it prints: 0.6 s at
-    100,000 versions.)"""
+    the chain is read as git lists it, and left as soon as ``commit`` shows (a walk of
+    commits only, ~5 ms per 1,000). Not ``rev-list COMMIT..REV``, whose walk goes all the
+    way back to an old ``commit`` however few it prints: 0.6 s at 100,000 versions."""
     if commit == rev:
         return True
     wanted = commit.encode()
-    for count in dict.fromkeys((min(1000, reach), reach)):
-        proc = git.attempt("rev-list", "--first-parent", f"--max-count={count}", rev, "--")
-        if proc.returncode != 0:
-            return False
-        listed = proc.stdout.split()
-        if wanted in listed:
-            return True
-        if len(listed) < count:
-            return False  # the whole chain, and not on it
-    return False
+    proc = git.start("rev-list", "--first-parent", f"--max-count={reach}", rev, "--")
+    assert proc.stdout is not None
+    try:
+        return any(line.rstrip() == wanted for line in proc.stdout)
+    finally:
+        proc.kill()
+        proc.communicate()
