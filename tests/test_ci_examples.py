@@ -719,31 +719,40 @@ def test_the_ci_examples_take_a_proposal_to_production(site: Path, runner: Runne
     check_deployed(site, checkout)
 
 
-def forged_tag(site: Path) -> str:
-    """A production tag on a commit main never held: a hand edit on a branch that is never
-    pushed, tagged, and the tag pushed (no review, no check)."""
+def forged_tag(site: Path, merged: bool) -> str:
+    """A production tag on a commit main never held: a hand edit on a branch, tagged, and
+    the tag pushed; the branch never pushed, or (``merged``) put back and merged with a
+    merge commit, so that the tagged commit is an ancestor of main but not main's own."""
     dev = site / "dev"
     git(dev, "checkout", "--quiet", "-b", "unreviewed")
     stages = dev / "models" / "churn" / "stages.yaml"
-    stages.write_text(stages.read_text().replace("production: 1.0.0", "production: 1.1.0"))
+    text = stages.read_text()
+    stages.write_text(text.replace("production: 1.0.0", "production: 1.1.0"))
     git(dev, "commit", "--quiet", "-am", "Ship 1.1.0")
     tag = "churn/production/2"
     git(dev, "tag", tag)
     git(dev, "push", "--quiet", "origin", f"refs/tags/{tag}")
+    if merged:
+        stages.write_text(text)
+        git(dev, "commit", "--quiet", "-am", "Not yet")
     git(dev, "checkout", "--quiet", "main")
+    if merged:
+        git(dev, "merge", "--quiet", "--no-ff", "-m", "Merge unreviewed", "unreviewed")
+        git(dev, "push", "--quiet", "origin", "main")
     return tag
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("system", ["github", "gitlab"])
+@pytest.mark.parametrize(("system", "merged"), [("github", False), ("gitlab", False),
+                                                ("github", True)])
 def test_the_deploy_job_refuses_a_tag_on_a_commit_main_never_held(
-    site: Path, runner: Runner, system: str,
+    site: Path, runner: Runner, system: str, merged: bool,
 ) -> None:
     """The deploy job runs for any matching tag, whoever pushed it. Its checkout is two
-    commits deep, which cannot tell; the job fetches main's commits first, and ci event
-    refuses the tag: nothing is deployed."""
-    tag = forged_tag(site)
-    refused = "which is not among the last 1000 commits of main: not deployed"
+    commits deep, which cannot tell; the job fetches main's last commits first and refuses
+    a tag that is not on main's first-parent history: nothing is deployed."""
+    tag = forged_tag(site, merged)
+    refused = "which is not among the last 1000 commits main made"
     if system == "github":
         assert started_by("push", f"refs/tags/{tag}") == ["gitreg-deploy.yml"]
         _, _, depth = github_job("gitreg-deploy.yml")

@@ -518,12 +518,7 @@ def test_a_tag_on_a_commit_the_main_branch_does_not_hold_is_refused_by_ci_event(
     cannot_tell = ("gitreg: warning: cannot tell whether origin's main branch holds the "
                    "commit of churn/production/")
     for tag in ("churn/production/2", "churn/production/1"):
-        ci_job = tmp_path / f"ci-job-{tag[-1]}"
-        git(tmp_path, "init", "-q", str(ci_job))
-        git(ci_job, "remote", "add", "origin", f"file://{tmp_path / 'origin.git'}")
-        git(ci_job, "fetch", "-q", "--no-tags", "--depth=2", "origin",
-            f"+refs/tags/{tag}:refs/tags/{tag}")
-        git(ci_job, "checkout", "-q", "--detach", tag)
+        ci_job = ci_checkout(tmp_path, tag)
         assert cannot_tell in gitreg(ci_job, "ci", "event", tag, code=OK)
         git(ci_job, "fetch", "-q", "--no-tags", "--depth=1000", "origin",
             "+refs/heads/main:refs/remotes/origin/main")
@@ -559,6 +554,41 @@ def test_a_second_tag_on_an_old_changes_commit_is_refused_by_ci_event_and_named_
     report = gitreg(work, "check", code=CHECK_FAILED)
     problems = tag_problems(report)
     assert problems == ["refs/tags/churn/production/10", "refs/tags/churn/production/11"], report
+    # A CI checkout at the tag holds no other tag: origin's are asked (found in review).
+    for tag in ("churn/production/10", "churn/production/11"):
+        job = ci_checkout(tmp_path, tag)
+        gitreg(job, "ci", "event", tag, code=INVALID_INPUT,
+               says=(f"tag {tag} is on commit", "churn/production/2 already marks"))
+    assert '"version": "1.1.0"' in gitreg(ci_checkout(tmp_path, "churn/production/2"), "ci",
+                                          "event", "churn/production/2", code=OK)
+
+
+def ci_checkout(tmp_path: Path, tag: str) -> Path:
+    """What a CI job checked out at ``tag`` has: two commits, that tag alone."""
+    job = tmp_path / f"ci-{tag.replace('/', '-')}"
+    git(tmp_path, "init", "-q", str(job))
+    git(job, "remote", "add", "origin", f"file://{tmp_path / 'origin.git'}")
+    git(job, "fetch", "-q", "--no-tags", "--depth=2", "origin",
+        f"+refs/tags/{tag}:refs/tags/{tag}")
+    git(job, "checkout", "-q", "--detach", tag)
+    return job
+
+
+def test_a_tag_inside_a_merged_branch_is_refused_by_ci_event(
+    origin: Path, tmp_path: Path
+) -> None:
+    """A commit inside a branch merged with a merge commit is an ancestor of main, but main
+    never held its state: production on 1.1.0 for one commit, put back before the merge."""
+    git(origin, "switch", "-q", "-c", "feature")
+    text = (origin / STAGES).read_text()
+    commit(origin, {STAGES: text.replace("production: 1.0.0", "production: 1.1.0")}, "Try")
+    git(origin, "tag", "churn/production/2")
+    commit(origin, {STAGES: text}, "Back")
+    git(origin, "switch", "-q", "main")
+    git(origin, "merge", "-q", "--no-ff", "-m", "Merge feature", "feature")
+    work = clone(origin, tmp_path)
+    gitreg(work, "ci", "event", "churn/production/2", code=INVALID_INPUT,
+           says=("which origin/main does not hold on its first-parent history",))
 
 
 def test_a_release_tag_on_a_tree_or_made_of_another_tag_is_refused_by_ci_event(

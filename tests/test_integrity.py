@@ -83,7 +83,7 @@ def test_a_listing_that_names_a_path_twice_or_as_file_and_folder_is_refused(
 
 
 @pytest.mark.parametrize("name", [".git/config", "sub/.git/hooks/post-checkout", ".GIT/config",
-                                  ".hg/hgrc", ".dvc/config"])
+                                  ".git./config", ".hg/hgrc", ".dvc/config"])
 def test_a_listing_that_writes_into_a_repositorys_own_folder_is_refused(
     tmp_path: Path, registry: Registry, folder: Path, name: str
 ) -> None:
@@ -99,6 +99,26 @@ def test_a_listing_that_writes_into_a_repositorys_own_folder_is_refused(
     crafted = Artifact(inner.path, "directory", md5, 2, 2)
     out = tmp_path / "out"
     with pytest.raises(ToolFailed, match="a repository's own folder"):
+        weights.export(crafted, out)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("top", ["", "sub/"])
+def test_a_listing_that_holds_a_bare_repository_is_refused(
+    tmp_path: Path, registry: Registry, folder: Path, top: str
+) -> None:
+    """HEAD, objects/ and refs/ make a folder a repository to git, which reads its config
+    (core.fsmonitor runs a command) from any folder below it (found in review)."""
+    weights = Weights(registry.root)
+    inner = registry.register("ckpt", folder).record.artifact
+    some_file = weights.objects(inner)[1]
+    names = [f"{top}HEAD", f"{top}config", f"{top}objects/info/keep", f"{top}refs/heads/keep"]
+    data = tree_bytes([(name, some_file) for name in names])
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
+    storage.receive(io.BytesIO(data), weights.cache, md5)
+    crafted = Artifact(inner.path, "directory", md5, 2, len(names))
+    out = tmp_path / "out"
+    with pytest.raises(ToolFailed, match="holds a git repository"):
         weights.export(crafted, out)
     assert not out.exists()
 

@@ -206,17 +206,36 @@ class Git:
         if not branch or self.resolve(branch) is None:
             return False
         local = "refs/heads/" + branch.removeprefix("refs/remotes/origin/")
-        if any(self.resolve(ref) is not None and self.succeeds(
-                "merge-base", "--is-ancestor", commit, ref) for ref in (branch, local)):
+        # Its first-parent history: a commit inside a branch merged with a merge commit is
+        # an ancestor too, but main never held that state (found in review).
+        if any(self.resolve(ref) is not None and self.on_chain(commit, ref)
+               for ref in (branch, local)):
             return True
         if self.run("rev-parse", "--is-shallow-repository").strip() == "true":
             return False
         branch = branch.removeprefix("refs/remotes/")
         raise InvalidInput(f"tag {tag} is on commit {commit[:12]}, which {branch} does "
-                           "not hold: a gitreg event is a change the main branch holds; "
-                           f"fetch it (git fetch origin) if {branch} is behind here, else, "
-                           "if nobody made the tag on purpose, delete it (git push origin "
-                           f":refs/tags/{tag})")
+                           "not hold on its first-parent history: a gitreg event is a change "
+                           f"the main branch holds; fetch it (git fetch origin) if {branch} is "
+                           "behind here, else, if nobody made the tag on purpose, delete it "
+                           f"(git push origin :refs/tags/{tag})")
+
+    def on_chain(self, commit: str, rev: str, reach: int | None = None) -> bool:
+        """Whether ``commit`` is ``rev`` or on its first-parent chain (within ``reach``
+        commits): the chain is read as git lists it, and left as soon as ``commit`` shows
+        (a walk of commits only, ~5 ms per 1,000). Not ``rev-list COMMIT..REV``, whose walk
+        goes all the way back to an old ``commit`` however few it prints."""
+        if commit == rev:
+            return True
+        wanted = commit.encode()
+        limit = [f"--max-count={reach}"] if reach is not None else []
+        proc = self.start("rev-list", "--first-parent", *limit, "--end-of-options", rev, "--")
+        assert proc.stdout is not None
+        try:
+            return any(line.rstrip() == wanted for line in proc.stdout)
+        finally:
+            proc.kill()
+            proc.communicate()
 
     def tags(self, *patterns: str) -> list[TagRef]:
         """Tags matching ``patterns`` (for-each-ref globs under refs/tags/), in one call."""

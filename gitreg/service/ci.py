@@ -101,17 +101,45 @@ def _first_of_its_change(git: Git, commit: str, parsed: TagName, name: str) -> N
     commit (``churn/production/10`` on the commit of ``churn/production/2``) would deploy
     that promotion again, past every rollback since."""
     prefix = f"{parsed.name}/{parsed.stage}/"
-    out = git.run("for-each-ref", f"--points-at={commit}", "--format=%(refname)",
+    out = git.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)",
                   f"refs/tags/{prefix}")
-    numbers = [other.n for ref in out.split("\n")
-               if (other := parse_tag(ref.removeprefix("refs/tags/"))) is not None
-               and (other.name, other.stage) == (parsed.name, parsed.stage)
-               and other.n is not None]
+    tags = [line.split("\0") for line in out.split("\n") if line]
+    here = {n for ref, _, _ in tags if (n := _number(parsed, ref)) is not None}
+    if parsed.n is not None and len(here & set(range(1, parsed.n))) < parsed.n - 1:
+        # A CI checkout at the tag holds no other tag (actions/checkout fetches none): the
+        # lower numbers are asked of origin, or an old promotion tagged again would deploy.
+        tags = _remote_tags(git, prefix) or tags
+    numbers = [n for ref, sha, peeled in tags
+               if (peeled or sha) == commit and (n := _number(parsed, ref)) is not None]
     first = min(numbers, default=None)
     if first is not None and parsed.n is not None and first < parsed.n:
         raise InvalidInput(f"tag {name} is on commit {commit[:12]}, whose change tag "
                            f"{prefix}{first} already marks: a second tag of one change marks "
                            "no new event")
+
+
+def _number(parsed: TagName, ref: str) -> int | None:
+    """The number of stage tag ``ref`` (refs/tags/...) if it is one of ``parsed``'s stage."""
+    other = parse_tag(ref.removeprefix("refs/tags/"))
+    if other is None or (other.name, other.stage) != (parsed.name, parsed.stage):
+        return None
+    return other.n
+
+
+def _remote_tags(git: Git, prefix: str) -> list[list[str]] | None:
+    """``origin``'s tags under ``prefix`` as (ref, object, peeled commit), from one ``git
+    ls-remote`` (names only: nothing is fetched); None without an origin that answers."""
+    proc = git.attempt("ls-remote", "--tags", REMOTE, f"refs/tags/{prefix}*")
+    if proc.returncode != 0:
+        return None
+    found: dict[str, list[str]] = {}
+    for line in proc.stdout.decode("utf-8", "replace").split("\n"):
+        sha, _, ref = line.partition("\t")
+        if ref.endswith("^{}"):
+            found.setdefault(ref[:-3], [ref[:-3], sha, ""])[2] = sha
+        elif ref:
+            found.setdefault(ref, [ref, sha, ""])[1] = sha
+    return list(found.values())
 
 
 def _held_all(registry: Registry, model: str, parent: str) -> dict[str, set[str]]:

@@ -157,11 +157,23 @@ class Weights:
             # .git/config written into the user's folder runs its commands at the next
             # `git status` there, or at a shell prompt that shows git's state (found in
             # review). Any case: macOS and Windows file systems ignore it.
-            if {part.casefold() for part in parts} & _NOT_WEIGHTS:
+            if {part.casefold().rstrip(". ") for part in parts} & _NOT_WEIGHTS:
                 raise ToolFailed(f"weights listing {artifact.md5} has a path in a repository's "
                                  f"own folder ({relpath!r}), which register never stores; "
                                  "refused")
             self.object_path(md5)  # validates the md5
+        # Nor a folder git would take for a repository (HEAD, objects/, refs/: a bare one),
+        # whose config it reads, and whose core.fsmonitor it runs, from any folder below.
+        children: dict[str, set[str]] = {}
+        for relpath, _ in entries:
+            parts = relpath.split("/")
+            for depth in range(len(parts)):
+                children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
+        for folder, below in children.items():
+            if {"HEAD", "objects", "refs"} <= below:
+                raise ToolFailed(f"weights listing {artifact.md5} holds a git repository "
+                                 f"({folder or 'its top folder'}: HEAD, objects, refs), which "
+                                 "git would run commands from; refused")
         # A name listed twice, or both as a file and as a folder of others ("a" and "a/b"),
         # cannot be written out: refused, not left to fail half-way (issue 6).
         names = [relpath for relpath, _ in entries]
@@ -315,6 +327,7 @@ class Weights:
             target.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
             try:
+                staging.chmod(0o755)  # as mkdir makes it, like the files' 0o644 (not 0o700)
                 for relpath, md5 in self._tree(artifact):
                     self._copy_verified(md5, staging / relpath)
                 _replace_with(staging, target)
