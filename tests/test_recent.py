@@ -230,6 +230,30 @@ def test_a_hold_that_spans_the_registration_counts_for_from(
     assert event.version == "2.0.0" and validate(root).ok
 
 
+def test_a_hold_past_an_unreadable_registration_state_counts_for_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The commit that registers 2.0.0 has a stages.yaml that names another model (it
+    reads as nothing); staging held 2.0.0 before and after it. From its registration on,
+    2.0.0 was in staging, though no event shows it (found in the second review)."""
+    registry = with_policies(churn(tmp_path), {"production": {"from": "staging"}})
+    root = registry.root
+    _hand(root, "staging", "1.2.0", "2.0.0")
+    held = (root / STAGES).read_text()
+    (root / STAGES).write_text(held.replace("model: churn", "model: other"))
+    git(root, "commit", "--quiet", "-am", "Broken for a while")
+    Registry(root).register("churn", root / "registry.yaml", version="2.0.0")
+    (root / STAGES).write_text(held)
+    git(root, "commit", "--quiet", "-am", "Fixed")
+    _hand(root, "staging", "2.0.0", "1.2.0")
+    git(root, "checkout", "--quiet", "-b", "pr")
+    _hand(root, "production", "1.0.0", "2.0.0")
+    assert validate(root).ok, validate(root).problems
+    assert validate(root, base="main").ok
+    git(root, "checkout", "--quiet", "main")
+    assert Registry(root).promote("churn", "2.0.0", "production").version == "2.0.0"
+
+
 def test_ci_event_of_a_promotion_reads_no_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -751,7 +751,13 @@ class Been:
     the same holds. The second is read only where the first does not answer, one
     ``stages.yaml`` at a time: a registry whose versions go through the stages never asks."""
 
-    def __init__(self, git: Git, layout: Layout, name: str, events: Sequence[Event]) -> None:
+    def __init__(self, git: Git, layout: Layout, name: str, events: Sequence[Event],
+                 held: Callable[[], Mapping[str, AbstractSet[str]]] | None = None) -> None:
+        # held: what each stage held in any readable state from each version's registration
+        # on (History.held(registered=True)), read only where the registering commit's own
+        # stages.yaml does not read: the hold then shows in no event (found in review).
+        self.held = held
+        self._held: Mapping[str, AbstractSet[str]] | None = None
         self.git, self.path, self.name = git, layout.stages_file(name), name
         self.registered: dict[str, str] = {}  # version -> the commit that first added it
         entered: dict[str, set[str]] = {}
@@ -770,9 +776,16 @@ class Been:
         stages = self.entered.get(version, frozenset())
         if wanted is None or wanted in stages:
             return stages
-        held = self._registered_with(version)
-        return stages | {wanted} if held is not None and version in held.versions_in(
-            wanted) else stages
+        if version not in self.registered:
+            return stages
+        at = self._registered_with(version)
+        if at is not None:
+            return stages | {wanted} if version in at.versions_in(wanted) else stages
+        if self.held is None:
+            return stages
+        if self._held is None:
+            self._held = self.held()
+        return stages | {wanted} if version in self._held.get(wanted, ()) else stages
 
     def _registered_with(self, version: str) -> StageMap | None:
         """The ``stages.yaml`` right after the commit that registered ``version``."""

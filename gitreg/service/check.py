@@ -1088,7 +1088,9 @@ class _ModelCheck:
             self.add(rel, "history", f"policies not checked: cannot read this model's history "
                      f"({exc})")
             return
-        been = Been(self.registry.git, self.layout, self.name, events)
+        git, history, head = self.registry.git, self.registry.history, self.registry.git.head()
+        been = Been(git, self.layout, self.name, events, None if head is None else
+                    lambda: history.held(self.name, head, registered=True))
         for stage in gated:
             rule = rules[stage]
             assert rule is not None
