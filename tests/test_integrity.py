@@ -68,6 +68,15 @@ def test_a_listing_that_names_a_path_twice_or_as_file_and_folder_is_refused(
 ) -> None:
     """A crafted listing, content-addressed like any other (its md5 is right), that no
     folder can hold: refused before anything is written (issue 6)."""
+    refused_listing(tmp_path, registry, folder, names,
+                    "names a path twice, or as both a file and a folder")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def refused_listing(tmp_path: Path, registry: Registry, folder: Path, names: list[str],
+                    says: str) -> None:
+    """A crafted listing of ``names`` (each a real object, its own md5 right): ``export``
+    refuses it saying ``says``, and writes nothing."""
     weights = Weights(registry.root)
     inner = registry.register("ckpt", folder).record.artifact
     some_file = weights.objects(inner)[1]
@@ -76,10 +85,9 @@ def test_a_listing_that_names_a_path_twice_or_as_file_and_folder_is_refused(
     storage.receive(io.BytesIO(data), weights.cache, md5)
     crafted = Artifact(inner.path, "directory", md5, 2, len(names))
     out = tmp_path / "out"
-    with pytest.raises(ToolFailed, match="names a path twice, or as both a file and a folder"):
+    with pytest.raises(ToolFailed, match=says):
         weights.export(crafted, out)
     assert not out.exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
 @pytest.mark.parametrize("name", [".git/config", "sub/.git/hooks/post-checkout", ".GIT/config",
@@ -90,17 +98,7 @@ def test_a_listing_that_writes_into_a_repositorys_own_folder_is_refused(
     """register never stores .git, .hg or .dvc (DVC leaves them out): a crafted listing
     that names one would put a .git/config into the user's folder, whose core.fsmonitor
     runs at the next `git status` there (found in review)."""
-    weights = Weights(registry.root)
-    inner = registry.register("ckpt", folder).record.artifact
-    some_file = weights.objects(inner)[1]
-    data = tree_bytes([("a.bin", some_file), (name, some_file)])
-    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
-    storage.receive(io.BytesIO(data), weights.cache, md5)
-    crafted = Artifact(inner.path, "directory", md5, 2, 2)
-    out = tmp_path / "out"
-    with pytest.raises(ToolFailed, match="a repository's own folder"):
-        weights.export(crafted, out)
-    assert not out.exists()
+    refused_listing(tmp_path, registry, folder, ["a.bin", name], "a repository's own folder")
 
 
 @pytest.mark.parametrize("top", ["", "sub/"])
@@ -109,18 +107,8 @@ def test_a_listing_that_holds_a_bare_repository_is_refused(
 ) -> None:
     """HEAD, objects/ and refs/ make a folder a repository to git, which reads its config
     (core.fsmonitor runs a command) from any folder below it (found in review)."""
-    weights = Weights(registry.root)
-    inner = registry.register("ckpt", folder).record.artifact
-    some_file = weights.objects(inner)[1]
     names = [f"{top}HEAD", f"{top}config", f"{top}objects/info/keep", f"{top}refs/heads/keep"]
-    data = tree_bytes([(name, some_file) for name in names])
-    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest() + ".dir"
-    storage.receive(io.BytesIO(data), weights.cache, md5)
-    crafted = Artifact(inner.path, "directory", md5, 2, len(names))
-    out = tmp_path / "out"
-    with pytest.raises(ToolFailed, match="holds a git repository"):
-        weights.export(crafted, out)
-    assert not out.exists()
+    refused_listing(tmp_path, registry, folder, names, "holds a git repository")
 
 
 def test_get_model_never_loads_bytes_that_fail_the_check(
