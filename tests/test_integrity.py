@@ -18,7 +18,7 @@ from test_serialize import Marker
 
 from gitreg import ModelMetadata, ModelRegistry
 from gitreg.core.records import Artifact
-from gitreg.errors import CorruptRegistry, ToolFailed
+from gitreg.errors import CorruptRegistry, InvalidInput, ToolFailed
 from gitreg.service.registry import Registry
 from gitreg.weights import hashes, storage
 from gitreg.weights.dvc import Weights, tree_bytes
@@ -109,6 +109,20 @@ def test_a_listing_that_holds_a_bare_repository_is_refused(
     (core.fsmonitor runs a command) from any folder below it (found in review)."""
     names = [f"{top}HEAD", f"{top}config", f"{top}objects/info/keep", f"{top}refs/heads/keep"]
     refused_listing(tmp_path, registry, folder, names, "holds a git repository")
+
+
+@pytest.mark.parametrize("layout", [("HEAD", "config", "objects/k", "refs/k"),
+                                    ("a.bin", ".GIT/config")])
+def test_register_refuses_a_folder_that_get_would_refuse(
+    tmp_path: Path, registry: Registry, layout: tuple[str, ...]
+) -> None:
+    folder = tmp_path / "repo-like"
+    for name in layout:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(name)
+    with pytest.raises(InvalidInput, match="register a folder without it"):
+        registry.register("ckpt", folder)
+    assert not (registry.root / "models" / "ckpt").exists()
 
 
 def test_get_model_never_loads_bytes_that_fail_the_check(

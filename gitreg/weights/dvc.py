@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -104,7 +104,12 @@ class Weights:
     def _store_dir(self, source: Path, target: Path) -> tuple[str, int, int]:
         entries: list[tuple[str, str]] = []
         size = 0
-        for path in sorted(_walk(source)):
+        paths = sorted(_walk(source))
+        why = unsafe_folder([path.relative_to(source).as_posix() for path in paths])
+        if why is not None:  # get would refuse to write it out: said now, nothing stored
+            raise InvalidInput(f"weights folder {source} holds {why}; register a folder "
+                               "without it")
+        for path in paths:
             relpath = path.relative_to(source).as_posix()
             with path.open("rb") as handle:
                 md5, file_size = storage.receive(handle, self.cache)
@@ -153,27 +158,10 @@ class Weights:
             # or break a path (issue 6).
             if relpath.startswith("/") or {"", ".", ".."} & set(parts) or "\0" in relpath:
                 raise ToolFailed(f"weights listing {artifact.md5} has an unsafe path {relpath!r}")
-            # Nor a repository's own folder, which register leaves out (_walk): a crafted
-            # .git/config written into the user's folder runs its commands at the next
-            # `git status` there, or at a shell prompt that shows git's state (found in
-            # review). Any case: macOS and Windows file systems ignore it.
-            if {part.casefold().rstrip(". ") for part in parts} & _NOT_WEIGHTS:
-                raise ToolFailed(f"weights listing {artifact.md5} has a path in a repository's "
-                                 f"own folder ({relpath!r}), which register never stores; "
-                                 "refused")
             self.object_path(md5)  # validates the md5
-        # Nor a folder git would take for a repository (HEAD, objects/, refs/: a bare one),
-        # whose config it reads, and whose core.fsmonitor it runs, from any folder below.
-        children: dict[str, set[str]] = {}
-        for relpath, _ in entries:
-            parts = relpath.split("/")
-            for depth in range(len(parts)):
-                children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
-        for folder, below in children.items():
-            if {"HEAD", "objects", "refs"} <= below:
-                raise ToolFailed(f"weights listing {artifact.md5} holds a git repository "
-                                 f"({folder or 'its top folder'}: HEAD, objects, refs), which "
-                                 "git would run commands from; refused")
+        why = unsafe_folder([relpath for relpath, _ in entries])
+        if why is not None:
+            raise ToolFailed(f"weights listing {artifact.md5} holds {why}; refused")
         # A name listed twice, or both as a file and as a folder of others ("a" and "a/b"),
         # cannot be written out: refused, not left to fail half-way (issue 6).
         names = [relpath for relpath, _ in entries]
@@ -403,6 +391,31 @@ class _Meter:
 
 
 _NOT_WEIGHTS = frozenset({".git", ".hg", ".dvc"})
+
+
+def unsafe_folder(relpaths: Sequence[str]) -> str | None:
+    """Why a folder of these files must not be written into a user's folder, or None.
+
+    - A path in a repository's own folder (``.git``, ``.hg``, ``.dvc``, which DVC and
+      register leave out, in any case: macOS and Windows file systems ignore it): a crafted
+      ``.git/config`` runs its ``core.fsmonitor`` at the next ``git status`` there, or at a
+      shell prompt that shows git's state (found in review).
+    - A folder git takes for a repository (``HEAD``, ``objects/``, ``refs/``: a bare one),
+      whose config it reads from any folder below.
+    """
+    children: dict[str, set[str]] = {}
+    for relpath in relpaths:
+        parts = relpath.split("/")
+        if {part.casefold().rstrip(". ") for part in parts} & _NOT_WEIGHTS:
+            return (f"a path in a repository's own folder ({relpath!r}), which register never "
+                    "stores")
+        for depth in range(len(parts)):
+            children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
+    for folder, below in children.items():
+        if {"HEAD", "objects", "refs"} <= below:
+            return (f"a git repository ({folder or 'its top folder'}: HEAD, objects, refs), "
+                    "which git would run commands from")
+    return None
 
 
 def _walk(folder: Path) -> Iterator[Path]:
