@@ -561,11 +561,18 @@ def test_a_second_tag_on_an_old_changes_commit_is_refused_by_ci_event_and_named_
                says=(f"tag {tag} is on commit", "churn/production/2 already marks"))
     assert '"version": "1.1.0"' in gitreg(ci_checkout(tmp_path, "churn/production/2"), "ci",
                                           "event", "churn/production/2", code=OK)
+    # Origin out of reach: not refused, not proved either, and said.
+    job = ci_checkout(tmp_path, "churn/production/10")
+    git(job, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
+    said = gitreg(job, "ci", "event", "churn/production/10", code=OK)
+    assert "gitreg: warning: cannot tell whether an earlier tag of churn's production " \
+        "stage marks the commit of churn/production/10" in said
 
 
 def ci_checkout(tmp_path: Path, tag: str) -> Path:
     """What a CI job checked out at ``tag`` has: two commits, that tag alone."""
     job = tmp_path / f"ci-{tag.replace('/', '-')}"
+    shutil.rmtree(job, ignore_errors=True)
     git(tmp_path, "init", "-q", str(job))
     git(job, "remote", "add", "origin", f"file://{tmp_path / 'origin.git'}")
     git(job, "fetch", "-q", "--no-tags", "--depth=2", "origin",
@@ -588,7 +595,26 @@ def test_a_tag_inside_a_merged_branch_is_refused_by_ci_event(
     git(origin, "merge", "-q", "--no-ff", "-m", "Merge feature", "feature")
     work = clone(origin, tmp_path)
     gitreg(work, "ci", "event", "churn/production/2", code=INVALID_INPUT,
-           says=("which origin/main does not hold on its first-parent history",))
+           says=("of a branch that", "brought into main without what it made of churn's "
+                 "production stage"))
+
+
+def test_a_promotion_a_merge_brought_in_is_read_by_ci_event(
+    origin: Path, tmp_path: Path
+) -> None:
+    """git pull (a merge) can take a pushed promotion off main's first-parent history; the
+    merge kept it, and ci tag counts its tag: so does ci event (found in review)."""
+    registry = Registry(origin)
+    git(origin, "switch", "-q", "-c", "docs")
+    commit(origin, {"NOTES.md": "notes\n"}, "Notes")
+    git(origin, "switch", "-q", "main")
+    registry.promote("churn", "1.1.0", "production")  # churn/production/2, on main
+    git(origin, "switch", "-q", "docs")
+    git(origin, "merge", "-q", "--no-ff", "-m", "Merge main", "main")
+    git(origin, "switch", "-q", "main")
+    git(origin, "merge", "-q", "--ff-only", "docs")  # main's first parent: the docs side
+    work = clone(origin, tmp_path)
+    gitreg(work, "ci", "event", "churn/production/2", code=OK, says=('"version": "1.1.0"',))
 
 
 def test_a_release_tag_on_a_tree_or_made_of_another_tag_is_refused_by_ci_event(

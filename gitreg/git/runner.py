@@ -191,34 +191,50 @@ class Git:
             return sha
         raise NotFound(f"no tag {name} in this clone; fetch tags first (git fetch --tags)")
 
-    def require_held(self, tag: str, commit: str) -> bool:
+    def require_held(self, tag: str, commit: str) -> str | None:
         """Refuse gitreg tag ``tag`` on a commit the main branch does not hold: a change
         made on a branch never merged (or deleted), tagged by hand and pushed. It never
         passed review or ``check``, and a deploy job triggered by the tag would ship it.
 
         The main branch is origin's default (``refs/remotes/origin/HEAD``, which ``git
         clone`` sets), or the local branch of that name (a promotion made here, not pushed
-        yet). True: it holds the commit. False: this clone cannot tell, having no
+        yet). Returns the one that holds the commit; None where this clone cannot tell: no
         ``origin/HEAD`` (a CI checkout at the tag), or a shallow history that may end
-        before the commit (the deploy examples fetch the branch's last commits first, and
-        fail the job themselves: README "Security")."""
+        before the commit (the deploy examples fetch the branch's last commits first:
+        README "Security"). A commit a merge brought in counts, as ``ci tag`` counts it
+        (``brought_in_by`` then names the merge, whose state the caller compares)."""
         branch = self.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", check=False).strip()
         if not branch or self.resolve(branch) is None:
-            return False
+            return None
         local = "refs/heads/" + branch.removeprefix("refs/remotes/origin/")
-        # Its first-parent history: a commit inside a branch merged with a merge commit is
-        # an ancestor too, but main never held that state (found in review).
-        if any(self.resolve(ref) is not None and self.on_chain(commit, ref)
-               for ref in (branch, local)):
-            return True
+        for ref in (branch, local):
+            if self.resolve(ref) is not None and self.succeeds(
+                    "merge-base", "--is-ancestor", commit, ref):
+                return ref
         if self.run("rev-parse", "--is-shallow-repository").strip() == "true":
-            return False
+            return None
         branch = branch.removeprefix("refs/remotes/")
         raise InvalidInput(f"tag {tag} is on commit {commit[:12]}, which {branch} does "
-                           "not hold on its first-parent history: a gitreg event is a change "
-                           f"the main branch holds; fetch it (git fetch origin) if {branch} is "
-                           "behind here, else, if nobody made the tag on purpose, delete it "
-                           f"(git push origin :refs/tags/{tag})")
+                           "not hold: a gitreg event is a change the main branch holds; "
+                           f"fetch it (git fetch origin) if {branch} is behind here, else, "
+                           "if nobody made the tag on purpose, delete it (git push origin "
+                           f":refs/tags/{tag})")
+
+    def brought_in_by(self, commit: str, ref: str) -> str | None:
+        """The commit of ``ref``'s first-parent history that brought ``commit`` in (a merge,
+        or a fast-forward past one), if ``commit`` is not on that history itself; None if
+        it is."""
+        if self.on_chain(commit, ref):
+            return None
+        # Once brought in, every later first-parent commit descends from it: the oldest of
+        # the chain's commits that do. (--first-parent with --ancestry-path lists none.)
+        after = set(self.run("rev-list", "--ancestry-path", f"{commit}..{ref}", "--").split())
+        found = None
+        for sha in self.run("rev-list", "--first-parent", ref, "--").split():
+            if sha not in after:
+                break
+            found = sha
+        return found
 
     def on_chain(self, commit: str, rev: str, reach: int | None = None) -> bool:
         """Whether ``commit`` is ``rev`` or on its first-parent chain (within ``reach``

@@ -73,7 +73,7 @@ def event(registry: Registry, ref: str) -> Event:
         )
     git = registry.git
     commit = _commit(git, git.tagged(name))
-    unverified = registry.require_held(name, commit.sha)
+    unverified, merge = registry.require_held(name, commit.sha)
     layout = registry.config.layout
     if lifecycle is not None:
         found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
@@ -83,32 +83,44 @@ def event(registry: Registry, ref: str) -> Event:
                               parsed)
     else:
         assert parsed is not None
-        _first_of_its_change(git, commit.sha, parsed, name)
+        if not _first_of_its_change(git, commit.sha, parsed, name):
+            registry.note(f"warning: cannot tell whether an earlier tag of {parsed.name}'s "
+                          f"{parsed.stage} stage marks the commit of {name} (an old change "
+                          f"tagged again): this clone lacks them, and {REMOTE} did not answer "
+                          f"`git ls-remote`; fetch the stage's tags first")
         # Read only if a trailer claims a rollback: proved from the stage's tags, or else
         # from the model's whole history (4 s of CPU at 100,000 versions, issue 19).
         model, parent = parsed.name, commit.parents[0] if commit.parents else None
         held = Held({}, Prover(git, layout, model, parent),
                     lambda: _held_all(registry, model, parent)) if parent else {}
         found = _stage_change(git, commit, layout.stages_file(parsed.name), parsed, held)
+        if merge is not None:
+            _kept_by(git, merge, commit.sha, layout.stages_file(parsed.name), parsed, name)
     unverified()
     return replace(found, tag=name)
 
 
-def _first_of_its_change(git: Git, commit: str, parsed: TagName, name: str) -> None:
+def _first_of_its_change(git: Git, commit: str, parsed: TagName, name: str) -> bool:
     """Refuse a stage tag on a commit that a tag of a lower number of the same model and
     stage already marks: one commit changes a stage once, and its tag is the first number
     given to it (``n`` counts the changes). A second tag made later on an old promotion's
     commit (``churn/production/10`` on the commit of ``churn/production/2``) would deploy
-    that promotion again, past every rollback since."""
+    that promotion again, past every rollback since. False where lower numbers are missing
+    here and origin did not answer for them: not refused, not proved either."""
     prefix = f"{parsed.name}/{parsed.stage}/"
     out = git.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)",
                   f"refs/tags/{prefix}")
     tags = [line.split("\0") for line in out.split("\n") if line]
+    unsure = False
     here = {n for ref, _, _ in tags if (n := _number(parsed, ref)) is not None}
     if parsed.n is not None and len(here & set(range(1, parsed.n))) < parsed.n - 1:
         # A CI checkout at the tag holds no other tag (actions/checkout fetches none): the
         # lower numbers are asked of origin, or an old promotion tagged again would deploy.
-        tags = _remote_tags(git, prefix) or tags
+        remote = _remote_tags(git, prefix)
+        if remote is None:
+            unsure = True  # neither here nor at origin: said, not silently passed
+        else:
+            tags = remote
     numbers = [n for ref, sha, peeled in tags
                if (peeled or sha) == commit and (n := _number(parsed, ref)) is not None]
     first = min(numbers, default=None)
@@ -116,6 +128,7 @@ def _first_of_its_change(git: Git, commit: str, parsed: TagName, name: str) -> N
         raise InvalidInput(f"tag {name} is on commit {commit[:12]}, whose change tag "
                            f"{prefix}{first} already marks: a second tag of one change marks "
                            "no new event")
+    return not unsure
 
 
 def _number(parsed: TagName, ref: str) -> int | None:
@@ -201,6 +214,24 @@ def _name(tag: TagName) -> str:
     if tag.version is not None:
         return registration_tag(tag.name, tag.version)
     return stage_tag(tag.name, tag.stage or "", tag.n or 0)
+
+
+def _kept_by(git: Git, merge: str, commit: str, path: str, tag: TagName, name: str) -> None:
+    """Refuse a stage tag on a commit a merge brought into main (``merge``) if the merge
+    did not keep what the commit made of the stage: main never held that state. A change
+    in a branch put back before the branch was merged with a merge commit, tagged by hand
+    (found in review); a promotion brought in by a merge, as ``git pull`` makes them, is
+    kept, and read."""
+    at_commit, at_merge = git.cat_files([f"{commit}:{path}", f"{merge}:{path}"])
+    then = _stage_map(tag.name, at_commit, f"{path} at {commit[:12]}")
+    kept = _stage_map(tag.name, at_merge, f"{path} at {merge[:12]}")
+    stage = tag.stage or ""
+    if then.versions_in(stage) != kept.versions_in(stage):
+        raise InvalidInput(
+            f"tag {name} is on commit {commit[:12]}, of a branch that {merge[:12]} brought "
+            f"into main without what it made of {tag.name}'s {stage} stage: main never "
+            f"held that state; if nobody made the tag on purpose, delete it (git push origin "
+            f":refs/tags/{name})")
 
 
 def _stage_change(git: Git, commit: Commit, path: str, tag: TagName,

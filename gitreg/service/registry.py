@@ -904,23 +904,25 @@ class Registry:
         with self.transaction() as tx:
             return change(tx)
 
-    def require_held(self, tag: str, commit: str) -> Callable[[], None]:
+    def require_held(self, tag: str, commit: str) -> tuple[Callable[[], None], str | None]:
         """Refuse a gitreg tag on a commit origin's main branch does not hold (``Git.
-        require_held``). Returns what to say once the event is read: where this clone
-        cannot tell (a CI checkout at the tag), a warning, since a tag made on a branch
-        never merged would read as an event, and a deploy job would ship it (the deploy
-        examples check it themselves first: README "Security"); else nothing."""
-        if self.git.require_held(tag, commit) or not self.git.run(
-                "config", "--get", "remote.origin.url", check=False).strip():
-            return lambda: None
+        require_held``). Returns what to say once the event is read (where this clone
+        cannot tell, a CI checkout at the tag: a warning, since a tag made on a branch never
+        merged would read as an event, and a deploy job would ship it), and the merge that
+        brought the commit into main if it is not main's own (``Git.brought_in_by``)."""
+        held = self.git.require_held(tag, commit)
+        if held is not None:
+            return (lambda: None), self.git.brought_in_by(commit, held)
+        if not self.git.run("config", "--get", "remote.origin.url", check=False).strip():
+            return (lambda: None), None
         if self.git.run("rev-parse", "--is-shallow-repository").strip() == "true":
             how = ("its history is shallow; fetch the main branch's last commits (git fetch "
                    "--depth=1000 origin main, then git remote set-head origin main), as the "
                    "deploy examples do")
         else:
             how = ("it has no origin/HEAD; set it (git remote set-head origin --auto)")
-        return lambda: self.note(f"warning: cannot tell whether origin's main branch holds the "
-                                 f"commit of {tag}: {how}")
+        return (lambda: self.note(f"warning: cannot tell whether origin's main branch holds "
+                                  f"the commit of {tag}: {how}")), None
 
     def start_shared(self, *, push: bool, propose: bool) -> None:
         """The first step of every write: with ``propose``, refuse one off the main branch

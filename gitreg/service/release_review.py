@@ -53,7 +53,7 @@ def event(registry: Registry, ref: str) -> Release:
         raise NotAnEvent(f"{ref} is not a gitreg release tag (release/NAME/N)")
     git = registry.git
     sha = git.tagged(tag)  # a commit, one level in: no tree, blob or tag of a tag
-    unverified = registry.require_held(tag, sha)
+    unverified, _ = registry.require_held(tag, sha)
     rel = release_file(*parsed)
     parent = git.run("rev-parse", "-q", "--verify", f"{sha}^", check=False).strip()
     before, after = git.cat_files([f"{parent}:{rel}" if parent else f"{sha}:{rel}",

@@ -412,7 +412,7 @@ def unsafe_folder(relpaths: Sequence[str]) -> str | None:
         for depth in range(len(parts)):
             children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
     for folder, below in children.items():
-        if {"HEAD", "objects", "refs"} <= below:
+        if {"head", "objects", "refs"} <= {name.casefold() for name in below}:
             return (f"a git repository ({folder or 'its top folder'}: HEAD, objects, refs), "
                     "which git would run commands from")
     return None
