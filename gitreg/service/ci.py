@@ -74,6 +74,7 @@ def event(registry: Registry, ref: str) -> Event:
     git = registry.git
     commit = _commit(git, git.tagged(name))
     unverified, merge = registry.require_held(name, commit.sha)
+    later: list[str] = []  # warnings, said once the event is read: an error stays one line
     layout = registry.config.layout
     if lifecycle is not None:
         found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
@@ -84,10 +85,10 @@ def event(registry: Registry, ref: str) -> Event:
     else:
         assert parsed is not None
         if not _first_of_its_change(git, commit.sha, parsed, name):
-            registry.note(f"warning: cannot tell whether an earlier tag of {parsed.name}'s "
-                          f"{parsed.stage} stage marks the commit of {name} (an old change "
-                          f"tagged again): this clone lacks them, and {REMOTE} did not answer "
-                          f"`git ls-remote`; fetch the stage's tags first")
+            later.append(f"warning: cannot tell whether an earlier tag of {parsed.name}'s "
+                         f"{parsed.stage} stage marks the commit of {name} (an old change "
+                         f"tagged again): this clone lacks them, and {REMOTE} did not answer "
+                         "`git ls-remote`; fetch the stage's tags first")
         # Read only if a trailer claims a rollback: proved from the stage's tags, or else
         # from the model's whole history (4 s of CPU at 100,000 versions, issue 19).
         model, parent = parsed.name, commit.parents[0] if commit.parents else None
@@ -97,6 +98,8 @@ def event(registry: Registry, ref: str) -> Event:
         if merge is not None:
             _kept_by(git, merge, commit.sha, layout.stages_file(parsed.name), parsed, name)
     unverified()
+    for text in later:
+        registry.note(text)
     return replace(found, tag=name)
 
 
