@@ -565,8 +565,27 @@ def test_a_second_tag_on_an_old_changes_commit_is_refused_by_ci_event_and_named_
     job = ci_checkout(tmp_path, "churn/production/10")
     git(job, "remote", "set-url", "origin", str(tmp_path / "gone.git"))
     said = gitreg(job, "ci", "event", "churn/production/10", code=OK)
-    assert "gitreg: warning: cannot tell whether an earlier tag of churn's production " \
-        "stage marks the commit of churn/production/10" in said
+    assert "gitreg: warning: cannot tell whether an earlier tag marks the commit of " \
+        "churn/production/10" in said
+
+
+def test_a_second_lifecycle_tag_on_an_old_changes_commit_is_refused_by_ci_event(
+    origin: Path, tmp_path: Path
+) -> None:
+    """As for stage tags: a deprecation tagged again would read as a new one (found in the
+    third review); in a CI checkout too, where origin is asked for the tags before it."""
+    from gitreg.service import lifecycle
+
+    lifecycle.deprecate(Registry(origin), "churn", "1.1.0", reason="old", demote=True)
+    first = git(origin, "tag", "--list", "churn/deprecated/1.1.0/*").split()
+    assert first == ["churn/deprecated/1.1.0/1"], first
+    git(origin, "tag", "churn/deprecated/1.1.0/2", "churn/deprecated/1.1.0/1^{commit}")
+    work = clone(origin, tmp_path)
+    says = ("tag churn/deprecated/1.1.0/2 is on commit", "churn/deprecated/1.1.0/1 already marks")
+    gitreg(work, "ci", "event", "churn/deprecated/1.1.0/2", code=INVALID_INPUT, says=says)
+    gitreg(ci_checkout(tmp_path, "churn/deprecated/1.1.0/2"), "ci", "event",
+           "churn/deprecated/1.1.0/2", code=INVALID_INPUT, says=says)
+    gitreg(work, "ci", "event", "churn/deprecated/1.1.0/1", code=OK)
 
 
 def ci_checkout(tmp_path: Path, tag: str) -> Path:

@@ -14,7 +14,8 @@ conflict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -77,6 +78,10 @@ def event(registry: Registry, ref: str) -> Event:
     later: list[str] = []  # warnings, said once the event is read: an error stays one line
     layout = registry.config.layout
     if lifecycle is not None:
+        if not _first_of_its_change(
+                git, commit.sha, f"{lifecycle.name}/{lifecycle.what}/{lifecycle.version}/",
+                lifecycle.n, functools.partial(_lifecycle_number, lifecycle), name):
+            later.append(_cannot_tell(name))
         found = _lifecycle_change(git, commit, layout.deprecated_file(lifecycle.name),
                                   lifecycle, name)
     elif parsed is not None and parsed.version is not None:
@@ -84,11 +89,10 @@ def event(registry: Registry, ref: str) -> Event:
                               parsed)
     else:
         assert parsed is not None
-        if not _first_of_its_change(git, commit.sha, parsed, name):
-            later.append(f"warning: cannot tell whether an earlier tag of {parsed.name}'s "
-                         f"{parsed.stage} stage marks the commit of {name} (an old change "
-                         f"tagged again): this clone lacks them, and {REMOTE} did not answer "
-                         "`git ls-remote`; fetch the stage's tags first")
+        if parsed.n is not None and not _first_of_its_change(
+                git, commit.sha, f"{parsed.name}/{parsed.stage}/", parsed.n,
+                functools.partial(_stage_number, parsed), name):
+            later.append(_cannot_tell(name))
         # Read only if a trailer claims a rollback: proved from the stage's tags, or else
         # from the model's whole history (4 s of CPU at 100,000 versions, issue 19).
         model, parent = parsed.name, commit.parents[0] if commit.parents else None
@@ -103,20 +107,22 @@ def event(registry: Registry, ref: str) -> Event:
     return replace(found, tag=name)
 
 
-def _first_of_its_change(git: Git, commit: str, parsed: TagName, name: str) -> bool:
-    """Refuse a stage tag on a commit that a tag of a lower number of the same model and
-    stage already marks: one commit changes a stage once, and its tag is the first number
-    given to it (``n`` counts the changes). A second tag made later on an old promotion's
-    commit (``churn/production/10`` on the commit of ``churn/production/2``) would deploy
-    that promotion again, past every rollback since. False where lower numbers are missing
-    here and origin did not answer for them: not refused, not proved either."""
-    prefix = f"{parsed.name}/{parsed.stage}/"
+def _first_of_its_change(git: Git, commit: str, prefix: str, n: int,
+                         number: Callable[[str], int | None], name: str) -> bool:
+    """Refuse gitreg tag ``name`` (number ``n`` of the tags under ``prefix``, such as
+    ``churn/production/``; ``number`` reads another's) on a commit that a tag of a lower
+    number already marks: one commit changes a stage (or a version's deprecation) once,
+    and its tag is the first number given to it. A second tag made later on an old
+    promotion's commit (``churn/production/10`` on the commit of ``churn/production/2``)
+    would deploy that promotion again, past every rollback since. False where lower
+    numbers are missing here and origin did not answer for them: not refused, not proved
+    either."""
     out = git.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)",
                   f"refs/tags/{prefix}")
     tags = [line.split("\0") for line in out.split("\n") if line]
     unsure = False
-    here = {n for ref, _, _ in tags if (n := _number(parsed, ref)) is not None}
-    if parsed.n is not None and len(here & set(range(1, parsed.n))) < parsed.n - 1:
+    here = {k for ref, _, _ in tags if (k := number(ref)) is not None}
+    if len(here & set(range(1, n))) < n - 1:
         # A CI checkout at the tag holds no other tag (actions/checkout fetches none): the
         # lower numbers are asked of origin, or an old promotion tagged again would deploy.
         remote = _remote_tags(git, prefix)
@@ -124,20 +130,35 @@ def _first_of_its_change(git: Git, commit: str, parsed: TagName, name: str) -> b
             unsure = True  # neither here nor at origin: said, not silently passed
         else:
             tags = remote
-    numbers = [n for ref, sha, peeled in tags
-               if (peeled or sha) == commit and (n := _number(parsed, ref)) is not None]
+    numbers = [k for ref, sha, peeled in tags
+               if (peeled or sha) == commit and (k := number(ref)) is not None]
     first = min(numbers, default=None)
-    if first is not None and parsed.n is not None and first < parsed.n:
+    if first is not None and first < n:
         raise InvalidInput(f"tag {name} is on commit {commit[:12]}, whose change tag "
                            f"{prefix}{first} already marks: a second tag of one change marks "
                            "no new event")
     return not unsure
 
 
-def _number(parsed: TagName, ref: str) -> int | None:
+def _cannot_tell(name: str) -> str:
+    return (f"warning: cannot tell whether an earlier tag marks the commit of {name} (an old "
+            f"change tagged again): this clone lacks the tags before it, and {REMOTE} did not "
+            "answer `git ls-remote`; fetch them first")
+
+
+def _stage_number(parsed: TagName, ref: str) -> int | None:
     """The number of stage tag ``ref`` (refs/tags/...) if it is one of ``parsed``'s stage."""
     other = parse_tag(ref.removeprefix("refs/tags/"))
     if other is None or (other.name, other.stage) != (parsed.name, parsed.stage):
+        return None
+    return other.n
+
+
+def _lifecycle_number(tag: LifecycleTag, ref: str) -> int | None:
+    """The number of lifecycle tag ``ref`` if it is one of ``tag``'s (model, kind, version)."""
+    other = parse_lifecycle_tag(ref.removeprefix("refs/tags/"))
+    if other is None or (other.name, other.what, other.version) != (
+            tag.name, tag.what, tag.version):
         return None
     return other.n
 
