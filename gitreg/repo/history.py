@@ -251,17 +251,24 @@ class History:
                 found.setdefault(path, []).append((commit.sha, status, blob))
         return found
 
-    def held(self, name: str, rev: str, *, registered: bool = False) -> dict[str, set[str]]:
+    def held(self, name: str, rev: str, *, registered: bool = False,
+             since: str | None = None) -> dict[str, set[str]]:
         """Every version each stage of model ``name`` has held along the first-parent chain
         up to ``rev`` (included): one ``git log`` and one ``cat-file --batch``.
         ``registered``: only once the version's file was added, as ``from`` counts a hold
-        (``Been``)."""
+        (``Been``). ``since``: from that commit of the chain on (its own state included)."""
         path = self.layout.stages_file(name)
         paths = [path, self.layout.versions(name)] if registered else [path]
         out = self.git.run("log", "--first-parent", "--reverse", "--no-renames", "--raw",
-                           "--no-abbrev", "--format=%x00", rev, "--", *paths)
+                           "--no-abbrev", "--format=%x00",
+                           rev if since is None else f"{since}..{rev}", "--", *paths)
         states: list[tuple[str, frozenset[str] | None]] = []  # blob, versions registered
         known: set[str] = set()
+        if since is not None:  # what it held at ``since``, which the range leaves out
+            start = self.git.run("rev-parse", "--verify", "-q", "--end-of-options",
+                                 f"{since}:{path}", check=False).strip()
+            if start:
+                states.append((start, None))
         for chunk in out.split("\0")[1:]:
             blob = None
             for line in chunk.splitlines():
@@ -749,16 +756,12 @@ class Been:
     it right after the registering commit (a hand edit that named it first): ``check
     --base`` reads the stage files from the registration on (repo/recent.py), and counts
     the same holds. The second is read only where the first does not answer, one
-    ``stages.yaml`` at a time: a registry whose versions go through the stages never asks."""
+    ``stages.yaml`` at a time: a registry whose versions go through the stages never asks.
+    Where the registering commit's ``stages.yaml`` does not read, no event shows such a
+    hold: every readable state since is read then (``History.held``, found in review)."""
 
-    def __init__(self, git: Git, layout: Layout, name: str, events: Sequence[Event],
-                 held: Callable[[], Mapping[str, AbstractSet[str]]] | None = None) -> None:
-        # held: what each stage held in any readable state from each version's registration
-        # on (History.held(registered=True)), read only where the registering commit's own
-        # stages.yaml does not read: the hold then shows in no event (found in review).
-        self.held = held
-        self._held: Mapping[str, AbstractSet[str]] | None = None
-        self.git, self.path, self.name = git, layout.stages_file(name), name
+    def __init__(self, history: History, name: str, events: Sequence[Event]) -> None:
+        self.history, self.name = history, name
         self.registered: dict[str, str] = {}  # version -> the commit that first added it
         entered: dict[str, set[str]] = {}
         for event in events:
@@ -770,36 +773,34 @@ class Been:
                 entered.setdefault(event.version, set()).add(event.stage)
         self.entered = {version: frozenset(stages) for version, stages in entered.items()}
         self._at_registration: dict[str, StageMap | None] = {}
+        self._held: Mapping[str, AbstractSet[str]] | None = None
 
     def __call__(self, version: str, wanted: str | None = None) -> frozenset[str]:
         """The stages ``version`` has been in, as far as ``wanted`` (a ``from`` stage) asks."""
         stages = self.entered.get(version, frozenset())
-        if wanted is None or wanted in stages:
-            return stages
-        if version not in self.registered:
+        if wanted is None or wanted in stages or version not in self.registered:
             return stages
         at = self._registered_with(version)
         if at is not None:
             return stages | {wanted} if version in at.versions_in(wanted) else stages
-        if self.held is None:
+        head = self.history.git.head()
+        if head is None:
             return stages
         if self._held is None:
-            self._held = self.held()
+            self._held = self.history.held(self.name, head, registered=True)
         return stages | {wanted} if version in self._held.get(wanted, ()) else stages
 
     def _registered_with(self, version: str) -> StageMap | None:
-        """The ``stages.yaml`` right after the commit that registered ``version``."""
-        commit = self.registered.get(version)
-        if commit is None:
-            return None
+        """The ``stages.yaml`` right after the commit that registered ``version`` (None:
+        it does not read, or names another model)."""
         if version not in self._at_registration:
-            (text,) = self.git.cat_files([f"{commit}:{self.path}"])
+            commit = self.registered[version]
+            (text,) = self.history.git.cat_files(
+                [f"{commit}:{self.history.layout.stages_file(self.name)}"])
             found = None
-            if text is not None:
-                with contextlib.suppress(CorruptRegistry):
-                    found = parsers.STAGES.parse(text, f"{self.path} at {commit[:12]}")
-            self._at_registration[version] = (
-                found if found is not None and found.name == self.name else None)
+            with contextlib.suppress(CorruptRegistry):
+                found = self.history.stage_map_of(self.name, text, commit)
+            self._at_registration[version] = found
         return self._at_registration[version]
 
 

@@ -30,6 +30,7 @@ from gitreg.git.runner import Git
 from gitreg.repo import parsers
 from gitreg.repo.history import (
     Commit,
+    History,
     brought_in,
     claims,
     log_args,
@@ -226,11 +227,13 @@ def _held_before(git: Git, layout: Layout, name: str, stage: str, version: str,
     path = layout.stages_file(name)
     holding = [target for target, text in zip(
         targets, git.cat_files([f"{t}:{path}" for t in targets]), strict=True)
-        if _holds(name, text, stage, version)][:TRIES]
+        # one that names another model holds nothing (History.held)
+        if (found := _parse(name, text)) is not None and found.name == name
+        and version in found.versions_in(stage)][:TRIES]
     if registered:
         present = git.cat_files([f"{t}:{layout.version_file(name, version)}" for t in holding])
         holding = [t for t, text in zip(holding, present, strict=True) if text is not None]
-    return any(on_chain(git, target, rev) for target in holding)
+    return any(git.on_chain(target, rev, REACH) for target in holding)
 
 
 def held_since_registered(git: Git, layout: Layout, name: str, stage: str, version: str,
@@ -251,27 +254,9 @@ def held_since_registered(git: Git, layout: Layout, name: str, stage: str, versi
         commit = git.tagged(version_tag(name, version))
     except GitregError:
         return None  # no such tag, or not on a commit
-    path, rel = layout.stages_file(name), layout.version_file(name, version)
+    rel = layout.version_file(name, version)
     here, parent = git.cat_files([f"{commit}:{rel}", f"{commit}^1:{rel}"])
-    if here is None or parent is not None or not on_chain(git, commit, rev, REGISTERED_REACH):
+    if here is None or parent is not None or not git.on_chain(commit, rev, REGISTERED_REACH):
         return None
-    out = git.run("log", "--first-parent", "--no-renames", "--raw", "--no-abbrev", "--format=",
-                  f"{commit}..{rev}", "--", path)
-    blobs = sorted({fields[3] for line in out.splitlines()
-                    if len(fields := line.partition("\t")[0].split()) == 5
-                    and fields[1] not in ("000000", "160000")})
-    texts = git.cat_files([f"{commit}:{path}", *blobs])
-    return any(_holds(name, text, stage, version) for text in texts)
-
-
-def _holds(name: str, text: bytes | None, stage: str, version: str) -> bool:
-    """Whether a ``stages.yaml`` as history reads it (``_parse``) holds ``version`` in
-    ``stage``; one that names another model holds nothing (``History.held``)."""
-    found = _parse(name, text)
-    return found is not None and found.name == name and version in found.versions_in(stage)
-
-
-def on_chain(git: Git, commit: str, rev: str, reach: int = REACH) -> bool:
-    """Whether ``commit`` is ``rev`` or on its first-parent chain within ``reach`` commits
-    (``Git.on_chain``)."""
-    return git.on_chain(commit, rev, reach)
+    held = History(git, layout).held(name, rev, since=commit)
+    return version in held.get(stage, ())

@@ -1088,9 +1088,7 @@ class _ModelCheck:
             self.add(rel, "history", f"policies not checked: cannot read this model's history "
                      f"({exc})")
             return
-        git, history, head = self.registry.git, self.registry.history, self.registry.git.head()
-        been = Been(git, self.layout, self.name, events, None if head is None else
-                    lambda: history.held(self.name, head, registered=True))
+        been = Been(self.registry.history, self.name, events)
         for stage in gated:
             rule = rules[stage]
             assert rule is not None

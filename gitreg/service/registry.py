@@ -705,11 +705,8 @@ class Registry:
         if rules.from_stage is not None:  # as check counts it: since its registration
             from gitreg.repo.history import Been
 
-            head = self.git.head()
-            been = Been(self.git, self.config.layout, record.name,
-                        self.history.events(record.name), None if head is None else
-                        lambda: self.history.held(record.name, head, registered=True),
-                        )(record.version, rules.from_stage)
+            been = Been(self.history, record.name,
+                        self.history.events(record.name))(record.version, rules.from_stage)
         from gitreg.core import policy
 
         return policy.violations(self.config, stage, record, replaced, stage_map, been)
