@@ -181,20 +181,22 @@ def test_promote_undoes_its_commit_when_the_stage_tag_cannot_be_created(churn: P
     proc = run_cli(*args, cwd=churn)
 
     assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
-                          says=("git tag", "churn/production/2"))
+                          says=("git update-ref", "churn/production/2"))
     assert git(churn, "rev-parse", "HEAD") == head
-    assert git(churn, "reflog", "-1", "--format=%gs").startswith("gitreg: undo")
+    # The tag and the branch move in one ref transaction: the branch never moved.
+    assert not git(churn, "reflog", "-1", "--format=%gs").startswith("gitreg: undo")
 
     git(churn, "tag", "-d", "churn/production/2/by-hand")
     run_cli(*args, cwd=churn, check=True)
     assert "churn/production/2" in tags(churn)
 
 
-def test_register_undoes_its_commit_when_a_post_commit_hook_took_the_version_tag(
+def test_register_undoes_its_commit_when_a_hook_took_the_version_tag(
     churn: Path, weights2: Path
 ) -> None:
-    # Another process tags churn@v1.1.0 between gitreg's commit and its tag.
-    racing = hook(churn, "post-commit", "git tag churn@v1.1.0 HEAD\n")
+    # Another process tags churn@v1.1.0 after gitreg looked for the tag and before its
+    # commit is made: the ref transaction that would make the tag and move the branch fails.
+    racing = hook(churn, "pre-commit", "git tag churn@v1.1.0 HEAD\n")
     head = git(churn, "rev-parse", "HEAD")
     before = snapshot(churn)
     args = ("register", "churn", str(weights2), "--version", "1.1.0")
@@ -229,7 +231,8 @@ def test_register_with_stage_undoes_both_commits_and_the_version_tag(
 
     proc = run_cli(*args, cwd=churn)
 
-    assert_failed_cleanly(churn, before, proc, TOOL_FAILED, says=("git tag",))
+    assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
+                          says=("git update-ref", "churn/production/2"))
     assert git(churn, "rev-parse", "HEAD") == head
     assert "churn@v1.1.0" not in tags(churn)
     assert not (churn / "models/churn/versions/1.1.0.yaml").exists()

@@ -492,10 +492,19 @@ class Git:
     # -- writes -------------------------------------------------------------------------
 
     def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str],
-               sign: bool = False, *, update_index: bool = True) -> str:
+               sign: bool = False, *, update_index: bool = True,
+               tags: Sequence[tuple[str, str]] = (),
+               before_head: Callable[[str], None] | None = None) -> str:
         """Commit HEAD plus the work-tree content of ``paths``, as ``git commit --only`` would,
         whatever else the index holds; its hooks run (pre-commit, commit-msg, post-commit).
         Signed with git's own signing set-up when ``sign`` or ``commit.gpgSign`` says so.
+
+        ``tags`` (name, message): annotated tags of the commit, created in the same ref
+        transaction that moves HEAD, and before it (git applies a transaction's updates in
+        order). Reads take no lock: one that finds the commit on the branch finds its tags
+        too, and a crash leaves both or neither. A signed tag needs ``git tag --sign``, which
+        makes its ref at once: it is made just before that transaction. ``before_head`` is
+        called with the commit before any of it (to journal what is about to be made).
 
         The index then follows the commit for ``paths``; with ``update_index=False`` (and no
         post-commit hook, which may look at it) that is left to ``follow_head``, so that
@@ -533,10 +542,20 @@ class Git:
                     message = handle.read()
                 tree = self.run("write-tree", env=index).strip()
         parents = ["-p", head] if head is not None else []
-        commit = self._commit_tree(tree, parents, message, env, sign)
+        signing = self._signing() if sign is False else {"commit.gpgsign", "tag.gpgsign"}
+        commit = self._commit_tree(tree, parents, message, env, "commit.gpgsign" in signing)
+        if before_head is not None:
+            before_head(commit)
+        made = self._tag_objects(commit, tags, env, signing & _SIGNS_TAGS)
         subject = message.splitlines()[0] if message else ""
         # Compare-and-swap: if HEAD moved since we read it, fail rather than lose a commit.
-        self.run("update-ref", "-m", f"commit: {subject}", "HEAD", commit, head or "0" * 40)
+        updates = [f"create refs/tags/{name} {tag}\n" for name, tag in made]
+        updates.append(f"update HEAD {commit} {head or '0' * 40}\n")
+        proc = self.attempt("update-ref", "-m", f"commit: {subject}", "--stdin",
+                            input="".join(updates).encode())
+        if proc.returncode != 0:
+            raise failed(("update-ref", *(f"refs/tags/{name}" for name, _ in made), "HEAD"),
+                         proc.returncode, proc.stderr, proc.stdout)
         if update_index or hooks["post-commit"]:
             self.run("update-index", "--add", "--index-info", input=entries)  # index follows
             self.index_behind.difference_update(paths)
@@ -634,12 +653,40 @@ class Git:
                 + (f": {said}" if said else "") + "; nothing was committed"
             )
 
+    def _signing(self) -> set[str]:
+        """The signing settings git has on (commit.gpgsign, tag.gpgsign,
+        tag.forcesignannotated), in one call: `git commit` and `git tag` honour them;
+        plumbing (commit-tree, mktag) does not, so gitreg reads them itself, and signs
+        exactly when git's porcelain would."""
+        listing = self.run("config", "--type=bool", "--get-regexp",
+                           r"^(commit\.gpgsign|tag\.gpgsign|tag\.forcesignannotated)$",
+                           check=False)
+        values: dict[str, bool] = {}
+        for line in listing.splitlines():
+            key, _, value = line.partition(" ")
+            values[key.lower()] = value.strip() == "true"  # the last one set wins, as in git
+        return {key for key, on in values.items() if on}
+
+    def _tag_objects(self, commit: str, tags: Sequence[tuple[str, str]],
+                     env: Mapping[str, str], sign: set[str]) -> list[tuple[str, str]]:
+        """Annotated tag objects of ``commit``, no ref yet: (name, object id). A signed one
+        is made by ``git tag --sign`` (git's signing set-up), ref and all, and not listed."""
+        if not tags:
+            return []
+        if sign:
+            for name, message in tags:
+                self.tag(name, commit, message, env, sign=True)
+            return []
+        tagger = self.run("var", "GIT_COMMITTER_IDENT", env=env).strip()
+        made = []
+        for name, message in tags:
+            body = (f"object {commit}\ntype commit\ntag {name}\ntagger {tagger}\n\n"
+                    f"{message.rstrip()}\n")
+            made.append((name, self.run("mktag", input=body.encode()).strip()))
+        return made
+
     def _commit_tree(self, tree: str, parents: Sequence[str], message: str,
                      env: Mapping[str, str], sign: bool) -> str:
-        # `git commit` signs when commit.gpgSign is set; plumbing's commit-tree does not, so
-        # gitreg reads it itself: its commits are signed exactly when `git commit`'s would be.
-        sign = sign or self.run("config", "--type=bool", "--get", "commit.gpgsign",
-                                check=False).strip() == "true"
         args = ["commit-tree", tree, *parents, *(["-S"] if sign else []), "-F", "-"]
         if not sign:
             return self.run(*args, input=message.encode(), env=env).strip()
@@ -679,9 +726,11 @@ class Git:
                 self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}",
                          env=index)
             tree = self.run("write-tree", env=index).strip()
+        sign = sign or "commit.gpgsign" in self._signing()
         return self._commit_tree(tree, ["-p", base], message, env, sign)
 
 
+_SIGNS_TAGS = frozenset({"tag.gpgsign", "tag.forcesignannotated"})
 _MAGIC = frozenset("*?[]\\:!")
 _COLLAPSE_FROM = 32
 

@@ -163,7 +163,7 @@ class Transaction:
         self._files: dict[str, bytes | None] = {}  # path -> content before, None if absent
         self._checked: set[str] = set()  # paths require_clean found clean
         self._created_dirs: list[Path] = []
-        self._tags: list[str] = []
+        self._tags: list[tuple[str, str]] = []  # (name, commit it tags)
         self.commits: list[str] = []
         self._push: tuple[str, list[str]] = ("", [])
 
@@ -248,22 +248,35 @@ class Transaction:
         self._created_dirs.append(path)
 
     def commit(self, message: str, paths: Sequence[str], env: Mapping[str, str],
-               sign: bool = False) -> str:
+               sign: bool = False, tags: Sequence[tuple[str, str]] = ()) -> str:
+        """Commit ``paths``; ``tags`` (name, message) are made on the commit before the
+        branch moves to it. Reads take no lock: one that finds the commit on the branch
+        must find its tags as well, not show the change untagged (tests/test_visibility.py).
+        """
         self._journal().note(commit=message.partition("\n")[0])
-        commit = self.git.commit(message, paths, env, sign, update_index=False)  # see __exit__
+
+        def about_to_tag(commit: str) -> None:
+            for name, _ in tags:  # noted first: undo and recovery remove what was made
+                self._journal().note(tag=name, target=commit)
+                self._tags.append((name, commit))
+
+        commit = self.git.commit(message, paths, env, sign, update_index=False,  # see __exit__
+                                 tags=tags, before_head=about_to_tag)
         self.commits.append(commit)
         return commit
 
     def tag(self, name: str, commit: str, message: str, env: Mapping[str, str],
             sign: bool = False) -> None:
+        """Tag a commit already on the branch (``ci tag``); a new commit is tagged by
+        ``commit``, in the ref transaction that moves the branch."""
         self._journal().note(tag=name, target=commit)
+        self._tags.append((name, commit))
         self.git.tag(name, commit, message, env, sign)
-        self._tags.append(name)
 
     @property
     def tags(self) -> list[str]:
         """The tags this transaction made, in order."""
-        return list(self._tags)
+        return [name for name, _ in self._tags]
 
     def publishing(self, remote: str, tags: Sequence[str]) -> None:
         """Say that the change is about to be pushed with ``tags``: once the push is through,
@@ -303,8 +316,16 @@ class Transaction:
                 errors.append(f"{step}: {exc}")
 
         self.git.index_behind.clear()  # the reset below puts the index back as it was
-        for tag in reversed(self._tags):
-            attempt("delete tag", "tag", "-d", "--", tag)
+        if self._tags:
+            # Only a tag on this change's commit is ours: one of the same name on anything
+            # else was there first (then ours was never made), and is left alone.
+            refs = [f"refs/tags/{name}" for name, _ in self._tags]
+            listing = self.git.run("for-each-ref", "--format=%(refname) %(*objectname)",
+                                   *refs, check=False)
+            targets = dict(line.partition(" ")[::2] for line in listing.splitlines())
+            for name, commit in reversed(self._tags):
+                if targets.get(f"refs/tags/{name}") == commit:
+                    attempt("delete tag", "tag", "-d", "--", name)
         paths = list(self._files)
         if self.git.head() != self.old_head:
             if self.old_head is None:

@@ -187,26 +187,28 @@ def _run(registry: Registry, plan: Callable[[], _Plan], *, push: bool, sign: boo
         for rel, text in planned.files.items():
             tx.write(rel, text)
         env = authored_env(registry.git, authored)
-        commit = tx.commit(commit_message(event), list(planned.files), env, sign)
         # Tagged as a promotion is: now on the main branch, by `ci tag` after a merge.
         tagging = registry.tags_here()
+        tags: list[tuple[str, str]] = []
         if tagging and event.action is not Action.ANNOTATE:
             tag = next_lifecycle_tag(registry, event)
-            tx.tag(tag, commit, tag_message(event), env, sign)
+            tags.append((tag, tag_message(event)))
             event = replace(event, tag=tag)
         demotions = []
         for demotion in planned.also:
             # A demotion is a stage change like any other: it takes the stage's next tag
             # (DESIGN.md 2), or a pipeline on `churn/production/*` would not see it and the
-            # stage's numbers would have a gap until `ci tag` filled it.
+            # stage's numbers would have a gap until `ci tag` filled it. This commit will be
+            # the stage's next change along the first-parent chain.
             if tagging and demotion.stage is not None:
                 position = len({e.commit for e in registry.history.events(demotion.model,
-                                                                           demotion.stage)})
+                                                                           demotion.stage)}) + 1
                 stage_tag = next_stage_tag(registry.git, demotion.model, demotion.stage,
                                            position)
-                tx.tag(stage_tag, commit, tag_message(demotion), env, sign)
+                tags.append((stage_tag, tag_message(demotion)))
                 demotion = replace(demotion, tag=stage_tag)
             demotions.append(demotion)
+        commit = tx.commit(commit_message(event), list(planned.files), env, sign, tags=tags)
         author = _identity(registry, env)
         return [replace(e, commit=commit, author=author) for e in (event, *demotions)]
 

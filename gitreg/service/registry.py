@@ -609,11 +609,10 @@ class Registry:
             tx.write(stages_rel, self.stages_text(StageMap(name)))
             paths.append(stages_rel)
         event = Event(name, Action.REGISTER, version)
-        commit = tx.commit(commit_message(event), paths, env, sign)
-        if not self.tags_here():
-            return record, [replace(event, commit=commit, author=record.registered_by)]
-        tx.tag(tag, commit, tag_message(event), env, sign)
-        return record, [replace(event, commit=commit, tag=tag, author=record.registered_by)]
+        tagged = tag if self.tags_here() else None
+        commit = tx.commit(commit_message(event), paths, env, sign,
+                           tags=[(tagged, tag_message(event))] if tagged else [])
+        return record, [replace(event, commit=commit, tag=tagged, author=record.registered_by)]
 
     def _next_version(self, name: str, version: str | None, bump: Bump | None) -> str:
         if version is not None:
@@ -818,12 +817,14 @@ class Registry:
         tx.require_clean([rel])
         tx.write(rel, self.stages_text(stage_map))
         env = authored_env(self.git, authored)
-        commit = tx.commit(commit_message(event), [rel], env, sign)
         tag = None
         if self.tags_here():
-            position = len({e.commit for e in self.history.events(stage_map.name, event.stage)})
+            # This commit will be the stage's next change along the first-parent chain.
+            position = len({e.commit for e in self.history.events(stage_map.name,
+                                                                   event.stage)}) + 1
             tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
-            tx.tag(tag, commit, tag_message(event), env, sign)
+        commit = tx.commit(commit_message(event), [rel], env, sign,
+                           tags=[(tag, tag_message(event))] if tag else [])
         if gated:
             # A signature nobody can verify (a key not in the allowed signers) is refused,
             # and the transaction undoes the commit and the tag.

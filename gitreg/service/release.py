@@ -321,33 +321,33 @@ def _apply(registry: Registry, tx: Transaction, planned: Release, changes: list[
         tx.write(registry.stages_path(change.member.model), registry.stages_text(change.stages))
     tx.write(rel, yamlio.dumps(release_to_dict(planned)))
     env = identity_env(git)
-    commit = tx.commit(commit_message(planned), [*stage_rels, rel], env, sign)
-    author = _identity(git, env)
-    events: list[Event] = []
-    tags: list[str] = []
+    # Named first and made with the commit, before the branch moves (Transaction.commit).
+    named: dict[str, str | None] = {}  # model -> its stage tag
+    tags: list[tuple[str, str]] = []
     here = registry.tags_here()
-    for change in moved:
-        assert change.event is not None
-        model = change.member.model
-        tag = None
-        if here:
-            position = len({e.commit for e in registry.history.events(model, stage)})
-            tag = next_stage_tag(git, model, stage, position)
-            tx.tag(tag, commit, event_tag_message(change.event), env, sign)
-            tags.append(tag)
-        events.append(replace(change.event, commit=commit, tag=tag, author=author))
-    done = replace(planned, commit=commit, author=author)
     if here:
+        for change in moved:
+            assert change.event is not None
+            model = change.member.model
+            # This commit will be the stage's next change along the first-parent chain.
+            position = len({e.commit for e in registry.history.events(model, stage)}) + 1
+            tag = named[model] = next_stage_tag(git, model, stage, position)
+            tags.append((tag, event_tag_message(change.event)))
         rtag = release_tag(planned.name, planned.n)
         if git.tags(rtag):
             raise Conflict(f"tag {rtag} exists already but {rel} did not; gitreg never moves "
                            "tags: check which commit it belongs to")
-        tx.tag(rtag, commit, tag_message(planned), env, sign)
-        tags.append(rtag)
-        done = replace(done, tag=rtag)
+        tags.append((rtag, tag_message(planned)))
+    commit = tx.commit(commit_message(planned), [*stage_rels, rel], env, sign, tags=tags)
+    author = _identity(git, env)
+    events = [replace(c.event, commit=commit, tag=named.get(c.member.model), author=author)
+              for c in moved if c.event is not None]
+    done = replace(planned, commit=commit, author=author)
+    if here:
+        done = replace(done, tag=tags[-1][0])
         gated = [c.member.model for c in moved if registry.requires_signed(stage, c.member.model)]
         if gated:
-            for tag in tags:
+            for tag, _ in tags:
                 signing.refuse(stage, signing.new_change_problems(git, commit, tag))
     return done, events
 
