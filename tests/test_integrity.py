@@ -91,7 +91,9 @@ def refused_listing(tmp_path: Path, registry: Registry, folder: Path, names: lis
 
 
 @pytest.mark.parametrize("name", [".git/config", "sub/.git/hooks/post-checkout", ".GIT/config",
-                                  ".git./config", ".hg/hgrc", ".dvc/config"])
+                                  ".git./config", ".hg/hgrc", ".dvc/config",
+                                  "GIT~1/config", "sub/git~2/config", ".Git. ./config",
+                                  ".git::$INDEX_ALLOCATION/config"])
 def test_a_listing_that_writes_into_a_repositorys_own_folder_is_refused(
     tmp_path: Path, registry: Registry, folder: Path, name: str
 ) -> None:
@@ -111,8 +113,30 @@ def test_a_listing_that_holds_a_bare_repository_is_refused(
     refused_listing(tmp_path, registry, folder, names, "holds a git repository")
 
 
+@pytest.mark.parametrize("top", ["", "sub/"])
+def test_a_listing_that_holds_a_repository_through_commondir_is_refused(
+    tmp_path: Path, registry: Registry, folder: Path, top: str
+) -> None:
+    """HEAD and a ``commondir`` file make a folder a repository whose objects, refs and
+    config are in the folder commondir names: here a sibling with no HEAD of its own."""
+    names = [f"{top}a/HEAD", f"{top}a/commondir", "b/config", "b/objects/k", "b/refs/k"]
+    refused_listing(tmp_path, registry, folder, names, "HEAD, commondir")
+
+
+def test_git_takes_a_head_and_commondir_for_a_repository(tmp_path: Path) -> None:
+    """Why the test above matters: git reads such a folder's config from commondir."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "HEAD").write_text("ref: refs/heads/main\n")
+    (tmp_path / "a" / "commondir").write_text("../b\n")
+    for sub in ("objects", "refs"):
+        (tmp_path / "b" / sub).mkdir(parents=True)
+    (tmp_path / "b" / "config").write_text("[gitreg]\n\tcrafted = yes\n")
+    assert git(tmp_path / "a", "config", "gitreg.crafted").strip() == "yes"
+
+
 @pytest.mark.parametrize("layout", [("HEAD", "config", "objects/k", "refs/k"),
-                                    ("a.bin", ".GIT/config")])
+                                    ("a.bin", ".GIT/config"), ("a.bin", "GIT~1/config"),
+                                    ("x/HEAD", "x/commondir", "a.bin")])
 def test_register_refuses_a_folder_that_get_would_refuse(
     tmp_path: Path, registry: Registry, layout: tuple[str, ...]
 ) -> None:

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -391,29 +392,43 @@ class _Meter:
 
 
 _NOT_WEIGHTS = frozenset({".git", ".hg", ".dvc"})
+_SHORT_NAME = re.compile(r"(git|hg|dvc)~[0-9]+")
+
+
+def _as_windows_reads(part: str) -> str:
+    """A path part as the file systems of macOS and Windows read it: case folded, without
+    trailing dots and spaces or an NTFS stream (``.git::$INDEX_ALLOCATION`` is ``.git``),
+    and an 8.3 short name (``GIT~1``) as the folder it stands for. As git's own
+    ``core.protectNTFS`` and ``core.protectHFS`` read checked-out paths."""
+    name = part.casefold().split(":", 1)[0].rstrip(". ")
+    return f".{name.partition('~')[0]}" if _SHORT_NAME.fullmatch(name) else name
 
 
 def unsafe_folder(relpaths: Sequence[str]) -> str | None:
     """Why a folder of these files must not be written into a user's folder, or None.
 
     - A path in a repository's own folder (``.git``, ``.hg``, ``.dvc``, which DVC and
-      register leave out, in any case: macOS and Windows file systems ignore it): a crafted
-      ``.git/config`` runs its ``core.fsmonitor`` at the next ``git status`` there, or at a
-      shell prompt that shows git's state (found in review).
-    - A folder git takes for a repository (``HEAD``, ``objects/``, ``refs/``: a bare one),
-      whose config it reads from any folder below.
+      register leave out, however a file system may spell it): a crafted ``.git/config``
+      runs its ``core.fsmonitor`` at the next ``git status`` there, or at a shell prompt
+      that shows git's state (found in review).
+    - A folder git takes for a repository, whose config it reads from any folder below:
+      ``HEAD`` with ``objects/`` and ``refs/`` (a bare one), or ``HEAD`` with a
+      ``commondir`` file, which sends git to another folder for its objects, refs and
+      config (a linked worktree's layout).
     """
     children: dict[str, set[str]] = {}
     for relpath in relpaths:
         parts = relpath.split("/")
-        if {part.casefold().rstrip(". ") for part in parts} & _NOT_WEIGHTS:
+        if {_as_windows_reads(part) for part in parts} & _NOT_WEIGHTS:
             return (f"a path in a repository's own folder ({relpath!r}), which register never "
                     "stores")
         for depth in range(len(parts)):
             children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
     for folder, below in children.items():
-        if {"head", "objects", "refs"} <= {name.casefold() for name in below}:
-            return (f"a git repository ({folder or 'its top folder'}: HEAD, objects, refs), "
+        names = {_as_windows_reads(name) for name in below}
+        if "head" in names and ({"objects", "refs"} <= names or "commondir" in names):
+            found = "HEAD, commondir" if "commondir" in names else "HEAD, objects, refs"
+            return (f"a git repository ({folder or 'its top folder'}: {found}), "
                     "which git would run commands from")
     return None
 
