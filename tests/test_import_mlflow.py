@@ -117,7 +117,10 @@ def test_interrupted_import_is_finished_by_a_rerun(registry: Registry, tmp_path:
     _gitreg(traced, args, GITREG_FAULT_TRACE=str(trace))
     expected = git(traced, "tag", "-l")
     points = len(trace.read_text().splitlines())
-    killed = _gitreg(registry.root, args, GITREG_FAULT_KILL_AT=str(points // 2))
+    scratch = tmp_path / "scratch"  # what the killed process cannot clean up lands here
+    scratch.mkdir()
+    killed = _gitreg(registry.root, args, GITREG_FAULT_KILL_AT=str(points // 2),
+                     TMPDIR=str(scratch))
     assert killed.returncode == -9
     assert git(registry.root, "tag", "-l") != expected  # it did stop part-way
     finished = _gitreg(registry.root, args)
