@@ -23,6 +23,7 @@ from conftest import git, run_cli, snapshot, write_weights
 from gitreg.service.registry import NewVersion, Registry
 
 TOOL_FAILED = 8
+CONFLICT = 5
 INTERRUPTED = 130
 
 
@@ -181,7 +182,7 @@ def test_promote_undoes_its_commit_when_the_stage_tag_cannot_be_created(churn: P
     proc = run_cli(*args, cwd=churn)
 
     assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
-                          says=("git update-ref", "churn/production/2"))
+                          says=("git update-ref --stdin failed", "churn/production/2"))
     assert git(churn, "rev-parse", "HEAD") == head
     # The tag and the branch move in one ref transaction: the branch never moved.
     assert not git(churn, "reflog", "-1", "--format=%gs").startswith("gitreg: undo")
@@ -220,6 +221,63 @@ def test_register_undoes_its_commit_when_a_hook_took_the_version_tag(
     assert "churn@v1.1.0" in tags(churn)
 
 
+def test_a_commit_made_meanwhile_by_another_process_is_never_undone(
+    churn: Path, weights2: Path
+) -> None:
+    """Plain git takes no gitreg lock: another process commits while gitreg builds its
+    commit. gitreg's compare-and-swap fails; its undo leaves that commit where it is."""
+    # Once: the hook commits a file of its own, then removes itself. It runs as another
+    # process would, with git's own index, not the one gitreg builds its commit in.
+    racing = hook(churn, "pre-commit",
+                  "unset GIT_INDEX_FILE; echo theirs > theirs.txt && git add theirs.txt && "
+                  "rm \"$0\" && git commit -qm theirs\n")
+    head = git(churn, "rev-parse", "HEAD")
+
+    proc = run_cli("promote", "churn", "1.0.0", "staging", cwd=churn)
+
+    assert proc.returncode == TOOL_FAILED, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "HEAD" in proc.stderr, proc.stderr
+    assert not racing.exists()
+    assert git(churn, "log", "-1", "--format=%s").strip() == "theirs"  # kept
+    assert git(churn, "rev-parse", "HEAD~1") == head
+    assert "churn/staging/1" not in tags(churn)
+    assert git(churn, "status", "--porcelain", "--untracked-files=all") == ""
+    run_cli("promote", "churn", "1.0.0", "staging", cwd=churn, check=True)
+    assert git(churn, "log", "-2", "--format=%s").splitlines()[1] == "theirs"
+
+
+def test_recovery_never_undoes_a_commit_made_after_the_writer_died(
+    churn: Path, tmp_path: Path
+) -> None:
+    """gitreg is killed just before it moves HEAD to its commit; then someone commits by
+    hand before any gitreg command runs. Recovery must not take that commit for the dead
+    writer's (it counts one commit, the writer noted one): it refuses, and says why."""
+    args = ("promote", "churn", "1.0.0", "staging")
+    trace = tmp_path / "trace.txt"
+    copy = tmp_path / "copy"
+    shutil.copytree(churn, copy, symlinks=True)
+    traced = subprocess.run([sys.executable, "-m", "gitreg", *args], cwd=copy,
+                            env={**os.environ, "GITREG_FAULT_TRACE": str(trace)},
+                            capture_output=True, text=True, check=False)
+    assert traced.returncode == 0, traced.stderr
+    points = [line.split("\t") for line in trace.read_text().splitlines()]
+    (at,) = [n for n, label, detail in points if detail.startswith("update-ref -m")]
+    killed = subprocess.run([sys.executable, "-m", "gitreg", *args], cwd=churn,
+                            env={**os.environ, "GITREG_FAULT_KILL_AT": at},
+                            capture_output=True, text=True, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    (churn / "notes.txt").write_text("mine\n")
+    git(churn, "add", "notes.txt")
+    git(churn, "commit", "-qm", "mine")
+    mine = git(churn, "rev-parse", "HEAD")
+
+    proc = run_cli("list", cwd=churn)
+
+    assert proc.returncode == CONFLICT, proc.stderr
+    assert "cannot be undone safely" in proc.stderr and "not its own" in proc.stderr
+    assert git(churn, "rev-parse", "HEAD") == mine
+
+
 def test_register_with_stage_undoes_both_commits_and_the_version_tag(
     churn: Path, weights2: Path
 ) -> None:
@@ -232,7 +290,7 @@ def test_register_with_stage_undoes_both_commits_and_the_version_tag(
     proc = run_cli(*args, cwd=churn)
 
     assert_failed_cleanly(churn, before, proc, TOOL_FAILED,
-                          says=("git update-ref", "churn/production/2"))
+                          says=("git update-ref --stdin failed", "churn/production/2"))
     assert git(churn, "rev-parse", "HEAD") == head
     assert "churn@v1.1.0" not in tags(churn)
     assert not (churn / "models/churn/versions/1.1.0.yaml").exists()

@@ -132,6 +132,33 @@ def test_deprecating_a_staged_version_needs_demote(reg: Registry) -> None:
     assert history[-1]["tag"] == "churn/production/2"
 
 
+def test_demoting_several_versions_of_one_stage_gives_the_stage_one_tag(
+    reg: Registry
+) -> None:
+    """A stage of several versions loses them all in one commit: one stage tag, as `ci
+    tag` gives a merged change, and one `ci event` accepts (a second tag on the commit
+    would be refused as a repeat)."""
+    root = reg.root
+    config = root / "registry.yaml"
+    config.write_text(config.read_text().replace(
+        "stages:\n", "stages:\n- name: canary\n  exclusive: false\n", 1))
+    git(root, "commit", "-qam", "a canary stage of several versions")
+    for version in ("1.0.0", "1.2.0"):
+        run_cli("promote", "churn", version, "canary", cwd=root, check=True)
+    done = run_cli("deprecate", "churn", "--reason", "replaced", "--demote", cwd=root)
+    assert done.returncode == 0, done.stderr
+    canary = [t for t in git(root, "tag", "--points-at", "HEAD").split() if "/canary/" in t]
+    assert canary == ["churn/canary/3"]
+    event = json.loads(run_cli("ci", "event", "churn/canary/3", cwd=root, check=True).stdout)
+    assert event["event"] == "demoted"
+    history = json.loads(run_cli("history", "churn", "--stage", "canary", "--json", cwd=root,
+                                 check=True).stdout)
+    assert [(e["action"], e["tag"]) for e in history[-2:]] == [
+        ("demote", "churn/canary/3"), ("demote", "churn/canary/3")]
+    assert run_cli("ci", "tag", cwd=root, check=True).stdout.strip() == "nothing to tag"
+    assert run_cli("check", cwd=root).returncode == 0
+
+
 def test_deprecate_a_whole_model(reg: Registry) -> None:
     root = reg.root
     # NAME#STAGE is not NAME: it deprecated every version of the model.

@@ -350,3 +350,23 @@ def test_a_proposal_to_a_require_signed_stage_is_signed(
     assert proc.returncode == 0, proc.stderr
     branch = "gitreg/promote-churn-1.0.0-to-production"
     assert git(root, "log", "-1", "--format=%G? %GS", f"origin/{branch}") == f"G {SIGNER}\n"
+
+
+def test_tags_are_signed_when_git_tag_annotate_would_sign_them(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """gitreg makes its tags with plumbing, and signs them exactly when `git tag --annotate`
+    would: tag.gpgSign signs, tag.forceSignAnnotated does not (an explicit --annotate
+    overrides it). With no key at all, forceSignAnnotated must not break a write."""
+    root = registry.root
+    git(root, "config", "gpg.format", "ssh")
+    git(root, "config", "tag.forceSignAnnotated", "true")
+    weights = write_weights(tmp_path / "w", b"weights" * 20)
+    done = run_cli("register", "churn", str(weights), "--version", "1.0.0", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "SIGNATURE" not in git(root, "cat-file", "tag", "churn@v1.0.0")
+    git(root, "config", "tag.gpgSign", "true")  # and still no key: git tag would fail too
+    refused = run_cli("promote", "churn", "1.0.0", "staging", cwd=root)
+    assert refused.returncode == 8, refused.stderr
+    assert "user.signingkey" in refused.stderr  # git says what is missing
+    assert "churn/staging/1" not in git(root, "tag", "--list")

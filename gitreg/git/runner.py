@@ -542,20 +542,20 @@ class Git:
                     message = handle.read()
                 tree = self.run("write-tree", env=index).strip()
         parents = ["-p", head] if head is not None else []
-        signing = self._signing() if sign is False else {"commit.gpgsign", "tag.gpgsign"}
-        commit = self._commit_tree(tree, parents, message, env, "commit.gpgsign" in signing)
+        configured = set() if sign else self._signing()
+        commit = self._commit_tree(tree, parents, message, env,
+                                   sign or "commit.gpgsign" in configured)
         if before_head is not None:
             before_head(commit)
-        made = self._tag_objects(commit, tags, env, signing & _SIGNS_TAGS)
+        made = self._tag_objects(commit, tags, env, sign, "tag.gpgsign" in configured)
         subject = message.splitlines()[0] if message else ""
         # Compare-and-swap: if HEAD moved since we read it, fail rather than lose a commit.
         updates = [f"create refs/tags/{name} {tag}\n" for name, tag in made]
         updates.append(f"update HEAD {commit} {head or '0' * 40}\n")
         proc = self.attempt("update-ref", "-m", f"commit: {subject}", "--stdin",
                             input="".join(updates).encode())
-        if proc.returncode != 0:
-            raise failed(("update-ref", *(f"refs/tags/{name}" for name, _ in made), "HEAD"),
-                         proc.returncode, proc.stderr, proc.stdout)
+        if proc.returncode != 0:  # git names the ref that failed
+            raise failed(("update-ref", "--stdin"), proc.returncode, proc.stderr)
         if update_index or hooks["post-commit"]:
             self.run("update-index", "--add", "--index-info", input=entries)  # index follows
             self.index_behind.difference_update(paths)
@@ -654,13 +654,12 @@ class Git:
             )
 
     def _signing(self) -> set[str]:
-        """The signing settings git has on (commit.gpgsign, tag.gpgsign,
-        tag.forcesignannotated), in one call: `git commit` and `git tag` honour them;
-        plumbing (commit-tree, mktag) does not, so gitreg reads them itself, and signs
-        exactly when git's porcelain would."""
+        """The signing settings git has on (commit.gpgsign, tag.gpgsign), in one call: `git
+        commit` and `git tag --annotate` honour them; plumbing (commit-tree, mktag) does
+        not, so gitreg reads them itself, and signs exactly when git's porcelain would
+        (tag.forceSignAnnotated is not one: an explicit --annotate overrides it)."""
         listing = self.run("config", "--type=bool", "--get-regexp",
-                           r"^(commit\.gpgsign|tag\.gpgsign|tag\.forcesignannotated)$",
-                           check=False)
+                           r"^(commit|tag)\.gpgsign$", check=False)
         values: dict[str, bool] = {}
         for line in listing.splitlines():
             key, _, value = line.partition(" ")
@@ -668,14 +667,16 @@ class Git:
         return {key for key, on in values.items() if on}
 
     def _tag_objects(self, commit: str, tags: Sequence[tuple[str, str]],
-                     env: Mapping[str, str], sign: set[str]) -> list[tuple[str, str]]:
-        """Annotated tag objects of ``commit``, no ref yet: (name, object id). A signed one
-        is made by ``git tag --sign`` (git's signing set-up), ref and all, and not listed."""
+                     env: Mapping[str, str], sign: bool,
+                     configured: bool) -> list[tuple[str, str]]:
+        """Annotated tag objects of ``commit``, no ref yet: (name, object id). Signed ones
+        (``sign``, or tag.gpgSign ``configured``) are made by ``git tag``, which has
+        git's signing set-up, ref and all, and are not listed."""
         if not tags:
             return []
-        if sign:
+        if sign or configured:
             for name, message in tags:
-                self.tag(name, commit, message, env, sign=True)
+                self.tag(name, commit, message, env, sign)  # as before: git reads its config
             return []
         tagger = self.run("var", "GIT_COMMITTER_IDENT", env=env).strip()
         made = []
@@ -730,7 +731,6 @@ class Git:
         return self._commit_tree(tree, ["-p", base], message, env, sign)
 
 
-_SIGNS_TAGS = frozenset({"tag.gpgsign", "tag.forcesignannotated"})
 _MAGIC = frozenset("*?[]\\:!")
 _COLLAPSE_FROM = 32
 

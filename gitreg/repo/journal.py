@@ -69,8 +69,9 @@ class Journal:
 
     def __init__(self, git_dir: Path, owner: str, head: str | None) -> None:
         self.path = git_dir / JOURNAL
+        # "made": each commit is noted (``made``) before HEAD moves to it.
         self._begin: Entry | None = {"begin": 1, "owner": owner, "head": head,
-                                     "ref": head_ref(git_dir)}
+                                     "ref": head_ref(git_dir), "commits": "made"}
 
     def note(self, **entry: Any) -> None:
         """Announce the next step; returns once the line is on disk (in the page cache,
@@ -264,7 +265,7 @@ def _roll_back(git: Git, git_dir: Path, begin: Entry, entries: Sequence[Entry]) 
     old = begin.get("head")
     head = git.head()
     if head != old:  # first of all: is it safe to move HEAD back at all?
-        _check_ours(git, git_dir, begin, head, sum("commit" in e for e in entries))
+        _check_ours(git, git_dir, begin, head, entries)
     tags = [(str(e["tag"]), str(e.get("target"))) for e in entries if "tag" in e]
     if tags:
         names = dict(_pairs(git.run(
@@ -305,9 +306,16 @@ def _roll_back(git: Git, git_dir: Path, begin: Entry, entries: Sequence[Entry]) 
             created.unlink(missing_ok=True)
 
 
-def _check_ours(git: Git, git_dir: Path, begin: Entry, head: str | None, commits: int) -> None:
-    """Refuse to move HEAD back over anything but the dead writer's own commits."""
+def _check_ours(git: Git, git_dir: Path, begin: Entry, head: str | None,
+                entries: Sequence[Entry]) -> None:
+    """Refuse to move HEAD back over anything but the dead writer's own commits: those it
+    noted (``made``) before moving HEAD to them; by their number, for a journal written
+    before gitreg noted them. Else another process's commit, made after the writer died
+    and before this recovery, would be thrown away with the writer's change."""
     old = begin.get("head")
+    commits = sum("commit" in e for e in entries)
+    noted = begin.get("commits") == "made"
+    made = {str(e["made"]) for e in entries if "made" in e}
     reason = None
     if head_ref(git_dir) != begin.get("ref"):
         reason = f"HEAD now names {head_ref(git_dir)!r}, not {begin.get('ref')!r}"
@@ -317,9 +325,13 @@ def _check_ours(git: Git, git_dir: Path, begin: Entry, head: str | None, commits
         reason = f"{head[:12]} does not descend from {str(old)[:12]}"
     else:
         span = head if old is None else f"{old}..{head}"
-        made = int(git.run("rev-list", "--count", span, "--").strip() or 0)
-        if made > commits:
-            reason = f"{made} commits were made since, more than its {commits}"
+        since = git.run("rev-list", span, "--").split()
+        strangers = [commit for commit in since if commit not in made]
+        if noted and strangers:
+            reason = (f"{len(strangers)} commit(s) since are not its own, such as "
+                      f"{strangers[0][:12]}")
+        elif len(since) > commits:
+            reason = f"{len(since)} commits were made since, more than its {commits}"
     if reason is not None:
         raise Conflict(
             f"a write interrupted by a crash left {JOURNAL} in the git folder, but it cannot "

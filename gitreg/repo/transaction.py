@@ -255,13 +255,15 @@ class Transaction:
         """
         self._journal().note(commit=message.partition("\n")[0])
 
-        def about_to_tag(commit: str) -> None:
+        def before_head(commit: str) -> None:
+            # Noted before HEAD moves: recovery moves HEAD back over this commit only.
+            self._journal().note(made=commit)
             for name, _ in tags:  # noted first: undo and recovery remove what was made
                 self._journal().note(tag=name, target=commit)
                 self._tags.append((name, commit))
 
         commit = self.git.commit(message, paths, env, sign, update_index=False,  # see __exit__
-                                 tags=tags, before_head=about_to_tag)
+                                 tags=tags, before_head=before_head)
         self.commits.append(commit)
         return commit
 
@@ -327,16 +329,25 @@ class Transaction:
                 if targets.get(f"refs/tags/{name}") == commit:
                     attempt("delete tag", "tag", "-d", "--", name)
         paths = list(self._files)
-        if self.git.head() != self.old_head:
+        head = after = self.git.head()
+        if head in self.commits:  # this change's own commit: back to where it began
+            after = self.old_head
             if self.old_head is None:
-                attempt("unborn HEAD", "update-ref", "-d", "HEAD")
+                attempt("unborn HEAD", "update-ref", "-d", "HEAD", head)
             else:
-                attempt("reset HEAD", "update-ref", "-m", "gitreg: undo", "HEAD", self.old_head)
+                attempt("reset HEAD", "update-ref", "-m", "gitreg: undo", "HEAD",
+                        self.old_head, head)
+        elif head != self.old_head and head is not None and self.commits and self.git.succeeds(
+                "merge-base", "--is-ancestor", self.commits[0], head):
+            errors.append(f"another process committed {head[:12]} on top of this change's "
+                          "commits, which are left in place; check `git log`")
+        # Else HEAD is someone else's commit, made while this change was under way (its
+        # compare-and-swap failed): theirs, never moved back over.
         if paths:
-            if self.old_head is None:
+            if after is None:
                 attempt("unstage", "rm", "--cached", "-q", "--ignore-unmatch", "--", *paths)
             else:
-                attempt("unstage", "reset", "-q", self.old_head, "--", *paths)
+                attempt("unstage", "reset", "-q", after, "--", *paths)
         # Last written first: stages.yaml goes back before the version file it names goes.
         for path, content in reversed(self._files.items()):
             target = self.root / path

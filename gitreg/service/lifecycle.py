@@ -195,18 +195,23 @@ def _run(registry: Registry, plan: Callable[[], _Plan], *, push: bool, sign: boo
             tags.append((tag, tag_message(event)))
             event = replace(event, tag=tag)
         demotions = []
+        stage_tags: dict[str, str] = {}  # stage -> its tag on this commit
         for demotion in planned.also:
             # A demotion is a stage change like any other: it takes the stage's next tag
             # (DESIGN.md 2), or a pipeline on `churn/production/*` would not see it and the
             # stage's numbers would have a gap until `ci tag` filled it. This commit will be
-            # the stage's next change along the first-parent chain.
-            if tagging and demotion.stage is not None:
-                position = len({e.commit for e in registry.history.events(demotion.model,
-                                                                           demotion.stage)}) + 1
-                stage_tag = next_stage_tag(registry.git, demotion.model, demotion.stage,
-                                           position)
-                tags.append((stage_tag, tag_message(demotion)))
-                demotion = replace(demotion, tag=stage_tag)
+            # the stage's next change along the first-parent chain; one tag a stage, as `ci
+            # tag` gives it, however many versions leave the stage (a second tag on the
+            # same commit is one `ci event` refuses).
+            stage = demotion.stage
+            if tagging and stage is not None:
+                if stage not in stage_tags:
+                    position = len({e.commit for e in registry.history.events(demotion.model,
+                                                                               stage)}) + 1
+                    stage_tags[stage] = next_stage_tag(registry.git, demotion.model, stage,
+                                                       position)
+                    tags.append((stage_tags[stage], tag_message(demotion)))
+                demotion = replace(demotion, tag=stage_tags[stage])
             demotions.append(demotion)
         commit = tx.commit(commit_message(event), list(planned.files), env, sign, tags=tags)
         author = _identity(registry, env)
