@@ -221,6 +221,20 @@ def test_register_undoes_its_commit_when_a_hook_took_the_version_tag(
     assert "churn@v1.1.0" in tags(churn)
 
 
+def test_a_hook_without_a_shebang_runs_as_git_runs_it(churn: Path, weights2: Path) -> None:
+    """git runs a hook that has no #! line with the shell; gitreg, which runs the commit
+    hooks itself, did not: the exec failed after HEAD had moved (exit 70)."""
+    marker = churn / ".git" / "hook-ran"
+    path = churn / ".git" / "hooks" / "post-commit"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"touch '{marker}'\n")
+    path.chmod(0o755)
+    run_cli("register", "churn", str(weights2), "--version", "1.1.0", cwd=churn, check=True)
+    assert marker.exists()
+    assert "churn@v1.1.0" in tags(churn)
+    assert git(churn, "status", "--porcelain", "--untracked-files=all") == ""
+
+
 def test_a_commit_made_meanwhile_by_another_process_is_never_undone(
     churn: Path, weights2: Path
 ) -> None:
@@ -244,6 +258,31 @@ def test_a_commit_made_meanwhile_by_another_process_is_never_undone(
     assert git(churn, "status", "--porcelain", "--untracked-files=all") == ""
     run_cli("promote", "churn", "1.0.0", "staging", cwd=churn, check=True)
     assert git(churn, "log", "-2", "--format=%s").splitlines()[1] == "theirs"
+
+
+def test_a_change_someone_committed_on_top_of_is_left_for_a_person(
+    churn: Path, weights2: Path
+) -> None:
+    """register --stage commits twice. Another process commits on top of the first, then
+    the second fails: undoing the first would drop theirs, or leave theirs naming files
+    that are gone. gitreg touches nothing, says so (exit 5), and keeps the journal."""
+    hook(churn, "post-commit", "unset GIT_INDEX_FILE; rm \"$0\"; "
+                               "git commit -q --no-verify --allow-empty -m theirs\n")
+    hook(churn, "pre-commit", "[ -f .git/second ] && exit 1; touch .git/second\n")
+    args = ("register", "churn", str(weights2), "--version", "1.1.0", "--stage", "staging")
+
+    proc = run_cli(*args, cwd=churn)
+
+    assert proc.returncode == CONFLICT, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert "on top of this change's commit" in proc.stderr and "not undone" in proc.stderr
+    assert git(churn, "log", "-2", "--format=%s").split("\n")[:2] == [
+        "theirs", "Register churn 1.1.0"]
+    assert "churn@v1.1.0" in tags(churn)  # nothing of the kept commit was taken away
+    assert (churn / "models/churn/versions/1.1.0.yaml").exists()
+    assert (churn / ".git" / "gitreg-journal").exists()
+    refused = run_cli("list", cwd=churn)
+    assert refused.returncode == CONFLICT and "cannot be undone safely" in refused.stderr
 
 
 def test_recovery_never_undoes_a_commit_made_after_the_writer_died(
@@ -313,11 +352,14 @@ def _as_a_shell_starts_it() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.parametrize("when", ["pre-commit", "post-commit"])
 def test_ctrl_c_during_register_changes_nothing(
-    churn: Path, weights2: Path, tmp_path: Path
+    churn: Path, weights2: Path, tmp_path: Path, when: str
 ) -> None:
+    """Before its commit, or once HEAD has moved to it and its tag (a post-commit hook runs
+    then): either way the register is undone whole."""
     marker = tmp_path / "hook-started"
-    sleeping = hook(churn, "pre-commit", f"touch '{marker}'\nsleep 30\n")
+    sleeping = hook(churn, when, f"touch '{marker}'\nsleep 30\n")
     before = snapshot(churn)
     args = ("register", "churn", str(weights2), "--version", "1.1.0")
 

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import pickle
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from gitreg.core.records import Artifact
 from gitreg.errors import CorruptRegistry, InvalidInput, ToolFailed
 from gitreg.service.registry import Registry
 from gitreg.weights import hashes, storage
-from gitreg.weights.dvc import Weights, tree_bytes
+from gitreg.weights.dvc import Weights, tree_bytes, unsafe_folder
 
 
 def tamper(path: Path, data: bytes) -> None:
@@ -93,7 +94,7 @@ def refused_listing(tmp_path: Path, registry: Registry, folder: Path, names: lis
 @pytest.mark.parametrize("name", [".git/config", "sub/.git/hooks/post-checkout", ".GIT/config",
                                   ".git./config", ".hg/hgrc", ".dvc/config",
                                   "GIT~1/config", "sub/git~2/config", ".Git. ./config",
-                                  ".git::$INDEX_ALLOCATION/config"])
+                                  ".g\u200cit/config", "\ufeff.git/config"])
 def test_a_listing_that_writes_into_a_repositorys_own_folder_is_refused(
     tmp_path: Path, registry: Registry, folder: Path, name: str
 ) -> None:
@@ -111,6 +112,29 @@ def test_a_listing_that_holds_a_bare_repository_is_refused(
     (core.fsmonitor runs a command) from any folder below it (found in review)."""
     names = [f"{top}HEAD", f"{top}config", f"{top}objects/info/keep", f"{top}refs/heads/keep"]
     refused_listing(tmp_path, registry, folder, names, "holds a git repository")
+
+
+@pytest.mark.parametrize("name", [".git\\config", "sub\\.git\\config", "..\\..\\x",
+                                  "C:x", ".git::$INDEX_ALLOCATION/config"])
+def test_a_listing_path_windows_reads_as_another_is_refused(
+    tmp_path: Path, registry: Registry, folder: Path, name: str
+) -> None:
+    """A backslash is a folder separator on Windows and a colon a drive or an NTFS stream:
+    `.git\\config` is .git's config there, `..\\..\\x` is outside the folder."""
+    refused_listing(tmp_path, registry, folder, ["a.bin", name], "backslash or a colon")
+
+
+def test_a_folder_named_head_beside_objects_and_refs_is_weights(tmp_path: Path) -> None:
+    """git takes a folder for a repository by a HEAD *file*: a checkpoint's head/ folder
+    beside objects/ and refs/ is no repository (git says so), and is not refused."""
+    for name in ("head/w.bin", "objects/a.bin", "refs/b.bin"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"w")
+    looked = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)}
+    assert subprocess.run(["git", "rev-parse", "--git-dir"], cwd=tmp_path / "objects",
+                          capture_output=True, env=looked, check=False).returncode != 0
+    assert unsafe_folder(["head/w.bin", "objects/a.bin", "refs/b.bin"]) is None
+    assert unsafe_folder(["HEAD", "objects/a.bin", "refs/b.bin"]) is not None
 
 
 @pytest.mark.parametrize("top", ["", "sub/"])

@@ -4,7 +4,9 @@ Reads take no lock (DESIGN.md 6). A write makes a commit and its tags; a reader 
 finds the commit on the branch must find its tags too, or it shows the change untagged
 (``"tag": null``) until its next read. So every write creates its tags first and moves
 the branch last. A real ``reference-transaction`` hook records the tags that exist at
-the moment git moves the branch, for every command that tags.
+the moment git moves the branch, for every command that tags. The hook runs once the
+whole ref transaction is through: it proves there is no separate step after the branch
+moves, not the order inside the transaction (tags listed first, which git applies first).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ Identity and dates go per call through ``env``; ``os.environ`` is never mutated.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -643,8 +644,17 @@ class Git:
             return
         import subprocess
 
-        proc = subprocess.run([str(path), *args], cwd=self.root, capture_output=True,
-                              env={**self.env, **env}, check=False)
+        command = [str(path), *args]
+        try:
+            proc = subprocess.run(command, cwd=self.root, capture_output=True,
+                                  env={**self.env, **env}, check=False)
+        except OSError as exc:
+            if exc.errno != errno.ENOEXEC:
+                raise ToolFailed(f"the {name} hook could not be run ({exc.strerror}); "
+                                 "nothing was committed") from None
+            # A script without a #! line: git runs it with the shell; so does gitreg.
+            proc = subprocess.run(["/bin/sh", *command], cwd=self.root, capture_output=True,
+                                  env={**self.env, **env}, check=False)
         if check and proc.returncode != 0:
             said = last_lines(proc.stderr.decode("utf-8", "replace") +
                               proc.stdout.decode("utf-8", "replace"))

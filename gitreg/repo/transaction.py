@@ -256,16 +256,16 @@ class Transaction:
         self._journal().note(commit=message.partition("\n")[0])
 
         def before_head(commit: str) -> None:
-            # Noted before HEAD moves: recovery moves HEAD back over this commit only.
+            # Noted before HEAD moves: undo and recovery move HEAD back over this commit
+            # only, and over it even if what follows the move fails (the index, a hook).
             self._journal().note(made=commit)
+            self.commits.append(commit)
             for name, _ in tags:  # noted first: undo and recovery remove what was made
                 self._journal().note(tag=name, target=commit)
                 self._tags.append((name, commit))
 
-        commit = self.git.commit(message, paths, env, sign, update_index=False,  # see __exit__
-                                 tags=tags, before_head=before_head)
-        self.commits.append(commit)
-        return commit
+        return self.git.commit(message, paths, env, sign, update_index=False,  # see __exit__
+                               tags=tags, before_head=before_head)
 
     def tag(self, name: str, commit: str, message: str, env: Mapping[str, str],
             sign: bool = False) -> None:
@@ -317,6 +317,17 @@ class Transaction:
             except GitregError as exc:
                 errors.append(f"{step}: {exc}")
 
+        head = self.git.head()
+        if (head not in self.commits and head != self.old_head and head is not None
+                and self.commits and self.git.succeeds(
+                    "merge-base", "--is-ancestor", self.commits[0], head)):
+            # Another process committed on top of this change: undoing it would take theirs
+            # along, or leave theirs naming files that are gone. Nothing is touched; the
+            # journal stays, and the next command's recovery refuses as well.
+            raise Conflict(f"another process committed {head[:12]} on top of this change's "
+                           f"commit {self.commits[0][:12]} while it was being made, so it was "
+                           "not undone; check `git log` and repair by hand, then delete "
+                           f"{self.git_dir / journal.JOURNAL}")
         self.git.index_behind.clear()  # the reset below puts the index back as it was
         if self._tags:
             # Only a tag on this change's commit is ours: one of the same name on anything
@@ -329,7 +340,7 @@ class Transaction:
                 if targets.get(f"refs/tags/{name}") == commit:
                     attempt("delete tag", "tag", "-d", "--", name)
         paths = list(self._files)
-        head = after = self.git.head()
+        after = head
         if head in self.commits:  # this change's own commit: back to where it began
             after = self.old_head
             if self.old_head is None:
@@ -337,12 +348,8 @@ class Transaction:
             else:
                 attempt("reset HEAD", "update-ref", "-m", "gitreg: undo", "HEAD",
                         self.old_head, head)
-        elif head != self.old_head and head is not None and self.commits and self.git.succeeds(
-                "merge-base", "--is-ancestor", self.commits[0], head):
-            errors.append(f"another process committed {head[:12]} on top of this change's "
-                          "commits, which are left in place; check `git log`")
-        # Else HEAD is someone else's commit, made while this change was under way (its
-        # compare-and-swap failed): theirs, never moved back over.
+        # Else HEAD is where the change began, or someone else's commit made while it was
+        # under way (its compare-and-swap failed): theirs, never moved back over.
         if paths:
             if after is None:
                 attempt("unstage", "rm", "--cached", "-q", "--ignore-unmatch", "--", *paths)

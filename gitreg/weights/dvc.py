@@ -393,41 +393,53 @@ class _Meter:
 
 _NOT_WEIGHTS = frozenset({".git", ".hg", ".dvc"})
 _SHORT_NAME = re.compile(r"(git|hg|dvc)~[0-9]+")
+# Code points HFS+ ignores in a name, as git's is_hfs_dotgit lists them: ".g\u200cit" is
+# ".git" on macOS.
+_HFS_IGNORED = dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                              *range(0x206A, 0x2070), 0xFEFF])
 
 
-def _as_windows_reads(part: str) -> str:
+def _as_read(part: str) -> str:
     """A path part as the file systems of macOS and Windows read it: case folded, without
-    trailing dots and spaces or an NTFS stream (``.git::$INDEX_ALLOCATION`` is ``.git``),
-    and an 8.3 short name (``GIT~1``) as the folder it stands for. As git's own
-    ``core.protectNTFS`` and ``core.protectHFS`` read checked-out paths."""
-    name = part.casefold().split(":", 1)[0].rstrip(". ")
+    the code points HFS+ ignores, trailing dots and spaces or an NTFS stream
+    (``.git::$INDEX_ALLOCATION`` is ``.git``), and an 8.3 short name (``GIT~1``) as the
+    folder it may stand for. As git's own ``core.protectNTFS`` and ``core.protectHFS``
+    read the paths it checks out."""
+    name = part.translate(_HFS_IGNORED).casefold().split(":", 1)[0].rstrip(". ")
     return f".{name.partition('~')[0]}" if _SHORT_NAME.fullmatch(name) else name
 
 
 def unsafe_folder(relpaths: Sequence[str]) -> str | None:
     """Why a folder of these files must not be written into a user's folder, or None.
 
+    - A backslash or a colon in a path: on Windows a folder separator and a drive or an
+      NTFS stream, so the path is not the one it looks like (``.git\\config``, ``..\\x``).
     - A path in a repository's own folder (``.git``, ``.hg``, ``.dvc``, which DVC and
       register leave out, however a file system may spell it): a crafted ``.git/config``
       runs its ``core.fsmonitor`` at the next ``git status`` there, or at a shell prompt
       that shows git's state (found in review).
     - A folder git takes for a repository, whose config it reads from any folder below:
-      ``HEAD`` with ``objects/`` and ``refs/`` (a bare one), or ``HEAD`` with a
+      a ``HEAD`` file with ``objects/`` and ``refs/`` folders (a bare one), or with a
       ``commondir`` file, which sends git to another folder for its objects, refs and
       config (a linked worktree's layout).
     """
     children: dict[str, set[str]] = {}
     for relpath in relpaths:
+        if "\\" in relpath or ":" in relpath:
+            return (f"a path with a backslash or a colon ({relpath!r}), which Windows reads "
+                    "as another path")
         parts = relpath.split("/")
-        if {_as_windows_reads(part) for part in parts} & _NOT_WEIGHTS:
+        if {_as_read(part) for part in parts} & _NOT_WEIGHTS:
             return (f"a path in a repository's own folder ({relpath!r}), which register never "
                     "stores")
         for depth in range(len(parts)):
             children.setdefault("/".join(parts[:depth]), set()).add(parts[depth])
     for folder, below in children.items():
-        names = {_as_windows_reads(name) for name in below}
-        if "head" in names and ({"objects", "refs"} <= names or "commondir" in names):
-            found = "HEAD, commondir" if "commondir" in names else "HEAD, objects, refs"
+        inside = f"{folder}/" if folder else ""
+        files = {_as_read(name) for name in below if f"{inside}{name}" not in children}
+        folders = {_as_read(name) for name in below if f"{inside}{name}" in children}
+        if "head" in files and ({"objects", "refs"} <= folders or "commondir" in files):
+            found = "HEAD, commondir" if "commondir" in files else "HEAD, objects, refs"
             return (f"a git repository ({folder or 'its top folder'}: {found}), "
                     "which git would run commands from")
     return None
