@@ -412,6 +412,72 @@ def test_from_passes_when_the_version_was_in_staging_on_main_or_is_there_still(
     assert [p.key for p in problems] == ["stages.production"] and LANDS in problems[0].message
 
 
+def _merge(root: Path, rev: str, message: str) -> None:
+    git(root, "merge", "--quiet", "--no-ff", "--no-edit", "-m", message, rev)
+
+
+def _shape(tmp_path: Path, shape: str) -> Path:
+    """A pull request whose history is not a straight line from main (found in review).
+
+    - ``fork-in-merged``: it grew from a commit inside a branch main merged, a commit
+      nothing judged (production took 1.1.0, never in staging; the branch put it back).
+    - ``merged-main``: it merged main in ("Update branch"), whose stage moves then reach
+      its first-parent history as one merge.
+    - ``criss-cross``: main merged the pull request's first commit, and the pull request
+      merged main: two merge bases.
+    """
+    root = with_policies(churn(tmp_path), {"production": {"from": "staging"}}).root
+    if shape == "fork-in-merged":
+        git(root, "checkout", "--quiet", "-b", "feature")
+        _hand(root, "churn", "production", "1.1.0")
+        inside = git(root, "rev-parse", "HEAD").strip()
+        _hand(root, "churn", "production", "1.0.0")
+        git(root, "checkout", "--quiet", "main")
+        _merge(root, "feature", "Merge feature")
+        git(root, "checkout", "--quiet", "-b", "pr", inside)
+        _hand(root, "churn", "dev", "1.0.0")
+    elif shape == "merged-main":
+        Registry(root).register("fraud", root / "registry.yaml", version="1.0.0")
+        git(root, "checkout", "--quiet", "-b", "pr")
+        _hand(root, "fraud", "dev", "1.0.0")
+        git(root, "checkout", "--quiet", "main")
+        for stage, version in (("staging", "1.1.0"), ("production", "1.1.0"),
+                               ("staging", "1.2.0")):
+            _hand(root, "churn", stage, version)
+        git(root, "checkout", "--quiet", "pr")
+        _merge(root, "main", "Merge main into pr")
+    else:
+        git(root, "checkout", "--quiet", "-b", "pr")
+        _hand(root, "churn", "staging", "1.1.0")
+        first = git(root, "rev-parse", "HEAD").strip()
+        git(root, "checkout", "--quiet", "main")
+        _hand(root, "churn", "dev", "1.0.0")
+        other = git(root, "rev-parse", "HEAD").strip()
+        _merge(root, first, "Merge the pull request's first commit")
+        git(root, "checkout", "--quiet", "pr")
+        _merge(root, other, "Merge main's commit")
+        _hand(root, "churn", "production", "1.1.0")
+        _hand(root, "churn", "staging", "1.2.0")
+    return root
+
+
+@pytest.mark.parametrize("shape", ["fork-in-merged", "merged-main", "criss-cross"])
+def test_a_pull_request_off_mains_first_parent_line_gets_a_full_checks_verdict(
+    tmp_path: Path, shape: str
+) -> None:
+    """check --base reads what a pull request adds from where its first-parent history
+    meets main's, the last state main's own check judged: not from a merge base inside a
+    merged branch (a regression made there passed), nor from main's tip after main was
+    merged in. Its verdict is then a full check's, with main passing a full check."""
+    root = _shape(tmp_path, shape)
+    git(root, "checkout", "--quiet", "main")
+    assert validate(root).ok
+    git(root, "checkout", "--quiet", "pr")
+    full, based = validate(root), validate(root, base="main")
+    assert _seen(based.problems) == _seen(full.problems), (based.problems, full.problems)
+    assert full.ok == (shape == "criss-cross")
+
+
 def test_a_policy_changed_in_the_pull_request_that_moves_its_stage_is_reported(
     tmp_path: Path,
 ) -> None:

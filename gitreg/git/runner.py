@@ -254,6 +254,37 @@ class Git:
             proc.kill()
             proc.communicate()
 
+    def chains_meet(self, rev: str, base: str) -> tuple[str | None, set[str]]:
+        """Where the first-parent chains of ``rev`` and ``base`` meet: the first commit of
+        ``rev``'s chain that is on ``base``'s (from there on they are one chain), or None if
+        they never do; and the commits of ``base``'s chain read until then.
+
+        Both chains are read as git lists them, a line of each in turn, and left as soon as
+        a commit shows in both: the cost is the two tips' distance to that commit, not the
+        length of history. The first commit seen in both is the meeting point: any later
+        common commit is as much further down both chains."""
+        procs = [self.start("rev-list", "--first-parent", "--end-of-options", tip, "--")
+                 for tip in (rev, base)]
+        seen: tuple[set[bytes], set[bytes]] = (set(), set())
+        try:
+            lines = [iter(proc.stdout or ()) for proc in procs]
+            open_sides = [0, 1]
+            while open_sides:
+                for side in list(open_sides):
+                    line = next(lines[side], None)
+                    if line is None:
+                        open_sides.remove(side)
+                        continue
+                    commit = line.rstrip()
+                    seen[side].add(commit)
+                    if commit in seen[1 - side]:
+                        return commit.decode(), {c.decode() for c in seen[1]}
+            return None, {c.decode() for c in seen[1]}
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.communicate()
+
     def tags(self, *patterns: str) -> list[TagRef]:
         """Tags matching ``patterns`` (for-each-ref globs under refs/tags/), in one call."""
         if not patterns:

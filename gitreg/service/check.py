@@ -171,6 +171,8 @@ class Scope:
     # pull request changes, committed or not (``_landing``).
     merge_base: str | None = None
     landing: tuple[str, ...] = ()
+    # Why a pull request's check read the whole registry, when its history gave no start.
+    why_whole: str | None = None
 
     def has(self, name: str) -> bool:
         return self.models is None or name in self.models
@@ -250,6 +252,8 @@ def _validate(registry: Registry, base: str | None) -> Report:
     problems += rest
     problems += _landing(registry, scope, [*problems, *notices])
     warnings = list(registry.config.warnings)
+    if scope.why_whole:
+        warnings.append(f"checked the whole registry: {scope.why_whole}")
     dirty = status() if status is not None else [
         path for path in scope.dirty or () if any(path == w or path.startswith(f"{w}/")
                                                   for w in watched)]
@@ -367,17 +371,30 @@ def changed_since(registry: Registry, base: str) -> Scope:
     if commit is None:
         raise InvalidInput(f"unknown git revision {base!r} for --base; fetch it first (in "
                            "CI: git fetch origin main, then --base origin/main)")
-    found = git.attempt("merge-base", commit, "HEAD")
+    found = git.attempt("merge-base", "--all", commit, "HEAD")
     if found.returncode != 0:
         raise NotFound(f"{base} and HEAD have no common history, so there is no pull request "
                        "to check against it; run a full `gitreg check`")
-    merge_base = found.stdout.decode().strip()
-    # The commits since the merge base (trees only: cheap), then the work tree against
+    merge_base, *more_bases = found.stdout.decode().split()
+    # What the pull request adds is read from where HEAD's first-parent chain meets the
+    # base's: the first state on it that the base's own check judged (the base's history
+    # is its first-parent chain). Usually the merge base. Not when the branch grew from a
+    # commit inside a branch the base merged (nothing judged that commit, and a regression
+    # made and undone there passed), or merged the base in (its first-parent chain then
+    # holds the base's changes as one merge, as a full check of HEAD reads them).
+    start, base_chain = git.chains_meet("HEAD", commit)
+    if start is None:
+        return Scope(why_whole=f"HEAD's first-parent history never meets {base}'s")
+    # What the branch lands on (``_landing``): a state the base's history holds, and the
+    # only merge base. With two (criss-cross merges: the base merged part of the branch,
+    # which merged the base) the net change on either is not what the branch adds.
+    lands_on = merge_base if merge_base in base_chain and not more_bases else None
+    # The commits since that start (trees only: cheap), then the work tree against
     # HEAD (staged and unstaged edits: a stat of every file, the cost of any status), which
     # is also what the warning about uncommitted changes needs, without another read of
     # git's index (issue 19). A path in both is read as changed, even if an edit undid the
     # commit: that only checks its model.
-    changes = _name_status(git, "diff-tree", "-r", merge_base, "HEAD")
+    changes = _name_status(git, "diff-tree", "-r", start, "HEAD")
     uncommitted = _name_status(git, "diff", "HEAD")
     changes += uncommitted
     layout = registry.config.layout
@@ -410,16 +427,16 @@ def changed_since(registry: Registry, base: str) -> Scope:
     for status, path in changes:
         if path == CONFIG_FILE or path.startswith(".dvc/"):
             # stages, policies, layout or remotes: everything may change
-            return Scope(merge_base=merge_base, landing=landing)
+            return Scope(merge_base=lands_on, landing=landing)
         place = layout.place(path)
         if status.startswith("D") and place is not None and place.version is not None:
             return Scope()  # a version another model's depends_on may name
         if path.startswith(prefix):
             models.setdefault(path[len(prefix):].split("/", 1)[0], set()).add(path)
-    settled, judged = _stage_moves(registry, merge_base, models)
+    settled, judged = _stage_moves(registry, start, models)
     return Scope(frozenset(models), tuple(dict.fromkeys(path for _, path in changes)),
                  settled, judged, tuple(sorted({path for _, path in uncommitted})),
-                 merge_base, landing)
+                 lands_on, landing)
 
 
 def untracked(git: Git, root: Path, where: Sequence[str],
@@ -469,18 +486,19 @@ def _name_status(git: Git, *args: str) -> list[tuple[str, str]]:
     return list(zip(fields[0::2], fields[1::2], strict=False))
 
 
-def _stage_moves(registry: Registry, merge_base: str, models: dict[str, set[str]]) -> tuple[
+def _stage_moves(registry: Registry, start: str, models: dict[str, set[str]]) -> tuple[
         frozenset[str], dict[str, tuple[Recent, frozenset[str]]]]:
     """Of the models among ``models`` whose only changes are to stages.yaml or
     deprecated.yaml: those whose history a check need not read (no stage with a policy
     moved), and those whose history since the merge base is enough, with the gated stages
-    they move. Version files, tags and the stages no change moved are as they were at the
-    merge base, and what it passed still passes (issue 19: a stage move's check without a
-    walk of the model's whole history).
+    they move. Version files, tags and the stages no change moved are as they were at
+    ``start`` (where HEAD's first-parent chain meets the base's), and what the base's check
+    passed there still passes (issue 19: a stage move's check without a walk of the model's
+    whole history).
 
     A stage moved if any state of it along the pull request differs from the one before
-    (each commit's on HEAD's first-parent chain since the merge base, then the work tree's),
-    or the work tree's from the merge base's.
+    (each commit's on HEAD's first-parent chain since ``start``, then the work tree's), or
+    the work tree's from ``start``'s.
     """
     layout, config, git = registry.config.layout, registry.config, registry.git
     head = git.head()
@@ -490,10 +508,8 @@ def _stage_moves(registry: Registry, merge_base: str, models: dict[str, set[str]
         return frozenset(), {}
     settled: set[str] = set()
     judged: dict[str, tuple[Recent, frozenset[str]]] = {}
-    # And the merge base's own stages (when HEAD merged the base branch in, they are not on
-    # HEAD's first-parent chain): what differs from them moved too.
-    at_base = git.cat_files([f"{merge_base}:{layout.stages_file(n)}" for n in candidates])
-    found_since = since(git, layout, candidates, merge_base, head)
+    at_base = git.cat_files([f"{start}:{layout.stages_file(n)}" for n in candidates])
+    found_since = since(git, layout, candidates, start, head)
     for name, blob in zip(candidates, at_base, strict=True):
         found = found_since[name]
         try:
