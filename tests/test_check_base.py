@@ -138,7 +138,7 @@ def _apply(root: Path, op: tuple[object, ...]) -> None:
 
 def _clean(root: Path) -> None:
     """Commit what an ``uncommitted`` step left, so that branches can be switched."""
-    if git(root, "status", "--porcelain").strip():
+    if git(root, "status", "--porcelain", "--untracked-files=no").strip():
         git(root, "commit", "--quiet", "-am", "Hand edit")
 
 
@@ -233,6 +233,78 @@ def _same_verdict(tmp_path: Path, on_main: list[tuple[object, ...]],
     else:
         assert _gist(based.problems) - _gist(landing) <= _gist(full.problems), (on_main, in_pr)
     assert based.ok == (full.ok and not landing) or not main_ok
+
+
+def _merges(root: Path, rev: str, message: str) -> bool:
+    """Merge ``rev`` (a merge commit; conflicts go ``rev``'s way); False if git cannot."""
+    _clean(root)
+    done = subprocess.run(["git", "merge", "--quiet", "--no-ff", "--no-edit", "-X", "theirs",
+                           "-m", message, rev], cwd=root, capture_output=True, check=False)
+    if done.returncode != 0:
+        subprocess.run(["git", "merge", "--abort"], cwd=root, capture_output=True, check=False)
+    return done.returncode == 0
+
+
+# Steps a branch takes that its merge can undo: stage moves and registrations.
+moves = st.one_of(
+    st.tuples(st.just("promote"), model, version, st.booleans()),
+    st.tuples(st.just("rollback"), model, version),
+    st.tuples(st.just("edit"), model, version, st.sampled_from(sorted(TRAILERS))),
+    st.tuples(st.just("staging"), model, version),
+    st.tuples(st.just("register"), model, st.just(LATER)),
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(policy=st.sampled_from(["from", FLOOR, "no_regression"]),
+       on_main=st.lists(moves, max_size=2), side=st.lists(moves, min_size=1, max_size=3),
+       fork=st.integers(0, 2), in_pr=st.lists(step, min_size=1, max_size=3),
+       merge_main=st.booleans())
+def test_check_base_gives_a_full_checks_verdict_off_mains_line(
+    tmp_path: Path, policy: object, on_main: list[tuple[object, ...]],
+    side: list[tuple[object, ...]], fork: int, in_pr: list[tuple[object, ...]],
+    merge_main: bool,
+) -> None:
+    """As the property above, on branches that are no straight line from main: main merges
+    a feature branch (``--no-ff``); the pull request grows from one of that branch's
+    commits, and may merge main in. The feature branch puts the stages back before main
+    merges it (what it did inside, a regression even, main's check never saw), so main
+    mostly passes. ``check --base`` reads the pull request from where its first-parent
+    history meets main's; its verdict is a full check's whenever main passes one."""
+    run = tmp_path / f"run{next(_RUNS)}"
+    run.mkdir()
+    root = two_models(run).root
+    for op in [("policy", policy), *on_main]:
+        _apply(root, op)
+    _clean(root)
+    git(root, "checkout", "--quiet", "-b", "feature")
+    inside = []
+    for op in side:
+        _apply(root, op)
+        _clean(root)
+        inside.append(git(root, "rev-parse", "HEAD").strip())
+    for name in MODELS:
+        git(root, "checkout", "main", "--", f"models/{name}/stages.yaml")
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "Stages as on main")
+    git(root, "checkout", "--quiet", "main")
+    git(root, "clean", "-fdq", "--", "models")
+    if not _merges(root, "feature", "Merge feature"):
+        return
+    main_ok = validate(root).ok
+    git(root, "checkout", "--quiet", "-b", "pr", inside[fork % len(inside)])
+    git(root, "clean", "-fdq", "--", "models")  # weights a branch registered, now untracked
+    for op in in_pr:
+        _apply(root, op)
+    if merge_main and not _merges(root, "main", "Merge main into pr"):
+        return
+    full, based = validate(root), validate(root, base="main")
+    landing = {p for p in _seen(based.problems) if LANDS in p[2] or POLICY_MOVED in p[2]}
+    story = (policy, on_main, side, fork, in_pr, merge_main)
+    if main_ok:
+        assert _seen(based.problems) - landing == _seen(full.problems), story
+    else:
+        assert _gist(based.problems) - _gist(landing) <= _gist(full.problems), story
 
 
 def test_only_the_models_a_pull_request_touches_are_read(tmp_path: Path) -> None:
@@ -410,6 +482,19 @@ def test_from_passes_when_the_version_was_in_staging_on_main_or_is_there_still(
     registry.rollback("churn", "staging")  # back to 1.2.0
     problems = validate(root, base="main").problems
     assert [p.key for p in problems] == ["stages.production"] and LANDS in problems[0].message
+
+
+def test_a_stage_moved_and_moved_back_is_judged_step_by_step(tmp_path: Path) -> None:
+    """No net change to stages.yaml, but a step a full check reports: production takes
+    1.2.0, then is put back by hand to 1.0.0, worse (found by the property test below)."""
+    root = with_policies(churn(tmp_path), {"production": {"no_regression": ["accuracy"]}}).root
+    assert validate(root).ok
+    git(root, "checkout", "--quiet", "-b", "pr")
+    _hand(root, "churn", "production", "1.2.0")
+    _hand(root, "churn", "production", "1.0.0")
+    full, based = validate(root), validate(root, base="main")
+    assert not full.ok
+    assert _seen(based.problems) == _seen(full.problems)
 
 
 def _merge(root: Path, rev: str, message: str) -> None:

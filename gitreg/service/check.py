@@ -395,6 +395,11 @@ def changed_since(registry: Registry, base: str) -> Scope:
     # git's index (issue 19). A path in both is read as changed, even if an edit undid the
     # commit: that only checks its model.
     changes = _name_status(git, "diff-tree", "-r", start, "HEAD")
+    # And each commit's own change on the way: a stage moved and moved back is no net
+    # change, but a full check judges each step (a regression made and undone, found by
+    # the property test of branches off main's line).
+    changes += _name_status(git, "log", "--first-parent", "--diff-merges=first-parent",
+                            "--format=", f"{start}..HEAD")
     uncommitted = _name_status(git, "diff", "HEAD")
     changes += uncommitted
     layout = registry.config.layout
