@@ -271,7 +271,8 @@ def test_check_base_gives_a_full_checks_verdict_off_mains_line(
     commits, and may merge main in. The feature branch puts the stages back before main
     merges it (what it did inside, a regression even, main's check never saw), so main
     mostly passes. ``check --base`` reads the pull request from where its first-parent
-    history meets main's; its verdict is a full check's whenever main passes one."""
+    history meets main's; its verdict is a full check's whenever main passes one, unless
+    it merged main in (then judged by its own changes: never more than a full check)."""
     run = tmp_path / f"run{next(_RUNS)}"
     run.mkdir()
     root = two_models(run).root
@@ -301,9 +302,11 @@ def test_check_base_gives_a_full_checks_verdict_off_mains_line(
     full, based = validate(root), validate(root, base="main")
     landing = {p for p in _seen(based.problems) if LANDS in p[2] or POLICY_MOVED in p[2]}
     story = (policy, on_main, side, fork, in_pr, merge_main)
-    if main_ok:
+    if main_ok and not merge_main:
         assert _seen(based.problems) - landing == _seen(full.problems), story
     else:
+        # Having merged main in, it is judged by its own changes on main's tip (see the
+        # test above): never a problem a full check of the branch does not find.
         assert _gist(based.problems) - _gist(landing) <= _gist(full.problems), story
 
 
@@ -546,14 +549,14 @@ def _shape(tmp_path: Path, shape: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize("shape", ["fork-in-merged", "merged-main", "criss-cross"])
+@pytest.mark.parametrize("shape", ["fork-in-merged", "criss-cross"])
 def test_a_pull_request_off_mains_first_parent_line_gets_a_full_checks_verdict(
     tmp_path: Path, shape: str
 ) -> None:
     """check --base reads what a pull request adds from where its first-parent history
-    meets main's, the last state main's own check judged: not from a merge base inside a
-    merged branch (a regression made there passed), nor from main's tip after main was
-    merged in. Its verdict is then a full check's, with main passing a full check."""
+    meets main's, the last state main's own check judged, when its merge base is no such
+    state: not from a commit inside a merged branch (a regression made there passed), nor
+    from either of two merge bases. Its verdict is then a full check's, main passing one."""
     root = _shape(tmp_path, shape)
     git(root, "checkout", "--quiet", "main")
     assert validate(root).ok
@@ -561,6 +564,22 @@ def test_a_pull_request_off_mains_first_parent_line_gets_a_full_checks_verdict(
     full, based = validate(root), validate(root, base="main")
     assert _seen(based.problems) == _seen(full.problems), (based.problems, full.problems)
     assert full.ok == (shape == "criss-cross")
+
+
+def test_a_pull_request_that_merged_main_in_is_judged_by_its_own_changes(
+    tmp_path: Path
+) -> None:
+    """"Update branch": check --base judges the branch's own changes on main's tip, as a
+    merge commit or a squash lands them, in the time of a straight pull request. A full
+    check of the branch also reads main's moves, arriving as that one merge, and fails
+    (staging and production changed in one step): main, after the merge, passes."""
+    root = _shape(tmp_path, "merged-main")
+    assert validate(root, base="main").ok
+    assert [p.message.split(" (")[0] for p in validate(root).problems] == [
+        "churn 1.1.0 must be in staging before production"]
+    assert validate(_landed(root, "merge")).ok
+    _hand(root, "fraud", "production", "1.0.0")  # its own move is judged as ever
+    assert not validate(root, base="main").ok
 
 
 def test_a_policy_changed_in_the_pull_request_that_moves_its_stage_is_reported(

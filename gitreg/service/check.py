@@ -376,19 +376,19 @@ def changed_since(registry: Registry, base: str) -> Scope:
         raise NotFound(f"{base} and HEAD have no common history, so there is no pull request "
                        "to check against it; run a full `gitreg check`")
     merge_base, *more_bases = found.stdout.decode().split()
-    # What the pull request adds is read from where HEAD's first-parent chain meets the
-    # base's: the first state on it that the base's own check judged (the base's history
-    # is its first-parent chain). Usually the merge base. Not when the branch grew from a
-    # commit inside a branch the base merged (nothing judged that commit, and a regression
-    # made and undone there passed), or merged the base in (its first-parent chain then
-    # holds the base's changes as one merge, as a full check of HEAD reads them).
-    start, base_chain = git.chains_meet("HEAD", commit)
+    # What the pull request adds is read from the merge base, when that is a state the
+    # base's own check judged (on its first-parent chain) and the only merge base: a branch
+    # made from main, or one that merged main in since ("Update branch": its own changes,
+    # on main's tip, as a merge commit or a squash lands them; not main's moves again, as
+    # that one merge, which a full check of the branch reads). Otherwise from where HEAD's
+    # first-parent chain meets the base's: a branch grown from a commit inside a branch
+    # the base merged (nothing judged that commit: a regression made and undone there
+    # passed), or criss-cross merges (two merge bases, neither what the branch adds to).
+    meets, base_chain = git.chains_meet("HEAD", commit)
+    lands_on = merge_base if merge_base in base_chain and not more_bases else None
+    start = lands_on or meets
     if start is None:
         return Scope(why_whole=f"HEAD's first-parent history never meets {base}'s")
-    # What the branch lands on (``_landing``): a state the base's history holds, and the
-    # only merge base. With two (criss-cross merges: the base merged part of the branch,
-    # which merged the base) the net change on either is not what the branch adds.
-    lands_on = merge_base if merge_base in base_chain and not more_bases else None
     # The commits since that start (trees only: cheap), then the work tree against
     # HEAD (staged and unstaged edits: a stat of every file, the cost of any status), which
     # is also what the warning about uncommitted changes needs, without another read of
@@ -398,8 +398,10 @@ def changed_since(registry: Registry, base: str) -> Scope:
     # And each commit's own change on the way: a stage moved and moved back is no net
     # change, but a full check judges each step (a regression made and undone, found by
     # the property test of branches off main's line).
-    changes += _name_status(git, "log", "--first-parent", "--diff-merges=first-parent",
-                            "--format=", f"{start}..HEAD")
+    # (Merges are left to the net change: one that brought main in would bring all of
+    # main's changes since the branch began.)
+    changes += _name_status(git, "log", "--first-parent", "--no-merges", "--format=",
+                            f"{start}..HEAD")
     uncommitted = _name_status(git, "diff", "HEAD")
     changes += uncommitted
     layout = registry.config.layout
