@@ -566,6 +566,33 @@ def test_a_pull_request_off_mains_first_parent_line_gets_a_full_checks_verdict(
     assert full.ok == (shape == "criss-cross")
 
 
+def test_a_branch_from_inside_a_merged_branch_that_merged_main_in_is_read_whole(
+    tmp_path: Path
+) -> None:
+    """It grew from a commit main's check never judged, then merged main in: its own steps
+    began from that commit's stages, not main's. Production takes 1.3.0 there, better
+    than what it held on that line, worse than main's 1.2.0: main fails once it is merged.
+    The moved model is read whole, as a full check reads it (found in review)."""
+    root = with_policies(churn(tmp_path), {"production": {"no_regression": ["accuracy"]}}).root
+    registry = Registry(root)
+    registry.register("churn", root / "registry.yaml", version="1.3.0",
+                      info=NewVersion(metrics={"accuracy": 0.915}))
+    registry.promote("churn", "1.2.0", "production")
+    git(root, "checkout", "--quiet", "-b", "feature")
+    _hand(root, "churn", "production", "1.0.0")
+    inside = git(root, "rev-parse", "HEAD").strip()
+    _hand(root, "churn", "production", "1.2.0")
+    git(root, "checkout", "--quiet", "main")
+    _merge(root, "feature", "Merge feature")
+    assert validate(root).ok
+    git(root, "checkout", "--quiet", "-b", "pr", inside)
+    _hand(root, "churn", "production", "1.3.0")
+    git(root, "merge", "--quiet", "--no-ff", "--no-edit", "-X", "ours", "main")
+    based = validate(root, base="main")
+    assert not based.ok and _gist(based.problems) <= _gist(validate(root).problems)
+    assert not validate(_landed(root, "merge")).ok
+
+
 def test_a_pull_request_that_merged_main_in_is_judged_by_its_own_changes(
     tmp_path: Path
 ) -> None:

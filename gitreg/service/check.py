@@ -440,7 +440,7 @@ def changed_since(registry: Registry, base: str) -> Scope:
             return Scope()  # a version another model's depends_on may name
         if path.startswith(prefix):
             models.setdefault(path[len(prefix):].split("/", 1)[0], set()).add(path)
-    settled, judged = _stage_moves(registry, start, models)
+    settled, judged = _stage_moves(registry, start, models, along=meets == start)
     return Scope(frozenset(models), tuple(dict.fromkeys(path for _, path in changes)),
                  settled, judged, tuple(sorted({path for _, path in uncommitted})),
                  lands_on, landing)
@@ -493,7 +493,8 @@ def _name_status(git: Git, *args: str) -> list[tuple[str, str]]:
     return list(zip(fields[0::2], fields[1::2], strict=False))
 
 
-def _stage_moves(registry: Registry, start: str, models: dict[str, set[str]]) -> tuple[
+def _stage_moves(registry: Registry, start: str, models: dict[str, set[str]], *,
+                 along: bool = True) -> tuple[
         frozenset[str], dict[str, tuple[Recent, frozenset[str]]]]:
     """Of the models among ``models`` whose only changes are to stages.yaml or
     deprecated.yaml: those whose history a check need not read (no stage with a policy
@@ -506,6 +507,11 @@ def _stage_moves(registry: Registry, start: str, models: dict[str, set[str]]) ->
     A stage moved if any state of it along the pull request differs from the one before
     (each commit's on HEAD's first-parent chain since ``start``, then the work tree's), or
     the work tree's from ``start``'s.
+
+    ``along``: whether ``start`` is on HEAD's first-parent chain. It is not when the branch
+    merged main in: its steps then began from a state of its own line, not ``start``'s,
+    and what held there was never judged; a model that moves a gated stage is read whole
+    (as a full check reads it), not from there.
     """
     layout, config, git = registry.config.layout, registry.config, registry.git
     head = git.head()
@@ -534,7 +540,7 @@ def _stage_moves(registry: Registry, start: str, models: dict[str, set[str]]) ->
         gated = frozenset(s for s in moved if config.policy(s, name) is not None)
         if not gated:
             settled.add(name)
-        else:
+        elif along:
             judged[name] = (found, gated)
     return frozenset(settled), judged
 
