@@ -504,6 +504,18 @@ def _merge(root: Path, rev: str, message: str) -> None:
     git(root, "merge", "--quiet", "--no-ff", "--no-edit", "-m", message, rev)
 
 
+def _made_and_undone(root: Path, made: str, back: str) -> str:
+    """On a feature branch, production takes ``made`` by hand and goes ``back``; main merges
+    the branch (no net change). The commit inside the branch, which nothing judged."""
+    git(root, "checkout", "--quiet", "-b", "feature")
+    _hand(root, "churn", "production", made)
+    inside = git(root, "rev-parse", "HEAD").strip()
+    _hand(root, "churn", "production", back)
+    git(root, "checkout", "--quiet", "main")
+    _merge(root, "feature", "Merge feature")
+    return inside
+
+
 def _shape(tmp_path: Path, shape: str) -> Path:
     """A pull request whose history is not a straight line from main (found in review).
 
@@ -516,12 +528,7 @@ def _shape(tmp_path: Path, shape: str) -> Path:
     """
     root = with_policies(churn(tmp_path), {"production": {"from": "staging"}}).root
     if shape == "fork-in-merged":
-        git(root, "checkout", "--quiet", "-b", "feature")
-        _hand(root, "churn", "production", "1.1.0")
-        inside = git(root, "rev-parse", "HEAD").strip()
-        _hand(root, "churn", "production", "1.0.0")
-        git(root, "checkout", "--quiet", "main")
-        _merge(root, "feature", "Merge feature")
+        inside = _made_and_undone(root, "1.1.0", "1.0.0")
         git(root, "checkout", "--quiet", "-b", "pr", inside)
         _hand(root, "churn", "dev", "1.0.0")
     elif shape == "merged-main":
@@ -578,12 +585,7 @@ def test_a_branch_from_inside_a_merged_branch_that_merged_main_in_is_read_whole(
     registry.register("churn", root / "registry.yaml", version="1.3.0",
                       info=NewVersion(metrics={"accuracy": 0.915}))
     registry.promote("churn", "1.2.0", "production")
-    git(root, "checkout", "--quiet", "-b", "feature")
-    _hand(root, "churn", "production", "1.0.0")
-    inside = git(root, "rev-parse", "HEAD").strip()
-    _hand(root, "churn", "production", "1.2.0")
-    git(root, "checkout", "--quiet", "main")
-    _merge(root, "feature", "Merge feature")
+    inside = _made_and_undone(root, "1.0.0", "1.2.0")
     assert validate(root).ok
     git(root, "checkout", "--quiet", "-b", "pr", inside)
     _hand(root, "churn", "production", "1.3.0")
