@@ -500,9 +500,9 @@ def _stage_moves(registry: Registry, start: str, models: dict[str, set[str]], *,
     deprecated.yaml: those whose history a check need not read (no stage with a policy
     moved), and those whose history since the merge base is enough, with the gated stages
     they move. Version files, tags and the stages no change moved are as they were at
-    ``start`` (where HEAD's first-parent chain meets the base's), and what the base's check
-    passed there still passes (issue 19: a stage move's check without a walk of the model's
-    whole history).
+    ``start`` (the merge base, or where HEAD's first-parent chain meets the base's: see
+    ``changed_since``), and what the base's check passed there still passes (issue 19: a
+    stage move's check without a walk of the model's whole history).
 
     A stage moved if any state of it along the pull request differs from the one before
     (each commit's on HEAD's first-parent chain since ``start``, then the work tree's), or
@@ -521,6 +521,8 @@ def _stage_moves(registry: Registry, start: str, models: dict[str, set[str]], *,
         return frozenset(), {}
     settled: set[str] = set()
     judged: dict[str, tuple[Recent, frozenset[str]]] = {}
+    # And ``start``'s own stages (when HEAD merged the base branch in, they are not on
+    # HEAD's first-parent chain): what differs from them moved too.
     at_base = git.cat_files([f"{start}:{layout.stages_file(n)}" for n in candidates])
     found_since = since(git, layout, candidates, start, head)
     for name, blob in zip(candidates, at_base, strict=True):
