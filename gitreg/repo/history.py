@@ -105,6 +105,14 @@ class History:
         # version gitreg refuses), as the last ``events()`` of all found them (``ci tag``).
         self.unplaced: list[str] | None = None
 
+    def next_tag(self, name: str, stage: str) -> str:
+        """The tag of a commit about to change ``stage`` of model ``name`` on top of HEAD:
+        the stage's next change along the first-parent chain, as ``ci tag`` numbers it, and
+        past every tag there is (``next_stage_tag``). Named before the commit, which is
+        made with its tags (Git.commit)."""
+        position = len({e.commit for e in self.events(name, stage)}) + 1
+        return next_stage_tag(self.git, name, stage, position)
+
     def events(self, name: str | None = None, stage: str | None = None, *,
                tags: Sequence[TagRef] | None = None,
                models: AbstractSet[str] | None = None) -> list[Event]:

@@ -28,7 +28,6 @@ from gitreg.core.records import version_from_dict
 from gitreg.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import Authorship, authored_env, identity_env
 from gitreg.repo import yamlio
-from gitreg.repo.history import next_stage_tag
 from gitreg.repo.publish import unpushed_commits
 from gitreg.repo.transaction import Transaction
 from gitreg.service.registry import Registry
@@ -206,10 +205,7 @@ def _run(registry: Registry, plan: Callable[[], _Plan], *, push: bool, sign: boo
             stage = demotion.stage
             if tagging and stage is not None:
                 if stage not in stage_tags:
-                    position = len({e.commit for e in registry.history.events(demotion.model,
-                                                                               stage)}) + 1
-                    stage_tags[stage] = next_stage_tag(registry.git, demotion.model, stage,
-                                                       position)
+                    stage_tags[stage] = registry.history.next_tag(demotion.model, stage)
                     tags.append((stage_tags[stage], tag_message(demotion)))
                 demotion = replace(demotion, tag=stage_tags[stage])
             demotions.append(demotion)

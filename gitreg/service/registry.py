@@ -61,7 +61,7 @@ from gitreg.git.runner import Authorship, Git, authored_env, identity_env
 from gitreg.repo import parsers, summary, yamlio
 from gitreg.repo.cache import CACHE_DIR, ParsedFiles, Store
 from gitreg.repo.catalog import Catalog, Payload, Signature, signature, stems
-from gitreg.repo.history import History, next_stage_tag, rollback_target
+from gitreg.repo.history import History, rollback_target
 from gitreg.repo.journal import pending
 from gitreg.repo.paths import check_real, check_tree, output_refused, written_under
 
@@ -819,10 +819,7 @@ class Registry:
         env = authored_env(self.git, authored)
         tag = None
         if self.tags_here():
-            # This commit will be the stage's next change along the first-parent chain.
-            position = len({e.commit for e in self.history.events(stage_map.name,
-                                                                   event.stage)}) + 1
-            tag = next_stage_tag(self.git, stage_map.name, event.stage, position)
+            tag = self.history.next_tag(stage_map.name, event.stage)
         commit = tx.commit(commit_message(event), [rel], env, sign,
                            tags=[(tag, tag_message(event))] if tag else [])
         if gated:

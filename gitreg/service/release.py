@@ -41,7 +41,6 @@ from gitreg.core.release import (
 from gitreg.errors import Conflict, CorruptRegistry, InvalidInput, NotFound, PolicyViolation
 from gitreg.git.runner import identity_env
 from gitreg.repo import yamlio
-from gitreg.repo.history import next_stage_tag
 from gitreg.service.registry import Registry, _identity
 from gitreg.service.release_history import (
     latest,
@@ -329,9 +328,7 @@ def _apply(registry: Registry, tx: Transaction, planned: Release, changes: list[
         for change in moved:
             assert change.event is not None
             model = change.member.model
-            # This commit will be the stage's next change along the first-parent chain.
-            position = len({e.commit for e in registry.history.events(model, stage)}) + 1
-            tag = named[model] = next_stage_tag(git, model, stage, position)
+            tag = named[model] = registry.history.next_tag(model, stage)
             tags.append((tag, event_tag_message(change.event)))
         rtag = release_tag(planned.name, planned.n)
         if git.tags(rtag):
